@@ -1,0 +1,204 @@
+// Command berth is a local emulator of AWS Elastic Container Registry.
+//
+//	berth serve   [flags]            run the registry (ECR API and OCI /v2 on one port)
+//	berth token   [--account A]      print a /v2 password (HTTP Basic user "AWS")
+//	berth version
+//
+// Every flag has a BERTH_* environment equivalent (e.g. --data-dir and
+// BERTH_DATA_DIR); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "berth:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return errors.New("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "berth", versionString())
+		return nil
+	case "help", "-h", "--help":
+		usage(stdout)
+		return nil
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  berth serve [flags]       run berth (berth serve -h lists the flags)
+  berth token [flags]       print a password for docker login -u AWS
+  berth version             print the version
+`)
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// env returns BERTH_<name> or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("BERTH_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string) bool {
+	v := strings.ToLower(env(name, ""))
+	return v == "1" || v == "true" || v == "yes"
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	d := server.Defaults()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", env("ADDR", d.Addr), "listen address (BERTH_ADDR)")
+	dataDir := fs.String("data-dir", env("DATA_DIR", d.DataDir), "where state is kept across restarts (BERTH_DATA_DIR)")
+	memory := fs.Bool("memory", envBool("MEMORY"), "keep all state in memory, nothing on disk (BERTH_MEMORY)")
+	region := fs.String("region", env("REGION", d.Region), "default region (BERTH_REGION)")
+	account := fs.String("default-account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account for callers without a 12-digit access key (BERTH_DEFAULT_ACCOUNT)")
+	noAuth := fs.Bool("no-auth", envBool("NO_AUTH"), "serve /v2 anonymously as the default account (BERTH_NO_AUTH)")
+	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
+	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
+	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	if !validAccount(*account) {
+		return fmt.Errorf("--default-account must be 12 digits, got %q", *account)
+	}
+	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
+		NoAuth: *noAuth, CreateOnPush: *createOnPush, Log: log}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	where := "data in " + cfg.DataDir
+	if cfg.Memory {
+		where = "in memory"
+	}
+	log.Info("berth ready", "endpoint", "http://"+ln.Addr().String(), "state", where, "region", cfg.Region, "version", versionString())
+	fmt.Fprintf(stdout, "berth listening on http://%s\n", ln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	select {
+	case err := <-done:
+		srv.Shutdown(context.Background())
+		return err
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	}
+	// In-flight requests get a bounded time to finish; then the stores close.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func validAccount(a string) bool {
+	if len(a) != 12 {
+		return false
+	}
+	for _, c := range a {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, got %q", format)
+}
+
+// token prints a password signed with the data dir's secret, valid 12 hours.
+func token(args []string, stdout io.Writer) error {
+	d := server.Defaults()
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", env("DATA_DIR", d.DataDir), "the data dir of the berth that will check the token (BERTH_DATA_DIR)")
+	account := fs.String("account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account the token is for")
+	region := fs.String("region", env("REGION", d.Region), "region the token is for")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !validAccount(*account) {
+		return fmt.Errorf("--account must be 12 digits, got %q", *account)
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+	secret, err := core.LoadOrCreateSecret(*dataDir)
+	if err != nil {
+		return err
+	}
+	tok, _ := core.NewTokens(secret, nil).Issue(core.RegistryID{Account: *account, Region: *region})
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,89 @@
+// Package blob is berth's content-addressed blob store. Bytes stream in through
+// an Upload, are hashed while they are written, and become a blob only when
+// Commit sees the digest the client promised; nothing holds a whole blob in
+// memory in the filesystem implementation. A blob store knows nothing about
+// repositories: which repository may reach which blob is core's business.
+package blob
+
+import (
+	"errors"
+	"io"
+
+	_ "crypto/sha256" // registers the digest algorithms go-digest may be asked for
+	_ "crypto/sha512"
+
+	"github.com/opencontainers/go-digest"
+)
+
+var (
+	// ErrNotFound: no blob with that digest, or no upload with that id.
+	ErrNotFound = errors.New("blob: not found")
+	// ErrDigestMismatch: the uploaded bytes do not hash to the expected digest.
+	ErrDigestMismatch = errors.New("blob: digest does not match content")
+	// ErrBadID: an upload id that cannot name a file.
+	ErrBadID = errors.New("blob: invalid upload id")
+)
+
+// Store is implemented by FS (on disk) and Mem (in memory).
+type Store interface {
+	// Stat returns the size of the blob, or ErrNotFound.
+	Stat(d digest.Digest) (int64, error)
+	// Open returns the blob for reading; FS returns an *os.File so large
+	// responses can use sendfile.
+	Open(d digest.Digest) (Reader, error)
+	// Delete removes the blob; absent is not an error.
+	Delete(d digest.Digest) error
+	// CreateUpload starts an empty upload under id.
+	CreateUpload(id string) (Upload, error)
+	// ResumeUpload reopens an upload that was created earlier (possibly
+	// before a restart) and not committed or cancelled; ErrNotFound if none.
+	ResumeUpload(id string) (Upload, error)
+	// Walk calls fn for every stored blob.
+	Walk(fn func(d digest.Digest, size int64) error) error
+}
+
+// Reader reads one blob.
+type Reader interface {
+	io.ReadSeekCloser
+	Size() int64
+}
+
+// Upload appends bytes to a pending blob. It is not safe for concurrent use;
+// core serializes requests per upload.
+type Upload interface {
+	io.Writer
+	// ID is the id the upload was created under.
+	ID() string
+	// Size is the number of bytes written so far.
+	Size() int64
+	// Commit verifies that the bytes hash to expected and stores them as that
+	// blob. On ErrDigestMismatch the upload is left as it was.
+	Commit(expected digest.Digest) (size int64, err error)
+	// Cancel discards the upload.
+	Cancel() error
+	// Close releases resources and keeps the bytes for a later ResumeUpload.
+	Close() error
+}
+
+// validID keeps upload ids to a conservative alphabet so they are safe as file names.
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// digestOf hashes r with the algorithm of want (used when the streaming hash
+// was of another algorithm, e.g. a sha512 blob).
+func digestOf(alg digest.Algorithm, r io.Reader) (digest.Digest, error) {
+	dg := alg.Digester()
+	if _, err := io.Copy(dg.Hash(), r); err != nil {
+		return "", err
+	}
+	return dg.Digest(), nil
+}

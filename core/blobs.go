@@ -1,0 +1,381 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/core/blob"
+	"github.com/berth-dev/berth/core/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// ParseDigest validates a client-supplied digest.
+func ParseDigest(s string) (digest.Digest, error) {
+	d, err := digest.Parse(s)
+	if err != nil {
+		return "", Errorf(KindDigestInvalid, "invalid digest '%s'", s)
+	}
+	return d, nil
+}
+
+func blobNotFound(d digest.Digest) error {
+	return Errorf(KindBlobNotFound, "blob %s is not in the repository", d)
+}
+
+// StatBlob returns the size of a blob reachable from the repository.
+func (r *Registry) StatBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (int64, error) {
+	var size int64
+	err := r.kv.View(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err
+		}
+		v := tx.Get(bLinks, itemKey(reg, repo, string(d)))
+		if v == nil {
+			return blobNotFound(d)
+		}
+		size, _ = strconv.ParseInt(string(v), 10, 64)
+		return nil
+	})
+	return size, err
+}
+
+// OpenBlob opens a blob reachable from the repository.
+func (r *Registry) OpenBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (blob.Reader, error) {
+	if _, err := r.StatBlob(ctx, reg, repo, d); err != nil {
+		return nil, err
+	}
+	rd, err := r.blobs.Open(d)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, blobNotFound(d)
+	}
+	return rd, err
+}
+
+// DeleteBlob makes a blob unreachable from the repository; its bytes go when
+// no repository links it any more.
+func (r *Registry) DeleteBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) error {
+	var orphans []digest.Digest
+	err := r.kv.Update(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err
+		}
+		if tx.Get(bLinks, itemKey(reg, repo, string(d))) == nil {
+			return blobNotFound(d)
+		}
+		var err error
+		orphans, err = unlinkBlob(tx, reg, repo, d)
+		return err
+	})
+	if err == nil {
+		r.dropBlobs(orphans)
+	}
+	return err
+}
+
+func linkBlob(tx kv.Tx, reg RegistryID, repo string, d digest.Digest, size int64) error {
+	if err := tx.Put(bLinks, itemKey(reg, repo, string(d)), []byte(strconv.FormatInt(size, 10))); err != nil {
+		return err
+	}
+	return tx.Put(bBlobRefs, blobRefKey(d, reg, repo), nil)
+}
+
+// unlinkBlob removes one repository's link and returns d if nothing links it any more.
+func unlinkBlob(tx kv.Tx, reg RegistryID, repo string, d digest.Digest) ([]digest.Digest, error) {
+	if err := tx.Delete(bLinks, itemKey(reg, repo, string(d))); err != nil {
+		return nil, err
+	}
+	if err := tx.Delete(bBlobRefs, blobRefKey(d, reg, repo)); err != nil {
+		return nil, err
+	}
+	if blobReferenced(tx, d) {
+		return nil, nil
+	}
+	return []digest.Digest{d}, nil
+}
+
+func blobReferenced(tx kv.Tx, d digest.Digest) bool {
+	found := false
+	tx.Scan(bBlobRefs, []byte(string(d)+sep), nil, func(k, v []byte) bool { found = true; return false })
+	return found
+}
+
+// dropBlobs deletes blob bytes that no repository links, re-checking under the
+// exclusive GC lock in case a commit linked one again meanwhile.
+func (r *Registry) dropBlobs(ds []digest.Digest) {
+	if len(ds) == 0 {
+		return
+	}
+	r.gcMu.Lock()
+	defer r.gcMu.Unlock()
+	for _, d := range ds {
+		var referenced bool
+		r.kv.View(func(tx kv.Tx) error { referenced = blobReferenced(tx, d); return nil })
+		if !referenced {
+			if err := r.blobs.Delete(d); err != nil {
+				r.log.Warn("deleting unreferenced blob", "digest", d, "err", err)
+			}
+		}
+	}
+}
+
+// UploadStatus is the state of an upload session.
+type UploadStatus struct {
+	ID   string
+	Size int64
+}
+
+type uploadRecord struct {
+	ID         string     `json:"id"`
+	Registry   RegistryID `json:"registry"`
+	Repository string     `json:"repository"`
+	StartedAt  time.Time  `json:"startedAt"`
+}
+
+type openUpload struct {
+	mu   sync.Mutex // one request at a time per upload
+	rec  uploadRecord
+	up   blob.Upload
+	done bool // committed or cancelled: later requests see it as unknown
+}
+
+func uploadNotFound(id string) error {
+	return Errorf(KindUploadNotFound, "The upload with id '%s' does not exist", id)
+}
+
+// StartUpload opens an upload session into the repository.
+func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
+	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
+	err := r.kv.Update(func(tx kv.Tx) error {
+		if err := r.ensureRepo(tx, reg, repo); err != nil {
+			return err
+		}
+		return putJSON(tx, bUploads, []byte(rec.ID), rec)
+	})
+	if err != nil {
+		return UploadStatus{}, err
+	}
+	up, err := r.blobs.CreateUpload(rec.ID)
+	if err != nil {
+		r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(rec.ID)) })
+		return UploadStatus{}, err
+	}
+	r.mu.Lock()
+	r.uploads[rec.ID] = &openUpload{rec: rec, up: up}
+	r.mu.Unlock()
+	return UploadStatus{ID: rec.ID}, nil
+}
+
+// acquire returns the session locked; the caller must call release.
+func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error) {
+	r.mu.Lock()
+	u, ok := r.uploads[id]
+	if !ok {
+		// Not open in this process (e.g. after a restart): reopen from the stores.
+		var rec uploadRecord
+		found, err := false, error(nil)
+		r.kv.View(func(tx kv.Tx) error { found, err = getJSON(tx, bUploads, []byte(id), &rec); return nil })
+		if err != nil || !found {
+			r.mu.Unlock()
+			return nil, uploadNotFound(id)
+		}
+		up, err := r.blobs.ResumeUpload(id)
+		if err != nil {
+			r.mu.Unlock()
+			return nil, uploadNotFound(id)
+		}
+		u = &openUpload{rec: rec, up: up}
+		r.uploads[id] = u
+	}
+	r.mu.Unlock()
+	u.mu.Lock()
+	if u.done || u.rec.Registry != reg || u.rec.Repository != repo {
+		u.mu.Unlock()
+		return nil, uploadNotFound(id)
+	}
+	return u, nil
+}
+
+// finish ends a session: forget its handle and record.
+func (r *Registry) finish(u *openUpload) {
+	u.done = true
+	r.mu.Lock()
+	delete(r.uploads, u.rec.ID)
+	r.mu.Unlock()
+	r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(u.rec.ID)) })
+}
+
+// GetUpload reports an upload's progress.
+func (r *Registry) GetUpload(ctx context.Context, reg RegistryID, repo, id string) (UploadStatus, error) {
+	u, err := r.acquire(reg, repo, id)
+	if err != nil {
+		return UploadStatus{}, err
+	}
+	defer u.mu.Unlock()
+	return UploadStatus{ID: id, Size: u.up.Size()}, nil
+}
+
+// WriteUpload appends body to the upload. offset, when not negative, is where
+// the client says the chunk starts; it must be where the upload ends.
+func (r *Registry) WriteUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader) (UploadStatus, error) {
+	u, err := r.acquire(reg, repo, id)
+	if err != nil {
+		return UploadStatus{}, err
+	}
+	defer u.mu.Unlock()
+	if offset >= 0 && offset != u.up.Size() {
+		return UploadStatus{ID: id, Size: u.up.Size()}, Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, u.up.Size())
+	}
+	if body != nil {
+		if _, err := io.Copy(u.up, body); err != nil {
+			return UploadStatus{ID: id, Size: u.up.Size()}, err
+		}
+	}
+	return UploadStatus{ID: id, Size: u.up.Size()}, nil
+}
+
+// CompleteUpload appends an optional last chunk, verifies the digest and
+// makes the blob reachable from the repository.
+func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, expected digest.Digest) (Descriptor, error) {
+	u, err := r.acquire(reg, repo, id)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	defer u.mu.Unlock()
+	if offset >= 0 && offset != u.up.Size() {
+		return Descriptor{}, Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, u.up.Size())
+	}
+	if body != nil {
+		if _, err := io.Copy(u.up, body); err != nil {
+			return Descriptor{}, err
+		}
+	}
+	desc, err := r.commit(ctx, reg, repo, u.up, expected)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	r.finish(u)
+	return desc, nil
+}
+
+// commit verifies and stores the upload's bytes and links them into repo.
+func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up blob.Upload, expected digest.Digest) (Descriptor, error) {
+	ev := r.event(ctx, EventUploadComplete, reg, repo)
+	ev.Digest, ev.Size = expected, up.Size()
+	if err := r.bus.check(ctx, ev); err != nil {
+		return Descriptor{}, err
+	}
+	r.gcMu.RLock()
+	defer r.gcMu.RUnlock()
+	size, err := up.Commit(expected)
+	if errors.Is(err, blob.ErrDigestMismatch) {
+		return Descriptor{}, Errorf(KindDigestInvalid, "the uploaded content does not match digest %s", expected)
+	}
+	if err != nil {
+		return Descriptor{}, err
+	}
+	err = r.kv.Update(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err
+		}
+		return linkBlob(tx, reg, repo, expected, size)
+	})
+	if err != nil {
+		return Descriptor{}, err
+	}
+	r.bus.publish(ev)
+	return Descriptor{Digest: expected, Size: size, MediaType: "application/octet-stream"}, nil
+}
+
+// PutBlob stores body as blob expected in one step (monolithic upload).
+func (r *Registry) PutBlob(ctx context.Context, reg RegistryID, repo string, expected digest.Digest, body io.Reader) (Descriptor, error) {
+	err := r.kv.Update(func(tx kv.Tx) error { return r.ensureRepo(tx, reg, repo) })
+	if err != nil {
+		return Descriptor{}, err
+	}
+	up, err := r.blobs.CreateUpload(r.newID())
+	if err != nil {
+		return Descriptor{}, err
+	}
+	if _, err := io.Copy(up, body); err != nil {
+		up.Cancel()
+		return Descriptor{}, err
+	}
+	desc, err := r.commit(ctx, reg, repo, up, expected)
+	if err != nil {
+		up.Cancel()
+	}
+	return desc, err
+}
+
+// CancelUpload discards an upload session.
+func (r *Registry) CancelUpload(ctx context.Context, reg RegistryID, repo, id string) error {
+	u, err := r.acquire(reg, repo, id)
+	if err != nil {
+		return err
+	}
+	defer u.mu.Unlock()
+	if err := u.up.Cancel(); err != nil {
+		return err
+	}
+	r.finish(u)
+	return nil
+}
+
+// MountBlob links a blob that repository from (or, when from is empty, any
+// repository of the same registry) already has into repo. It reports false
+// when there was nothing to mount, so the edge can fall back to an upload.
+func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from string, d digest.Digest) (Descriptor, bool, error) {
+	var size int64
+	found := false
+	r.kv.View(func(tx kv.Tx) error {
+		size, found = findLink(tx, reg, from, d)
+		return nil
+	})
+	if !found {
+		return Descriptor{}, false, nil
+	}
+	ev := r.event(ctx, EventUploadComplete, reg, repo)
+	ev.Digest, ev.Size = d, size
+	if err := r.bus.check(ctx, ev); err != nil {
+		return Descriptor{}, false, err
+	}
+	err := r.kv.Update(func(tx kv.Tx) error {
+		if err := r.ensureRepo(tx, reg, repo); err != nil {
+			return err
+		}
+		if size, found = findLink(tx, reg, from, d); !found {
+			return nil // deleted from the source meanwhile
+		}
+		return linkBlob(tx, reg, repo, d, size)
+	})
+	if err != nil || !found {
+		return Descriptor{}, false, err
+	}
+	r.bus.publish(ev)
+	return Descriptor{Digest: d, Size: size, MediaType: "application/octet-stream"}, true, nil
+}
+
+// findLink looks for d in repository from or, when from is empty, in any
+// repository of the registry (never another account's).
+func findLink(tx kv.Tx, reg RegistryID, from string, d digest.Digest) (size int64, found bool) {
+	if from != "" {
+		if v := tx.Get(bLinks, itemKey(reg, from, string(d))); v != nil {
+			size, _ = strconv.ParseInt(string(v), 10, 64)
+			return size, true
+		}
+		return 0, false
+	}
+	pre := []byte(string(d) + sep + regPrefix(reg))
+	tx.Scan(bBlobRefs, pre, nil, func(k, v []byte) bool {
+		if l := tx.Get(bLinks, itemKey(reg, string(k[len(pre):]), string(d))); l != nil {
+			size, _ = strconv.ParseInt(string(l), 10, 64)
+			found = true
+		}
+		return !found
+	})
+	return size, found
+}

@@ -1,0 +1,71 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies a domain error. Edges map kinds to wire codes once
+// (oci: the distribution-spec codes; ecr: AWS exception names).
+type Kind string
+
+const (
+	KindRepositoryNotFound    Kind = "RepositoryNotFound"
+	KindRepositoryExists      Kind = "RepositoryAlreadyExists"
+	KindRepositoryNotEmpty    Kind = "RepositoryNotEmpty"
+	KindNameInvalid           Kind = "NameInvalid"
+	KindTagInvalid            Kind = "TagInvalid"
+	KindManifestNotFound      Kind = "ManifestNotFound"
+	KindManifestInvalid       Kind = "ManifestInvalid"
+	KindManifestTooLarge      Kind = "ManifestTooLarge"
+	KindManifestBlobMissing   Kind = "ManifestBlobMissing"   // a config or layer blob is not in the repository
+	KindManifestChildMissing  Kind = "ManifestChildMissing"  // an index child manifest is not in the repository
+	KindManifestReferenced    Kind = "ManifestReferenced"    // an index in the repository still lists it
+	KindManifestNotAcceptable Kind = "ManifestNotAcceptable" // stored media type is not one the client accepts
+	KindBlobNotFound          Kind = "BlobNotFound"
+	KindUploadNotFound        Kind = "UploadNotFound"
+	KindDigestInvalid         Kind = "DigestInvalid" // malformed digest, or content does not match it
+	KindRangeInvalid          Kind = "RangeInvalid"  // chunk does not start where the upload ends
+	KindSizeInvalid           Kind = "SizeInvalid"
+	KindImageTagImmutable     Kind = "ImageTagImmutable"
+	KindUnauthorized          Kind = "Unauthorized" // no or bad credentials
+	KindDenied                Kind = "Denied"       // credentials fine, action not allowed
+	KindUnsupported           Kind = "Unsupported"
+	KindInvalidParameter      Kind = "InvalidParameter"
+)
+
+// Error is a domain error: a Kind and a message in the wording clients expect.
+type Error struct {
+	Kind    Kind
+	Message string
+	Err     error // optional cause
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, &Error{Kind: k}) match by kind.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Kind == e.Kind && t.Message == ""
+}
+
+// Errorf builds an *Error of kind k.
+func Errorf(k Kind, format string, args ...any) error {
+	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
+}
+
+// Denied wraps a before-hook's reason as an access-denied error.
+func Denied(format string, args ...any) error { return Errorf(KindDenied, format, args...) }
+
+// KindOf returns the Kind of err, or "" for an unclassified (internal) error.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return ""
+}
+
+// IsKind reports whether err is a domain error of kind k.
+func IsKind(err error, k Kind) bool { return KindOf(err) == k }

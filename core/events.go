@@ -1,0 +1,152 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// EventKind names what happened; see the package doc for the contract.
+type EventKind string
+
+const (
+	EventPush           EventKind = "push"
+	EventPull           EventKind = "pull"
+	EventTag            EventKind = "tag"
+	EventDelete         EventKind = "delete"
+	EventUploadComplete EventKind = "upload-complete"
+)
+
+// DeleteTarget says what an EventDelete removed.
+type DeleteTarget string
+
+const (
+	TargetManifest   DeleteTarget = "manifest"
+	TargetTag        DeleteTarget = "tag"
+	TargetRepository DeleteTarget = "repository"
+)
+
+// Event describes one operation. Before hooks see it before it happens, after
+// hooks once it has.
+type Event struct {
+	Kind           EventKind
+	Target         DeleteTarget // EventDelete only
+	Registry       RegistryID
+	Repository     string
+	Digest         digest.Digest
+	PreviousDigest digest.Digest // EventTag: the digest the tag pointed to before, if any
+	Tag            string
+	MediaType      string
+	Size           int64
+	Actor          string
+	Time           time.Time
+}
+
+// BeforeHook may veto an operation by returning an error.
+type BeforeHook func(ctx context.Context, e Event) error
+
+// AfterHook observes a completed operation, off the request path.
+type AfterHook func(e Event)
+
+// Bus dispatches events to subscribers.
+type Bus struct {
+	mu     sync.RWMutex
+	before []BeforeHook
+	after  []AfterHook
+
+	qmu    sync.RWMutex // guards closed against sends on a closed queue
+	closed bool
+	queue  chan Event
+	done   chan struct{}
+	log    *slog.Logger
+}
+
+// NewBus starts the after-hook dispatcher. queueSize bounds the events waiting
+// for after hooks; a full queue makes publishers wait (backpressure) rather
+// than lose events.
+func NewBus(queueSize int, log *slog.Logger) *Bus {
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Bus{queue: make(chan Event, queueSize), done: make(chan struct{}), log: log}
+	go b.run()
+	return b
+}
+
+// Before subscribes a synchronous, vetoing hook.
+func (b *Bus) Before(h BeforeHook) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.before = append(b.before, h)
+}
+
+// After subscribes an asynchronous observer.
+func (b *Bus) After(h AfterHook) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.after = append(b.after, h)
+}
+
+// check runs the before hooks; the first error vetoes.
+func (b *Bus) check(ctx context.Context, e Event) error {
+	b.mu.RLock()
+	hooks := b.before
+	b.mu.RUnlock()
+	for _, h := range hooks {
+		if err := h(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish queues e for the after hooks.
+func (b *Bus) publish(e Event) {
+	b.mu.RLock()
+	n := len(b.after)
+	b.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	b.qmu.RLock()
+	defer b.qmu.RUnlock()
+	if !b.closed {
+		b.queue <- e
+	}
+}
+
+func (b *Bus) run() {
+	for e := range b.queue {
+		b.mu.RLock()
+		hooks := b.after
+		b.mu.RUnlock()
+		for _, h := range hooks {
+			b.deliver(h, e)
+		}
+	}
+	close(b.done)
+}
+
+// deliver isolates the dispatcher from a panicking subscriber.
+func (b *Bus) deliver(h AfterHook, e Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("after hook panicked", "event", e.Kind, "panic", p)
+		}
+	}()
+	h(e)
+}
+
+// Close stops accepting events and waits until queued ones are delivered.
+func (b *Bus) Close() {
+	b.qmu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.qmu.Unlock()
+	<-b.done
+}

@@ -1,0 +1,45 @@
+package core
+
+import (
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Metadata layout in the kv store. Keys are built from NUL-separated parts:
+// NUL appears in no account, region, repository name, tag or digest, so a
+// prefix selects exactly one registry or one repository.
+const (
+	bRepos     = "repos"          // reg|name                  → Repository JSON
+	bManifests = "manifests"      // reg|repo|digest           → Manifest JSON
+	bBytes     = "manifest-bytes" // reg|repo|digest           → exact manifest bytes
+	bTags      = "tags"           // reg|repo|tag              → digest
+	bLinks     = "links"          // reg|repo|digest           → blob size (the blob is reachable from repo)
+	bBlobRefs  = "blob-refs"      // digest|reg|repo           → "" (reverse of links: when is a blob unreferenced)
+	bReferrers = "referrers"      // reg|repo|subject|referrer → ""
+	bParents   = "parents"        // reg|repo|child|parent     → "" (index membership)
+	bUploads   = "uploads"        // id                        → uploadRecord JSON
+)
+
+const sep = "\x00"
+
+func regPrefix(reg RegistryID) string { return reg.Account + sep + reg.Region + sep }
+
+func repoKey(reg RegistryID, name string) []byte { return []byte(regPrefix(reg) + name) }
+
+// inRepo is the prefix of every item of one repository.
+func inRepo(reg RegistryID, repo string) []byte { return []byte(regPrefix(reg) + repo + sep) }
+
+func itemKey(reg RegistryID, repo string, parts ...string) []byte {
+	return []byte(regPrefix(reg) + repo + sep + strings.Join(parts, sep))
+}
+
+func blobRefKey(d digest.Digest, reg RegistryID, repo string) []byte {
+	return []byte(string(d) + sep + regPrefix(reg) + repo)
+}
+
+// lastPart returns what follows the final separator of key.
+func lastPart(key []byte) string {
+	s := string(key)
+	return s[strings.LastIndex(s, sep)+1:]
+}

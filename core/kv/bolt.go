@@ -1,0 +1,75 @@
+package kv
+
+import (
+	"bytes"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bolt is a Store backed by a bbolt database file.
+type Bolt struct{ db *bolt.DB }
+
+// OpenBolt opens (creating if needed) the database at path. It fails fast if
+// another process holds the file, rather than blocking forever.
+func OpenBolt(path string) (*Bolt, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return &Bolt{db: db}, nil
+}
+
+func (b *Bolt) View(fn func(Tx) error) error {
+	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (b *Bolt) Update(fn func(Tx) error) error {
+	return b.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (b *Bolt) Close() error { return b.db.Close() }
+
+type boltTx struct{ tx *bolt.Tx }
+
+func (t boltTx) Get(bucket string, key []byte) []byte {
+	bk := t.tx.Bucket([]byte(bucket))
+	if bk == nil {
+		return nil
+	}
+	return bk.Get(key)
+}
+
+func (t boltTx) Put(bucket string, key, value []byte) error {
+	bk, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
+	if err != nil {
+		return err
+	}
+	return bk.Put(key, value)
+}
+
+func (t boltTx) Delete(bucket string, key []byte) error {
+	bk := t.tx.Bucket([]byte(bucket))
+	if bk == nil {
+		return nil
+	}
+	return bk.Delete(key)
+}
+
+func (t boltTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
+	bk := t.tx.Bucket([]byte(bucket))
+	if bk == nil {
+		return nil
+	}
+	seek := prefix
+	if bytes.Compare(start, prefix) > 0 {
+		seek = start
+	}
+	c := bk.Cursor()
+	for k, v := c.Seek(seek); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if !fn(k, v) {
+			return nil
+		}
+	}
+	return nil
+}

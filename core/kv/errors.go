@@ -1,0 +1,5 @@
+package kv
+
+import "errors"
+
+var errReadOnly = errors.New("kv: write in a read-only transaction")

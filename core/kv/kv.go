@@ -1,0 +1,36 @@
+// Package kv is berth's metadata store: a small ordered key-value interface with
+// serializable transactions. Two implementations exist because both are used:
+// bbolt on disk (the default, survives restarts) and an in-memory one for
+// --memory. The domain (core) encodes its records on top of this interface once,
+// so both backends behave identically and share one test suite (kvtest).
+package kv
+
+import "errors"
+
+// ErrClosed is returned by a store after Close.
+var ErrClosed = errors.New("kv: store closed")
+
+// Store is a transactional, ordered key-value store made of named buckets.
+type Store interface {
+	// View runs fn in a read-only transaction that sees a consistent snapshot.
+	View(fn func(Tx) error) error
+	// Update runs fn in a read-write transaction. If fn returns an error nothing
+	// it wrote is kept. Updates are serialized.
+	Update(fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is one transaction. Slices returned by Get and passed to Scan are only
+// valid until the transaction ends; copy them to keep them.
+type Tx interface {
+	// Get returns the value of key in bucket, or nil if it is absent.
+	Get(bucket string, key []byte) []byte
+	// Put sets key to value in bucket (creating the bucket if needed).
+	Put(bucket string, key, value []byte) error
+	// Delete removes key from bucket; absent keys are not an error.
+	Delete(bucket string, key []byte) error
+	// Scan calls fn for each key with the given prefix that sorts at or after
+	// start (start may be nil), in ascending byte order, until fn returns false.
+	// fn must not modify the bucket it scans: collect keys, then change them.
+	Scan(bucket string, prefix, start []byte, fn func(key, value []byte) bool) error
+}

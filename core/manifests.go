@@ -1,0 +1,518 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"mime"
+	"strings"
+
+	"github.com/berth-dev/berth/core/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// Manifest media types berth stores.
+const (
+	MediaTypeOCIManifest        = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeOCIIndex           = "application/vnd.oci.image.index.v1+json"
+	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeOCIEmpty           = "application/vnd.oci.empty.v1+json"
+
+	// MaxManifestSize is ECR's limit on a manifest's size.
+	MaxManifestSize = 4 << 20
+)
+
+func isIndexType(mt string) bool { return mt == MediaTypeOCIIndex || mt == MediaTypeDockerManifestList }
+
+func isManifestType(mt string) bool {
+	switch mt {
+	case MediaTypeOCIManifest, MediaTypeOCIIndex, MediaTypeDockerManifest, MediaTypeDockerManifestList:
+		return true
+	}
+	return false
+}
+
+// nonDistributable layers are, by design, not pushed to the registry.
+func nonDistributable(mt string) bool {
+	return strings.Contains(mt, ".nondistributable.") || strings.Contains(mt, ".rootfs.foreign.")
+}
+
+type rawDescriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Digest       string            `json:"digest"`
+	Size         int64             `json:"size"`
+	Data         []byte            `json:"data,omitempty"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+type rawManifest struct {
+	SchemaVersion *int              `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	ArtifactType  string            `json:"artifactType"`
+	Config        *rawDescriptor    `json:"config"`
+	Layers        []rawDescriptor   `json:"layers"`
+	Manifests     []rawDescriptor   `json:"manifests"`
+	Subject       *rawDescriptor    `json:"subject"`
+	Annotations   map[string]string `json:"annotations"`
+}
+
+func invalidManifest(format string, args ...any) error {
+	return Errorf(KindManifestInvalid, "manifest invalid: "+format, args...)
+}
+
+func (d *rawDescriptor) descriptor(what string) (Descriptor, error) {
+	dg, err := digest.Parse(d.Digest)
+	if err != nil {
+		return Descriptor{}, invalidManifest("%s has an invalid digest '%s'", what, d.Digest)
+	}
+	if d.Size < 0 {
+		return Descriptor{}, invalidManifest("%s has a negative size", what)
+	}
+	if d.Data != nil && (int64(len(d.Data)) != d.Size || dg.Algorithm().FromBytes(d.Data) != dg) {
+		return Descriptor{}, invalidManifest("%s has data that does not match its digest and size", what)
+	}
+	return Descriptor{MediaType: d.MediaType, Digest: dg, Size: d.Size, ArtifactType: d.ArtifactType, Annotations: d.Annotations}, nil
+}
+
+// ParseManifest checks that body is a manifest or index berth can store and
+// extracts what core tracks. contentType is the client's declared media type
+// (may be empty).
+func ParseManifest(body []byte, contentType string) (Manifest, error) {
+	var raw rawManifest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&raw); err != nil {
+		return Manifest{}, invalidManifest("not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return Manifest{}, invalidManifest("trailing data after the JSON document")
+	}
+	if raw.SchemaVersion == nil || *raw.SchemaVersion != 2 {
+		return Manifest{}, invalidManifest("schemaVersion must be 2")
+	}
+	ct, _, _ := mime.ParseMediaType(contentType)
+	mt := raw.MediaType
+	switch {
+	case isManifestType(ct) && mt != "" && mt != ct:
+		return Manifest{}, invalidManifest("mediaType '%s' does not match Content-Type '%s'", mt, ct)
+	case isManifestType(ct):
+		mt = ct
+	case mt == "" && raw.Manifests != nil:
+		mt = MediaTypeOCIIndex
+	case mt == "" && raw.Config != nil:
+		mt = MediaTypeOCIManifest
+	}
+	if !isManifestType(mt) {
+		return Manifest{}, invalidManifest("unsupported manifest media type '%s'", mt)
+	}
+	m := Manifest{MediaType: mt, Size: int64(len(body)), ArtifactType: raw.ArtifactType, Annotations: raw.Annotations}
+	if isIndexType(mt) {
+		if raw.Config != nil || raw.Layers != nil {
+			return Manifest{}, invalidManifest("an index has no config or layers")
+		}
+		for i := range raw.Manifests {
+			d, err := raw.Manifests[i].descriptor("manifests entry")
+			if err != nil {
+				return Manifest{}, err
+			}
+			m.Children = append(m.Children, d)
+		}
+	} else {
+		if raw.Config == nil {
+			return Manifest{}, invalidManifest("an image manifest needs a config")
+		}
+		if raw.Manifests != nil {
+			return Manifest{}, invalidManifest("an image manifest has no manifests list")
+		}
+		cfg, err := raw.Config.descriptor("config")
+		if err != nil {
+			return Manifest{}, err
+		}
+		m.Config = &cfg
+		for i := range raw.Layers {
+			d, err := raw.Layers[i].descriptor("layer")
+			if err != nil {
+				return Manifest{}, err
+			}
+			m.Layers = append(m.Layers, d)
+		}
+		if m.ArtifactType == "" && mt == MediaTypeOCIManifest {
+			m.ArtifactType = cfg.MediaType
+		}
+	}
+	if raw.Subject != nil {
+		s, err := raw.Subject.descriptor("subject")
+		if err != nil {
+			return Manifest{}, err
+		}
+		m.Subject = &s
+	}
+	return m, nil
+}
+
+// IsDigestReference tells a digest reference from a tag (tags cannot hold ':').
+func IsDigestReference(ref string) bool { return strings.Contains(ref, ":") }
+
+// PutManifestInput is a manifest push.
+type PutManifestInput struct {
+	Reference   string   // a tag, or the digest the body must hash to
+	ContentType string   // the declared media type, may be empty
+	Body        []byte   // the exact bytes
+	Tags        []string // further tags to point at the manifest
+}
+
+// PutManifest validates and stores a manifest and moves its tags, all in one
+// transaction.
+func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string, in PutManifestInput) (Manifest, error) {
+	if len(in.Body) > MaxManifestSize {
+		return Manifest{}, Errorf(KindManifestTooLarge, "manifest is %d bytes; the limit is %d", len(in.Body), MaxManifestSize)
+	}
+	tags := in.Tags
+	var dg digest.Digest
+	if IsDigestReference(in.Reference) {
+		want, err := ParseDigest(in.Reference)
+		if err != nil {
+			return Manifest{}, err
+		}
+		if dg = want.Algorithm().FromBytes(in.Body); dg != want {
+			return Manifest{}, Errorf(KindDigestInvalid, "manifest digest %s does not match the content (%s)", want, dg)
+		}
+	} else {
+		dg = digest.SHA256.FromBytes(in.Body)
+		tags = append([]string{in.Reference}, tags...)
+	}
+	for _, t := range tags {
+		if !ValidTag(t) {
+			return Manifest{}, Errorf(KindTagInvalid, "invalid tag '%s'", t)
+		}
+	}
+	m, err := ParseManifest(in.Body, in.ContentType)
+	if err != nil {
+		return Manifest{}, err
+	}
+	m.Digest = dg
+	m.PushedAt = r.clock.Now()
+
+	push := r.event(ctx, EventPush, reg, repo)
+	push.Digest, push.MediaType, push.Size = dg, m.MediaType, m.Size
+	if len(tags) > 0 {
+		push.Tag = tags[0]
+	}
+	if err := r.bus.check(ctx, push); err != nil {
+		return Manifest{}, err
+	}
+	var tagEvents []Event
+	err = r.kv.Update(func(tx kv.Tx) error {
+		tagEvents = nil
+		if err := r.ensureRepo(tx, reg, repo); err != nil {
+			return err
+		}
+		if err := checkReferences(tx, reg, repo, &m); err != nil {
+			return err
+		}
+		key := itemKey(reg, repo, string(dg))
+		var old Manifest
+		if found, _ := getJSON(tx, bManifests, key, &old); found {
+			m.PushedAt, m.LastPulledAt = old.PushedAt, old.LastPulledAt
+		}
+		if err := putJSON(tx, bManifests, key, m); err != nil {
+			return err
+		}
+		if err := tx.Put(bBytes, key, in.Body); err != nil {
+			return err
+		}
+		if m.Subject != nil {
+			if err := tx.Put(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)), nil); err != nil {
+				return err
+			}
+		}
+		for _, c := range m.Children {
+			if err := tx.Put(bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
+				return err
+			}
+		}
+		for _, t := range tags {
+			tk := itemKey(reg, repo, t)
+			prev := digest.Digest(tx.Get(bTags, tk))
+			if prev == dg {
+				continue
+			}
+			if err := tx.Put(bTags, tk, []byte(dg)); err != nil {
+				return err
+			}
+			e := r.event(ctx, EventTag, reg, repo)
+			e.Tag, e.Digest, e.PreviousDigest, e.MediaType = t, dg, prev, m.MediaType
+			tagEvents = append(tagEvents, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return Manifest{}, err
+	}
+	r.bus.publish(push)
+	for _, e := range tagEvents {
+		r.bus.publish(e)
+	}
+	return m, nil
+}
+
+// checkReferences requires every blob and child manifest m names to be in the
+// repository (subjects may dangle, as the spec allows).
+func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
+	blobs := m.Layers
+	if m.Config != nil {
+		blobs = append([]Descriptor{*m.Config}, blobs...)
+	}
+	for _, d := range blobs {
+		if nonDistributable(d.MediaType) {
+			continue
+		}
+		if tx.Get(bLinks, itemKey(reg, repo, string(d.Digest))) == nil {
+			return Errorf(KindManifestBlobMissing, "blob %s referenced by the manifest is not in the repository", d.Digest)
+		}
+	}
+	for _, c := range m.Children {
+		if tx.Get(bManifests, itemKey(reg, repo, string(c.Digest))) == nil {
+			return Errorf(KindManifestChildMissing, "manifest %s referenced by the index is not in the repository", c.Digest)
+		}
+	}
+	return nil
+}
+
+func manifestNotFound(repo, ref string) error {
+	return Errorf(KindManifestNotFound, "manifest '%s' is not in repository '%s'", ref, repo)
+}
+
+// resolve turns a tag or digest into the digest of a stored manifest.
+func resolve(tx kv.Tx, reg RegistryID, repo, ref string) (digest.Digest, error) {
+	if err := getRepo(tx, reg, repo, nil); err != nil {
+		return "", err
+	}
+	var dg digest.Digest
+	if IsDigestReference(ref) {
+		d, err := ParseDigest(ref)
+		if err != nil {
+			return "", err
+		}
+		dg = d
+	} else {
+		if !ValidTag(ref) {
+			return "", Errorf(KindTagInvalid, "invalid tag '%s'", ref)
+		}
+		dg = digest.Digest(tx.Get(bTags, itemKey(reg, repo, ref)))
+		if dg == "" {
+			return "", manifestNotFound(repo, ref)
+		}
+	}
+	if tx.Get(bManifests, itemKey(reg, repo, string(dg))) == nil {
+		return "", manifestNotFound(repo, ref)
+	}
+	return dg, nil
+}
+
+// acceptable reports whether a client that accepts the given media types can
+// take mt. An empty list, */*, or a list naming no manifest type accepts all.
+func acceptable(mt string, accept []string) bool {
+	named := false
+	for _, a := range accept {
+		for _, part := range strings.Split(a, ",") {
+			t, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+			if t == mt || t == "*/*" {
+				return true
+			}
+			named = named || isManifestType(t)
+		}
+	}
+	return !named
+}
+
+// StatManifest returns a manifest's record without serving it (HEAD).
+func (r *Registry) StatManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Manifest, error) {
+	m, _, err := r.readManifest(reg, repo, ref, accept, false)
+	return m, err
+}
+
+// GetManifest serves a manifest's exact bytes; it is a pull.
+func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Manifest, []byte, error) {
+	m, body, err := r.readManifest(reg, repo, ref, accept, true)
+	if err != nil {
+		return m, nil, err
+	}
+	ev := r.event(ctx, EventPull, reg, repo)
+	ev.Digest, ev.MediaType, ev.Size = m.Digest, m.MediaType, m.Size
+	if !IsDigestReference(ref) {
+		ev.Tag = ref
+	}
+	if err := r.bus.check(ctx, ev); err != nil {
+		return Manifest{}, nil, err
+	}
+	r.bus.publish(ev)
+	return m, body, nil
+}
+
+func (r *Registry) readManifest(reg RegistryID, repo, ref string, accept []string, withBody bool) (m Manifest, body []byte, err error) {
+	err = r.kv.View(func(tx kv.Tx) error {
+		dg, err := resolve(tx, reg, repo, ref)
+		if err != nil {
+			return err
+		}
+		key := itemKey(reg, repo, string(dg))
+		if _, err := getJSON(tx, bManifests, key, &m); err != nil {
+			return err
+		}
+		if withBody {
+			body = bytes.Clone(tx.Get(bBytes, key))
+		}
+		return nil
+	})
+	if err == nil && !acceptable(m.MediaType, accept) {
+		return Manifest{}, nil, Errorf(KindManifestNotAcceptable, "manifest '%s' has media type '%s', which is not among the accepted media types", ref, m.MediaType)
+	}
+	return m, body, err
+}
+
+// DeleteManifest removes a manifest (by digest) and every tag that points to
+// it, or, given a tag, only that tag.
+func (r *Registry) DeleteManifest(ctx context.Context, reg RegistryID, repo, ref string) error {
+	if !IsDigestReference(ref) {
+		return r.DeleteTag(ctx, reg, repo, ref)
+	}
+	dg, err := ParseDigest(ref)
+	if err != nil {
+		return err
+	}
+	ev := r.event(ctx, EventDelete, reg, repo)
+	ev.Target, ev.Digest = TargetManifest, dg
+	if err := r.bus.check(ctx, ev); err != nil {
+		return err
+	}
+	var tagEvents []Event
+	err = r.kv.Update(func(tx kv.Tx) error {
+		tagEvents = nil
+		if _, err := resolve(tx, reg, repo, ref); err != nil {
+			return err
+		}
+		key := itemKey(reg, repo, string(dg))
+		var m Manifest
+		if _, err := getJSON(tx, bManifests, key, &m); err != nil {
+			return err
+		}
+		if parent := firstParent(tx, reg, repo, dg); parent != "" {
+			return Errorf(KindManifestReferenced, "manifest %s is referenced by the manifest list %s", dg, parent)
+		}
+		ev.MediaType, ev.Size = m.MediaType, m.Size
+		for _, t := range tagsOf(tx, reg, repo, dg) {
+			if err := tx.Delete(bTags, itemKey(reg, repo, t)); err != nil {
+				return err
+			}
+			e := r.event(ctx, EventDelete, reg, repo)
+			e.Target, e.Tag, e.Digest = TargetTag, t, dg
+			tagEvents = append(tagEvents, e)
+		}
+		if m.Subject != nil {
+			tx.Delete(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)))
+		}
+		for _, c := range m.Children {
+			tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg)))
+		}
+		if err := tx.Delete(bBytes, key); err != nil {
+			return err
+		}
+		return tx.Delete(bManifests, key)
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range tagEvents {
+		r.bus.publish(e)
+	}
+	r.bus.publish(ev)
+	return nil
+}
+
+func firstParent(tx kv.Tx, reg RegistryID, repo string, child digest.Digest) (parent string) {
+	tx.Scan(bParents, itemKey(reg, repo, string(child), ""), nil, func(k, v []byte) bool {
+		parent = lastPart(k)
+		return false
+	})
+	return parent
+}
+
+// tagsOf lists the tags that point at dg.
+func tagsOf(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (tags []string) {
+	pre := inRepo(reg, repo)
+	tx.Scan(bTags, pre, nil, func(k, v []byte) bool {
+		if digest.Digest(v) == dg {
+			tags = append(tags, string(k[len(pre):]))
+		}
+		return true
+	})
+	return tags
+}
+
+// DeleteTag removes a tag; the manifest stays.
+func (r *Registry) DeleteTag(ctx context.Context, reg RegistryID, repo, tag string) error {
+	ev := r.event(ctx, EventDelete, reg, repo)
+	ev.Target, ev.Tag = TargetTag, tag
+	if err := r.bus.check(ctx, ev); err != nil {
+		return err
+	}
+	err := r.kv.Update(func(tx kv.Tx) error {
+		dg, err := resolve(tx, reg, repo, tag)
+		if err != nil {
+			return err
+		}
+		ev.Digest = dg
+		return tx.Delete(bTags, itemKey(reg, repo, tag))
+	})
+	if err == nil {
+		r.bus.publish(ev)
+	}
+	return err
+}
+
+// ListTags lists a repository's tags in lexical order.
+func (r *Registry) ListTags(ctx context.Context, reg RegistryID, repo string, p Page) (tags []string, more bool, err error) {
+	err = r.kv.View(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err
+		}
+		pre := inRepo(reg, repo)
+		return tx.Scan(bTags, pre, after(pre, p.Last), func(k, v []byte) bool {
+			if p.N > 0 && len(tags) == p.N {
+				more = true
+				return false
+			}
+			tags = append(tags, string(k[len(pre):]))
+			return true
+		})
+	})
+	return tags, more, err
+}
+
+// Referrers lists the manifests whose subject is dg, optionally only those of
+// one artifact type. A repository that does not exist has no referrers: the
+// spec wants an empty list, not an error, for any unknown subject.
+func (r *Registry) Referrers(ctx context.Context, reg RegistryID, repo string, dg digest.Digest, artifactType string) ([]Descriptor, error) {
+	out := []Descriptor{}
+	err := r.kv.View(func(tx kv.Tx) error {
+		var keys []string
+		tx.Scan(bReferrers, itemKey(reg, repo, string(dg), ""), nil, func(k, v []byte) bool {
+			keys = append(keys, lastPart(k))
+			return true
+		})
+		for _, ref := range keys {
+			var m Manifest
+			found, err := getJSON(tx, bManifests, itemKey(reg, repo, ref), &m)
+			if err != nil {
+				return err
+			}
+			if found && (artifactType == "" || m.ArtifactType == artifactType) {
+				out = append(out, m.Descriptor())
+			}
+		}
+		return nil
+	})
+	return out, err
+}

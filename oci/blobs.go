@@ -1,0 +1,200 @@
+package oci
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/core"
+)
+
+func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	dg, err := core.ParseDigest(rt.ref)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	rd, err := h.reg.OpenBlob(r.Context(), reg, rt.name, dg)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	defer rd.Close()
+	w.Header().Set("Docker-Content-Digest", dg.String())
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", `"`+dg.String()+`"`)
+	w.Header().Set("Cache-Control", "max-age=31536000")
+	var content io.ReadSeeker = rd
+	if f, ok := rd.(osFile); ok {
+		content = f.OSFile() // *os.File: net/http can sendfile it
+	}
+	// ServeContent answers Range requests (206/416) and HEAD.
+	http.ServeContent(w, r, "", time.Time{}, content)
+}
+
+func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	dg, err := core.ParseDigest(rt.ref)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if err := h.reg.DeleteBlob(r.Context(), reg, rt.name, dg); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
+
+// uploadAccepted answers 202 with the session's location and progress.
+func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, status int) {
+	w.Header().Set("Location", uploadLocation(name, st.ID))
+	w.Header().Set("Docker-Upload-UUID", st.ID)
+	if st.Size > 0 {
+		w.Header().Set("Range", "0-"+strconv.FormatInt(st.Size-1, 10))
+	} else {
+		w.Header().Set("Range", "0-0")
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
+func blobCreated(w http.ResponseWriter, name string, d core.Descriptor) {
+	w.Header().Set("Location", "/v2/"+name+"/blobs/"+d.Digest.String())
+	w.Header().Set("Docker-Content-Digest", d.Digest.String())
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	q := r.URL.Query()
+	ctx := r.Context()
+	if q.Has("mount") {
+		dg, err := core.ParseDigest(q.Get("mount"))
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		from := q.Get("from")
+		if from != "" && !core.ValidRepositoryName(from) {
+			h.writeError(w, r, core.Errorf(core.KindNameInvalid, "invalid repository name '%s'", from))
+			return
+		}
+		d, mounted, err := h.reg.MountBlob(ctx, reg, rt.name, from, dg)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		if mounted {
+			blobCreated(w, rt.name, d)
+			return
+		}
+		// Nothing to mount: the spec says to fall back to a regular upload session.
+	}
+	if q.Has("digest") {
+		dg, err := core.ParseDigest(q.Get("digest"))
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		d, err := h.reg.PutBlob(ctx, reg, rt.name, dg, r.Body)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		blobCreated(w, rt.name, d)
+		return
+	}
+	st, err := h.reg.StartUpload(ctx, reg, rt.name)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	uploadAccepted(w, rt.name, st, http.StatusAccepted)
+}
+
+func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	st, err := h.reg.GetUpload(r.Context(), reg, rt.name, rt.ref)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	uploadAccepted(w, rt.name, st, http.StatusNoContent)
+}
+
+// chunkStart reads Content-Range ("start-end", optionally "bytes start-end")
+// and checks it against Content-Length. It returns -1 when absent.
+func chunkStart(r *http.Request) (int64, error) {
+	cr := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Content-Range"), "bytes "))
+	if cr == "" {
+		return -1, nil
+	}
+	a, b, ok := strings.Cut(cr, "-")
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(strings.Split(b, "/")[0], 10, 64)
+	if !ok || err1 != nil || err2 != nil || start < 0 || end < start-1 {
+		return 0, core.Errorf(core.KindRangeInvalid, "invalid Content-Range '%s'", cr)
+	}
+	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
+		return 0, core.Errorf(core.KindRangeInvalid, "Content-Range '%s' does not match Content-Length %d", cr, r.ContentLength)
+	}
+	return start, nil
+}
+
+func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	start, err := chunkStart(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	st, err := h.reg.WriteUpload(r.Context(), reg, rt.name, rt.ref, start, r.Body)
+	if err != nil {
+		if core.IsKind(err, core.KindRangeInvalid) {
+			// The client needs the current progress to resume.
+			w.Header().Set("Location", uploadLocation(rt.name, rt.ref))
+			if st.Size > 0 {
+				w.Header().Set("Range", "0-"+strconv.FormatInt(st.Size-1, 10))
+			} else {
+				w.Header().Set("Range", "0-0")
+			}
+		}
+		h.writeError(w, r, err)
+		return
+	}
+	uploadAccepted(w, rt.name, st, http.StatusAccepted)
+}
+
+func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	q := r.URL.Query()
+	if !q.Has("digest") {
+		h.writeError(w, r, core.Errorf(core.KindDigestInvalid, "the digest query parameter is required to complete an upload"))
+		return
+	}
+	dg, err := core.ParseDigest(q.Get("digest"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	start, err := chunkStart(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	d, err := h.reg.CompleteUpload(r.Context(), reg, rt.name, rt.ref, start, r.Body, dg)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	blobCreated(w, rt.name, d)
+}
+
+func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	if err := h.reg.CancelUpload(r.Context(), reg, rt.name, rt.ref); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

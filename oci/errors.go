@@ -1,0 +1,72 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/berth-dev/berth/core"
+)
+
+// ociError is one entry of the distribution-spec error body.
+type ociError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// codeFor maps core's error kinds to distribution-spec codes and statuses, once.
+var codeFor = map[core.Kind]struct {
+	code   string
+	status int
+}{
+	core.KindRepositoryNotFound:    {"NAME_UNKNOWN", http.StatusNotFound},
+	core.KindNameInvalid:           {"NAME_INVALID", http.StatusBadRequest},
+	core.KindTagInvalid:            {"TAG_INVALID", http.StatusBadRequest},
+	core.KindManifestNotFound:      {"MANIFEST_UNKNOWN", http.StatusNotFound},
+	core.KindManifestNotAcceptable: {"MANIFEST_UNKNOWN", http.StatusNotFound},
+	core.KindManifestInvalid:       {"MANIFEST_INVALID", http.StatusBadRequest},
+	core.KindManifestTooLarge:      {"MANIFEST_INVALID", http.StatusRequestEntityTooLarge},
+	core.KindManifestBlobMissing:   {"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest},
+	core.KindManifestChildMissing:  {"MANIFEST_UNKNOWN", http.StatusBadRequest},
+	core.KindManifestReferenced:    {"DENIED", http.StatusConflict},
+	core.KindBlobNotFound:          {"BLOB_UNKNOWN", http.StatusNotFound},
+	core.KindUploadNotFound:        {"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound},
+	core.KindDigestInvalid:         {"DIGEST_INVALID", http.StatusBadRequest},
+	core.KindRangeInvalid:          {"BLOB_UPLOAD_INVALID", http.StatusRequestedRangeNotSatisfiable},
+	core.KindSizeInvalid:           {"SIZE_INVALID", http.StatusBadRequest},
+	core.KindImageTagImmutable:     {"TAG_INVALID", http.StatusBadRequest},
+	core.KindUnauthorized:          {"UNAUTHORIZED", http.StatusUnauthorized},
+	core.KindDenied:                {"DENIED", http.StatusForbidden},
+	core.KindUnsupported:           {"UNSUPPORTED", http.StatusMethodNotAllowed},
+	core.KindInvalidParameter:      {"UNSUPPORTED", http.StatusBadRequest},
+	core.KindRepositoryExists:      {"DENIED", http.StatusConflict},
+	core.KindRepositoryNotEmpty:    {"DENIED", http.StatusConflict},
+}
+
+// writeError answers with the spec's error body. Unclassified errors are
+// server faults and are logged.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *core.Error
+	code, status := "UNKNOWN", http.StatusInternalServerError
+	msg := "internal error"
+	if errors.As(err, &e) {
+		if c, ok := codeFor[e.Kind]; ok {
+			code, status, msg = c.code, c.status, e.Message
+		}
+	}
+	if status == http.StatusInternalServerError {
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.realm+`"`)
+	}
+	writeErrorBody(w, status, ociError{Code: code, Message: msg})
+}
+
+func writeErrorBody(w http.ResponseWriter, status int, errs ...ociError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"errors": errs})
+}
+

@@ -1,0 +1,256 @@
+// Package oci serves the OCI Distribution Spec v1.1 at /v2/. Handlers are
+// thin: parse the request, identify the caller and the addressed registry,
+// call core, write the answer or map core's error to the spec's error body.
+package oci
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/core"
+)
+
+// Config configures the /v2 edge.
+type Config struct {
+	Registry        *core.Registry
+	Tokens          *core.Tokens
+	NoAuth          bool            // serve anonymously as DefaultRegistry
+	DefaultRegistry core.RegistryID // --default-account, --region
+	Realm           string
+	Log             *slog.Logger
+}
+
+// Handler serves /v2/.
+type Handler struct {
+	reg    *core.Registry
+	tokens *core.Tokens
+	noAuth bool
+	def    core.RegistryID
+	realm  string
+	log    *slog.Logger
+}
+
+// New returns the /v2 handler. Mount it at /v2/.
+func New(c Config) *Handler {
+	h := &Handler{reg: c.Registry, tokens: c.Tokens, noAuth: c.NoAuth, def: c.DefaultRegistry, realm: c.Realm, log: c.Log}
+	if h.realm == "" {
+		h.realm = "berth"
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	return h
+}
+
+// ecrHost matches <account>.dkr.ecr.<region>.(localhost|amazonaws.com)[:port].
+var ecrHost = regexp.MustCompile(`^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.(?:localhost|amazonaws\.com)(?::\d+)?$`)
+
+// HostRegistry returns the registry a Host header addresses, if it names one.
+func HostRegistry(host string) (core.RegistryID, bool) {
+	m := ecrHost.FindStringSubmatch(strings.ToLower(host))
+	if m == nil {
+		return core.RegistryID{}, false
+	}
+	return core.RegistryID{Account: m[1], Region: m[2]}, true
+}
+
+// identify authenticates the request and picks the addressed registry.
+func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error) {
+	var caller core.Caller
+	if h.noAuth {
+		caller = core.Caller{Registry: h.def, Principal: core.RootPrincipal(h.def.Account)}
+	} else {
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != "AWS" {
+			return caller, core.RegistryID{}, core.Errorf(core.KindUnauthorized, "authentication required: use HTTP Basic with user AWS and a token from 'aws ecr get-login-password' or 'berth token'")
+		}
+		reg, err := h.tokens.Verify(pass)
+		if err != nil {
+			return caller, core.RegistryID{}, err
+		}
+		caller = core.Caller{Registry: reg, Principal: core.RootPrincipal(reg.Account)}
+	}
+	target := caller.Registry
+	if reg, ok := HostRegistry(r.Host); ok {
+		target = reg
+	}
+	// Until identity and resource policies arrive, an account reaches only its own registries.
+	if !h.noAuth && target.Account != caller.Registry.Account {
+		return caller, target, core.Denied("account %s is not authorized to access the registry with id '%s'", caller.Registry.Account, target.Account)
+	}
+	return caller, target, nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	caller, reg, err := h.identify(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	r = r.WithContext(core.WithCaller(r.Context(), caller))
+	p := strings.TrimPrefix(r.URL.Path, "/v2")
+	if p == "" || p == "/" {
+		h.base(w, r)
+		return
+	}
+	p = strings.TrimPrefix(p, "/")
+	if p == "_catalog" {
+		h.catalog(w, r, reg)
+		return
+	}
+	rt, ok := parseRoute(p)
+	if !ok {
+		writeErrorBody(w, http.StatusNotFound, ociError{Code: "NOT_FOUND", Message: "no such endpoint"})
+		return
+	}
+	if !core.ValidRepositoryName(rt.name) {
+		h.writeError(w, r, core.Errorf(core.KindNameInvalid, "invalid repository name '%s'", rt.name))
+		return
+	}
+	switch rt.kind + " " + r.Method {
+	case "blob GET", "blob HEAD":
+		h.getBlob(w, r, reg, rt)
+	case "blob DELETE":
+		h.deleteBlob(w, r, reg, rt)
+	case "upload POST":
+		if rt.ref != "" {
+			writeErrorBody(w, http.StatusMethodNotAllowed, ociError{Code: "UNSUPPORTED", Message: "method not allowed"})
+			return
+		}
+		h.startUpload(w, r, reg, rt)
+	case "upload GET":
+		h.uploadStatus(w, r, reg, rt)
+	case "upload PATCH":
+		h.patchUpload(w, r, reg, rt)
+	case "upload PUT":
+		h.putUpload(w, r, reg, rt)
+	case "upload DELETE":
+		h.cancelUpload(w, r, reg, rt)
+	case "manifest GET", "manifest HEAD":
+		h.getManifest(w, r, reg, rt)
+	case "manifest PUT":
+		h.putManifest(w, r, reg, rt)
+	case "manifest DELETE":
+		h.deleteManifest(w, r, reg, rt)
+	case "tags GET":
+		h.listTags(w, r, reg, rt)
+	case "referrers GET":
+		h.referrers(w, r, reg, rt)
+	default:
+		writeErrorBody(w, http.StatusMethodNotAllowed, ociError{Code: "UNSUPPORTED", Message: "method not allowed"})
+	}
+}
+
+func (h *Handler) base(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, "{}")
+}
+
+// page reads n and last; n < 0 means "no limit given".
+func page(w http.ResponseWriter, r *http.Request) (core.Page, bool, bool) {
+	q := r.URL.Query()
+	p := core.Page{Last: q.Get("last")}
+	hasN := q.Has("n")
+	if hasN {
+		n, err := strconv.Atoi(q.Get("n"))
+		if err != nil || n < 0 {
+			writeErrorBody(w, http.StatusBadRequest, ociError{Code: "PAGINATION_NUMBER_INVALID", Message: "n must be a non-negative integer"})
+			return p, false, false
+		}
+		p.N = n
+	}
+	return p, hasN, true
+}
+
+func nextLink(w http.ResponseWriter, path, last string, n int) {
+	q := url.Values{"last": {last}, "n": {strconv.Itoa(n)}}
+	w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, path, q.Encode()))
+}
+
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, reg core.RegistryID) {
+	p, hasN, ok := page(w, r)
+	if !ok {
+		return
+	}
+	names := []string{}
+	if !hasN || p.N > 0 {
+		repos, more, err := h.reg.ListRepositories(r.Context(), reg, p)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		for _, repo := range repos {
+			names = append(names, repo.Name)
+		}
+		if more {
+			nextLink(w, "/v2/_catalog", names[len(names)-1], p.N)
+		}
+	}
+	writeJSON(w, http.StatusOK, "application/json", map[string]any{"repositories": names})
+}
+
+func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	p, hasN, ok := page(w, r)
+	if !ok {
+		return
+	}
+	tags := []string{}
+	if hasN && p.N == 0 {
+		// n=0 asks for nothing, but the repository must still exist.
+		if _, err := h.reg.GetRepository(r.Context(), reg, rt.name); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	} else {
+		got, more, err := h.reg.ListTags(r.Context(), reg, rt.name, p)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		tags = append(tags, got...)
+		if more {
+			nextLink(w, "/v2/"+rt.name+"/tags/list", tags[len(tags)-1], p.N)
+		}
+	}
+	writeJSON(w, http.StatusOK, "application/json", map[string]any{"name": rt.name, "tags": tags})
+}
+
+func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	dg, err := core.ParseDigest(rt.ref)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	at := r.URL.Query().Get("artifactType")
+	descs, err := h.reg.Referrers(r.Context(), reg, rt.name, dg, at)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if at != "" {
+		w.Header().Set("OCI-Filters-Applied", "artifactType")
+	}
+	writeJSON(w, http.StatusOK, core.MediaTypeOCIIndex, map[string]any{
+		"schemaVersion": 2, "mediaType": core.MediaTypeOCIIndex, "manifests": descs,
+	})
+}
+
+// osFile lets blob responses reach the kernel's sendfile path.
+type osFile interface{ OSFile() *os.File }

@@ -1,0 +1,73 @@
+package oci
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/core"
+)
+
+func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	accept := r.Header.Values("Accept")
+	var (
+		m    core.Manifest
+		body []byte
+		err  error
+	)
+	if r.Method == http.MethodHead {
+		m, err = h.reg.StatManifest(r.Context(), reg, rt.name, rt.ref, accept)
+	} else {
+		m, body, err = h.reg.GetManifest(r.Context(), reg, rt.name, rt.ref, accept)
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", m.MediaType)
+	w.Header().Set("Docker-Content-Digest", m.Digest.String())
+	w.Header().Set("ETag", `"`+m.Digest.String()+`"`)
+	w.Header().Set("Content-Length", strconv.FormatInt(m.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, core.MaxManifestSize+1))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	var tags []string
+	for _, t := range r.URL.Query()["tag"] {
+		tags = append(tags, strings.Split(t, ",")...)
+	}
+	m, err := h.reg.PutManifest(r.Context(), reg, rt.name, core.PutManifestInput{
+		Reference: rt.ref, ContentType: r.Header.Get("Content-Type"), Body: body, Tags: tags,
+	})
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v2/"+rt.name+"/manifests/"+m.Digest.String())
+	w.Header().Set("Docker-Content-Digest", m.Digest.String())
+	if m.Subject != nil {
+		w.Header().Set("OCI-Subject", m.Subject.Digest.String())
+	}
+	for _, t := range tags {
+		w.Header().Add("OCI-Tag", t)
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	if err := h.reg.DeleteManifest(r.Context(), reg, rt.name, rt.ref); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}

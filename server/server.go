@@ -1,0 +1,132 @@
+// Package server assembles berth: configuration → stores → core.Registry →
+// subscribers → one HTTP handler for /v2, the ECR API and /_berth. cmd/berth
+// and in-process test helpers both build on it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/core/blob"
+	"github.com/berth-dev/berth/core/kv"
+	"github.com/berth-dev/berth/oci"
+	"github.com/go-chi/chi/v5"
+)
+
+// Config is berth's runtime configuration (flags and BERTH_* variables).
+type Config struct {
+	Addr           string
+	DataDir        string
+	Memory         bool // keep everything in memory; DataDir is unused
+	Region         string
+	DefaultAccount string
+	NoAuth         bool
+	CreateOnPush   bool
+	Log            *slog.Logger
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000"}
+}
+
+// Server is a configured berth instance.
+type Server struct {
+	cfg      Config
+	registry *core.Registry
+	tokens   *core.Tokens
+	handler  http.Handler
+	http     *http.Server
+	log      *slog.Logger
+}
+
+// New opens the stores and builds the handler; it does not listen yet.
+func New(cfg Config) (*Server, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	var (
+		meta   kv.Store
+		blobs  blob.Store
+		secret []byte
+	)
+	if cfg.Memory {
+		meta, blobs, secret = kv.NewMem(), blob.NewMem(), core.RandomSecret()
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		var err error
+		if secret, err = core.LoadOrCreateSecret(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("token secret: %w", err)
+		}
+		if blobs, err = blob.NewFS(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("blob store: %w", err)
+		}
+		if meta, err = kv.OpenBolt(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
+			return nil, fmt.Errorf("metadata store %s: %w (is another berth using this data dir?)", filepath.Join(cfg.DataDir, "meta.db"), err)
+		}
+	}
+	clock := core.SystemClock
+	reg := core.New(core.Options{KV: meta, Blobs: blobs, Bus: core.NewBus(4096, log), Clock: clock, CreateOnPush: cfg.CreateOnPush, Log: log})
+	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), log: log}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Registry is the domain service, for subscribers and test helpers.
+func (s *Server) Registry() *core.Registry { return s.registry }
+
+// Tokens issues registry passwords.
+func (s *Server) Tokens() *core.Tokens { return s.tokens }
+
+// DefaultRegistry is the default account in the configured region.
+func (s *Server) DefaultRegistry() core.RegistryID {
+	return core.RegistryID{Account: s.cfg.DefaultAccount, Region: s.cfg.Region}
+}
+
+// Handler serves every surface on one port.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(accessLog(s.log))
+	r.Get("/_berth/health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"status":"ok"}`)
+	})
+	v2 := oci.New(oci.Config{Registry: s.registry, Tokens: s.tokens, NoAuth: s.cfg.NoAuth, DefaultRegistry: s.DefaultRegistry(), Log: s.log})
+	r.Handle("/v2", v2)
+	r.Handle("/v2/*", v2)
+	return r
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, waits (until ctx ends) for requests in
+// flight, then closes the stores cleanly.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
+	return errors.Join(err, s.registry.Close())
+}
