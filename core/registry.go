@@ -18,10 +18,10 @@ import (
 type Options struct {
 	KV           kv.Store
 	Blobs        blob.Store
-	Bus          *Bus         // nil: a private bus
-	Clock        Clock        // nil: SystemClock
+	Bus          *Bus          // nil: a private bus
+	Clock        Clock         // nil: SystemClock
 	NewID        func() string // upload ids; nil: 128 random bits in hex
-	CreateOnPush bool         // a push to a missing repository creates it
+	CreateOnPush bool          // a push to a missing repository creates it
 	Log          *slog.Logger
 }
 

@@ -69,4 +69,3 @@ func writeErrorBody(w http.ResponseWriter, status int, errs ...ociError) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"errors": errs})
 }
-

@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestOCIConformance runs the OCI distribution-spec conformance suite (pinned
+// in go.mod as a tool) against the real binary: every API group, including
+// the optional ones (upload cancel, tag parameters, digest headers), and every
+// data group of the 1.1 profile. Sparse manifests stay disabled, as in the
+// suite's default profile: berth, like ECR, rejects a manifest whose blobs
+// were never pushed (MANIFEST_BLOB_UNKNOWN).
+func TestOCIConformance(t *testing.T) {
+	b := Start(t, "--create-on-push")
+	results := t.TempDir()
+	cmd := exec.Command("go", "tool", "conformance")
+	cmd.Dir = ".."
+	// OCI_FILTER_TEST would disable the report and the exit code: never inherit it.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OCI_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env,
+		"OCI_REGISTRY="+b.Addr,
+		"OCI_TLS=disabled",
+		"OCI_USERNAME=AWS",
+		"OCI_PASSWORD="+b.Token(""),
+		"OCI_REPO1=conformance/repo1",
+		"OCI_REPO2=conformance/repo2",
+		"OCI_RESULTS_DIR="+results,
+		"OCI_VERSION=1.1",
+		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
+		"OCI_API_MANIFESTS_TAG_PARAM=true",
+		"OCI_API_BLOBS_DIGEST_HEADER=true",
+		"OCI_API_MANIFESTS_DIGEST_HEADER=true",
+	)
+	out, err := cmd.CombinedOutput()
+	summary := regexp.MustCompile(`(?m)^\s+(Pass|FAIL|Skip|Error|Total)\.+:\s+\d+$`).FindAll(out, -1)
+	for _, line := range summary {
+		t.Log(string(line))
+	}
+	if err != nil {
+		t.Fatalf("conformance suite failed: %v\n%s", err, out)
+	}
+	if m := regexp.MustCompile(`(?m)^\s+FAIL\.+:\s+(\d+)$`).FindSubmatch(out); m == nil || string(m[1]) != "0" {
+		t.Fatalf("conformance suite reported failures:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(results, "junit.xml")); err != nil {
+		t.Fatalf("no report written: %v", err)
+	}
+}

@@ -1,0 +1,5 @@
+package e2e
+
+import "sync"
+
+type syncMutex = sync.Mutex
