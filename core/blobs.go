@@ -327,12 +327,13 @@ func (r *Registry) CancelUpload(ctx context.Context, reg RegistryID, repo, id st
 
 // MountBlob links a blob that repository from (or, when from is empty, any
 // repository of the same registry) already has into repo. It reports false
-// when there was nothing to mount, so the edge can fall back to an upload.
+// when there was nothing to mount or mounting is not enabled for the registry
+// (ECR's BLOB_MOUNTING account setting), so the edge falls back to an upload.
 func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from string, d digest.Digest) (Descriptor, bool, error) {
 	var size int64
 	found := false
 	r.kv.View(func(tx kv.Tx) error {
-		size, found = findLink(tx, reg, from, d)
+		size, found = mountable(tx, reg, repo, from, d)
 		return nil
 	})
 	if !found {
@@ -347,7 +348,7 @@ func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from str
 		if err := r.ensureRepo(tx, reg, repo); err != nil {
 			return err
 		}
-		if size, found = findLink(tx, reg, from, d); !found {
+		if size, found = mountable(tx, reg, repo, from, d); !found {
 			return nil // deleted from the source meanwhile
 		}
 		return linkBlob(tx, reg, repo, d, size)
@@ -357,6 +358,24 @@ func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from str
 	}
 	r.bus.publish(ev)
 	return Descriptor{Digest: d, Size: size, MediaType: "application/octet-stream"}, true, nil
+}
+
+// mountable applies ECR's rules: blob mounting must be ENABLED for the
+// registry, and source and target must share their encryption configuration.
+func mountable(tx kv.Tx, reg RegistryID, repo, from string, d digest.Digest) (int64, bool) {
+	if s, err := getSettings(tx, reg); err != nil || s.AccountSetting("BLOB_MOUNTING") != "ENABLED" {
+		return 0, false
+	}
+	if from != "" {
+		var src, dst Repository
+		if getRepo(tx, reg, from, &src) != nil {
+			return 0, false
+		}
+		if getRepo(tx, reg, repo, &dst) == nil && (src.EncryptionType != dst.EncryptionType || src.KMSKey != dst.KMSKey) {
+			return 0, false
+		}
+	}
+	return findLink(tx, reg, from, d)
 }
 
 // findLink looks for d in repository from or, when from is empty, in any

@@ -32,6 +32,11 @@ const (
 	KindDenied                Kind = "Denied"       // credentials fine, action not allowed
 	KindUnsupported           Kind = "Unsupported"
 	KindInvalidParameter      Kind = "InvalidParameter"
+	KindImageAlreadyExists    Kind = "ImageAlreadyExists" // a push that changes nothing, where the caller asked to be told
+	KindImageArchived         Kind = "ImageArchived"      // the image is in the archive storage class
+	KindNotFound              Kind = "NotFound"           // some other named thing (policy, setting, exclusion) is absent
+	KindAlreadyExists         Kind = "AlreadyExists"      // some other named thing already exists
+	KindLimitExceeded         Kind = "LimitExceeded"
 )
 
 // Error is a domain error: a Kind and a message in the wording clients expect.

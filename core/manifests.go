@@ -160,6 +160,9 @@ type PutManifestInput struct {
 	ContentType string   // the declared media type, may be empty
 	Body        []byte   // the exact bytes
 	Tags        []string // further tags to point at the manifest
+	// RejectUnchanged makes a push that stores nothing new (the manifest is
+	// there and every tag already points at it) fail with KindImageAlreadyExists.
+	RejectUnchanged bool
 }
 
 // PutManifest validates and stores a manifest and moves its tags, all in one
@@ -208,13 +211,32 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		if err := r.ensureRepo(tx, reg, repo); err != nil {
 			return err
 		}
+		var settings Repository
+		if err := getRepo(tx, reg, repo, &settings); err != nil {
+			return err
+		}
 		if err := checkReferences(tx, reg, repo, &m); err != nil {
 			return err
 		}
 		key := itemKey(reg, repo, string(dg))
 		var old Manifest
-		if found, _ := getJSON(tx, bManifests, key, &old); found {
+		existed, _ := getJSON(tx, bManifests, key, &old)
+		if existed {
 			m.PushedAt, m.LastPulledAt = old.PushedAt, old.LastPulledAt
+			m.Archived, m.ArchivedAt, m.ActivatedAt = old.Archived, old.ArchivedAt, old.ActivatedAt
+		}
+		changed := !existed
+		for _, t := range tags {
+			prev := digest.Digest(tx.Get(bTags, itemKey(reg, repo, t)))
+			if prev != dg {
+				changed = true
+			}
+			if prev != "" && prev != dg && settings.TagImmutable(t) {
+				return Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)
+			}
+		}
+		if in.RejectUnchanged && !changed {
+			return Errorf(KindImageAlreadyExists, "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", dg, strings.Join(tags, ","), repo, reg.Account)
 		}
 		if err := putJSON(tx, bManifests, key, m); err != nil {
 			return err
@@ -366,6 +388,9 @@ func (r *Registry) readManifest(reg RegistryID, repo, ref string, accept []strin
 		}
 		return nil
 	})
+	if err == nil && m.Archived {
+		return Manifest{}, nil, Errorf(KindImageArchived, "The image with digest '%s' is archived and cannot be pulled. Restore it to the STANDARD storage class first.", m.Digest)
+	}
 	if err == nil && !acceptable(m.MediaType, accept) {
 		return Manifest{}, nil, Errorf(KindManifestNotAcceptable, "manifest '%s' has media type '%s', which is not among the accepted media types", ref, m.MediaType)
 	}
@@ -389,37 +414,12 @@ func (r *Registry) DeleteManifest(ctx context.Context, reg RegistryID, repo, ref
 	}
 	var tagEvents []Event
 	err = r.kv.Update(func(tx kv.Tx) error {
-		tagEvents = nil
 		if _, err := resolve(tx, reg, repo, ref); err != nil {
 			return err
 		}
-		key := itemKey(reg, repo, string(dg))
-		var m Manifest
-		if _, err := getJSON(tx, bManifests, key, &m); err != nil {
-			return err
-		}
-		if parent := firstParent(tx, reg, repo, dg); parent != "" {
-			return Errorf(KindManifestReferenced, "manifest %s is referenced by the manifest list %s", dg, parent)
-		}
-		ev.MediaType, ev.Size = m.MediaType, m.Size
-		for _, t := range tagsOf(tx, reg, repo, dg) {
-			if err := tx.Delete(bTags, itemKey(reg, repo, t)); err != nil {
-				return err
-			}
-			e := r.event(ctx, EventDelete, reg, repo)
-			e.Target, e.Tag, e.Digest = TargetTag, t, dg
-			tagEvents = append(tagEvents, e)
-		}
-		if m.Subject != nil {
-			tx.Delete(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)))
-		}
-		for _, c := range m.Children {
-			tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg)))
-		}
-		if err := tx.Delete(bBytes, key); err != nil {
-			return err
-		}
-		return tx.Delete(bManifests, key)
+		m, events, err := r.deleteManifestTx(ctx, tx, reg, repo, dg)
+		ev.MediaType, ev.Size, tagEvents = m.MediaType, m.Size, events
+		return err
 	})
 	if err != nil {
 		return err
@@ -429,6 +429,38 @@ func (r *Registry) DeleteManifest(ctx context.Context, reg RegistryID, repo, ref
 	}
 	r.bus.publish(ev)
 	return nil
+}
+
+// deleteManifestTx removes a stored manifest and the tags that point at it,
+// inside the caller's transaction, and returns the events to publish for the tags.
+func (r *Registry) deleteManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (Manifest, []Event, error) {
+	key := itemKey(reg, repo, string(dg))
+	var m Manifest
+	if _, err := getJSON(tx, bManifests, key, &m); err != nil {
+		return m, nil, err
+	}
+	if parent := firstParent(tx, reg, repo, dg); parent != "" {
+		return m, nil, Errorf(KindManifestReferenced, "manifest %s is referenced by the manifest list %s", dg, parent)
+	}
+	var events []Event
+	for _, t := range tagsOf(tx, reg, repo, dg) {
+		if err := tx.Delete(bTags, itemKey(reg, repo, t)); err != nil {
+			return m, nil, err
+		}
+		e := r.event(ctx, EventDelete, reg, repo)
+		e.Target, e.Tag, e.Digest = TargetTag, t, dg
+		events = append(events, e)
+	}
+	if m.Subject != nil {
+		tx.Delete(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)))
+	}
+	for _, c := range m.Children {
+		tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg)))
+	}
+	if err := tx.Delete(bBytes, key); err != nil {
+		return m, nil, err
+	}
+	return m, events, tx.Delete(bManifests, key)
 }
 
 func firstParent(tx kv.Tx, reg RegistryID, repo string, child digest.Digest) (parent string) {
@@ -453,6 +485,11 @@ func tagsOf(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (tags []str
 
 // DeleteTag removes a tag; the manifest stays.
 func (r *Registry) DeleteTag(ctx context.Context, reg RegistryID, repo, tag string) error {
+	if !ValidTag(tag) {
+		// resolve would take a digest for a manifest and report success
+		// while deleting nothing.
+		return Errorf(KindTagInvalid, "invalid tag '%s'", tag)
+	}
 	ev := r.event(ctx, EventDelete, reg, repo)
 	ev.Target, ev.Tag = TargetTag, tag
 	if err := r.bus.check(ctx, ev); err != nil {

@@ -59,13 +59,18 @@ func New(o Options) *Registry {
 	if r.newID == nil {
 		r.newID = randomID
 	}
+	r.bus.After(r.recordPull)
 	return r
 }
 
+// randomID returns a random (version 4) UUID, the form ECR gives upload ids.
 func randomID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
-	return hex.EncodeToString(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // Bus returns the event bus, for subscribers.
@@ -96,16 +101,37 @@ func repoNotFound(reg RegistryID, name string) error {
 	return Errorf(KindRepositoryNotFound, "The repository with name '%s' does not exist in the registry with id '%s'", name, reg.Account)
 }
 
-// CreateRepository creates an empty repository.
-func (r *Registry) CreateRepository(ctx context.Context, reg RegistryID, name string) (Repository, error) {
+// CreateRepository creates an empty repository; init functions set its
+// settings before it is stored.
+func (r *Registry) CreateRepository(ctx context.Context, reg RegistryID, name string, init ...func(*Repository)) (Repository, error) {
 	if !ValidRepositoryName(name) {
 		return Repository{}, Errorf(KindNameInvalid, "invalid repository name '%s'", name)
 	}
 	repo := Repository{Registry: reg, Name: name, CreatedAt: r.clock.Now()}
+	for _, f := range init {
+		f(&repo)
+	}
 	err := r.kv.Update(func(tx kv.Tx) error {
 		if tx.Get(bRepos, repoKey(reg, name)) != nil {
 			return Errorf(KindRepositoryExists, "The repository with name '%s' already exists in the registry with id '%s'", name, reg.Account)
 		}
+		return putJSON(tx, bRepos, repoKey(reg, name), repo)
+	})
+	return repo, err
+}
+
+// UpdateRepository changes a repository's settings in one transaction; if
+// change returns an error nothing is stored.
+func (r *Registry) UpdateRepository(ctx context.Context, reg RegistryID, name string, change func(*Repository) error) (Repository, error) {
+	var repo Repository
+	err := r.kv.Update(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, name, &repo); err != nil {
+			return err
+		}
+		if err := change(&repo); err != nil {
+			return err
+		}
+		repo.Registry, repo.Name = reg, name
 		return putJSON(tx, bRepos, repoKey(reg, name), repo)
 	})
 	return repo, err
@@ -224,6 +250,8 @@ func deletePrefix(tx kv.Tx, bucket string, prefix []byte) error {
 	}
 	return nil
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func putJSON(tx kv.Tx, bucket string, key []byte, v any) error {
 	b, err := json.Marshal(v)

@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // TokenTTL is how long an authorization token lives, as in ECR.
@@ -89,4 +92,38 @@ func (t *Tokens) Verify(token string) (RegistryID, error) {
 		return RegistryID{}, Errorf(KindUnauthorized, "Your authorization token has expired. Reauthenticate and try again.")
 	}
 	return RegistryID{Account: parts[0], Region: parts[1]}, nil
+}
+
+// LayerGrant is what a layer download URL allows: reading one blob of one
+// repository, without other credentials, until it expires.
+type LayerGrant struct {
+	Registry   RegistryID    `json:"r"`
+	Repository string        `json:"n"`
+	Digest     digest.Digest `json:"d"`
+	Expires    int64         `json:"e"`
+}
+
+// Sign returns a URL-safe token for g, valid for ttl.
+func (t *Tokens) Sign(g LayerGrant, ttl time.Duration) string {
+	g.Expires = t.clock.Now().Add(ttl).Unix()
+	b, _ := json.Marshal(g)
+	payload := base64.RawURLEncoding.EncodeToString(b)
+	return payload + "." + t.sign("grant:"+payload)
+}
+
+// VerifyGrant checks a token made by Sign.
+func (t *Tokens) VerifyGrant(token string) (LayerGrant, error) {
+	var g LayerGrant
+	payload, sig, ok := strings.Cut(token, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(t.sign("grant:"+payload))) {
+		return g, Errorf(KindDenied, "invalid signature")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil || json.Unmarshal(b, &g) != nil {
+		return g, Errorf(KindDenied, "invalid grant")
+	}
+	if t.clock.Now().After(time.Unix(g.Expires, 0)) {
+		return g, Errorf(KindDenied, "the URL has expired")
+	}
+	return g, nil
 }

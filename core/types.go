@@ -42,6 +42,73 @@ type Repository struct {
 	Registry  RegistryID `json:"registry"`
 	Name      string     `json:"name"`
 	CreatedAt time.Time  `json:"createdAt"`
+
+	// ImageTagMutability is MUTABLE (also when empty), IMMUTABLE,
+	// MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION; the exclusions are
+	// wildcard filters naming the tags that behave the other way.
+	ImageTagMutability   string        `json:"imageTagMutability,omitempty"`
+	MutabilityExclusions []string      `json:"mutabilityExclusions,omitempty"`
+	ScanOnPush           bool          `json:"scanOnPush,omitempty"`
+	EncryptionType       string        `json:"encryptionType,omitempty"` // AES256 (default), KMS, KMS_DSSE
+	KMSKey               string        `json:"kmsKey,omitempty"`
+	Tags                 []ResourceTag `json:"tags,omitempty"`
+	Policy               string        `json:"policy,omitempty"`
+}
+
+// ResourceTag is an AWS resource tag.
+type ResourceTag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// TagImmutable reports whether an existing tag may not be moved.
+func (r *Repository) TagImmutable(tag string) bool {
+	excluded := false
+	for _, f := range r.MutabilityExclusions {
+		if WildcardMatch(f, tag) {
+			excluded = true
+			break
+		}
+	}
+	switch r.ImageTagMutability {
+	case "IMMUTABLE":
+		return true
+	case "IMMUTABLE_WITH_EXCLUSION":
+		return !excluded
+	case "MUTABLE_WITH_EXCLUSION":
+		return excluded
+	}
+	return false
+}
+
+// WildcardMatch matches s against a pattern in which '*' stands for any run of characters.
+func WildcardMatch(pattern, s string) bool {
+	if pattern == "" {
+		return s == ""
+	}
+	star := -1
+	match := 0
+	pi, si := 0, 0
+	for si < len(s) {
+		switch {
+		case pi < len(pattern) && pattern[pi] == '*':
+			star, match = pi, si
+			pi++
+		case pi < len(pattern) && pattern[pi] == s[si]:
+			pi++
+			si++
+		case star >= 0:
+			pi = star + 1
+			match++
+			si = match
+		default:
+			return false
+		}
+	}
+	for pi < len(pattern) && pattern[pi] == '*' {
+		pi++
+	}
+	return pi == len(pattern)
 }
 
 // Descriptor points at content, as in the OCI image spec.
@@ -67,6 +134,11 @@ type Manifest struct {
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	PushedAt     time.Time         `json:"pushedAt"`
 	LastPulledAt time.Time         `json:"lastPulledAt,omitzero"`
+
+	// Storage class: archived images cannot be pulled until restored.
+	Archived    bool      `json:"archived,omitempty"`
+	ArchivedAt  time.Time `json:"archivedAt,omitzero"`
+	ActivatedAt time.Time `json:"activatedAt,omitzero"` // when a restore was asked for
 }
 
 // IsIndex reports whether the manifest lists other manifests.

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/kv"
+	"github.com/berth-dev/berth/ecr"
 	"github.com/berth-dev/berth/oci"
 	"github.com/go-chi/chi/v5"
 )
@@ -30,7 +31,11 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
-	Log            *slog.Logger
+	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>) or "ecr"
+	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>); Hostname overrides the host.
+	URIStyle string
+	Hostname string
+	Log      *slog.Logger
 }
 
 // Defaults returns the documented defaults.
@@ -107,6 +112,17 @@ func (s *Server) routes() http.Handler {
 	v2 := oci.New(oci.Config{Registry: s.registry, Tokens: s.tokens, NoAuth: s.cfg.NoAuth, DefaultRegistry: s.DefaultRegistry(), Log: s.log})
 	r.Handle("/v2", v2)
 	r.Handle("/v2/*", v2)
+	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
+		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, Log: s.log})
+	r.Post("/", api.ServeHTTP)
+	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
+		api.ServeLayer(w, r, chi.URLParam(r, "token"))
+	})
+	r.Get("/_berth/ecr/repositories", s.listRepositories)
+	r.Get("/_berth/ecr/images", s.listImages)
+	r.Get("/_berth/ecr/blobs", s.listBlobs)
+	r.Post("/_berth/reset", s.reset)
+	r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
 	return r
 }
 

@@ -100,6 +100,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	account := fs.String("default-account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account for callers without a 12-digit access key (BERTH_DEFAULT_ACCOUNT)")
 	noAuth := fs.Bool("no-auth", envBool("NO_AUTH"), "serve /v2 anonymously as the default account (BERTH_NO_AUTH)")
 	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
+	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>) or ecr (<account>.dkr.ecr.<region>.localhost:<port>) (BERTH_URI_STYLE)")
+	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -112,8 +114,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if !validAccount(*account) {
 		return fmt.Errorf("--default-account must be 12 digits, got %q", *account)
 	}
+	if *uriStyle != "localhost" && *uriStyle != "ecr" {
+		return fmt.Errorf("--uri-style must be localhost or ecr, got %q", *uriStyle)
+	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
-		NoAuth: *noAuth, CreateOnPush: *createOnPush, Log: log}
+		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,112 @@
+package core
+
+import (
+	"context"
+	"strings"
+
+	"github.com/berth-dev/berth/core/kv"
+	"github.com/opencontainers/go-digest"
+)
+
+// allBuckets lists every bucket core writes, for Reset.
+var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bLinks, bBlobRefs, bReferrers, bParents, bUploads, bSettings}
+
+// Reset wipes all state: every registry, repository, image, blob and upload.
+// Test suites call it between tests.
+func (r *Registry) Reset(ctx context.Context) error {
+	r.gcMu.Lock()
+	defer r.gcMu.Unlock()
+	r.mu.Lock()
+	for id, u := range r.uploads {
+		u.mu.Lock()
+		u.up.Cancel()
+		u.done = true
+		u.mu.Unlock()
+		delete(r.uploads, id)
+	}
+	r.mu.Unlock()
+	var uploads []string
+	err := r.kv.Update(func(tx kv.Tx) error {
+		tx.Scan(bUploads, nil, nil, func(k, v []byte) bool { uploads = append(uploads, string(k)); return true })
+		for _, b := range allBuckets {
+			if err := deletePrefix(tx, b, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range uploads {
+		if u, err := r.blobs.ResumeUpload(id); err == nil {
+			u.Cancel()
+		}
+	}
+	var blobs []digest.Digest
+	if err := r.blobs.Walk(func(d digest.Digest, _ int64) error { blobs = append(blobs, d); return nil }); err != nil {
+		return err
+	}
+	for _, d := range blobs {
+		if err := r.blobs.Delete(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BlobInfo describes one stored blob and the repositories that reach it.
+type BlobInfo struct {
+	Digest       digest.Digest `json:"digest"`
+	Size         int64         `json:"size"`
+	Repositories []string      `json:"repositories"` // "account/region/name"
+}
+
+// Blobs lists every stored blob, for introspection.
+func (r *Registry) Blobs(ctx context.Context) ([]BlobInfo, error) {
+	var out []BlobInfo
+	err := r.blobs.Walk(func(d digest.Digest, size int64) error {
+		out = append(out, BlobInfo{Digest: d, Size: size, Repositories: []string{}})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = r.kv.View(func(tx kv.Tx) error {
+		for i := range out {
+			pre := []byte(string(out[i].Digest) + sep)
+			tx.Scan(bBlobRefs, pre, nil, func(k, v []byte) bool {
+				parts := strings.Split(string(k[len(pre):]), sep)
+				if len(parts) == 3 {
+					out[i].Repositories = append(out[i].Repositories, parts[0]+"/"+parts[1]+"/"+parts[2])
+				}
+				return true
+			})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Registries lists the registries that have repositories or settings.
+func (r *Registry) Registries(ctx context.Context) ([]RegistryID, error) {
+	seen := map[RegistryID]bool{}
+	var out []RegistryID
+	err := r.kv.View(func(tx kv.Tx) error {
+		for _, b := range []string{bRepos, bSettings} {
+			tx.Scan(b, nil, nil, func(k, v []byte) bool {
+				parts := strings.Split(string(k), sep)
+				if len(parts) >= 2 {
+					id := RegistryID{Account: parts[0], Region: parts[1]}
+					if !seen[id] {
+						seen[id] = true
+						out = append(out, id)
+					}
+				}
+				return true
+			})
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,92 @@
+package core
+
+import (
+	"context"
+	"slices"
+
+	"github.com/berth-dev/berth/core/kv"
+)
+
+const bSettings = "registry-settings" // reg → RegistrySettings JSON
+
+// RegistrySettings is the per-registry (account × region) configuration.
+type RegistrySettings struct {
+	Policy string `json:"policy,omitempty"`
+	// Account settings by name (BASIC_SCAN_TYPE_VERSION, REGISTRY_POLICY_SCOPE, BLOB_MOUNTING).
+	Account map[string]string `json:"account,omitempty"`
+	// PullTimeExclusions are principal ARNs whose pulls do not update lastRecordedPullTime.
+	PullTimeExclusions []string `json:"pullTimeExclusions,omitempty"`
+}
+
+// DefaultAccountSettings are ECR's defaults for an account that set nothing.
+var DefaultAccountSettings = map[string]string{
+	"BASIC_SCAN_TYPE_VERSION": "AWS_NATIVE",
+	"REGISTRY_POLICY_SCOPE":   "V2",
+	"BLOB_MOUNTING":           "DISABLED",
+}
+
+// AccountSetting returns a setting's value, or ECR's default.
+func (s RegistrySettings) AccountSetting(name string) string {
+	if v, ok := s.Account[name]; ok {
+		return v
+	}
+	return DefaultAccountSettings[name]
+}
+
+func settingsKey(reg RegistryID) []byte { return []byte(regPrefix(reg)) }
+
+func getSettings(tx kv.Tx, reg RegistryID) (RegistrySettings, error) {
+	var s RegistrySettings
+	_, err := getJSON(tx, bSettings, settingsKey(reg), &s)
+	return s, err
+}
+
+// Settings returns a registry's settings.
+func (r *Registry) Settings(ctx context.Context, reg RegistryID) (RegistrySettings, error) {
+	var s RegistrySettings
+	err := r.kv.View(func(tx kv.Tx) (err error) { s, err = getSettings(tx, reg); return err })
+	return s, err
+}
+
+// UpdateSettings changes a registry's settings in one transaction.
+func (r *Registry) UpdateSettings(ctx context.Context, reg RegistryID, change func(*RegistrySettings) error) (RegistrySettings, error) {
+	var s RegistrySettings
+	err := r.kv.Update(func(tx kv.Tx) error {
+		var err error
+		if s, err = getSettings(tx, reg); err != nil {
+			return err
+		}
+		if err := change(&s); err != nil {
+			return err
+		}
+		return putJSON(tx, bSettings, settingsKey(reg), s)
+	})
+	return s, err
+}
+
+// recordPull is core's own after hook: a pull updates the image's
+// last-pulled time unless the puller is excluded.
+func (r *Registry) recordPull(e Event) {
+	if e.Kind != EventPull {
+		return
+	}
+	err := r.kv.Update(func(tx kv.Tx) error {
+		s, err := getSettings(tx, e.Registry)
+		if err != nil || slices.Contains(s.PullTimeExclusions, e.Actor) {
+			return err
+		}
+		key := itemKey(e.Registry, e.Repository, string(e.Digest))
+		var m Manifest
+		if found, err := getJSON(tx, bManifests, key, &m); !found || err != nil {
+			return err
+		}
+		if !e.Time.After(m.LastPulledAt) {
+			return nil
+		}
+		m.LastPulledAt = e.Time
+		return putJSON(tx, bManifests, key, m)
+	})
+	if err != nil {
+		r.log.Warn("recording pull time", "repository", e.Repository, "digest", e.Digest, "err", err)
+	}
+}

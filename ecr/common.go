@@ -1,0 +1,102 @@
+package ecr
+
+import (
+	"encoding/base64"
+	"net"
+	"sort"
+
+	"github.com/berth-dev/berth/core"
+)
+
+// target is the registry a request addresses: registryId, or the caller's own.
+// Until the IAM issue brings resource and identity policies, another
+// account's registry is denied, as AWS does when no policy grants access.
+func (c *call) target(registryID string) (core.RegistryID, error) {
+	reg := c.caller.Registry
+	if registryID == "" || registryID == reg.Account {
+		return reg, nil
+	}
+	return reg, newError("AccessDeniedException", "User: %s is not authorized to perform: ecr:%s on resource: arn:aws:ecr:%s:%s:repository/* because no resource-based policy allows the ecr:%s action",
+		c.caller.Principal, c.op, reg.Region, registryID, c.op)
+}
+
+func repositoryARN(reg core.RegistryID, name string) string {
+	return "arn:aws:ecr:" + reg.Region + ":" + reg.Account + ":repository/" + name
+}
+
+// registryHost is how clients should address reg's /v2: the request's port
+// tells which port berth answers on, whatever it was configured with.
+func (c *call) registryHost(h *Handler, reg core.RegistryID) string {
+	u := h.uris
+	if _, port, err := net.SplitHostPort(c.req.Host); err == nil {
+		u.Port = port
+	}
+	return u.Host(reg)
+}
+
+func (h *Handler) repositoryOut(c *call, r core.Repository) *Repository {
+	out := &Repository{
+		RepositoryArn:              repositoryARN(r.Registry, r.Name),
+		RegistryId:                 r.Registry.Account,
+		RepositoryName:             r.Name,
+		RepositoryUri:              c.registryHost(h, r.Registry) + "/" + r.Name,
+		CreatedAt:                  At(r.CreatedAt),
+		ImageTagMutability:         orDefault(r.ImageTagMutability, "MUTABLE"),
+		ImageScanningConfiguration: &ImageScanningConfiguration{ScanOnPush: boolp(r.ScanOnPush)},
+		EncryptionConfiguration:    &EncryptionConfiguration{EncryptionType: orDefault(r.EncryptionType, "AES256"), KmsKey: r.KMSKey},
+	}
+	for _, f := range r.MutabilityExclusions {
+		out.ImageTagMutabilityExclusionFilters = append(out.ImageTagMutabilityExclusionFilters, ImageTagMutabilityExclusionFilter{FilterType: "WILDCARD", Filter: f})
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Pagination tokens are opaque to clients: the last key returned, encoded.
+func encodeToken(last string) string {
+	if last == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(last))
+}
+
+func decodeToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) == 0 {
+		return "", invalidParameter("nextToken", "Invalid pagination token")
+	}
+	return string(b), nil
+}
+
+// paginate returns the items after the token's key, at most max (default
+// def), and the token for the next page. keys must be sorted.
+func paginate[T any](items []T, key func(T) string, token string, max *int32, def int) ([]T, string, error) {
+	last, err := decodeToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	start := 0
+	if last != "" {
+		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > last })
+	}
+	n := def
+	if max != nil {
+		n = int(*max)
+	}
+	end := min(start+n, len(items))
+	page := items[start:end]
+	next := ""
+	if end < len(items) && len(page) > 0 {
+		next = encodeToken(key(page[len(page)-1]))
+	}
+	return page, next, nil
+}

@@ -1,0 +1,367 @@
+package ecr
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/berth-dev/berth/core"
+	"github.com/opencontainers/go-digest"
+)
+
+func (h *Handler) PutImage(c *call, in *PutImageRequest) (*PutImageResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	put := core.PutManifestInput{ContentType: in.ImageManifestMediaType, Body: []byte(in.ImageManifest), RejectUnchanged: true}
+	switch {
+	case in.ImageDigest != "":
+		if _, err := digest.Parse(in.ImageDigest); err != nil {
+			return nil, invalidParameter("imageDigest", "Invalid image digest")
+		}
+		put.Reference = in.ImageDigest
+		if in.ImageTag != "" {
+			put.Tags = []string{in.ImageTag}
+		}
+	case in.ImageTag != "":
+		put.Reference = in.ImageTag
+	default:
+		put.Reference = digest.SHA256.FromString(in.ImageManifest).String()
+	}
+	if in.ImageTag != "" && !core.ValidTag(in.ImageTag) {
+		return nil, invalidParameter("imageTag", "Invalid image tag")
+	}
+	m, err := h.reg.PutManifest(c.ctx, reg, in.RepositoryName, put)
+	switch core.KindOf(err) {
+	case "":
+	case core.KindDigestInvalid:
+		return nil, newError("ImageDigestDoesNotMatchException", "The image digest '%s' does not match the digest of the manifest '%s'", in.ImageDigest, digest.SHA256.FromString(in.ImageManifest))
+	case core.KindManifestInvalid, core.KindManifestTooLarge:
+		return nil, invalidParameter("imageManifest", err.Error())
+	default:
+		return nil, err
+	}
+	return &PutImageResponse{Image: &Image{
+		RegistryId: reg.Account, RepositoryName: in.RepositoryName,
+		ImageId:       &ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: in.ImageTag},
+		ImageManifest: in.ImageManifest, ImageManifestMediaType: m.MediaType,
+	}}, nil
+}
+
+// lookup resolves an image id the way ECR's batch operations judge it,
+// returning a failure instead of an error for per-image problems.
+func (h *Handler) lookup(c *call, reg core.RegistryID, repo string, id ImageIdentifier) (core.Image, *ImageFailure, error) {
+	fail := func(code, reason string) (core.Image, *ImageFailure, error) {
+		return core.Image{}, &ImageFailure{ImageId: &ImageIdentifier{ImageDigest: id.ImageDigest, ImageTag: id.ImageTag}, FailureCode: code, FailureReason: reason}, nil
+	}
+	if id.ImageDigest == "" && id.ImageTag == "" {
+		return fail("MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null")
+	}
+	var dg digest.Digest
+	if id.ImageDigest != "" {
+		d, err := digest.Parse(id.ImageDigest)
+		if err != nil {
+			return fail("InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'")
+		}
+		dg = d
+	}
+	if id.ImageTag != "" && !core.ValidTag(id.ImageTag) {
+		return fail("InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'")
+	}
+	img, err := h.reg.ResolveImage(c.ctx, reg, repo, dg, id.ImageTag)
+	switch {
+	case err == nil:
+		return img, nil, nil
+	case core.IsKind(err, core.KindManifestNotFound) && dg != "" && id.ImageTag != "":
+		if _, derr := h.reg.ResolveImage(c.ctx, reg, repo, dg, ""); derr == nil {
+			return fail("ImageTagDoesNotMatchDigest", "Invalid request parameters: image tag does not match digest")
+		}
+		return fail("ImageNotFound", "Requested image not found")
+	case core.IsKind(err, core.KindManifestNotFound):
+		return fail("ImageNotFound", "Requested image not found")
+	}
+	return core.Image{}, nil, err
+}
+
+func (h *Handler) BatchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetImageResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+		return nil, err
+	}
+	accept := in.AcceptedMediaTypes
+	if len(accept) == 0 {
+		accept = []string{core.MediaTypeDockerManifest, core.MediaTypeOCIManifest}
+	}
+	out := &BatchGetImageResponse{}
+	for _, id := range in.ImageIds {
+		img, failure, err := h.lookup(c, reg, in.RepositoryName, id)
+		if err != nil {
+			return nil, err
+		}
+		if failure != nil {
+			out.Failures = append(out.Failures, *failure)
+			continue
+		}
+		ref := string(img.Digest)
+		if id.ImageDigest == "" {
+			ref = id.ImageTag
+		}
+		m, body, err := h.reg.GetManifest(c.ctx, reg, in.RepositoryName, ref, accept)
+		switch {
+		case core.IsKind(err, core.KindManifestNotAcceptable):
+			out.Failures = append(out.Failures, ImageFailure{ImageId: &id, FailureCode: "UnsupportedImageType",
+				FailureReason: "Image media type " + img.MediaType + " is not among the accepted media types " + strings.Join(accept, ", ")})
+			continue
+		case core.IsKind(err, core.KindImageArchived):
+			out.Failures = append(out.Failures, ImageFailure{ImageId: &id, FailureCode: "ImageInaccessible", FailureReason: err.Error()})
+			continue
+		case err != nil:
+			return nil, err
+		}
+		out.Images = append(out.Images, Image{RegistryId: reg.Account, RepositoryName: in.RepositoryName,
+			ImageId:       &ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: id.ImageTag},
+			ImageManifest: string(body), ImageManifestMediaType: m.MediaType})
+	}
+	return out, nil
+}
+
+// imageSize is what ECR reports: the layers of an image, the children of an index.
+func imageSize(m core.Manifest) int64 {
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	for _, ch := range m.Children {
+		n += ch.Size
+	}
+	if n == 0 {
+		n = m.Size
+	}
+	return n
+}
+
+func (h *Handler) imageDetail(c *call, reg core.RegistryID, repo string, img core.Image) ImageDetail {
+	d := ImageDetail{
+		RegistryId: reg.Account, RepositoryName: repo,
+		ImageDigest: img.Digest.String(), ImageTags: img.Tags,
+		ImageSizeInBytes: i64(imageSize(img.Manifest)), ImagePushedAt: At(img.PushedAt),
+		ImageManifestMediaType: img.MediaType, LastRecordedPullTime: At(img.LastPulledAt),
+		ImageStatus:    img.Status(h.reg.Clock().Now(), 0),
+		LastArchivedAt: At(img.ArchivedAt), LastActivatedAt: At(img.ActivatedAt),
+	}
+	if img.Config != nil {
+		d.ArtifactMediaType = img.Config.MediaType
+	}
+	if img.Subject != nil {
+		d.SubjectManifestDigest = img.Subject.Digest.String()
+	}
+	return d
+}
+
+func tagStatusMatches(status string, tags []string) bool {
+	switch status {
+	case "TAGGED":
+		return len(tags) > 0
+	case "UNTAGGED":
+		return len(tags) == 0
+	}
+	return true
+}
+
+func statusMatches(filter, status string) bool {
+	return filter == "" || filter == "ANY" || filter == status
+}
+
+func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeImagesResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	out := &DescribeImagesResponse{}
+	if len(in.ImageIds) > 0 {
+		if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+			return nil, err
+		}
+		seen := map[digest.Digest]bool{}
+		for _, id := range in.ImageIds {
+			img, failure, err := h.lookup(c, reg, in.RepositoryName, id)
+			if err != nil {
+				return nil, err
+			}
+			if failure != nil {
+				if failure.FailureCode == "ImageNotFound" {
+					return nil, newError("ImageNotFoundException", "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
+						orDefault(id.ImageDigest, "null"), orDefault(id.ImageTag, "null"), in.RepositoryName, reg.Account)
+				}
+				return nil, invalidParameter("imageIds", failure.FailureReason)
+			}
+			if !seen[img.Digest] {
+				seen[img.Digest] = true
+				out.ImageDetails = append(out.ImageDetails, h.imageDetail(c, reg, in.RepositoryName, img))
+			}
+		}
+		return out, nil
+	}
+	imgs, err := h.reg.ListImages(c.ctx, reg, in.RepositoryName)
+	if err != nil {
+		return nil, err
+	}
+	var details []ImageDetail
+	for _, img := range imgs {
+		d := h.imageDetail(c, reg, in.RepositoryName, img)
+		if in.Filter != nil && (!tagStatusMatches(in.Filter.TagStatus, img.Tags) || !statusMatches(in.Filter.ImageStatus, d.ImageStatus)) {
+			continue
+		}
+		details = append(details, d)
+	}
+	out.ImageDetails, out.NextToken, err = paginate(details, func(d ImageDetail) string { return d.ImageDigest }, in.NextToken, in.MaxResults, 100)
+	return out, err
+}
+
+func (h *Handler) ListImages(c *call, in *ListImagesRequest) (*ListImagesResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := h.reg.ListImages(c.ctx, reg, in.RepositoryName)
+	if err != nil {
+		return nil, err
+	}
+	var ids []ImageIdentifier
+	now := h.reg.Clock().Now()
+	for _, img := range imgs {
+		if in.Filter != nil && (!tagStatusMatches(in.Filter.TagStatus, img.Tags) || !statusMatches(in.Filter.ImageStatus, img.Status(now, 0))) {
+			continue
+		}
+		if len(img.Tags) == 0 {
+			ids = append(ids, ImageIdentifier{ImageDigest: img.Digest.String()})
+		}
+		for _, t := range img.Tags {
+			ids = append(ids, ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: t})
+		}
+	}
+	key := func(id ImageIdentifier) string { return id.ImageDigest + "\x00" + id.ImageTag }
+	sort.Slice(ids, func(i, j int) bool { return key(ids[i]) < key(ids[j]) })
+	out := &ListImagesResponse{}
+	out.ImageIds, out.NextToken, err = paginate(ids, key, in.NextToken, in.MaxResults, 100)
+	return out, err
+}
+
+func (h *Handler) BatchDeleteImage(c *call, in *BatchDeleteImageRequest) (*BatchDeleteImageResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+		return nil, err
+	}
+	out := &BatchDeleteImageResponse{}
+	for _, id := range in.ImageIds {
+		img, failure, err := h.lookup(c, reg, in.RepositoryName, id)
+		if err != nil {
+			return nil, err
+		}
+		if failure != nil {
+			out.Failures = append(out.Failures, *failure)
+			continue
+		}
+		if id.ImageTag != "" {
+			_, _, err = h.reg.UntagImage(c.ctx, reg, in.RepositoryName, id.ImageTag)
+			if err == nil {
+				out.ImageIds = append(out.ImageIds, ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: id.ImageTag})
+			}
+		} else {
+			err = h.reg.DeleteManifest(c.ctx, reg, in.RepositoryName, img.Digest.String())
+			if err == nil {
+				if len(img.Tags) == 0 {
+					out.ImageIds = append(out.ImageIds, ImageIdentifier{ImageDigest: img.Digest.String()})
+				}
+				for _, t := range img.Tags {
+					out.ImageIds = append(out.ImageIds, ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: t})
+				}
+			}
+		}
+		switch {
+		case core.IsKind(err, core.KindManifestReferenced):
+			out.Failures = append(out.Failures, ImageFailure{ImageId: &ImageIdentifier{ImageDigest: id.ImageDigest, ImageTag: id.ImageTag},
+				FailureCode: "ImageReferencedByManifestList", FailureReason: "Requested image referenced by manifest list: " + err.Error()})
+		case core.IsKind(err, core.KindManifestNotFound):
+			out.Failures = append(out.Failures, ImageFailure{ImageId: &ImageIdentifier{ImageDigest: id.ImageDigest, ImageTag: id.ImageTag},
+				FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+		case err != nil:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (h *Handler) UpdateImageStorageClass(c *call, in *UpdateImageStorageClassRequest) (*UpdateImageStorageClassResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	img, failure, err := h.lookup(c, reg, in.RepositoryName, *in.ImageId)
+	if err != nil {
+		return nil, err
+	}
+	if failure != nil {
+		if failure.FailureCode == "ImageNotFound" || failure.FailureCode == "ImageTagDoesNotMatchDigest" {
+			if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+				return nil, err
+			}
+			return nil, newError("ImageNotFoundException", "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
+				orDefault(in.ImageId.ImageDigest, "null"), orDefault(in.ImageId.ImageTag, "null"), in.RepositoryName, reg.Account)
+		}
+		return nil, invalidParameter("imageId", failure.FailureReason)
+	}
+	m, err := h.reg.SetStorageClass(c.ctx, reg, in.RepositoryName, img.Digest, in.TargetStorageClass == "ARCHIVE")
+	if err != nil {
+		return nil, err
+	}
+	status := m.Status(h.reg.Clock().Now(), 0)
+	if in.TargetStorageClass == "STANDARD" && img.Archived {
+		status = "ACTIVATING" // the restore was asked for now; readers see ACTIVE next
+	}
+	return &UpdateImageStorageClassResponse{RegistryId: reg.Account, RepositoryName: in.RepositoryName,
+		ImageId: &ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: in.ImageId.ImageTag}, ImageStatus: status}, nil
+}
+
+func (h *Handler) ListImageReferrers(c *call, in *ListImageReferrersRequest) (*ListImageReferrersResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+		return nil, err
+	}
+	dg, err := digest.Parse(in.SubjectId.ImageDigest)
+	if err != nil {
+		return nil, invalidParameter("subjectId.imageDigest", "Invalid image digest")
+	}
+	descs, err := h.reg.Referrers(c.ctx, reg, in.RepositoryName, dg, "")
+	if err != nil {
+		return nil, err
+	}
+	var refs []ImageReferrer
+	for _, d := range descs {
+		if in.Filter != nil && len(in.Filter.ArtifactTypes) > 0 && !contains(in.Filter.ArtifactTypes, d.ArtifactType) {
+			continue
+		}
+		status := "ACTIVE"
+		if img, err := h.reg.ResolveImage(c.ctx, reg, in.RepositoryName, d.Digest, ""); err == nil {
+			status = img.Status(h.reg.Clock().Now(), 0)
+		}
+		if in.Filter != nil && !statusMatches(in.Filter.ArtifactStatus, status) {
+			continue
+		}
+		refs = append(refs, ImageReferrer{Digest: d.Digest.String(), MediaType: d.MediaType, ArtifactType: d.ArtifactType,
+			Size: i64(d.Size), Annotations: d.Annotations, ArtifactStatus: status})
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Digest < refs[j].Digest })
+	out := &ListImageReferrersResponse{}
+	out.Referrers, out.NextToken, err = paginate(refs, func(r ImageReferrer) string { return r.Digest }, in.NextToken, in.MaxResults, 50)
+	return out, err
+}

@@ -1,0 +1,156 @@
+package ecr
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/berth-dev/berth/core"
+	"github.com/opencontainers/go-digest"
+)
+
+func (h *Handler) BatchCheckLayerAvailability(c *call, in *BatchCheckLayerAvailabilityRequest) (*BatchCheckLayerAvailabilityResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+		return nil, err
+	}
+	out := &BatchCheckLayerAvailabilityResponse{}
+	for _, ds := range in.LayerDigests {
+		dg, err := digest.Parse(ds)
+		if err != nil {
+			out.Failures = append(out.Failures, LayerFailure{LayerDigest: ds, FailureCode: "InvalidLayerDigest", FailureReason: "Invalid layer digest"})
+			continue
+		}
+		size, err := h.reg.StatBlob(c.ctx, reg, in.RepositoryName, dg)
+		switch {
+		case core.IsKind(err, core.KindBlobNotFound):
+			out.Failures = append(out.Failures, LayerFailure{LayerDigest: ds, FailureCode: "MissingLayerDigest", FailureReason: "Could not find layer"})
+		case err != nil:
+			return nil, err
+		default:
+			out.Layers = append(out.Layers, Layer{LayerDigest: ds, LayerAvailability: "AVAILABLE", LayerSize: i64(size), MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip"})
+		}
+	}
+	return out, nil
+}
+
+// partSize is the part size ECR suggests for UploadLayerPart.
+const partSize = 10 << 20
+
+func (h *Handler) InitiateLayerUpload(c *call, in *InitiateLayerUploadRequest) (*InitiateLayerUploadResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	st, err := h.reg.StartUpload(c.ctx, reg, in.RepositoryName)
+	if err != nil {
+		return nil, err
+	}
+	return &InitiateLayerUploadResponse{UploadId: st.ID, PartSize: i64(partSize)}, nil
+}
+
+func invalidPart(reg core.RegistryID, repo, id string, size int64, reason string) *awsError {
+	e := newError("InvalidLayerPartException", "%s", reason)
+	e.Fields = map[string]any{"registryId": reg.Account, "repositoryName": repo, "uploadId": id, "lastValidByteReceived": size - 1}
+	return e
+}
+
+func (h *Handler) UploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadLayerPartResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	first, last := deref(in.PartFirstByte), deref(in.PartLastByte)
+	if last-first+1 != int64(len(in.LayerPartBlob)) {
+		st, err := h.reg.GetUpload(c.ctx, reg, in.RepositoryName, in.UploadId)
+		if err != nil {
+			return nil, err
+		}
+		return nil, invalidPart(reg, in.RepositoryName, in.UploadId, st.Size,
+			"The part range does not match the part size: partFirstByte "+strconv.FormatInt(first, 10)+", partLastByte "+strconv.FormatInt(last, 10)+", "+strconv.Itoa(len(in.LayerPartBlob))+" bytes")
+	}
+	st, err := h.reg.WriteUpload(c.ctx, reg, in.RepositoryName, in.UploadId, first, bytes.NewReader(in.LayerPartBlob))
+	if core.IsKind(err, core.KindRangeInvalid) {
+		return nil, invalidPart(reg, in.RepositoryName, in.UploadId, st.Size,
+			"The layer part must start at byte "+strconv.FormatInt(st.Size, 10)+", not "+strconv.FormatInt(first, 10))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &UploadLayerPartResponse{RegistryId: reg.Account, RepositoryName: in.RepositoryName, UploadId: in.UploadId, LastByteReceived: i64(st.Size - 1)}, nil
+}
+
+func (h *Handler) CompleteLayerUpload(c *call, in *CompleteLayerUploadRequest) (*CompleteLayerUploadResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	st, err := h.reg.GetUpload(c.ctx, reg, in.RepositoryName, in.UploadId)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size == 0 {
+		return nil, newError("EmptyUploadException", "The upload with id '%s' has no layer parts", in.UploadId)
+	}
+	dg, err := digest.Parse(in.LayerDigests[0])
+	if err != nil {
+		return nil, newError("InvalidLayerException", "Invalid layer digest '%s'", in.LayerDigests[0])
+	}
+	if _, err := h.reg.StatBlob(c.ctx, reg, in.RepositoryName, dg); err == nil {
+		h.reg.CancelUpload(c.ctx, reg, in.RepositoryName, in.UploadId)
+		return nil, newError("LayerAlreadyExistsException", "Layer %s already exists in the repository with name '%s' in the registry with id '%s'", dg, in.RepositoryName, reg.Account)
+	}
+	if _, err := h.reg.CompleteUpload(c.ctx, reg, in.RepositoryName, in.UploadId, -1, nil, dg); err != nil {
+		if core.IsKind(err, core.KindDigestInvalid) {
+			return nil, newError("InvalidLayerException", "The calculated digest of the uploaded layer does not match '%s'", dg)
+		}
+		return nil, err
+	}
+	return &CompleteLayerUploadResponse{RegistryId: reg.Account, RepositoryName: in.RepositoryName, UploadId: in.UploadId, LayerDigest: dg.String()}, nil
+}
+
+// downloadTTL is how long a GetDownloadUrlForLayer URL works.
+const downloadTTL = time.Hour
+
+func (h *Handler) GetDownloadUrlForLayer(c *call, in *GetDownloadUrlForLayerRequest) (*GetDownloadUrlForLayerResponse, error) {
+	reg, err := c.target(in.RegistryId)
+	if err != nil {
+		return nil, err
+	}
+	dg, err := digest.Parse(in.LayerDigest)
+	if err != nil {
+		return nil, invalidParameter("layerDigest", "Invalid layer digest")
+	}
+	if _, err := h.reg.StatBlob(c.ctx, reg, in.RepositoryName, dg); err != nil {
+		if core.IsKind(err, core.KindBlobNotFound) {
+			return nil, newError("LayersNotFoundException", "The specified layer %s does not exist in the repository with name '%s' in the registry with id '%s'", dg, in.RepositoryName, reg.Account)
+		}
+		return nil, err
+	}
+	tok := h.tokens.Sign(core.LayerGrant{Registry: reg, Repository: in.RepositoryName, Digest: dg}, downloadTTL)
+	u := url.URL{Scheme: "http", Host: c.registryHost(h, reg), Path: "/_berth/layers/" + tok}
+	return &GetDownloadUrlForLayerResponse{DownloadUrl: u.String(), LayerDigest: dg.String()}, nil
+}
+
+// ServeLayer answers a download URL: the signature is the only credential.
+func (h *Handler) ServeLayer(w http.ResponseWriter, r *http.Request, token string) {
+	g, err := h.tokens.VerifyGrant(token)
+	if err != nil {
+		http.Error(w, "the download URL is invalid or expired", http.StatusForbidden)
+		return
+	}
+	rd, err := h.reg.OpenBlob(r.Context(), g.Registry, g.Repository, g.Digest)
+	if err != nil {
+		http.Error(w, "layer not found", http.StatusNotFound)
+		return
+	}
+	defer rd.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Docker-Content-Digest", g.Digest.String())
+	http.ServeContent(w, r, "", time.Time{}, rd)
+}

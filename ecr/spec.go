@@ -1,0 +1,98 @@
+package ecr
+
+import (
+	"math"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+)
+
+type memberSpec struct{ Name, Shape string }
+
+// shapeSpec is one shape of the model with its constraints.
+type shapeSpec struct {
+	Type      string
+	Members   []memberSpec
+	Required  []string
+	Min, Max  *float64
+	Pattern   string
+	Enum      []string
+	Member    string // list element shape
+	Key       string // map key shape
+	Value     string // map value shape
+	Exception bool
+
+	once sync.Once
+	re   *regexp.Regexp
+}
+
+// regexp compiles the pattern once. ECR matches the whole value.
+func (s *shapeSpec) regexp() *regexp.Regexp {
+	s.once.Do(func() { s.re = regexp.MustCompile(`^(?:` + s.Pattern + `)$`) })
+	return s.re
+}
+
+type operationSpec struct {
+	Input, Output string
+	Errors        []string
+}
+
+// declares reports whether the operation lists the exception.
+func (o operationSpec) declares(exception string) bool {
+	for _, e := range o.Errors {
+		if e == exception {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr(f float64) *float64 { return &f }
+
+// Time is a timestamp that JSON 1.1 encodes as epoch seconds.
+type Time struct{ time.Time }
+
+func (t Time) MarshalJSON() ([]byte, error) {
+	secs := float64(t.UnixNano()) / 1e9
+	return strconv.AppendFloat(nil, math.Round(secs*1000)/1000, 'f', -1, 64), nil
+}
+
+func (t *Time) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		sec, frac := math.Modf(f)
+		t.Time = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+		return nil
+	}
+	uq, err := strconv.Unquote(s)
+	if err != nil {
+		return err
+	}
+	p, err := time.Parse(time.RFC3339Nano, uq)
+	t.Time = p
+	return err
+}
+
+// At converts a time for a response (nil for the zero time).
+func At(t time.Time) *Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &Time{t}
+}
+
+// Generic pointer helpers for generated optional members.
+func i32(v int) *int32   { x := int32(v); return &x }
+func i64(v int64) *int64 { return &v }
+func boolp(v bool) *bool { return &v }
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

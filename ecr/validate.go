@@ -1,0 +1,178 @@
+package ecr
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// violation is a request that breaks the model: either its JSON has the wrong
+// shape (serialization) or a value breaks a constraint.
+type violation struct {
+	serialization bool
+	path          string
+	value         string
+	constraint    string // AWS's wording after "failed to satisfy constraint:"
+}
+
+// validate checks a decoded JSON document (numbers as json.Number) against the
+// named shape and returns the first violation, in member order, or nil.
+func validate(shapeName string, v any) *violation {
+	return check(shapes[shapeName], "", v)
+}
+
+func join(path, member string) string {
+	if path == "" {
+		return member
+	}
+	return path + "." + member
+}
+
+func check(s *shapeSpec, path string, v any) *violation {
+	if v == nil {
+		return nil // null is absent
+	}
+	bad := func(constraint string) *violation {
+		return &violation{path: path, value: fmt.Sprint(v), constraint: constraint}
+	}
+	wrongType := func(want string) *violation {
+		return &violation{serialization: true, path: path, constraint: "expected " + want}
+	}
+	switch s.Type {
+	case "structure":
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return wrongType("an object")
+		}
+		for _, r := range s.Required {
+			if obj[r] == nil {
+				return &violation{path: join(path, r), value: "null", constraint: "Member must not be null"}
+			}
+		}
+		for _, m := range s.Members {
+			if x := check(shapes[m.Shape], join(path, m.Name), obj[m.Name]); x != nil {
+				return x
+			}
+		}
+	case "string":
+		str, ok := v.(string)
+		if !ok {
+			return wrongType("a string")
+		}
+		n := float64(utf8.RuneCountInString(str))
+		if s.Min != nil && n < *s.Min {
+			return bad(fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min))
+		}
+		if s.Max != nil && n > *s.Max {
+			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
+		}
+		if s.Pattern != "" && !s.regexp().MatchString(str) {
+			return bad("Member must satisfy regular expression pattern: " + s.Pattern)
+		}
+		if len(s.Enum) > 0 && !contains(s.Enum, str) {
+			return bad("Member must satisfy enum value set: [" + strings.Join(s.Enum, ", ") + "]")
+		}
+	case "integer", "long", "double":
+		num, ok := v.(json.Number)
+		if !ok {
+			return wrongType("a number")
+		}
+		f, err := num.Float64()
+		if err != nil {
+			return wrongType("a number")
+		}
+		if s.Type != "double" {
+			if _, err := num.Int64(); err != nil {
+				return wrongType("an integer")
+			}
+		}
+		if s.Min != nil && f < *s.Min {
+			return bad(fmt.Sprintf("Member must have value greater than or equal to %v", *s.Min))
+		}
+		if s.Max != nil && f > *s.Max {
+			return bad(fmt.Sprintf("Member must have value less than or equal to %v", *s.Max))
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			return wrongType("a boolean")
+		}
+	case "timestamp":
+		switch v.(type) {
+		case json.Number, string:
+		default:
+			return wrongType("a timestamp")
+		}
+	case "blob":
+		str, ok := v.(string)
+		if !ok {
+			return wrongType("a base64 string")
+		}
+		raw, err := base64.StdEncoding.DecodeString(str)
+		if err != nil {
+			return wrongType("a base64 string")
+		}
+		n := float64(len(raw))
+		if s.Min != nil && n < *s.Min {
+			return &violation{path: path, value: "blob", constraint: fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min)}
+		}
+		if s.Max != nil && n > *s.Max {
+			return &violation{path: path, value: "blob", constraint: fmt.Sprintf("Member must have length less than or equal to %v", *s.Max)}
+		}
+	case "list":
+		arr, ok := v.([]any)
+		if !ok {
+			return wrongType("a list")
+		}
+		n := float64(len(arr))
+		if s.Min != nil && n < *s.Min {
+			return bad(fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min))
+		}
+		if s.Max != nil && n > *s.Max {
+			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
+		}
+		for i, e := range arr {
+			if x := check(shapes[s.Member], fmt.Sprintf("%s.%d", path, i+1), e); x != nil {
+				return x
+			}
+		}
+	case "map":
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return wrongType("a map")
+		}
+		n := float64(len(obj))
+		if s.Min != nil && n < *s.Min {
+			return bad(fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min))
+		}
+		if s.Max != nil && n > *s.Max {
+			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // report the same violation every time
+		for _, k := range keys {
+			e := obj[k]
+			if x := check(shapes[s.Key], path, k); x != nil {
+				return x
+			}
+			if x := check(shapes[s.Value], join(path, k), e); x != nil {
+				return x
+			}
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
