@@ -72,11 +72,20 @@ func main() {
 }
 
 func load(path string) model {
-	b, err := os.ReadFile(path)
+	m, err := Load(path)
 	check(err)
-	var m model
-	check(json.Unmarshal(b, &m))
 	return m
+}
+
+// Load reads a model file (full or stripped).
+func Load(path string) (model, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return model{}, err
+	}
+	var m model
+	err = json.Unmarshal(b, &m)
+	return m, err
 }
 
 func check(err error) {

@@ -1,0 +1,101 @@
+// Package berthtest starts berth inside a Go test: in-memory state, a free
+// port, no Docker. It hands back everything a test needs to talk to it.
+//
+//	srv := berthtest.New(t)
+//	client := ecr.NewFromConfig(srv.AWSConfig)         // aws-sdk-go-v2
+//	ref, _ := name.ParseReference(srv.Host + "/repo:tag") // go-containerregistry
+//	remote.Write(ref, img, remote.WithAuth(srv.Auth()))
+//
+// The server stops when the test ends.
+package berthtest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/server"
+)
+
+// Server is a running in-process berth.
+type Server struct {
+	// Endpoint is the base URL of every API, e.g. http://127.0.0.1:41234.
+	Endpoint string
+	// Host is the registry host for /v2 clients, e.g. 127.0.0.1:41234.
+	Host string
+	// Account and Region are the default registry's.
+	Account, Region string
+	// AWSConfig is ready for aws-sdk-go-v2 clients: endpoint, region and
+	// static credentials of the default account.
+	AWSConfig aws.Config
+
+	srv *server.Server
+}
+
+// Option changes the server's configuration.
+type Option func(*server.Config)
+
+// WithCreateOnPush creates repositories on first push.
+func WithCreateOnPush() Option { return func(c *server.Config) { c.CreateOnPush = true } }
+
+// WithNoAuth serves /v2 without credentials.
+func WithNoAuth() Option { return func(c *server.Config) { c.NoAuth = true } }
+
+// WithRegion sets the default region.
+func WithRegion(region string) Option { return func(c *server.Config) { c.Region = region } }
+
+// New starts berth on a free loopback port with in-memory state.
+func New(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	cfg := server.Defaults()
+	cfg.Memory = true
+	cfg.Log = slog.New(slog.DiscardHandler)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatalf("berthtest: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("berthtest: %v", err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	s := &Server{Endpoint: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
+		Account: cfg.DefaultAccount, Region: cfg.Region, srv: srv}
+	s.AWSConfig = s.AWSConfigFor(cfg.DefaultAccount)
+	return s
+}
+
+// AWSConfigFor returns an aws.Config whose caller is the given account (a
+// 12-digit access key id is that account).
+func (s *Server) AWSConfigFor(account string) aws.Config {
+	return aws.Config{
+		Region:       s.Region,
+		BaseEndpoint: aws.String(s.Endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(account, "berthtest-secret", ""),
+	}
+}
+
+// Token returns a /v2 password (HTTP Basic user "AWS") for the default account.
+func (s *Server) Token() string { return s.TokenFor(s.Account) }
+
+// TokenFor returns a /v2 password for an account.
+func (s *Server) TokenFor(account string) string {
+	tok, _ := s.srv.Tokens().Issue(core.RegistryID{Account: account, Region: s.Region})
+	return tok
+}
+
+// Registry exposes the domain service, e.g. to subscribe to events.
+func (s *Server) Registry() *core.Registry { return s.srv.Registry() }
