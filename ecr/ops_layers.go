@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/core/blob"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -152,5 +153,5 @@ func (h *Handler) ServeLayer(w http.ResponseWriter, r *http.Request, token strin
 	defer rd.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", g.Digest.String())
-	http.ServeContent(w, r, "", time.Time{}, rd)
+	http.ServeContent(w, r, "", time.Time{}, blob.Seeker(rd))
 }

@@ -1,13 +1,13 @@
 package oci
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/core/blob"
 )
 
 func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
@@ -26,12 +26,9 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.Regis
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+dg.String()+`"`)
 	w.Header().Set("Cache-Control", "max-age=31536000")
-	var content io.ReadSeeker = rd
-	if f, ok := rd.(osFile); ok {
-		content = f.OSFile() // *os.File: net/http can sendfile it
-	}
-	// ServeContent answers Range requests (206/416) and HEAD.
-	http.ServeContent(w, r, "", time.Time{}, content)
+	// ServeContent answers Range requests (206/416) and HEAD; from an
+	// *os.File it lets the kernel send the bytes.
+	http.ServeContent(w, r, "", time.Time{}, blob.Seeker(rd))
 }
 
 func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -251,6 +250,3 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, reg core.Reg
 		"schemaVersion": 2, "mediaType": core.MediaTypeOCIIndex, "manifests": descs,
 	})
 }
-
-// osFile lets blob responses reach the kernel's sendfile path.
-type osFile interface{ OSFile() *os.File }

@@ -8,6 +8,7 @@ package blob
 import (
 	"errors"
 	"io"
+	"os"
 
 	_ "crypto/sha256" // registers the digest algorithms go-digest may be asked for
 	_ "crypto/sha512"
@@ -86,4 +87,13 @@ func digestOf(alg digest.Algorithm, r io.Reader) (digest.Digest, error) {
 		return "", err
 	}
 	return dg.Digest(), nil
+}
+
+// Seeker returns what an HTTP response should copy from: the *os.File itself
+// when the blob is a file, so net/http can use sendfile, else r.
+func Seeker(r Reader) io.ReadSeeker {
+	if f, ok := r.(interface{ OSFile() *os.File }); ok {
+		return f.OSFile()
+	}
+	return r
 }
