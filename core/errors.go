@@ -39,6 +39,16 @@ const (
 	KindLimitExceeded         Kind = "LimitExceeded"
 )
 
+// Kinds lists every Kind, so edges can check that they map each one.
+var Kinds = []Kind{
+	KindRepositoryNotFound, KindRepositoryExists, KindRepositoryNotEmpty, KindNameInvalid, KindTagInvalid,
+	KindManifestNotFound, KindManifestInvalid, KindManifestTooLarge, KindManifestBlobMissing,
+	KindManifestChildMissing, KindManifestReferenced, KindManifestNotAcceptable, KindBlobNotFound,
+	KindUploadNotFound, KindDigestInvalid, KindRangeInvalid, KindSizeInvalid, KindImageTagImmutable,
+	KindUnauthorized, KindDenied, KindUnsupported, KindInvalidParameter, KindImageAlreadyExists,
+	KindImageArchived, KindNotFound, KindAlreadyExists, KindLimitExceeded,
+}
+
 // Error is a domain error: a Kind and a message in the wording clients expect.
 type Error struct {
 	Kind    Kind

@@ -54,6 +54,9 @@ var kindToException = map[core.Kind]string{
 	core.KindLimitExceeded:         "LimitExceededException",
 	core.KindDenied:                "AccessDeniedException",
 	core.KindUnsupported:           "UnsupportedOperationException",
+	core.KindManifestReferenced:    "InvalidParameterException",
+	core.KindSizeInvalid:           "InvalidParameterException",
+	core.KindUnauthorized:          "AccessDeniedException",
 }
 
 // toAWS maps any error to its wire form. A core error whose kind a handler

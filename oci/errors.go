@@ -42,6 +42,11 @@ var codeFor = map[core.Kind]struct {
 	core.KindInvalidParameter:      {"UNSUPPORTED", http.StatusBadRequest},
 	core.KindRepositoryExists:      {"DENIED", http.StatusConflict},
 	core.KindRepositoryNotEmpty:    {"DENIED", http.StatusConflict},
+	core.KindImageAlreadyExists:    {"DENIED", http.StatusConflict},
+	core.KindImageArchived:         {"MANIFEST_UNKNOWN", http.StatusNotFound},
+	core.KindNotFound:              {"NOT_FOUND", http.StatusNotFound},
+	core.KindAlreadyExists:         {"DENIED", http.StatusConflict},
+	core.KindLimitExceeded:         {"TOOMANYREQUESTS", http.StatusTooManyRequests},
 }
 
 // writeError answers with the spec's error body. Unclassified errors are

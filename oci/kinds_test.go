@@ -1,0 +1,22 @@
+package oci
+
+import (
+	"testing"
+
+	"github.com/berth-dev/berth/core"
+)
+
+// Every domain error kind has a distribution-spec code and a 4xx status:
+// a kind without one would reach clients as a 500.
+func TestEveryKindIsMapped(t *testing.T) {
+	for _, k := range core.Kinds {
+		c, ok := codeFor[k]
+		if !ok {
+			t.Errorf("kind %s has no OCI error code", k)
+			continue
+		}
+		if c.status < 400 || c.status >= 500 {
+			t.Errorf("kind %s maps to status %d", k, c.status)
+		}
+	}
+}
