@@ -41,6 +41,8 @@ type Registry struct {
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.
 	gcMu sync.RWMutex
+
+	pulls pullTimes
 }
 
 // New builds a Registry over the given stores.
@@ -89,6 +91,7 @@ func (r *Registry) Close() error {
 	}
 	r.mu.Unlock()
 	r.bus.Close()
+	r.closePulls()
 	return r.kv.Close()
 }
 
