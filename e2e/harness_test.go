@@ -47,6 +47,8 @@ type Berth struct {
 	cmd     *exec.Cmd
 	exited  chan error
 	stderr  *strings.Builder
+	errLog  *lockedWriter // guards stderr while the process writes to it
+	exit    int           // exit code of the last stopped process (-1: killed or unknown)
 }
 
 // Start runs `berth serve` with a fresh data dir on a free port, plus args.
@@ -72,7 +74,8 @@ func (b *Berth) start(addr string) {
 		b.t.Fatal(err)
 	}
 	b.stderr = &strings.Builder{}
-	cmd.Stderr = &lockedWriter{w: b.stderr}
+	b.errLog = &lockedWriter{w: b.stderr}
+	cmd.Stderr = b.errLog
 	if err := cmd.Start(); err != nil {
 		b.t.Fatal(err)
 	}
@@ -97,7 +100,7 @@ func (b *Berth) start(addr string) {
 		b.cmd = nil
 		b.t.Fatalf("berth exited before it was ready: %v\n%s", err, b.stderr)
 	case <-time.After(15 * time.Second):
-		b.t.Fatalf("berth did not become ready\n%s", b.stderr)
+		b.t.Fatalf("berth did not become ready\n%s", b.Stderr())
 	}
 	resp, err := http.Get(b.URL + "/_berth/health")
 	if err != nil || resp.StatusCode != 200 {
@@ -112,14 +115,29 @@ func (b *Berth) Stop() {
 	b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-b.exited:
+		b.exit = b.cmd.ProcessState.ExitCode()
 		if err != nil {
 			b.t.Errorf("berth exited with %v\n%s", err, b.stderr)
 		}
 	case <-time.After(30 * time.Second):
 		b.cmd.Process.Kill()
+		b.exit = -1
 		b.t.Errorf("berth did not stop within 30s of SIGTERM")
 	}
 	b.cmd = nil
+}
+
+// ExitCode is the exit code of the process the last Stop ended (-1 if it had
+// to be killed).
+func (b *Berth) ExitCode() int { return b.exit }
+
+// StartAgain starts a stopped berth on the same address and data dir.
+func (b *Berth) StartAgain() {
+	b.t.Helper()
+	if b.cmd != nil {
+		b.t.Fatal("StartAgain: berth is still running")
+	}
+	b.start(b.Addr)
 }
 
 // Restart stops berth and starts it again on the same address and data dir.
@@ -148,7 +166,11 @@ func (b *Berth) Token(account string) string {
 }
 
 // Stderr returns what the server logged so far.
-func (b *Berth) Stderr() string { return b.stderr.String() }
+func (b *Berth) Stderr() string {
+	b.errLog.mu.Lock()
+	defer b.errLog.mu.Unlock()
+	return b.stderr.String()
+}
 
 type lockedWriter struct {
 	mu syncMutex

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/core"
@@ -51,6 +52,9 @@ type Server struct {
 	handler  http.Handler
 	http     *http.Server
 	log      *slog.Logger
+
+	connMu sync.Mutex
+	fresh  map[net.Conn]bool // connections in http.StateNew
 }
 
 // New opens the stores and builds the handler; it does not listen yet.
@@ -129,7 +133,7 @@ func (s *Server) routes() http.Handler {
 // Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug), ConnState: s.trackConn}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -137,12 +141,41 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
+// trackConn remembers connections that have not sent a request yet.
+func (s *Server) trackConn(c net.Conn, state http.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.fresh == nil {
+		s.fresh = map[net.Conn]bool{}
+	}
+	if state == http.StateNew {
+		s.fresh[c] = true
+	} else {
+		delete(s.fresh, c)
+	}
+}
+
+func (s *Server) closeUnusedConns() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for c := range s.fresh {
+		c.Close()
+		delete(s.fresh, c)
+	}
+}
+
 // Shutdown stops accepting connections, waits (until ctx ends) for requests in
 // flight, then closes the stores cleanly.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.http != nil {
-		err = s.http.Shutdown(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.http.Shutdown(ctx) }()
+		// net/http waits up to 5 s for connections that never sent a request
+		// (clients keep spare ones open); none of them holds work, so close them.
+		time.Sleep(10 * time.Millisecond)
+		s.closeUnusedConns()
+		err = <-done
 	}
 	return errors.Join(err, s.registry.Close())
 }

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// TestRestartKeepsImages pushes an image, restarts berth on the same data
+// dir and pulls the image back, bit for bit, with the token issued before.
+func TestRestartKeepsImages(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push")
+	token := b.Token("")
+	tr := newTransport(t, b)
+	opts := ggcr(tr, token)
+	img, err := random.Image(5000, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref(t, b, "restart/app:v1"), img, opts...); err != nil {
+		t.Fatal(err)
+	}
+	dg, _ := img.Digest()
+
+	tr.CloseIdleConnections()
+	b.Restart()
+
+	for _, r := range []string{"restart/app:v1", "restart/app@" + dg.String()} {
+		got, err := remote.Image(ref(t, b, r), opts...)
+		if err != nil {
+			t.Fatalf("pull %s after restart: %v", r, err)
+		}
+		compareImages(t, img, got)
+	}
+	tags, err := remote.List(ref(t, b, "restart/app:v1").Context(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tags, []string{"v1"}) {
+		t.Fatalf("tags after restart: %v", tags)
+	}
+}
+
+// TestRestartResumesUpload sends the first chunk of an upload, restarts
+// berth, and finishes the same upload session afterwards.
+func TestRestartResumesUpload(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push")
+	c := raw(t, b, b.Token(""))
+	content := patternBytes(7, 300_000)
+	first, second := content[:120_000], content[120_000:]
+	dg := sha256Digest(content)
+
+	loc := c.startUpload("restart/blob")
+	resp, body := c.do(http.MethodPatch, loc, first, map[string]string{
+		"Content-Type":  "application/octet-stream",
+		"Content-Range": fmt.Sprintf("0-%d", len(first)-1),
+	})
+	expect(t, "PATCH first chunk", resp, body, http.StatusAccepted)
+	if r := resp.Header.Get("Range"); r != fmt.Sprintf("0-%d", len(first)-1) {
+		t.Fatalf("Range after first chunk: %q", r)
+	}
+
+	c.closeIdle()
+	b.Restart()
+
+	// The session survived with its bytes.
+	resp, body = c.do(http.MethodGet, loc, nil, nil)
+	expect(t, "upload status after restart", resp, body, http.StatusNoContent)
+	if r := resp.Header.Get("Range"); r != fmt.Sprintf("0-%d", len(first)-1) {
+		t.Fatalf("Range after restart: %q, want 0-%d", r, len(first)-1)
+	}
+	// A chunk that does not start where the upload ends is refused.
+	resp, body = c.do(http.MethodPatch, loc, second[:10], map[string]string{
+		"Content-Type":  "application/octet-stream",
+		"Content-Range": "0-9",
+	})
+	expectOCIError(t, "PATCH at the wrong offset", resp, body, http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID")
+
+	resp, body = c.do(http.MethodPatch, loc, second, map[string]string{
+		"Content-Type":  "application/octet-stream",
+		"Content-Range": fmt.Sprintf("%d-%d", len(first), len(content)-1),
+	})
+	expect(t, "PATCH second chunk after restart", resp, body, http.StatusAccepted)
+	if r := resp.Header.Get("Range"); r != fmt.Sprintf("0-%d", len(content)-1) {
+		t.Fatalf("Range after second chunk: %q", r)
+	}
+	next := c.location(resp)
+	resp, body = c.do(http.MethodPut, withQuery(next, "digest", dg), nil, nil)
+	expect(t, "PUT to complete the upload", resp, body, http.StatusCreated)
+	if got := resp.Header.Get("Docker-Content-Digest"); got != dg {
+		t.Fatalf("Docker-Content-Digest %q, want %s", got, dg)
+	}
+	c.expectBlob("restart/blob", dg, content)
+	resp, body = c.do(http.MethodHead, "/v2/restart/blob/blobs/"+dg, nil, nil)
+	expect(t, "HEAD blob", resp, body, http.StatusOK)
+	if resp.Header.Get("Content-Length") != strconv.Itoa(len(content)) {
+		t.Fatalf("HEAD Content-Length %q, want %d", resp.Header.Get("Content-Length"), len(content))
+	}
+	// The finished session is gone, and stays gone after another restart.
+	resp, body = c.do(http.MethodGet, loc, nil, nil)
+	expectOCIError(t, "status of a finished upload", resp, body, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
+	c.closeIdle()
+	b.Restart()
+	resp, body = c.do(http.MethodGet, loc, nil, nil)
+	expectOCIError(t, "status of a finished upload after restart", resp, body, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
+	c.expectBlob("restart/blob", dg, content)
+}
