@@ -254,6 +254,10 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 		}
 	}
 	desc, err := r.commit(ctx, reg, repo, u.up, expected)
+	if IsKind(err, KindRepositoryNotFound) {
+		u.up.Cancel() // the repository was deleted, and its upload goes with it
+		r.finish(u)
+	}
 	if err != nil {
 		return Descriptor{}, err
 	}
@@ -268,6 +272,13 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	if err := r.bus.check(ctx, ev); err != nil {
 		return Descriptor{}, err
 	}
+	// The repository may be gone since the upload started: refuse before the
+	// bytes become a blob that nothing links.
+	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
+		return Descriptor{}, err
+	}
+	var orphan []digest.Digest
+	defer func() { r.dropBlobs(orphan) }() // runs after the shared lock is released
 	r.gcMu.RLock()
 	defer r.gcMu.RUnlock()
 	size, err := up.Commit(expected)
@@ -284,6 +295,7 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 		return linkBlob(tx, reg, repo, expected, size)
 	})
 	if err != nil {
+		orphan = []digest.Digest{expected} // stored but not linked
 		return Descriptor{}, err
 	}
 	r.bus.publish(ev)
@@ -397,4 +409,43 @@ func findLink(tx kv.Tx, reg RegistryID, from string, d digest.Digest) (size int6
 		return !found
 	})
 	return size, found
+}
+
+// deleteUploadRecords removes the upload sessions of a repository being
+// deleted and returns their ids.
+func deleteUploadRecords(tx kv.Tx, reg RegistryID, repo string) ([]string, error) {
+	var ids []string
+	err := tx.Scan(bUploads, nil, nil, func(k, v []byte) bool {
+		var rec uploadRecord
+		if jsonUnmarshal(v, &rec) == nil && rec.Registry == reg && rec.Repository == repo {
+			ids = append(ids, string(k))
+		}
+		return true
+	})
+	for _, id := range ids {
+		if err := tx.Delete(bUploads, []byte(id)); err != nil {
+			return nil, err
+		}
+	}
+	return ids, err
+}
+
+// cancelUploads discards the bytes of upload sessions whose records are gone.
+func (r *Registry) cancelUploads(ids []string) {
+	for _, id := range ids {
+		r.mu.Lock()
+		u, open := r.uploads[id]
+		delete(r.uploads, id)
+		r.mu.Unlock()
+		if open {
+			u.mu.Lock()
+			u.done = true
+			u.up.Cancel()
+			u.mu.Unlock()
+			continue
+		}
+		if up, err := r.blobs.ResumeUpload(id); err == nil {
+			up.Cancel()
+		}
+	}
 }

@@ -207,6 +207,7 @@ func (r *Registry) DeleteRepository(ctx context.Context, reg RegistryID, name st
 		return repo, err
 	}
 	var orphans []digest.Digest
+	var uploads []string
 	err := r.kv.Update(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, name, &repo); err != nil {
 			return err
@@ -233,11 +234,16 @@ func (r *Registry) DeleteRepository(ctx context.Context, reg RegistryID, name st
 			}
 			orphans = append(orphans, o...)
 		}
+		var err error
+		if uploads, err = deleteUploadRecords(tx, reg, name); err != nil {
+			return err
+		}
 		return tx.Delete(bRepos, repoKey(reg, name))
 	})
 	if err != nil {
 		return repo, err
 	}
+	r.cancelUploads(uploads)
 	r.dropBlobs(orphans)
 	r.bus.publish(ev)
 	return repo, nil

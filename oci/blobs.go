@@ -46,8 +46,8 @@ func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, reg core.Re
 
 func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
 
-// uploadAccepted answers 202 with the session's location and progress.
-func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, status int) {
+// uploadProgress sets the headers that tell a client where an upload stands.
+func uploadProgress(w http.ResponseWriter, name string, st core.UploadStatus) {
 	w.Header().Set("Location", uploadLocation(name, st.ID))
 	w.Header().Set("Docker-Upload-UUID", st.ID)
 	if st.Size > 0 {
@@ -55,6 +55,11 @@ func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, st
 	} else {
 		w.Header().Set("Range", "0-0")
 	}
+}
+
+// uploadAccepted answers with the session's location and progress.
+func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, status int) {
+	uploadProgress(w, name, st)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(status)
 }
@@ -136,7 +141,7 @@ func chunkStart(r *http.Request) (int64, error) {
 		return 0, core.Errorf(core.KindRangeInvalid, "invalid Content-Range '%s'", cr)
 	}
 	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
-		return 0, core.Errorf(core.KindRangeInvalid, "Content-Range '%s' does not match Content-Length %d", cr, r.ContentLength)
+		return 0, core.Errorf(core.KindSizeInvalid, "Content-Range '%s' does not match Content-Length %d", cr, r.ContentLength)
 	}
 	return start, nil
 }
@@ -150,13 +155,7 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, reg core.R
 	st, err := h.reg.WriteUpload(r.Context(), reg, rt.name, rt.ref, start, r.Body)
 	if err != nil {
 		if core.IsKind(err, core.KindRangeInvalid) {
-			// The client needs the current progress to resume.
-			w.Header().Set("Location", uploadLocation(rt.name, rt.ref))
-			if st.Size > 0 {
-				w.Header().Set("Range", "0-"+strconv.FormatInt(st.Size-1, 10))
-			} else {
-				w.Header().Set("Range", "0-0")
-			}
+			uploadProgress(w, rt.name, st) // the client needs the progress to resume
 		}
 		h.writeError(w, r, err)
 		return
@@ -182,6 +181,11 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, reg core.Reg
 	}
 	d, err := h.reg.CompleteUpload(r.Context(), reg, rt.name, rt.ref, start, r.Body, dg)
 	if err != nil {
+		if core.IsKind(err, core.KindRangeInvalid) {
+			if st, serr := h.reg.GetUpload(r.Context(), reg, rt.name, rt.ref); serr == nil {
+				uploadProgress(w, rt.name, st)
+			}
+		}
 		h.writeError(w, r, err)
 		return
 	}

@@ -1,0 +1,452 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+const alice = "arn:aws:iam::111111111111:user/alice"
+
+func asAlice() context.Context {
+	return WithCaller(bg, Caller{Registry: regA, Principal: alice})
+}
+
+func wantEvents(t *testing.T, got []Event, want ...Event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d:\n got  %+v\n want %+v", len(got), len(want), got, want)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("event %d:\n got  %+v\n want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestEventsForManifests(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		rec := f.record()
+		f.createRepo(regA, "app")
+		ctx := asAlice()
+		a := f.newImage(regA, "app", "a")
+		b := f.newImage(regA, "app", "b")
+		rec.take(f)
+		base := func(k EventKind) Event {
+			return Event{Kind: k, Registry: regA, Repository: "app", Actor: alice, Time: f.clock.Now()}
+		}
+		size := func(body []byte) int64 { return int64(len(body)) }
+
+		// Push by tag: a push and a new tag.
+		_, err := f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "latest", Body: a.body})
+		must(t, err, "push a")
+		push := base(EventPush)
+		push.Digest, push.MediaType, push.Size, push.Tag = a.digest, MediaTypeOCIManifest, size(a.body), "latest"
+		tag := base(EventTag)
+		tag.Digest, tag.MediaType, tag.Tag = a.digest, MediaTypeOCIManifest, "latest"
+		wantEvents(t, rec.take(f), push, tag)
+
+		// Moving the tag: the tag event names the previous digest.
+		f.clock.Advance(time.Minute)
+		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "latest", Body: b.body, Tags: []string{"v2"}})
+		must(t, err, "push b")
+		push = base(EventPush)
+		push.Digest, push.MediaType, push.Size, push.Tag = b.digest, MediaTypeOCIManifest, size(b.body), "latest"
+		moved := base(EventTag)
+		moved.Digest, moved.MediaType, moved.Tag, moved.PreviousDigest = b.digest, MediaTypeOCIManifest, "latest", a.digest
+		added := base(EventTag)
+		added.Digest, added.MediaType, added.Tag = b.digest, MediaTypeOCIManifest, "v2"
+		wantEvents(t, rec.take(f), push, moved, added)
+
+		// Pushing what is already there: a push, no tag event.
+		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "latest", Body: b.body})
+		must(t, err, "push b again")
+		push.Time = f.clock.Now()
+		wantEvents(t, rec.take(f), push)
+
+		// By digest: a push without a tag.
+		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: a.digest.String(), Body: a.body})
+		must(t, err, "push a by digest")
+		push = base(EventPush)
+		push.Digest, push.MediaType, push.Size = a.digest, MediaTypeOCIManifest, size(a.body)
+		wantEvents(t, rec.take(f), push)
+
+		// Pulls: GET is a pull (with the tag when pulled by tag), HEAD is not.
+		_, _, err = f.r.GetManifest(ctx, regA, "app", "latest", nil)
+		must(t, err, "pull by tag")
+		_, _, err = f.r.GetManifest(ctx, regA, "app", a.digest.String(), nil)
+		must(t, err, "pull by digest")
+		_, err = f.r.StatManifest(ctx, regA, "app", "latest", nil)
+		must(t, err, "HEAD")
+		_, _, err = f.r.GetManifest(ctx, regA, "app", "missing", nil)
+		wantKind(t, err, KindManifestNotFound, "pull of a missing tag")
+		_, _, err = f.r.GetManifest(ctx, regA, "app", "latest", []string{MediaTypeDockerManifest})
+		wantKind(t, err, KindManifestNotAcceptable, "unacceptable pull")
+		pullTag := base(EventPull)
+		pullTag.Digest, pullTag.MediaType, pullTag.Size, pullTag.Tag = b.digest, MediaTypeOCIManifest, size(b.body), "latest"
+		pullDigest := base(EventPull)
+		pullDigest.Digest, pullDigest.MediaType, pullDigest.Size = a.digest, MediaTypeOCIManifest, size(a.body)
+		wantEvents(t, rec.take(f), pullTag, pullDigest)
+
+		// Deleting a tag.
+		must(t, f.r.DeleteTag(ctx, regA, "app", "v2"), "DeleteTag")
+		delTag := base(EventDelete)
+		delTag.Target, delTag.Tag, delTag.Digest = TargetTag, "v2", b.digest
+		wantEvents(t, rec.take(f), delTag)
+
+		// Deleting a manifest: its tags first, then the manifest.
+		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: b.digest.String(), Body: b.body, Tags: []string{"x", "y"}})
+		must(t, err, "retag")
+		rec.take(f)
+		must(t, f.r.DeleteManifest(ctx, regA, "app", b.digest.String()), "DeleteManifest")
+		var want []Event
+		for _, tg := range []string{"latest", "x", "y"} {
+			e := base(EventDelete)
+			e.Target, e.Tag, e.Digest = TargetTag, tg, b.digest
+			want = append(want, e)
+		}
+		delM := base(EventDelete)
+		delM.Target, delM.Digest, delM.MediaType, delM.Size = TargetManifest, b.digest, MediaTypeOCIManifest, size(b.body)
+		wantEvents(t, rec.take(f), append(want, delM)...)
+
+		// Failed operations publish nothing.
+		wantKind(t, f.r.DeleteManifest(ctx, regA, "app", b.digest.String()), KindManifestNotFound, "deleting twice")
+		wantKind(t, f.r.DeleteTag(ctx, regA, "app", "v2"), KindManifestNotFound, "deleting a missing tag")
+		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "bad", Body: []byte("{")})
+		wantKind(t, err, KindManifestInvalid, "invalid push")
+		wantEvents(t, rec.take(f))
+
+		// Deleting the repository.
+		_, err = f.r.DeleteRepository(ctx, regA, "app", true)
+		must(t, err, "DeleteRepository")
+		delR := base(EventDelete)
+		delR.Target = TargetRepository
+		wantEvents(t, rec.take(f), delR)
+	})
+}
+
+func TestEventsForBlobs(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		rec := f.record()
+		f.createRepo(regA, "app")
+		f.createRepo(regA, "dst")
+		ctx := asAlice()
+		ev := func(repo string, d digest.Digest, size int64) Event {
+			return Event{Kind: EventUploadComplete, Registry: regA, Repository: repo, Digest: d, Size: size, Actor: alice, Time: f.clock.Now()}
+		}
+
+		st, err := f.r.StartUpload(ctx, regA, "app")
+		must(t, err, "StartUpload")
+		_, err = f.r.WriteUpload(ctx, regA, "app", st.ID, 0, strings.NewReader("chunk"))
+		must(t, err, "WriteUpload")
+		_, err = f.r.CompleteUpload(ctx, regA, "app", st.ID, -1, nil, digest.FromString("wrong"))
+		wantKind(t, err, KindDigestInvalid, "wrong digest")
+		wantEvents(t, rec.take(f)) // starting, writing and failing publish nothing
+		_, err = f.r.CompleteUpload(ctx, regA, "app", st.ID, -1, strings.NewReader("ed"), digest.FromString("chunked"))
+		must(t, err, "CompleteUpload")
+		wantEvents(t, rec.take(f), ev("app", digest.FromString("chunked"), 7))
+
+		_, err = f.r.PutBlob(ctx, regA, "app", digest.FromString("mono"), strings.NewReader("mono"))
+		must(t, err, "PutBlob")
+		wantEvents(t, rec.take(f), ev("app", digest.FromString("mono"), 4))
+
+		_, err = f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
+			s.Account = map[string]string{"BLOB_MOUNTING": "ENABLED"}
+			return nil
+		})
+		must(t, err, "enabling blob mounting")
+		_, ok, err := f.r.MountBlob(ctx, regA, "dst", "app", digest.FromString("mono"))
+		if !ok || err != nil {
+			t.Fatalf("MountBlob = %v, %v", ok, err)
+		}
+		_, ok, _ = f.r.MountBlob(ctx, regA, "dst", "app", digest.FromString("never"))
+		if ok {
+			t.Fatal("mounted a missing blob")
+		}
+		wantEvents(t, rec.take(f), ev("dst", digest.FromString("mono"), 4))
+
+		// Without a caller the actor is empty.
+		_, err = f.r.PutBlob(bg, regA, "app", digest.FromString("anon"), strings.NewReader("anon"))
+		must(t, err, "PutBlob without caller")
+		e := ev("app", digest.FromString("anon"), 4)
+		e.Actor = ""
+		wantEvents(t, rec.take(f), e)
+	})
+}
+
+func TestBeforeHookVetoes(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		rec := f.record()
+		f.createRepo(regA, "app")
+		img, _ := f.pushImage(regA, "app", "v1", "x")
+		next := f.newImage(regA, "app", "next")
+		rec.take(f)
+
+		var mu sync.Mutex
+		var seen []Event
+		var veto EventKind
+		var vetoTarget DeleteTarget
+		secondCalled := 0
+		f.r.Bus().Before(func(ctx context.Context, e Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if CallerFrom(ctx).Principal != e.Actor {
+				t.Errorf("hook ctx caller %q, event actor %q", CallerFrom(ctx).Principal, e.Actor)
+			}
+			seen = append(seen, e)
+			if e.Kind == veto && (vetoTarget == "" || e.Target == vetoTarget) {
+				return Denied("no %s for %s", e.Kind, e.Actor)
+			}
+			return nil
+		})
+		f.r.Bus().Before(func(ctx context.Context, e Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Kind == veto && (vetoTarget == "" || e.Target == vetoTarget) {
+				secondCalled++
+			}
+			return nil
+		})
+		set := func(k EventKind, target DeleteTarget) {
+			mu.Lock()
+			veto, vetoTarget, seen = k, target, nil
+			mu.Unlock()
+		}
+		denied := func(err error, what string) {
+			t.Helper()
+			wantKind(t, err, KindDenied, what)
+			if !strings.Contains(err.Error(), "for "+alice) {
+				t.Fatalf("%s: message %q", what, err)
+			}
+		}
+		ctx := asAlice()
+
+		set(EventPush, "")
+		_, err := f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "v1", Body: next.body, Tags: []string{"v2"}})
+		denied(err, "vetoed push")
+		mu.Lock()
+		if len(seen) != 1 || seen[0].Kind != EventPush || seen[0].Digest != next.digest || seen[0].Tag != "v1" || seen[0].Actor != alice {
+			t.Fatalf("before hook saw %+v", seen)
+		}
+		mu.Unlock()
+		if m, _ := f.r.StatManifest(bg, regA, "app", "v1", nil); m.Digest != img.digest {
+			t.Fatal("a vetoed push moved the tag")
+		}
+		_, err = f.r.StatManifest(bg, regA, "app", next.digest.String(), nil)
+		wantKind(t, err, KindManifestNotFound, "vetoed manifest")
+		_, err = f.r.StatManifest(bg, regA, "app", "v2", nil)
+		wantKind(t, err, KindManifestNotFound, "vetoed extra tag")
+
+		set(EventPull, "")
+		_, _, err = f.r.GetManifest(ctx, regA, "app", "v1", nil)
+		denied(err, "vetoed pull")
+		_, err = f.r.StatManifest(ctx, regA, "app", "v1", nil) // HEAD is not a pull
+		must(t, err, "HEAD while pulls are vetoed")
+
+		set(EventDelete, TargetTag)
+		denied(f.r.DeleteTag(ctx, regA, "app", "v1"), "vetoed tag delete")
+		denied(f.r.DeleteManifest(ctx, regA, "app", "v1"), "vetoed tag delete through DeleteManifest")
+		if _, err := f.r.StatManifest(bg, regA, "app", "v1", nil); err != nil {
+			t.Fatalf("tag after vetoed delete: %v", err)
+		}
+
+		set(EventDelete, TargetManifest)
+		denied(f.r.DeleteManifest(ctx, regA, "app", img.digest.String()), "vetoed manifest delete")
+		if _, err := f.r.StatManifest(bg, regA, "app", img.digest.String(), nil); err != nil {
+			t.Fatalf("manifest after vetoed delete: %v", err)
+		}
+
+		set(EventDelete, TargetRepository)
+		_, err = f.r.DeleteRepository(ctx, regA, "app", true)
+		denied(err, "vetoed repository delete")
+		if _, err := f.r.GetRepository(bg, regA, "app"); err != nil {
+			t.Fatalf("repository after vetoed delete: %v", err)
+		}
+
+		set(EventUploadComplete, "")
+		d := digest.FromString("vetoed blob")
+		_, err = f.r.PutBlob(ctx, regA, "app", d, strings.NewReader("vetoed blob"))
+		denied(err, "vetoed PutBlob")
+		st, err := f.r.StartUpload(ctx, regA, "app")
+		must(t, err, "StartUpload")
+		_, err = f.r.CompleteUpload(ctx, regA, "app", st.ID, -1, strings.NewReader("vetoed blob"), d)
+		denied(err, "vetoed CompleteUpload")
+		_, err = f.r.StatBlob(bg, regA, "app", d)
+		wantKind(t, err, KindBlobNotFound, "vetoed blob")
+		if f.blobBytesStored(d) {
+			t.Fatal("vetoed blob bytes were stored")
+		}
+		f.createRepo(regA, "dst")
+		_, err = f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
+			s.Account = map[string]string{"BLOB_MOUNTING": "ENABLED"}
+			return nil
+		})
+		must(t, err, "enabling blob mounting")
+		_, _, err = f.r.MountBlob(ctx, regA, "dst", "app", img.config.Digest)
+		denied(err, "vetoed mount")
+		_, err = f.r.StatBlob(bg, regA, "dst", img.config.Digest)
+		wantKind(t, err, KindBlobNotFound, "vetoed mount")
+
+		mu.Lock()
+		if secondCalled != 0 {
+			t.Fatalf("a later before hook ran %d times after a veto", secondCalled)
+		}
+		mu.Unlock()
+		// Vetoed operations reach no after hook.
+		wantEvents(t, rec.take(f))
+
+		// With nothing vetoed, the second hook runs.
+		set("", "")
+		_, _, err = f.r.GetManifest(ctx, regA, "app", "v1", nil)
+		must(t, err, "pull")
+		if len(rec.take(f)) != 1 {
+			t.Fatal("pull not published")
+		}
+	})
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestBusCloseDrains(t *testing.T) {
+	b := NewBus(100, quietLog())
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	b.After(func(e Event) {
+		<-release
+		mu.Lock()
+		got = append(got, e.Tag)
+		mu.Unlock()
+	})
+	var want []string
+	for i := 0; i < 50; i++ {
+		tag := "t" + itoa(int64(i))
+		want = append(want, tag)
+		b.publish(Event{Kind: EventTag, Tag: tag})
+	}
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while events were queued")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	mu.Lock()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("delivered %v, want %v in order", got, want)
+	}
+	mu.Unlock()
+	// After Close, publishing is a no-op (no panic) and Close is idempotent.
+	b.publish(Event{Kind: EventTag, Tag: "late"})
+	b.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 50 {
+		t.Fatalf("an event published after Close was delivered: %v", got[50:])
+	}
+}
+
+func TestBusFullQueueWaits(t *testing.T) {
+	b := NewBus(1, quietLog())
+	release := make(chan struct{})
+	var mu sync.Mutex
+	n := 0
+	b.After(func(e Event) {
+		<-release
+		mu.Lock()
+		n++
+		mu.Unlock()
+	})
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 10; i++ {
+			b.publish(Event{Kind: EventPush})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("publishing 10 events into a queue of 1 did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-done
+	b.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 10 {
+		t.Fatalf("delivered %d of 10 events (none may be lost)", n)
+	}
+}
+
+func TestBusPanickingHook(t *testing.T) {
+	var logged bytes.Buffer
+	var logMu sync.Mutex
+	b := NewBus(10, slog.New(slog.NewTextHandler(&lockedWriter{w: &logged, mu: &logMu}, nil)))
+	var mu sync.Mutex
+	var before, after []EventKind
+	b.After(func(e Event) { mu.Lock(); before = append(before, e.Kind); mu.Unlock() })
+	b.After(func(e Event) {
+		if e.Kind == EventPush {
+			panic("subscriber bug")
+		}
+	})
+	b.After(func(e Event) { mu.Lock(); after = append(after, e.Kind); mu.Unlock() })
+	for _, k := range []EventKind{EventPush, EventPull, EventPush, EventTag} {
+		b.publish(Event{Kind: k})
+	}
+	b.Close()
+	want := []EventKind{EventPush, EventPull, EventPush, EventTag}
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(before, want) || !reflect.DeepEqual(after, want) {
+		t.Fatalf("delivered %v and %v, want %v to both", before, after, want)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if c := strings.Count(logged.String(), "after hook panicked"); c != 2 {
+		t.Fatalf("logged %d panics, want 2:\n%s", c, logged.String())
+	}
+}
+
+func TestBusBeforeOrder(t *testing.T) {
+	b := NewBus(1, nil)
+	defer b.Close()
+	var calls []int
+	stop := errors.New("stop")
+	b.Before(func(ctx context.Context, e Event) error { calls = append(calls, 1); return nil })
+	b.Before(func(ctx context.Context, e Event) error { calls = append(calls, 2); return stop })
+	b.Before(func(ctx context.Context, e Event) error { calls = append(calls, 3); return nil })
+	if err := b.check(bg, Event{Kind: EventPush}); err != stop {
+		t.Fatalf("check = %v, want the vetoing hook's error", err)
+	}
+	if !reflect.DeepEqual(calls, []int{1, 2}) {
+		t.Fatalf("hooks ran %v, want [1 2]", calls)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,131 @@
+package core
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTokenRoundTrip(t *testing.T) {
+	clock := newFakeClock()
+	tok := NewTokens([]byte("0123456789abcdef0123456789abcdef"), clock)
+	reg := RegistryID{Account: "123456789012", Region: "eu-central-1"}
+	token, exp := tok.Issue(reg)
+	if want := clock.Now().Add(TokenTTL); !exp.Equal(want) {
+		t.Fatalf("expiry %v, want %v", exp, want)
+	}
+	if strings.Contains(token, ":") {
+		t.Fatalf("token %q contains ':' and cannot be an HTTP Basic password", token)
+	}
+	got, err := tok.Verify(token)
+	if err != nil || got != reg {
+		t.Fatalf("Verify = %+v, %v", got, err)
+	}
+	// Another registry gets another token.
+	other, _ := tok.Issue(regB)
+	if other == token {
+		t.Fatal("two registries share a token")
+	}
+	if got, _ := tok.Verify(other); got != regB {
+		t.Fatalf("Verify(other) = %+v", got)
+	}
+	// A verifier with the same secret (e.g. after a restart) accepts it.
+	again := NewTokens([]byte("0123456789abcdef0123456789abcdef"), clock)
+	if got, err := again.Verify(token); err != nil || got != reg {
+		t.Fatalf("Verify after restart = %+v, %v", got, err)
+	}
+}
+
+func TestTokenRejected(t *testing.T) {
+	clock := newFakeClock()
+	tok := NewTokens([]byte("secret-one-secret-one-secret-one"), clock)
+	token, _ := tok.Issue(regA)
+	payload, sig, _ := strings.Cut(token, ".")
+
+	forged := base64.RawURLEncoding.EncodeToString([]byte(regB.Account + "|" + regB.Region + "|99999999999"))
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	// The helper below makes tokens Verify accepts when the statement is right.
+	if got, err := tok.Verify(signed(tok, "333333333333|ap-south-1|"+itoa(clock.Now().Add(time.Hour).Unix()))); err != nil || got.Account != "333333333333" || got.Region != "ap-south-1" {
+		t.Fatalf("well-formed signed statement: %+v, %v", got, err)
+	}
+	for name, bad := range map[string]string{
+		"empty":              "",
+		"no signature":       payload,
+		"empty signature":    payload + ".",
+		"payload tampered":   flip(payload, 3) + "." + sig,
+		"signature tampered": payload + "." + flip(sig, len(sig)/2),
+		"forged payload":     forged + "." + sig,
+		"extra part":         token + ".x",
+		"other secret": func() string {
+			s, _ := NewTokens([]byte("another-secret-another-secret-!!"), clock).Issue(regA)
+			return s
+		}(),
+		// Correctly signed, but not a statement Issue makes.
+		"not base64":  "!!!." + tok.sign("!!!"),
+		"two fields":  signed(tok, "111111111111|us-east-1"),
+		"bad expiry":  signed(tok, "111111111111|us-east-1|soon"),
+		"four fields": signed(tok, "111111111111|us-east-1|x|99999999999"),
+	} {
+		_, err := tok.Verify(bad)
+		wantKind(t, err, KindUnauthorized, name)
+	}
+}
+
+func TestTokenExpiry(t *testing.T) {
+	clock := newFakeClock()
+	tok := NewTokens(RandomSecret(), clock)
+	token, exp := tok.Issue(regA)
+	clock.Advance(TokenTTL - time.Second)
+	if _, err := tok.Verify(token); err != nil {
+		t.Fatalf("token rejected before expiry: %v", err)
+	}
+	clock.Advance(time.Second)
+	if !clock.Now().Equal(exp) {
+		t.Fatalf("clock %v, expiry %v", clock.Now(), exp)
+	}
+	if _, err := tok.Verify(token); err != nil {
+		t.Fatalf("token rejected at its expiry instant: %v", err)
+	}
+	clock.Advance(time.Second)
+	_, err := tok.Verify(token)
+	wantKind(t, err, KindUnauthorized, "expired token")
+	if !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("message %q does not say the token expired", err)
+	}
+}
+
+func TestLoadOrCreateSecret(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := LoadOrCreateSecret(dir)
+	if err != nil || len(s1) != 32 {
+		t.Fatalf("LoadOrCreateSecret = %d bytes, %v", len(s1), err)
+	}
+	s2, err := LoadOrCreateSecret(dir)
+	if err != nil || !bytes.Equal(s1, s2) {
+		t.Fatal("the secret changed between loads")
+	}
+	fi, err := os.Stat(filepath.Join(dir, "token-secret"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v %v", fi, err)
+	}
+	if bytes.Equal(RandomSecret(), RandomSecret()) {
+		t.Fatal("RandomSecret repeats")
+	}
+}
+
+func signed(tok *Tokens, statement string) string {
+	p := base64.RawURLEncoding.EncodeToString([]byte(statement))
+	return p + "." + tok.sign(p)
+}
