@@ -169,8 +169,12 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 	return UploadStatus{ID: rec.ID}, nil
 }
 
-// acquire returns the session locked; the caller must call release.
+// acquire returns the session locked; the caller must unlock u.mu. A
+// missing repository is reported as such, before the session is looked for.
 func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error) {
+	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	u, ok := r.uploads[id]
 	if !ok {

@@ -480,10 +480,12 @@ func TestUploadRepositoryDeletedDuringCommit(t *testing.T) {
 			t.Fatal("committed but unlinked bytes were kept")
 		}
 		_, err = r.GetUpload(bg, regA, "app", st.ID)
-		wantKind(t, err, KindUploadNotFound, "the consumed session")
+		wantKind(t, err, KindRepositoryNotFound, "the session of a deleted repository")
+		f.createRepo(regA, "app")
+		_, err = r.GetUpload(bg, regA, "app", st.ID)
+		wantKind(t, err, KindUploadNotFound, "the consumed session, in a re-created repository")
 
 		// Bytes another repository links are never dropped that way.
-		f.createRepo(regA, "app")
 		f.createRepo(regA, "keeper")
 		f.putBlob(regA, "keeper", []byte("shared"), mtLayer)
 		_, err = r.StartUpload(bg, regA, "app")
