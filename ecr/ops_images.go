@@ -91,10 +91,9 @@ func (h *Handler) BatchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
+	// Without acceptedMediaTypes every stored type is returned as it is, so a
+	// multi-architecture index can be fetched and put back under a new tag.
 	accept := in.AcceptedMediaTypes
-	if len(accept) == 0 {
-		accept = []string{core.MediaTypeDockerManifest, core.MediaTypeOCIManifest}
-	}
 	out := &BatchGetImageResponse{}
 	for _, id := range in.ImageIds {
 		img, failure, err := h.lookup(c, reg, in.RepositoryName, id)

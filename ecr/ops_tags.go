@@ -54,7 +54,7 @@ var repositoryARNRE = regexp.MustCompile(`^arn:aws:ecr:([a-z0-9-]+):(\d{12}):rep
 func (c *call) resourceRepo(arn string) (core.RegistryID, string, error) {
 	m := repositoryARNRE.FindStringSubmatch(arn)
 	if m == nil || !core.ValidRepositoryName(m[3]) {
-		return core.RegistryID{}, "", invalidParameter("resourceArn", "Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN'")
+		return core.RegistryID{}, "", invalidParameter("resourceArn", "Invalid ARN")
 	}
 	reg, err := c.target(m[2])
 	if err != nil {
