@@ -27,8 +27,23 @@ func (m *Manifest) Status(now time.Time, restoreDelay time.Duration) string {
 
 // ListImages returns every image of a repository, in digest order.
 func (r *Registry) ListImages(ctx context.Context, reg RegistryID, repo string) ([]Image, error) {
-	var out []Image
-	err := r.kv.View(func(tx kv.Tx) error {
+	imgs, _, err := r.PageImages(ctx, reg, repo, ImagePage{})
+	return imgs, err
+}
+
+// ImagePage asks for part of a repository's images, in digest order: those
+// after the digest After that Match accepts (nil: all), at most Limit (0: all).
+type ImagePage struct {
+	After string
+	Limit int
+	Match func(*Image) bool
+}
+
+// PageImages lists one page of images and says whether more follow. It seeks
+// to the page and decodes only the records it looks at, so listing a large
+// repository page by page costs time in proportion to its size.
+func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, p ImagePage) (imgs []Image, more bool, err error) {
+	err = r.kv.View(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
 		}
@@ -39,19 +54,26 @@ func (r *Registry) ListImages(ctx context.Context, reg RegistryID, repo string) 
 			tags[d] = append(tags[d], string(k[len(pre):]))
 			return true
 		})
-		var err error
-		tx.Scan(bManifests, pre, nil, func(k, v []byte) bool {
+		var derr error
+		tx.Scan(bManifests, pre, after(pre, p.After), func(k, v []byte) bool {
 			var img Image
-			if err = jsonUnmarshal(v, &img.Manifest); err != nil {
+			if derr = jsonUnmarshal(v, &img.Manifest); derr != nil {
 				return false
 			}
 			img.Tags = tags[img.Digest]
-			out = append(out, img)
+			if p.Match != nil && !p.Match(&img) {
+				return true
+			}
+			if p.Limit > 0 && len(imgs) == p.Limit {
+				more = true
+				return false
+			}
+			imgs = append(imgs, img)
 			return true
 		})
-		return err
+		return derr
 	})
-	return out, err
+	return imgs, more, err
 }
 
 // ResolveImage finds an image by digest and/or tag. With both, the tag must

@@ -204,20 +204,29 @@ func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 		}
 		return out, nil
 	}
-	imgs, err := h.reg.ListImages(c.ctx, reg, in.RepositoryName)
+	last, err := decodeToken(in.NextToken)
 	if err != nil {
 		return nil, err
 	}
-	var details []ImageDetail
-	for _, img := range imgs {
-		d := h.imageDetail(c, reg, in.RepositoryName, img)
-		if in.Filter != nil && (!tagStatusMatches(in.Filter.TagStatus, img.Tags) || !statusMatches(in.Filter.ImageStatus, d.ImageStatus)) {
-			continue
-		}
-		details = append(details, d)
+	limit := 100
+	if in.MaxResults != nil {
+		limit = int(*in.MaxResults)
 	}
-	out.ImageDetails, out.NextToken, err = paginate(details, func(d ImageDetail) string { return d.ImageDigest }, in.NextToken, in.MaxResults, 100)
-	return out, err
+	now := h.reg.Clock().Now()
+	imgs, more, err := h.reg.PageImages(c.ctx, reg, in.RepositoryName, core.ImagePage{After: last, Limit: limit,
+		Match: func(img *core.Image) bool {
+			return in.Filter == nil || (tagStatusMatches(in.Filter.TagStatus, img.Tags) && statusMatches(in.Filter.ImageStatus, img.Status(now, 0)))
+		}})
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range imgs {
+		out.ImageDetails = append(out.ImageDetails, h.imageDetail(c, reg, in.RepositoryName, img))
+	}
+	if more {
+		out.NextToken = encodeToken(imgs[len(imgs)-1].Digest.String())
+	}
+	return out, nil
 }
 
 func (h *Handler) ListImages(c *call, in *ListImagesRequest) (*ListImagesResponse, error) {

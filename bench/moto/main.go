@@ -1,0 +1,127 @@
+// Command moto measures berth against moto (moto_server, the Python AWS
+// mock) on the ECR JSON API, on the same machine, in the same run:
+//
+//	go run ./bench/moto            # from the repository root; moto_server on PATH
+//
+// berth is built from ./cmd/berth and run as `berth serve --memory`; moto
+// runs as `moto_server -H 127.0.0.1 -p <free port>`. Both are driven by the
+// same aws-sdk-go-v2 ECR client code, one sequential client each, on the
+// same work:
+//
+//   - PutImage of N distinct small OCI image manifests (one config and one
+//     layer, distinguished by an annotation), into a fresh repository per
+//     round;
+//   - DescribeImages: full listings of a repository holding the N images,
+//     following nextToken (maxResults 100);
+//   - BatchGetImage by tag, one image per call, cycling over the N tags.
+//
+// berth refuses a manifest whose blobs are not in the repository, so the
+// config and layer are uploaded first through the layer-upload API
+// (InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload) — not timed.
+// The same upload is attempted on moto; moto does not implement that API
+// (and does not check layers), which the run reports.
+//
+// Each rate is the median of -reps rounds. Next to it: the server's CPU time
+// per operation (user+system time of its process group from /proc, Linux
+// only), and the client ceiling — the same client against a canned loopback
+// answer — which bounds any rate measurable this way. Results are printed
+// only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	images   int
+	reps     int
+	gets     int
+	listings int
+	berthBin string
+	moto     string
+	timeout  time.Duration
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.images, "images", 500, "N: images pushed per PutImage round, and in the listed repository")
+	flag.IntVar(&o.reps, "reps", 3, "rounds per measurement; the median is reported")
+	flag.IntVar(&o.gets, "gets", 1000, "BatchGetImage calls per round")
+	flag.IntVar(&o.listings, "listings", 20, "full DescribeImages listings per round")
+	flag.StringVar(&o.berthBin, "berth", "", "use this berth binary instead of building ./cmd/berth")
+	flag.StringVar(&o.moto, "moto", "moto_server", "the moto_server command")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.Parse()
+	if o.images < 1 || o.reps < 1 || o.gets < 1 || o.listings < 1 {
+		fmt.Fprintln(os.Stderr, "bench/moto: -images, -reps, -gets and -listings must be at least 1")
+		os.Exit(2)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	// A signal cancels the run; the deferred stops in run still kill the
+	// children before the process exits.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/moto:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	tmp, err := os.MkdirTemp("", "berth-bench-moto-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	bin := o.berthBin
+	if bin == "" {
+		root, err := findRoot()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "building ./cmd/berth ...")
+		if bin, err = buildBerth(ctx, root, tmp); err != nil {
+			return err
+		}
+	}
+
+	berth, err := startBerth(ctx, bin)
+	if err != nil {
+		return err
+	}
+	defer berth.stop()
+	moto, err := startMoto(ctx, o.moto, tmp)
+	if err != nil {
+		return err
+	}
+	defer moto.stop()
+	fmt.Fprintf(os.Stderr, "berth at %s, moto at %s\n", berth.url, moto.url)
+
+	var results []*result
+	for _, s := range []*server{berth, moto} {
+		fmt.Fprintf(os.Stderr, "measuring %s ...\n", s.name)
+		start := time.Now()
+		r, err := measure(ctx, s, o)
+		if err != nil {
+			return fmt.Errorf("%s: %w (server output: %s)", s.name, err, s.logTail())
+		}
+		fmt.Fprintf(os.Stderr, "%s done in %s\n", s.name, time.Since(start).Round(time.Millisecond))
+		results = append(results, r)
+	}
+	ceiling, err := clientCeiling(ctx, o.gets)
+	if err != nil {
+		return fmt.Errorf("client ceiling: %w", err)
+	}
+	printReport(os.Stdout, o, results[0], results[1], ceiling)
+	return nil
+}
