@@ -11,6 +11,8 @@ package berthtest
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"log/slog"
 	"net"
 	"testing"
@@ -85,7 +87,25 @@ func (s *Server) AWSConfigFor(account string) aws.Config {
 		Region:       s.Region,
 		BaseEndpoint: aws.String(s.Endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(account, "berthtest-secret", ""),
+		HTTPClient:   &http.Client{Transport: bodyWithoutWriteTo{http.DefaultTransport.(*http.Transport).Clone()}},
 	}
+}
+
+// bodyWithoutWriteTo sidesteps a client-side race that a server as quick as
+// berth exposes (aws/aws-sdk-go-v2#1825, #2737): smithy-go closes its request
+// body reader once the response has arrived, and net/http's writer, probing
+// that body for trailing bytes through WriteTo, takes the io.EOF it then
+// returns for a write error and closes the connection while the response is
+// still being read ("use of closed network connection"). Hiding WriteTo sends
+// the probe through Read, where io.EOF is the normal end.
+type bodyWithoutWriteTo struct{ rt http.RoundTripper }
+
+func (b bodyWithoutWriteTo) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r = r.Clone(r.Context())
+		r.Body = struct{ io.ReadCloser }{r.Body}
+	}
+	return b.rt.RoundTrip(r)
 }
 
 // Token returns a /v2 password (HTTP Basic user "AWS") for the default account.
