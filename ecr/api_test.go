@@ -13,14 +13,14 @@ import (
 	"github.com/berth-dev/berth/core/kv"
 )
 
-func newTestHandler(t *testing.T) *Handler {
+func newTestHandler(t testing.TB) *Handler {
 	reg := core.New(core.Options{KV: kv.NewMem(), Blobs: blob.NewMem(), Log: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { reg.Close() })
 	return New(Config{Registry: reg, Tokens: core.NewTokens(core.RandomSecret(), nil), DefaultAccount: "000000000000", Region: "us-east-1"})
 }
 
 // call posts one JSON 1.1 request signed with the given access key and region.
-func post(t *testing.T, h http.Handler, op, body, accessKey, region string) (*httptest.ResponseRecorder, map[string]any) {
+func post(t testing.TB, h http.Handler, op, body, accessKey, region string) (*httptest.ResponseRecorder, map[string]any) {
 	t.Helper()
 	req := httptest.NewRequest("POST", "http://127.0.0.1:4566/", strings.NewReader(body))
 	req.Header.Set("X-Amz-Target", TargetPrefix+"."+op)

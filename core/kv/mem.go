@@ -3,25 +3,26 @@ package kv
 import (
 	"bytes"
 	"slices"
-	"sort"
 	"sync"
+
+	"github.com/google/btree"
 )
 
-// Mem is an in-memory Store. Each bucket is a sorted slice, which keeps scans
-// ordered and is plenty for an emulator's working set. Update applies writes in
-// place and keeps an undo log, so a failed transaction leaves nothing behind.
+// Mem is an in-memory Store: a B-tree per bucket keeps scans ordered and
+// writes logarithmic. Update applies writes in place and keeps an undo log,
+// so a failed transaction leaves nothing behind.
 type Mem struct {
 	mu      sync.RWMutex
-	buckets map[string]*memBucket
+	buckets map[string]*btree.BTreeG[memEntry]
 	closed  bool
 }
 
 type memEntry struct{ k, v []byte }
 
-type memBucket struct{ entries []memEntry }
+func lessEntry(a, b memEntry) bool { return bytes.Compare(a.k, b.k) < 0 }
 
 // NewMem returns an empty in-memory store.
-func NewMem() *Mem { return &Mem{buckets: map[string]*memBucket{}} }
+func NewMem() *Mem { return &Mem{buckets: map[string]*btree.BTreeG[memEntry]{}} }
 
 func (m *Mem) View(fn func(Tx) error) error {
 	m.mu.RLock()
@@ -71,18 +72,13 @@ type memTx struct {
 	log      []undo
 }
 
-func (b *memBucket) find(key []byte) (int, bool) {
-	i := sort.Search(len(b.entries), func(i int) bool { return bytes.Compare(b.entries[i].k, key) >= 0 })
-	return i, i < len(b.entries) && bytes.Equal(b.entries[i].k, key)
-}
-
 func (t *memTx) Get(bucket string, key []byte) []byte {
 	b := t.m.buckets[bucket]
 	if b == nil {
 		return nil
 	}
-	if i, ok := b.find(key); ok {
-		return b.entries[i].v
+	if e, ok := b.Get(memEntry{k: key}); ok {
+		return e.v
 	}
 	return nil
 }
@@ -110,24 +106,21 @@ func (t *memTx) set(bucket string, key, value []byte, present, record bool) {
 		if !present {
 			return
 		}
-		b = &memBucket{}
+		b = btree.NewG(32, lessEntry)
 		t.m.buckets[bucket] = b
 	}
-	i, ok := b.find(key)
-	if record {
-		u := undo{bucket: bucket, key: slices.Clone(key), existed: ok}
-		if ok {
-			u.prev = b.entries[i].v
+	var old memEntry
+	var existed bool
+	if present {
+		if value == nil {
+			value = []byte{} // present with an empty value, as bbolt keeps it
 		}
-		t.log = append(t.log, u)
+		old, existed = b.ReplaceOrInsert(memEntry{k: slices.Clone(key), v: value})
+	} else {
+		old, existed = b.Delete(memEntry{k: key})
 	}
-	switch {
-	case present && ok:
-		b.entries[i].v = value
-	case present:
-		b.entries = slices.Insert(b.entries, i, memEntry{k: slices.Clone(key), v: value})
-	case ok:
-		b.entries = slices.Delete(b.entries, i, i+1)
+	if record {
+		t.log = append(t.log, undo{bucket: bucket, key: slices.Clone(key), prev: old.v, existed: existed})
 	}
 }
 
@@ -148,15 +141,8 @@ func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) b
 	if bytes.Compare(start, prefix) > 0 {
 		seek = start
 	}
-	i, _ := b.find(seek)
-	for ; i < len(b.entries); i++ {
-		e := b.entries[i]
-		if !bytes.HasPrefix(e.k, prefix) {
-			return nil
-		}
-		if !fn(e.k, e.v) {
-			return nil
-		}
-	}
+	b.AscendGreaterOrEqual(memEntry{k: seek}, func(e memEntry) bool {
+		return bytes.HasPrefix(e.k, prefix) && fn(e.k, e.v)
+	})
 	return nil
 }
