@@ -203,12 +203,17 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error)
 	return u, nil
 }
 
-// finish ends a session: forget its handle and record.
-func (r *Registry) finish(u *openUpload) {
+// forget drops a finished session's open handle.
+func (r *Registry) forget(u *openUpload) {
 	u.done = true
 	r.mu.Lock()
 	delete(r.uploads, u.rec.ID)
 	r.mu.Unlock()
+}
+
+// finish ends a session: forget its handle and delete its record.
+func (r *Registry) finish(u *openUpload) {
+	r.forget(u)
 	r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(u.rec.ID)) })
 }
 
@@ -257,7 +262,7 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 			return Descriptor{}, err
 		}
 	}
-	desc, err := r.commit(ctx, reg, repo, u.up, expected)
+	desc, err := r.commit(ctx, reg, repo, u.up, expected, u.rec.ID)
 	if IsKind(err, KindRepositoryNotFound) {
 		u.up.Cancel() // the repository was deleted, and its upload goes with it
 		r.finish(u)
@@ -265,12 +270,13 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 	if err != nil {
 		return Descriptor{}, err
 	}
-	r.finish(u)
+	r.forget(u) // commit deleted the record with the link
 	return desc, nil
 }
 
-// commit verifies and stores the upload's bytes and links them into repo.
-func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up blob.Upload, expected digest.Digest) (Descriptor, error) {
+// commit verifies and stores the upload's bytes and links them into repo;
+// the session's record (if any) goes in the same transaction as the link.
+func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up blob.Upload, expected digest.Digest, session string) (Descriptor, error) {
 	ev := r.event(ctx, EventUploadComplete, reg, repo)
 	ev.Digest, ev.Size = expected, up.Size()
 	if err := r.bus.check(ctx, ev); err != nil {
@@ -296,6 +302,11 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
 		}
+		if session != "" {
+			if err := tx.Delete(bUploads, []byte(session)); err != nil {
+				return err
+			}
+		}
 		return linkBlob(tx, reg, repo, expected, size)
 	})
 	if err != nil {
@@ -308,8 +319,7 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 
 // PutBlob stores body as blob expected in one step (monolithic upload).
 func (r *Registry) PutBlob(ctx context.Context, reg RegistryID, repo string, expected digest.Digest, body io.Reader) (Descriptor, error) {
-	err := r.kv.Update(func(tx kv.Tx) error { return r.ensureRepo(tx, reg, repo) })
-	if err != nil {
+	if err := r.requireRepo(reg, repo); err != nil {
 		return Descriptor{}, err
 	}
 	up, err := r.blobs.CreateUpload(r.newID())
@@ -320,7 +330,7 @@ func (r *Registry) PutBlob(ctx context.Context, reg RegistryID, repo string, exp
 		up.Cancel()
 		return Descriptor{}, err
 	}
-	desc, err := r.commit(ctx, reg, repo, up, expected)
+	desc, err := r.commit(ctx, reg, repo, up, expected, "")
 	if err != nil {
 		up.Cancel()
 	}

@@ -171,6 +171,16 @@ func (r *Registry) ensureRepo(tx kv.Tx, reg RegistryID, name string) error {
 	return putJSON(tx, bRepos, repoKey(reg, name), Repository{Registry: reg, Name: name, CreatedAt: r.clock.Now()})
 }
 
+// requireRepo checks that the repository exists with a read, and writes only
+// when create-on-push has to create it.
+func (r *Registry) requireRepo(reg RegistryID, name string) error {
+	err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, name, nil) })
+	if err == nil || !r.createOnPush || !IsKind(err, KindRepositoryNotFound) {
+		return err
+	}
+	return r.kv.Update(func(tx kv.Tx) error { return r.ensureRepo(tx, reg, name) })
+}
+
 // ListRepositories lists a registry's repositories in name order.
 func (r *Registry) ListRepositories(ctx context.Context, reg RegistryID, p Page) (repos []Repository, more bool, err error) {
 	prefix := []byte(regPrefix(reg))
