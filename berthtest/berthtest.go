@@ -12,9 +12,9 @@ package berthtest
 import (
 	"context"
 	"io"
-	"net/http"
 	"log/slog"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
