@@ -87,7 +87,7 @@ func (s *Server) AWSConfigFor(account string) aws.Config {
 		Region:       s.Region,
 		BaseEndpoint: aws.String(s.Endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(account, "berthtest-secret", ""),
-		HTTPClient:   &http.Client{Transport: bodyWithoutWriteTo{http.DefaultTransport.(*http.Transport).Clone()}},
+		HTTPClient:   &http.Client{Transport: SDKTransport(http.DefaultTransport.(*http.Transport).Clone())},
 	}
 }
 
@@ -99,6 +99,11 @@ func (s *Server) AWSConfigFor(account string) aws.Config {
 // still being read ("use of closed network connection"). Hiding WriteTo sends
 // the probe through Read, where io.EOF is the normal end.
 type bodyWithoutWriteTo struct{ rt http.RoundTripper }
+
+// SDKTransport wraps rt for aws-sdk-go-v2 clients talking to berth (or any
+// fast local endpoint), avoiding the closed-connection race described above.
+// AWSConfig already uses it; use it when building your own client.
+func SDKTransport(rt http.RoundTripper) http.RoundTripper { return bodyWithoutWriteTo{rt} }
 
 func (b bodyWithoutWriteTo) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body != nil && r.Body != http.NoBody {

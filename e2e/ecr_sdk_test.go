@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/berthtest"
 	"io"
 	"net"
 	"net/http"
@@ -55,7 +56,7 @@ func newSDK(t testing.TB, b *Berth, accessKey, region string) *sdk {
 		Region:       region,
 		BaseEndpoint: aws.String(b.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, "secret", ""),
-		HTTPClient:   &http.Client{Transport: newTransport(t, b)},
+		HTTPClient:   &http.Client{Transport: berthtest.SDKTransport(newTransport(t, b))},
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
 	}
 	return &sdk{t: t, b: b, ecr: ecr.NewFromConfig(cfg), ctx: context.Background()}
