@@ -112,3 +112,22 @@ func TestURIs(t *testing.T) {
 		}
 	}
 }
+
+// Result lists are present even when empty, as ECR sends them; optional
+// lists with nothing in them (an untagged image's imageTags) are left out.
+func TestEmptyResultListsAreSent(t *testing.T) {
+	h := newTestHandler(t)
+	rec, _ := post(t, h, "DescribeRepositories", `{}`, "", "")
+	if got := strings.TrimSpace(rec.Body.String()); got != `{"repositories":[]}` {
+		t.Errorf("DescribeRepositories on an empty registry = %s", got)
+	}
+	post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "", "")
+	rec, _ = post(t, h, "BatchCheckLayerAvailability", `{"repositoryName":"app","layerDigests":["sha256:`+strings.Repeat("a", 64)+`"]}`, "", "")
+	if got := strings.TrimSpace(rec.Body.String()); !strings.Contains(got, `"layers":[]`) || !strings.Contains(got, `"failureCode":"MissingLayerDigest"`) {
+		t.Errorf("BatchCheckLayerAvailability = %s", got)
+	}
+	rec, _ = post(t, h, "ListImages", `{"repositoryName":"app"}`, "", "")
+	if got := strings.TrimSpace(rec.Body.String()); got != `{"imageIds":[]}` {
+		t.Errorf("ListImages on an empty repository = %s", got)
+	}
+}

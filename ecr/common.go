@@ -93,7 +93,7 @@ func paginate[T any](items []T, key func(T) string, token string, max *int32, de
 		n = int(*max)
 	}
 	end := min(start+n, len(items))
-	page := items[start:end]
+	page := append(make([]T, 0, end-start), items[start:end]...) // [] rather than null when empty
 	next := ""
 	if end < len(items) && len(page) > 0 {
 		next = encodeToken(key(page[len(page)-1]))

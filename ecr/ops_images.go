@@ -94,7 +94,7 @@ func (h *Handler) BatchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 	// Without acceptedMediaTypes every stored type is returned as it is, so a
 	// multi-architecture index can be fetched and put back under a new tag.
 	accept := in.AcceptedMediaTypes
-	out := &BatchGetImageResponse{}
+	out := &BatchGetImageResponse{Images: []Image{}, Failures: []ImageFailure{}}
 	for _, id := range in.ImageIds {
 		img, failure, err := h.lookup(c, reg, in.RepositoryName, id)
 		if err != nil {
@@ -179,7 +179,7 @@ func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 	if err != nil {
 		return nil, err
 	}
-	out := &DescribeImagesResponse{}
+	out := &DescribeImagesResponse{ImageDetails: []ImageDetail{}}
 	if len(in.ImageIds) > 0 {
 		if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
 			return nil, err
@@ -266,7 +266,7 @@ func (h *Handler) BatchDeleteImage(c *call, in *BatchDeleteImageRequest) (*Batch
 	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
-	out := &BatchDeleteImageResponse{}
+	out := &BatchDeleteImageResponse{ImageIds: []ImageIdentifier{}, Failures: []ImageFailure{}}
 	for _, id := range in.ImageIds {
 		img, failure, err := h.lookup(c, reg, in.RepositoryName, id)
 		if err != nil {

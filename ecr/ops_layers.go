@@ -20,7 +20,7 @@ func (h *Handler) BatchCheckLayerAvailability(c *call, in *BatchCheckLayerAvaila
 	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
-	out := &BatchCheckLayerAvailabilityResponse{}
+	out := &BatchCheckLayerAvailabilityResponse{Layers: []Layer{}, Failures: []LayerFailure{}}
 	for _, ds := range in.LayerDigests {
 		dg, err := digest.Parse(ds)
 		if err != nil {

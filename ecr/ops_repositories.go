@@ -60,7 +60,7 @@ func (h *Handler) DescribeRepositories(c *call, in *DescribeRepositoriesRequest)
 	if err != nil {
 		return nil, err
 	}
-	out := &DescribeRepositoriesResponse{}
+	out := &DescribeRepositoriesResponse{Repositories: []Repository{}}
 	if len(in.RepositoryNames) > 0 {
 		if in.MaxResults != nil || in.NextToken != "" {
 			return nil, invalidParameter("maxResults", "maxResults and nextToken cannot be used with repositoryNames")

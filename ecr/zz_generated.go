@@ -20,7 +20,7 @@ type AwsEcrContainerImageDetails struct {
 	Architecture   string   `json:"architecture,omitempty"`
 	Author         string   `json:"author,omitempty"`
 	ImageHash      string   `json:"imageHash,omitempty"`
-	ImageTags      []string `json:"imageTags,omitempty"`
+	ImageTags      []string `json:"imageTags,omitzero"`
 	InUseCount     *int64   `json:"inUseCount,omitempty"`
 	LastInUseAt    *Time    `json:"lastInUseAt,omitempty"`
 	Platform       string   `json:"platform,omitempty"`
@@ -30,46 +30,46 @@ type AwsEcrContainerImageDetails struct {
 }
 
 type BatchCheckLayerAvailabilityRequest struct {
-	LayerDigests   []string `json:"layerDigests,omitempty"`
+	LayerDigests   []string `json:"layerDigests,omitzero"`
 	RegistryId     string   `json:"registryId,omitempty"`
 	RepositoryName string   `json:"repositoryName,omitempty"`
 }
 
 type BatchCheckLayerAvailabilityResponse struct {
-	Failures []LayerFailure `json:"failures,omitempty"`
-	Layers   []Layer        `json:"layers,omitempty"`
+	Failures []LayerFailure `json:"failures,omitzero"`
+	Layers   []Layer        `json:"layers,omitzero"`
 }
 
 type BatchDeleteImageRequest struct {
-	ImageIds       []ImageIdentifier `json:"imageIds,omitempty"`
+	ImageIds       []ImageIdentifier `json:"imageIds,omitzero"`
 	RegistryId     string            `json:"registryId,omitempty"`
 	RepositoryName string            `json:"repositoryName,omitempty"`
 }
 
 type BatchDeleteImageResponse struct {
-	Failures []ImageFailure    `json:"failures,omitempty"`
-	ImageIds []ImageIdentifier `json:"imageIds,omitempty"`
+	Failures []ImageFailure    `json:"failures,omitzero"`
+	ImageIds []ImageIdentifier `json:"imageIds,omitzero"`
 }
 
 type BatchGetImageRequest struct {
-	AcceptedMediaTypes []string          `json:"acceptedMediaTypes,omitempty"`
-	ImageIds           []ImageIdentifier `json:"imageIds,omitempty"`
+	AcceptedMediaTypes []string          `json:"acceptedMediaTypes,omitzero"`
+	ImageIds           []ImageIdentifier `json:"imageIds,omitzero"`
 	RegistryId         string            `json:"registryId,omitempty"`
 	RepositoryName     string            `json:"repositoryName,omitempty"`
 }
 
 type BatchGetImageResponse struct {
-	Failures []ImageFailure `json:"failures,omitempty"`
-	Images   []Image        `json:"images,omitempty"`
+	Failures []ImageFailure `json:"failures,omitzero"`
+	Images   []Image        `json:"images,omitzero"`
 }
 
 type BatchGetRepositoryScanningConfigurationRequest struct {
-	RepositoryNames []string `json:"repositoryNames,omitempty"`
+	RepositoryNames []string `json:"repositoryNames,omitzero"`
 }
 
 type BatchGetRepositoryScanningConfigurationResponse struct {
-	Failures               []RepositoryScanningConfigurationFailure `json:"failures,omitempty"`
-	ScanningConfigurations []RepositoryScanningConfiguration        `json:"scanningConfigurations,omitempty"`
+	Failures               []RepositoryScanningConfigurationFailure `json:"failures,omitzero"`
+	ScanningConfigurations []RepositoryScanningConfiguration        `json:"scanningConfigurations,omitzero"`
 }
 
 type BlockedByOrganizationPolicyException struct {
@@ -77,7 +77,7 @@ type BlockedByOrganizationPolicyException struct {
 }
 
 type CompleteLayerUploadRequest struct {
-	LayerDigests   []string `json:"layerDigests,omitempty"`
+	LayerDigests   []string `json:"layerDigests,omitzero"`
 	RegistryId     string   `json:"registryId,omitempty"`
 	RepositoryName string   `json:"repositoryName,omitempty"`
 	UploadId       string   `json:"uploadId,omitempty"`
@@ -112,16 +112,16 @@ type CreatePullThroughCacheRuleResponse struct {
 }
 
 type CreateRepositoryCreationTemplateRequest struct {
-	AppliedFor                         []string                                              `json:"appliedFor,omitempty"`
+	AppliedFor                         []string                                              `json:"appliedFor,omitzero"`
 	CustomRoleArn                      string                                                `json:"customRoleArn,omitempty"`
 	Description                        string                                                `json:"description,omitempty"`
 	EncryptionConfiguration            *EncryptionConfigurationForRepositoryCreationTemplate `json:"encryptionConfiguration,omitempty"`
 	ImageTagMutability                 string                                                `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter                   `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter                   `json:"imageTagMutabilityExclusionFilters,omitzero"`
 	LifecyclePolicy                    string                                                `json:"lifecyclePolicy,omitempty"`
 	Prefix                             string                                                `json:"prefix,omitempty"`
 	RepositoryPolicy                   string                                                `json:"repositoryPolicy,omitempty"`
-	ResourceTags                       []Tag                                                 `json:"resourceTags,omitempty"`
+	ResourceTags                       []Tag                                                 `json:"resourceTags,omitzero"`
 }
 
 type CreateRepositoryCreationTemplateResponse struct {
@@ -133,10 +133,10 @@ type CreateRepositoryRequest struct {
 	EncryptionConfiguration            *EncryptionConfiguration            `json:"encryptionConfiguration,omitempty"`
 	ImageScanningConfiguration         *ImageScanningConfiguration         `json:"imageScanningConfiguration,omitempty"`
 	ImageTagMutability                 string                              `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitzero"`
 	RegistryId                         string                              `json:"registryId,omitempty"`
 	RepositoryName                     string                              `json:"repositoryName,omitempty"`
-	Tags                               []Tag                               `json:"tags,omitempty"`
+	Tags                               []Tag                               `json:"tags,omitzero"`
 }
 
 type CreateRepositoryResponse struct {
@@ -156,7 +156,7 @@ type CvssScoreAdjustment struct {
 }
 
 type CvssScoreDetails struct {
-	Adjustments   []CvssScoreAdjustment `json:"adjustments,omitempty"`
+	Adjustments   []CvssScoreAdjustment `json:"adjustments,omitzero"`
 	Score         *float64              `json:"score,omitempty"`
 	ScoreSource   string                `json:"scoreSource,omitempty"`
 	ScoringVector string                `json:"scoringVector,omitempty"`
@@ -252,7 +252,7 @@ type DescribeImageReplicationStatusRequest struct {
 
 type DescribeImageReplicationStatusResponse struct {
 	ImageId             *ImageIdentifier         `json:"imageId,omitempty"`
-	ReplicationStatuses []ImageReplicationStatus `json:"replicationStatuses,omitempty"`
+	ReplicationStatuses []ImageReplicationStatus `json:"replicationStatuses,omitzero"`
 	RepositoryName      string                   `json:"repositoryName,omitempty"`
 }
 
@@ -283,7 +283,7 @@ type DescribeImageSigningStatusResponse struct {
 	ImageId         *ImageIdentifier     `json:"imageId,omitempty"`
 	RegistryId      string               `json:"registryId,omitempty"`
 	RepositoryName  string               `json:"repositoryName,omitempty"`
-	SigningStatuses []ImageSigningStatus `json:"signingStatuses,omitempty"`
+	SigningStatuses []ImageSigningStatus `json:"signingStatuses,omitzero"`
 }
 
 type DescribeImagesFilter struct {
@@ -293,7 +293,7 @@ type DescribeImagesFilter struct {
 
 type DescribeImagesRequest struct {
 	Filter         *DescribeImagesFilter `json:"filter,omitempty"`
-	ImageIds       []ImageIdentifier     `json:"imageIds,omitempty"`
+	ImageIds       []ImageIdentifier     `json:"imageIds,omitzero"`
 	MaxResults     *int32                `json:"maxResults,omitempty"`
 	NextToken      string                `json:"nextToken,omitempty"`
 	RegistryId     string                `json:"registryId,omitempty"`
@@ -301,12 +301,12 @@ type DescribeImagesRequest struct {
 }
 
 type DescribeImagesResponse struct {
-	ImageDetails []ImageDetail `json:"imageDetails,omitempty"`
+	ImageDetails []ImageDetail `json:"imageDetails,omitzero"`
 	NextToken    string        `json:"nextToken,omitempty"`
 }
 
 type DescribePullThroughCacheRulesRequest struct {
-	EcrRepositoryPrefixes []string `json:"ecrRepositoryPrefixes,omitempty"`
+	EcrRepositoryPrefixes []string `json:"ecrRepositoryPrefixes,omitzero"`
 	MaxResults            *int32   `json:"maxResults,omitempty"`
 	NextToken             string   `json:"nextToken,omitempty"`
 	RegistryId            string   `json:"registryId,omitempty"`
@@ -314,7 +314,7 @@ type DescribePullThroughCacheRulesRequest struct {
 
 type DescribePullThroughCacheRulesResponse struct {
 	NextToken             string                 `json:"nextToken,omitempty"`
-	PullThroughCacheRules []PullThroughCacheRule `json:"pullThroughCacheRules,omitempty"`
+	PullThroughCacheRules []PullThroughCacheRule `json:"pullThroughCacheRules,omitzero"`
 }
 
 type DescribeRegistryRequest struct {
@@ -329,24 +329,24 @@ type DescribeRepositoriesRequest struct {
 	MaxResults      *int32   `json:"maxResults,omitempty"`
 	NextToken       string   `json:"nextToken,omitempty"`
 	RegistryId      string   `json:"registryId,omitempty"`
-	RepositoryNames []string `json:"repositoryNames,omitempty"`
+	RepositoryNames []string `json:"repositoryNames,omitzero"`
 }
 
 type DescribeRepositoriesResponse struct {
 	NextToken    string       `json:"nextToken,omitempty"`
-	Repositories []Repository `json:"repositories,omitempty"`
+	Repositories []Repository `json:"repositories,omitzero"`
 }
 
 type DescribeRepositoryCreationTemplatesRequest struct {
 	MaxResults *int32   `json:"maxResults,omitempty"`
 	NextToken  string   `json:"nextToken,omitempty"`
-	Prefixes   []string `json:"prefixes,omitempty"`
+	Prefixes   []string `json:"prefixes,omitzero"`
 }
 
 type DescribeRepositoryCreationTemplatesResponse struct {
 	NextToken                   string                       `json:"nextToken,omitempty"`
 	RegistryId                  string                       `json:"registryId,omitempty"`
-	RepositoryCreationTemplates []RepositoryCreationTemplate `json:"repositoryCreationTemplates,omitempty"`
+	RepositoryCreationTemplates []RepositoryCreationTemplate `json:"repositoryCreationTemplates,omitzero"`
 }
 
 type EmptyUploadException struct {
@@ -373,7 +373,7 @@ type EnhancedImageScanFinding struct {
 	LastObservedAt              *Time                        `json:"lastObservedAt,omitempty"`
 	PackageVulnerabilityDetails *PackageVulnerabilityDetails `json:"packageVulnerabilityDetails,omitempty"`
 	Remediation                 *Remediation                 `json:"remediation,omitempty"`
-	Resources                   []Resource                   `json:"resources,omitempty"`
+	Resources                   []Resource                   `json:"resources,omitzero"`
 	Score                       *float64                     `json:"score,omitempty"`
 	ScoreDetails                *ScoreDetails                `json:"scoreDetails,omitempty"`
 	Severity                    string                       `json:"severity,omitempty"`
@@ -401,11 +401,11 @@ type GetAccountSettingResponse struct {
 }
 
 type GetAuthorizationTokenRequest struct {
-	RegistryIds []string `json:"registryIds,omitempty"`
+	RegistryIds []string `json:"registryIds,omitzero"`
 }
 
 type GetAuthorizationTokenResponse struct {
-	AuthorizationData []AuthorizationData `json:"authorizationData,omitempty"`
+	AuthorizationData []AuthorizationData `json:"authorizationData,omitzero"`
 }
 
 type GetDownloadUrlForLayerRequest struct {
@@ -421,7 +421,7 @@ type GetDownloadUrlForLayerResponse struct {
 
 type GetLifecyclePolicyPreviewRequest struct {
 	Filter         *LifecyclePolicyPreviewFilter `json:"filter,omitempty"`
-	ImageIds       []ImageIdentifier             `json:"imageIds,omitempty"`
+	ImageIds       []ImageIdentifier             `json:"imageIds,omitzero"`
 	MaxResults     *int32                        `json:"maxResults,omitempty"`
 	NextToken      string                        `json:"nextToken,omitempty"`
 	RegistryId     string                        `json:"registryId,omitempty"`
@@ -431,7 +431,7 @@ type GetLifecyclePolicyPreviewRequest struct {
 type GetLifecyclePolicyPreviewResponse struct {
 	LifecyclePolicyText string                         `json:"lifecyclePolicyText,omitempty"`
 	NextToken           string                         `json:"nextToken,omitempty"`
-	PreviewResults      []LifecyclePolicyPreviewResult `json:"previewResults,omitempty"`
+	PreviewResults      []LifecyclePolicyPreviewResult `json:"previewResults,omitzero"`
 	RegistryId          string                         `json:"registryId,omitempty"`
 	RepositoryName      string                         `json:"repositoryName,omitempty"`
 	Status              string                         `json:"status,omitempty"`
@@ -510,7 +510,7 @@ type ImageDetail struct {
 	ImageScanStatus          *ImageScanStatus          `json:"imageScanStatus,omitempty"`
 	ImageSizeInBytes         *int64                    `json:"imageSizeInBytes,omitempty"`
 	ImageStatus              string                    `json:"imageStatus,omitempty"`
-	ImageTags                []string                  `json:"imageTags,omitempty"`
+	ImageTags                []string                  `json:"imageTags,omitzero"`
 	LastActivatedAt          *Time                     `json:"lastActivatedAt,omitempty"`
 	LastArchivedAt           *Time                     `json:"lastArchivedAt,omitempty"`
 	LastRecordedPullTime     *Time                     `json:"lastRecordedPullTime,omitempty"`
@@ -539,7 +539,7 @@ type ImageNotFoundException struct {
 }
 
 type ImageReferrer struct {
-	Annotations    map[string]string `json:"annotations,omitempty"`
+	Annotations    map[string]string `json:"annotations,omitzero"`
 	ArtifactStatus string            `json:"artifactStatus,omitempty"`
 	ArtifactType   string            `json:"artifactType,omitempty"`
 	Digest         string            `json:"digest,omitempty"`
@@ -555,7 +555,7 @@ type ImageReplicationStatus struct {
 }
 
 type ImageScanFinding struct {
-	Attributes  []Attribute `json:"attributes,omitempty"`
+	Attributes  []Attribute `json:"attributes,omitzero"`
 	Description string      `json:"description,omitempty"`
 	Name        string      `json:"name,omitempty"`
 	Severity    string      `json:"severity,omitempty"`
@@ -563,15 +563,15 @@ type ImageScanFinding struct {
 }
 
 type ImageScanFindings struct {
-	EnhancedFindings             []EnhancedImageScanFinding `json:"enhancedFindings,omitempty"`
-	FindingSeverityCounts        map[string]int32           `json:"findingSeverityCounts,omitempty"`
-	Findings                     []ImageScanFinding         `json:"findings,omitempty"`
+	EnhancedFindings             []EnhancedImageScanFinding `json:"enhancedFindings,omitzero"`
+	FindingSeverityCounts        map[string]int32           `json:"findingSeverityCounts,omitzero"`
+	Findings                     []ImageScanFinding         `json:"findings,omitzero"`
 	ImageScanCompletedAt         *Time                      `json:"imageScanCompletedAt,omitempty"`
 	VulnerabilitySourceUpdatedAt *Time                      `json:"vulnerabilitySourceUpdatedAt,omitempty"`
 }
 
 type ImageScanFindingsSummary struct {
-	FindingSeverityCounts        map[string]int32 `json:"findingSeverityCounts,omitempty"`
+	FindingSeverityCounts        map[string]int32 `json:"findingSeverityCounts,omitzero"`
 	ImageScanCompletedAt         *Time            `json:"imageScanCompletedAt,omitempty"`
 	VulnerabilitySourceUpdatedAt *Time            `json:"vulnerabilitySourceUpdatedAt,omitempty"`
 }
@@ -690,13 +690,13 @@ type LifecyclePolicyPreviewResult struct {
 	AppliedRulePriority *int32                     `json:"appliedRulePriority,omitempty"`
 	ImageDigest         string                     `json:"imageDigest,omitempty"`
 	ImagePushedAt       *Time                      `json:"imagePushedAt,omitempty"`
-	ImageTags           []string                   `json:"imageTags,omitempty"`
+	ImageTags           []string                   `json:"imageTags,omitzero"`
 	StorageClass        string                     `json:"storageClass,omitempty"`
 }
 
 type LifecyclePolicyPreviewSummary struct {
 	ExpiringImageTotalCount       *int32                         `json:"expiringImageTotalCount,omitempty"`
-	TransitioningImageTotalCounts []TransitioningImageTotalCount `json:"transitioningImageTotalCounts,omitempty"`
+	TransitioningImageTotalCounts []TransitioningImageTotalCount `json:"transitioningImageTotalCounts,omitzero"`
 }
 
 type LifecyclePolicyRuleAction struct {
@@ -710,7 +710,7 @@ type LimitExceededException struct {
 
 type ListImageReferrersFilter struct {
 	ArtifactStatus string   `json:"artifactStatus,omitempty"`
-	ArtifactTypes  []string `json:"artifactTypes,omitempty"`
+	ArtifactTypes  []string `json:"artifactTypes,omitzero"`
 }
 
 type ListImageReferrersRequest struct {
@@ -724,7 +724,7 @@ type ListImageReferrersRequest struct {
 
 type ListImageReferrersResponse struct {
 	NextToken string          `json:"nextToken,omitempty"`
-	Referrers []ImageReferrer `json:"referrers,omitempty"`
+	Referrers []ImageReferrer `json:"referrers,omitzero"`
 }
 
 type ListImagesFilter struct {
@@ -741,7 +741,7 @@ type ListImagesRequest struct {
 }
 
 type ListImagesResponse struct {
-	ImageIds  []ImageIdentifier `json:"imageIds,omitempty"`
+	ImageIds  []ImageIdentifier `json:"imageIds,omitzero"`
 	NextToken string            `json:"nextToken,omitempty"`
 }
 
@@ -752,7 +752,7 @@ type ListPullTimeUpdateExclusionsRequest struct {
 
 type ListPullTimeUpdateExclusionsResponse struct {
 	NextToken                string   `json:"nextToken,omitempty"`
-	PullTimeUpdateExclusions []string `json:"pullTimeUpdateExclusions,omitempty"`
+	PullTimeUpdateExclusions []string `json:"pullTimeUpdateExclusions,omitzero"`
 }
 
 type ListTagsForResourceRequest struct {
@@ -760,20 +760,20 @@ type ListTagsForResourceRequest struct {
 }
 
 type ListTagsForResourceResponse struct {
-	Tags []Tag `json:"tags,omitempty"`
+	Tags []Tag `json:"tags,omitzero"`
 }
 
 type PackageVulnerabilityDetails struct {
-	Cvss                   []CvssScore         `json:"cvss,omitempty"`
-	ReferenceUrls          []string            `json:"referenceUrls,omitempty"`
-	RelatedVulnerabilities []string            `json:"relatedVulnerabilities,omitempty"`
+	Cvss                   []CvssScore         `json:"cvss,omitzero"`
+	ReferenceUrls          []string            `json:"referenceUrls,omitzero"`
+	RelatedVulnerabilities []string            `json:"relatedVulnerabilities,omitzero"`
 	Source                 string              `json:"source,omitempty"`
 	SourceUrl              string              `json:"sourceUrl,omitempty"`
 	VendorCreatedAt        *Time               `json:"vendorCreatedAt,omitempty"`
 	VendorSeverity         string              `json:"vendorSeverity,omitempty"`
 	VendorUpdatedAt        *Time               `json:"vendorUpdatedAt,omitempty"`
 	VulnerabilityId        string              `json:"vulnerabilityId,omitempty"`
-	VulnerablePackages     []VulnerablePackage `json:"vulnerablePackages,omitempty"`
+	VulnerablePackages     []VulnerablePackage `json:"vulnerablePackages,omitzero"`
 }
 
 type PullThroughCacheRule struct {
@@ -833,14 +833,14 @@ type PutImageScanningConfigurationResponse struct {
 
 type PutImageTagMutabilityRequest struct {
 	ImageTagMutability                 string                              `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitzero"`
 	RegistryId                         string                              `json:"registryId,omitempty"`
 	RepositoryName                     string                              `json:"repositoryName,omitempty"`
 }
 
 type PutImageTagMutabilityResponse struct {
 	ImageTagMutability                 string                              `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitzero"`
 	RegistryId                         string                              `json:"registryId,omitempty"`
 	RepositoryName                     string                              `json:"repositoryName,omitempty"`
 }
@@ -867,7 +867,7 @@ type PutRegistryPolicyResponse struct {
 }
 
 type PutRegistryScanningConfigurationRequest struct {
-	Rules    []RegistryScanningRule `json:"rules,omitempty"`
+	Rules    []RegistryScanningRule `json:"rules,omitzero"`
 	ScanType string                 `json:"scanType,omitempty"`
 }
 
@@ -914,12 +914,12 @@ type RegistryPolicyNotFoundException struct {
 }
 
 type RegistryScanningConfiguration struct {
-	Rules    []RegistryScanningRule `json:"rules,omitempty"`
+	Rules    []RegistryScanningRule `json:"rules,omitzero"`
 	ScanType string                 `json:"scanType,omitempty"`
 }
 
 type RegistryScanningRule struct {
-	RepositoryFilters []ScanningRepositoryFilter `json:"repositoryFilters,omitempty"`
+	RepositoryFilters []ScanningRepositoryFilter `json:"repositoryFilters,omitzero"`
 	ScanFrequency     string                     `json:"scanFrequency,omitempty"`
 }
 
@@ -928,7 +928,7 @@ type Remediation struct {
 }
 
 type ReplicationConfiguration struct {
-	Rules []ReplicationRule `json:"rules,omitempty"`
+	Rules []ReplicationRule `json:"rules,omitzero"`
 }
 
 type ReplicationDestination struct {
@@ -937,8 +937,8 @@ type ReplicationDestination struct {
 }
 
 type ReplicationRule struct {
-	Destinations      []ReplicationDestination `json:"destinations,omitempty"`
-	RepositoryFilters []RepositoryFilter       `json:"repositoryFilters,omitempty"`
+	Destinations      []ReplicationDestination `json:"destinations,omitzero"`
+	RepositoryFilters []RepositoryFilter       `json:"repositoryFilters,omitzero"`
 }
 
 type Repository struct {
@@ -946,7 +946,7 @@ type Repository struct {
 	EncryptionConfiguration            *EncryptionConfiguration            `json:"encryptionConfiguration,omitempty"`
 	ImageScanningConfiguration         *ImageScanningConfiguration         `json:"imageScanningConfiguration,omitempty"`
 	ImageTagMutability                 string                              `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter `json:"imageTagMutabilityExclusionFilters,omitzero"`
 	RegistryId                         string                              `json:"registryId,omitempty"`
 	RepositoryArn                      string                              `json:"repositoryArn,omitempty"`
 	RepositoryName                     string                              `json:"repositoryName,omitempty"`
@@ -958,17 +958,17 @@ type RepositoryAlreadyExistsException struct {
 }
 
 type RepositoryCreationTemplate struct {
-	AppliedFor                         []string                                              `json:"appliedFor,omitempty"`
+	AppliedFor                         []string                                              `json:"appliedFor,omitzero"`
 	CreatedAt                          *Time                                                 `json:"createdAt,omitempty"`
 	CustomRoleArn                      string                                                `json:"customRoleArn,omitempty"`
 	Description                        string                                                `json:"description,omitempty"`
 	EncryptionConfiguration            *EncryptionConfigurationForRepositoryCreationTemplate `json:"encryptionConfiguration,omitempty"`
 	ImageTagMutability                 string                                                `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter                   `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter                   `json:"imageTagMutabilityExclusionFilters,omitzero"`
 	LifecyclePolicy                    string                                                `json:"lifecyclePolicy,omitempty"`
 	Prefix                             string                                                `json:"prefix,omitempty"`
 	RepositoryPolicy                   string                                                `json:"repositoryPolicy,omitempty"`
-	ResourceTags                       []Tag                                                 `json:"resourceTags,omitempty"`
+	ResourceTags                       []Tag                                                 `json:"resourceTags,omitzero"`
 	UpdatedAt                          *Time                                                 `json:"updatedAt,omitempty"`
 }
 
@@ -990,7 +990,7 @@ type RepositoryPolicyNotFoundException struct {
 }
 
 type RepositoryScanningConfiguration struct {
-	AppliedScanFilters []ScanningRepositoryFilter `json:"appliedScanFilters,omitempty"`
+	AppliedScanFilters []ScanningRepositoryFilter `json:"appliedScanFilters,omitzero"`
 	RepositoryArn      string                     `json:"repositoryArn,omitempty"`
 	RepositoryName     string                     `json:"repositoryName,omitempty"`
 	ScanFrequency      string                     `json:"scanFrequency,omitempty"`
@@ -1006,7 +1006,7 @@ type RepositoryScanningConfigurationFailure struct {
 type Resource struct {
 	Details *ResourceDetails  `json:"details,omitempty"`
 	Id      string            `json:"id,omitempty"`
-	Tags    map[string]string `json:"tags,omitempty"`
+	Tags    map[string]string `json:"tags,omitzero"`
 	Type    string            `json:"type,omitempty"`
 }
 
@@ -1049,7 +1049,7 @@ type SetRepositoryPolicyResponse struct {
 }
 
 type SigningConfiguration struct {
-	Rules []SigningRule `json:"rules,omitempty"`
+	Rules []SigningRule `json:"rules,omitzero"`
 }
 
 type SigningConfigurationNotFoundException struct {
@@ -1062,7 +1062,7 @@ type SigningRepositoryFilter struct {
 }
 
 type SigningRule struct {
-	RepositoryFilters []SigningRepositoryFilter `json:"repositoryFilters,omitempty"`
+	RepositoryFilters []SigningRepositoryFilter `json:"repositoryFilters,omitzero"`
 	SigningProfileArn string                    `json:"signingProfileArn,omitempty"`
 }
 
@@ -1103,7 +1103,7 @@ type Tag struct {
 
 type TagResourceRequest struct {
 	ResourceArn string `json:"resourceArn,omitempty"`
-	Tags        []Tag  `json:"tags,omitempty"`
+	Tags        []Tag  `json:"tags,omitzero"`
 }
 
 type TagResourceResponse struct {
@@ -1156,7 +1156,7 @@ type UnsupportedUpstreamRegistryException struct {
 
 type UntagResourceRequest struct {
 	ResourceArn string   `json:"resourceArn,omitempty"`
-	TagKeys     []string `json:"tagKeys,omitempty"`
+	TagKeys     []string `json:"tagKeys,omitzero"`
 }
 
 type UntagResourceResponse struct {
@@ -1193,16 +1193,16 @@ type UpdatePullThroughCacheRuleResponse struct {
 }
 
 type UpdateRepositoryCreationTemplateRequest struct {
-	AppliedFor                         []string                                              `json:"appliedFor,omitempty"`
+	AppliedFor                         []string                                              `json:"appliedFor,omitzero"`
 	CustomRoleArn                      string                                                `json:"customRoleArn,omitempty"`
 	Description                        string                                                `json:"description,omitempty"`
 	EncryptionConfiguration            *EncryptionConfigurationForRepositoryCreationTemplate `json:"encryptionConfiguration,omitempty"`
 	ImageTagMutability                 string                                                `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter                   `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []ImageTagMutabilityExclusionFilter                   `json:"imageTagMutabilityExclusionFilters,omitzero"`
 	LifecyclePolicy                    string                                                `json:"lifecyclePolicy,omitempty"`
 	Prefix                             string                                                `json:"prefix,omitempty"`
 	RepositoryPolicy                   string                                                `json:"repositoryPolicy,omitempty"`
-	ResourceTags                       []Tag                                                 `json:"resourceTags,omitempty"`
+	ResourceTags                       []Tag                                                 `json:"resourceTags,omitzero"`
 }
 
 type UpdateRepositoryCreationTemplateResponse struct {

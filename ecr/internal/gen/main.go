@@ -149,7 +149,13 @@ func Generate(m model) ([]byte, error) {
 		}
 		p("type %s struct {\n", name)
 		for _, mem := range sortedKeys(s.Members) {
-			p("\t%s %s `json:\"%s,omitempty\"`\n", exported(mem), goType(m, s.Members[mem].Shape), mem)
+			// Lists and maps use omitzero: nil is left out, an empty one is sent
+			// as [] or {}, as ECR does for the result lists of its operations.
+			omit := "omitempty"
+			if t := m.Shapes[s.Members[mem].Shape].Type; t == "list" || t == "map" {
+				omit = "omitzero"
+			}
+			p("\t%s %s `json:\"%s,%s\"`\n", exported(mem), goType(m, s.Members[mem].Shape), mem, omit)
 		}
 		p("}\n\n")
 	}
