@@ -463,3 +463,53 @@ func (r *Registry) cancelUploads(ids []string) {
 		}
 	}
 }
+
+// ExpireUploads discards upload sessions that nobody has written to for
+// maxAge, and upload bytes that belong to no session (left by a crash during
+// a monolithic upload). It returns how many it discarded.
+func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int, error) {
+	cutoff := r.clock.Now().Add(-maxAge)
+	records := map[string]uploadRecord{}
+	err := r.kv.View(func(tx kv.Tx) error {
+		return tx.Scan(bUploads, nil, nil, func(k, v []byte) bool {
+			var rec uploadRecord
+			if jsonUnmarshal(v, &rec) == nil {
+				records[string(k)] = rec
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	var stale []string
+	err = r.blobs.ListUploads(func(id string, modified time.Time) error {
+		if modified.Before(cutoff) {
+			stale = append(stale, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range stale {
+		rec, hasRecord := records[id]
+		if hasRecord {
+			if err := r.CancelUpload(ctx, rec.Registry, rec.Repository, id); err != nil && !IsKind(err, KindUploadNotFound) && !IsKind(err, KindRepositoryNotFound) {
+				return n, err
+			}
+		} else if up, err := r.blobs.ResumeUpload(id); err == nil {
+			r.mu.Lock()
+			_, open := r.uploads[id]
+			r.mu.Unlock()
+			if open {
+				up.Close()
+				continue
+			}
+			up.Cancel()
+		}
+		n++
+	}
+	return n, nil
+}

@@ -130,8 +130,35 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
+// Uploads nobody has written to for this long are discarded, at start and hourly.
+const (
+	uploadMaxAge     = 24 * time.Hour
+	uploadSweepEvery = time.Hour
+)
+
+// sweepUploads runs the upload janitor until stop is closed.
+func (s *Server) sweepUploads(stop <-chan struct{}) {
+	t := time.NewTicker(uploadSweepEvery)
+	defer t.Stop()
+	for {
+		if n, err := s.registry.ExpireUploads(context.Background(), uploadMaxAge); err != nil {
+			s.log.Warn("expiring abandoned uploads", "err", err)
+		} else if n > 0 {
+			s.log.Info("expired abandoned uploads", "count", n)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.sweepUploads(stop)
 	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug), ConnState: s.trackConn}
 	err := s.http.Serve(ln)

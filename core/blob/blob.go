@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"time"
 
 	_ "crypto/sha256" // registers the digest algorithms go-digest may be asked for
 	_ "crypto/sha512"
@@ -41,6 +42,8 @@ type Store interface {
 	ResumeUpload(id string) (Upload, error)
 	// Walk calls fn for every stored blob.
 	Walk(fn func(d digest.Digest, size int64) error) error
+	// ListUploads calls fn for every pending upload with when it was last written.
+	ListUploads(fn func(id string, modified time.Time) error) error
 }
 
 // Reader reads one blob.

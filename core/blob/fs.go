@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -120,6 +121,23 @@ func (s *FS) Walk(fn func(d digest.Digest, size int64) error) error {
 		}
 		return fn(d, fi.Size())
 	})
+}
+
+func (s *FS) ListUploads(fn func(id string, modified time.Time) error) error {
+	entries, err := os.ReadDir(filepath.Join(s.root, "uploads"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || !validID(e.Name()) {
+			continue
+		}
+		if err := fn(e.Name(), fi.ModTime()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func cutDir(rel string) (string, string, bool) {

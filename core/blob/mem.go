@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"hash"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -65,6 +67,21 @@ func (s *Mem) Walk(fn func(d digest.Digest, size int64) error) error {
 	return nil
 }
 
+func (s *Mem) ListUploads(fn func(id string, modified time.Time) error) error {
+	s.mu.RLock()
+	mods := make(map[string]time.Time, len(s.uploads))
+	for id, u := range s.uploads {
+		mods[id] = time.Unix(0, u.modified.Load())
+	}
+	s.mu.RUnlock()
+	for id, m := range mods {
+		if err := fn(id, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Mem) CreateUpload(id string) (Upload, error) {
 	if !validID(id) {
 		return nil, ErrBadID
@@ -72,6 +89,7 @@ func (s *Mem) CreateUpload(id string) (Upload, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := &memUpload{s: s, id: id, h: digest.SHA256.Hash()}
+	u.modified.Store(time.Now().UnixNano())
 	s.uploads[id] = u
 	return u, nil
 }
@@ -87,10 +105,11 @@ func (s *Mem) ResumeUpload(id string) (Upload, error) {
 }
 
 type memUpload struct {
-	s   *Mem
-	id  string
-	buf bytes.Buffer
-	h   hash.Hash
+	s        *Mem
+	id       string
+	buf      bytes.Buffer
+	h        hash.Hash
+	modified atomic.Int64 // unix nanoseconds of the last write
 }
 
 func (u *memUpload) ID() string   { return u.id }
@@ -98,6 +117,7 @@ func (u *memUpload) Size() int64  { return int64(u.buf.Len()) }
 func (u *memUpload) Close() error { return nil }
 
 func (u *memUpload) Write(p []byte) (int, error) {
+	u.modified.Store(time.Now().UnixNano())
 	u.h.Write(p)
 	return u.buf.Write(p)
 }
