@@ -131,3 +131,16 @@ func TestEmptyResultListsAreSent(t *testing.T) {
 		t.Errorf("ListImages on an empty repository = %s", got)
 	}
 }
+
+func TestInvalidBase64IsASerializationError(t *testing.T) {
+	h := newTestHandler(t)
+	post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "", "")
+	_, out := post(t, h, "InitiateLayerUpload", `{"repositoryName":"app"}`, "", "")
+	id := out["uploadId"].(string)
+	for _, blob := range []string{"***", "****"} {
+		rec, out := post(t, h, "UploadLayerPart", `{"repositoryName":"app","uploadId":"`+id+`","partFirstByte":0,"partLastByte":2,"layerPartBlob":"`+blob+`"}`, "", "")
+		if rec.Code != 400 || out["__type"] != "SerializationException" {
+			t.Errorf("layerPartBlob %q: %d %v", blob, rec.Code, out)
+		}
+	}
+}
