@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 // These tests cover the bench's arithmetic and report only; the benchmark
@@ -15,8 +17,8 @@ func TestMedian(t *testing.T) {
 		in   []float64
 		want float64
 	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
-		if got := median(c.in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		if got := benchutil.Median(c.in); got != c.want {
+			t.Errorf("benchutil.Median(%v) = %v, want %v", c.in, got, c.want)
 		}
 	}
 }

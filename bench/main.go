@@ -15,12 +15,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 type options struct {
@@ -67,24 +69,12 @@ func (s *samples) add(name string, v float64) {
 	}
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func run(o options) error {
 	if o.reps < 1 || o.blobMiB < 1 || o.manifests < 1 || o.gets < 1 {
 		return fmt.Errorf("-reps, -blob-mib, -manifests and -gets must be positive")
 	}
 	start := time.Now()
-	root, err := findRoot()
+	root, err := benchutil.FindRoot()
 	if err != nil {
 		return err
 	}
@@ -97,7 +87,7 @@ func run(o options) error {
 	bin := o.berthBin
 	if bin == "" {
 		fmt.Fprintln(os.Stderr, "building ./cmd/berth ...")
-		if bin, err = buildBerth(root, tmp); err != nil {
+		if bin, err = benchutil.BuildBerth(context.Background(), root, tmp); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 // figure is one reported number, measured on both registries.
@@ -20,8 +22,8 @@ type figure struct {
 	met          func(float64) bool // whether berth's median meets it
 }
 
-func (f figure) berth() float64 { return median(f.s.berth) }
-func (f figure) ggcr() float64  { return median(f.s.ggcr) }
+func (f figure) berth() float64 { return benchutil.Median(f.s.berth) }
+func (f figure) ggcr() float64  { return benchutil.Median(f.s.ggcr) }
 
 // ratio is oriented so that > 1 means berth is better (faster).
 func (f figure) ratio() float64 {
@@ -48,19 +50,6 @@ func (f figure) verdict() string {
 	return "MISSED"
 }
 
-func num(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	case v >= 1:
-		return fmt.Sprintf("%.2f", v)
-	default:
-		return fmt.Sprintf("%.3f", v)
-	}
-}
-
 func (f figure) targetCell() string {
 	if f.target == "" {
 		return "—"
@@ -73,7 +62,7 @@ func textTable(figs []figure, reps int) string {
 	fmt.Fprintf(&b, "median of %d rounds; ratio > 1 means berth is better (faster)\n\n", reps)
 	fmt.Fprintf(&b, "%-50s %-8s %10s %10s %8s  %s\n", "workload", "unit", "berth", "ggcr", "ratio", "berth target")
 	for _, f := range figs {
-		fmt.Fprintf(&b, "%-50s %-8s %10s %10s %7.2fx  %s\n", f.name, f.unit, num(f.berth()), num(f.ggcr()), f.ratio(), f.targetCell())
+		fmt.Fprintf(&b, "%-50s %-8s %10s %10s %7.2fx  %s\n", f.name, f.unit, benchutil.Num(f.berth()), benchutil.Num(f.ggcr()), f.ratio(), f.targetCell())
 	}
 	return b.String()
 }
@@ -84,7 +73,7 @@ func textSamples(figs []figure) string {
 	list := func(v []float64) string {
 		s := make([]string, len(v))
 		for i, x := range v {
-			s[i] = num(x)
+			s[i] = benchutil.Num(x)
 		}
 		return strings.Join(s, " ")
 	}
@@ -141,7 +130,7 @@ func markdown(figs []figure, o options, m machine, now time.Time) string {
 	fmt.Fprintln(&b, "| workload | unit | berth | ggcr | ratio | berth target |")
 	fmt.Fprintln(&b, "| --- | --- | ---: | ---: | ---: | --- |")
 	for _, f := range figs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f× | %s |\n", f.name, f.unit, num(f.berth()), num(f.ggcr()), f.ratio(), f.targetCell())
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f× | %s |\n", f.name, f.unit, benchutil.Num(f.berth()), benchutil.Num(f.ggcr()), f.ratio(), f.targetCell())
 	}
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "- berth: the binary built from `./cmd/berth`, `serve --no-auth --create-on-push --log-level warn` "+

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -101,18 +100,6 @@ func (s *server) stop() {
 	}
 }
 
-// buildBerth builds ./cmd/berth from the repository root into dir.
-func buildBerth(root, dir string) (string, error) {
-	bin := filepath.Join(dir, "berth")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/berth")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/berth: %w", err)
-	}
-	return bin, nil
-}
-
 // startBerth runs berth in its default disk-backed mode on a fresh data dir.
 func startBerth(bin, dataDir string) (*server, error) {
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
@@ -127,23 +114,4 @@ func startGGCR() (*server, error) {
 		return nil, err
 	}
 	return startServer("ggcr", "ggcr listening on ", exec.Command(self, serveGGCRArg))
-}
-
-// findRoot walks up from the working directory to the berth module root.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(b), "module github.com/berth-dev/berth\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the bench from inside the berth repository (go run ./bench)")
-		}
-		dir = parent
-	}
 }

@@ -36,6 +36,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 type options struct {
@@ -85,12 +87,12 @@ func run(ctx context.Context, o options) error {
 
 	bin := o.berthBin
 	if bin == "" {
-		root, err := findRoot()
+		root, err := benchutil.FindRoot()
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(os.Stderr, "building ./cmd/berth ...")
-		if bin, err = buildBerth(ctx, root, tmp); err != nil {
+		if bin, err = benchutil.BuildBerth(ctx, root, tmp); err != nil {
 			return err
 		}
 	}

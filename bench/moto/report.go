@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 // printReport writes the comparison table (Markdown) and how it was made.
@@ -17,7 +19,7 @@ func printReport(w io.Writer, o options, berth, moto *result, ceiling float64) {
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	row := func(what string, b, m []float64, bc, mc float64) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", what,
-			num(median(b)), num(median(m)), ratio(median(b), median(m)), cpu(bc), cpu(mc), cpuRatio(mc, bc))
+			benchutil.Num(benchutil.Median(b)), benchutil.Num(benchutil.Median(m)), ratio(benchutil.Median(b), benchutil.Median(m)), cpu(bc), cpu(mc), cpuRatio(mc, bc))
 	}
 	row(fmt.Sprintf("PutImage, %d distinct image manifests per round (calls/s)", o.images),
 		berth.put, moto.put, berth.putCPU, moto.putCPU)
@@ -27,7 +29,7 @@ func printReport(w io.Writer, o options, berth, moto *result, ceiling float64) {
 		berth.get, moto.get, berth.getCPU, moto.getCPU)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "DescribeImages calls per listing: berth %d, moto %d (moto ignores maxResults); DescribeImages calls/s: berth %s, moto %s\n",
-		berth.callsPerListing, moto.callsPerListing, num(median(berth.listCalls)), num(median(moto.listCalls)))
+		berth.callsPerListing, moto.callsPerListing, benchutil.Num(benchutil.Median(berth.listCalls)), benchutil.Num(benchutil.Median(moto.listCalls)))
 	fmt.Fprintf(w, "blobs on berth: %s\n", berth.layerNote)
 	fmt.Fprintf(w, "blobs on moto:  %s\n", moto.layerNote)
 	fmt.Fprintf(w, "rounds (ops/s): berth put %s list %s get %s; moto put %s list %s get %s\n",
@@ -35,7 +37,7 @@ func printReport(w io.Writer, o options, berth, moto *result, ceiling float64) {
 	if ceiling > 0 {
 		fmt.Fprintf(w, "client ceiling: the same client against a canned loopback answer makes %s BatchGetImage calls/s, "+
 			"so with one sequential client no server can measure more than %s moto's BatchGetImage rate on this machine\n",
-			num(ceiling), ratio(ceiling, median(moto.get)))
+			benchutil.Num(ceiling), ratio(ceiling, benchutil.Median(moto.get)))
 	}
 }
 
@@ -53,7 +55,7 @@ func cpu(us float64) string {
 	if us < 0 {
 		return "n/a"
 	}
-	return num(us)
+	return benchutil.Num(us)
 }
 
 func cpuRatio(moto, berth float64) string {
@@ -63,20 +65,10 @@ func cpuRatio(moto, berth float64) string {
 	return ratio(moto, berth)
 }
 
-func num(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
 func nums(v []float64) string {
 	s := make([]string, len(v))
 	for i, x := range v {
-		s[i] = num(x)
+		s[i] = benchutil.Num(x)
 	}
 	return "[" + strings.Join(s, " ") + "]"
 }

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,18 +68,6 @@ func start(name string, cmd *exec.Cmd, stdout io.Writer) (*server, error) {
 	}
 	go func() { cmd.Wait(); close(s.done) }()
 	return s, nil
-}
-
-// buildBerth builds ./cmd/berth from the repository root into dir.
-func buildBerth(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "berth")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/berth")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/berth: %w", err)
-	}
-	return bin, nil
 }
 
 // startBerth runs `berth serve --memory` on a free loopback port and waits
@@ -180,25 +165,6 @@ func waitHTTP(ctx context.Context, s *server, url string, limit time.Duration) e
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s did not answer on %s within %s: %v; output: %s", s.name, url, limit, err, s.logTail())
 		}
-	}
-}
-
-// findRoot walks up from the working directory to the berth module root.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.Contains(b, []byte("module github.com/berth-dev/berth\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the berth repository (go run ./bench/moto), or pass -berth")
-		}
-		dir = parent
 	}
 }
 
