@@ -156,3 +156,34 @@ func TestCrossSurfacePutImagePullOCI(t *testing.T) {
 		}
 	})
 }
+
+// TestCrossSurfaceOneUploadSession: an upload started with the ECR layer API
+// is the same session /v2 sees, so its bytes can arrive on either surface.
+func TestCrossSurfaceOneUploadSession(t *testing.T) {
+	t.Parallel()
+	b := Start(t)
+	s := defaultSDK(t, b)
+	s.createRepo("xs/session")
+	data := randomBytes(3000)
+
+	up, err := s.ecr.InitiateLayerUpload(s.ctx, &ecr.InitiateLayerUploadInput{RepositoryName: aws.String("xs/session")})
+	noErr(t, "InitiateLayerUpload", err)
+	id := aws.ToString(up.UploadId)
+	_, err = s.ecr.UploadLayerPart(s.ctx, &ecr.UploadLayerPartInput{RepositoryName: aws.String("xs/session"), UploadId: aws.String(id),
+		PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(999), LayerPartBlob: data[:1000]})
+	noErr(t, "UploadLayerPart", err)
+
+	c := raw(t, b, s.token())
+	resp, body := c.do("GET", "/v2/xs/session/blobs/uploads/"+id, nil, nil)
+	expect(t, "upload status over /v2", resp, body, 204)
+	eq(t, "Range after the ECR part", resp.Header.Get("Range"), "0-999")
+	resp, body = c.do("PATCH", "/v2/xs/session/blobs/uploads/"+id, data[1000:], map[string]string{"Content-Range": "1000-2999"})
+	expect(t, "PATCH over /v2", resp, body, 202)
+
+	dg := sha256Digest(data)
+	done, err := s.ecr.CompleteLayerUpload(s.ctx, &ecr.CompleteLayerUploadInput{RepositoryName: aws.String("xs/session"),
+		UploadId: aws.String(id), LayerDigests: []string{dg}})
+	noErr(t, "CompleteLayerUpload", err)
+	eq(t, "layerDigest", aws.ToString(done.LayerDigest), dg)
+	c.expectBlob("xs/session", dg, data)
+}
