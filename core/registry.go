@@ -140,6 +140,12 @@ func (r *Registry) UpdateRepository(ctx context.Context, reg RegistryID, name st
 	return repo, err
 }
 
+// HasRepository reports, cheaply, whether the repository exists (nil) or not
+// (KindRepositoryNotFound).
+func (r *Registry) HasRepository(ctx context.Context, reg RegistryID, name string) error {
+	return r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, name, nil) })
+}
+
 // GetRepository returns a repository's record.
 func (r *Registry) GetRepository(ctx context.Context, reg RegistryID, name string) (Repository, error) {
 	var repo Repository

@@ -48,11 +48,11 @@ func (h *Handler) PutImage(c *call, in *PutImageRequest) (*PutImageResponse, err
 	}}, nil
 }
 
-// lookup resolves an image id the way ECR's batch operations judge it,
-// returning a failure instead of an error for per-image problems.
-func (h *Handler) lookup(c *call, reg core.RegistryID, repo string, id ImageIdentifier) (core.Image, *ImageFailure, error) {
-	fail := func(code, reason string) (core.Image, *ImageFailure, error) {
-		return core.Image{}, &ImageFailure{ImageId: &ImageIdentifier{ImageDigest: id.ImageDigest, ImageTag: id.ImageTag}, FailureCode: code, FailureReason: reason}, nil
+// checkID judges an image id on its own, as ECR's batch operations do,
+// returning a failure for a malformed one.
+func checkID(id ImageIdentifier) (digest.Digest, *ImageFailure) {
+	fail := func(code, reason string) (digest.Digest, *ImageFailure) {
+		return "", &ImageFailure{ImageId: &ImageIdentifier{ImageDigest: id.ImageDigest, ImageTag: id.ImageTag}, FailureCode: code, FailureReason: reason}
 	}
 	if id.ImageDigest == "" && id.ImageTag == "" {
 		return fail("MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null")
@@ -68,19 +68,35 @@ func (h *Handler) lookup(c *call, reg core.RegistryID, repo string, id ImageIden
 	if id.ImageTag != "" && !core.ValidTag(id.ImageTag) {
 		return fail("InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'")
 	}
-	img, err := h.reg.ResolveImage(c.ctx, reg, repo, dg, id.ImageTag)
-	switch {
-	case err == nil:
-		return img, nil, nil
-	case core.IsKind(err, core.KindManifestNotFound) && dg != "" && id.ImageTag != "":
-		if _, derr := h.reg.ResolveImage(c.ctx, reg, repo, dg, ""); derr == nil {
-			return fail("ImageTagDoesNotMatchDigest", "Invalid request parameters: image tag does not match digest")
-		}
-		return fail("ImageNotFound", "Requested image not found")
-	case core.IsKind(err, core.KindManifestNotFound):
-		return fail("ImageNotFound", "Requested image not found")
+	return dg, nil
+}
+
+func idFailure(id ImageIdentifier, code, reason string) *ImageFailure {
+	return &ImageFailure{ImageId: &ImageIdentifier{ImageDigest: id.ImageDigest, ImageTag: id.ImageTag}, FailureCode: code, FailureReason: reason}
+}
+
+// lookup resolves an image id the way ECR's batch operations judge it,
+// returning a failure instead of an error for per-image problems.
+func (h *Handler) lookup(c *call, reg core.RegistryID, repo string, id ImageIdentifier) (core.Image, *ImageFailure, error) {
+	dg, failure := checkID(id)
+	if failure != nil {
+		return core.Image{}, failure, nil
 	}
-	return core.Image{}, nil, err
+	img, err := h.reg.ResolveImage(c.ctx, reg, repo, dg, id.ImageTag)
+	if core.IsKind(err, core.KindManifestNotFound) {
+		return core.Image{}, h.notFound(c, reg, repo, dg, id), nil
+	}
+	return img, nil, err
+}
+
+// notFound tells a tag that points elsewhere from an image that is not there.
+func (h *Handler) notFound(c *call, reg core.RegistryID, repo string, dg digest.Digest, id ImageIdentifier) *ImageFailure {
+	if dg != "" && id.ImageTag != "" {
+		if _, err := h.reg.ResolveImage(c.ctx, reg, repo, dg, ""); err == nil {
+			return idFailure(id, "ImageTagDoesNotMatchDigest", "Invalid request parameters: image tag does not match digest")
+		}
+	}
+	return idFailure(id, "ImageNotFound", "Requested image not found")
 }
 
 func (h *Handler) BatchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetImageResponse, error) {
@@ -88,7 +104,7 @@ func (h *Handler) BatchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
 	// Without acceptedMediaTypes every stored type is returned as it is, so a
@@ -96,26 +112,32 @@ func (h *Handler) BatchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 	accept := in.AcceptedMediaTypes
 	out := &BatchGetImageResponse{Images: []Image{}, Failures: []ImageFailure{}}
 	for _, id := range in.ImageIds {
-		img, failure, err := h.lookup(c, reg, in.RepositoryName, id)
-		if err != nil {
-			return nil, err
+		dg, failure := checkID(id)
+		if failure == nil && dg != "" && id.ImageTag != "" {
+			// Both given: the tag must point at the digest.
+			_, failure, err = h.lookup(c, reg, in.RepositoryName, id)
+			if err != nil {
+				return nil, err
+			}
 		}
 		if failure != nil {
 			out.Failures = append(out.Failures, *failure)
 			continue
 		}
-		ref := string(img.Digest)
-		if id.ImageDigest == "" {
-			ref = id.ImageTag
+		ref := id.ImageTag
+		if dg != "" {
+			ref = dg.String()
 		}
 		m, body, err := h.reg.GetManifest(c.ctx, reg, in.RepositoryName, ref, accept)
 		switch {
+		case core.IsKind(err, core.KindManifestNotFound):
+			out.Failures = append(out.Failures, *idFailure(id, "ImageNotFound", "Requested image not found"))
+			continue
 		case core.IsKind(err, core.KindManifestNotAcceptable):
-			out.Failures = append(out.Failures, ImageFailure{ImageId: &id, FailureCode: "UnsupportedImageType",
-				FailureReason: "Image media type " + img.MediaType + " is not among the accepted media types " + strings.Join(accept, ", ")})
+			out.Failures = append(out.Failures, *idFailure(id, "UnsupportedImageType", err.Error()+" ("+strings.Join(accept, ", ")+")"))
 			continue
 		case core.IsKind(err, core.KindImageArchived):
-			out.Failures = append(out.Failures, ImageFailure{ImageId: &id, FailureCode: "ImageInaccessible", FailureReason: err.Error()})
+			out.Failures = append(out.Failures, *idFailure(id, "ImageInaccessible", err.Error()))
 			continue
 		case err != nil:
 			return nil, err

@@ -24,8 +24,8 @@
 // Each rate is the median of -reps rounds. Next to it: the server's CPU time
 // per operation (user+system time of its process group from /proc, Linux
 // only), and the client ceiling — the same client against a canned loopback
-// answer — which bounds any rate measurable this way. Results are printed
-// only.
+// answer — which bounds any rate measurable this way. A second, server-bound
+// table follows (see raw.go). Results are printed only.
 package main
 
 import (
@@ -48,6 +48,8 @@ type options struct {
 	berthBin string
 	moto     string
 	timeout  time.Duration
+	rawConns int
+	rawTime  time.Duration
 }
 
 func main() {
@@ -59,6 +61,8 @@ func main() {
 	flag.StringVar(&o.berthBin, "berth", "", "use this berth binary instead of building ./cmd/berth")
 	flag.StringVar(&o.moto, "moto", "moto_server", "the moto_server command")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.IntVar(&o.rawConns, "raw-conns", 8, "connections at once in the server-bound mode (0: skip it)")
+	flag.DurationVar(&o.rawTime, "raw-time", 3*time.Second, "how long each server-bound workload runs")
 	flag.Parse()
 	if o.images < 1 || o.reps < 1 || o.gets < 1 || o.listings < 1 {
 		fmt.Fprintln(os.Stderr, "bench/moto: -images, -reps, -gets and -listings must be at least 1")
@@ -125,5 +129,17 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("client ceiling: %w", err)
 	}
 	printReport(os.Stdout, o, results[0], results[1], ceiling)
+	if o.rawConns > 0 {
+		var raws []*rawResult
+		for _, s := range []*server{berth, moto} {
+			fmt.Fprintf(os.Stderr, "server-bound mode on %s ...\n", s.name)
+			r, err := measureRaw(ctx, s, o)
+			if err != nil {
+				return fmt.Errorf("%s, server-bound mode: %w (server output: %s)", s.name, err, s.logTail())
+			}
+			raws = append(raws, r)
+		}
+		printRawReport(os.Stdout, o, raws[0], raws[1])
+	}
 	return nil
 }
