@@ -29,7 +29,8 @@
 // the first one to return an error vetoes the operation and the caller sees
 // that error (wrap it with Denied to get an access-denied answer). After hooks
 // run on a single background goroutine, in publish order, after the change is
-// committed; they never delay or fail the request. Close drains the after
-// queue. Hooks must not call back into an operation that would wait on the
+// committed; they never delay or fail the request. An after hook subscribes to
+// the kinds it names (Bus.After(h, EventPush, EventTag)), or to all of them;
+// an event no hook wants is not queued. Close drains the after queue. Hooks must not call back into an operation that would wait on the
 // hook itself (e.g. a before hook calling PutManifest).
 package core

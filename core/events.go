@@ -55,7 +55,8 @@ type AfterHook func(e Event)
 type Bus struct {
 	mu     sync.RWMutex
 	before []BeforeHook
-	after  []AfterHook
+	after  []afterSub
+	wanted map[EventKind]bool // kinds some after hook wants; nil key "" means all
 
 	qmu    sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
@@ -83,11 +84,29 @@ func (b *Bus) Before(h BeforeHook) {
 	b.before = append(b.before, h)
 }
 
-// After subscribes an asynchronous observer.
-func (b *Bus) After(h AfterHook) {
+type afterSub struct {
+	hook  AfterHook
+	kinds map[EventKind]bool // nil: every kind
+}
+
+// After subscribes an asynchronous observer to the given kinds of event, or
+// to every kind when none are given. Events nobody wants are not queued.
+func (b *Bus) After(h AfterHook, kinds ...EventKind) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.after = append(b.after, h)
+	sub := afterSub{hook: h}
+	if b.wanted == nil {
+		b.wanted = map[EventKind]bool{}
+	}
+	if len(kinds) == 0 {
+		b.wanted[""] = true
+	} else {
+		sub.kinds = map[EventKind]bool{}
+		for _, k := range kinds {
+			sub.kinds[k], b.wanted[k] = true, true
+		}
+	}
+	b.after = append(b.after, sub)
 }
 
 // check runs the before hooks; the first error vetoes.
@@ -106,9 +125,9 @@ func (b *Bus) check(ctx context.Context, e Event) error {
 // publish queues e for the after hooks.
 func (b *Bus) publish(e Event) {
 	b.mu.RLock()
-	n := len(b.after)
+	wanted := b.wanted[""] || b.wanted[e.Kind]
 	b.mu.RUnlock()
-	if n == 0 {
+	if !wanted {
 		return
 	}
 	b.qmu.RLock()
@@ -123,8 +142,10 @@ func (b *Bus) run() {
 		b.mu.RLock()
 		hooks := b.after
 		b.mu.RUnlock()
-		for _, h := range hooks {
-			b.deliver(h, e)
+		for _, s := range hooks {
+			if s.kinds == nil || s.kinds[e.Kind] {
+				b.deliver(s.hook, e)
+			}
 		}
 	}
 	close(b.done)

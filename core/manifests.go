@@ -211,10 +211,7 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		if err := r.ensureRepo(tx, reg, repo); err != nil {
 			return err
 		}
-		var settings Repository
-		if err := getRepo(tx, reg, repo, &settings); err != nil {
-			return err
-		}
+		var settings *Repository // read only if a tag moves
 		if err := checkReferences(tx, reg, repo, &m); err != nil {
 			return err
 		}
@@ -230,6 +227,12 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 			prev := digest.Digest(tx.Get(bTags, itemKey(reg, repo, t)))
 			if prev != dg {
 				changed = true
+			}
+			if prev != "" && prev != dg && settings == nil {
+				settings = new(Repository)
+				if err := getRepo(tx, reg, repo, settings); err != nil {
+					return err
+				}
 			}
 			if prev != "" && prev != dg && settings.TagImmutable(t) {
 				return Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)

@@ -71,3 +71,18 @@ func drain(b *Bus) {
 	b.publish(Event{Kind: "test-drain"})
 	<-done
 }
+
+// An after hook that names kinds hears only those.
+func TestAfterHookKinds(t *testing.T) {
+	b := NewBus(16, slog.New(slog.DiscardHandler))
+	var mu sync.Mutex
+	var got []EventKind
+	b.After(func(e Event) { mu.Lock(); got = append(got, e.Kind); mu.Unlock() }, EventPush, EventDelete)
+	for _, k := range []EventKind{EventPull, EventPush, EventTag, EventDelete, EventUploadComplete} {
+		b.publish(Event{Kind: k})
+	}
+	b.Close()
+	if len(got) != 2 || got[0] != EventPush || got[1] != EventDelete {
+		t.Fatalf("hook heard %v, want [push delete]", got)
+	}
+}
