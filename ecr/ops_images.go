@@ -203,7 +203,7 @@ func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 	}
 	out := &DescribeImagesResponse{ImageDetails: []ImageDetail{}}
 	if len(in.ImageIds) > 0 {
-		if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+		if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 			return nil, err
 		}
 		seen := map[digest.Digest]bool{}
@@ -285,7 +285,7 @@ func (h *Handler) BatchDeleteImage(c *call, in *BatchDeleteImageRequest) (*Batch
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
 	out := &BatchDeleteImageResponse{ImageIds: []ImageIdentifier{}, Failures: []ImageFailure{}}
@@ -339,7 +339,7 @@ func (h *Handler) UpdateImageStorageClass(c *call, in *UpdateImageStorageClassRe
 	}
 	if failure != nil {
 		if failure.FailureCode == "ImageNotFound" || failure.FailureCode == "ImageTagDoesNotMatchDigest" {
-			if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+			if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 				return nil, err
 			}
 			return nil, newError("ImageNotFoundException", "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
@@ -364,7 +364,7 @@ func (h *Handler) ListImageReferrers(c *call, in *ListImageReferrersRequest) (*L
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
 	dg, err := digest.Parse(in.SubjectId.ImageDigest)

@@ -17,7 +17,7 @@ func (h *Handler) BatchCheckLayerAvailability(c *call, in *BatchCheckLayerAvaila
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName); err != nil {
+	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
 	out := &BatchCheckLayerAvailabilityResponse{Layers: []Layer{}, Failures: []LayerFailure{}}
