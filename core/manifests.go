@@ -372,6 +372,10 @@ func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref st
 	if err := r.bus.check(ctx, ev); err != nil {
 		return Manifest{}, nil, err
 	}
+	// The last-pulled time is core's own bookkeeping, noted here rather than
+	// through the bus, so that a pull wakes no goroutine unless a subscriber
+	// asked for pull events.
+	r.recordPull(ev)
 	r.bus.publish(ev)
 	return m, body, nil
 }

@@ -61,7 +61,6 @@ func New(o Options) *Registry {
 	if r.newID == nil {
 		r.newID = randomID
 	}
-	r.bus.After(r.recordPull, EventPull)
 	return r
 }
 

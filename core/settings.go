@@ -91,11 +91,8 @@ type pullRecord struct {
 // pullFlushDelay is how long a recorded pull waits for others to share its commit.
 const pullFlushDelay = 100 * time.Millisecond
 
-// recordPull is core's own after hook for EventPull.
+// recordPull notes a pull; the write follows within pullFlushDelay.
 func (r *Registry) recordPull(e Event) {
-	if e.Kind != EventPull {
-		return
-	}
 	p := &r.pulls
 	p.mu.Lock()
 	defer p.mu.Unlock()
