@@ -100,6 +100,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, newError("SerializationException", "Start of structure or map found where not expected: %v", err))
 		return
 	}
+	if doc == nil {
+		doc = map[string]any{} // a null input is an empty one: its required members are missing
+	}
 	if v := validate(spec.Input, doc); v != nil {
 		writeAWSError(w, violationError(spec, v))
 		return

@@ -192,8 +192,10 @@ func tagStatusMatches(status string, tags []string) bool {
 	return true
 }
 
+// statusMatches applies an imageStatus (artifactStatus) filter; without one,
+// ECR lists ACTIVE images only.
 func statusMatches(filter, status string) bool {
-	return filter == "" || filter == "ANY" || filter == status
+	return filter == "ANY" || orDefault(filter, "ACTIVE") == status
 }
 
 func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeImagesResponse, error) {
@@ -203,6 +205,9 @@ func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 	}
 	out := &DescribeImagesResponse{ImageDetails: []ImageDetail{}}
 	if len(in.ImageIds) > 0 {
+		if in.MaxResults != nil || in.NextToken != "" {
+			return nil, invalidParameter("maxResults", "maxResults and nextToken cannot be used with imageIds")
+		}
 		if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 			return nil, err
 		}
@@ -235,9 +240,10 @@ func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 		limit = int(*in.MaxResults)
 	}
 	now := h.reg.Clock().Now()
+	filter := deref(in.Filter)
 	imgs, more, err := h.reg.PageImages(c.ctx, reg, in.RepositoryName, core.ImagePage{After: last, Limit: limit,
 		Match: func(img *core.Image) bool {
-			return in.Filter == nil || (tagStatusMatches(in.Filter.TagStatus, img.Tags) && statusMatches(in.Filter.ImageStatus, img.Status(now, 0)))
+			return tagStatusMatches(filter.TagStatus, img.Tags) && statusMatches(filter.ImageStatus, img.Status(now, 0))
 		}})
 	if err != nil {
 		return nil, err
@@ -262,8 +268,9 @@ func (h *Handler) ListImages(c *call, in *ListImagesRequest) (*ListImagesRespons
 	}
 	var ids []ImageIdentifier
 	now := h.reg.Clock().Now()
+	filter := deref(in.Filter)
 	for _, img := range imgs {
-		if in.Filter != nil && (!tagStatusMatches(in.Filter.TagStatus, img.Tags) || !statusMatches(in.Filter.ImageStatus, img.Status(now, 0))) {
+		if !tagStatusMatches(filter.TagStatus, img.Tags) || !statusMatches(filter.ImageStatus, img.Status(now, 0)) {
 			continue
 		}
 		if len(img.Tags) == 0 {
@@ -384,7 +391,7 @@ func (h *Handler) ListImageReferrers(c *call, in *ListImageReferrersRequest) (*L
 		if img, err := h.reg.ResolveImage(c.ctx, reg, in.RepositoryName, d.Digest, ""); err == nil {
 			status = img.Status(h.reg.Clock().Now(), 0)
 		}
-		if in.Filter != nil && !statusMatches(in.Filter.ArtifactStatus, status) {
+		if !statusMatches(deref(in.Filter).ArtifactStatus, status) {
 			continue
 		}
 		refs = append(refs, ImageReferrer{Digest: d.Digest.String(), MediaType: d.MediaType, ArtifactType: d.ArtifactType,
@@ -392,6 +399,6 @@ func (h *Handler) ListImageReferrers(c *call, in *ListImageReferrersRequest) (*L
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Digest < refs[j].Digest })
 	out := &ListImageReferrersResponse{}
-	out.Referrers, out.NextToken, err = paginate(refs, func(r ImageReferrer) string { return r.Digest }, in.NextToken, in.MaxResults, 50)
+	out.Referrers, out.NextToken, err = paginate(refs, func(r ImageReferrer) string { return r.Digest }, in.NextToken, in.MaxResults, 20)
 	return out, err
 }

@@ -78,7 +78,7 @@ func (h *Handler) DescribeRepositories(c *call, in *DescribeRepositoriesRequest)
 	if err != nil {
 		return nil, err
 	}
-	n := 1000
+	n := 100
 	if in.MaxResults != nil {
 		n = int(*in.MaxResults)
 	}

@@ -1,0 +1,163 @@
+package ecr
+
+import (
+	"encoding/base64"
+	"fmt"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// reviewRepo creates repo holding one config blob and returns its digest.
+func reviewRepo(t *testing.T, h *Handler, repo string) string {
+	t.Helper()
+	cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
+	post(t, h, "CreateRepository", fmt.Sprintf(`{"repositoryName":%q}`, repo), "", "")
+	_, out := post(t, h, "InitiateLayerUpload", fmt.Sprintf(`{"repositoryName":%q}`, repo), "", "")
+	id := out["uploadId"].(string)
+	post(t, h, "UploadLayerPart", fmt.Sprintf(`{"repositoryName":%q,"uploadId":%q,"partFirstByte":0,"partLastByte":%d,"layerPartBlob":%q}`,
+		repo, id, len(cfg)-1, base64.StdEncoding.EncodeToString(cfg)), "", "")
+	rec, out := post(t, h, "CompleteLayerUpload", fmt.Sprintf(`{"repositoryName":%q,"uploadId":%q,"layerDigests":[%q]}`, repo, id, digest.FromBytes(cfg)), "", "")
+	if rec.Code != 200 {
+		t.Fatalf("CompleteLayerUpload: %d %v", rec.Code, out)
+	}
+	return digest.FromBytes(cfg).String()
+}
+
+// reviewPut puts manifest under tag (none if empty) and returns its digest.
+func reviewPut(t *testing.T, h *Handler, repo, tag, manifest string) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"repositoryName":%q,"imageManifest":%q}`, repo, manifest)
+	if tag != "" {
+		body = fmt.Sprintf(`{"repositoryName":%q,"imageTag":%q,"imageManifest":%q}`, repo, tag, manifest)
+	}
+	rec, out := post(t, h, "PutImage", body, "", "")
+	if rec.Code != 200 {
+		t.Fatalf("PutImage: %d %v", rec.Code, out)
+	}
+	return digest.FromString(manifest).String()
+}
+
+func reviewArchive(t *testing.T, h *Handler, repo, dg string) {
+	t.Helper()
+	rec, out := post(t, h, "UpdateImageStorageClass", fmt.Sprintf(`{"repositoryName":%q,"imageId":{"imageDigest":%q},"targetStorageClass":"ARCHIVE"}`, repo, dg), "", "")
+	if rec.Code != 200 {
+		t.Fatalf("UpdateImageStorageClass: %d %v", rec.Code, out)
+	}
+}
+
+// A JSON null body is an absent input: required members are reported
+// missing; the handler never dereferences a nil member.
+func TestReviewNullBodyIsValidated(t *testing.T) {
+	h := newTestHandler(t)
+	post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "", "")
+	for _, op := range []string{"UpdateImageStorageClass", "ListImageReferrers", "PutImageScanningConfiguration", "CompleteLayerUpload", "UploadLayerPart", "PutImage"} {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s with a null body panics: %v", op, p)
+				}
+			}()
+			rec, out := post(t, h, op, `null`, "", "")
+			if rec.Code != 400 || out["__type"] != "InvalidParameterException" {
+				t.Errorf("%s with a null body: %d %v", op, rec.Code, out)
+			}
+		}()
+	}
+}
+
+// DescribeRepositories returns up to 100 repositories when maxResults is not given.
+func TestReviewDescribeRepositoriesDefaultPage(t *testing.T) {
+	h := newTestHandler(t)
+	for i := range 101 {
+		post(t, h, "CreateRepository", fmt.Sprintf(`{"repositoryName":"r%03d"}`, i), "", "")
+	}
+	_, out := post(t, h, "DescribeRepositories", `{}`, "", "")
+	if n := len(out["repositories"].([]any)); n != 100 || out["nextToken"] == nil {
+		t.Fatalf("first page: %d repositories, nextToken %v; want 100 and a token", n, out["nextToken"])
+	}
+	_, out = post(t, h, "DescribeRepositories", fmt.Sprintf(`{"nextToken":%q}`, out["nextToken"]), "", "")
+	if n := len(out["repositories"].([]any)); n != 1 || out["nextToken"] != nil {
+		t.Fatalf("second page: %d repositories, nextToken %v", n, out["nextToken"])
+	}
+}
+
+// referrers puts n artifacts whose subject is an image tagged app, and
+// returns the subject's digest.
+func reviewReferrers(t *testing.T, h *Handler, repo string, n int) (string, []string) {
+	t.Helper()
+	cfg := reviewRepo(t, h, repo)
+	subject := manifestFor(cfg, 0)
+	sd := reviewPut(t, h, repo, "app", subject)
+	var arts []string
+	for i := range n {
+		m := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.sbom","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":37},"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d},"annotations":{"n":"%d"}}`,
+			cfg, sd, len(subject), i)
+		arts = append(arts, reviewPut(t, h, repo, "", m))
+	}
+	return sd, arts
+}
+
+// ListImageReferrers returns up to 20 referrers when maxResults is not given.
+func TestReviewListImageReferrersDefaultPage(t *testing.T) {
+	h := newTestHandler(t)
+	sd, _ := reviewReferrers(t, h, "refs", 21)
+	_, out := post(t, h, "ListImageReferrers", fmt.Sprintf(`{"repositoryName":"refs","subjectId":{"imageDigest":%q}}`, sd), "", "")
+	if n := len(out["referrers"].([]any)); n != 20 || out["nextToken"] == nil {
+		t.Fatalf("first page: %d referrers, nextToken %v; want 20 and a token", n, out["nextToken"])
+	}
+}
+
+// Without an imageStatus (artifactStatus) filter, DescribeImages, ListImages
+// and ListImageReferrers list ACTIVE images only.
+func TestReviewArchivedImagesHiddenByDefault(t *testing.T) {
+	h := newTestHandler(t)
+	sd, arts := reviewReferrers(t, h, "arch", 2)
+	cfg := reviewRepo(t, h, "plain")
+	cold := reviewPut(t, h, "plain", "cold", manifestFor(cfg, 1))
+	warm := reviewPut(t, h, "plain", "warm", manifestFor(cfg, 2))
+	reviewArchive(t, h, "plain", cold)
+	reviewArchive(t, h, "arch", arts[0])
+
+	digests := func(list []any, key string) []string {
+		var ds []string
+		for _, x := range list {
+			ds = append(ds, x.(map[string]any)[key].(string))
+		}
+		return ds
+	}
+	for _, c := range []struct{ filter, want string }{{``, warm}, {`,"filter":{}`, warm}, {`,"filter":{"tagStatus":"TAGGED"}`, warm}, {`,"filter":{"imageStatus":"ARCHIVED"}`, cold}} {
+		_, out := post(t, h, "DescribeImages", `{"repositoryName":"plain"`+c.filter+`}`, "", "")
+		if got := digests(out["imageDetails"].([]any), "imageDigest"); len(got) != 1 || got[0] != c.want {
+			t.Errorf("DescribeImages%s: %v, want [%s]", c.filter, got, c.want)
+		}
+		_, out = post(t, h, "ListImages", `{"repositoryName":"plain"`+c.filter+`}`, "", "")
+		if got := digests(out["imageIds"].([]any), "imageDigest"); len(got) != 1 || got[0] != c.want {
+			t.Errorf("ListImages%s: %v, want [%s]", c.filter, got, c.want)
+		}
+	}
+	_, out := post(t, h, "DescribeImages", `{"repositoryName":"plain","filter":{"imageStatus":"ANY"}}`, "", "")
+	if n := len(out["imageDetails"].([]any)); n != 2 {
+		t.Errorf("DescribeImages ANY: %d images, want 2", n)
+	}
+	for _, c := range []struct{ filter, want string }{{``, arts[1]}, {`,"filter":{"artifactTypes":["application/vnd.example.sbom"]}`, arts[1]}, {`,"filter":{"artifactStatus":"ARCHIVED"}`, arts[0]}} {
+		_, out := post(t, h, "ListImageReferrers", fmt.Sprintf(`{"repositoryName":"arch","subjectId":{"imageDigest":%q}%s}`, sd, c.filter), "", "")
+		if got := digests(out["referrers"].([]any), "digest"); len(got) != 1 || got[0] != c.want {
+			t.Errorf("ListImageReferrers%s: %v, want [%s]", c.filter, got, c.want)
+		}
+	}
+}
+
+// maxResults and nextToken cannot be used with imageIds in DescribeImages, as
+// in DescribeRepositories with repositoryNames.
+func TestReviewDescribeImagesIDsWithPagination(t *testing.T) {
+	h := newTestHandler(t)
+	cfg := reviewRepo(t, h, "app")
+	reviewPut(t, h, "app", "v1", manifestFor(cfg, 0))
+	for _, extra := range []string{`"maxResults":5`, `"nextToken":"eA"`} {
+		rec, out := post(t, h, "DescribeImages", `{"repositoryName":"app","imageIds":[{"imageTag":"v1"}],`+extra+`}`, "", "")
+		if rec.Code != 400 || out["__type"] != "InvalidParameterException" {
+			t.Errorf("DescribeImages imageIds with %s: %d %v", extra, rec.Code, out)
+		}
+	}
+}
