@@ -14,17 +14,26 @@ var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bLinks, bBlobRefs, 
 // Reset wipes all state: every registry, repository, image, blob and upload.
 // Test suites call it between tests.
 func (r *Registry) Reset(ctx context.Context) error {
-	r.gcMu.Lock()
-	defer r.gcMu.Unlock()
+	// A request holding a session's lock may take the map lock (to forget
+	// the session) or the GC lock (to commit): wait for sessions holding
+	// neither, and take the GC lock only after.
 	r.mu.Lock()
+	open := make([]*openUpload, 0, len(r.uploads))
 	for id, u := range r.uploads {
-		u.mu.Lock()
-		u.up.Cancel()
-		u.done = true
-		u.mu.Unlock()
+		open = append(open, u)
 		delete(r.uploads, id)
 	}
 	r.mu.Unlock()
+	for _, u := range open {
+		u.mu.Lock()
+		if !u.done {
+			u.up.Cancel()
+			u.done = true
+		}
+		u.mu.Unlock()
+	}
+	r.gcMu.Lock()
+	defer r.gcMu.Unlock()
 	var uploads []string
 	err := r.kv.Update(func(tx kv.Tx) error {
 		tx.Scan(bUploads, nil, nil, func(k, v []byte) bool { uploads = append(uploads, string(k)); return true })

@@ -77,10 +77,11 @@ type pullKey struct {
 // and written with the others in one transaction shortly after, so a burst of
 // pulls costs one commit, not one each (ECR too records pull times lazily).
 type pullTimes struct {
-	mu      sync.Mutex
-	pending map[pullKey]pullRecord
-	timer   *time.Timer
-	closed  bool
+	flushing sync.Mutex // held for a whole flush, so that Close waits for one in flight
+	mu       sync.Mutex
+	pending  map[pullKey]pullRecord
+	timer    *time.Timer
+	closed   bool
 }
 
 type pullRecord struct {
@@ -114,6 +115,8 @@ func (r *Registry) recordPull(e Event) {
 // flushPulls writes the pending pull times, skipping excluded principals.
 func (r *Registry) flushPulls() {
 	p := &r.pulls
+	p.flushing.Lock()
+	defer p.flushing.Unlock()
 	p.mu.Lock()
 	batch := p.pending
 	p.pending, p.timer = nil, nil

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,8 +42,35 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 	if b, err := os.ReadFile(p); err == nil && len(b) >= 32 {
 		return b, nil
 	}
+	// The file appears complete, and only if there is none yet, so that two
+	// processes starting on a fresh data dir (serve and token) agree on it.
 	b := RandomSecret()
-	if err := os.WriteFile(p, b, 0o600); err != nil {
+	tmp, err := os.CreateTemp(dir, ".token-secret-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = os.Link(tmp.Name(), p)
+	if err == nil {
+		return b, nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		if cur, rerr := os.ReadFile(p); rerr == nil && len(cur) >= 32 {
+			return cur, nil // another process created it first
+		}
+	}
+	// No hard links here, or the file there is unusable: replace it.
+	if err := os.Rename(tmp.Name(), p); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -89,6 +89,10 @@ func New(cfg Config) (*Server, error) {
 	reg := core.New(core.Options{KV: meta, Blobs: blobs, Bus: core.NewBus(4096, log), Clock: clock, CreateOnPush: cfg.CreateOnPush, Log: log})
 	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), log: log}
 	s.handler = s.routes()
+	// Built here, not in Serve, so that a Shutdown before (or while) Serve
+	// starts stops it rather than missing it.
+	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug), ConnState: s.trackConn}
 	return s, nil
 }
 
@@ -159,8 +163,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	stop := make(chan struct{})
 	defer close(stop)
 	go s.sweepUploads(stop)
-	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug), ConnState: s.trackConn}
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
