@@ -262,8 +262,11 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 			return Descriptor{}, err
 		}
 	}
-	desc, err := r.commit(ctx, reg, repo, u.up, expected, u.rec.ID)
-	if IsKind(err, KindRepositoryNotFound) {
+	desc, consumed, err := r.commit(ctx, reg, repo, u.up, expected, u.rec.ID)
+	switch {
+	case err != nil && consumed:
+		r.finish(u) // its bytes left the session: it cannot go on
+	case IsKind(err, KindRepositoryNotFound):
 		u.up.Cancel() // the repository was deleted, and its upload goes with it
 		r.finish(u)
 	}
@@ -276,16 +279,18 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 
 // commit verifies and stores the upload's bytes and links them into repo;
 // the session's record (if any) goes in the same transaction as the link.
-func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up blob.Upload, expected digest.Digest, session string) (Descriptor, error) {
+// consumed says the upload can no longer be used (its bytes were handed to
+// the blob store, successfully or not); a digest mismatch leaves it usable.
+func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up blob.Upload, expected digest.Digest, session string) (_ Descriptor, consumed bool, _ error) {
 	ev := r.event(ctx, EventUploadComplete, reg, repo)
 	ev.Digest, ev.Size = expected, up.Size()
 	if err := r.bus.check(ctx, ev); err != nil {
-		return Descriptor{}, err
+		return Descriptor{}, false, err
 	}
 	// The repository may be gone since the upload started: refuse before the
 	// bytes become a blob that nothing links.
 	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
-		return Descriptor{}, err
+		return Descriptor{}, false, err
 	}
 	var orphan []digest.Digest
 	defer func() { r.dropBlobs(orphan) }() // runs after the shared lock is released
@@ -293,10 +298,10 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	defer r.gcMu.RUnlock()
 	size, err := up.Commit(expected)
 	if errors.Is(err, blob.ErrDigestMismatch) {
-		return Descriptor{}, Errorf(KindDigestInvalid, "the uploaded content does not match digest %s", expected)
+		return Descriptor{}, false, Errorf(KindDigestInvalid, "the uploaded content does not match digest %s", expected)
 	}
 	if err != nil {
-		return Descriptor{}, err
+		return Descriptor{}, true, err
 	}
 	err = r.kv.Update(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
@@ -311,10 +316,10 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	})
 	if err != nil {
 		orphan = []digest.Digest{expected} // stored but not linked
-		return Descriptor{}, err
+		return Descriptor{}, true, err
 	}
 	r.bus.publish(ev)
-	return Descriptor{Digest: expected, Size: size, MediaType: "application/octet-stream"}, nil
+	return Descriptor{Digest: expected, Size: size, MediaType: "application/octet-stream"}, true, nil
 }
 
 // PutBlob stores body as blob expected in one step (monolithic upload).
@@ -330,8 +335,8 @@ func (r *Registry) PutBlob(ctx context.Context, reg RegistryID, repo string, exp
 		up.Cancel()
 		return Descriptor{}, err
 	}
-	desc, err := r.commit(ctx, reg, repo, up, expected, "")
-	if err != nil {
+	desc, consumed, err := r.commit(ctx, reg, repo, up, expected, "")
+	if err != nil && !consumed {
 		up.Cancel()
 	}
 	return desc, err
@@ -483,7 +488,9 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 		return 0, err
 	}
 	var stale []string
+	files := map[string]bool{}
 	err = r.blobs.ListUploads(func(id string, modified time.Time) error {
+		files[id] = true
 		if modified.Before(cutoff) {
 			stale = append(stale, id)
 		}
@@ -492,10 +499,21 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 	if err != nil {
 		return 0, err
 	}
+	// A session whose bytes never got a file (a crash between the record and
+	// the file) is old when its record is.
+	for id, rec := range records {
+		if !files[id] && rec.StartedAt.Before(cutoff) {
+			stale = append(stale, id)
+		}
+	}
 	n := 0
 	for _, id := range stale {
 		rec, hasRecord := records[id]
-		if hasRecord {
+		if hasRecord && !files[id] {
+			if err := r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(id)) }); err != nil {
+				return n, err
+			}
+		} else if hasRecord {
 			if err := r.CancelUpload(ctx, rec.Registry, rec.Repository, id); err != nil && !IsKind(err, KindUploadNotFound) && !IsKind(err, KindRepositoryNotFound) {
 				return n, err
 			}
@@ -512,4 +530,34 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 		n++
 	}
 	return n, nil
+}
+
+// SweepBlobs deletes stored blobs that no repository links: what a crash
+// between unlinking a blob and deleting its bytes leaves behind. It holds the
+// GC lock, so no commit can link a blob it is about to delete.
+func (r *Registry) SweepBlobs(ctx context.Context) (int, error) {
+	r.gcMu.Lock()
+	defer r.gcMu.Unlock()
+	var all []digest.Digest
+	if err := r.blobs.Walk(func(d digest.Digest, _ int64) error { all = append(all, d); return nil }); err != nil {
+		return 0, err
+	}
+	var orphans []digest.Digest
+	err := r.kv.View(func(tx kv.Tx) error {
+		for _, d := range all {
+			if !blobReferenced(tx, d) {
+				orphans = append(orphans, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range orphans {
+		if err := r.blobs.Delete(d); err != nil {
+			return 0, err
+		}
+	}
+	return len(orphans), nil
 }

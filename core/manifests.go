@@ -223,6 +223,10 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 			m.Archived, m.ArchivedAt, m.ActivatedAt = old.Archived, old.ArchivedAt, old.ActivatedAt
 		}
 		changed := !existed
+		if existed && m.Archived {
+			// Pushing an archived image again restores it, as in ECR.
+			m.Archived, m.ActivatedAt, changed = false, r.clock.Now(), true
+		}
 		for _, t := range tags {
 			prev := digest.Digest(tx.Get(bTags, itemKey(reg, repo, t)))
 			if prev != dg {

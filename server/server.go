@@ -134,7 +134,8 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
-// Uploads nobody has written to for this long are discarded, at start and hourly.
+// Uploads nobody has written to for this long are discarded, and blobs no
+// repository links are deleted, at start and hourly.
 const (
 	uploadMaxAge     = 24 * time.Hour
 	uploadSweepEvery = time.Hour
@@ -149,6 +150,11 @@ func (s *Server) sweepUploads(stop <-chan struct{}) {
 			s.log.Warn("expiring abandoned uploads", "err", err)
 		} else if n > 0 {
 			s.log.Info("expired abandoned uploads", "count", n)
+		}
+		if n, err := s.registry.SweepBlobs(context.Background()); err != nil {
+			s.log.Warn("sweeping unreferenced blobs", "err", err)
+		} else if n > 0 {
+			s.log.Info("deleted unreferenced blobs", "count", n)
 		}
 		select {
 		case <-stop:

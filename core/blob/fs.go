@@ -256,7 +256,7 @@ func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
 		// Same content already stored: content addressing makes them identical.
 		return u.size, os.Remove(u.path)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := u.s.mkdirDurable(filepath.Dir(dst)); err != nil {
 		return 0, err
 	}
 	if err := os.Rename(u.path, dst); err != nil {
@@ -271,6 +271,25 @@ func (u *fsUpload) Cancel() error {
 		return err
 	}
 	return nil
+}
+
+// mkdirDurable creates dir and any missing parents below the store's root,
+// syncing each parent that gained an entry, so a blob renamed into a new
+// directory cannot vanish with it after a crash.
+func (s *FS) mkdirDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir && parent != s.root {
+		if err := s.mkdirDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
 }
 
 // syncDir makes a rename durable.
