@@ -54,6 +54,9 @@ var ecrHost = regexp.MustCompile(`^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.(?:localhos
 
 // HostRegistry returns the registry a Host header addresses, if it names one.
 func HostRegistry(host string) (core.RegistryID, bool) {
+	if !strings.Contains(strings.ToLower(host), ".dkr.ecr.") {
+		return core.RegistryID{}, false // most requests: skip the regexp
+	}
 	m := ecrHost.FindStringSubmatch(strings.ToLower(host))
 	if m == nil {
 		return core.RegistryID{}, false
