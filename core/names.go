@@ -16,5 +16,18 @@ func ValidRepositoryName(name string) bool {
 	return len(name) >= 2 && len(name) <= 256 && nameRE.MatchString(name)
 }
 
+// ValidAccountID reports whether s is an AWS account id: 12 digits.
+func ValidAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidTag reports whether tag is a valid tag.
 func ValidTag(tag string) bool { return tagRE.MatchString(tag) }

@@ -59,13 +59,14 @@ func New(o Options) *Registry {
 		r.clock = SystemClock
 	}
 	if r.newID == nil {
-		r.newID = randomID
+		r.newID = NewUUID
 	}
 	return r
 }
 
-// randomID returns a random (version 4) UUID, the form ECR gives upload ids.
-func randomID() string {
+// NewUUID returns a random (version 4) UUID: the form of ECR's upload and
+// request ids.
+func NewUUID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	b[6] = b[6]&0x0f | 0x40

@@ -86,13 +86,35 @@ func RandomSecret() []byte {
 // Issue returns a token for account and region and its expiry.
 func (t *Tokens) Issue(reg RegistryID) (string, time.Time) {
 	exp := t.clock.Now().Add(TokenTTL).Truncate(time.Second)
-	payload := base64.RawURLEncoding.EncodeToString([]byte(reg.Account + "|" + reg.Region + "|" + strconv.FormatInt(exp.Unix(), 10)))
-	return payload + "." + t.sign(payload), exp
+	return t.seal(purposePassword, []byte(reg.Account+"|"+reg.Region+"|"+strconv.FormatInt(exp.Unix(), 10))), exp
 }
 
-func (t *Tokens) sign(payload string) string {
+// Every signed token is base64url(payload) "." base64url(HMAC(purpose +
+// encoded payload)). The purpose keeps a token of one kind from passing for
+// another; registry passwords have the empty purpose.
+const (
+	purposePassword = ""
+	purposeGrant    = "grant:"
+)
+
+func (t *Tokens) seal(purpose string, payload []byte) string {
+	p := base64.RawURLEncoding.EncodeToString(payload)
+	return p + "." + t.sign(purpose+p)
+}
+
+// unseal returns a token's payload if its signature holds for purpose.
+func (t *Tokens) unseal(purpose, token string) ([]byte, bool) {
+	p, sig, ok := strings.Cut(token, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(t.sign(purpose+p))) {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(p)
+	return b, err == nil
+}
+
+func (t *Tokens) sign(s string) string {
 	m := hmac.New(sha256.New, t.secret)
-	m.Write([]byte(payload))
+	m.Write([]byte(s))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -100,12 +122,8 @@ var errBadToken = errors.New("invalid authorization token")
 
 // Verify checks a token's signature and expiry and returns whose it is.
 func (t *Tokens) Verify(token string) (RegistryID, error) {
-	payload, sig, ok := strings.Cut(token, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(t.sign(payload))) {
-		return RegistryID{}, Errorf(KindUnauthorized, "%v", errBadToken)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
+	raw, ok := t.unseal(purposePassword, token)
+	if !ok {
 		return RegistryID{}, Errorf(KindUnauthorized, "%v", errBadToken)
 	}
 	parts := strings.Split(string(raw), "|")
@@ -135,19 +153,17 @@ type LayerGrant struct {
 func (t *Tokens) Sign(g LayerGrant, ttl time.Duration) string {
 	g.Expires = t.clock.Now().Add(ttl).Unix()
 	b, _ := json.Marshal(g)
-	payload := base64.RawURLEncoding.EncodeToString(b)
-	return payload + "." + t.sign("grant:"+payload)
+	return t.seal(purposeGrant, b)
 }
 
 // VerifyGrant checks a token made by Sign.
 func (t *Tokens) VerifyGrant(token string) (LayerGrant, error) {
 	var g LayerGrant
-	payload, sig, ok := strings.Cut(token, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(t.sign("grant:"+payload))) {
+	b, ok := t.unseal(purposeGrant, token)
+	if !ok {
 		return g, Errorf(KindDenied, "invalid signature")
 	}
-	b, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil || json.Unmarshal(b, &g) != nil {
+	if json.Unmarshal(b, &g) != nil {
 		return g, Errorf(KindDenied, "invalid grant")
 	}
 	if t.clock.Now().After(time.Unix(g.Expires, 0)) {

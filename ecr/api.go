@@ -72,7 +72,7 @@ func New(c Config) *Handler {
 const maxBody = 30 << 20
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-Requestid", requestID())
+	w.Header().Set("X-Amzn-Requestid", core.NewUUID())
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, TargetPrefix+".")
 	spec, known := operations[name]

@@ -24,7 +24,7 @@ func (h *Handler) callerFrom(r *http.Request) core.Caller {
 		}
 		parts := strings.Split(cred, "/")
 		if len(parts) >= 3 {
-			if isAccountID(parts[0]) {
+			if core.ValidAccountID(parts[0]) {
 				account = parts[0]
 			}
 			if parts[2] != "" {
@@ -33,16 +33,4 @@ func (h *Handler) callerFrom(r *http.Request) core.Caller {
 		}
 	}
 	return core.Caller{Registry: core.RegistryID{Account: account, Region: region}, Principal: core.RootPrincipal(account)}
-}
-
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

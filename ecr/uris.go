@@ -1,8 +1,6 @@
 package ecr
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"strings"
 
@@ -33,11 +31,4 @@ func (u URIs) Host(reg core.RegistryID) string {
 		host = net.JoinHostPort(host, u.Port)
 	}
 	return host
-}
-
-func requestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	s := hex.EncodeToString(b)
-	return s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
 }

@@ -111,7 +111,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !validAccount(*account) {
+	if !core.ValidAccountID(*account) {
 		return fmt.Errorf("--default-account must be 12 digits, got %q", *account)
 	}
 	if *uriStyle != "localhost" && *uriStyle != "ecr" {
@@ -156,18 +156,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func validAccount(a string) bool {
-	if len(a) != 12 {
-		return false
-	}
-	for _, c := range a {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -193,7 +181,7 @@ func token(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !validAccount(*account) {
+	if !core.ValidAccountID(*account) {
 		return fmt.Errorf("--account must be 12 digits, got %q", *account)
 	}
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
