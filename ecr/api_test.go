@@ -144,3 +144,29 @@ func TestInvalidBase64IsASerializationError(t *testing.T) {
 		}
 	}
 }
+
+// A CompleteLayerUpload rejected with LayerAlreadyExistsException leaves the
+// upload session as it was.
+func TestRejectedCompleteKeepsTheSession(t *testing.T) {
+	h := newTestHandler(t)
+	post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "", "")
+	upload := func() string {
+		_, out := post(t, h, "InitiateLayerUpload", `{"repositoryName":"app"}`, "", "")
+		id := out["uploadId"].(string)
+		post(t, h, "UploadLayerPart", `{"repositoryName":"app","uploadId":"`+id+`","partFirstByte":0,"partLastByte":2,"layerPartBlob":"YWJj"}`, "", "")
+		return id
+	}
+	complete := `","layerDigests":["sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"]}`
+	first := upload()
+	if rec, out := post(t, h, "CompleteLayerUpload", `{"repositoryName":"app","uploadId":"`+first+complete, "", ""); rec.Code != 200 {
+		t.Fatalf("first complete: %d %v", rec.Code, out)
+	}
+	second := upload()
+	if _, out := post(t, h, "CompleteLayerUpload", `{"repositoryName":"app","uploadId":"`+second+complete, "", ""); out["__type"] != "LayerAlreadyExistsException" {
+		t.Fatalf("second complete: %v", out)
+	}
+	rec, out := post(t, h, "UploadLayerPart", `{"repositoryName":"app","uploadId":"`+second+`","partFirstByte":3,"partLastByte":3,"layerPartBlob":"ZA=="}`, "", "")
+	if rec.Code != 200 || out["lastByteReceived"] != float64(3) {
+		t.Errorf("the session did not survive the rejected request: %d %v", rec.Code, out)
+	}
+}

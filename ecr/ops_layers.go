@@ -103,7 +103,8 @@ func (h *Handler) CompleteLayerUpload(c *call, in *CompleteLayerUploadRequest) (
 		return nil, newError("InvalidLayerException", "Invalid layer digest '%s'", in.LayerDigests[0])
 	}
 	if _, err := h.reg.StatBlob(c.ctx, reg, in.RepositoryName, dg); err == nil {
-		h.reg.CancelUpload(c.ctx, reg, in.RepositoryName, in.UploadId)
+		// A rejected request changes nothing: the session stays (the janitor
+		// ends it if the client walks away).
 		return nil, newError("LayerAlreadyExistsException", "Layer %s already exists in the repository with name '%s' in the registry with id '%s'", dg, in.RepositoryName, reg.Account)
 	}
 	if _, err := h.reg.CompleteUpload(c.ctx, reg, in.RepositoryName, in.UploadId, -1, nil, dg); err != nil {
