@@ -6,7 +6,7 @@ import (
 	"github.com/berth-dev/berth/core"
 )
 
-func (h *Handler) GetAuthorizationToken(c *call, in *GetAuthorizationTokenRequest) (*GetAuthorizationTokenResponse, error) {
+func (h *Handler) getAuthorizationToken(c *call, in *GetAuthorizationTokenRequest) (*GetAuthorizationTokenResponse, error) {
 	ids := in.RegistryIds
 	if len(ids) == 0 {
 		ids = []string{c.caller.Registry.Account}

@@ -8,7 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-func (h *Handler) PutImage(c *call, in *PutImageRequest) (*PutImageResponse, error) {
+func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (h *Handler) notFound(c *call, reg core.RegistryID, repo string, dg digest.
 	return idFailure(id, "ImageNotFound", "Requested image not found")
 }
 
-func (h *Handler) BatchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetImageResponse, error) {
+func (h *Handler) batchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetImageResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -198,7 +198,7 @@ func statusMatches(filter, status string) bool {
 	return filter == "ANY" || orDefault(filter, "ACTIVE") == status
 }
 
-func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeImagesResponse, error) {
+func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeImagesResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func (h *Handler) DescribeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 	return out, nil
 }
 
-func (h *Handler) ListImages(c *call, in *ListImagesRequest) (*ListImagesResponse, error) {
+func (h *Handler) listImages(c *call, in *ListImagesRequest) (*ListImagesResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -287,7 +287,7 @@ func (h *Handler) ListImages(c *call, in *ListImagesRequest) (*ListImagesRespons
 	return out, err
 }
 
-func (h *Handler) BatchDeleteImage(c *call, in *BatchDeleteImageRequest) (*BatchDeleteImageResponse, error) {
+func (h *Handler) batchDeleteImage(c *call, in *BatchDeleteImageRequest) (*BatchDeleteImageResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -335,7 +335,7 @@ func (h *Handler) BatchDeleteImage(c *call, in *BatchDeleteImageRequest) (*Batch
 	return out, nil
 }
 
-func (h *Handler) UpdateImageStorageClass(c *call, in *UpdateImageStorageClassRequest) (*UpdateImageStorageClassResponse, error) {
+func (h *Handler) updateImageStorageClass(c *call, in *UpdateImageStorageClassRequest) (*UpdateImageStorageClassResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -366,7 +366,7 @@ func (h *Handler) UpdateImageStorageClass(c *call, in *UpdateImageStorageClassRe
 		ImageId: &ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: in.ImageId.ImageTag}, ImageStatus: status}, nil
 }
 
-func (h *Handler) ListImageReferrers(c *call, in *ListImageReferrersRequest) (*ListImageReferrersResponse, error) {
+func (h *Handler) listImageReferrers(c *call, in *ListImageReferrersRequest) (*ListImageReferrersResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-func (h *Handler) BatchCheckLayerAvailability(c *call, in *BatchCheckLayerAvailabilityRequest) (*BatchCheckLayerAvailabilityResponse, error) {
+func (h *Handler) batchCheckLayerAvailability(c *call, in *BatchCheckLayerAvailabilityRequest) (*BatchCheckLayerAvailabilityResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func (h *Handler) BatchCheckLayerAvailability(c *call, in *BatchCheckLayerAvaila
 // partSize is the part size ECR suggests for UploadLayerPart.
 const partSize = 10 << 20
 
-func (h *Handler) InitiateLayerUpload(c *call, in *InitiateLayerUploadRequest) (*InitiateLayerUploadResponse, error) {
+func (h *Handler) initiateLayerUpload(c *call, in *InitiateLayerUploadRequest) (*InitiateLayerUploadResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func invalidPart(reg core.RegistryID, repo, id string, size int64, reason string
 	return e
 }
 
-func (h *Handler) UploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadLayerPartResponse, error) {
+func (h *Handler) uploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadLayerPartResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func (h *Handler) UploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadL
 	return &UploadLayerPartResponse{RegistryId: reg.Account, RepositoryName: in.RepositoryName, UploadId: in.UploadId, LastByteReceived: i64(st.Size - 1)}, nil
 }
 
-func (h *Handler) CompleteLayerUpload(c *call, in *CompleteLayerUploadRequest) (*CompleteLayerUploadResponse, error) {
+func (h *Handler) completeLayerUpload(c *call, in *CompleteLayerUploadRequest) (*CompleteLayerUploadResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func (h *Handler) CompleteLayerUpload(c *call, in *CompleteLayerUploadRequest) (
 // downloadTTL is how long a GetDownloadUrlForLayer URL works.
 const downloadTTL = time.Hour
 
-func (h *Handler) GetDownloadUrlForLayer(c *call, in *GetDownloadUrlForLayerRequest) (*GetDownloadUrlForLayerResponse, error) {
+func (h *Handler) getDownloadUrlForLayer(c *call, in *GetDownloadUrlForLayerRequest) (*GetDownloadUrlForLayerResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 	"github.com/berth-dev/berth/policy"
 )
 
-func (h *Handler) SetRepositoryPolicy(c *call, in *SetRepositoryPolicyRequest) (*SetRepositoryPolicyResponse, error) {
+func (h *Handler) setRepositoryPolicy(c *call, in *SetRepositoryPolicyRequest) (*SetRepositoryPolicyResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func repositoryPolicyNotFound(reg core.RegistryID, name string) error {
 	return newError("RepositoryPolicyNotFoundException", "Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", name, reg.Account)
 }
 
-func (h *Handler) GetRepositoryPolicy(c *call, in *GetRepositoryPolicyRequest) (*GetRepositoryPolicyResponse, error) {
+func (h *Handler) getRepositoryPolicy(c *call, in *GetRepositoryPolicyRequest) (*GetRepositoryPolicyResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (h *Handler) GetRepositoryPolicy(c *call, in *GetRepositoryPolicyRequest) (
 	return &GetRepositoryPolicyResponse{RegistryId: reg.Account, RepositoryName: repo.Name, PolicyText: repo.Policy}, nil
 }
 
-func (h *Handler) DeleteRepositoryPolicy(c *call, in *DeleteRepositoryPolicyRequest) (*DeleteRepositoryPolicyResponse, error) {
+func (h *Handler) deleteRepositoryPolicy(c *call, in *DeleteRepositoryPolicyRequest) (*DeleteRepositoryPolicyResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (h *Handler) DeleteRepositoryPolicy(c *call, in *DeleteRepositoryPolicyRequ
 // REGISTRY_POLICY_SCOPE V1.
 var v1RegistryActions = []string{"ecr:replicateimage", "ecr:batchimportupstreamimage", "ecr:createrepository"}
 
-func (h *Handler) PutRegistryPolicy(c *call, in *PutRegistryPolicyRequest) (*PutRegistryPolicyResponse, error) {
+func (h *Handler) putRegistryPolicy(c *call, in *PutRegistryPolicyRequest) (*PutRegistryPolicyResponse, error) {
 	reg := c.caller.Registry
 	doc, err := policy.Parse(in.PolicyText, policy.Registry)
 	if err != nil {
@@ -97,7 +97,7 @@ func registryPolicyNotFound(reg core.RegistryID) error {
 	return newError("RegistryPolicyNotFoundException", "Registry policy does not exist in the registry with id '%s'", reg.Account)
 }
 
-func (h *Handler) GetRegistryPolicy(c *call, in *GetRegistryPolicyRequest) (*GetRegistryPolicyResponse, error) {
+func (h *Handler) getRegistryPolicy(c *call, in *GetRegistryPolicyRequest) (*GetRegistryPolicyResponse, error) {
 	reg := c.caller.Registry
 	s, err := h.reg.Settings(c.ctx, reg)
 	if err != nil {
@@ -109,7 +109,7 @@ func (h *Handler) GetRegistryPolicy(c *call, in *GetRegistryPolicyRequest) (*Get
 	return &GetRegistryPolicyResponse{RegistryId: reg.Account, PolicyText: s.Policy}, nil
 }
 
-func (h *Handler) DeleteRegistryPolicy(c *call, in *DeleteRegistryPolicyRequest) (*DeleteRegistryPolicyResponse, error) {
+func (h *Handler) deleteRegistryPolicy(c *call, in *DeleteRegistryPolicyRequest) (*DeleteRegistryPolicyResponse, error) {
 	reg := c.caller.Registry
 	var old string
 	_, err := h.reg.UpdateSettings(c.ctx, reg, func(s *core.RegistrySettings) error {

@@ -7,7 +7,7 @@ import (
 	"github.com/berth-dev/berth/core"
 )
 
-func (h *Handler) DescribeRegistry(c *call, in *DescribeRegistryRequest) (*DescribeRegistryResponse, error) {
+func (h *Handler) describeRegistry(c *call, in *DescribeRegistryRequest) (*DescribeRegistryResponse, error) {
 	return &DescribeRegistryResponse{RegistryId: c.caller.Registry.Account, ReplicationConfiguration: &ReplicationConfiguration{Rules: []ReplicationRule{}}}, nil
 }
 
@@ -25,7 +25,7 @@ func settingName(name string) error {
 	return nil
 }
 
-func (h *Handler) GetAccountSetting(c *call, in *GetAccountSettingRequest) (*GetAccountSettingResponse, error) {
+func (h *Handler) getAccountSetting(c *call, in *GetAccountSettingRequest) (*GetAccountSettingResponse, error) {
 	if err := settingName(in.Name); err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (h *Handler) GetAccountSetting(c *call, in *GetAccountSettingRequest) (*Get
 	return &GetAccountSettingResponse{Name: in.Name, Value: s.AccountSetting(in.Name)}, nil
 }
 
-func (h *Handler) PutAccountSetting(c *call, in *PutAccountSettingRequest) (*PutAccountSettingResponse, error) {
+func (h *Handler) putAccountSetting(c *call, in *PutAccountSettingRequest) (*PutAccountSettingResponse, error) {
 	if err := settingName(in.Name); err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (h *Handler) PutAccountSetting(c *call, in *PutAccountSettingRequest) (*Put
 // maxPullTimeExclusions is ECR's quota of excluded principals per registry.
 const maxPullTimeExclusions = 100
 
-func (h *Handler) RegisterPullTimeUpdateExclusion(c *call, in *RegisterPullTimeUpdateExclusionRequest) (*RegisterPullTimeUpdateExclusionResponse, error) {
+func (h *Handler) registerPullTimeUpdateExclusion(c *call, in *RegisterPullTimeUpdateExclusionRequest) (*RegisterPullTimeUpdateExclusionResponse, error) {
 	_, err := h.reg.UpdateSettings(c.ctx, c.caller.Registry, func(s *core.RegistrySettings) error {
 		if slices.Contains(s.PullTimeExclusions, in.PrincipalArn) {
 			return newError("ExclusionAlreadyExistsException", "The principal '%s' is already excluded from pull time updates", in.PrincipalArn)
@@ -76,7 +76,7 @@ func (h *Handler) RegisterPullTimeUpdateExclusion(c *call, in *RegisterPullTimeU
 	return &RegisterPullTimeUpdateExclusionResponse{PrincipalArn: in.PrincipalArn, CreatedAt: At(h.reg.Clock().Now())}, nil
 }
 
-func (h *Handler) DeregisterPullTimeUpdateExclusion(c *call, in *DeregisterPullTimeUpdateExclusionRequest) (*DeregisterPullTimeUpdateExclusionResponse, error) {
+func (h *Handler) deregisterPullTimeUpdateExclusion(c *call, in *DeregisterPullTimeUpdateExclusionRequest) (*DeregisterPullTimeUpdateExclusionResponse, error) {
 	_, err := h.reg.UpdateSettings(c.ctx, c.caller.Registry, func(s *core.RegistrySettings) error {
 		i := slices.Index(s.PullTimeExclusions, in.PrincipalArn)
 		if i < 0 {
@@ -91,7 +91,7 @@ func (h *Handler) DeregisterPullTimeUpdateExclusion(c *call, in *DeregisterPullT
 	return &DeregisterPullTimeUpdateExclusionResponse{PrincipalArn: in.PrincipalArn}, nil
 }
 
-func (h *Handler) ListPullTimeUpdateExclusions(c *call, in *ListPullTimeUpdateExclusionsRequest) (*ListPullTimeUpdateExclusionsResponse, error) {
+func (h *Handler) listPullTimeUpdateExclusions(c *call, in *ListPullTimeUpdateExclusionsRequest) (*ListPullTimeUpdateExclusionsResponse, error) {
 	s, err := h.reg.Settings(c.ctx, c.caller.Registry)
 	if err != nil {
 		return nil, err

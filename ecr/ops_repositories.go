@@ -20,7 +20,7 @@ func mutabilitySettings(mode string, filters []ImageTagMutabilityExclusionFilter
 	return mode, out, nil
 }
 
-func (h *Handler) CreateRepository(c *call, in *CreateRepositoryRequest) (*CreateRepositoryResponse, error) {
+func (h *Handler) createRepository(c *call, in *CreateRepositoryRequest) (*CreateRepositoryResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func (h *Handler) CreateRepository(c *call, in *CreateRepositoryRequest) (*Creat
 	return &CreateRepositoryResponse{Repository: h.repositoryOut(c, repo)}, nil
 }
 
-func (h *Handler) DescribeRepositories(c *call, in *DescribeRepositoriesRequest) (*DescribeRepositoriesResponse, error) {
+func (h *Handler) describeRepositories(c *call, in *DescribeRepositoriesRequest) (*DescribeRepositoriesResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -95,7 +95,7 @@ func (h *Handler) DescribeRepositories(c *call, in *DescribeRepositoriesRequest)
 	return out, nil
 }
 
-func (h *Handler) DeleteRepository(c *call, in *DeleteRepositoryRequest) (*DeleteRepositoryResponse, error) {
+func (h *Handler) deleteRepository(c *call, in *DeleteRepositoryRequest) (*DeleteRepositoryResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func (h *Handler) DeleteRepository(c *call, in *DeleteRepositoryRequest) (*Delet
 	return &DeleteRepositoryResponse{Repository: h.repositoryOut(c, repo)}, nil
 }
 
-func (h *Handler) PutImageTagMutability(c *call, in *PutImageTagMutabilityRequest) (*PutImageTagMutabilityResponse, error) {
+func (h *Handler) putImageTagMutability(c *call, in *PutImageTagMutabilityRequest) (*PutImageTagMutabilityResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func (h *Handler) PutImageTagMutability(c *call, in *PutImageTagMutabilityReques
 		ImageTagMutability: out.ImageTagMutability, ImageTagMutabilityExclusionFilters: out.ImageTagMutabilityExclusionFilters}, nil
 }
 
-func (h *Handler) PutImageScanningConfiguration(c *call, in *PutImageScanningConfigurationRequest) (*PutImageScanningConfigurationResponse, error) {
+func (h *Handler) putImageScanningConfiguration(c *call, in *PutImageScanningConfigurationRequest) (*PutImageScanningConfigurationResponse, error) {
 	reg, err := c.target(in.RegistryId)
 	if err != nil {
 		return nil, err

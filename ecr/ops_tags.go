@@ -64,7 +64,7 @@ func (c *call) resourceRepo(arn string) (core.RegistryID, string, error) {
 	return reg, m[3], nil
 }
 
-func (h *Handler) TagResource(c *call, in *TagResourceRequest) (*TagResourceResponse, error) {
+func (h *Handler) tagResource(c *call, in *TagResourceRequest) (*TagResourceResponse, error) {
 	reg, name, err := c.resourceRepo(in.ResourceArn)
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func (h *Handler) TagResource(c *call, in *TagResourceRequest) (*TagResourceResp
 	return &TagResourceResponse{}, nil
 }
 
-func (h *Handler) UntagResource(c *call, in *UntagResourceRequest) (*UntagResourceResponse, error) {
+func (h *Handler) untagResource(c *call, in *UntagResourceRequest) (*UntagResourceResponse, error) {
 	reg, name, err := c.resourceRepo(in.ResourceArn)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (h *Handler) UntagResource(c *call, in *UntagResourceRequest) (*UntagResour
 	return &UntagResourceResponse{}, nil
 }
 
-func (h *Handler) ListTagsForResource(c *call, in *ListTagsForResourceRequest) (*ListTagsForResourceResponse, error) {
+func (h *Handler) listTagsForResource(c *call, in *ListTagsForResourceRequest) (*ListTagsForResourceResponse, error) {
 	reg, name, err := c.resourceRepo(in.ResourceArn)
 	if err != nil {
 		return nil, err
