@@ -1,59 +1,135 @@
 package core
 
 import (
-	"context"
-	"log/slog"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/kv"
+	"github.com/opencontainers/go-digest"
 )
 
-func TestExpireUploads(t *testing.T) {
-	fs, err := blob.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, blobs := range map[string]blob.Store{"fs": fs, "mem": blob.NewMem()} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			r := New(Options{KV: kv.NewMem(), Blobs: blobs, Log: slog.New(slog.DiscardHandler)})
-			defer r.Close()
-			reg := RegistryID{Account: "123456789012", Region: "us-east-1"}
-			if _, err := r.CreateRepository(ctx, reg, "app"); err != nil {
-				t.Fatal(err)
-			}
-			st, err := r.StartUpload(ctx, reg, "app")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.WriteUpload(ctx, reg, "app", st.ID, 0, strings.NewReader("abandoned")); err != nil {
-				t.Fatal(err)
-			}
-			orphan, err := blobs.CreateUpload("orphan-" + name) // bytes with no session, as a crash leaves them
-			if err != nil {
-				t.Fatal(err)
-			}
-			orphan.Write([]byte("left behind"))
-			orphan.Close()
+// setNow moves the fixture's clock to the wall clock plus d: upload files
+// carry real modification times.
+func (f *fixture) setNow(d time.Duration) {
+	f.clock.mu.Lock()
+	defer f.clock.mu.Unlock()
+	f.clock.now = time.Now().Add(d)
+}
 
-			if n, err := r.ExpireUploads(ctx, time.Hour); err != nil || n != 0 {
-				t.Fatalf("fresh uploads expired: %d, %v", n, err)
-			}
-			time.Sleep(5 * time.Millisecond)
-			if n, err := r.ExpireUploads(ctx, time.Millisecond); err != nil || n != 2 {
-				t.Fatalf("ExpireUploads = %d, %v; want 2", n, err)
-			}
-			if _, err := r.GetUpload(ctx, reg, "app", st.ID); !IsKind(err, KindUploadNotFound) {
-				t.Errorf("expired session still answers: %v", err)
-			}
-			left := 0
-			blobs.ListUploads(func(string, time.Time) error { left++; return nil })
-			if left != 0 {
-				t.Errorf("%d upload files left", left)
-			}
+// Abandoned sessions, session-less upload bytes (a crash during a monolithic
+// upload) and records whose file never appeared all expire; fresh ones stay.
+func TestExpireUploads(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.setNow(0)
+		f.createRepo(regA, "app")
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("abandoned"))
+		must(t, err, "WriteUpload")
+		orphan, err := f.blobs.CreateUpload("orphan")
+		must(t, err, "CreateUpload")
+		orphan.Write([]byte("left behind"))
+		orphan.Close()
+		fileless := uploadRecord{ID: "fileless", Registry: regA, Repository: "app", StartedAt: f.clock.Now()}
+		must(t, f.kv.Update(func(tx kv.Tx) error { return putJSON(tx, bUploads, []byte(fileless.ID), fileless) }), "record")
+
+		if n, err := f.r.ExpireUploads(bg, time.Hour); err != nil || n != 0 {
+			t.Fatalf("fresh uploads expired: %d, %v", n, err)
+		}
+		f.setNow(2 * time.Hour)
+		if n, err := f.r.ExpireUploads(bg, time.Hour); err != nil || n != 3 {
+			t.Fatalf("ExpireUploads = %d, %v; want 3", n, err)
+		}
+		_, err = f.r.GetUpload(bg, regA, "app", st.ID)
+		wantKind(t, err, KindUploadNotFound, "expired session")
+		files, records := 0, 0
+		f.blobs.ListUploads(func(string, time.Time) error { files++; return nil })
+		f.kv.View(func(tx kv.Tx) error {
+			return tx.Scan(bUploads, nil, nil, func(k, v []byte) bool { records++; return true })
 		})
+		if files != 0 || records != 0 {
+			t.Errorf("left behind: %d upload files, %d records", files, records)
+		}
+	})
+}
+
+// Blob bytes that no repository links (a crash between unlink and delete
+// leaves them) are swept; linked ones stay.
+func TestSweepBlobs(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		kept := f.putBlob(regA, "app", []byte("kept"), mtLayer)
+		up, err := f.blobs.CreateUpload("stray")
+		must(t, err, "CreateUpload")
+		up.Write([]byte("stray"))
+		_, err = up.Commit(digest.FromString("stray"))
+		must(t, err, "Commit")
+		if n, err := f.r.SweepBlobs(bg); err != nil || n != 1 {
+			t.Fatalf("SweepBlobs = %d, %v; want 1", n, err)
+		}
+		if f.blobBytesStored(digest.FromString("stray")) {
+			t.Error("the unreferenced blob is still stored")
+		}
+		if _, err := f.r.StatBlob(bg, regA, "app", kept.Digest); err != nil {
+			t.Errorf("a linked blob was swept: %v", err)
+		}
+	})
+}
+
+// Pushing an archived image again restores it.
+func TestRepushRestoresArchivedImage(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		img, m := f.pushImage(regA, "app", "v1", "archived")
+		_, err := f.r.SetStorageClass(bg, regA, "app", m.Digest, true)
+		must(t, err, "SetStorageClass")
+		_, _, err = f.r.GetManifest(bg, regA, "app", "v1", nil)
+		wantKind(t, err, KindImageArchived, "pull of an archived image")
+		f.clock.Advance(time.Hour)
+		again, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "v1", Body: img.body, RejectUnchanged: true})
+		must(t, err, "re-push of an archived image")
+		if again.Archived || !again.ActivatedAt.Equal(f.clock.Now()) || !again.PushedAt.Equal(m.PushedAt) {
+			t.Errorf("after re-push: archived=%v activatedAt=%v pushedAt=%v (first push %v)", again.Archived, again.ActivatedAt, again.PushedAt, m.PushedAt)
+		}
+		_, _, err = f.r.GetManifest(bg, regA, "app", "v1", nil)
+		must(t, err, "pull of the restored image")
+	})
+}
+
+// failOnce fails the next Update, once.
+type failOnce struct {
+	kv.Store
+	armed bool
+}
+
+func (s *failOnce) Update(fn func(kv.Tx) error) error {
+	if s.armed {
+		s.armed = false
+		return errors.New("disk full")
+	}
+	return s.Store.Update(fn)
+}
+
+// If linking fails after the bytes were committed, the session ends cleanly:
+// later requests are told it is gone, not handed a closed file.
+func TestCompleteUploadFailureEndsSession(t *testing.T) {
+	store := &failOnce{Store: kv.NewMem()}
+	f := &fixture{t: t, clock: newFakeClock(), ids: &seqIDs{}, kv: store, blobs: blob.NewMem()}
+	f.r = f.build()
+	defer f.r.Close()
+	f.createRepo(regA, "app")
+	st, err := f.r.StartUpload(bg, regA, "app")
+	must(t, err, "StartUpload")
+	store.armed = true
+	if _, err := f.r.CompleteUpload(bg, regA, "app", st.ID, -1, strings.NewReader("data"), digest.FromString("data")); err == nil {
+		t.Fatal("CompleteUpload succeeded with a failing store")
+	}
+	_, err = f.r.WriteUpload(bg, regA, "app", st.ID, -1, strings.NewReader("more"))
+	wantKind(t, err, KindUploadNotFound, "the failed session")
+	if f.blobBytesStored(digest.FromString("data")) {
+		t.Error("the committed but unlinked bytes were kept")
 	}
 }
