@@ -146,3 +146,23 @@ func TestMemoryModeWritesNothing(t *testing.T) {
 		t.Errorf("--memory wrote %d entries into the data dir", len(entries))
 	}
 }
+
+// --log-format json makes every log line a JSON object (for log pipelines).
+func TestJSONLogs(t *testing.T) {
+	b := Start(t, "--log-format", "json", "--log-level", "info")
+	b.Stop()
+	lines := strings.Split(strings.TrimSpace(b.Stderr()), "\n")
+	ready := false
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		if rec["msg"] == "berth ready" && rec["endpoint"] == b.URL {
+			ready = true
+		}
+	}
+	if !ready {
+		t.Errorf("no JSON 'berth ready' line with the endpoint in:\n%s", b.Stderr())
+	}
+}
