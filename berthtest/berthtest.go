@@ -118,7 +118,7 @@ func (s *Server) Token() string { return s.TokenFor(s.Account) }
 
 // TokenFor returns a /v2 password for an account.
 func (s *Server) TokenFor(account string) string {
-	tok, _ := s.srv.Tokens().Issue(core.RegistryID{Account: account, Region: s.Region})
+	tok, _ := s.srv.Tokens().Issue(core.TokenClaims{Registry: core.RegistryID{Account: account, Region: s.Region}})
 	return tok
 }
 

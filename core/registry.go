@@ -22,6 +22,7 @@ type Options struct {
 	Clock        Clock         // nil: SystemClock
 	NewID        func() string // upload ids; nil: 128 random bits in hex
 	CreateOnPush bool          // a push to a missing repository creates it
+	Authorizer   Authorizer    // nil: AccountBoundary
 	Log          *slog.Logger
 }
 
@@ -33,6 +34,7 @@ type Registry struct {
 	clock        Clock
 	newID        func() string
 	createOnPush bool
+	authz        Authorizer
 	log          *slog.Logger
 
 	mu      sync.Mutex
@@ -48,7 +50,10 @@ type Registry struct {
 // New builds a Registry over the given stores.
 func New(o Options) *Registry {
 	r := &Registry{kv: o.KV, blobs: o.Blobs, bus: o.Bus, clock: o.Clock, newID: o.NewID,
-		createOnPush: o.CreateOnPush, log: o.Log, uploads: map[string]*openUpload{}}
+		createOnPush: o.CreateOnPush, authz: o.Authorizer, log: o.Log, uploads: map[string]*openUpload{}}
+	if r.authz == nil {
+		r.authz = AccountBoundary{}
+	}
 	if r.log == nil {
 		r.log = slog.Default()
 	}

@@ -21,7 +21,7 @@ import (
 const TokenTTL = 12 * time.Hour
 
 // Tokens issues and verifies registry passwords: an HMAC-signed statement of
-// account, region and expiry. They carry no ':' so they fit HTTP Basic.
+// account, region, expiry and principal. They carry no ':' so they fit HTTP Basic.
 type Tokens struct {
 	secret []byte
 	clock  Clock
@@ -83,10 +83,21 @@ func RandomSecret() []byte {
 	return b
 }
 
-// Issue returns a token for account and region and its expiry.
-func (t *Tokens) Issue(reg RegistryID) (string, time.Time) {
+// TokenClaims is what a registry password says: whose it is, and which
+// registry it addresses when the request's host does not name one.
+type TokenClaims struct {
+	Registry  RegistryID
+	Principal string // ARN of the principal the token was issued to
+}
+
+// Issue returns a token for the claims and its expiry.
+func (t *Tokens) Issue(c TokenClaims) (string, time.Time) {
 	exp := t.clock.Now().Add(TokenTTL).Truncate(time.Second)
-	return t.seal(purposePassword, []byte(reg.Account+"|"+reg.Region+"|"+strconv.FormatInt(exp.Unix(), 10))), exp
+	if c.Principal == "" {
+		c.Principal = RootPrincipal(c.Registry.Account)
+	}
+	payload := c.Registry.Account + "|" + c.Registry.Region + "|" + strconv.FormatInt(exp.Unix(), 10) + "|" + c.Principal
+	return t.seal(purposePassword, []byte(payload)), exp
 }
 
 // Every signed token is base64url(payload) "." base64url(HMAC(purpose +
@@ -120,24 +131,34 @@ func (t *Tokens) sign(s string) string {
 
 var errBadToken = errors.New("invalid authorization token")
 
-// Verify checks a token's signature and expiry and returns whose it is.
-func (t *Tokens) Verify(token string) (RegistryID, error) {
+// Verify checks a token's signature and expiry and returns its claims.
+// Tokens issued before they carried a principal (account|region|expiry)
+// stand for the account's root.
+func (t *Tokens) Verify(token string) (TokenClaims, error) {
+	bad := func() (TokenClaims, error) { return TokenClaims{}, Errorf(KindUnauthorized, "%v", errBadToken) }
 	raw, ok := t.unseal(purposePassword, token)
 	if !ok {
-		return RegistryID{}, Errorf(KindUnauthorized, "%v", errBadToken)
+		return bad()
 	}
-	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 {
-		return RegistryID{}, Errorf(KindUnauthorized, "%v", errBadToken)
+	parts := strings.SplitN(string(raw), "|", 4)
+	if len(parts) < 3 {
+		return bad()
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
-		return RegistryID{}, Errorf(KindUnauthorized, "%v", errBadToken)
+		return bad()
 	}
 	if t.clock.Now().After(time.Unix(exp, 0)) {
-		return RegistryID{}, Errorf(KindUnauthorized, "Your authorization token has expired. Reauthenticate and try again.")
+		return TokenClaims{}, Errorf(KindUnauthorized, "Your authorization token has expired. Reauthenticate and try again.")
 	}
-	return RegistryID{Account: parts[0], Region: parts[1]}, nil
+	c := TokenClaims{Registry: RegistryID{Account: parts[0], Region: parts[1]}, Principal: RootPrincipal(parts[0])}
+	if len(parts) == 4 {
+		if AccountOfPrincipal(parts[3]) == "" {
+			return bad()
+		}
+		c.Principal = parts[3]
+	}
+	return c, nil
 }
 
 // LayerGrant is what a layer download URL allows: reading one blob of one

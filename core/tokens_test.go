@@ -14,7 +14,8 @@ func TestTokenRoundTrip(t *testing.T) {
 	clock := newFakeClock()
 	tok := NewTokens([]byte("0123456789abcdef0123456789abcdef"), clock)
 	reg := RegistryID{Account: "123456789012", Region: "eu-central-1"}
-	token, exp := tok.Issue(reg)
+	claims := TokenClaims{Registry: reg, Principal: "arn:aws:iam::123456789012:role/ci"}
+	token, exp := tok.Issue(claims)
 	if want := clock.Now().Add(TokenTTL); !exp.Equal(want) {
 		t.Fatalf("expiry %v, want %v", exp, want)
 	}
@@ -22,20 +23,24 @@ func TestTokenRoundTrip(t *testing.T) {
 		t.Fatalf("token %q contains ':' and cannot be an HTTP Basic password", token)
 	}
 	got, err := tok.Verify(token)
-	if err != nil || got != reg {
+	if err != nil || got != claims {
 		t.Fatalf("Verify = %+v, %v", got, err)
 	}
-	// Another registry gets another token.
-	other, _ := tok.Issue(regB)
+	// Another registry gets another token; without a principal, the account's root.
+	other, _ := tok.Issue(TokenClaims{Registry: regB})
 	if other == token {
 		t.Fatal("two registries share a token")
 	}
-	if got, _ := tok.Verify(other); got != regB {
+	if got, _ := tok.Verify(other); got != (TokenClaims{Registry: regB, Principal: RootPrincipal(regB.Account)}) {
 		t.Fatalf("Verify(other) = %+v", got)
+	}
+	// Another principal of the same account gets another token.
+	if alt, _ := tok.Issue(TokenClaims{Registry: reg}); alt == token {
+		t.Fatal("two principals share a token")
 	}
 	// A verifier with the same secret (e.g. after a restart) accepts it.
 	again := NewTokens([]byte("0123456789abcdef0123456789abcdef"), clock)
-	if got, err := again.Verify(token); err != nil || got != reg {
+	if got, err := again.Verify(token); err != nil || got != claims {
 		t.Fatalf("Verify after restart = %+v, %v", got, err)
 	}
 }
@@ -43,7 +48,7 @@ func TestTokenRoundTrip(t *testing.T) {
 func TestTokenRejected(t *testing.T) {
 	clock := newFakeClock()
 	tok := NewTokens([]byte("secret-one-secret-one-secret-one"), clock)
-	token, _ := tok.Issue(regA)
+	token, _ := tok.Issue(TokenClaims{Registry: regA})
 	payload, sig, _ := strings.Cut(token, ".")
 
 	forged := base64.RawURLEncoding.EncodeToString([]byte(regB.Account + "|" + regB.Region + "|99999999999"))
@@ -57,8 +62,14 @@ func TestTokenRejected(t *testing.T) {
 		return string(b)
 	}
 	// The helper below makes tokens Verify accepts when the statement is right.
-	if got, err := tok.Verify(signed(tok, "333333333333|ap-south-1|"+itoa(clock.Now().Add(time.Hour).Unix()))); err != nil || got.Account != "333333333333" || got.Region != "ap-south-1" {
+	soon := itoa(clock.Now().Add(time.Hour).Unix())
+	if got, err := tok.Verify(signed(tok, "333333333333|ap-south-1|"+soon+"|arn:aws:iam::333333333333:user/u")); err != nil ||
+		got != (TokenClaims{Registry: RegistryID{Account: "333333333333", Region: "ap-south-1"}, Principal: "arn:aws:iam::333333333333:user/u"}) {
 		t.Fatalf("well-formed signed statement: %+v, %v", got, err)
+	}
+	// A token from before tokens carried a principal stands for the account's root.
+	if got, err := tok.Verify(signed(tok, "333333333333|ap-south-1|"+soon)); err != nil || got.Principal != RootPrincipal("333333333333") {
+		t.Fatalf("principal-less statement: %+v, %v", got, err)
 	}
 	for name, bad := range map[string]string{
 		"empty":              "",
@@ -69,14 +80,15 @@ func TestTokenRejected(t *testing.T) {
 		"forged payload":     forged + "." + sig,
 		"extra part":         token + ".x",
 		"other secret": func() string {
-			s, _ := NewTokens([]byte("another-secret-another-secret-!!"), clock).Issue(regA)
+			s, _ := NewTokens([]byte("another-secret-another-secret-!!"), clock).Issue(TokenClaims{Registry: regA})
 			return s
 		}(),
 		// Correctly signed, but not a statement Issue makes.
-		"not base64":  "!!!." + tok.sign("!!!"),
-		"two fields":  signed(tok, "111111111111|us-east-1"),
-		"bad expiry":  signed(tok, "111111111111|us-east-1|soon"),
-		"four fields": signed(tok, "111111111111|us-east-1|x|99999999999"),
+		"not base64":              "!!!." + tok.sign("!!!"),
+		"two fields":              signed(tok, "111111111111|us-east-1"),
+		"bad expiry":              signed(tok, "111111111111|us-east-1|soon"),
+		"bad expiry, four fields": signed(tok, "111111111111|us-east-1|x|99999999999"),
+		"not a principal":         signed(tok, "111111111111|us-east-1|99999999999|nobody"),
 	} {
 		_, err := tok.Verify(bad)
 		wantKind(t, err, KindUnauthorized, name)
@@ -86,7 +98,7 @@ func TestTokenRejected(t *testing.T) {
 func TestTokenExpiry(t *testing.T) {
 	clock := newFakeClock()
 	tok := NewTokens(RandomSecret(), clock)
-	token, exp := tok.Issue(regA)
+	token, exp := tok.Issue(TokenClaims{Registry: regA})
 	clock.Advance(TokenTTL - time.Second)
 	if _, err := tok.Verify(token); err != nil {
 		t.Fatalf("token rejected before expiry: %v", err)

@@ -15,10 +15,13 @@ type RegistryID struct {
 
 func (r RegistryID) String() string { return r.Account + "/" + r.Region }
 
-// Caller is who makes a request, as established by an edge's authentication.
+// Caller is who makes a request, as established by an edge's authentication,
+// with what the request's transport says about it (for policy conditions).
 type Caller struct {
-	Registry  RegistryID // the caller's own account and region
-	Principal string     // ARN, e.g. arn:aws:iam::123456789012:root
+	Registry        RegistryID // the caller's own account and region
+	Principal       string     // ARN, e.g. arn:aws:iam::123456789012:root
+	SourceIP        string     // the client's address, without the port
+	SecureTransport bool       // the request arrived over TLS
 }
 
 type callerKey struct{}

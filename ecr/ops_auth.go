@@ -17,7 +17,7 @@ func (h *Handler) getAuthorizationToken(c *call, in *GetAuthorizationTokenReques
 		if err != nil {
 			return nil, err
 		}
-		tok, exp := h.tokens.Issue(core.RegistryID{Account: reg.Account, Region: c.caller.Registry.Region})
+		tok, exp := h.tokens.Issue(core.TokenClaims{Registry: core.RegistryID{Account: reg.Account, Region: c.caller.Registry.Region}, Principal: c.caller.Principal})
 		out.AuthorizationData = append(out.AuthorizationData, AuthorizationData{
 			AuthorizationToken: base64.StdEncoding.EncodeToString([]byte("AWS:" + tok)),
 			ExpiresAt:          At(exp),

@@ -74,11 +74,11 @@ func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error
 		if !ok || user != "AWS" {
 			return caller, core.RegistryID{}, core.Errorf(core.KindUnauthorized, "authentication required: use HTTP Basic with user AWS and a token from 'aws ecr get-login-password' or 'berth token'")
 		}
-		reg, err := h.tokens.Verify(pass)
+		claims, err := h.tokens.Verify(pass)
 		if err != nil {
 			return caller, core.RegistryID{}, err
 		}
-		caller = core.Caller{Registry: reg, Principal: core.RootPrincipal(reg.Account)}
+		caller = core.Caller{Registry: claims.Registry, Principal: claims.Principal}
 	}
 	target := caller.Registry
 	if reg, ok := HostRegistry(r.Host); ok {

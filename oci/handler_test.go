@@ -51,7 +51,7 @@ func newEnv(t *testing.T, noAuth bool) *env {
 		NewID: func() string { n++; return "up" + strconv.Itoa(n) }})
 	t.Cleanup(func() { reg.Close() })
 	tokens := core.NewTokens([]byte("test-secret-test-secret-test-sec"), clock)
-	tok, _ := tokens.Issue(acct)
+	tok, _ := tokens.Issue(core.TokenClaims{Registry: acct})
 	h := New(Config{Registry: reg, Tokens: tokens, NoAuth: noAuth, DefaultRegistry: acct, Log: log})
 	return &env{t: t, h: h, reg: reg, tokens: tokens, token: tok}
 }
@@ -256,7 +256,7 @@ func TestBaseAndAuth(t *testing.T) {
 
 	// An expired token is refused.
 	expired := core.NewTokens([]byte("test-secret-test-secret-test-sec"), fixedClock{time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)})
-	old, _ := expired.Issue(acct)
+	old, _ := expired.Issue(core.TokenClaims{Registry: acct})
 	w = e.do(req{method: "GET", path: "/v2/", noCreds: true, header: map[string]string{"Authorization": "Basic " + basic("AWS", old)}})
 	wantError(t, w, 401, "UNAUTHORIZED", "expired token")
 }

@@ -191,7 +191,7 @@ func token(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tok, _ := core.NewTokens(secret, nil).Issue(core.RegistryID{Account: *account, Region: *region})
+	tok, _ := core.NewTokens(secret, nil).Issue(core.TokenClaims{Registry: core.RegistryID{Account: *account, Region: *region}})
 	fmt.Fprintln(stdout, tok)
 	return nil
 }

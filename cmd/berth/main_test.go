@@ -36,9 +36,9 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := core.NewTokens(secret, nil).Verify(tok)
-	if err != nil || reg != (core.RegistryID{Account: "123456789012", Region: "eu-west-1"}) {
-		t.Fatalf("Verify = %v, %v", reg, err)
+	claims, err := core.NewTokens(secret, nil).Verify(tok)
+	if err != nil || claims.Registry != (core.RegistryID{Account: "123456789012", Region: "eu-west-1"}) || claims.Principal != "arn:aws:iam::123456789012:root" {
+		t.Fatalf("Verify = %v, %v", claims, err)
 	}
 	if err := run([]string{"token", "--data-dir", dir, "--account", "12"}, &out, &out); err == nil {
 		t.Error("a 2-digit account was accepted")

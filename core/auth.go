@@ -1,0 +1,140 @@
+package core
+
+import (
+	"context"
+	"slices"
+	"strings"
+)
+
+// Authorizer decides whether the caller may perform one IAM action on every
+// resource of a request. Both edges ask it once per request, after the
+// request is understood and before anything is read, so that a denied caller
+// learns nothing about what exists. It returns nil to allow, or an error of
+// KindDenied whose message is the answer the caller sees.
+//
+// The default, AccountBoundary, lets an account do anything in its own
+// registries and nothing in another's — what AWS answers when no policy
+// grants cross-account access. The IAM work replaces it with policy
+// evaluation.
+type Authorizer interface {
+	Authorize(ctx context.Context, req AuthRequest) error
+}
+
+// ResourceTagAuthorizer is an Authorizer whose decisions may depend on a
+// repository's own tags (aws:ResourceTag/*). Core reads them for it before
+// asking; authorizers that do not implement it cost no read.
+type ResourceTagAuthorizer interface {
+	Authorizer
+	UsesResourceTags() bool
+}
+
+// AuthRequest is one authorization question: may the caller perform Action
+// on every one of Resources? The edge fills Action, Resources and the request's
+// own context; Registry.Authorize fills the caller's side.
+type AuthRequest struct {
+	// Filled from the caller (Registry.Authorize does it from the context).
+	Principal        string // ARN, e.g. arn:aws:iam::123456789012:root
+	PrincipalAccount string
+	SourceIP         string // aws:SourceIp
+	SecureTransport  bool   // aws:SecureTransport
+
+	Action    string     // the IAM action, e.g. "ecr:BatchGetImage"
+	Resources []Resource // at least one; "*" for actions without a resource type
+
+	RequestTags map[string]string // aws:RequestTag/* (CreateRepository, TagResource)
+	TagKeys     []string          // aws:TagKeys (CreateRepository, TagResource, UntagResource)
+	// Context holds the action's service-specific condition keys, e.g.
+	// "ecr:AccountSetting" for Get/PutAccountSetting.
+	Context map[string]string
+}
+
+// Resource is one resource an action is performed on.
+type Resource struct {
+	ARN        string     // the repository ARN, the registry's repository/* ARN, or "*"
+	Registry   RegistryID // the registry the resource belongs to
+	Repository string     // the repository, when the resource is exactly one
+	// Tags are the repository's own tags (aws:ResourceTag/*), filled by
+	// Registry.Authorize for a ResourceTagAuthorizer when the repository exists.
+	Tags map[string]string
+}
+
+// RepositoryARN is the ARN of a repository.
+func RepositoryARN(reg RegistryID, name string) string {
+	return "arn:aws:ecr:" + reg.Region + ":" + reg.Account + ":repository/" + name
+}
+
+// RepositoryResource names one repository.
+func RepositoryResource(reg RegistryID, name string) Resource {
+	return Resource{ARN: RepositoryARN(reg, name), Registry: reg, Repository: name}
+}
+
+// AllRepositories names every repository of a registry, as AWS does for an
+// action on the whole registry's repositories (DescribeRepositories without
+// names, /v2/_catalog): arn:aws:ecr:<region>:<account>:repository/*.
+func AllRepositories(reg RegistryID) Resource {
+	return Resource{ARN: RepositoryARN(reg, "*"), Registry: reg}
+}
+
+// AnyResource is the resource of an action that has no resource type in IAM
+// (GetAuthorizationToken, registry settings): "*", in the given registry.
+func AnyResource(reg RegistryID) Resource { return Resource{ARN: "*", Registry: reg} }
+
+// Authorize asks the configured Authorizer about req on behalf of the caller
+// attached to ctx. Trusted writes (replication, pull-through, lifecycle) do
+// not pass through it: they act for the registry itself.
+func (r *Registry) Authorize(ctx context.Context, req AuthRequest) error {
+	c := CallerFrom(ctx)
+	req.Principal, req.PrincipalAccount = c.Principal, c.Registry.Account
+	req.SourceIP, req.SecureTransport = c.SourceIP, c.SecureTransport
+	if ta, ok := r.authz.(ResourceTagAuthorizer); ok && ta.UsesResourceTags() {
+		req.Resources = slices.Clone(req.Resources)
+		r.fillResourceTags(ctx, req.Resources)
+	}
+	return r.authz.Authorize(ctx, req)
+}
+
+func (r *Registry) fillResourceTags(ctx context.Context, res []Resource) {
+	for i := range res {
+		if res[i].Repository == "" {
+			continue
+		}
+		repo, err := r.GetRepository(ctx, res[i].Registry, res[i].Repository)
+		if err != nil {
+			continue // no such repository: no tags
+		}
+		res[i].Tags = map[string]string{}
+		for _, t := range repo.Tags {
+			res[i].Tags[t.Key] = t.Value
+		}
+	}
+}
+
+// AccountBoundary is the default Authorizer: a principal may do anything in
+// its own account's registries and nothing in another account's.
+type AccountBoundary struct{}
+
+// Authorize allows req when every resource is in the principal's account.
+func (AccountBoundary) Authorize(ctx context.Context, req AuthRequest) error {
+	for _, res := range req.Resources {
+		if res.Registry.Account != req.PrincipalAccount {
+			return AccessDenied(req, res, "no resource-based policy allows the "+req.Action+" action")
+		}
+	}
+	return nil
+}
+
+// AccessDenied words a denial as AWS does: "User: <principal> is not
+// authorized to perform: <action> on resource: <arn> because <reason>".
+func AccessDenied(req AuthRequest, res Resource, reason string) error {
+	return Errorf(KindDenied, "User: %s is not authorized to perform: %s on resource: %s because %s", req.Principal, req.Action, res.ARN, reason)
+}
+
+// AccountOfPrincipal returns the account id in an IAM or STS principal ARN
+// (arn:aws:iam::123456789012:user/x), or "" when there is none.
+func AccountOfPrincipal(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 || !ValidAccountID(parts[4]) {
+		return ""
+	}
+	return parts[4]
+}

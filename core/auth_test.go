@@ -1,0 +1,99 @@
+package core
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// recordingAuthorizer keeps what it was asked and answers with decide.
+type recordingAuthorizer struct {
+	tags   bool
+	asked  []AuthRequest
+	decide func(AuthRequest) error
+}
+
+func (a *recordingAuthorizer) Authorize(ctx context.Context, req AuthRequest) error {
+	a.asked = append(a.asked, req)
+	if a.decide != nil {
+		return a.decide(req)
+	}
+	return nil
+}
+
+func (a *recordingAuthorizer) UsesResourceTags() bool { return a.tags }
+
+func TestAccountBoundaryAllowsOwnAccountOnly(t *testing.T) {
+	req := AuthRequest{Principal: RootPrincipal(regA.Account), PrincipalAccount: regA.Account, Action: "ecr:BatchGetImage"}
+	for _, res := range []Resource{RepositoryResource(regA, "app"), RepositoryResource(regA2, "app"), AllRepositories(regA), AnyResource(regA)} {
+		req.Resources = []Resource{res}
+		if err := (AccountBoundary{}).Authorize(bg, req); err != nil {
+			t.Errorf("%s in own account denied: %v", res.ARN, err)
+		}
+	}
+	req.Resources = []Resource{RepositoryResource(regA, "app"), RepositoryResource(regB, "other")}
+	err := (AccountBoundary{}).Authorize(bg, req)
+	wantKind(t, err, KindDenied, "a resource in another account")
+	want := "User: arn:aws:iam::111111111111:root is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:222222222222:repository/other because no resource-based policy allows the ecr:BatchGetImage action"
+	if err.Error() != want {
+		t.Fatalf("message\n got  %s\n want %s", err, want)
+	}
+}
+
+func TestAuthorizeFillsTheCallerAndAsksTheAuthorizer(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		az := &recordingAuthorizer{}
+		f.r.authz = az
+		ctx := WithCaller(bg, Caller{Registry: regA, Principal: alice, SourceIP: "192.0.2.7", SecureTransport: true})
+		req := AuthRequest{Action: "ecr:CreateRepository", Resources: []Resource{RepositoryResource(regA, "app")},
+			RequestTags: map[string]string{"team": "a"}, TagKeys: []string{"team"}}
+		must(t, f.r.Authorize(ctx, req), "Authorize")
+		got := az.asked[0]
+		if got.Principal != alice || got.PrincipalAccount != regA.Account || got.SourceIP != "192.0.2.7" || !got.SecureTransport ||
+			got.Action != "ecr:CreateRepository" || got.RequestTags["team"] != "a" || got.Resources[0].ARN != "arn:aws:ecr:us-east-1:111111111111:repository/app" {
+			t.Fatalf("authorizer saw %+v", got)
+		}
+		if got.Resources[0].Tags != nil {
+			t.Fatal("resource tags were read for an authorizer that does not use them")
+		}
+
+		az.decide = func(AuthRequest) error { return Denied("no") }
+		wantKind(t, f.r.Authorize(ctx, req), KindDenied, "a denying authorizer")
+	})
+}
+
+func TestAuthorizeReadsResourceTagsOnlyForAuthorizersThatUseThem(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		az := &recordingAuthorizer{tags: true}
+		f.r.authz = az
+		_, err := f.r.CreateRepository(bg, regA, "tagged", func(r *Repository) { r.Tags = []ResourceTag{{Key: "env", Value: "prod"}} })
+		must(t, err, "CreateRepository")
+		req := AuthRequest{Action: "ecr:BatchGetImage", Resources: []Resource{RepositoryResource(regA, "tagged"), RepositoryResource(regA, "missing"), AnyResource(regA)}}
+		must(t, f.r.Authorize(WithCaller(bg, Caller{Registry: regA, Principal: alice}), req), "Authorize")
+		res := az.asked[0].Resources
+		if res[0].Tags["env"] != "prod" || res[1].Tags != nil || res[2].Tags != nil {
+			t.Fatalf("resource tags: %+v", res)
+		}
+		if req.Resources[0].Tags != nil {
+			t.Fatal("Authorize changed the caller's request")
+		}
+	})
+}
+
+func TestAccountOfPrincipal(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:iam::123456789012:root":                      "123456789012",
+		"arn:aws:iam::123456789012:user/path/alice":           "123456789012",
+		"arn:aws:sts::123456789012:assumed-role/ci/session-1": "123456789012",
+		"arn:aws:iam::12345:root":                             "",
+		"nobody":                                              "",
+		"":                                                    "",
+	} {
+		if got := AccountOfPrincipal(arn); got != want {
+			t.Errorf("AccountOfPrincipal(%q) = %q, want %q", arn, got, want)
+		}
+	}
+	if !strings.HasPrefix(RepositoryARN(regA, "a/b"), "arn:aws:ecr:us-east-1:111111111111:repository/a/b") {
+		t.Fatal(RepositoryARN(regA, "a/b"))
+	}
+}
