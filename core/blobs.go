@@ -358,15 +358,37 @@ func (r *Registry) CancelUpload(ctx context.Context, reg RegistryID, repo, id st
 
 // MountBlob links a blob that repository from (or, when from is empty, any
 // repository of the same registry) already has into repo. It reports false
-// when there was nothing to mount or mounting is not enabled for the registry
-// (ECR's BLOB_MOUNTING account setting), so the edge falls back to an upload.
+// when there was nothing to mount, mounting is not enabled for the registry
+// (ECR's BLOB_MOUNTING account setting), or the caller may not read the
+// source, so the edge falls back to an upload that reveals nothing.
+//
+// Mounting reads the source's layer, so the caller needs
+// ecr:GetDownloadUrlForLayer on it ("Users need ecr:GetDownloadUrlForLayer
+// IAM permission on a repository to mount layers from it", ECR user guide,
+// Blob mounting); the edge has already authorized the upload into repo.
 func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from string, d digest.Digest) (Descriptor, bool, error) {
-	var size int64
-	found := false
+	var candidates []string
 	r.kv.View(func(tx kv.Tx) error {
-		size, found = mountable(tx, reg, repo, from, d)
+		for _, src := range mountSources(tx, reg, from, d) {
+			if _, ok := mountable(tx, reg, repo, src, d); ok {
+				candidates = append(candidates, src)
+			}
+		}
 		return nil
 	})
+	source := ""
+	for _, c := range candidates {
+		if r.Authorize(ctx, AuthRequest{Action: "ecr:GetDownloadUrlForLayer", Resources: []Resource{RepositoryResource(reg, c)}}) == nil {
+			source = c
+			break
+		}
+	}
+	if source == "" {
+		return Descriptor{}, false, nil
+	}
+	var size int64
+	found := false
+	r.kv.View(func(tx kv.Tx) error { size, found = mountable(tx, reg, repo, source, d); return nil })
 	if !found {
 		return Descriptor{}, false, nil
 	}
@@ -379,7 +401,7 @@ func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from str
 		if err := r.ensureRepo(tx, reg, repo); err != nil {
 			return err
 		}
-		if size, found = mountable(tx, reg, repo, from, d); !found {
+		if size, found = mountable(tx, reg, repo, source, d); !found {
 			return nil // deleted from the source meanwhile
 		}
 		return linkBlob(tx, reg, repo, d, size)
@@ -391,43 +413,49 @@ func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from str
 	return Descriptor{Digest: d, Size: size, MediaType: "application/octet-stream"}, true, nil
 }
 
-// mountable applies ECR's rules: blob mounting must be ENABLED for the
-// registry, and source and target must share their encryption configuration.
-func mountable(tx kv.Tx, reg RegistryID, repo, from string, d digest.Digest) (int64, bool) {
-	if s, err := getSettings(tx, reg); err != nil || s.AccountSetting("BLOB_MOUNTING") != "ENABLED" {
-		return 0, false
-	}
-	if from != "" {
-		var src, dst Repository
-		if getRepo(tx, reg, from, &src) != nil {
-			return 0, false
-		}
-		if getRepo(tx, reg, repo, &dst) == nil && (src.EncryptionType != dst.EncryptionType || src.KMSKey != dst.KMSKey) {
-			return 0, false
-		}
-	}
-	return findLink(tx, reg, from, d)
+func mountEnabled(tx kv.Tx, reg RegistryID) bool {
+	s, err := getSettings(tx, reg)
+	return err == nil && s.AccountSetting("BLOB_MOUNTING") == "ENABLED"
 }
 
-// findLink looks for d in repository from or, when from is empty, in any
-// repository of the registry (never another account's).
-func findLink(tx kv.Tx, reg RegistryID, from string, d digest.Digest) (size int64, found bool) {
+// mountSources lists the repositories of reg (never another account's or
+// region's) that link d: from alone when it is named, else every one.
+func mountSources(tx kv.Tx, reg RegistryID, from string, d digest.Digest) []string {
 	if from != "" {
-		if v := tx.Get(bLinks, itemKey(reg, from, string(d))); v != nil {
-			size, _ = strconv.ParseInt(string(v), 10, 64)
-			return size, true
+		if tx.Get(bLinks, itemKey(reg, from, string(d))) != nil {
+			return []string{from}
 		}
-		return 0, false
+		return nil
 	}
+	var out []string
 	pre := []byte(string(d) + sep + regPrefix(reg))
 	tx.Scan(bBlobRefs, pre, nil, func(k, v []byte) bool {
-		if l := tx.Get(bLinks, itemKey(reg, string(k[len(pre):]), string(d))); l != nil {
-			size, _ = strconv.ParseInt(string(l), 10, 64)
-			found = true
-		}
-		return !found
+		out = append(out, string(k[len(pre):]))
+		return true
 	})
-	return size, found
+	return out
+}
+
+// mountable applies ECR's rules to mounting d from repository from into repo:
+// blob mounting must be ENABLED for the registry, the source must link d, and
+// source and target must share their encryption configuration.
+func mountable(tx kv.Tx, reg RegistryID, repo, from string, d digest.Digest) (int64, bool) {
+	if !mountEnabled(tx, reg) {
+		return 0, false
+	}
+	var src, dst Repository
+	if getRepo(tx, reg, from, &src) != nil {
+		return 0, false
+	}
+	if getRepo(tx, reg, repo, &dst) == nil && (src.EncryptionType != dst.EncryptionType || src.KMSKey != dst.KMSKey) {
+		return 0, false
+	}
+	v := tx.Get(bLinks, itemKey(reg, from, string(d)))
+	if v == nil {
+		return 0, false
+	}
+	size, _ := strconv.ParseInt(string(v), 10, 64)
+	return size, true
 }
 
 // deleteUploadRecords removes the upload sessions of a repository being

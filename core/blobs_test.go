@@ -302,7 +302,7 @@ func TestMountBlob(t *testing.T) {
 		other := f.putBlob(regB, "src", []byte("account B only"), mtLayer).Digest
 
 		// ECR's BLOB_MOUNTING account setting is off by default.
-		if _, ok, err := f.r.MountBlob(bg, regA, "dst", "src", d); ok || err != nil {
+		if _, ok, err := f.r.MountBlob(asRoot(regA), regA, "dst", "src", d); ok || err != nil {
 			t.Fatalf("MountBlob with mounting disabled = %v, %v", ok, err)
 		}
 		for _, reg := range []RegistryID{regA, regA2, regB} {
@@ -313,7 +313,7 @@ func TestMountBlob(t *testing.T) {
 			must(t, err, "enabling blob mounting")
 		}
 
-		desc, ok, err := f.r.MountBlob(bg, regA, "dst", "src", d)
+		desc, ok, err := f.r.MountBlob(asRoot(regA), regA, "dst", "src", d)
 		if err != nil || !ok {
 			t.Fatalf("MountBlob from src = %v, %v", ok, err)
 		}
@@ -325,7 +325,7 @@ func TestMountBlob(t *testing.T) {
 		}
 
 		// Anonymous: found in some repository of the same registry.
-		desc, ok, err = f.r.MountBlob(bg, regA, "anon", "", d)
+		desc, ok, err = f.r.MountBlob(asRoot(regA), regA, "anon", "", d)
 		if err != nil || !ok || desc.Size != int64(len(content)) {
 			t.Fatalf("anonymous MountBlob = %+v %v, %v", desc, ok, err)
 		}
@@ -349,7 +349,7 @@ func TestMountBlob(t *testing.T) {
 			{regA2, "dst", "", d, "same account, other region, anonymously"},
 			{regA2, "dst", "src", d, "same account, other region"},
 		} {
-			_, ok, err := f.r.MountBlob(bg, c.reg, c.repo, c.src, c.d)
+			_, ok, err := f.r.MountBlob(asRoot(c.reg), c.reg, c.repo, c.src, c.d)
 			if err != nil || ok {
 				t.Fatalf("%s: MountBlob = %v, %v; want false, nil", c.what, ok, err)
 			}
@@ -358,8 +358,36 @@ func TestMountBlob(t *testing.T) {
 		}
 
 		// The target repository must exist (no create-on-push).
-		_, _, err = f.r.MountBlob(bg, regA, "nosuchrepo", "src", d)
+		_, _, err = f.r.MountBlob(asRoot(regA), regA, "nosuchrepo", "src", d)
 		wantKind(t, err, KindRepositoryNotFound, "mount into a missing repository")
+
+		// The caller needs ecr:GetDownloadUrlForLayer on the source: a denied
+		// source is as good as none, named or found anonymously.
+		f.createRepo(regA, "secret")
+		f.createRepo(regA, "denied")
+		hidden := f.putBlob(regA, "secret", []byte("only in secret"), mtLayer).Digest
+		az := &recordingAuthorizer{decide: func(req AuthRequest) error {
+			if req.Resources[0].Repository == "secret" {
+				return Denied("not the secret")
+			}
+			return nil
+		}}
+		f.r.authz = az
+		for _, src := range []string{"secret", ""} {
+			if _, ok, err := f.r.MountBlob(asRoot(regA), regA, "denied", src, hidden); ok || err != nil {
+				t.Fatalf("mount from a denied source %q = %v, %v", src, ok, err)
+			}
+		}
+		last := az.asked[len(az.asked)-1]
+		if last.Action != "ecr:GetDownloadUrlForLayer" || last.Resources[0].ARN != RepositoryARN(regA, "secret") {
+			t.Fatalf("the source was authorized as %+v", last)
+		}
+		// Found anonymously in a denied and an allowed repository: the allowed one serves.
+		f.putBlob(regA, "src", []byte("only in secret"), mtLayer)
+		if _, ok, err := f.r.MountBlob(asRoot(regA), regA, "denied", "", hidden); !ok || err != nil {
+			t.Fatalf("anonymous mount with one allowed source = %v, %v", ok, err)
+		}
+		f.r.authz = AccountBoundary{}
 
 		// A mounted link keeps the bytes alive after the source lets go.
 		must(t, f.r.DeleteBlob(bg, regA, "src", d), "DeleteBlob in src")

@@ -229,6 +229,11 @@ func (f *fixture) pushImage(reg RegistryID, repo, ref, seed string) (image, Mani
 	return img, m
 }
 
+// asRoot is a request context whose caller is the root of reg's account.
+func asRoot(reg RegistryID) context.Context {
+	return WithCaller(bg, Caller{Registry: reg, Principal: RootPrincipal(reg.Account)})
+}
+
 // wantKind fails unless err is a domain error of kind k.
 func wantKind(t *testing.T, err error, k Kind, what string) {
 	t.Helper()
