@@ -27,26 +27,8 @@ var (
 	bg    = context.Background()
 )
 
-// fakeClock is a settable Clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newFakeClock() *ManualClock {
+	return NewManualClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // seqIDs hands out deterministic, distinct upload ids.
@@ -93,7 +75,7 @@ type fixture struct {
 	r            *Registry
 	kv           kv.Store
 	blobs        blob.Store
-	clock        *fakeClock
+	clock        *ManualClock
 	ids          *seqIDs
 	createOnPush bool
 	reopen       func() (kv.Store, blob.Store)

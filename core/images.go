@@ -43,6 +43,7 @@ type ImagePage struct {
 // to the page and decodes only the records it looks at, so listing a large
 // repository page by page costs time in proportion to its size.
 func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, p ImagePage) (imgs []Image, more bool, err error) {
+	r.settlePulls()
 	err = r.kv.View(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
@@ -79,6 +80,7 @@ func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, 
 // ResolveImage finds an image by digest and/or tag. With both, the tag must
 // point at the digest (else KindManifestNotFound with a message saying so).
 func (r *Registry) ResolveImage(ctx context.Context, reg RegistryID, repo string, dg digest.Digest, tag string) (Image, error) {
+	r.settlePulls()
 	var img Image
 	err := r.kv.View(func(tx kv.Tx) error {
 		ref := tag

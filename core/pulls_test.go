@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 )
 
 // A pull updates the image's last-pulled time unless the puller is excluded.
@@ -31,6 +32,52 @@ func TestPullTimeExclusions(t *testing.T) {
 		}
 		if img := pullAs(RootPrincipal(regA.Account)); !img.LastPulledAt.Equal(f.clock.Now()) {
 			t.Errorf("a pull by a principal that is not excluded recorded %v, want %v", img.LastPulledAt, f.clock.Now())
+		}
+	})
+}
+
+// A pull by an excluded principal after a real pull, in the same batch, leaves
+// the real pull's time: exclusion ignores the pull, it does not erase others.
+func TestExcludedPullKeepsEarlierPullTime(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		f.pushImage(regA, "app", "v1", "pulled")
+		ci := "arn:aws:iam::" + regA.Account + ":role/ci"
+		_, err := f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
+			s.PullTimeExclusions = []string{ci}
+			return nil
+		})
+		must(t, err, "UpdateSettings")
+		pull := func(principal string) {
+			t.Helper()
+			_, _, err := f.r.GetManifest(WithCaller(bg, Caller{Registry: regA, Principal: principal}), regA, "app", "v1", nil)
+			must(t, err, "GetManifest")
+		}
+		pull(RootPrincipal(regA.Account))
+		real := f.clock.Now()
+		f.clock.Advance(10 * time.Millisecond) // still within one batch
+		pull(ci)
+		f.clock.Advance(pullFlushDelay) // the batch is written
+		img, err := f.r.ResolveImage(bg, regA, "app", "", "v1")
+		must(t, err, "ResolveImage")
+		if !img.LastPulledAt.Equal(real) {
+			t.Fatalf("lastPulledAt = %v, want the real pull's %v", img.LastPulledAt, real)
+		}
+	})
+}
+
+// A read that reports pull times sees a pull at once, before its batch's
+// timer fires.
+func TestPullTimeVisibleToTheNextRead(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		f.pushImage(regA, "app", "v1", "pulled")
+		_, _, err := f.r.GetManifest(asRoot(regA), regA, "app", "v1", nil)
+		must(t, err, "GetManifest")
+		imgs, err := f.r.ListImages(bg, regA, "app")
+		must(t, err, "ListImages")
+		if !imgs[0].LastPulledAt.Equal(f.clock.Now()) {
+			t.Fatalf("lastPulledAt = %v right after the pull, want %v", imgs[0].LastPulledAt, f.clock.Now())
 		}
 	})
 }

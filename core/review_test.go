@@ -117,6 +117,7 @@ func TestClosePersistsPullTimeBeingFlushed(t *testing.T) {
 	if _, _, err := f.r.GetManifest(bg, regA, "app", "v1", nil); err != nil {
 		t.Fatal(err)
 	}
+	go f.clock.Advance(pullFlushDelay) // the flush timer fires (and blocks in the gate)
 	select {
 	case <-g.entered: // the timer's flush has taken the batch
 	case <-time.After(10 * time.Second):

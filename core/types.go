@@ -157,13 +157,3 @@ type Page struct {
 	Last string
 	N    int
 }
-
-// Clock is injected so that ages and expiries are testable without sleeping.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now().UTC() }
-
-// SystemClock is the real clock.
-var SystemClock Clock = systemClock{}
