@@ -43,9 +43,18 @@ func (r *Registry) StatBlob(ctx context.Context, reg RegistryID, repo string, d 
 	return size, err
 }
 
-// OpenBlob opens a blob reachable from the repository.
+// OpenBlob opens a blob reachable from the repository; a miss is first
+// offered to the Upstream (a pull-through cache).
 func (r *Registry) OpenBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (blob.Reader, error) {
-	if _, err := r.StatBlob(ctx, reg, repo, d); err != nil {
+	_, err := r.StatBlob(ctx, reg, repo, d)
+	if missing(err) {
+		if again, ferr := r.fetchBlob(ctx, reg, repo, d); ferr != nil {
+			err = ferr
+		} else if again {
+			_, err = r.StatBlob(ctx, reg, repo, d)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	rd, err := r.blobs.Open(d)
@@ -91,16 +100,29 @@ func unlinkBlob(tx kv.Tx, reg RegistryID, repo string, d digest.Digest) ([]diges
 	if err := tx.Delete(bBlobRefs, blobRefKey(d, reg, repo)); err != nil {
 		return nil, err
 	}
-	if blobReferenced(tx, d) {
-		return nil, nil
+	if referenced, err := blobReferenced(tx, d); err != nil || referenced {
+		return nil, err
 	}
 	return []digest.Digest{d}, nil
 }
 
-func blobReferenced(tx kv.Tx, d digest.Digest) bool {
+func blobReferenced(tx kv.Tx, d digest.Digest) (bool, error) {
 	found := false
-	tx.Scan(bBlobRefs, []byte(string(d)+sep), nil, func(k, v []byte) bool { found = true; return false })
-	return found
+	err := tx.Scan(bBlobRefs, []byte(string(d)+sep), nil, func(k, v []byte) bool { found = true; return false })
+	return found, err
+}
+
+// unreferenced reports whether no repository links d. Any doubt — the store
+// cannot be read — counts as referenced: bytes are deleted only when it is
+// certain nothing needs them.
+func (r *Registry) unreferenced(d digest.Digest) bool {
+	var referenced bool
+	err := r.kv.View(func(tx kv.Tx) (err error) { referenced, err = blobReferenced(tx, d); return err })
+	if err != nil {
+		r.log.Warn("keeping a blob whose references cannot be read", "digest", d, "err", err)
+		return false
+	}
+	return !referenced
 }
 
 // dropBlobs deletes blob bytes that no repository links, re-checking under the
@@ -112,9 +134,7 @@ func (r *Registry) dropBlobs(ds []digest.Digest) {
 	r.gcMu.Lock()
 	defer r.gcMu.Unlock()
 	for _, d := range ds {
-		var referenced bool
-		r.kv.View(func(tx kv.Tx) error { referenced = blobReferenced(tx, d); return nil })
-		if !referenced {
+		if r.unreferenced(d) {
 			if err := r.blobs.Delete(d); err != nil {
 				r.log.Warn("deleting unreferenced blob", "digest", d, "err", err)
 			}
@@ -149,15 +169,13 @@ func uploadNotFound(id string) error {
 // StartUpload opens an upload session into the repository.
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
 	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
-	err := r.kv.Update(func(tx kv.Tx) error {
-		if err := r.ensureRepo(tx, reg, repo); err != nil {
-			return err
-		}
+	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
 		return putJSON(tx, bUploads, []byte(rec.ID), rec)
 	})
 	if err != nil {
 		return UploadStatus{}, err
 	}
+	r.publishAll(ctx, created)
 	up, err := r.blobs.CreateUpload(rec.ID)
 	if err != nil {
 		r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(rec.ID)) })
@@ -318,13 +336,25 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 		orphan = []digest.Digest{expected} // stored but not linked
 		return Descriptor{}, true, err
 	}
-	r.bus.publish(ev)
+	r.bus.publish(ctx, ev)
 	return Descriptor{Digest: expected, Size: size, MediaType: "application/octet-stream"}, true, nil
 }
 
 // PutBlob stores body as blob expected in one step (monolithic upload).
 func (r *Registry) PutBlob(ctx context.Context, reg RegistryID, repo string, expected digest.Digest, body io.Reader) (Descriptor, error) {
-	if err := r.requireRepo(reg, repo); err != nil {
+	return r.putBlob(ctx, reg, repo, expected, body, CreateOnPush)
+}
+
+// ImportBlob stores bytes from outside the registry (a pull-through cache's
+// upstream) as blob expected in repo, verifying the digest while it streams,
+// and creates the repository when missing (from a PULL_THROUGH_CACHE
+// template, or with defaults). Mark ctx with the feature's Cause.
+func (r *Registry) ImportBlob(ctx context.Context, reg RegistryID, repo string, expected digest.Digest, body io.Reader) (Descriptor, error) {
+	return r.putBlob(ctx, reg, repo, expected, body, CreateForPullThrough)
+}
+
+func (r *Registry) putBlob(ctx context.Context, reg RegistryID, repo string, expected digest.Digest, body io.Reader, reason CreateReason) (Descriptor, error) {
+	if err := r.ensureRepository(ctx, reg, repo, reason); err != nil {
 		return Descriptor{}, err
 	}
 	up, err := r.blobs.CreateUpload(r.newID())
@@ -397,10 +427,7 @@ func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from str
 	if err := r.bus.check(ctx, ev); err != nil {
 		return Descriptor{}, false, err
 	}
-	err := r.kv.Update(func(tx kv.Tx) error {
-		if err := r.ensureRepo(tx, reg, repo); err != nil {
-			return err
-		}
+	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
 		if size, found = mountable(tx, reg, repo, source, d); !found {
 			return nil // deleted from the source meanwhile
 		}
@@ -409,7 +436,8 @@ func (r *Registry) MountBlob(ctx context.Context, reg RegistryID, repo, from str
 	if err != nil || !found {
 		return Descriptor{}, false, err
 	}
-	r.bus.publish(ev)
+	r.publishAll(ctx, created)
+	r.bus.publish(ctx, ev)
 	return Descriptor{Digest: d, Size: size, MediaType: "application/octet-stream"}, true, nil
 }
 
@@ -573,14 +601,18 @@ func (r *Registry) SweepBlobs(ctx context.Context) (int, error) {
 	var orphans []digest.Digest
 	err := r.kv.View(func(tx kv.Tx) error {
 		for _, d := range all {
-			if !blobReferenced(tx, d) {
+			referenced, err := blobReferenced(tx, d)
+			if err != nil {
+				return err
+			}
+			if !referenced {
 				orphans = append(orphans, d)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, err // delete nothing when unsure
 	}
 	for _, d := range orphans {
 		if err := r.blobs.Delete(d); err != nil {

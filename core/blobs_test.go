@@ -490,7 +490,7 @@ func TestUploadRepositoryDeletedDuringCommit(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
 		f.createRepo(regA, "app")
 		rk := &raceKV{Store: f.kv}
-		r := New(Options{KV: rk, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, Bus: NewBus(8, quietLog())})
+		r := New(Options{KV: rk, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, Bus: NewBus(BusOptions{Log: quietLog()})})
 		defer r.Bus().Close()
 
 		st, err := r.StartUpload(bg, regA, "app")

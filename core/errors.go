@@ -37,6 +37,10 @@ const (
 	KindNotFound              Kind = "NotFound"           // some other named thing (policy, setting, exclusion) is absent
 	KindAlreadyExists         Kind = "AlreadyExists"      // some other named thing already exists
 	KindLimitExceeded         Kind = "LimitExceeded"
+	KindInvalidTagParameter   Kind = "InvalidTagParameter" // a resource tag breaks AWS's rules
+	KindTooManyTags           Kind = "TooManyTags"
+	KindLayerPartTooSmall     Kind = "LayerPartTooSmall"   // an upload part other than the last is under 5 MiB
+	KindUpstreamUnavailable   Kind = "UpstreamUnavailable" // a pull-through fetch failed upstream
 )
 
 // Kinds lists every Kind, so edges can check that they map each one.
@@ -46,7 +50,8 @@ var Kinds = []Kind{
 	KindManifestChildMissing, KindManifestReferenced, KindManifestNotAcceptable, KindBlobNotFound,
 	KindUploadNotFound, KindDigestInvalid, KindRangeInvalid, KindSizeInvalid, KindImageTagImmutable,
 	KindUnauthorized, KindDenied, KindUnsupported, KindInvalidParameter, KindImageAlreadyExists,
-	KindImageArchived, KindNotFound, KindAlreadyExists, KindLimitExceeded,
+	KindImageArchived, KindNotFound, KindAlreadyExists, KindLimitExceeded, KindInvalidTagParameter, KindTooManyTags,
+	KindLayerPartTooSmall, KindUpstreamUnavailable,
 }
 
 // Error is a domain error: a Kind and a message in the wording clients expect.
@@ -68,6 +73,11 @@ func (e *Error) Is(target error) bool {
 // Errorf builds an *Error of kind k.
 func Errorf(k Kind, format string, args ...any) error {
 	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidParameter words a rejected parameter as ECR does.
+func InvalidParameter(param, constraint string) error {
+	return Errorf(KindInvalidParameter, "Invalid parameter at '%s' failed to satisfy constraint: '%s'", param, constraint)
 }
 
 // Denied wraps a before-hook's reason as an access-denied error.

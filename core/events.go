@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,67 +15,150 @@ import (
 type EventKind string
 
 const (
-	EventPush           EventKind = "push"
-	EventPull           EventKind = "pull"
-	EventTag            EventKind = "tag"
-	EventDelete         EventKind = "delete"
-	EventUploadComplete EventKind = "upload-complete"
+	EventPush              EventKind = "push"
+	EventPull              EventKind = "pull"
+	EventTag               EventKind = "tag"
+	EventDelete            EventKind = "delete"
+	EventUploadComplete    EventKind = "upload-complete"
+	EventRepositoryCreated EventKind = "repository-created"
+	EventImageArchived     EventKind = "image-archived"
+	EventImageRestored     EventKind = "image-restored"
+	EventPolicyChanged     EventKind = "policy-changed"
 )
 
-// DeleteTarget says what an EventDelete removed.
-type DeleteTarget string
+// Target says what an EventDelete removed, or whose policy an
+// EventPolicyChanged changed.
+type Target string
 
 const (
-	TargetManifest   DeleteTarget = "manifest"
-	TargetTag        DeleteTarget = "tag"
-	TargetRepository DeleteTarget = "repository"
+	TargetManifest   Target = "manifest"
+	TargetTag        Target = "tag"
+	TargetRepository Target = "repository"
+	TargetRegistry   Target = "registry"
 )
+
+// Cause says on whose behalf a change was made: a user's request, or one of
+// berth's features writing for the registry. Features check it to avoid
+// acting on their own writes (replication never replicates a replica,
+// signing never signs a signature).
+type Cause string
+
+const (
+	CauseUser        Cause = "user"
+	CauseReplication Cause = "replication"
+	CausePullThrough Cause = "pull-through"
+	CauseLifecycle   Cause = "lifecycle"
+	CauseSigning     Cause = "signing"
+	CauseTemplate    Cause = "template"
+)
+
+type causeKey struct{}
+
+// WithCause marks the writes made with ctx as made for cause.
+func WithCause(ctx context.Context, c Cause) context.Context {
+	return context.WithValue(ctx, causeKey{}, c)
+}
+
+// CauseFrom returns the cause attached to ctx; a request's is CauseUser.
+func CauseFrom(ctx context.Context) Cause {
+	if c, ok := ctx.Value(causeKey{}).(Cause); ok {
+		return c
+	}
+	return CauseUser
+}
 
 // Event describes one operation. Before hooks see it before it happens, after
 // hooks once it has.
 type Event struct {
 	Kind           EventKind
-	Target         DeleteTarget // EventDelete only
+	Target         Target // EventDelete, EventPolicyChanged
+	Cause          Cause
 	Registry       RegistryID
 	Repository     string
 	Digest         digest.Digest
 	PreviousDigest digest.Digest // EventTag: the digest the tag pointed to before, if any
-	Tag            string
-	MediaType      string
-	Size           int64
-	Actor          string
-	Time           time.Time
+	// Tag is the one tag the event is about: an EventTag's tag, the tag a
+	// push or pull named, a deleted tag. Tags lists every tag a push set
+	// (moved or not) or a manifest deletion removed.
+	Tag          string
+	Tags         []string
+	MediaType    string
+	ArtifactType string
+	// Subject is the manifest a referrer (a signature, an SBOM) refers to.
+	Subject digest.Digest
+	Size    int64
+	Actor   string // the caller's principal ARN; empty for the registry's own work
+	Time    time.Time
 }
 
 // BeforeHook may veto an operation by returning an error.
 type BeforeHook func(ctx context.Context, e Event) error
 
-// AfterHook observes a completed operation, off the request path.
-type AfterHook func(e Event)
+// Subscriber hears events after they happen, on its own queue and workers.
+type Subscriber struct {
+	// Name identifies the subscriber in logs.
+	Name string
+	// Kinds are the kinds it hears; none means every kind.
+	Kinds []EventKind
+	// Handle is called once per event. An error (or a panic) is logged and
+	// the event retried; ctx is the bus's, and writes made through core with
+	// it never wait for a queue (see the package doc).
+	Handle func(ctx context.Context, e Event) error
+	// Workers is how many events it handles at once (default 1). With one
+	// worker, events arrive in publish order.
+	Workers int
+	// QueueSize is how far behind it may fall before requests that publish
+	// to it wait (default 1024).
+	QueueSize int
+	// Retries is how many times a failed event is tried again (default 3;
+	// negative: never); Backoff is the first wait, doubled at each retry
+	// (default 100ms on the bus's clock).
+	Retries int
+	Backoff time.Duration
+}
+
+// BusOptions configure a Bus.
+type BusOptions struct {
+	Log   *slog.Logger
+	Clock Clock // for retry backoff; nil: SystemClock
+	// DrainTimeout bounds how long Close waits for queued events (default 10s).
+	DrainTimeout time.Duration
+}
 
 // Bus dispatches events to subscribers.
 type Bus struct {
+	log   *slog.Logger
+	clock Clock
+	drain time.Duration
+
 	mu     sync.RWMutex
 	before []BeforeHook
-	after  []afterSub
-	wanted map[EventKind]bool // kinds some after hook wants; nil key "" means all
-
-	qmu    sync.RWMutex // guards closed against sends on a closed queue
+	subs   []*subscription
+	wanted map[EventKind]bool // kinds some subscriber wants; key "" means every kind
 	closed bool
-	queue  chan Event
-	done   chan struct{}
-	log    *slog.Logger
+
+	ctx    context.Context // handed to subscribers; cancelled when the bus closes
+	cancel context.CancelFunc
+
+	pmu     sync.Mutex
+	quiet   *sync.Cond // pending reached zero
+	pending int        // events queued or being handled, all subscribers together
 }
 
-// NewBus starts the after-hook dispatcher. queueSize bounds the events waiting
-// for after hooks; a full queue makes publishers wait (backpressure) rather
-// than lose events.
-func NewBus(queueSize int, log *slog.Logger) *Bus {
-	if log == nil {
-		log = slog.Default()
+// NewBus returns a bus with no subscribers.
+func NewBus(o BusOptions) *Bus {
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
-	b := &Bus{queue: make(chan Event, queueSize), done: make(chan struct{}), log: log}
-	go b.run()
+	if o.Clock == nil {
+		o.Clock = SystemClock
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bus{log: o.Log, clock: o.Clock, drain: o.DrainTimeout, wanted: map[EventKind]bool{}, ctx: ctx, cancel: cancel}
+	b.quiet = sync.NewCond(&b.pmu)
 	return b
 }
 
@@ -84,29 +169,45 @@ func (b *Bus) Before(h BeforeHook) {
 	b.before = append(b.before, h)
 }
 
-type afterSub struct {
-	hook  AfterHook
-	kinds map[EventKind]bool // nil: every kind
-}
-
-// After subscribes an asynchronous observer to the given kinds of event, or
-// to every kind when none are given. Events nobody wants are not queued.
-func (b *Bus) After(h AfterHook, kinds ...EventKind) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	sub := afterSub{hook: h}
-	if b.wanted == nil {
-		b.wanted = map[EventKind]bool{}
+// Subscribe starts s's workers. Events published from now on that s wants
+// are queued for it.
+func (b *Bus) Subscribe(s Subscriber) {
+	if s.Workers <= 0 {
+		s.Workers = 1
 	}
-	if len(kinds) == 0 {
-		b.wanted[""] = true
-	} else {
+	if s.QueueSize <= 0 {
+		s.QueueSize = 1024
+	}
+	if s.Retries == 0 {
+		s.Retries = 3
+	}
+	if s.Backoff <= 0 {
+		s.Backoff = 100 * time.Millisecond
+	}
+	sub := &subscription{Subscriber: s, bus: b}
+	sub.changed = sync.NewCond(&sub.mu)
+	if len(s.Kinds) > 0 {
 		sub.kinds = map[EventKind]bool{}
-		for _, k := range kinds {
-			sub.kinds[k], b.wanted[k] = true, true
+		for _, k := range s.Kinds {
+			sub.kinds[k] = true
 		}
 	}
-	b.after = append(b.after, sub)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	if sub.kinds == nil {
+		b.wanted[""] = true
+	}
+	for k := range sub.kinds {
+		b.wanted[k] = true
+	}
+	b.subs = append(b.subs, sub)
+	for range s.Workers {
+		sub.workers.Add(1)
+		go sub.work()
+	}
 }
 
 // check runs the before hooks; the first error vetoes.
@@ -122,52 +223,189 @@ func (b *Bus) check(ctx context.Context, e Event) error {
 	return nil
 }
 
-// publish queues e for the after hooks.
-func (b *Bus) publish(e Event) {
+// workerKey marks the context a subscriber's handler runs with.
+type workerKey struct{}
+
+// publish queues e for every subscriber that wants it. A request waits while
+// a subscriber's queue is full; a subscriber's own writes (ctx from Handle)
+// never wait, so a subscriber that writes through core cannot deadlock on
+// its own queue or another's.
+func (b *Bus) publish(ctx context.Context, e Event) {
 	b.mu.RLock()
-	wanted := b.wanted[""] || b.wanted[e.Kind]
-	b.mu.RUnlock()
-	if !wanted {
+	if !b.wanted[""] && !b.wanted[e.Kind] {
+		b.mu.RUnlock()
 		return
 	}
-	b.qmu.RLock()
-	defer b.qmu.RUnlock()
-	if !b.closed {
-		b.queue <- e
+	subs := b.subs
+	closed := b.closed
+	b.mu.RUnlock()
+	patient := ctx.Value(workerKey{}) == nil
+	if closed && patient {
+		// Requests end before the bus closes; a handler's writes while it
+		// drains are still delivered.
+		b.log.Warn("event published after the bus closed", "event", e.Kind, "repository", e.Repository)
+		return
 	}
-}
-
-func (b *Bus) run() {
-	for e := range b.queue {
-		b.mu.RLock()
-		hooks := b.after
-		b.mu.RUnlock()
-		for _, s := range hooks {
-			if s.kinds == nil || s.kinds[e.Kind] {
-				b.deliver(s.hook, e)
-			}
+	for _, s := range subs {
+		if s.kinds == nil || s.kinds[e.Kind] {
+			s.push(e, patient)
 		}
 	}
-	close(b.done)
 }
 
-// deliver isolates the dispatcher from a panicking subscriber.
-func (b *Bus) deliver(h AfterHook, e Event) {
+// Wait returns once every event published so far has been handled (or given
+// up on) by every subscriber, including the events their handlers published
+// in turn, or when ctx ends. Tests use it instead of sleeping.
+func (b *Bus) Wait(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		b.pmu.Lock()
+		b.quiet.Broadcast()
+		b.pmu.Unlock()
+	})
+	defer stop()
+	b.pmu.Lock()
+	defer b.pmu.Unlock()
+	for b.pending > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.quiet.Wait()
+	}
+	return nil
+}
+
+// track counts events queued or being handled, across subscribers: an event
+// a handler publishes is counted before the handler's own is done, so zero
+// means nothing is left anywhere.
+func (b *Bus) track(delta int) {
+	b.pmu.Lock()
+	b.pending += delta
+	if b.pending == 0 {
+		b.quiet.Broadcast()
+	}
+	b.pmu.Unlock()
+}
+
+// Close stops accepting events from requests and waits, at most
+// DrainTimeout, until every queued event is handled; it reports the events
+// it had to abandon.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	subs := b.subs
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), b.drain) // real time: shutting down must end
+	defer cancel()
+	drained := b.Wait(ctx) == nil
+	b.cancel() // ends retry waits and tells handlers still running to stop
+	var lost []error
+	for _, s := range subs {
+		s.mu.Lock()
+		s.closing = true
+		if n := len(s.queue); n > 0 {
+			lost = append(lost, fmt.Errorf("%s: %d events not handled", s.Name, n))
+			b.track(-n)
+			s.queue = nil
+		}
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	}
+	if drained {
+		for _, s := range subs {
+			s.workers.Wait()
+		}
+	}
+	err := errors.Join(lost...)
+	if err != nil {
+		b.log.Error("event bus closed before its subscribers caught up", "err", err)
+	}
+	return err
+}
+
+// subscription is one subscriber's queue and workers.
+type subscription struct {
+	Subscriber
+	bus   *Bus
+	kinds map[EventKind]bool // nil: every kind
+
+	mu      sync.Mutex
+	changed *sync.Cond // the queue changed, or the bus is closing
+	queue   []Event
+	closing bool
+	workers sync.WaitGroup
+}
+
+func (s *subscription) push(e Event, patient bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for patient && len(s.queue) >= s.QueueSize && !s.closing {
+		s.changed.Wait()
+	}
+	if s.closing {
+		s.bus.log.Warn("event dropped: the bus is closed", "subscriber", s.Name, "event", e.Kind, "repository", e.Repository)
+		return
+	}
+	s.bus.track(1)
+	s.queue = append(s.queue, e)
+	s.changed.Broadcast()
+}
+
+func (s *subscription) work() {
+	defer s.workers.Done()
+	ctx := context.WithValue(s.bus.ctx, workerKey{}, s)
+	for {
+		s.mu.Lock()
+		for len(s.queue) == 0 && !s.closing {
+			s.changed.Wait()
+		}
+		if s.closing {
+			s.mu.Unlock()
+			return
+		}
+		e := s.queue[0]
+		s.queue[0] = Event{}
+		s.queue = s.queue[1:]
+		s.changed.Broadcast()
+		s.mu.Unlock()
+
+		s.deliver(ctx, e)
+		s.bus.track(-1)
+	}
+}
+
+// deliver hands e to the handler, retrying failures with backoff.
+func (s *subscription) deliver(ctx context.Context, e Event) {
+	wait := s.Backoff
+	for attempt := 0; ; attempt++ {
+		err := s.call(ctx, e)
+		if err == nil {
+			return
+		}
+		attrs := []any{"subscriber", s.Name, "event", e.Kind, "registry", e.Registry.String(), "repository", e.Repository,
+			"digest", e.Digest, "attempt", attempt + 1, "err", err}
+		if attempt >= s.Retries || ctx.Err() != nil {
+			s.bus.log.Error("subscriber gave up on an event", attrs...)
+			return
+		}
+		s.bus.log.Warn("subscriber failed; retrying", append(attrs, "in", wait)...)
+		if Sleep(ctx, s.bus.clock, wait) != nil {
+			s.bus.log.Error("subscriber gave up on an event", attrs...)
+			return
+		}
+		wait *= 2
+	}
+}
+
+// call isolates the worker from a panicking handler.
+func (s *subscription) call(ctx context.Context, e Event) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			b.log.Error("after hook panicked", "event", e.Kind, "panic", p)
+			err = fmt.Errorf("panic: %v", p)
 		}
 	}()
-	h(e)
-}
-
-// Close stops accepting events and waits until queued ones are delivered.
-func (b *Bus) Close() {
-	b.qmu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.queue)
-	}
-	b.qmu.Unlock()
-	<-b.done
+	return s.Handle(ctx, e)
 }

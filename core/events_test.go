@@ -42,43 +42,47 @@ func TestEventsForManifests(t *testing.T) {
 		b := f.newImage(regA, "app", "b")
 		rec.take(f)
 		base := func(k EventKind) Event {
-			return Event{Kind: k, Registry: regA, Repository: "app", Actor: alice, Time: f.clock.Now()}
+			return Event{Kind: k, Cause: CauseUser, Registry: regA, Repository: "app", Actor: alice, Time: f.clock.Now()}
 		}
 		size := func(body []byte) int64 { return int64(len(body)) }
+		// An image event describes the manifest: digest, media and artifact type, size.
+		image := func(k EventKind, d digest.Digest, body []byte) Event {
+			e := base(k)
+			e.Digest, e.MediaType, e.ArtifactType, e.Size = d, MediaTypeOCIManifest, mtConfig, size(body)
+			return e
+		}
 
-		// Push by tag: a push and a new tag.
+		// Push by tag: a push (with every tag it sets) and a new tag.
 		_, err := f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "latest", Body: a.body})
 		must(t, err, "push a")
-		push := base(EventPush)
-		push.Digest, push.MediaType, push.Size, push.Tag = a.digest, MediaTypeOCIManifest, size(a.body), "latest"
-		tag := base(EventTag)
-		tag.Digest, tag.MediaType, tag.Tag = a.digest, MediaTypeOCIManifest, "latest"
+		push := image(EventPush, a.digest, a.body)
+		push.Tag, push.Tags = "latest", []string{"latest"}
+		tag := image(EventTag, a.digest, a.body)
+		tag.Tag = "latest"
 		wantEvents(t, rec.take(f), push, tag)
 
 		// Moving the tag: the tag event names the previous digest.
 		f.clock.Advance(time.Minute)
 		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "latest", Body: b.body, Tags: []string{"v2"}})
 		must(t, err, "push b")
-		push = base(EventPush)
-		push.Digest, push.MediaType, push.Size, push.Tag = b.digest, MediaTypeOCIManifest, size(b.body), "latest"
-		moved := base(EventTag)
-		moved.Digest, moved.MediaType, moved.Tag, moved.PreviousDigest = b.digest, MediaTypeOCIManifest, "latest", a.digest
-		added := base(EventTag)
-		added.Digest, added.MediaType, added.Tag = b.digest, MediaTypeOCIManifest, "v2"
+		push = image(EventPush, b.digest, b.body)
+		push.Tag, push.Tags = "latest", []string{"latest", "v2"}
+		moved := image(EventTag, b.digest, b.body)
+		moved.Tag, moved.PreviousDigest = "latest", a.digest
+		added := image(EventTag, b.digest, b.body)
+		added.Tag = "v2"
 		wantEvents(t, rec.take(f), push, moved, added)
 
 		// Pushing what is already there: a push, no tag event.
 		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: "latest", Body: b.body})
 		must(t, err, "push b again")
-		push.Time = f.clock.Now()
+		push.Time, push.Tags = f.clock.Now(), []string{"latest"}
 		wantEvents(t, rec.take(f), push)
 
 		// By digest: a push without a tag.
 		_, err = f.r.PutManifest(ctx, regA, "app", PutManifestInput{Reference: a.digest.String(), Body: a.body})
 		must(t, err, "push a by digest")
-		push = base(EventPush)
-		push.Digest, push.MediaType, push.Size = a.digest, MediaTypeOCIManifest, size(a.body)
-		wantEvents(t, rec.take(f), push)
+		wantEvents(t, rec.take(f), image(EventPush, a.digest, a.body))
 
 		// Pulls: GET is a pull (with the tag when pulled by tag), HEAD is not.
 		_, _, err = f.r.GetManifest(ctx, regA, "app", "latest", nil)
@@ -91,11 +95,9 @@ func TestEventsForManifests(t *testing.T) {
 		wantKind(t, err, KindManifestNotFound, "pull of a missing tag")
 		_, _, err = f.r.GetManifest(ctx, regA, "app", "latest", []string{MediaTypeDockerManifest})
 		wantKind(t, err, KindManifestNotAcceptable, "unacceptable pull")
-		pullTag := base(EventPull)
-		pullTag.Digest, pullTag.MediaType, pullTag.Size, pullTag.Tag = b.digest, MediaTypeOCIManifest, size(b.body), "latest"
-		pullDigest := base(EventPull)
-		pullDigest.Digest, pullDigest.MediaType, pullDigest.Size = a.digest, MediaTypeOCIManifest, size(a.body)
-		wantEvents(t, rec.take(f), pullTag, pullDigest)
+		pullTag := image(EventPull, b.digest, b.body)
+		pullTag.Tag = "latest"
+		wantEvents(t, rec.take(f), pullTag, image(EventPull, a.digest, a.body))
 
 		// Deleting a tag.
 		must(t, f.r.DeleteTag(ctx, regA, "app", "v2"), "DeleteTag")
@@ -114,8 +116,8 @@ func TestEventsForManifests(t *testing.T) {
 			e.Target, e.Tag, e.Digest = TargetTag, tg, b.digest
 			want = append(want, e)
 		}
-		delM := base(EventDelete)
-		delM.Target, delM.Digest, delM.MediaType, delM.Size = TargetManifest, b.digest, MediaTypeOCIManifest, size(b.body)
+		delM := image(EventDelete, b.digest, b.body)
+		delM.Target, delM.Tags = TargetManifest, []string{"latest", "x", "y"}
 		wantEvents(t, rec.take(f), append(want, delM)...)
 
 		// Failed operations publish nothing.
@@ -141,8 +143,9 @@ func TestEventsForBlobs(t *testing.T) {
 		f.createRepo(regA, "dst")
 		ctx := asAlice()
 		ev := func(repo string, d digest.Digest, size int64) Event {
-			return Event{Kind: EventUploadComplete, Registry: regA, Repository: repo, Digest: d, Size: size, Actor: alice, Time: f.clock.Now()}
+			return Event{Kind: EventUploadComplete, Cause: CauseUser, Registry: regA, Repository: repo, Digest: d, Size: size, Actor: alice, Time: f.clock.Now()}
 		}
+		rec.take(f) // the repositories' creation
 
 		st, err := f.r.StartUpload(ctx, regA, "app")
 		must(t, err, "StartUpload")
@@ -194,7 +197,7 @@ func TestBeforeHookVetoes(t *testing.T) {
 		var mu sync.Mutex
 		var seen []Event
 		var veto EventKind
-		var vetoTarget DeleteTarget
+		var vetoTarget Target
 		secondCalled := 0
 		f.r.Bus().Before(func(ctx context.Context, e Event) error {
 			mu.Lock()
@@ -216,7 +219,7 @@ func TestBeforeHookVetoes(t *testing.T) {
 			}
 			return nil
 		})
-		set := func(k EventKind, target DeleteTarget) {
+		set := func(k EventKind, target Target) {
 			mu.Lock()
 			veto, vetoTarget, seen = k, target, nil
 			mu.Unlock()
@@ -286,6 +289,7 @@ func TestBeforeHookVetoes(t *testing.T) {
 			t.Fatal("vetoed blob bytes were stored")
 		}
 		f.createRepo(regA, "dst")
+		rec.take(f)
 		_, err = f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
 			s.Account = map[string]string{"BLOB_MOUNTING": "ENABLED"}
 			return nil
@@ -316,25 +320,35 @@ func TestBeforeHookVetoes(t *testing.T) {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+func waitBus(t *testing.T, b *Bus) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	if err := b.Wait(ctx); err != nil {
+		t.Fatal("subscribers did not catch up:", err)
+	}
+}
+
 func TestBusCloseDrains(t *testing.T) {
-	b := NewBus(100, quietLog())
+	b := NewBus(BusOptions{Log: quietLog()})
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var got []string
-	b.After(func(e Event) {
+	b.Subscribe(Subscriber{Name: "slow", Handle: func(ctx context.Context, e Event) error {
 		<-release
 		mu.Lock()
 		got = append(got, e.Tag)
 		mu.Unlock()
-	})
+		return nil
+	}})
 	var want []string
 	for i := 0; i < 50; i++ {
 		tag := "t" + itoa(int64(i))
 		want = append(want, tag)
-		b.publish(Event{Kind: EventTag, Tag: tag})
+		b.publish(bg, Event{Kind: EventTag, Tag: tag})
 	}
-	closed := make(chan struct{})
-	go func() { b.Close(); close(closed) }()
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
 	select {
 	case <-closed:
 		t.Fatal("Close returned while events were queued")
@@ -342,7 +356,8 @@ func TestBusCloseDrains(t *testing.T) {
 	}
 	close(release)
 	select {
-	case <-closed:
+	case err := <-closed:
+		must(t, err, "Close")
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return")
 	}
@@ -351,9 +366,9 @@ func TestBusCloseDrains(t *testing.T) {
 		t.Fatalf("delivered %v, want %v in order", got, want)
 	}
 	mu.Unlock()
-	// After Close, publishing is a no-op (no panic) and Close is idempotent.
-	b.publish(Event{Kind: EventTag, Tag: "late"})
-	b.Close()
+	// After Close, a request's publish is a no-op (no panic) and Close is idempotent.
+	b.publish(bg, Event{Kind: EventTag, Tag: "late"})
+	must(t, b.Close(), "second Close")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 50 {
@@ -361,21 +376,44 @@ func TestBusCloseDrains(t *testing.T) {
 	}
 }
 
-func TestBusFullQueueWaits(t *testing.T) {
-	b := NewBus(1, quietLog())
+// Close gives up after its drain timeout and says how many events it lost,
+// rather than hanging on a stuck subscriber.
+func TestBusCloseGivesUpOnAStuckSubscriber(t *testing.T) {
+	b := NewBus(BusOptions{Log: quietLog(), DrainTimeout: 50 * time.Millisecond})
+	stuck := make(chan struct{})
+	defer close(stuck)
+	b.Subscribe(Subscriber{Name: "stuck", Handle: func(ctx context.Context, e Event) error {
+		select {
+		case <-stuck:
+		case <-ctx.Done(): // the bus tells running handlers to stop
+		}
+		return nil
+	}})
+	for range 3 {
+		b.publish(bg, Event{Kind: EventPush})
+	}
+	err := b.Close()
+	if err == nil || !strings.Contains(err.Error(), "stuck: 2 events not handled") {
+		t.Fatalf("Close = %v, want it to report 2 events lost by stuck", err)
+	}
+}
+
+func TestBusFullQueueMakesRequestsWait(t *testing.T) {
+	b := NewBus(BusOptions{Log: quietLog()})
 	release := make(chan struct{})
 	var mu sync.Mutex
 	n := 0
-	b.After(func(e Event) {
+	b.Subscribe(Subscriber{Name: "slow", QueueSize: 1, Handle: func(ctx context.Context, e Event) error {
 		<-release
 		mu.Lock()
 		n++
 		mu.Unlock()
-	})
+		return nil
+	}})
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 10; i++ {
-			b.publish(Event{Kind: EventPush})
+			b.publish(bg, Event{Kind: EventPush})
 		}
 		close(done)
 	}()
@@ -386,7 +424,7 @@ func TestBusFullQueueWaits(t *testing.T) {
 	}
 	close(release)
 	<-done
-	b.Close()
+	must(t, b.Close(), "Close")
 	mu.Lock()
 	defer mu.Unlock()
 	if n != 10 {
@@ -394,23 +432,144 @@ func TestBusFullQueueWaits(t *testing.T) {
 	}
 }
 
-func TestBusPanickingHook(t *testing.T) {
+// Each subscriber has its own queue and workers: one that is stuck delays
+// neither the others nor, until its queue fills, the requests.
+func TestBusSlowSubscriberDoesNotDelayOthers(t *testing.T) {
+	b := NewBus(BusOptions{Log: quietLog()})
+	stuck := make(chan struct{})
+	b.Subscribe(Subscriber{Name: "scanner", Handle: func(ctx context.Context, e Event) error { <-stuck; return nil }})
+	heard := make(chan Event, 100)
+	b.Subscribe(Subscriber{Name: "lifecycle", Handle: func(ctx context.Context, e Event) error { heard <- e; return nil }})
+	for i := range 100 {
+		b.publish(bg, Event{Kind: EventPush, Tag: itoa(int64(i))})
+	}
+	for i := range 100 {
+		select {
+		case e := <-heard:
+			if e.Tag != itoa(int64(i)) {
+				t.Fatalf("event %d is %q: out of order", i, e.Tag)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("lifecycle heard %d of 100 events while the scanner was stuck", i)
+		}
+	}
+	close(stuck)
+	must(t, b.Close(), "Close")
+}
+
+// Several workers handle one subscriber's events at once.
+func TestBusWorkersRunConcurrently(t *testing.T) {
+	b := NewBus(BusOptions{Log: quietLog()})
+	const workers = 4
+	var arrived sync.WaitGroup
+	arrived.Add(workers)
+	release := make(chan struct{})
+	b.Subscribe(Subscriber{Name: "pool", Workers: workers, Handle: func(ctx context.Context, e Event) error {
+		arrived.Done()
+		<-release
+		return nil
+	}})
+	for range workers {
+		b.publish(bg, Event{Kind: EventPush})
+	}
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-time.After(10 * time.Second):
+		t.Fatal("four workers did not take four events at once")
+	}
+	close(release)
+	must(t, b.Close(), "Close")
+}
+
+// A failed event is retried with a backoff measured on the bus's clock, and
+// the failures are logged with the event.
+func TestBusRetriesFailuresWithBackoff(t *testing.T) {
 	var logged bytes.Buffer
 	var logMu sync.Mutex
-	b := NewBus(10, slog.New(slog.NewTextHandler(&lockedWriter{w: &logged, mu: &logMu}, nil)))
+	clock := newFakeClock()
+	b := NewBus(BusOptions{Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logged, mu: &logMu}, nil)), Clock: clock})
+	var mu sync.Mutex
+	attempts := 0
+	b.Subscribe(Subscriber{Name: "flaky", Retries: 3, Backoff: time.Second, Handle: func(ctx context.Context, e Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts < 3 {
+			return errors.New("upstream unavailable")
+		}
+		return nil
+	}})
+	b.publish(bg, Event{Kind: EventPush, Repository: "app"})
+	waitArmed := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for clock.Pending() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no retry timer armed after %d attempts", want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if attempts != want {
+			t.Fatalf("%d attempts before the retry timer, want %d", attempts, want)
+		}
+	}
+	waitArmed(1)
+	clock.Advance(999 * time.Millisecond) // not yet
+	mu.Lock()
+	if attempts != 1 {
+		t.Fatalf("retried before the backoff passed (%d attempts)", attempts)
+	}
+	mu.Unlock()
+	clock.Advance(time.Millisecond)
+	waitArmed(2)
+	clock.Advance(2 * time.Second) // the backoff doubled
+	waitBus(t, b)
+	must(t, b.Close(), "Close")
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts != 3 {
+		t.Fatalf("%d attempts, want 3", attempts)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if c := strings.Count(logged.String(), "subscriber failed; retrying"); c != 2 || !strings.Contains(logged.String(), "subscriber=flaky") ||
+		!strings.Contains(logged.String(), "repository=app") || strings.Contains(logged.String(), "gave up") {
+		t.Fatalf("log:\n%s", logged.String())
+	}
+}
+
+func TestBusPanickingSubscriber(t *testing.T) {
+	var logged bytes.Buffer
+	var logMu sync.Mutex
+	b := NewBus(BusOptions{Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logged, mu: &logMu}, nil))})
 	var mu sync.Mutex
 	var before, after []EventKind
-	b.After(func(e Event) { mu.Lock(); before = append(before, e.Kind); mu.Unlock() })
-	b.After(func(e Event) {
+	b.Subscribe(Subscriber{Name: "before", Handle: func(ctx context.Context, e Event) error {
+		mu.Lock()
+		before = append(before, e.Kind)
+		mu.Unlock()
+		return nil
+	}})
+	b.Subscribe(Subscriber{Name: "buggy", Retries: -1, Handle: func(ctx context.Context, e Event) error {
 		if e.Kind == EventPush {
 			panic("subscriber bug")
 		}
-	})
-	b.After(func(e Event) { mu.Lock(); after = append(after, e.Kind); mu.Unlock() })
+		return nil
+	}})
+	b.Subscribe(Subscriber{Name: "after", Handle: func(ctx context.Context, e Event) error {
+		mu.Lock()
+		after = append(after, e.Kind)
+		mu.Unlock()
+		return nil
+	}})
 	for _, k := range []EventKind{EventPush, EventPull, EventPush, EventTag} {
-		b.publish(Event{Kind: k})
+		b.publish(bg, Event{Kind: k})
 	}
-	b.Close()
+	must(t, b.Close(), "Close")
 	want := []EventKind{EventPush, EventPull, EventPush, EventTag}
 	mu.Lock()
 	defer mu.Unlock()
@@ -419,13 +578,13 @@ func TestBusPanickingHook(t *testing.T) {
 	}
 	logMu.Lock()
 	defer logMu.Unlock()
-	if c := strings.Count(logged.String(), "after hook panicked"); c != 2 {
-		t.Fatalf("logged %d panics, want 2:\n%s", c, logged.String())
+	if c := strings.Count(logged.String(), "subscriber gave up on an event"); c != 2 || !strings.Contains(logged.String(), "panic: subscriber bug") {
+		t.Fatalf("logged %d failures, want 2 panics:\n%s", c, logged.String())
 	}
 }
 
 func TestBusBeforeOrder(t *testing.T) {
-	b := NewBus(1, nil)
+	b := NewBus(BusOptions{})
 	defer b.Close()
 	var calls []int
 	stop := errors.New("stop")
@@ -438,6 +597,64 @@ func TestBusBeforeOrder(t *testing.T) {
 	if !reflect.DeepEqual(calls, []int{1, 2}) {
 		t.Fatalf("hooks ran %v, want [1 2]", calls)
 	}
+}
+
+// A subscriber that writes through core with the context it was handed never
+// deadlocks, even with its queue full: its own writes do not wait.
+func TestSubscriberWritingThroughCoreWithAFullQueue(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		img := f.newImage(regA, "app", "base")
+		var mu sync.Mutex
+		copies := 0
+		f.r.Bus().Subscribe(Subscriber{Name: "copier", QueueSize: 1, Kinds: []EventKind{EventPush}, Handle: func(ctx context.Context, e Event) error {
+			if CauseFrom(ctx) == CauseReplication || e.Cause == CauseReplication {
+				return nil
+			}
+			// Each push makes two more pushes of its own, into its own full queue.
+			for i := range 2 {
+				_, err := f.r.PutManifest(WithCause(ctx, CauseReplication), regA, "app", PutManifestInput{Reference: e.Tag + "-copy" + itoa(int64(i)), Body: img.body})
+				if err != nil {
+					return err
+				}
+			}
+			mu.Lock()
+			copies += 2
+			mu.Unlock()
+			return nil
+		}})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "v" + itoa(int64(i)), Body: img.body})
+					if err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+			defer cancel()
+			if err := f.r.Bus().Wait(ctx); err != nil {
+				t.Error("bus did not settle:", err)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("deadlock: a subscriber writing through core with a full queue never finished")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if copies != 40 {
+			t.Fatalf("%d copies, want 40", copies)
+		}
+	})
 }
 
 type lockedWriter struct {

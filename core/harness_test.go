@@ -106,7 +106,7 @@ func newFixture(t *testing.T, c storeConfig, createOnPush bool) *fixture {
 }
 
 func (f *fixture) build() *Registry {
-	return New(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush, Bus: NewBus(64, nil)})
+	return New(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush})
 }
 
 // restart simulates a process restart: the old Registry goes away and a new
@@ -201,7 +201,7 @@ func (f *fixture) newImage(reg RegistryID, repo, seed string) image {
 }
 
 // pushImage pushes a fresh image's blobs and manifest under ref.
-func (f *fixture) pushImage(reg RegistryID, repo, ref, seed string) (image, Manifest) {
+func (f *fixture) pushImage(reg RegistryID, repo, ref, seed string) (image, Image) {
 	f.t.Helper()
 	img := f.newImage(reg, repo, seed)
 	m, err := f.r.PutManifest(bg, reg, repo, PutManifestInput{Reference: ref, ContentType: MediaTypeOCIManifest, Body: img.body})
@@ -231,26 +231,20 @@ func must(t *testing.T, err error, what string) {
 	}
 }
 
-// recorder collects what after hooks receive.
+// recorder collects what a subscriber hears.
 type recorder struct {
-	mu    sync.Mutex
-	evs   []Event
-	marks chan struct{}
+	mu  sync.Mutex
+	evs []Event
 }
 
-const syncKind EventKind = "test-sync"
-
 func (f *fixture) record() *recorder {
-	rec := &recorder{marks: make(chan struct{}, 1)}
-	f.r.Bus().After(func(e Event) {
-		if e.Kind == syncKind {
-			rec.marks <- struct{}{}
-			return
-		}
+	rec := &recorder{}
+	f.r.Bus().Subscribe(Subscriber{Name: "recorder", Handle: func(ctx context.Context, e Event) error {
 		rec.mu.Lock()
 		rec.evs = append(rec.evs, e)
 		rec.mu.Unlock()
-	})
+		return nil
+	}})
 	return rec
 }
 
@@ -258,11 +252,10 @@ func (f *fixture) record() *recorder {
 // (and forgets) them.
 func (rec *recorder) take(f *fixture) []Event {
 	f.t.Helper()
-	f.r.bus.publish(Event{Kind: syncKind})
-	select {
-	case <-rec.marks:
-	case <-time.After(10 * time.Second):
-		f.t.Fatal("after hooks did not run")
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	if err := f.r.Bus().Wait(ctx); err != nil {
+		f.t.Fatal("subscribers did not catch up:", err)
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()

@@ -2,27 +2,231 @@ package core
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
 )
 
-// Image is a stored manifest with the tags that point at it.
+// Image is one stored manifest as the registry keeps it: what DescribeImages,
+// lifecycle rules and the image iterator see. The manifest's own content is
+// kept beside it as exact bytes (ManifestBytes, ParseManifest).
 type Image struct {
-	Manifest
-	Tags []string
+	Digest       digest.Digest
+	MediaType    string
+	ArtifactType string // explicit, or the config media type for OCI images
+	Size         int64  // of the manifest itself
+	// ImageSize is ECR's imageSizeInBytes: an image's layers, an index's
+	// manifests, or the manifest itself when it lists neither.
+	ImageSize       int64
+	ConfigMediaType string
+	Subject         *Descriptor // what a referrer (signature, SBOM) refers to
+	Annotations     map[string]string
+	PushedAt        time.Time
+	LastPulledAt    time.Time
+
+	// Storage class: archived images cannot be pulled until restored.
+	Archived    bool
+	ArchivedAt  time.Time
+	ActivatedAt time.Time // when a restore was asked for
+
+	Tags    []string        // every tag that points at it, in order
+	Parents []digest.Digest // the indexes of the repository that list it
+}
+
+// IsIndex reports whether the manifest lists other manifests.
+func (i *Image) IsIndex() bool { return isIndexType(i.MediaType) }
+
+// Descriptor describes the manifest for a referrers list or an index.
+func (i *Image) Descriptor() Descriptor {
+	return Descriptor{MediaType: i.MediaType, Digest: i.Digest, Size: i.Size, ArtifactType: i.ArtifactType, Annotations: i.Annotations}
 }
 
 // Status is ECR's imageStatus: ACTIVE, ARCHIVED or ACTIVATING.
-func (m *Manifest) Status(now time.Time, restoreDelay time.Duration) string {
+func (i *Image) Status(now time.Time, restoreDelay time.Duration) string {
 	switch {
-	case m.Archived:
+	case i.Archived:
 		return "ARCHIVED"
-	case !m.ActivatedAt.IsZero() && now.Before(m.ActivatedAt.Add(restoreDelay)):
+	case !i.ActivatedAt.IsZero() && now.Before(i.ActivatedAt.Add(restoreDelay)):
 		return "ACTIVATING"
 	}
 	return "ACTIVE"
+}
+
+// imageRecord is what the manifests bucket holds per image: small, so that
+// walking a repository of many images decodes little. What a manifest lists
+// (layers, children) is read from its bytes when it is needed.
+type imageRecord struct {
+	MediaType       string            `json:"mediaType"`
+	Size            int64             `json:"size"`
+	ArtifactType    string            `json:"artifactType,omitempty"`
+	ImageSize       int64             `json:"imageSize"`
+	ConfigMediaType string            `json:"configMediaType,omitempty"`
+	Subject         *Descriptor       `json:"subject,omitempty"`
+	Annotations     map[string]string `json:"annotations,omitempty"`
+	PushedAt        time.Time         `json:"pushedAt"`
+	LastPulledAt    time.Time         `json:"lastPulledAt,omitzero"`
+	Archived        bool              `json:"archived,omitempty"`
+	ArchivedAt      time.Time         `json:"archivedAt,omitzero"`
+	ActivatedAt     time.Time         `json:"activatedAt,omitzero"`
+}
+
+func recordOf(img *Image) imageRecord {
+	return imageRecord{MediaType: img.MediaType, Size: img.Size, ArtifactType: img.ArtifactType, ImageSize: img.ImageSize,
+		ConfigMediaType: img.ConfigMediaType, Subject: img.Subject, Annotations: img.Annotations, PushedAt: img.PushedAt,
+		LastPulledAt: img.LastPulledAt, Archived: img.Archived, ArchivedAt: img.ArchivedAt, ActivatedAt: img.ActivatedAt}
+}
+
+func (rec *imageRecord) image(dg digest.Digest) Image {
+	return Image{Digest: dg, MediaType: rec.MediaType, Size: rec.Size, ArtifactType: rec.ArtifactType, ImageSize: rec.ImageSize,
+		ConfigMediaType: rec.ConfigMediaType, Subject: rec.Subject, Annotations: rec.Annotations, PushedAt: rec.PushedAt,
+		LastPulledAt: rec.LastPulledAt, Archived: rec.Archived, ArchivedAt: rec.ArchivedAt, ActivatedAt: rec.ActivatedAt}
+}
+
+// corrupt reports a stored record that cannot be read: an internal error,
+// never silently skipped or overwritten.
+func corrupt(what string, key []byte, err error) error {
+	return fmt.Errorf("corrupt %s record %q: %w", what, key, err)
+}
+
+// getImage reads one image's record (found=false when absent); tags and
+// parents are filled when asked for.
+func getImage(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest, withLinks bool) (Image, bool, error) {
+	key := itemKey(reg, repo, string(dg))
+	b := tx.Get(bManifests, key)
+	if b == nil {
+		return Image{}, false, nil
+	}
+	var rec imageRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Image{}, true, corrupt("image", key, err)
+	}
+	img := rec.image(dg)
+	if withLinks {
+		img.Tags = tagsOf(tx, reg, repo, dg)
+		img.Parents = parentsOf(tx, reg, repo, dg)
+	}
+	return img, true, nil
+}
+
+func putImage(tx kv.Tx, reg RegistryID, repo string, img *Image) error {
+	return putJSON(tx, bManifests, itemKey(reg, repo, string(img.Digest)), recordOf(img))
+}
+
+// tagsOf lists the tags that point at dg, from the digest → tags index.
+func tagsOf(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (tags []string) {
+	pre := itemKey(reg, repo, string(dg), "")
+	tx.Scan(bDigestTags, pre, nil, func(k, v []byte) bool {
+		tags = append(tags, string(k[len(pre):]))
+		return true
+	})
+	return tags
+}
+
+// parentsOf lists the indexes that list dg.
+func parentsOf(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (parents []digest.Digest) {
+	pre := itemKey(reg, repo, string(dg), "")
+	tx.Scan(bParents, pre, nil, func(k, v []byte) bool {
+		parents = append(parents, digest.Digest(k[len(pre):]))
+		return true
+	})
+	return parents
+}
+
+// setTag points tag at dg, keeping the digest → tags index in step, and
+// returns the digest it pointed at before ("" if none).
+func setTag(tx kv.Tx, reg RegistryID, repo, tag string, dg digest.Digest) (digest.Digest, error) {
+	tk := itemKey(reg, repo, tag)
+	prev := digest.Digest(tx.Get(bTags, tk))
+	if prev == dg {
+		return prev, nil
+	}
+	if prev != "" {
+		if err := tx.Delete(bDigestTags, itemKey(reg, repo, string(prev), tag)); err != nil {
+			return prev, err
+		}
+	}
+	if err := tx.Put(bTags, tk, []byte(dg)); err != nil {
+		return prev, err
+	}
+	return prev, tx.Put(bDigestTags, itemKey(reg, repo, string(dg), tag), nil)
+}
+
+// removeTag deletes a tag and its index entry.
+func removeTag(tx kv.Tx, reg RegistryID, repo, tag string, dg digest.Digest) error {
+	if err := tx.Delete(bTags, itemKey(reg, repo, tag)); err != nil {
+		return err
+	}
+	return tx.Delete(bDigestTags, itemKey(reg, repo, string(dg), tag))
+}
+
+// scanImages calls fn for each image of a repository in digest order,
+// starting at the first digest ≥ from, until fn returns false. Each costs a
+// seek in the manifests bucket and two short prefix scans (tags, parents).
+func scanImages(tx kv.Tx, reg RegistryID, repo string, from string, fn func(Image) bool) error {
+	pre := inRepo(reg, repo)
+	start := append(append([]byte{}, pre...), from...)
+	var ferr error
+	tx.Scan(bManifests, pre, start, func(k, v []byte) bool {
+		var rec imageRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			ferr = corrupt("image", k, err)
+			return false
+		}
+		dg := digest.Digest(k[len(pre):])
+		img := rec.image(dg)
+		img.Tags = tagsOf(tx, reg, repo, dg)
+		img.Parents = parentsOf(tx, reg, repo, dg)
+		return fn(img)
+	})
+	return ferr
+}
+
+// imageBatch is how many images the iterator reads per transaction.
+const imageBatch = 256
+
+// Images iterates over a repository's images in digest order, starting after
+// the digest after ("" from the first). It reads a batch at a time in its own
+// transaction, so the loop body may call back into core (a lifecycle rule
+// deleting what it saw, say); it sees each image as it was when its batch was
+// read. An unknown repository yields one error.
+func (r *Registry) Images(ctx context.Context, reg RegistryID, repo string, after string) iter.Seq2[Image, error] {
+	return func(yield func(Image, error) bool) {
+		r.settlePulls()
+		from := ""
+		if after != "" {
+			from = after + "\x00"
+		}
+		for {
+			batch := make([]Image, 0, imageBatch)
+			err := r.kv.View(func(tx kv.Tx) error {
+				if err := getRepo(tx, reg, repo, nil); err != nil {
+					return err
+				}
+				return scanImages(tx, reg, repo, from, func(img Image) bool {
+					batch = append(batch, img)
+					return len(batch) < imageBatch
+				})
+			})
+			if err != nil {
+				yield(Image{}, err)
+				return
+			}
+			for _, img := range batch {
+				if !yield(img, nil) {
+					return
+				}
+			}
+			if len(batch) < imageBatch {
+				return
+			}
+			from = string(batch[len(batch)-1].Digest) + "\x00"
+		}
+	}
 }
 
 // ListImages returns every image of a repository, in digest order.
@@ -40,28 +244,19 @@ type ImagePage struct {
 }
 
 // PageImages lists one page of images and says whether more follow. It seeks
-// to the page and decodes only the records it looks at, so listing a large
-// repository page by page costs time in proportion to its size.
+// to the page and reads only the records it looks at, so a page costs in
+// proportion to its size, not to the repository's.
 func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, p ImagePage) (imgs []Image, more bool, err error) {
 	r.settlePulls()
+	from := ""
+	if p.After != "" {
+		from = p.After + "\x00"
+	}
 	err = r.kv.View(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
 		}
-		pre := inRepo(reg, repo)
-		tags := map[digest.Digest][]string{}
-		tx.Scan(bTags, pre, nil, func(k, v []byte) bool {
-			d := digest.Digest(v)
-			tags[d] = append(tags[d], string(k[len(pre):]))
-			return true
-		})
-		var derr error
-		tx.Scan(bManifests, pre, after(pre, p.After), func(k, v []byte) bool {
-			var img Image
-			if derr = jsonUnmarshal(v, &img.Manifest); derr != nil {
-				return false
-			}
-			img.Tags = tags[img.Digest]
+		return scanImages(tx, reg, repo, from, func(img Image) bool {
 			if p.Match != nil && !p.Match(&img) {
 				return true
 			}
@@ -72,7 +267,6 @@ func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, 
 			imgs = append(imgs, img)
 			return true
 		})
-		return derr
 	})
 	return imgs, more, err
 }
@@ -96,11 +290,8 @@ func (r *Registry) ResolveImage(ctx context.Context, reg RegistryID, repo string
 				return Errorf(KindManifestNotFound, "Invalid input: Image tag '%s' does not match the image digest '%s'", tag, dg)
 			}
 		}
-		if _, err := getJSON(tx, bManifests, itemKey(reg, repo, string(d)), &img.Manifest); err != nil {
-			return err
-		}
-		img.Tags = tagsOf(tx, reg, repo, d)
-		return nil
+		img, _, err = getImage(tx, reg, repo, d, true)
+		return err
 	})
 	return img, err
 }
@@ -109,7 +300,7 @@ func (r *Registry) ResolveImage(ctx context.Context, reg RegistryID, repo string
 func (r *Registry) ManifestBytes(ctx context.Context, reg RegistryID, repo string, dg digest.Digest) ([]byte, error) {
 	var b []byte
 	err := r.kv.View(func(tx kv.Tx) error {
-		b = append([]byte(nil), tx.Get(bBytes, itemKey(reg, repo, string(dg)))...)
+		b = slices.Clone(tx.Get(bBytes, itemKey(reg, repo, string(dg))))
 		if b == nil {
 			return manifestNotFound(repo, string(dg))
 		}
@@ -119,28 +310,46 @@ func (r *Registry) ManifestBytes(ctx context.Context, reg RegistryID, repo strin
 }
 
 // SetStorageClass archives an image (ARCHIVE) or restores it (STANDARD).
-func (r *Registry) SetStorageClass(ctx context.Context, reg RegistryID, repo string, dg digest.Digest, archive bool) (Manifest, error) {
-	var m Manifest
+func (r *Registry) SetStorageClass(ctx context.Context, reg RegistryID, repo string, dg digest.Digest, archive bool) (Image, error) {
+	var img Image
+	var ev *Event
 	err := r.kv.Update(func(tx kv.Tx) error {
+		ev = nil
 		if _, err := resolve(tx, reg, repo, string(dg)); err != nil {
 			return err
 		}
-		key := itemKey(reg, repo, string(dg))
-		if _, err := getJSON(tx, bManifests, key, &m); err != nil {
+		var err error
+		if img, _, err = getImage(tx, reg, repo, dg, true); err != nil {
 			return err
 		}
 		now := r.clock.Now()
+		var kind EventKind
 		switch {
-		case archive && !m.Archived:
-			m.Archived, m.ArchivedAt = true, now
-		case !archive && m.Archived:
-			m.Archived, m.ActivatedAt = false, now
+		case archive && !img.Archived:
+			img.Archived, img.ArchivedAt, kind = true, now, EventImageArchived
+		case !archive && img.Archived:
+			img.Archived, img.ActivatedAt, kind = false, now, EventImageRestored
 		default:
 			return nil
 		}
-		return putJSON(tx, bManifests, key, m)
+		e := r.imageEvent(ctx, kind, reg, repo, &img)
+		ev = &e
+		return putImage(tx, reg, repo, &img)
 	})
-	return m, err
+	if err == nil && ev != nil {
+		r.bus.publish(ctx, *ev)
+	}
+	return img, err
+}
+
+// imageEvent describes img for an event of kind.
+func (r *Registry) imageEvent(ctx context.Context, kind EventKind, reg RegistryID, repo string, img *Image) Event {
+	e := r.event(ctx, kind, reg, repo)
+	e.Digest, e.MediaType, e.ArtifactType, e.Size = img.Digest, img.MediaType, img.ArtifactType, img.Size
+	if img.Subject != nil {
+		e.Subject = img.Subject.Digest
+	}
+	return e
 }
 
 // UntagImage removes a tag and, when that was the image's last tag, the
@@ -162,30 +371,92 @@ func (r *Registry) UntagImage(ctx context.Context, reg RegistryID, repo, tag str
 		if err != nil {
 			return err
 		}
-		if _, err := getJSON(tx, bManifests, itemKey(reg, repo, string(dg)), &img.Manifest); err != nil {
+		if img, _, err = getImage(tx, reg, repo, dg, true); err != nil {
 			return err
 		}
-		img.Tags = tagsOf(tx, reg, repo, dg)
-		ev.Digest, ev.MediaType = dg, img.MediaType
+		ev.Digest, ev.MediaType, ev.ArtifactType = dg, img.MediaType, img.ArtifactType
 		events = []Event{ev}
 		if len(img.Tags) > 1 {
-			return tx.Delete(bTags, itemKey(reg, repo, tag))
+			return removeTag(tx, reg, repo, tag, dg)
 		}
-		del := r.event(ctx, EventDelete, reg, repo)
-		del.Target, del.Digest, del.MediaType, del.Size = TargetManifest, dg, img.MediaType, img.Size
-		if _, tagEvents, err := r.deleteManifestTx(ctx, tx, reg, repo, dg); err != nil {
-			return err
-		} else {
-			events = append(tagEvents, del)
-		}
-		deleted = true
-		return nil
+		events, err = r.deleteManifestTx(ctx, tx, reg, repo, dg)
+		deleted = err == nil
+		return err
 	})
 	if err != nil {
 		return Image{}, false, err
 	}
 	for _, e := range events {
-		r.bus.publish(e)
+		r.bus.publish(ctx, e)
 	}
 	return img, deleted, nil
+}
+
+// DeleteImages deletes images by digest, with their tags, in one
+// transaction: what lifecycle expiry and other features acting for the
+// registry use (mark ctx with their Cause). An index and the images it lists
+// may go together; an image still listed by an index that stays is not
+// deleted. It returns the images deleted, in the order they went, and why
+// each other digest was not.
+func (r *Registry) DeleteImages(ctx context.Context, reg RegistryID, repo string, digests []digest.Digest) ([]Image, map[digest.Digest]error, error) {
+	failed := map[digest.Digest]error{}
+	var allowed []digest.Digest
+	for _, dg := range slices.Compact(slices.Sorted(slices.Values(digests))) {
+		ev := r.event(ctx, EventDelete, reg, repo)
+		ev.Target, ev.Digest = TargetManifest, dg
+		if err := r.bus.check(ctx, ev); err != nil {
+			failed[dg] = err
+			continue
+		}
+		allowed = append(allowed, dg)
+	}
+	var (
+		deleted []Image
+		events  []Event
+	)
+	err := r.kv.Update(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err
+		}
+		pending := slices.Clone(allowed)
+		for len(pending) > 0 {
+			var blocked []digest.Digest
+			for _, dg := range pending {
+				img, found, err := getImage(tx, reg, repo, dg, true)
+				if err != nil {
+					return err
+				}
+				if !found {
+					failed[dg] = manifestNotFound(repo, string(dg))
+					continue
+				}
+				if len(img.Parents) > 0 {
+					blocked = append(blocked, dg)
+					continue
+				}
+				evs, err := r.deleteManifestTx(ctx, tx, reg, repo, dg)
+				if err != nil {
+					return err
+				}
+				deleted, events = append(deleted, img), append(events, evs...)
+			}
+			if len(blocked) == len(pending) {
+				// Nothing more came free: what is left is listed by indexes that stay.
+				for _, dg := range blocked {
+					parents := parentsOf(tx, reg, repo, dg)
+					failed[dg] = Errorf(KindManifestReferenced, "manifest %s is referenced by the manifest list %s", dg, parents[0])
+				}
+				break
+			}
+			pending = blocked
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range events {
+		r.bus.publish(ctx, e)
+	}
+	return deleted, failed, nil
 }

@@ -10,15 +10,17 @@ import (
 // NUL appears in no account, region, repository name, tag or digest, so a
 // prefix selects exactly one registry or one repository.
 const (
-	bRepos     = "repos"          // reg|name                  → Repository JSON
-	bManifests = "manifests"      // reg|repo|digest           → Manifest JSON
-	bBytes     = "manifest-bytes" // reg|repo|digest           → exact manifest bytes
-	bTags      = "tags"           // reg|repo|tag              → digest
-	bLinks     = "links"          // reg|repo|digest           → blob size (the blob is reachable from repo)
-	bBlobRefs  = "blob-refs"      // digest|reg|repo           → "" (reverse of links: when is a blob unreferenced)
-	bReferrers = "referrers"      // reg|repo|subject|referrer → ""
-	bParents   = "parents"        // reg|repo|child|parent     → "" (index membership)
-	bUploads   = "uploads"        // id                        → uploadRecord JSON
+	bRepos      = "repos"          // reg|name                  → Repository JSON
+	bManifests  = "manifests"      // reg|repo|digest           → Manifest JSON
+	bBytes      = "manifest-bytes" // reg|repo|digest           → exact manifest bytes
+	bTags       = "tags"           // reg|repo|tag              → digest
+	bDigestTags = "digest-tags"    // reg|repo|digest|tag       → "" (reverse of tags: an image's tags without a scan)
+	bLinks      = "links"          // reg|repo|digest           → blob size (the blob is reachable from repo)
+	bBlobRefs   = "blob-refs"      // digest|reg|repo           → "" (reverse of links: when is a blob unreferenced)
+	bReferrers  = "referrers"      // reg|repo|subject|referrer → ""
+	bParents    = "parents"        // reg|repo|child|parent     → "" (index membership)
+	bUploads    = "uploads"        // id                        → uploadRecord JSON
+	bMeta       = "meta"           // name                      → value (the layout's schema version)
 )
 
 const sep = "\x00"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"mime"
+	"slices"
 	"strings"
 
 	"github.com/berth-dev/berth/core/kv"
@@ -163,23 +164,30 @@ type PutManifestInput struct {
 	// RejectUnchanged makes a push that stores nothing new (the manifest is
 	// there and every tag already points at it) fail with KindImageAlreadyExists.
 	RejectUnchanged bool
+	// Create says why a missing repository may be created for the push
+	// (through the creation templates); empty means CreateOnPush.
+	Create CreateReason
+	// AllowMissing stores the manifest even when blobs or child manifests it
+	// names are not in the repository yet: a pull-through cache fetches them
+	// when they are first asked for.
+	AllowMissing bool
 }
 
 // PutManifest validates and stores a manifest and moves its tags, all in one
 // transaction.
-func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string, in PutManifestInput) (Manifest, error) {
+func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string, in PutManifestInput) (Image, error) {
 	if len(in.Body) > MaxManifestSize {
-		return Manifest{}, Errorf(KindManifestTooLarge, "manifest is %d bytes; the limit is %d", len(in.Body), MaxManifestSize)
+		return Image{}, Errorf(KindManifestTooLarge, "manifest is %d bytes; the limit is %d", len(in.Body), MaxManifestSize)
 	}
 	tags := in.Tags
 	var dg digest.Digest
 	if IsDigestReference(in.Reference) {
 		want, err := ParseDigest(in.Reference)
 		if err != nil {
-			return Manifest{}, err
+			return Image{}, err
 		}
 		if dg = want.Algorithm().FromBytes(in.Body); dg != want {
-			return Manifest{}, Errorf(KindDigestInvalid, "manifest digest %s does not match the content (%s)", want, dg)
+			return Image{}, Errorf(KindDigestInvalid, "manifest digest %s does not match the content (%s)", want, dg)
 		}
 	} else {
 		dg = digest.SHA256.FromBytes(in.Body)
@@ -187,116 +195,156 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	}
 	for _, t := range tags {
 		if !ValidTag(t) {
-			return Manifest{}, Errorf(KindTagInvalid, "invalid tag '%s'", t)
+			return Image{}, Errorf(KindTagInvalid, "invalid tag '%s'", t)
 		}
 	}
 	m, err := ParseManifest(in.Body, in.ContentType)
 	if err != nil {
-		return Manifest{}, err
+		return Image{}, err
 	}
 	m.Digest = dg
-	m.PushedAt = r.clock.Now()
+	tags = slices.Compact(tags)
 
 	push := r.event(ctx, EventPush, reg, repo)
-	push.Digest, push.MediaType, push.Size = dg, m.MediaType, m.Size
+	push.Digest, push.MediaType, push.ArtifactType, push.Size, push.Tags = dg, m.MediaType, m.ArtifactType, m.Size, tags
 	if len(tags) > 0 {
 		push.Tag = tags[0]
 	}
-	if err := r.bus.check(ctx, push); err != nil {
-		return Manifest{}, err
+	if m.Subject != nil {
+		push.Subject = m.Subject.Digest
 	}
-	var tagEvents []Event
-	err = r.kv.Update(func(tx kv.Tx) error {
-		tagEvents = nil
-		if err := r.ensureRepo(tx, reg, repo); err != nil {
+	if err := r.bus.check(ctx, push); err != nil {
+		return Image{}, err
+	}
+	reason := in.Create
+	if reason == "" {
+		reason = CreateOnPush
+	}
+	var (
+		img    Image
+		events []Event
+	)
+	created, err := r.updateCreating(ctx, reg, repo, reason, func(tx kv.Tx) error {
+		if !in.AllowMissing {
+			if err := checkReferences(tx, reg, repo, &m); err != nil {
+				return err
+			}
+		}
+		st, err := r.storeManifestTx(ctx, tx, reg, repo, &m, in.Body, tags)
+		if err != nil {
 			return err
 		}
-		var settings *Repository // read only if a tag moves
-		if err := checkReferences(tx, reg, repo, &m); err != nil {
-			return err
-		}
-		key := itemKey(reg, repo, string(dg))
-		var old Manifest
-		existed, _ := getJSON(tx, bManifests, key, &old)
-		if existed {
-			m.PushedAt, m.LastPulledAt = old.PushedAt, old.LastPulledAt
-			m.Archived, m.ArchivedAt, m.ActivatedAt = old.Archived, old.ArchivedAt, old.ActivatedAt
-		}
-		changed := !existed
-		if existed && m.Archived {
-			// Pushing an archived image again restores it, as in ECR.
-			m.Archived, m.ActivatedAt, changed = false, r.clock.Now(), true
-		}
-		for _, t := range tags {
-			prev := digest.Digest(tx.Get(bTags, itemKey(reg, repo, t)))
-			if prev != dg {
-				changed = true
-			}
-			if prev != "" && prev != dg && settings == nil {
-				settings = new(Repository)
-				if err := getRepo(tx, reg, repo, settings); err != nil {
-					return err
-				}
-			}
-			if prev != "" && prev != dg && settings.TagImmutable(t) {
-				return Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)
-			}
-		}
-		if in.RejectUnchanged && !changed {
+		if in.RejectUnchanged && !st.changed {
 			return Errorf(KindImageAlreadyExists, "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", dg, strings.Join(tags, ","), repo, reg.Account)
 		}
-		if err := putJSON(tx, bManifests, key, m); err != nil {
-			return err
-		}
-		if err := tx.Put(bBytes, key, in.Body); err != nil {
-			return err
-		}
-		if m.Subject != nil {
-			if err := tx.Put(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)), nil); err != nil {
-				return err
-			}
-		}
-		for _, c := range m.Children {
-			if err := tx.Put(bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
-				return err
-			}
-		}
-		for _, t := range tags {
-			tk := itemKey(reg, repo, t)
-			prev := digest.Digest(tx.Get(bTags, tk))
-			if prev == dg {
-				continue
-			}
-			if err := tx.Put(bTags, tk, []byte(dg)); err != nil {
-				return err
-			}
-			e := r.event(ctx, EventTag, reg, repo)
-			e.Tag, e.Digest, e.PreviousDigest, e.MediaType = t, dg, prev, m.MediaType
-			tagEvents = append(tagEvents, e)
-		}
+		img, events = st.image, st.events
 		return nil
 	})
 	if err != nil {
-		return Manifest{}, err
+		return Image{}, err
 	}
-	r.bus.publish(push)
-	for _, e := range tagEvents {
-		r.bus.publish(e)
+	r.publishAll(ctx, created)
+	r.bus.publish(ctx, push)
+	r.publishAll(ctx, events)
+	return img, nil
+}
+
+func (r *Registry) publishAll(ctx context.Context, events []Event) {
+	for _, e := range events {
+		r.bus.publish(ctx, e)
 	}
-	return m, nil
+}
+
+// stored is what storeManifestTx did.
+type stored struct {
+	image   Image
+	events  []Event // tag moves, and a restore
+	changed bool    // anything new: the manifest, a tag, a restore
+}
+
+// storeManifestTx writes a parsed manifest and its exact bytes into repo and
+// points tags at it, keeping the indexes (tags, referrers, parents) in step.
+// A manifest already there keeps its times and storage class; pushing an
+// archived image again restores it, as in ECR. Tags that move must be
+// mutable in the repository.
+func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, m *Manifest, body []byte, tags []string) (stored, error) {
+	dg := m.Digest
+	old, existed, err := getImage(tx, reg, repo, dg, false)
+	if err != nil {
+		return stored{}, err // a record that cannot be read is never silently replaced
+	}
+	st := stored{changed: !existed}
+	now := r.clock.Now()
+	img := Image{Digest: dg, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: m.Size, ImageSize: m.imageSize(),
+		Subject: m.Subject, Annotations: m.Annotations, PushedAt: now}
+	if m.Config != nil {
+		img.ConfigMediaType = m.Config.MediaType
+	}
+	if existed {
+		img.PushedAt, img.LastPulledAt = old.PushedAt, old.LastPulledAt
+		img.Archived, img.ArchivedAt, img.ActivatedAt = old.Archived, old.ArchivedAt, old.ActivatedAt
+		if img.Archived {
+			img.Archived, img.ActivatedAt, st.changed = false, now, true
+			st.events = append(st.events, r.imageEvent(ctx, EventImageRestored, reg, repo, &img))
+		}
+	}
+	var settings *Repository // read only if a tag moves
+	for _, t := range tags {
+		prev := digest.Digest(tx.Get(bTags, itemKey(reg, repo, t)))
+		if prev == dg {
+			continue
+		}
+		st.changed = true
+		if prev == "" {
+			continue
+		}
+		if settings == nil {
+			settings = new(Repository)
+			if err := getRepo(tx, reg, repo, settings); err != nil {
+				return stored{}, err
+			}
+		}
+		if settings.TagImmutable(t) {
+			return stored{}, Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)
+		}
+	}
+	if err := putImage(tx, reg, repo, &img); err != nil {
+		return stored{}, err
+	}
+	if err := tx.Put(bBytes, itemKey(reg, repo, string(dg)), body); err != nil {
+		return stored{}, err
+	}
+	if m.Subject != nil {
+		if err := tx.Put(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)), nil); err != nil {
+			return stored{}, err
+		}
+	}
+	for _, c := range m.Children {
+		if err := tx.Put(bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
+			return stored{}, err
+		}
+	}
+	for _, t := range tags {
+		prev, err := setTag(tx, reg, repo, t, dg)
+		if err != nil {
+			return stored{}, err
+		}
+		if prev == dg {
+			continue
+		}
+		e := r.imageEvent(ctx, EventTag, reg, repo, &img)
+		e.Tag, e.PreviousDigest = t, prev
+		st.events = append(st.events, e)
+	}
+	img.Tags = tagsOf(tx, reg, repo, dg)
+	st.image = img
+	return st, nil
 }
 
 // checkReferences requires every blob and child manifest m names to be in the
 // repository (subjects may dangle, as the spec allows).
 func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
-	blobs := m.Layers
-	if m.Config != nil {
-		blobs = append([]Descriptor{*m.Config}, blobs...)
-	}
-	for _, d := range blobs {
-		if nonDistributable(d.MediaType) {
-			continue
-		}
+	for _, d := range m.Blobs() {
 		if tx.Get(bLinks, itemKey(reg, repo, string(d.Digest))) == nil {
 			return Errorf(KindManifestBlobMissing, "blob %s referenced by the manifest is not in the repository", d.Digest)
 		}
@@ -357,55 +405,70 @@ func acceptable(mt string, accept []string) bool {
 }
 
 // StatManifest returns a manifest's record without serving it (HEAD).
-func (r *Registry) StatManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Manifest, error) {
-	m, _, err := r.readManifest(reg, repo, ref, accept, false)
-	return m, err
+func (r *Registry) StatManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Image, error) {
+	img, _, err := r.readManifest(ctx, reg, repo, ref, accept, false)
+	return img, err
 }
 
 // GetManifest serves a manifest's exact bytes; it is a pull.
-func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Manifest, []byte, error) {
-	m, body, err := r.readManifest(reg, repo, ref, accept, true)
+func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Image, []byte, error) {
+	img, body, err := r.readManifest(ctx, reg, repo, ref, accept, true)
 	if err != nil {
-		return m, nil, err
+		return img, nil, err
 	}
-	ev := r.event(ctx, EventPull, reg, repo)
-	ev.Digest, ev.MediaType, ev.Size = m.Digest, m.MediaType, m.Size
+	ev := r.imageEvent(ctx, EventPull, reg, repo, &img)
 	if !IsDigestReference(ref) {
 		ev.Tag = ref
 	}
 	if err := r.bus.check(ctx, ev); err != nil {
-		return Manifest{}, nil, err
+		return Image{}, nil, err
 	}
 	// The last-pulled time is core's own bookkeeping, noted here rather than
 	// through the bus, so that a pull wakes no goroutine unless a subscriber
 	// asked for pull events.
 	r.recordPull(ev)
-	r.bus.publish(ev)
-	return m, body, nil
+	r.bus.publish(ctx, ev)
+	return img, body, nil
 }
 
-func (r *Registry) readManifest(reg RegistryID, repo, ref string, accept []string, withBody bool) (m Manifest, body []byte, err error) {
+// readManifest reads a manifest by tag or digest; a miss is first offered
+// to the Upstream (a pull-through cache), and read again if it found one.
+func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string, withBody bool) (Image, []byte, error) {
+	img, body, err := r.readStoredManifest(reg, repo, ref, withBody)
+	if missing(err) {
+		if again, ferr := r.fetchManifest(ctx, reg, repo, ref); ferr != nil {
+			err = ferr
+		} else if again {
+			img, body, err = r.readStoredManifest(reg, repo, ref, withBody)
+		}
+	}
+	if err != nil {
+		return Image{}, nil, err
+	}
+	if img.Archived {
+		return Image{}, nil, Errorf(KindImageArchived, "The image with digest '%s' is archived and cannot be pulled. Restore it to the STANDARD storage class first.", img.Digest)
+	}
+	if !acceptable(img.MediaType, accept) {
+		return Image{}, nil, Errorf(KindManifestNotAcceptable, "manifest '%s' has media type '%s', which is not among the accepted media types", ref, img.MediaType)
+	}
+	return img, body, nil
+}
+
+func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (img Image, body []byte, err error) {
 	err = r.kv.View(func(tx kv.Tx) error {
 		dg, err := resolve(tx, reg, repo, ref)
 		if err != nil {
 			return err
 		}
-		key := itemKey(reg, repo, string(dg))
-		if _, err := getJSON(tx, bManifests, key, &m); err != nil {
+		if img, _, err = getImage(tx, reg, repo, dg, false); err != nil {
 			return err
 		}
 		if withBody {
-			body = bytes.Clone(tx.Get(bBytes, key))
+			body = bytes.Clone(tx.Get(bBytes, itemKey(reg, repo, string(dg))))
 		}
 		return nil
 	})
-	if err == nil && m.Archived {
-		return Manifest{}, nil, Errorf(KindImageArchived, "The image with digest '%s' is archived and cannot be pulled. Restore it to the STANDARD storage class first.", m.Digest)
-	}
-	if err == nil && !acceptable(m.MediaType, accept) {
-		return Manifest{}, nil, Errorf(KindManifestNotAcceptable, "manifest '%s' has media type '%s', which is not among the accepted media types", ref, m.MediaType)
-	}
-	return m, body, err
+	return img, body, err
 }
 
 // DeleteManifest removes a manifest (by digest) and every tag that points to
@@ -423,55 +486,70 @@ func (r *Registry) DeleteManifest(ctx context.Context, reg RegistryID, repo, ref
 	if err := r.bus.check(ctx, ev); err != nil {
 		return err
 	}
-	var tagEvents []Event
+	var events []Event
 	err = r.kv.Update(func(tx kv.Tx) error {
 		if _, err := resolve(tx, reg, repo, ref); err != nil {
 			return err
 		}
-		m, events, err := r.deleteManifestTx(ctx, tx, reg, repo, dg)
-		ev.MediaType, ev.Size, tagEvents = m.MediaType, m.Size, events
+		if parent := firstParent(tx, reg, repo, dg); parent != "" {
+			return Errorf(KindManifestReferenced, "manifest %s is referenced by the manifest list %s", dg, parent)
+		}
+		events, err = r.deleteManifestTx(ctx, tx, reg, repo, dg)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	for _, e := range tagEvents {
-		r.bus.publish(e)
-	}
-	r.bus.publish(ev)
+	r.publishAll(ctx, events)
 	return nil
 }
 
 // deleteManifestTx removes a stored manifest and the tags that point at it,
-// inside the caller's transaction, and returns the events to publish for the tags.
-func (r *Registry) deleteManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (Manifest, []Event, error) {
+// inside the caller's transaction, and returns the events to publish: one
+// per tag, then the manifest's. The caller has checked that no index lists it.
+func (r *Registry) deleteManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) ([]Event, error) {
+	img, found, err := getImage(tx, reg, repo, dg, true)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, manifestNotFound(repo, string(dg))
+	}
 	key := itemKey(reg, repo, string(dg))
-	var m Manifest
-	if _, err := getJSON(tx, bManifests, key, &m); err != nil {
-		return m, nil, err
-	}
-	if parent := firstParent(tx, reg, repo, dg); parent != "" {
-		return m, nil, Errorf(KindManifestReferenced, "manifest %s is referenced by the manifest list %s", dg, parent)
-	}
 	var events []Event
-	for _, t := range tagsOf(tx, reg, repo, dg) {
-		if err := tx.Delete(bTags, itemKey(reg, repo, t)); err != nil {
-			return m, nil, err
+	for _, t := range img.Tags {
+		if err := removeTag(tx, reg, repo, t, dg); err != nil {
+			return nil, err
 		}
 		e := r.event(ctx, EventDelete, reg, repo)
 		e.Target, e.Tag, e.Digest = TargetTag, t, dg
 		events = append(events, e)
 	}
-	if m.Subject != nil {
-		tx.Delete(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)))
+	if img.Subject != nil {
+		if err := tx.Delete(bReferrers, itemKey(reg, repo, string(img.Subject.Digest), string(dg))); err != nil {
+			return nil, err
+		}
 	}
-	for _, c := range m.Children {
-		tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg)))
+	if img.IsIndex() {
+		m, err := ParseManifest(tx.Get(bBytes, key), img.MediaType)
+		if err != nil {
+			return nil, corrupt("manifest bytes", key, err)
+		}
+		for _, c := range m.Children {
+			if err := tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg))); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := tx.Delete(bBytes, key); err != nil {
-		return m, nil, err
+		return nil, err
 	}
-	return m, events, tx.Delete(bManifests, key)
+	if err := tx.Delete(bManifests, key); err != nil {
+		return nil, err
+	}
+	del := r.imageEvent(ctx, EventDelete, reg, repo, &img)
+	del.Target, del.Tags = TargetManifest, img.Tags
+	return append(events, del), nil
 }
 
 func firstParent(tx kv.Tx, reg RegistryID, repo string, child digest.Digest) (parent string) {
@@ -480,18 +558,6 @@ func firstParent(tx kv.Tx, reg RegistryID, repo string, child digest.Digest) (pa
 		return false
 	})
 	return parent
-}
-
-// tagsOf lists the tags that point at dg.
-func tagsOf(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (tags []string) {
-	pre := inRepo(reg, repo)
-	tx.Scan(bTags, pre, nil, func(k, v []byte) bool {
-		if digest.Digest(v) == dg {
-			tags = append(tags, string(k[len(pre):]))
-		}
-		return true
-	})
-	return tags
 }
 
 // DeleteTag removes a tag; the manifest stays.
@@ -512,10 +578,10 @@ func (r *Registry) DeleteTag(ctx context.Context, reg RegistryID, repo, tag stri
 			return err
 		}
 		ev.Digest = dg
-		return tx.Delete(bTags, itemKey(reg, repo, tag))
+		return removeTag(tx, reg, repo, tag, dg)
 	})
 	if err == nil {
-		r.bus.publish(ev)
+		r.bus.publish(ctx, ev)
 	}
 	return err
 }
@@ -539,11 +605,12 @@ func (r *Registry) ListTags(ctx context.Context, reg RegistryID, repo string, p 
 	return tags, more, err
 }
 
-// Referrers lists the manifests whose subject is dg, optionally only those of
-// one artifact type. A repository that does not exist has no referrers: the
-// spec wants an empty list, not an error, for any unknown subject.
-func (r *Registry) Referrers(ctx context.Context, reg RegistryID, repo string, dg digest.Digest, artifactType string) ([]Descriptor, error) {
-	out := []Descriptor{}
+// Referrers lists the images whose subject is dg, optionally only those of
+// one artifact type, in digest order. A repository that does not exist has
+// no referrers: the spec wants an empty list, not an error, for any unknown
+// subject.
+func (r *Registry) Referrers(ctx context.Context, reg RegistryID, repo string, dg digest.Digest, artifactType string) ([]Image, error) {
+	out := []Image{}
 	err := r.kv.View(func(tx kv.Tx) error {
 		var keys []string
 		tx.Scan(bReferrers, itemKey(reg, repo, string(dg), ""), nil, func(k, v []byte) bool {
@@ -551,13 +618,12 @@ func (r *Registry) Referrers(ctx context.Context, reg RegistryID, repo string, d
 			return true
 		})
 		for _, ref := range keys {
-			var m Manifest
-			found, err := getJSON(tx, bManifests, itemKey(reg, repo, ref), &m)
+			img, found, err := getImage(tx, reg, repo, digest.Digest(ref), false)
 			if err != nil {
 				return err
 			}
-			if found && (artifactType == "" || m.ArtifactType == artifactType) {
-				out = append(out, m.Descriptor())
+			if found && (artifactType == "" || img.ArtifactType == artifactType) {
+				out = append(out, img)
 			}
 		}
 		return nil

@@ -25,8 +25,13 @@ func TestPutManifestByTagAndDigest(t *testing.T) {
 		if !m.PushedAt.Equal(f.clock.Now()) {
 			t.Fatalf("PushedAt = %v, want %v", m.PushedAt, f.clock.Now())
 		}
-		if m.Config == nil || !reflect.DeepEqual(*m.Config, img.config) || !reflect.DeepEqual(m.Layers, img.layers) {
-			t.Fatalf("Config/Layers = %+v %+v", m.Config, m.Layers)
+		if m.ConfigMediaType != mtConfig || m.ImageSize != img.layers[0].Size || !reflect.DeepEqual(m.Tags, []string{"v1"}) {
+			t.Fatalf("ConfigMediaType %q, ImageSize %d, Tags %v", m.ConfigMediaType, m.ImageSize, m.Tags)
+		}
+		parsed, err := ParseManifest(img.body, "")
+		must(t, err, "ParseManifest")
+		if parsed.Config == nil || !reflect.DeepEqual(*parsed.Config, img.config) || !reflect.DeepEqual(parsed.Layers, img.layers) {
+			t.Fatalf("Config/Layers = %+v %+v", parsed.Config, parsed.Layers)
 		}
 
 		for _, ref := range []string{"v1", img.digest.String()} {
@@ -198,8 +203,11 @@ func TestPutManifestIndexAndReferences(t *testing.T) {
 		good := manifestDoc{SchemaVersion: 2, MediaType: MediaTypeOCIIndex, Manifests: []Descriptor{childDesc}}.bytes(t)
 		m, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "multi", ContentType: MediaTypeOCIIndex, Body: good})
 		must(t, err, "index")
-		if !m.IsIndex() || len(m.Children) != 1 || m.Children[0].Digest != child.digest || m.Config != nil {
+		if !m.IsIndex() || m.ConfigMediaType != "" || m.ImageSize != childDesc.Size {
 			t.Fatalf("index = %+v", m)
+		}
+		if ci, err := f.r.ResolveImage(bg, regA, "app", child.digest, ""); err != nil || !reflect.DeepEqual(ci.Parents, []digest.Digest{m.Digest}) {
+			t.Fatalf("the child's parents: %+v, %v", ci.Parents, err)
 		}
 
 		// Docker manifest list works the same way.
@@ -527,7 +535,7 @@ func TestReferrers(t *testing.T) {
 		must(t, err, "Referrers")
 		byDigest := map[digest.Digest]Descriptor{}
 		for _, d := range all {
-			byDigest[d.Digest] = d
+			byDigest[d.Digest] = d.Descriptor()
 		}
 		if len(all) != 3 || len(byDigest) != 3 {
 			t.Fatalf("Referrers = %+v", all)

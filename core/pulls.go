@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/core/kv"
+	"github.com/opencontainers/go-digest"
 )
 
 // pullKey names one image whose pull time is waiting to be written.
@@ -108,16 +109,16 @@ func (r *Registry) flushPulls() {
 			if latest.IsZero() {
 				continue
 			}
-			key := itemKey(k.reg, k.repo, k.digest)
-			var m Manifest
-			if found, err := getJSON(tx, bManifests, key, &m); !found || err != nil {
-				continue // deleted since
-			}
-			if !latest.After(m.LastPulledAt) {
+			img, found, err := getImage(tx, k.reg, k.repo, digest.Digest(k.digest), false)
+			if err != nil {
+				r.log.Error("not recording a pull time", "err", err)
 				continue
 			}
-			m.LastPulledAt = latest
-			if err := putJSON(tx, bManifests, key, m); err != nil {
+			if !found || !latest.After(img.LastPulledAt) {
+				continue // deleted since, or an earlier pull
+			}
+			img.LastPulledAt = latest
+			if err := putImage(tx, k.reg, k.repo, &img); err != nil {
 				return err
 			}
 		}

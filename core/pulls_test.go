@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"testing"
@@ -82,17 +83,22 @@ func TestPullTimeVisibleToTheNextRead(t *testing.T) {
 	})
 }
 
-// An after hook that names kinds hears only those.
-func TestAfterHookKinds(t *testing.T) {
-	b := NewBus(16, slog.New(slog.DiscardHandler))
+// A subscriber that names kinds hears only those.
+func TestSubscriberKinds(t *testing.T) {
+	b := NewBus(BusOptions{Log: slog.New(slog.DiscardHandler)})
 	var mu sync.Mutex
 	var got []EventKind
-	b.After(func(e Event) { mu.Lock(); got = append(got, e.Kind); mu.Unlock() }, EventPush, EventDelete)
+	b.Subscribe(Subscriber{Name: "picky", Kinds: []EventKind{EventPush, EventDelete}, Handle: func(ctx context.Context, e Event) error {
+		mu.Lock()
+		got = append(got, e.Kind)
+		mu.Unlock()
+		return nil
+	}})
 	for _, k := range []EventKind{EventPull, EventPush, EventTag, EventDelete, EventUploadComplete} {
-		b.publish(Event{Kind: k})
+		b.publish(bg, Event{Kind: k})
 	}
 	b.Close()
 	if len(got) != 2 || got[0] != EventPush || got[1] != EventDelete {
-		t.Fatalf("hook heard %v, want [push delete]", got)
+		t.Fatalf("subscriber heard %v, want [push delete]", got)
 	}
 }

@@ -36,8 +36,10 @@ func settingsKey(reg RegistryID) []byte { return []byte(regPrefix(reg)) }
 
 func getSettings(tx kv.Tx, reg RegistryID) (RegistrySettings, error) {
 	var s RegistrySettings
-	_, err := getJSON(tx, bSettings, settingsKey(reg), &s)
-	return s, err
+	if _, err := getJSON(tx, bSettings, settingsKey(reg), &s); err != nil {
+		return s, corrupt("registry settings", settingsKey(reg), err)
+	}
+	return s, nil
 }
 
 // Settings returns a registry's settings.
@@ -47,18 +49,27 @@ func (r *Registry) Settings(ctx context.Context, reg RegistryID) (RegistrySettin
 	return s, err
 }
 
-// UpdateSettings changes a registry's settings in one transaction.
+// UpdateSettings changes a registry's settings in one transaction. A
+// changed registry policy is published.
 func (r *Registry) UpdateSettings(ctx context.Context, reg RegistryID, change func(*RegistrySettings) error) (RegistrySettings, error) {
 	var s RegistrySettings
+	policyChanged := false
 	err := r.kv.Update(func(tx kv.Tx) error {
 		var err error
 		if s, err = getSettings(tx, reg); err != nil {
 			return err
 		}
+		before := s.Policy
 		if err := change(&s); err != nil {
 			return err
 		}
+		policyChanged = s.Policy != before
 		return putJSON(tx, bSettings, settingsKey(reg), s)
 	})
+	if err == nil && policyChanged {
+		e := r.event(ctx, EventPolicyChanged, reg, "")
+		e.Target = TargetRegistry
+		r.bus.publish(ctx, e)
+	}
 	return s, err
 }

@@ -45,7 +45,12 @@ type Repository struct {
 	Registry  RegistryID `json:"registry"`
 	Name      string     `json:"name"`
 	CreatedAt time.Time  `json:"createdAt"`
+	RepositorySettings
+}
 
+// RepositorySettings are what a user (or a creation template) sets on a
+// repository.
+type RepositorySettings struct {
 	// ImageTagMutability is MUTABLE (also when empty), IMMUTABLE,
 	// MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION; the exclusions are
 	// wildcard filters naming the tags that behave the other way.
@@ -65,7 +70,7 @@ type ResourceTag struct {
 }
 
 // TagImmutable reports whether an existing tag may not be moved.
-func (r *Repository) TagImmutable(tag string) bool {
+func (r *RepositorySettings) TagImmutable(tag string) bool {
 	excluded := false
 	for _, f := range r.MutabilityExclusions {
 		if WildcardMatch(f, tag) {
@@ -123,33 +128,52 @@ type Descriptor struct {
 	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
-// Manifest is what core knows about a stored manifest; its exact bytes are
-// kept beside it.
+// Manifest is a parsed manifest or index: what its content says. What the
+// registry keeps about a stored one (times, tags, storage class) is an Image.
 type Manifest struct {
-	Digest       digest.Digest     `json:"digest"`
-	MediaType    string            `json:"mediaType"`
-	Size         int64             `json:"size"`
-	ArtifactType string            `json:"artifactType,omitempty"` // explicit, or the config media type for images
-	Config       *Descriptor       `json:"config,omitempty"`
-	Layers       []Descriptor      `json:"layers,omitempty"`
-	Children     []Descriptor      `json:"children,omitempty"` // an index's manifests
-	Subject      *Descriptor       `json:"subject,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	PushedAt     time.Time         `json:"pushedAt"`
-	LastPulledAt time.Time         `json:"lastPulledAt,omitzero"`
-
-	// Storage class: archived images cannot be pulled until restored.
-	Archived    bool      `json:"archived,omitempty"`
-	ArchivedAt  time.Time `json:"archivedAt,omitzero"`
-	ActivatedAt time.Time `json:"activatedAt,omitzero"` // when a restore was asked for
+	Digest       digest.Digest
+	MediaType    string
+	Size         int64
+	ArtifactType string // explicit, or the config media type for OCI images
+	Config       *Descriptor
+	Layers       []Descriptor
+	Children     []Descriptor // an index's manifests
+	Subject      *Descriptor
+	Annotations  map[string]string
 }
 
 // IsIndex reports whether the manifest lists other manifests.
 func (m *Manifest) IsIndex() bool { return isIndexType(m.MediaType) }
 
-// Descriptor describes m for a referrers list or an index.
-func (m *Manifest) Descriptor() Descriptor {
-	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+// Blobs lists the blobs the manifest needs in its repository: the config and
+// the layers, except non-distributable ones, which are never pushed.
+func (m *Manifest) Blobs() []Descriptor {
+	var out []Descriptor
+	if m.Config != nil {
+		out = append(out, *m.Config)
+	}
+	for _, l := range m.Layers {
+		if !nonDistributable(l.MediaType) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// imageSize is what ECR reports as imageSizeInBytes: the sum of an image's
+// layers or of an index's manifests; a manifest listing neither counts itself.
+func (m *Manifest) imageSize() int64 {
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	for _, c := range m.Children {
+		n += c.Size
+	}
+	if n == 0 {
+		n = m.Size
+	}
+	return n
 }
 
 // Page asks for part of an ordered listing: at most N entries (0: all) after Last.

@@ -57,6 +57,10 @@ var kindToException = map[core.Kind]string{
 	core.KindManifestReferenced:    "InvalidParameterException",
 	core.KindSizeInvalid:           "InvalidParameterException",
 	core.KindUnauthorized:          "AccessDeniedException",
+	core.KindInvalidTagParameter:   "InvalidTagParameterException",
+	core.KindTooManyTags:           "TooManyTagsException",
+	core.KindLayerPartTooSmall:     "LayerPartTooSmallException",
+	core.KindUpstreamUnavailable:   "UnableToGetUpstreamImageException",
 }
 
 // toAWS maps any error to its wire form. A core error whose kind a handler

@@ -149,33 +149,16 @@ func (h *Handler) batchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 	return out, nil
 }
 
-// imageSize is what ECR reports: the layers of an image, the children of an index.
-func imageSize(m core.Manifest) int64 {
-	var n int64
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	for _, ch := range m.Children {
-		n += ch.Size
-	}
-	if n == 0 {
-		n = m.Size
-	}
-	return n
-}
-
 func (h *Handler) imageDetail(c *call, reg core.RegistryID, repo string, img core.Image) ImageDetail {
 	d := ImageDetail{
 		RegistryId: reg.Account, RepositoryName: repo,
 		ImageDigest: img.Digest.String(), ImageTags: img.Tags,
-		ImageSizeInBytes: i64(imageSize(img.Manifest)), ImagePushedAt: At(img.PushedAt),
+		ImageSizeInBytes: i64(img.ImageSize), ImagePushedAt: At(img.PushedAt),
 		ImageManifestMediaType: img.MediaType, LastRecordedPullTime: At(img.LastPulledAt),
 		ImageStatus:    img.Status(h.reg.Clock().Now(), 0),
 		LastArchivedAt: At(img.ArchivedAt), LastActivatedAt: At(img.ActivatedAt),
 	}
-	if img.Config != nil {
-		d.ArtifactMediaType = img.Config.MediaType
-	}
+	d.ArtifactMediaType = img.ConfigMediaType
 	if img.Subject != nil {
 		d.SubjectManifestDigest = img.Subject.Digest.String()
 	}

@@ -47,6 +47,10 @@ var codeFor = map[core.Kind]struct {
 	core.KindNotFound:              {"NOT_FOUND", http.StatusNotFound},
 	core.KindAlreadyExists:         {"DENIED", http.StatusConflict},
 	core.KindLimitExceeded:         {"TOOMANYREQUESTS", http.StatusTooManyRequests},
+	core.KindInvalidTagParameter:   {"UNSUPPORTED", http.StatusBadRequest},
+	core.KindTooManyTags:           {"UNSUPPORTED", http.StatusBadRequest},
+	core.KindLayerPartTooSmall:     {"BLOB_UPLOAD_INVALID", http.StatusBadRequest},
+	core.KindUpstreamUnavailable:   {"UNKNOWN", http.StatusBadGateway}, // the spec has no code for a failing upstream
 }
 
 // writeError answers with the spec's error body. Unclassified errors are

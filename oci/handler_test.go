@@ -33,6 +33,10 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
+func (c fixedClock) AfterFunc(d time.Duration, f func()) core.Timer {
+	return core.SystemClock.AfterFunc(d, f)
+}
+
 // env is a /v2 handler over a registry on memory stores.
 type env struct {
 	t      *testing.T

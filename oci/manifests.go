@@ -12,7 +12,7 @@ import (
 func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	accept := r.Header.Values("Accept")
 	var (
-		m    core.Manifest
+		m    core.Image
 		body []byte
 		err  error
 	)

@@ -37,6 +37,9 @@ type Config struct {
 	URIStyle string
 	Hostname string
 	Log      *slog.Logger
+	// Clock drives every time-dependent path (ages, expiries, retries,
+	// periodic sweeps); nil is the real clock. Tests inject a ManualClock.
+	Clock core.Clock
 }
 
 // Defaults returns the documented defaults.
@@ -51,6 +54,7 @@ type Server struct {
 	tokens   *core.Tokens
 	handler  http.Handler
 	http     *http.Server
+	clock    core.Clock
 	log      *slog.Logger
 
 	connMu sync.Mutex
@@ -85,9 +89,16 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("metadata store %s: %w (is another berth using this data dir?)", filepath.Join(cfg.DataDir, "meta.db"), err)
 		}
 	}
-	clock := core.SystemClock
-	reg := core.New(core.Options{KV: meta, Blobs: blobs, Bus: core.NewBus(4096, log), Clock: clock, CreateOnPush: cfg.CreateOnPush, Log: log})
-	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), log: log}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = core.SystemClock
+	}
+	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, Log: log})
+	if err != nil {
+		meta.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), clock: clock, log: log}
 	s.handler = s.routes()
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
 	// starts stops it rather than missing it.
@@ -141,34 +152,25 @@ const (
 	uploadSweepEvery = time.Hour
 )
 
-// sweepUploads runs the upload janitor until stop is closed.
-func (s *Server) sweepUploads(stop <-chan struct{}) {
-	t := time.NewTicker(uploadSweepEvery)
-	defer t.Stop()
-	for {
-		if n, err := s.registry.ExpireUploads(context.Background(), uploadMaxAge); err != nil {
-			s.log.Warn("expiring abandoned uploads", "err", err)
-		} else if n > 0 {
-			s.log.Info("expired abandoned uploads", "count", n)
-		}
-		if n, err := s.registry.SweepBlobs(context.Background()); err != nil {
-			s.log.Warn("sweeping unreferenced blobs", "err", err)
-		} else if n > 0 {
-			s.log.Info("deleted unreferenced blobs", "count", n)
-		}
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
+// sweep is the janitor's round: abandoned uploads, then unreferenced blobs.
+func (s *Server) sweep() {
+	if n, err := s.registry.ExpireUploads(context.Background(), uploadMaxAge); err != nil {
+		s.log.Warn("expiring abandoned uploads", "err", err)
+	} else if n > 0 {
+		s.log.Info("expired abandoned uploads", "count", n)
+	}
+	if n, err := s.registry.SweepBlobs(context.Background()); err != nil {
+		s.log.Warn("sweeping unreferenced blobs", "err", err)
+	} else if n > 0 {
+		s.log.Info("deleted unreferenced blobs", "count", n)
 	}
 }
 
-// Serve answers requests on ln until Shutdown.
+// Serve answers requests on ln until Shutdown; the janitor runs at start and
+// every uploadSweepEvery on the server's clock meanwhile.
 func (s *Server) Serve(ln net.Listener) error {
-	stop := make(chan struct{})
-	defer close(stop)
-	go s.sweepUploads(stop)
+	stop := core.Every(s.clock, uploadSweepEvery, s.sweep)
+	defer stop()
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
