@@ -29,7 +29,7 @@ func Open(o Options) (*Registry, error) {
 }
 
 // upgradeBatch bounds the records one upgrade transaction rewrites.
-const upgradeBatch = 1000
+var upgradeBatch = 1000
 
 // upgrade brings a version-1 store to version 2. Each step is idempotent and
 // the version is written last, so an upgrade interrupted by a crash resumes.

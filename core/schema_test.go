@@ -1,0 +1,116 @@
+package core
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/core/kv"
+)
+
+// v1Record is how berth 1 stored an image: the whole parsed manifest.
+type v1Record struct {
+	Digest       string       `json:"digest"`
+	MediaType    string       `json:"mediaType"`
+	Size         int64        `json:"size"`
+	ArtifactType string       `json:"artifactType,omitempty"`
+	Config       *Descriptor  `json:"config,omitempty"`
+	Layers       []Descriptor `json:"layers,omitempty"`
+	Children     []Descriptor `json:"children,omitempty"`
+	Subject      *Descriptor  `json:"subject,omitempty"`
+	PushedAt     time.Time    `json:"pushedAt"`
+	LastPulledAt time.Time    `json:"lastPulledAt,omitzero"`
+}
+
+// downgrade rewrites f's store as berth 1 left it: full records, no digest →
+// tags index, no layout version.
+func (f *fixture) downgrade() {
+	f.t.Helper()
+	err := f.kv.Update(func(tx kv.Tx) error {
+		type kvp struct{ k, v []byte }
+		var recs []kvp
+		tx.Scan(bManifests, nil, nil, func(k, v []byte) bool {
+			recs = append(recs, kvp{append([]byte{}, k...), append([]byte{}, v...)})
+			return true
+		})
+		for _, r := range recs {
+			var rec imageRecord
+			if err := json.Unmarshal(r.v, &rec); err != nil {
+				return err
+			}
+			m, err := ParseManifest(tx.Get(bBytes, r.k), rec.MediaType)
+			if err != nil {
+				return err
+			}
+			old := v1Record{Digest: lastPart(r.k), MediaType: rec.MediaType, Size: rec.Size, ArtifactType: rec.ArtifactType,
+				Config: m.Config, Layers: m.Layers, Children: m.Children, Subject: m.Subject, PushedAt: rec.PushedAt, LastPulledAt: rec.LastPulledAt}
+			if err := putJSON(tx, bManifests, r.k, old); err != nil {
+				return err
+			}
+		}
+		if err := deletePrefix(tx, bDigestTags, nil); err != nil {
+			return err
+		}
+		return tx.Delete(bMeta, schemaKey)
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// A store written by berth 1 is upgraded when opened: images keep everything
+// they had and gain what the new layout indexes, across several batches, and
+// an upgraded store opens without rewriting.
+func TestOpenUpgradesAVersion1Store(t *testing.T) {
+	defer func(n int) { upgradeBatch = n }(upgradeBatch)
+	upgradeBatch = 3
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		var children []image
+		for i := range 7 {
+			img, _ := f.pushImage(regA, "app", "v"+itoa(int64(i)), "seed"+itoa(int64(i)))
+			children = append(children, img)
+			f.clock.Advance(time.Minute)
+		}
+		f.pushIndex(regA, "app", "multi", children[0], children[1])
+		_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "alias", Body: children[2].body})
+		must(t, err, "second tag")
+		want := collect(t, f.r.Images(bg, regA, "app", ""))
+
+		f.downgrade()
+		// A Registry built without upgrading cannot read the old records right.
+		f.restart()
+		if got := collect(t, f.r.Images(bg, regA, "app", "")); reflect.DeepEqual(got, want) {
+			t.Fatal("the downgrade did not change what a reader sees; the test proves nothing")
+		}
+		r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
+		must(t, err, "Open")
+		f.r.Bus().Close()
+		f.r = r
+		got := collect(t, f.r.Images(bg, regA, "app", ""))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("after the upgrade:\n got  %+v\n want %+v", got, want)
+		}
+		var version string
+		f.kv.View(func(tx kv.Tx) error { version = string(tx.Get(bMeta, schemaKey)); return nil })
+		if version != schemaVersion {
+			t.Fatalf("layout version %q", version)
+		}
+		// Opening again finds nothing to do.
+		_, err = Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
+		must(t, err, "second Open")
+	})
+}
+
+// A store from a newer berth is refused rather than misread.
+func TestOpenRefusesANewerLayout(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		must(t, f.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte("99")) }), "write a future version")
+		_, err := Open(Options{KV: f.kv, Blobs: f.blobs})
+		if err == nil || !strings.Contains(err.Error(), "layout version 99") {
+			t.Fatalf("Open = %v", err)
+		}
+	})
+}
