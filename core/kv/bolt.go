@@ -2,9 +2,11 @@ package kv
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bolt is a Store backed by a bbolt database file.
@@ -21,13 +23,27 @@ func OpenBolt(path string) (*Bolt, error) {
 }
 
 func (b *Bolt) View(fn func(Tx) error) error {
-	return b.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	began := false
+	err := b.db.View(func(tx *bolt.Tx) error { began = true; return fn(boltTx{tx}) })
+	return closedErr(began, err)
 }
 
 func (b *Bolt) Update(fn func(Tx) error) error {
-	return b.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	began := false
+	err := b.db.Update(func(tx *bolt.Tx) error { began = true; return fn(boltTx{tx}) })
+	return closedErr(began, err)
 }
 
+// closedErr reports a transaction that could not begin on a closed database
+// as ErrClosed, the error every Store returns after Close.
+func closedErr(began bool, err error) error {
+	if !began && errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Close closes the database; closing it again is not an error.
 func (b *Bolt) Close() error { return b.db.Close() }
 
 type boltTx struct{ tx *bolt.Tx }

@@ -7,7 +7,7 @@ package kv
 
 import "errors"
 
-// ErrClosed is returned by a store after Close.
+// ErrClosed is returned by View and Update once the store is closed.
 var ErrClosed = errors.New("kv: store closed")
 
 // Store is a transactional, ordered key-value store made of named buckets.
@@ -17,6 +17,8 @@ type Store interface {
 	// Update runs fn in a read-write transaction. If fn returns an error nothing
 	// it wrote is kept. Updates are serialized.
 	Update(fn func(Tx) error) error
+	// Close releases the store. Afterwards View and Update return ErrClosed
+	// without calling fn; closing again is not an error.
 	Close() error
 }
 

@@ -17,7 +17,9 @@
 //     usable;
 //   - View returns fn's error; writes in a View fail and change nothing;
 //   - a View sees a consistent snapshot while Updates run concurrently, and
-//     concurrent Updates are serialized (no lost increments).
+//     concurrent Updates are serialized (no lost increments);
+//   - after Close, View and Update fail with kv.ErrClosed without calling fn,
+//     and Close again is not an error.
 //
 // RunPersistent runs all of that and adds what a durable store must keep
 // across Close and reopen: committed writes (including deletes and empty
@@ -136,6 +138,7 @@ var cases = []struct {
 	{"WritesInViewFail", testWritesInView},
 	{"ViewSeesConsistentSnapshot", testSnapshot},
 	{"UpdatesAreSerialized", testSerialized},
+	{"ClosedStoreFails", testClosed},
 }
 
 var persistentCases = []struct {
