@@ -61,6 +61,11 @@ func (t boltTx) Put(bucket string, key, value []byte) error {
 	if err != nil {
 		return err
 	}
+	if value == nil {
+		// bbolt reads a nil value back as absent until the transaction
+		// commits; an empty one is present throughout, as in Mem.
+		value = []byte{}
+	}
 	return bk.Put(key, value)
 }
 

@@ -6,6 +6,8 @@
 //
 //   - Get of an absent key or bucket is nil; Put, Get, overwrite and Delete;
 //     deleting an absent key or from an absent bucket is not an error;
+//   - a value of zero length is present (non-nil) after Put, whether it was
+//     given as nil or as an empty slice, in the same transaction and later;
 //   - buckets are independent namespaces;
 //   - Scan visits keys in ascending byte order, selects by prefix, honours
 //     start (before, inside, at a key of, and after the prefix range), stops
@@ -120,6 +122,7 @@ var cases = []struct {
 	{"GetAbsentIsNil", testGetAbsent},
 	{"PutGet", testPutGet},
 	{"PutOverwrites", testPutOverwrites},
+	{"EmptyValueIsPresent", testEmptyValue},
 	{"Delete", testDelete},
 	{"DeleteAbsentIsNotAnError", testDeleteAbsent},
 	{"BucketsAreSeparate", testBucketsSeparate},
@@ -282,6 +285,41 @@ func testPutOverwrites(t *testing.T, s kv.Store) {
 	})
 	wantValue(t, s, "b", "k", []byte("b"))
 	wantKeys(t, "keys after overwrites", scanKeys(t, s, "b", nil, nil), []string{"k"})
+}
+
+func testEmptyValue(t *testing.T, s kv.Store) {
+	check := func(when string, tx kv.Tx) {
+		for _, k := range []string{"nil", "empty"} {
+			if v := tx.Get("b", []byte(k)); v == nil || len(v) != 0 {
+				t.Errorf("%s: Get of a key put with a %s value = %s, want a non-nil empty slice", when, k, show(v))
+			}
+		}
+		var seen []string
+		tx.Scan("b", nil, nil, func(k, v []byte) bool {
+			if len(v) != 0 {
+				t.Errorf("%s: Scan passed %q for key %q, want an empty value", when, v, k)
+			}
+			seen = append(seen, string(k))
+			return true
+		})
+		wantKeys(t, when+": Scan", seen, []string{"empty", "nil"})
+	}
+	update(t, s, func(tx kv.Tx) error {
+		if err := tx.Put("b", []byte("nil"), nil); err != nil {
+			return err
+		}
+		if err := tx.Put("b", []byte("empty"), []byte{}); err != nil {
+			return err
+		}
+		check("in the Update that put them", tx)
+		return nil
+	})
+	view(t, s, func(tx kv.Tx) error { check("in a later View", tx); return nil })
+	update(t, s, func(tx kv.Tx) error { check("in a later Update", tx); return nil })
+	// Overwriting a value with an empty one keeps the key.
+	put(t, s, "b", "full", "x")
+	update(t, s, func(tx kv.Tx) error { return tx.Put("b", []byte("full"), nil) })
+	wantValue(t, s, "b", "full", []byte{})
 }
 
 func testDelete(t *testing.T, s kv.Store) {
