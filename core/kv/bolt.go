@@ -61,12 +61,11 @@ func (t boltTx) Put(bucket string, key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	if value == nil {
-		// bbolt reads a nil value back as absent until the transaction
-		// commits; an empty one is present throughout, as in Mem.
-		value = []byte{}
-	}
-	return bk.Put(key, value)
+	// bbolt keeps the caller's value slice until the transaction ends (it
+	// copies only the key), so a caller reusing its buffer would rewrite a
+	// stored value; copy it, as Mem does. The copy is never nil: bbolt reads
+	// a nil value back as absent until the transaction commits.
+	return bk.Put(key, append(make([]byte, 0, len(value)), value...))
 }
 
 func (t boltTx) Delete(bucket string, key []byte) error {

@@ -27,9 +27,10 @@ type Store interface {
 type Tx interface {
 	// Get returns the value of key in bucket, or nil if it is absent.
 	Get(bucket string, key []byte) []byte
-	// Put sets key to value in bucket (creating the bucket if needed). A nil
-	// or empty value is stored as present and empty: Get returns a non-nil,
-	// zero-length slice for it.
+	// Put sets key to value in bucket (creating the bucket if needed). It
+	// copies key and value, so the caller may reuse them as soon as it
+	// returns. A nil or empty value is stored as present and empty: Get
+	// returns a non-nil, zero-length slice for it.
 	Put(bucket string, key, value []byte) error
 	// Delete removes key from bucket; absent keys are not an error.
 	Delete(bucket string, key []byte) error

@@ -8,6 +8,7 @@
 //     deleting an absent key or from an absent bucket is not an error;
 //   - a value of zero length is present (non-nil) after Put, whether it was
 //     given as nil or as an empty slice, in the same transaction and later;
+//   - Put copies its key and value: the caller may reuse them at once;
 //   - buckets are independent namespaces;
 //   - Scan visits keys in ascending byte order, selects by prefix, honours
 //     start (before, inside, at a key of, and after the prefix range), stops
@@ -123,6 +124,7 @@ var cases = []struct {
 	{"PutGet", testPutGet},
 	{"PutOverwrites", testPutOverwrites},
 	{"EmptyValueIsPresent", testEmptyValue},
+	{"PutCopiesKeyAndValue", testPutCopies},
 	{"Delete", testDelete},
 	{"DeleteAbsentIsNotAnError", testDeleteAbsent},
 	{"BucketsAreSeparate", testBucketsSeparate},
@@ -320,6 +322,30 @@ func testEmptyValue(t *testing.T, s kv.Store) {
 	put(t, s, "b", "full", "x")
 	update(t, s, func(tx kv.Tx) error { return tx.Put("b", []byte("full"), nil) })
 	wantValue(t, s, "b", "full", []byte{})
+}
+
+func testPutCopies(t *testing.T, s kv.Store) {
+	update(t, s, func(tx kv.Tx) error {
+		k, v := []byte("key1"), []byte("value1")
+		if err := tx.Put("b", k, v); err != nil {
+			return err
+		}
+		// Reuse both buffers for the next record, as an encoder might.
+		copy(k, "key2")
+		copy(v, "value2")
+		if err := tx.Put("b", k, v); err != nil {
+			return err
+		}
+		copy(k, "XXXX")
+		copy(v, "XXXXXX")
+		if got := tx.Get("b", []byte("key1")); string(got) != "value1" {
+			t.Errorf("in the Update, key1 = %s after its buffers were reused, want \"value1\"", show(got))
+		}
+		return nil
+	})
+	wantValue(t, s, "b", "key1", []byte("value1"))
+	wantValue(t, s, "b", "key2", []byte("value2"))
+	wantValue(t, s, "b", "XXXX", nil)
 }
 
 func testDelete(t *testing.T, s kv.Store) {
