@@ -57,6 +57,9 @@ func (t boltTx) Get(bucket string, key []byte) []byte {
 }
 
 func (t boltTx) Put(bucket string, key, value []byte) error {
+	if !t.tx.Writable() {
+		return ErrReadOnly
+	}
 	bk, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
 	if err != nil {
 		return err
@@ -69,6 +72,9 @@ func (t boltTx) Put(bucket string, key, value []byte) error {
 }
 
 func (t boltTx) Delete(bucket string, key []byte) error {
+	if !t.tx.Writable() {
+		return ErrReadOnly // also when there is nothing to delete, as in Mem
+	}
 	bk := t.tx.Bucket([]byte(bucket))
 	if bk == nil {
 		return nil

@@ -2,4 +2,5 @@ package kv
 
 import "errors"
 
-var errReadOnly = errors.New("kv: write in a read-only transaction")
+// ErrReadOnly is returned by Put and Delete in a View.
+var ErrReadOnly = errors.New("kv: write in a read-only transaction")

@@ -33,6 +33,7 @@ type Tx interface {
 	// returns a non-nil, zero-length slice for it.
 	Put(bucket string, key, value []byte) error
 	// Delete removes key from bucket; absent keys are not an error.
+	// Put and Delete in a View fail with ErrReadOnly.
 	Delete(bucket string, key []byte) error
 	// Scan calls fn for each key with the given prefix that sorts at or after
 	// start (start may be nil), in ascending byte order, until fn returns false.

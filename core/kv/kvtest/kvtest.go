@@ -18,7 +18,8 @@
 //     nothing (puts, overwrites, deletes, new buckets) and returns that error;
 //     a panic in an Update keeps nothing, is re-raised, and leaves the store
 //     usable;
-//   - View returns fn's error; writes in a View fail and change nothing;
+//   - View returns fn's error; Put and Delete in a View fail with
+//     kv.ErrReadOnly (even with nothing to delete) and change nothing;
 //   - a View sees a consistent snapshot while Updates run concurrently, and
 //     concurrent Updates are serialized (no lost increments);
 //   - after Close, View and Update fail with kv.ErrClosed without calling fn,
@@ -654,17 +655,20 @@ func testViewError(t *testing.T, s kv.Store) {
 func testWritesInView(t *testing.T, s kv.Store) {
 	put(t, s, "b", "k", "v")
 	view(t, s, func(tx kv.Tx) error {
-		if err := tx.Put("b", []byte("k"), []byte("changed")); err == nil {
-			t.Error("Put of an existing key in a View succeeded")
-		}
-		if err := tx.Put("b", []byte("new"), []byte("x")); err == nil {
-			t.Error("Put of a new key in a View succeeded")
-		}
-		if err := tx.Put("newbucket", []byte("k"), []byte("x")); err == nil {
-			t.Error("Put into a new bucket in a View succeeded")
-		}
-		if err := tx.Delete("b", []byte("k")); err == nil {
-			t.Error("Delete of an existing key in a View succeeded")
+		for _, c := range []struct {
+			what string
+			err  error
+		}{
+			{"Put of an existing key", tx.Put("b", []byte("k"), []byte("changed"))},
+			{"Put of a new key", tx.Put("b", []byte("new"), []byte("x"))},
+			{"Put into a new bucket", tx.Put("newbucket", []byte("k"), []byte("x"))},
+			{"Delete of an existing key", tx.Delete("b", []byte("k"))},
+			{"Delete of an absent key", tx.Delete("b", []byte("absent"))},
+			{"Delete in an absent bucket", tx.Delete("nobucket", []byte("k"))},
+		} {
+			if !errors.Is(c.err, kv.ErrReadOnly) {
+				t.Errorf("%s in a View = %v, want kv.ErrReadOnly", c.what, c.err)
+			}
 		}
 		return nil
 	})
