@@ -60,6 +60,9 @@ func (t boltTx) Put(bucket string, key, value []byte) error {
 	if !t.tx.Writable() {
 		return ErrReadOnly
 	}
+	if err := checkPut(bucket, key); err != nil {
+		return err
+	}
 	bk, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
 	if err != nil {
 		return err

@@ -30,7 +30,8 @@ type Tx interface {
 	// Put sets key to value in bucket (creating the bucket if needed). It
 	// copies key and value, so the caller may reuse them as soon as it
 	// returns. A nil or empty value is stored as present and empty: Get
-	// returns a non-nil, zero-length slice for it.
+	// returns a non-nil, zero-length slice for it. An empty key, a key longer
+	// than MaxKeySize, or an empty bucket name fails with ErrBadKey.
 	Put(bucket string, key, value []byte) error
 	// Delete removes key from bucket; absent keys are not an error.
 	// Put and Delete in a View fail with ErrReadOnly.

@@ -87,6 +87,9 @@ func (t *memTx) Put(bucket string, key, value []byte) error {
 	if !t.writable {
 		return ErrReadOnly
 	}
+	if err := checkPut(bucket, key); err != nil {
+		return err
+	}
 	t.set(bucket, key, slices.Clone(value), true, true)
 	return nil
 }

@@ -9,6 +9,9 @@
 //   - a value of zero length is present (non-nil) after Put, whether it was
 //     given as nil or as an empty slice, in the same transaction and later;
 //   - Put copies its key and value: the caller may reuse them at once;
+//   - Put of an empty key, of a key longer than kv.MaxKeySize, or into the
+//     bucket with the empty name fails with kv.ErrBadKey and writes nothing;
+//     a key of kv.MaxKeySize bytes works;
 //   - buckets are independent namespaces;
 //   - Scan visits keys in ascending byte order, selects by prefix, honours
 //     start (before, inside, at a key of, and after the prefix range), stops
@@ -126,6 +129,7 @@ var cases = []struct {
 	{"PutOverwrites", testPutOverwrites},
 	{"EmptyValueIsPresent", testEmptyValue},
 	{"PutCopiesKeyAndValue", testPutCopies},
+	{"BadKeysAreRejected", testBadKeys},
 	{"Delete", testDelete},
 	{"DeleteAbsentIsNotAnError", testDeleteAbsent},
 	{"BucketsAreSeparate", testBucketsSeparate},
@@ -199,10 +203,10 @@ func wantValue(t *testing.T, s kv.Store, bucket, key string, want []byte) {
 	t.Helper()
 	got := get(t, s, bucket, key)
 	if want == nil && got != nil {
-		t.Errorf("Get(%q, %q) = %q, want absent (nil)", bucket, key, got)
+		t.Errorf("Get(%q, %q) = %q, want absent (nil)", bucket, abbrev([]string{key})[0], got)
 	}
 	if want != nil && (got == nil || !bytes.Equal(got, want)) {
-		t.Errorf("Get(%q, %q) = %s, want %q", bucket, key, show(got), want)
+		t.Errorf("Get(%q, %q) = %s, want %q", bucket, abbrev([]string{key})[0], show(got), want)
 	}
 }
 
@@ -241,8 +245,20 @@ func scanKeys(t *testing.T, s kv.Store, bucket string, prefix, start []byte) []s
 func wantKeys(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if !slices.Equal(got, want) {
-		t.Errorf("%s = %q, want %q", what, got, want)
+		t.Errorf("%s = %q, want %q", what, abbrev(got), abbrev(want))
 	}
+}
+
+// abbrev shortens long keys for messages.
+func abbrev(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if len(k) > 40 {
+			k = fmt.Sprintf("%s…(%d bytes)", k[:20], len(k))
+		}
+		out[i] = k
+	}
+	return out
 }
 
 func testGetAbsent(t *testing.T, s kv.Store) {
@@ -347,6 +363,34 @@ func testPutCopies(t *testing.T, s kv.Store) {
 	wantValue(t, s, "b", "key1", []byte("value1"))
 	wantValue(t, s, "b", "key2", []byte("value2"))
 	wantValue(t, s, "b", "XXXX", nil)
+}
+
+func testBadKeys(t *testing.T, s kv.Store) {
+	longest := bytes.Repeat([]byte("k"), kv.MaxKeySize)
+	tooLong := bytes.Repeat([]byte("k"), kv.MaxKeySize+1)
+	update(t, s, func(tx kv.Tx) error {
+		for _, c := range []struct {
+			what   string
+			bucket string
+			key    []byte
+		}{
+			{"a nil key", "b", nil},
+			{"an empty key", "b", []byte{}},
+			{"a key longer than MaxKeySize", "b", tooLong},
+			{"an empty bucket name", "", []byte("k")},
+		} {
+			if err := tx.Put(c.bucket, c.key, []byte("v")); !errors.Is(err, kv.ErrBadKey) {
+				t.Errorf("Put of %s = %v, want kv.ErrBadKey", c.what, err)
+			}
+		}
+		if err := tx.Put("b", longest, []byte("longest key")); err != nil {
+			t.Errorf("Put of a key of MaxKeySize bytes: %v", err)
+		}
+		return nil
+	})
+	wantValue(t, s, "b", string(longest), []byte("longest key"))
+	wantValue(t, s, "", "k", nil)
+	wantKeys(t, "keys of bucket b", scanKeys(t, s, "b", nil, nil), []string{string(longest)})
 }
 
 func testDelete(t *testing.T, s kv.Store) {
