@@ -3,6 +3,7 @@ package kv_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/berth-dev/berth/core/kv/kvtest"
@@ -24,4 +25,24 @@ func TestBolt(t *testing.T) {
 		}
 		return open(), open
 	})
+}
+
+// OpenBolt fails (after its short timeout) rather than waiting forever for a
+// database file that another handle holds.
+func TestBoltOpenHeldFileFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	b, err := kv.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	start := time.Now()
+	b2, err := kv.OpenBolt(path)
+	if err == nil {
+		b2.Close()
+		t.Fatal("a second OpenBolt of a held file succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("OpenBolt of a held file took %v to fail", d)
+	}
 }
