@@ -35,7 +35,11 @@ type Store interface {
 	Open(d digest.Digest) (Reader, error)
 	// Delete removes the blob; absent is not an error.
 	Delete(d digest.Digest) error
-	// CreateUpload starts an empty upload under id.
+	// CreateUpload starts an empty upload under id. An id of 1 to 128
+	// characters from [A-Za-z0-9_-] is valid; others fail with ErrBadID. An
+	// id that names a pending upload (created, not yet committed or
+	// cancelled) fails with an error matching fs.ErrExist; once the upload
+	// has ended its id may be used again.
 	CreateUpload(id string) (Upload, error)
 	// ResumeUpload reopens an upload that was created earlier (possibly
 	// before a restart) and not committed or cancelled; ErrNotFound if none.

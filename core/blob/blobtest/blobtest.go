@@ -19,6 +19,8 @@
 //     again); a committed upload is gone in the same way;
 //   - Close keeps the bytes and ResumeUpload continues them, as often as
 //     needed; ResumeUpload of an unknown id fails with blob.ErrNotFound;
+//   - CreateUpload of an id that is already pending fails with an error
+//     matching fs.ErrExist and leaves the pending upload alone;
 //   - Open returns the exact bytes, its Size, and seeks (start, current,
 //     end); independent Readers keep independent positions;
 //   - Delete removes a blob and leaves others; deleting an absent blob is not
@@ -123,6 +125,7 @@ var cases = []struct {
 	{"CommittedUploadIsGone", testCommittedGone},
 	{"CloseKeepsBytesForResume", testCloseResume},
 	{"ResumeUnknownIsNotFound", testResumeUnknown},
+	{"CreatePendingIDFails", testCreatePending},
 	{"OpenReadsExactBytesAndSeeks", testOpenSeek},
 	{"ReadersAreIndependent", testReadersIndependent},
 	{"Delete", testDelete},
