@@ -9,7 +9,7 @@
 //     blob.ErrNotFound;
 //   - an upload written in several chunks (also through io.Copy) reports its
 //     Size as it grows, keeps its ID, and commits under the right digest with
-//     the right size; sha256 and sha512 digests; an empty blob;
+//     the right size; sha256, sha512 (and sha384) digests; an empty blob;
 //   - Commit with a wrong (or malformed) digest fails with
 //     blob.ErrDigestMismatch, stores nothing, and leaves the upload usable:
 //     more bytes can be written and a later Commit with the right digest
@@ -116,7 +116,7 @@ var cases = []struct {
 	{"AbsentBlobIsNotFound", testAbsent},
 	{"UploadInChunksCommits", testChunks},
 	{"UploadThroughIOCopyCommits", testIOCopy},
-	{"SHA512", testSHA512},
+	{"SHA512AndSHA384", testSHA512},
 	{"EmptyBlob", testEmpty},
 	{"WrongDigestLeavesUploadUsable", testMismatch},
 	{"MalformedDigestIsMismatch", testMalformedDigest},
@@ -395,6 +395,9 @@ func testSHA512(t *testing.T, s blob.Store) {
 	if got := walk(t, s); got[d] != int64(len(b)) || len(got) != 1 {
 		t.Errorf("Walk = %v, want only %s", got, d)
 	}
+	// sha384 comes with the same hash package and is accepted too.
+	d384 := put(t, s, "sha384", digest.SHA384, b[:5000])
+	wantBlob(t, s, d384, b[:5000])
 }
 
 func testEmpty(t *testing.T, s blob.Store) {
