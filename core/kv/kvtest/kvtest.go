@@ -12,7 +12,8 @@
 //   - Put of an empty key, of a key longer than kv.MaxKeySize, or into the
 //     bucket with the empty name fails with kv.ErrBadKey and writes nothing;
 //     a key of kv.MaxKeySize bytes works;
-//   - buckets are independent namespaces;
+//   - buckets are independent namespaces; thousands of keys put out of order
+//     scan back in order, also after deleting half of them;
 //   - Scan visits keys in ascending byte order, selects by prefix, honours
 //     start (before, inside, at a key of, and after the prefix range), stops
 //     when fn returns false, scans the whole bucket for an empty or nil
