@@ -26,23 +26,35 @@ var (
 	ErrBadID = errors.New("blob: invalid upload id")
 )
 
-// Store is implemented by FS (on disk) and Mem (in memory).
+// Store is implemented by FS (on disk) and Mem (in memory); blobtest is the
+// suite both pass. A Store is safe for concurrent use; an Upload is not.
+// A blob is stored only under the digest it was committed as.
 type Store interface {
-	// Stat returns the size of the blob, or ErrNotFound.
+	// Stat returns the size of the blob, or ErrNotFound (also for a malformed
+	// digest).
 	Stat(d digest.Digest) (int64, error)
-	// Open returns the blob for reading; FS returns an *os.File so large
-	// responses can use sendfile.
+	// Open returns the blob for reading, or ErrNotFound (also for a malformed
+	// digest). Each Reader has its own position. FS's Reader holds an
+	// *os.File (see Seeker) so large responses can use sendfile.
 	Open(d digest.Digest) (Reader, error)
-	// Delete removes the blob; absent is not an error.
+	// Delete removes the blob; absent (or malformed) is not an error.
 	Delete(d digest.Digest) error
-	// CreateUpload starts an empty upload under id.
+	// CreateUpload starts an empty upload under id. An id of 1 to 128
+	// characters from [A-Za-z0-9_-] is valid; others fail with ErrBadID. An
+	// id that names a pending upload (created, not yet committed or
+	// cancelled) fails with an error matching fs.ErrExist; once the upload
+	// has ended its id may be used again.
 	CreateUpload(id string) (Upload, error)
 	// ResumeUpload reopens an upload that was created earlier (possibly
-	// before a restart) and not committed or cancelled; ErrNotFound if none.
+	// before a restart) and not committed or cancelled; ErrNotFound if none,
+	// also for an invalid id.
 	ResumeUpload(id string) (Upload, error)
-	// Walk calls fn for every stored blob.
+	// Walk calls fn once for every stored blob, in no particular order. It
+	// stops at the first error fn returns and returns it.
 	Walk(fn func(d digest.Digest, size int64) error) error
-	// ListUploads calls fn for every pending upload with when it was last written.
+	// ListUploads calls fn once for every pending upload, closed or not, with
+	// when it was last written (as precisely as the store keeps time), in no
+	// particular order. It stops at the first error fn returns and returns it.
 	ListUploads(fn func(id string, modified time.Time) error) error
 }
 
@@ -53,15 +65,20 @@ type Reader interface {
 }
 
 // Upload appends bytes to a pending blob. It is not safe for concurrent use;
-// core serializes requests per upload.
+// core serializes requests per upload. Once Commit has succeeded or Cancel
+// was called, the Upload must not be used again.
 type Upload interface {
 	io.Writer
 	// ID is the id the upload was created under.
 	ID() string
-	// Size is the number of bytes written so far.
+	// Size is the number of bytes written so far (before a restart too).
 	Size() int64
-	// Commit verifies that the bytes hash to expected and stores them as that
-	// blob. On ErrDigestMismatch the upload is left as it was.
+	// Commit verifies that the bytes hash to expected (sha256, sha384 or
+	// sha512) and stores them as that blob; committing content that is
+	// already stored is not an error. On ErrDigestMismatch, which a
+	// malformed or unsupported digest also gets, nothing is stored and the
+	// upload is left as it was: more bytes may be written and Commit called
+	// again.
 	Commit(expected digest.Digest) (size int64, err error)
 	// Cancel discards the upload.
 	Cancel() error

@@ -1,109 +1,160 @@
-package blob
+package blob_test
 
 import (
 	"bytes"
-	"crypto/rand"
-	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/berth-dev/berth/core/blob"
+	"github.com/berth-dev/berth/core/blob/blobtest"
 	"github.com/opencontainers/go-digest"
 )
 
-func stores(t *testing.T) map[string]Store {
-	fs, err := NewFS(t.TempDir())
+func TestMem(t *testing.T) {
+	blobtest.Run(t, func(t *testing.T) blob.Store { return blob.NewMem() })
+}
+
+func TestFS(t *testing.T) {
+	blobtest.RunPersistent(t, func(t *testing.T) (blob.Store, func() blob.Store) {
+		root := t.TempDir()
+		open := func() blob.Store {
+			s, err := blob.NewFS(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		return open(), open
+	})
+}
+
+func newFS(t *testing.T) (*blob.FS, string) {
+	t.Helper()
+	root := t.TempDir()
+	s, err := blob.NewFS(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]Store{"fs": fs, "mem": NewMem()}
+	return s, root
 }
 
-func TestStore(t *testing.T) {
-	for name, s := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			data := make([]byte, 3<<20+17)
-			rand.Read(data)
-			want := digest.SHA256.FromBytes(data)
+func store(t *testing.T, s blob.Store, id string, b []byte) digest.Digest {
+	t.Helper()
+	u, err := s.CreateUpload(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromBytes(b)
+	if _, err := u.Commit(d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
 
-			u, err := s.CreateUpload("up1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			u.Write(data[:1000])
-			u.Write(data[1000:])
-			if u.Size() != int64(len(data)) {
-				t.Fatalf("Size = %d", u.Size())
-			}
-			if _, err := u.Commit(digest.SHA256.FromString("other")); !errors.Is(err, ErrDigestMismatch) {
-				t.Fatalf("Commit with a wrong digest: %v", err)
-			}
-			if _, err := s.Stat(want); !errors.Is(err, ErrNotFound) {
-				t.Fatal("a blob appeared before a successful commit")
-			}
-			n, err := u.Commit(want)
-			if err != nil || n != int64(len(data)) {
-				t.Fatalf("Commit = %d, %v", n, err)
-			}
-			r, err := s.Open(want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(r)
-			r.Close()
-			if !bytes.Equal(got, data) || r.Size() != int64(len(data)) {
-				t.Fatal("blob content differs")
-			}
-			seen := 0
-			s.Walk(func(d digest.Digest, size int64) error {
-				if d == want && size == int64(len(data)) {
-					seen++
-				}
-				return nil
-			})
-			if seen != 1 {
-				t.Errorf("Walk saw the blob %d times", seen)
-			}
-			s.Delete(want)
-			if _, err := s.Stat(want); !errors.Is(err, ErrNotFound) {
-				t.Error("blob still there after Delete")
-			}
-		})
+// An FS blob reads through its *os.File, so net/http can use sendfile; a Mem
+// blob is its own ReadSeeker.
+func TestSeekerSendfile(t *testing.T) {
+	fs, _ := newFS(t)
+	d := store(t, fs, "f", []byte("file bytes"))
+	r, err := fs.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, ok := blob.Seeker(r).(*os.File)
+	if !ok {
+		t.Fatalf("Seeker of an FS blob is a %T, want *os.File", blob.Seeker(r))
+	}
+	if got, _ := io.ReadAll(f); string(got) != "file bytes" {
+		t.Errorf("the *os.File reads %q", got)
+	}
+
+	mem := blob.NewMem()
+	d = store(t, mem, "m", []byte("memory bytes"))
+	mr, err := mem.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	if s := blob.Seeker(mr); s != io.ReadSeeker(mr) {
+		t.Errorf("Seeker of a Mem blob is %T, want the Reader itself", s)
 	}
 }
 
-func TestSHA512AndResume(t *testing.T) {
-	for name, s := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			data := []byte("hello sha512 world")
-			want := digest.SHA512.FromBytes(data)
-			u, _ := s.CreateUpload("up2")
-			u.Write(data[:5])
-			u.Close()
-			u, err := s.ResumeUpload("up2")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if u.Size() != 5 {
-				t.Fatalf("resumed Size = %d", u.Size())
-			}
-			u.Write(data[5:])
-			if _, err := u.Commit(want); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := s.Stat(want); err != nil || n != int64(len(data)) {
-				t.Fatalf("Stat = %d, %v", n, err)
-			}
-			if _, err := s.ResumeUpload("up2"); !errors.Is(err, ErrNotFound) {
-				t.Error("a committed upload can still be resumed")
-			}
-		})
+// FS writes an upload to uploads/<id> and renames it, verified, to
+// blobs/<algorithm>/<first two hex>/<hex>: a blob path never holds a partial
+// blob, and a failed commit leaves nothing under blobs/.
+func TestFSLayoutAndRename(t *testing.T) {
+	s, root := newFS(t)
+	b := []byte("laid out on disk")
+	d := digest.SHA512.FromBytes(b)
+	u, err := s.CreateUpload("layout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write(b)
+	upPath := filepath.Join(root, "uploads", "layout")
+	if got, err := os.ReadFile(upPath); err != nil || !bytes.Equal(got, b) {
+		t.Fatalf("upload file = %q, %v", got, err)
+	}
+	if _, err := u.Commit(digest.SHA512.FromString("wrong")); err == nil {
+		t.Fatal("Commit with a wrong digest succeeded")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "blobs")); len(entries) != 0 {
+		t.Errorf("a failed commit left %d entries under blobs/", len(entries))
+	}
+	if _, err := u.Commit(d); err != nil {
+		t.Fatal(err)
+	}
+	blobPath := filepath.Join(root, "blobs", "sha512", d.Encoded()[:2], d.Encoded())
+	if got, err := os.ReadFile(blobPath); err != nil || !bytes.Equal(got, b) {
+		t.Errorf("blob file = %q, %v", got, err)
+	}
+	if _, err := os.Stat(upPath); !os.IsNotExist(err) {
+		t.Errorf("the upload file is still there after Commit: %v", err)
+	}
+
+	// Committing content that is already stored drops the upload's file and
+	// keeps the stored one.
+	before, _ := os.Stat(blobPath)
+	u, _ = s.CreateUpload("again")
+	u.Write(b)
+	if _, err := u.Commit(d); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(blobPath)
+	if !os.SameFile(before, after) {
+		t.Error("a second commit of the same content replaced the stored file")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "uploads")); len(entries) != 0 {
+		t.Errorf("uploads/ holds %d entries after the commits", len(entries))
 	}
 }
 
-func TestBadUploadID(t *testing.T) {
-	for name, s := range stores(t) {
-		if _, err := s.CreateUpload("../escape"); !errors.Is(err, ErrBadID) {
-			t.Errorf("%s: CreateUpload(../escape) = %v", name, err)
-		}
+// Files FS did not put there are not blobs or uploads.
+func TestFSIgnoresStrayFiles(t *testing.T) {
+	s, root := newFS(t)
+	d := store(t, s, "real", []byte("real"))
+	os.WriteFile(filepath.Join(root, "blobs", "sha256", "stray.tmp"), []byte("x"), 0o644)
+	os.MkdirAll(filepath.Join(root, "blobs", "md5", "ab"), 0o755)
+	os.WriteFile(filepath.Join(root, "blobs", "md5", "ab", "abcdef"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(root, "uploads", ".hidden"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(root, "uploads", "has.dot"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(root, "uploads", "ok-id"), []byte("x"), 0o644)
+	var blobs []digest.Digest
+	s.Walk(func(d digest.Digest, _ int64) error { blobs = append(blobs, d); return nil })
+	if len(blobs) != 1 || blobs[0] != d {
+		t.Errorf("Walk = %v, want only %s", blobs, d)
+	}
+	var ids []string
+	s.ListUploads(func(id string, _ time.Time) error { ids = append(ids, id); return nil })
+	if len(ids) != 1 || ids[0] != "ok-id" {
+		t.Errorf("ListUploads = %q, want only the well-named file", ids)
 	}
 }

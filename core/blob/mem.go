@@ -2,7 +2,9 @@ package blob
 
 import (
 	"bytes"
+	"fmt"
 	"hash"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +90,11 @@ func (s *Mem) CreateUpload(id string) (Upload, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.uploads[id]; ok {
+		// Replacing it would orphan the pending upload's handle, whose
+		// Commit or Cancel would then end the new one.
+		return nil, fmt.Errorf("blob: upload %s: %w", id, fs.ErrExist)
+	}
 	u := &memUpload{s: s, id: id, h: digest.SHA256.Hash()}
 	u.modified.Store(time.Now().UnixNano())
 	s.uploads[id] = u

@@ -7,30 +7,49 @@ package kv
 
 import "errors"
 
-// ErrClosed is returned by a store after Close.
+// ErrClosed is returned by View and Update once the store is closed.
 var ErrClosed = errors.New("kv: store closed")
 
 // Store is a transactional, ordered key-value store made of named buckets.
+// Buckets need no creating: Put creates one, and an absent bucket reads as an
+// empty one.
+//
+// fn must not call View or Update on the same store: a transaction inside
+// another may deadlock (Mem holds one lock for both, and bbolt forbids it).
 type Store interface {
-	// View runs fn in a read-only transaction that sees a consistent snapshot.
+	// View runs fn in a read-only transaction that sees a consistent snapshot:
+	// all of an Update or none of it. It returns fn's error.
 	View(fn func(Tx) error) error
-	// Update runs fn in a read-write transaction. If fn returns an error nothing
-	// it wrote is kept. Updates are serialized.
+	// Update runs fn in a read-write transaction and returns fn's error. fn
+	// sees its own writes. If fn returns an error or panics, nothing it wrote
+	// is kept (puts, overwrites, deletes, new buckets), and the panic goes on
+	// to the caller. Updates are serialized.
 	Update(fn func(Tx) error) error
+	// Close releases the store. Afterwards View and Update return ErrClosed
+	// without calling fn; closing again is not an error.
 	Close() error
 }
 
-// Tx is one transaction. Slices returned by Get and passed to Scan are only
-// valid until the transaction ends; copy them to keep them.
+// Tx is one transaction. Slices returned by Get and passed to Scan are
+// read-only and only valid until the transaction ends; copy them to keep them.
 type Tx interface {
-	// Get returns the value of key in bucket, or nil if it is absent.
+	// Get returns the value of key in bucket, or nil if it (or the bucket) is
+	// absent.
 	Get(bucket string, key []byte) []byte
-	// Put sets key to value in bucket (creating the bucket if needed).
+	// Put sets key to value in bucket (creating the bucket if needed). It
+	// copies key and value, so the caller may reuse them as soon as it
+	// returns. A nil or empty value is stored as present and empty: Get
+	// returns a non-nil, zero-length slice for it. An empty key, a key longer
+	// than MaxKeySize, or an empty bucket name fails with ErrBadKey.
 	Put(bucket string, key, value []byte) error
-	// Delete removes key from bucket; absent keys are not an error.
+	// Delete removes key from bucket; an absent key or bucket is not an error.
+	// Put and Delete in a View fail with ErrReadOnly.
 	Delete(bucket string, key []byte) error
-	// Scan calls fn for each key with the given prefix that sorts at or after
-	// start (start may be nil), in ascending byte order, until fn returns false.
+	// Scan calls fn for each key with the given prefix (nil or empty: every
+	// key) that sorts at or after start (nil or empty: from the first), in
+	// ascending byte order, until fn returns false. A start before the prefix
+	// range scans all of it; one after it scans nothing. An absent bucket
+	// scans nothing.
 	// fn must not modify the bucket it scans: collect keys, then change them.
 	Scan(bucket string, prefix, start []byte, fn func(key, value []byte) bool) error
 }

@@ -85,7 +85,10 @@ func (t *memTx) Get(bucket string, key []byte) []byte {
 
 func (t *memTx) Put(bucket string, key, value []byte) error {
 	if !t.writable {
-		return errReadOnly
+		return ErrReadOnly
+	}
+	if err := checkPut(bucket, key); err != nil {
+		return err
 	}
 	t.set(bucket, key, slices.Clone(value), true, true)
 	return nil
@@ -93,7 +96,7 @@ func (t *memTx) Put(bucket string, key, value []byte) error {
 
 func (t *memTx) Delete(bucket string, key []byte) error {
 	if !t.writable {
-		return errReadOnly
+		return ErrReadOnly
 	}
 	t.set(bucket, key, nil, false, true)
 	return nil
