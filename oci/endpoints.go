@@ -65,8 +65,8 @@ var endpoints = []endpoint{
 	{kind: kindUpload, method: http.MethodPatch, actions: []string{"ecr:UploadLayerPart"}, serve: (*Handler).patchUpload},
 	{kind: kindUpload, method: http.MethodPut, actions: []string{"ecr:CompleteLayerUpload"}, serve: (*Handler).putUpload},
 	// AWS documents no action for an upload's status or its cancellation.
-	// Both act on an upload in progress, so berth asks for the action that
-	// writes to one.
+	// Berth's choice: both act on an upload in progress, so they need the
+	// action that writes to one.
 	{kind: kindUpload, method: http.MethodGet, actions: []string{"ecr:UploadLayerPart"}, serve: (*Handler).uploadStatus},
 	{kind: kindUpload, method: http.MethodDelete, actions: []string{"ecr:UploadLayerPart"}, serve: (*Handler).cancelUpload},
 
