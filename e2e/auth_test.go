@@ -92,7 +92,8 @@ func flip(s string) string {
 }
 
 // TestAccountAddressing checks that the host selects the account's registry:
-// each account sees only its own repositories, and may not address another's.
+// each account sees only its own repositories, and the default authorizer
+// denies it another's.
 func TestAccountAddressing(t *testing.T) {
 	t.Parallel()
 	b := Start(t, "--create-on-push")
@@ -163,19 +164,42 @@ func TestAccountAddressing(t *testing.T) {
 	resp, body = west.do(http.MethodGet, "/v2/team/app/tags/list", nil, nil)
 	expectOCIError(t, "same account, other region", resp, body, http.StatusNotFound, "NAME_UNKNOWN")
 
-	// A token may not address another account's registry, either way round.
+	// Without a policy granting it, a token may not act in another account's
+	// registry, either way round: the denial names the action and the
+	// repository, whether or not the repository exists there. The base check
+	// only authenticates.
 	cases := []struct {
-		what, token, host string
+		what, token, host, caller, owner string
 	}{
-		{"default token on the other account's host", defTok, ecrHost(otherAccount, "us-east-1")},
-		{"other token on the default account's host", otherTok, ecrHost(defaultAccount, "us-east-1")},
-		{"other token on the default account's host (amazonaws.com)", otherTok, defaultAccount + ".dkr.ecr.us-east-1.amazonaws.com"},
+		{"default token on the other account's host", defTok, ecrHost(otherAccount, "us-east-1"), defaultAccount, otherAccount},
+		{"other token on the default account's host", otherTok, ecrHost(defaultAccount, "us-east-1"), otherAccount, defaultAccount},
+		{"other token on the default account's host (amazonaws.com)", otherTok, defaultAccount + ".dkr.ecr.us-east-1.amazonaws.com", otherAccount, defaultAccount},
 	}
 	for _, tc := range cases {
 		c := raw(t, b, tc.token).withHost(tc.host)
-		for _, req := range [][2]string{{http.MethodGet, "/v2/team/app/tags/list"}, {http.MethodGet, "/v2/team/app/manifests/v1"}, {http.MethodPost, "/v2/team/app/blobs/uploads/"}} {
-			resp, body := c.do(req[0], req[1], nil, nil)
-			expectOCIError(t, tc.what+": "+req[0]+" "+req[1], resp, body, http.StatusForbidden, "DENIED")
+		resp, body := c.do(http.MethodGet, "/v2/", nil, nil)
+		expect(t, tc.what+": base check", resp, body, http.StatusOK)
+		for _, req := range []struct{ method, path, action, repo string }{
+			{http.MethodGet, "/v2/team/app/tags/list", "ecr:ListImages", "team/app"},
+			{http.MethodGet, "/v2/team/app/manifests/v1", "ecr:BatchGetImage", "team/app"},
+			{http.MethodHead, "/v2/team/app/manifests/v1", "", ""},
+			{http.MethodPost, "/v2/team/app/blobs/uploads/", "ecr:InitiateLayerUpload", "team/app"},
+			{http.MethodGet, "/v2/no/such/repo/tags/list", "ecr:ListImages", "no/such/repo"},
+			{http.MethodGet, "/v2/_catalog", "ecr:DescribeRepositories", "*"},
+		} {
+			what := tc.what + ": " + req.method + " " + req.path
+			resp, body := c.do(req.method, req.path, nil, nil)
+			if req.method == http.MethodHead {
+				expect(t, what, resp, body, http.StatusForbidden)
+				continue
+			}
+			msg := expectOCIError(t, what, resp, body, http.StatusForbidden, "DENIED")
+			want := "User: arn:aws:iam::" + tc.caller + ":root is not authorized to perform: " + req.action +
+				" on resource: arn:aws:ecr:us-east-1:" + tc.owner + ":repository/" + req.repo +
+				" because no resource-based policy allows the " + req.action + " action"
+			if msg != want {
+				t.Fatalf("%s: message\n got  %s\n want %s", what, msg, want)
+			}
 		}
 	}
 	// Without credentials, another account's host is 401, not 403.
@@ -221,6 +245,16 @@ func TestNoAuth(t *testing.T) {
 	if !strings.Contains(msg, "'222222222222'") {
 		t.Fatalf("message %q does not name the default account", msg)
 	}
+	// Every other registry is reachable too: anonymous requests act as the
+	// root of the account they address.
+	elsewhere := c.withHost(ecrHost(otherAccount, "eu-west-1"))
+	resp, body = elsewhere.do(http.MethodGet, "/v2/anon/app/tags/list", nil, nil)
+	msg = expectOCIError(t, "another account's registry", resp, body, http.StatusNotFound, "NAME_UNKNOWN")
+	if !strings.Contains(msg, "'"+otherAccount+"'") {
+		t.Fatalf("message %q does not name account %s", msg, otherAccount)
+	}
+	content := []byte("a layer pushed anonymously to another account")
+	elsewhere.expectBlob("anon/app", elsewhere.pushBlob("anon/app", content), content)
 }
 
 // TestNameUnknownWithoutCreateOnPush checks that, without --create-on-push,

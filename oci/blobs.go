@@ -71,51 +71,69 @@ func blobCreated(w http.ResponseWriter, name string, d core.Descriptor) {
 	w.WriteHeader(http.StatusCreated)
 }
 
+// startUpload opens an upload session.
 func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	q := r.URL.Query()
-	ctx := r.Context()
-	if q.Has("mount") {
-		dg, err := core.ParseDigest(q.Get("mount"))
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		from := q.Get("from")
-		if from != "" && !core.ValidRepositoryName(from) {
-			h.writeError(w, r, core.Errorf(core.KindNameInvalid, "invalid repository name '%s'", from))
-			return
-		}
-		d, mounted, err := h.reg.MountBlob(ctx, reg, rt.name, from, dg)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		if mounted {
-			blobCreated(w, rt.name, d)
-			return
-		}
-		// Nothing to mount: the spec says to fall back to a regular upload session.
-	}
-	if q.Has("digest") {
-		dg, err := core.ParseDigest(q.Get("digest"))
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		d, err := h.reg.PutBlob(ctx, reg, rt.name, dg, r.Body)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		blobCreated(w, rt.name, d)
-		return
-	}
-	st, err := h.reg.StartUpload(ctx, reg, rt.name)
+	st, err := h.reg.StartUpload(r.Context(), reg, rt.name)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	uploadAccepted(w, rt.name, st, http.StatusAccepted)
+}
+
+// mountBlob links a blob that another repository of the registry holds
+// (?mount=<digest>&from=<name>) or, when there is nothing to mount, opens an
+// upload session instead, as the spec says.
+func (h *Handler) mountBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	if h.mount(w, r, reg, rt) {
+		return
+	}
+	h.startUpload(w, r, reg, rt)
+}
+
+// uploadWhole stores a blob sent whole with its digest (?digest=), unless a
+// mount asked for in the same request provides it.
+func (h *Handler) uploadWhole(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	q := r.URL.Query()
+	if q.Has("mount") && h.mount(w, r, reg, rt) {
+		return
+	}
+	dg, err := core.ParseDigest(q.Get("digest"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	d, err := h.reg.PutBlob(r.Context(), reg, rt.name, dg, r.Body)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	blobCreated(w, rt.name, d)
+}
+
+// mount tries the mount a POST asks for, and reports whether that answered
+// the request: the blob was mounted, or the request was wrong.
+func (h *Handler) mount(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) bool {
+	q := r.URL.Query()
+	dg, err := core.ParseDigest(q.Get("mount"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return true
+	}
+	from := q.Get("from")
+	if from != "" && !core.ValidRepositoryName(from) {
+		h.writeError(w, r, core.Errorf(core.KindNameInvalid, "invalid repository name '%s'", from))
+		return true
+	}
+	d, mounted, err := h.reg.MountBlob(r.Context(), reg, rt.name, from, dg)
+	if err != nil {
+		h.writeError(w, r, err)
+		return true
+	}
+	if mounted {
+		blobCreated(w, rt.name, d)
+	}
+	return mounted
 }
 
 func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {

@@ -1,6 +1,7 @@
 // Package oci serves the OCI Distribution Spec v1.1 at /v2/. Handlers are
 // thin: parse the request, identify the caller and the addressed registry,
-// call core, write the answer or map core's error to the spec's error body.
+// ask core's Authorizer for the endpoint's actions, call core, write the
+// answer or map core's error to the spec's error body.
 package oci
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -64,33 +66,47 @@ func HostRegistry(host string) (core.RegistryID, bool) {
 	return core.RegistryID{Account: m[1], Region: m[2]}, true
 }
 
-// identify authenticates the request and picks the addressed registry.
+// identify authenticates the request and picks the addressed registry: the
+// one the Host names, else the token's. Whether the caller may act there is
+// the Authorizer's question, asked per endpoint.
 func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error) {
-	var caller core.Caller
+	caller := core.Caller{SourceIP: r.RemoteAddr, SecureTransport: r.TLS != nil}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		caller.SourceIP = ip
+	}
+	hostReg, hostNamed := HostRegistry(r.Host)
 	if h.noAuth {
-		caller = core.Caller{Registry: h.def, Principal: core.RootPrincipal(h.def.Account)}
-	} else {
-		user, pass, ok := r.BasicAuth()
-		if !ok || user != "AWS" {
-			return caller, core.RegistryID{}, core.Errorf(core.KindUnauthorized, "authentication required: use HTTP Basic with user AWS and a token from 'aws ecr get-login-password' or 'berth token'")
+		// Anonymous requests act as the root of the addressed registry's
+		// account, so that every registry stays reachable without credentials.
+		target := h.def
+		if hostNamed {
+			target = hostReg
 		}
-		claims, err := h.tokens.Verify(pass)
-		if err != nil {
-			return caller, core.RegistryID{}, err
-		}
-		caller = core.Caller{Registry: claims.Registry, Principal: claims.Principal}
+		caller.Registry, caller.Principal = target, core.RootPrincipal(target.Account)
+		return caller, target, nil
 	}
-	target := caller.Registry
-	if reg, ok := HostRegistry(r.Host); ok {
-		target = reg
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != "AWS" {
+		return caller, core.RegistryID{}, core.Errorf(core.KindUnauthorized, "authentication required: use HTTP Basic with user AWS and a token from 'aws ecr get-login-password' or 'berth token'")
 	}
-	// Until identity and resource policies arrive, an account reaches only its own registries.
-	if !h.noAuth && target.Account != caller.Registry.Account {
-		return caller, target, core.Denied("account %s is not authorized to access the registry with id '%s'", caller.Registry.Account, target.Account)
+	claims, err := h.tokens.Verify(pass)
+	if err != nil {
+		return caller, core.RegistryID{}, err
+	}
+	caller.Registry = core.RegistryID{Account: core.AccountOfPrincipal(claims.Principal), Region: claims.Registry.Region}
+	caller.Principal = claims.Principal
+	target := claims.Registry
+	if hostNamed {
+		target = hostReg
 	}
 	return caller, target, nil
 }
 
+// ServeHTTP answers in this order, so that what a caller learns depends only
+// on what it may know: 401 without valid credentials, 404 for an unknown
+// endpoint, 400 for an invalid repository name, 405 for a method the route
+// does not serve — none of which reads the store — then 403 unless the
+// Authorizer allows every action of the endpoint, and only then the handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	caller, reg, err := h.identify(r)
@@ -98,61 +114,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	r = r.WithContext(core.WithCaller(r.Context(), caller))
-	p := strings.TrimPrefix(r.URL.Path, "/v2")
-	if p == "" || p == "/" {
-		h.base(w, r)
-		return
-	}
-	p = strings.TrimPrefix(p, "/")
-	if p == "_catalog" {
-		h.catalog(w, r, reg)
-		return
-	}
-	rt, ok := parseRoute(p)
+	rt, ok := parseRoute(strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/v2"), "/"))
 	if !ok {
 		writeErrorBody(w, http.StatusNotFound, ociError{Code: "NOT_FOUND", Message: "no such endpoint"})
 		return
 	}
-	if !core.ValidRepositoryName(rt.name) {
+	if rt.name != "" && !core.ValidRepositoryName(rt.name) {
 		h.writeError(w, r, core.Errorf(core.KindNameInvalid, "invalid repository name '%s'", rt.name))
 		return
 	}
-	switch rt.kind + " " + r.Method {
-	case "blob GET", "blob HEAD":
-		h.getBlob(w, r, reg, rt)
-	case "blob DELETE":
-		h.deleteBlob(w, r, reg, rt)
-	case "upload POST":
-		if rt.ref != "" {
-			writeErrorBody(w, http.StatusMethodNotAllowed, ociError{Code: "UNSUPPORTED", Message: "method not allowed"})
-			return
-		}
-		h.startUpload(w, r, reg, rt)
-	case "upload GET":
-		h.uploadStatus(w, r, reg, rt)
-	case "upload PATCH":
-		h.patchUpload(w, r, reg, rt)
-	case "upload PUT":
-		h.putUpload(w, r, reg, rt)
-	case "upload DELETE":
-		h.cancelUpload(w, r, reg, rt)
-	case "manifest GET", "manifest HEAD":
-		h.getManifest(w, r, reg, rt)
-	case "manifest PUT":
-		h.putManifest(w, r, reg, rt)
-	case "manifest DELETE":
-		h.deleteManifest(w, r, reg, rt)
-	case "tags GET":
-		h.listTags(w, r, reg, rt)
-	case "referrers GET":
-		h.referrers(w, r, reg, rt)
-	default:
+	e, ok := endpointFor(rt, r)
+	if !ok {
 		writeErrorBody(w, http.StatusMethodNotAllowed, ociError{Code: "UNSUPPORTED", Message: "method not allowed"})
+		return
 	}
+	r = r.WithContext(core.WithCaller(r.Context(), caller))
+	if err := h.authorize(r.Context(), e, reg, rt); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	e.serve(h, w, r, reg, rt)
 }
 
-func (h *Handler) base(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) base(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, "{}")
 }
@@ -186,7 +170,7 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	w.Write(b)
 }
 
-func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, reg core.RegistryID) {
+func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	p, hasN, ok := page(w, r)
 	if !ok {
 		return

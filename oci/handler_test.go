@@ -3,6 +3,7 @@ package oci
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,20 +45,31 @@ type env struct {
 	reg    *core.Registry
 	tokens *core.Tokens
 	token  string // a valid token for acct
+	ids    *int   // how many upload ids the registry has handed out
 }
 
-func newEnv(t *testing.T, noAuth bool) *env {
+// envConfig is what varies between test envs.
+type envConfig struct {
+	noAuth       bool
+	authorizer   core.Authorizer // nil: core's default
+	createOnPush bool
+}
+
+func newEnv(t *testing.T, noAuth bool) *env { return newEnvWith(t, envConfig{noAuth: noAuth}) }
+
+func newEnvWith(t *testing.T, c envConfig) *env {
 	t.Helper()
 	clock := fixedClock{time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n := 0
 	reg := core.New(core.Options{KV: kv.NewMem(), Blobs: blob.NewMem(), Clock: clock, Log: log,
+		Authorizer: c.authorizer, CreateOnPush: c.createOnPush,
 		NewID: func() string { n++; return "up" + strconv.Itoa(n) }})
 	t.Cleanup(func() { reg.Close() })
 	tokens := core.NewTokens([]byte("test-secret-test-secret-test-sec"), clock)
 	tok, _ := tokens.Issue(core.TokenClaims{Registry: acct})
-	h := New(Config{Registry: reg, Tokens: tokens, NoAuth: noAuth, DefaultRegistry: acct, Log: log})
-	return &env{t: t, h: h, reg: reg, tokens: tokens, token: tok}
+	h := New(Config{Registry: reg, Tokens: tokens, NoAuth: c.noAuth, DefaultRegistry: acct, Log: log})
+	return &env{t: t, h: h, reg: reg, tokens: tokens, token: tok, ids: &n}
 }
 
 type req struct {
@@ -66,6 +78,8 @@ type req struct {
 	header       map[string]string
 	host         string
 	noCreds      bool
+	remoteAddr   string // default: httptest's 192.0.2.1:1234
+	tls          bool
 }
 
 func (e *env) do(r req) *httptest.ResponseRecorder {
@@ -81,6 +95,12 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 	}
 	if !r.noCreds {
 		hr.SetBasicAuth("AWS", e.token)
+	}
+	if r.remoteAddr != "" {
+		hr.RemoteAddr = r.remoteAddr
+	}
+	if r.tls {
+		hr.TLS = &tls.ConnectionState{}
 	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
@@ -131,6 +151,18 @@ func wantError(t *testing.T, w *httptest.ResponseRecorder, status int, code, wha
 			t.Fatalf("%s: unexpected field %q in %s", what, k, w.Body.String())
 		}
 	}
+}
+
+// errorMessage is the message of the only error in an error body.
+func errorMessage(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var body struct {
+		Errors []ociError `json:"errors"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || len(body.Errors) != 1 {
+		t.Fatalf("error body %q: %v", w.Body.String(), err)
+	}
+	return body.Errors[0].Message
 }
 
 func (e *env) createRepo(reg core.RegistryID, name string) {
@@ -289,14 +321,24 @@ func TestHostAddressesRegistry(t *testing.T) {
 	if got := w.Body.String(); got != `{"repositories":["there"]}` {
 		t.Fatalf("other region catalog %s", got)
 	}
-	// Another account: forbidden.
-	for _, path := range []string{"/v2/", "/v2/_catalog", "/v2/theirs/tags/list", "/v2/theirs/blobs/uploads/"} {
-		method := "GET"
-		if strings.HasSuffix(path, "uploads/") {
-			method = "POST"
+	// Another account: the base check only authenticates; everything else
+	// is denied by the default authorizer, naming what was asked.
+	otherHost := "222222222222.dkr.ecr.us-east-1.localhost:4566"
+	wantStatus(t, e.do(req{method: "GET", path: "/v2/", host: otherHost}), 200, "cross-account base check")
+	for _, c := range []struct{ method, path, action, resource string }{
+		{"GET", "/v2/_catalog", "ecr:DescribeRepositories", "repository/*"},
+		{"GET", "/v2/theirs/tags/list", "ecr:ListImages", "repository/theirs"},
+		{"POST", "/v2/theirs/blobs/uploads/", "ecr:InitiateLayerUpload", "repository/theirs"},
+		{"GET", "/v2/missing/manifests/v1", "ecr:BatchGetImage", "repository/missing"},
+	} {
+		w = e.do(req{method: c.method, path: c.path, host: otherHost})
+		wantError(t, w, 403, "DENIED", "cross-account "+c.method+" "+c.path)
+		want := "User: arn:aws:iam::111111111111:root is not authorized to perform: " + c.action +
+			" on resource: arn:aws:ecr:us-east-1:222222222222:" + c.resource +
+			" because no resource-based policy allows the " + c.action + " action"
+		if got := errorMessage(t, w); got != want {
+			t.Fatalf("cross-account %s %s: message\n got  %s\n want %s", c.method, c.path, got, want)
 		}
-		w = e.do(req{method: method, path: path, host: "222222222222.dkr.ecr.us-east-1.localhost:4566"})
-		wantError(t, w, 403, "DENIED", "cross-account "+path)
 	}
 	if repos, _, _ := e.reg.ListRepositories(bgctx, other, core.Page{}); len(repos) != 1 {
 		t.Fatalf("cross-account request changed the registry: %v", repos)
@@ -325,6 +367,10 @@ func TestRoutingErrors(t *testing.T) {
 	wantError(t, e.do(req{method: "POST", path: "/v2/app/manifests/latest"}), 405, "UNSUPPORTED", "POST manifest")
 	wantError(t, e.do(req{method: "POST", path: "/v2/app/blobs/uploads/up9"}), 405, "UNSUPPORTED", "POST to an upload")
 	wantError(t, e.do(req{method: "DELETE", path: "/v2/app/tags/list"}), 405, "UNSUPPORTED", "DELETE tags")
+	wantError(t, e.do(req{method: "PATCH", path: "/v2/app/blobs/uploads/"}), 405, "UNSUPPORTED", "PATCH without an upload id")
+	wantError(t, e.do(req{method: "POST", path: "/v2/"}), 405, "UNSUPPORTED", "POST base")
+	wantError(t, e.do(req{method: "DELETE", path: "/v2/_catalog"}), 405, "UNSUPPORTED", "DELETE catalog")
+	wantError(t, e.do(req{method: "DELETE", path: "/v2/Bad/tags/list"}), 400, "NAME_INVALID", "invalid name before method")
 	wantError(t, e.get("/v2/app/manifests/-bad"), 400, "TAG_INVALID", "invalid tag")
 	wantError(t, e.get("/v2/app/blobs/sha256:abc"), 400, "DIGEST_INVALID", "invalid digest")
 	wantError(t, e.get("/v2/missing/tags/list"), 404, "NAME_UNKNOWN", "missing repository")

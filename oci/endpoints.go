@@ -1,0 +1,110 @@
+package oci
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/berth-dev/berth/core"
+)
+
+// endpoint is one thing the /v2 edge does: a route kind and a method (and,
+// where one request line does several things, the query parameter that
+// selects the variant), the IAM actions the caller needs for it, and the
+// handler. The actions live beside the handler so that nothing is served
+// without being authorized; TestEveryEndpointAsksTheAuthorizerForItsActions
+// fails for an endpoint it has no expectation for.
+type endpoint struct {
+	kind   string
+	method string
+	// query selects a variant: the endpoint serves requests whose query has
+	// this parameter. "" serves any request that no earlier variant took.
+	query string
+	// actions must all be allowed, each on the route's resource, before
+	// serve runs. Only the base check has none.
+	actions []string
+	serve   func(h *Handler, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route)
+}
+
+func (e *endpoint) String() string {
+	s := e.method + " " + e.kind
+	if e.query != "" {
+		s += " ?" + e.query + "="
+	}
+	return s
+}
+
+// endpoints is every /v2 endpoint, with the actions ECR asks for it. For a
+// kind and method, variants come before the plain endpoint.
+var endpoints = []endpoint{
+	// The base check proves the credentials and nothing more.
+	{kind: kindBase, method: http.MethodGet, serve: (*Handler).base},
+	{kind: kindCatalog, method: http.MethodGet, actions: []string{"ecr:DescribeRepositories"}, serve: (*Handler).catalog},
+
+	{kind: kindManifest, method: http.MethodGet, actions: []string{"ecr:BatchGetImage"}, serve: (*Handler).getManifest},
+	{kind: kindManifest, method: http.MethodHead, actions: []string{"ecr:BatchGetImage"}, serve: (*Handler).getManifest},
+	{kind: kindManifest, method: http.MethodPut, actions: []string{"ecr:PutImage"}, serve: (*Handler).putManifest},
+	{kind: kindManifest, method: http.MethodDelete, actions: []string{"ecr:BatchDeleteImage"}, serve: (*Handler).deleteManifest},
+
+	{kind: kindBlob, method: http.MethodGet, actions: []string{"ecr:GetDownloadUrlForLayer"}, serve: (*Handler).getBlob},
+	{kind: kindBlob, method: http.MethodHead, actions: []string{"ecr:BatchCheckLayerAvailability"}, serve: (*Handler).getBlob},
+	// ECR serves no blob DELETE; berth's takes away what deleting images would.
+	{kind: kindBlob, method: http.MethodDelete, actions: []string{"ecr:BatchDeleteImage"}, serve: (*Handler).deleteBlob},
+
+	// A POST with ?digest= starts, sends and completes an upload in one
+	// request. It comes before ?mount= so that a request asking for both
+	// needs every action either could use.
+	{kind: kindUploads, method: http.MethodPost, query: "digest",
+		actions: []string{"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"}, serve: (*Handler).uploadWhole},
+	// A mount needs InitiateLayerUpload on the target here; core.MountBlob
+	// asks for ecr:GetDownloadUrlForLayer on the source, which it skips when
+	// denied, as ECR does.
+	{kind: kindUploads, method: http.MethodPost, query: "mount", actions: []string{"ecr:InitiateLayerUpload"}, serve: (*Handler).mountBlob},
+	{kind: kindUploads, method: http.MethodPost, actions: []string{"ecr:InitiateLayerUpload"}, serve: (*Handler).startUpload},
+
+	{kind: kindUpload, method: http.MethodPatch, actions: []string{"ecr:UploadLayerPart"}, serve: (*Handler).patchUpload},
+	{kind: kindUpload, method: http.MethodPut, actions: []string{"ecr:CompleteLayerUpload"}, serve: (*Handler).putUpload},
+	// AWS documents no action for an upload's status or its cancellation.
+	// Berth's choice: both act on an upload in progress, so they need the
+	// action that writes to one.
+	{kind: kindUpload, method: http.MethodGet, actions: []string{"ecr:UploadLayerPart"}, serve: (*Handler).uploadStatus},
+	{kind: kindUpload, method: http.MethodDelete, actions: []string{"ecr:UploadLayerPart"}, serve: (*Handler).cancelUpload},
+
+	{kind: kindTags, method: http.MethodGet, actions: []string{"ecr:ListImages"}, serve: (*Handler).listTags},
+	// ECR asks for both: the list is read from the referring manifests.
+	{kind: kindReferrers, method: http.MethodGet, actions: []string{"ecr:ListImageReferrers", "ecr:BatchGetImage"}, serve: (*Handler).referrers},
+}
+
+// endpointFor returns the endpoint serving r on rt, or false when the route
+// has none for r's method.
+func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
+	var query url.Values // parsed only for a route with variants
+	for i := range endpoints {
+		e := &endpoints[i]
+		if e.kind != rt.kind || e.method != r.Method {
+			continue
+		}
+		if e.query != "" {
+			if query == nil {
+				query = r.URL.Query()
+			}
+			if _, ok := query[e.query]; !ok {
+				continue
+			}
+		}
+		return e, true
+	}
+	return nil, false
+}
+
+// authorize asks for each of e's actions on rt's resource and stops at the
+// first denial.
+func (h *Handler) authorize(ctx context.Context, e *endpoint, reg core.RegistryID, rt route) error {
+	for _, action := range e.actions {
+		req := core.AuthRequest{Action: action, Resources: []core.Resource{rt.resource(reg)}}
+		if err := h.reg.Authorize(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
