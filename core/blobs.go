@@ -2,10 +2,12 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/core/blob"
@@ -153,14 +155,39 @@ type uploadRecord struct {
 	Registry   RegistryID `json:"registry"`
 	Repository string     `json:"repository"`
 	StartedAt  time.Time  `json:"startedAt"`
+	// WrittenAt is when bytes last arrived, kept to within activityPrecision
+	// (the janitor's horizon is a day; a write per chunk would cost a commit).
+	WrittenAt time.Time `json:"writtenAt,omitzero"`
+	// LastLayerPart is the size of the last part sent with ECR's
+	// UploadLayerPart; SmallLayerPart records that a part other than the
+	// last was under MinLayerPartSize.
+	LastLayerPart  int64 `json:"lastLayerPart,omitempty"`
+	SmallLayerPart bool  `json:"smallLayerPart,omitempty"`
 }
 
+// activityPrecision is how stale an upload record's WrittenAt may be.
+const activityPrecision = time.Hour
+
+// MinLayerPartSize is ECR's smallest layer part but the last
+// (LayerPartTooSmallException: "Layer parts must be at least 5 MiB in size").
+const MinLayerPartSize = 5 << 20
+
 type openUpload struct {
-	mu   sync.Mutex // one request at a time per upload
-	rec  uploadRecord
-	up   blob.Upload
-	done bool // committed or cancelled: later requests see it as unknown
+	mu        sync.Mutex // one request at a time per upload
+	rec       uploadRecord
+	up        blob.Upload
+	done      bool         // committed or cancelled: later requests see it as unknown
+	writtenAt atomic.Int64 // when bytes last arrived (unix ns), exactly: rec.WrittenAt lags; read without the lock
 }
+
+func newOpenUpload(rec uploadRecord, up blob.Upload) *openUpload {
+	u := &openUpload{rec: rec, up: up}
+	u.writtenAt.Store(rec.lastActive().UnixNano())
+	return u
+}
+
+// lastWrite is when the session last saw bytes.
+func (u *openUpload) lastWrite() time.Time { return time.Unix(0, u.writtenAt.Load()) }
 
 func uploadNotFound(id string) error {
 	return Errorf(KindUploadNotFound, "The upload with id '%s' does not exist", id)
@@ -182,7 +209,7 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 		return UploadStatus{}, err
 	}
 	r.mu.Lock()
-	r.uploads[rec.ID] = &openUpload{rec: rec, up: up}
+	r.uploads[rec.ID] = newOpenUpload(rec, up)
 	r.mu.Unlock()
 	return UploadStatus{ID: rec.ID}, nil
 }
@@ -209,7 +236,7 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error)
 			r.mu.Unlock()
 			return nil, uploadNotFound(id)
 		}
-		u = &openUpload{rec: rec, up: up}
+		u = newOpenUpload(rec, up)
 		r.uploads[id] = u
 	}
 	r.mu.Unlock()
@@ -245,23 +272,77 @@ func (r *Registry) GetUpload(ctx context.Context, reg RegistryID, repo, id strin
 	return UploadStatus{ID: id, Size: u.up.Size()}, nil
 }
 
+// lastActive is when the session last saw bytes, as far as its record knows.
+func (rec *uploadRecord) lastActive() time.Time {
+	if rec.WrittenAt.After(rec.StartedAt) {
+		return rec.WrittenAt
+	}
+	return rec.StartedAt
+}
+
 // WriteUpload appends body to the upload. offset, when not negative, is where
 // the client says the chunk starts; it must be where the upload ends.
 func (r *Registry) WriteUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader) (UploadStatus, error) {
+	return r.writeUpload(ctx, reg, repo, id, offset, body, false)
+}
+
+// WriteLayerPart appends one part sent with ECR's UploadLayerPart: a chunk
+// whose size counts for CompleteLayerUpload's rule on part sizes.
+func (r *Registry) WriteLayerPart(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader) (UploadStatus, error) {
+	return r.writeUpload(ctx, reg, repo, id, offset, body, true)
+}
+
+func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, layerPart bool) (UploadStatus, error) {
 	u, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return UploadStatus{}, err
 	}
 	defer u.mu.Unlock()
-	if offset >= 0 && offset != u.up.Size() {
-		return UploadStatus{ID: id, Size: u.up.Size()}, Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, u.up.Size())
-	}
-	if body != nil {
-		if _, err := io.Copy(u.up, body); err != nil {
-			return UploadStatus{ID: id, Size: u.up.Size()}, err
-		}
+	if err := r.appendChunk(u, offset, body, layerPart); err != nil {
+		return UploadStatus{ID: id, Size: u.up.Size()}, err
 	}
 	return UploadStatus{ID: id, Size: u.up.Size()}, nil
+}
+
+// appendChunk writes one chunk into a session the caller holds, checking
+// where it starts, and notes the activity (and, for a layer part, its size)
+// in the session's record when that matters.
+func (r *Registry) appendChunk(u *openUpload, offset int64, body io.Reader, layerPart bool) error {
+	if offset >= 0 && offset != u.up.Size() {
+		return Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, u.up.Size())
+	}
+	if body == nil {
+		return nil
+	}
+	before := u.up.Size()
+	_, err := io.Copy(u.up, body)
+	written := u.up.Size() - before
+	if written == 0 {
+		return err
+	}
+	now := r.clock.Now()
+	u.writtenAt.Store(now.UnixNano())
+	rec := u.rec
+	if layerPart {
+		if rec.LastLayerPart > 0 && rec.LastLayerPart < MinLayerPartSize {
+			rec.SmallLayerPart = true // the previous part was not the last after all
+		}
+		rec.LastLayerPart = written
+	}
+	if layerPart || now.Sub(rec.WrittenAt) >= activityPrecision {
+		rec.WrittenAt = now
+		uerr := r.kv.Update(func(tx kv.Tx) error {
+			if tx.Get(bUploads, []byte(rec.ID)) == nil {
+				return nil // ended meanwhile (reset, repository deleted)
+			}
+			return putJSON(tx, bUploads, []byte(rec.ID), rec)
+		})
+		if uerr != nil {
+			return errors.Join(err, uerr)
+		}
+		u.rec = rec
+	}
+	return err
 }
 
 // CompleteUpload appends an optional last chunk, verifies the digest and
@@ -272,14 +353,31 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 		return Descriptor{}, err
 	}
 	defer u.mu.Unlock()
-	if offset >= 0 && offset != u.up.Size() {
-		return Descriptor{}, Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, u.up.Size())
+	if err := r.appendChunk(u, offset, body, false); err != nil {
+		return Descriptor{}, err
 	}
-	if body != nil {
-		if _, err := io.Copy(u.up, body); err != nil {
-			return Descriptor{}, err
-		}
+	return r.completeHeld(ctx, reg, repo, u, expected)
+}
+
+// CompleteLayerUpload completes an upload made with ECR's layer API: as
+// CompleteUpload, but every part sent with UploadLayerPart except the last
+// must have been at least MinLayerPartSize (ECR's
+// LayerPartTooSmallException). A refused completion leaves the session as
+// it was.
+func (r *Registry) CompleteLayerUpload(ctx context.Context, reg RegistryID, repo, id string, expected digest.Digest) (Descriptor, error) {
+	u, err := r.acquire(reg, repo, id)
+	if err != nil {
+		return Descriptor{}, err
 	}
+	defer u.mu.Unlock()
+	if u.rec.SmallLayerPart {
+		return Descriptor{}, Errorf(KindLayerPartTooSmall, "Layer parts must be at least 5 MiB in size, except the last: the upload with id '%s' has a smaller part", id)
+	}
+	return r.completeHeld(ctx, reg, repo, u, expected)
+}
+
+// completeHeld commits a session the caller holds.
+func (r *Registry) completeHeld(ctx context.Context, reg RegistryID, repo string, u *openUpload, expected digest.Digest) (Descriptor, error) {
 	desc, consumed, err := r.commit(ctx, reg, repo, u.up, expected, u.rec.ID)
 	switch {
 	case err != nil && consumed:
@@ -357,7 +455,18 @@ func (r *Registry) putBlob(ctx context.Context, reg RegistryID, repo string, exp
 	if err := r.ensureRepository(ctx, reg, repo, reason); err != nil {
 		return Descriptor{}, err
 	}
-	up, err := r.blobs.CreateUpload(r.newID())
+	// A one-request upload has no session record; the janitor must know
+	// its bytes are in flight, not left behind by a crash.
+	id := r.newID()
+	r.mu.Lock()
+	r.inFlight[id] = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.inFlight, id)
+		r.mu.Unlock()
+	}()
+	up, err := r.blobs.CreateUpload(id)
 	if err != nil {
 		return Descriptor{}, err
 	}
@@ -525,65 +634,70 @@ func (r *Registry) cancelUploads(ids []string) {
 	}
 }
 
-// ExpireUploads discards upload sessions that nobody has written to for
-// maxAge, and upload bytes that belong to no session (left by a crash during
-// a monolithic upload). It returns how many it discarded.
+// ExpireUploads discards upload sessions that have seen no bytes for maxAge
+// on the registry's clock (their records say when, to within
+// activityPrecision), records whose bytes never got a file, and upload bytes
+// that belong to no session and no request in flight (left by a crash during
+// a one-request upload). It returns how many it discarded.
 func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int, error) {
 	cutoff := r.clock.Now().Add(-maxAge)
 	records := map[string]uploadRecord{}
 	err := r.kv.View(func(tx kv.Tx) error {
 		return tx.Scan(bUploads, nil, nil, func(k, v []byte) bool {
 			var rec uploadRecord
-			if jsonUnmarshal(v, &rec) == nil {
-				records[string(k)] = rec
+			if err := json.Unmarshal(v, &rec); err != nil {
+				r.log.Error("an upload record cannot be read", "err", corrupt("upload", k, err))
+				return true
 			}
+			records[string(k)] = rec
 			return true
 		})
 	})
 	if err != nil {
 		return 0, err
 	}
-	var stale []string
 	files := map[string]bool{}
-	err = r.blobs.ListUploads(func(id string, modified time.Time) error {
-		files[id] = true
-		if modified.Before(cutoff) {
-			stale = append(stale, id)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := r.blobs.ListUploads(func(id string) error { files[id] = true; return nil }); err != nil {
 		return 0, err
 	}
-	// A session whose bytes never got a file (a crash between the record and
-	// the file) is old when its record is.
-	for id, rec := range records {
-		if !files[id] && rec.StartedAt.Before(cutoff) {
-			stale = append(stale, id)
-		}
-	}
 	n := 0
-	for _, id := range stale {
-		rec, hasRecord := records[id]
-		if hasRecord && !files[id] {
-			if err := r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(id)) }); err != nil {
-				return n, err
+	for id, rec := range records {
+		last := rec.lastActive()
+		r.mu.Lock()
+		if u, open := r.uploads[id]; open {
+			last = u.lastWrite()
+		}
+		r.mu.Unlock()
+		if !last.Before(cutoff) {
+			continue
+		}
+		if files[id] {
+			err = r.CancelUpload(ctx, rec.Registry, rec.Repository, id)
+			if IsKind(err, KindUploadNotFound) || IsKind(err, KindRepositoryNotFound) {
+				err = nil // ended meanwhile
 			}
-		} else if hasRecord {
-			if err := r.CancelUpload(ctx, rec.Registry, rec.Repository, id); err != nil && !IsKind(err, KindUploadNotFound) && !IsKind(err, KindRepositoryNotFound) {
-				return n, err
-			}
-		} else if up, err := r.blobs.ResumeUpload(id); err == nil {
-			r.mu.Lock()
-			_, open := r.uploads[id]
-			r.mu.Unlock()
-			if open {
-				up.Close()
-				continue
-			}
-			up.Cancel()
+		} else {
+			err = r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(id)) })
+		}
+		if err != nil {
+			return n, err
 		}
 		n++
+	}
+	for id := range files {
+		r.mu.Lock()
+		_, open := r.uploads[id]
+		busy := open || r.inFlight[id]
+		r.mu.Unlock()
+		if _, session := records[id]; session || busy {
+			continue
+		}
+		if up, err := r.blobs.ResumeUpload(id); err == nil {
+			if err := up.Cancel(); err != nil {
+				return n, err
+			}
+			n++
+		}
 	}
 	return n, nil
 }

@@ -528,3 +528,50 @@ func TestUploadRepositoryDeletedDuringCommit(t *testing.T) {
 		}
 	})
 }
+
+// ECR's rule for uploads made of layer parts: every part but the last is at
+// least 5 MiB. A refused completion leaves the session usable; chunks sent
+// over /v2 do not count as layer parts.
+func TestCompleteLayerUploadRequiresLargeNonFinalParts(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		big := bytes.Repeat([]byte("x"), MinLayerPartSize)
+		part := func(id string, b []byte) {
+			t.Helper()
+			_, err := f.r.WriteLayerPart(bg, regA, "app", id, -1, bytes.NewReader(b))
+			must(t, err, "WriteLayerPart")
+		}
+		complete := func(id string, content ...[]byte) error {
+			_, err := f.r.CompleteLayerUpload(bg, regA, "app", id, digest.FromBytes(bytes.Join(content, nil)))
+			return err
+		}
+
+		// 5 MiB, then a small last part: fine.
+		ok, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		part(ok.ID, big)
+		part(ok.ID, []byte("tail"))
+		must(t, complete(ok.ID, big, []byte("tail")), "5 MiB then a small last part")
+
+		// A small part followed by another: refused, and the session stays.
+		small, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		part(small.ID, []byte("head"))
+		part(small.ID, []byte("tail"))
+		wantKind(t, complete(small.ID, []byte("head"), []byte("tail")), KindLayerPartTooSmall, "a small part that was not the last")
+		if st, err := f.r.GetUpload(bg, regA, "app", small.ID); err != nil || st.Size != 8 {
+			t.Fatalf("session after the refusal: %+v, %v", st, err)
+		}
+		// The rule holds across a restart.
+		f.restart()
+		wantKind(t, complete(small.ID, []byte("head"), []byte("tail")), KindLayerPartTooSmall, "after a restart")
+
+		// One small part is the last part: fine. /v2 chunks are not layer parts.
+		one, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		part(one.ID, []byte("only"))
+		_, err = f.r.WriteUpload(bg, regA, "app", one.ID, -1, strings.NewReader(" and a /v2 chunk"))
+		must(t, err, "WriteUpload")
+		must(t, complete(one.ID, []byte("only and a /v2 chunk")), "one small layer part, then a /v2 chunk")
+	})
+}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,24 +12,21 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// setNow moves the fixture's clock to the wall clock plus d: upload files
-// carry real modification times.
-func (f *fixture) setNow(d time.Duration) {
-	f.clock.mu.Lock()
-	defer f.clock.mu.Unlock()
-	f.clock.now = time.Now().Add(d)
-}
-
-// Abandoned sessions, session-less upload bytes (a crash during a monolithic
-// upload) and records whose file never appeared all expire; fresh ones stay.
+// Sessions that have seen no bytes for the maximum age, on the registry's
+// clock, expire; so do records whose bytes never got a file. Upload bytes
+// that belong to no session and no request in flight (a crash during a
+// one-request upload) go at once. Fresh sessions stay, also across a restart.
 func TestExpireUploads(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
-		f.setNow(0)
 		f.createRepo(regA, "app")
-		st, err := f.r.StartUpload(bg, regA, "app")
-		must(t, err, "StartUpload")
-		_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("abandoned"))
-		must(t, err, "WriteUpload")
+		start := func() string {
+			st, err := f.r.StartUpload(bg, regA, "app")
+			must(t, err, "StartUpload")
+			_, err = f.r.WriteUpload(bg, regA, "app", st.ID, -1, strings.NewReader("bytes"))
+			must(t, err, "WriteUpload")
+			return st.ID
+		}
+		abandoned, busy := start(), start()
 		orphan, err := f.blobs.CreateUpload("orphan")
 		must(t, err, "CreateUpload")
 		orphan.Write([]byte("left behind"))
@@ -36,23 +34,51 @@ func TestExpireUploads(t *testing.T) {
 		fileless := uploadRecord{ID: "fileless", Registry: regA, Repository: "app", StartedAt: f.clock.Now()}
 		must(t, f.kv.Update(func(tx kv.Tx) error { return putJSON(tx, bUploads, []byte(fileless.ID), fileless) }), "record")
 
-		if n, err := f.r.ExpireUploads(bg, time.Hour); err != nil || n != 0 {
-			t.Fatalf("fresh uploads expired: %d, %v", n, err)
+		if n, err := f.r.ExpireUploads(bg, 24*time.Hour); err != nil || n != 1 {
+			t.Fatalf("first sweep = %d, %v; want only the orphan bytes", n, err)
 		}
-		f.setNow(2 * time.Hour)
-		if n, err := f.r.ExpireUploads(bg, time.Hour); err != nil || n != 3 {
-			t.Fatalf("ExpireUploads = %d, %v; want 3", n, err)
+		f.clock.Advance(20 * time.Hour)
+		_, err = f.r.WriteUpload(bg, regA, "app", busy, -1, strings.NewReader("more"))
+		must(t, err, "write to the busy session")
+		f.restart() // what is known of activity survives it
+		f.clock.Advance(5 * time.Hour)
+		if n, err := f.r.ExpireUploads(bg, 24*time.Hour); err != nil || n != 2 {
+			t.Fatalf("ExpireUploads = %d, %v; want the abandoned session and the file-less record", n, err)
 		}
-		_, err = f.r.GetUpload(bg, regA, "app", st.ID)
+		_, err = f.r.GetUpload(bg, regA, "app", abandoned)
 		wantKind(t, err, KindUploadNotFound, "expired session")
+		if st, err := f.r.GetUpload(bg, regA, "app", busy); err != nil || st.Size != 9 {
+			t.Fatalf("a session written to 5 hours ago: %+v, %v", st, err)
+		}
 		files, records := 0, 0
-		f.blobs.ListUploads(func(string, time.Time) error { files++; return nil })
+		f.blobs.ListUploads(func(string) error { files++; return nil })
 		f.kv.View(func(tx kv.Tx) error {
 			return tx.Scan(bUploads, nil, nil, func(k, v []byte) bool { records++; return true })
 		})
-		if files != 0 || records != 0 {
-			t.Errorf("left behind: %d upload files, %d records", files, records)
+		if files != 1 || records != 1 {
+			t.Errorf("left: %d upload files, %d records; want the busy session's", files, records)
 		}
+	})
+}
+
+// A one-request upload in flight has no session record; the janitor leaves
+// its bytes alone.
+func TestExpireUploadsSparesOneRequestUploadsInFlight(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.r.PutBlob(bg, regA, "app", digest.FromString("streamed slowly"), pr)
+			done <- err
+		}()
+		pw.Write([]byte("streamed "))
+		if n, err := f.r.ExpireUploads(bg, 0); err != nil || n != 0 {
+			t.Fatalf("ExpireUploads during a one-request upload = %d, %v", n, err)
+		}
+		pw.Write([]byte("slowly"))
+		pw.Close()
+		must(t, <-done, "PutBlob")
 	})
 }
 

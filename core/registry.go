@@ -41,8 +41,9 @@ type Registry struct {
 	authz     Authorizer
 	log       *slog.Logger
 
-	mu      sync.Mutex
-	uploads map[string]*openUpload // upload handles kept open between requests
+	mu       sync.Mutex
+	uploads  map[string]*openUpload // upload handles kept open between requests
+	inFlight map[string]bool        // one-request uploads being received
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.
@@ -54,7 +55,7 @@ type Registry struct {
 // New builds a Registry over the given stores.
 func New(o Options) *Registry {
 	r := &Registry{kv: o.KV, blobs: o.Blobs, bus: o.Bus, clock: o.Clock, newID: o.NewID,
-		templates: o.Templates, upstream: o.Upstream, authz: o.Authorizer, log: o.Log, uploads: map[string]*openUpload{}}
+		templates: o.Templates, upstream: o.Upstream, authz: o.Authorizer, log: o.Log, uploads: map[string]*openUpload{}, inFlight: map[string]bool{}}
 	if r.templates == nil {
 		r.templates = CreateOnPushTemplates{Enabled: o.CreateOnPush}
 	}

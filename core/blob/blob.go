@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"time"
 
 	_ "crypto/sha256" // registers the digest algorithms go-digest may be asked for
 	_ "crypto/sha512"
@@ -52,10 +51,10 @@ type Store interface {
 	// Walk calls fn once for every stored blob, in no particular order. It
 	// stops at the first error fn returns and returns it.
 	Walk(fn func(d digest.Digest, size int64) error) error
-	// ListUploads calls fn once for every pending upload, closed or not, with
-	// when it was last written (as precisely as the store keeps time), in no
-	// particular order. It stops at the first error fn returns and returns it.
-	ListUploads(fn func(id string, modified time.Time) error) error
+	// ListUploads calls fn once for every pending upload, closed or not, in
+	// no particular order. It stops at the first error fn returns and returns
+	// it. (How old an upload is, is core's business, on core's clock.)
+	ListUploads(fn func(id string) error) error
 }
 
 // Reader reads one blob.

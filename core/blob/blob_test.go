@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/blob/blobtest"
@@ -153,7 +152,7 @@ func TestFSIgnoresStrayFiles(t *testing.T) {
 		t.Errorf("Walk = %v, want only %s", blobs, d)
 	}
 	var ids []string
-	s.ListUploads(func(id string, _ time.Time) error { ids = append(ids, id); return nil })
+	s.ListUploads(func(id string) error { ids = append(ids, id); return nil })
 	if len(ids) != 1 || ids[0] != "ok-id" {
 		t.Errorf("ListUploads = %q, want only the well-named file", ids)
 	}

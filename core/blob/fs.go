@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -123,17 +122,16 @@ func (s *FS) Walk(fn func(d digest.Digest, size int64) error) error {
 	})
 }
 
-func (s *FS) ListUploads(fn func(id string, modified time.Time) error) error {
+func (s *FS) ListUploads(fn func(id string) error) error {
 	entries, err := os.ReadDir(filepath.Join(s.root, "uploads"))
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		fi, err := e.Info()
-		if err != nil || !validID(e.Name()) {
+		if !e.Type().IsRegular() || !validID(e.Name()) {
 			continue
 		}
-		if err := fn(e.Name(), fi.ModTime()); err != nil {
+		if err := fn(e.Name()); err != nil {
 			return err
 		}
 	}

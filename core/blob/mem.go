@@ -6,8 +6,6 @@ import (
 	"hash"
 	"io/fs"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -69,15 +67,15 @@ func (s *Mem) Walk(fn func(d digest.Digest, size int64) error) error {
 	return nil
 }
 
-func (s *Mem) ListUploads(fn func(id string, modified time.Time) error) error {
+func (s *Mem) ListUploads(fn func(id string) error) error {
 	s.mu.RLock()
-	mods := make(map[string]time.Time, len(s.uploads))
-	for id, u := range s.uploads {
-		mods[id] = time.Unix(0, u.modified.Load())
+	ids := make([]string, 0, len(s.uploads))
+	for id := range s.uploads {
+		ids = append(ids, id)
 	}
 	s.mu.RUnlock()
-	for id, m := range mods {
-		if err := fn(id, m); err != nil {
+	for _, id := range ids {
+		if err := fn(id); err != nil {
 			return err
 		}
 	}
@@ -96,7 +94,6 @@ func (s *Mem) CreateUpload(id string) (Upload, error) {
 		return nil, fmt.Errorf("blob: upload %s: %w", id, fs.ErrExist)
 	}
 	u := &memUpload{s: s, id: id, h: digest.SHA256.Hash()}
-	u.modified.Store(time.Now().UnixNano())
 	s.uploads[id] = u
 	return u, nil
 }
@@ -112,11 +109,10 @@ func (s *Mem) ResumeUpload(id string) (Upload, error) {
 }
 
 type memUpload struct {
-	s        *Mem
-	id       string
-	buf      bytes.Buffer
-	h        hash.Hash
-	modified atomic.Int64 // unix nanoseconds of the last write
+	s   *Mem
+	id  string
+	buf bytes.Buffer
+	h   hash.Hash
 }
 
 func (u *memUpload) ID() string   { return u.id }
@@ -124,7 +120,6 @@ func (u *memUpload) Size() int64  { return int64(u.buf.Len()) }
 func (u *memUpload) Close() error { return nil }
 
 func (u *memUpload) Write(p []byte) (int, error) {
-	u.modified.Store(time.Now().UnixNano())
 	u.h.Write(p)
 	return u.buf.Write(p)
 }
