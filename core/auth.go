@@ -84,7 +84,9 @@ func AnyResource(reg RegistryID) Resource { return Resource{ARN: "*", Registry: 
 // not pass through it: they act for the registry itself.
 func (r *Registry) Authorize(ctx context.Context, req AuthRequest) error {
 	c := CallerFrom(ctx)
-	req.Principal, req.PrincipalAccount = c.Principal, c.Registry.Account
+	// The principal's account is the one in its ARN, whatever registry the
+	// edge thinks the caller came from.
+	req.Principal, req.PrincipalAccount = c.Principal, AccountOfPrincipal(c.Principal)
 	req.SourceIP, req.SecureTransport = c.SourceIP, c.SecureTransport
 	if ta, ok := r.authz.(ResourceTagAuthorizer); ok && ta.UsesResourceTags() {
 		req.Resources = slices.Clone(req.Resources)

@@ -322,25 +322,27 @@ func (r *Registry) appendChunk(u *openUpload, offset int64, body io.Reader, laye
 	}
 	now := r.clock.Now()
 	u.writtenAt.Store(now.UnixNano())
-	rec := u.rec
+	rec := &u.rec
 	if layerPart {
 		if rec.LastLayerPart > 0 && rec.LastLayerPart < MinLayerPartSize {
 			rec.SmallLayerPart = true // the previous part was not the last after all
 		}
 		rec.LastLayerPart = written
 	}
-	if layerPart || now.Sub(rec.WrittenAt) >= activityPrecision {
+	if layerPart || now.Sub(rec.lastActive()) >= activityPrecision {
+		// Bookkeeping for the janitor and the part rule, kept across a
+		// restart; the chunk itself is already safe in the upload, so a
+		// failure here is logged, not the client's.
 		rec.WrittenAt = now
 		uerr := r.kv.Update(func(tx kv.Tx) error {
 			if tx.Get(bUploads, []byte(rec.ID)) == nil {
 				return nil // ended meanwhile (reset, repository deleted)
 			}
-			return putJSON(tx, bUploads, []byte(rec.ID), rec)
+			return putJSON(tx, bUploads, []byte(rec.ID), *rec)
 		})
 		if uerr != nil {
-			return errors.Join(err, uerr)
+			r.log.Warn("recording an upload's progress", "upload", rec.ID, "err", uerr)
 		}
-		u.rec = rec
 	}
 	return err
 }
