@@ -64,9 +64,13 @@ func HostRegistry(host string) (core.RegistryID, bool) {
 	return core.RegistryID{Account: m[1], Region: m[2]}, true
 }
 
-// identify authenticates the request and picks the addressed registry.
+// identify authenticates the request and picks the addressed registry: the
+// host's, else the token's. The caller is the token's principal, in its own
+// account: GetAuthorizationToken issues a principal tokens for other
+// accounts' registries too, and holding one grants nothing there.
 func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error) {
 	var caller core.Caller
+	target := h.def
 	if h.noAuth {
 		caller = core.Caller{Registry: h.def, Principal: core.RootPrincipal(h.def.Account)}
 	} else {
@@ -78,9 +82,10 @@ func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error
 		if err != nil {
 			return caller, core.RegistryID{}, err
 		}
-		caller = core.Caller{Registry: claims.Registry, Principal: claims.Principal}
+		account := core.AccountOfPrincipal(claims.Principal)
+		caller = core.Caller{Registry: core.RegistryID{Account: account, Region: claims.Registry.Region}, Principal: claims.Principal}
+		target = claims.Registry
 	}
-	target := caller.Registry
 	if reg, ok := HostRegistry(r.Host); ok {
 		target = reg
 	}
