@@ -41,8 +41,13 @@ func TestProtocolErrors(t *testing.T) {
 	if rec.Code != 400 || out["__type"] != "UnknownOperationException" {
 		t.Errorf("unknown op: %d %v", rec.Code, out)
 	}
-	// Modelled but not implemented yet: unknown, never a fake success.
+	// Modelled but not implemented yet: validated and authorized like any
+	// operation, then unknown — never a fake success.
 	rec, out = post(t, h, "PutLifecyclePolicy", `{"repositoryName":"a1","lifecyclePolicyText":"{}"}`, "", "")
+	if rec.Code != 400 || out["__type"] != "InvalidParameterException" {
+		t.Errorf("unimplemented op, invalid input: %d %v", rec.Code, out)
+	}
+	rec, out = post(t, h, "PutLifecyclePolicy", `{"repositoryName":"a1","lifecyclePolicyText":"`+strings.Repeat(" ", 100)+`"}`, "", "")
 	if rec.Code != 400 || out["__type"] != "UnknownOperationException" {
 		t.Errorf("unimplemented op: %d %v", rec.Code, out)
 	}
