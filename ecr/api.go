@@ -39,7 +39,6 @@ type Handler struct {
 type call struct {
 	ctx    context.Context
 	caller core.Caller
-	op     string
 	spec   operationSpec
 	req    *http.Request
 
@@ -95,7 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, aerr)
 		return
 	}
-	c := &call{ctx: r.Context(), caller: h.callerFrom(r), op: name, spec: spec, req: r}
+	c := &call{ctx: r.Context(), caller: h.callerFrom(r), spec: spec, req: r}
 	c.ctx = core.WithCaller(c.ctx, c.caller)
 	if err := h.authorize(c, authorizations[name], in); err != nil {
 		writeAWSError(w, h.toAWS(r, err))

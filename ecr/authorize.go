@@ -19,6 +19,9 @@ func (h *Handler) authorize(c *call, spec authorizationSpec, in map[string]any) 
 	var resources []core.Resource
 	switch spec.Resources {
 	case anyResource:
+		// "*" still lies in a registry: the one registryId names where the
+		// input has it (pull-through cache rules), so that another account's
+		// registry is the Authorizer's decision, not the handler's.
 		resources = []core.Resource{core.AnyResource(reg)}
 	case namedRepository:
 		resources = []core.Resource{core.RepositoryResource(reg, stringMember(in, "repositoryName"))}
