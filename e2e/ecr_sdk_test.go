@@ -1466,8 +1466,32 @@ func TestECRGetAuthorizationToken(t *testing.T) {
 		out, err := s.ecr.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{RegistryIds: []string{defaultAccount}})
 		noErr(t, "GetAuthorizationToken own registry", err)
 		eq(t, "authorizationData", len(out.AuthorizationData), 1)
-		_, err = s.ecr.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{RegistryIds: []string{"333333333333"}})
-		wantCode(t, err, "AccessDeniedException")
+
+		// AWS decides GetAuthorizationToken by identity policies alone (its
+		// resource is "*"): a token for another account's registry is issued
+		// to the calling principal, and /v2 decides what that principal may
+		// do there. With ecr-style URIs the proxyEndpoint names the registry.
+		const otherRegistry = "333333333333"
+		eb := Start(t, "--uri-style", "ecr")
+		es := defaultSDK(t, eb)
+		out, err = es.ecr.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{RegistryIds: []string{otherRegistry, defaultAccount}})
+		noErr(t, "GetAuthorizationToken another account's registry", err)
+		eq(t, "authorizationData", len(out.AuthorizationData), 2)
+		eq(t, "proxyEndpoint of "+otherRegistry, aws.ToString(out.AuthorizationData[0].ProxyEndpoint), "http://"+ecrHost(otherRegistry, "us-east-1")+":"+port(t, eb))
+		eq(t, "proxyEndpoint of "+defaultAccount, aws.ToString(out.AuthorizationData[1].ProxyEndpoint), "http://"+ecrHost(defaultAccount, "us-east-1")+":"+port(t, eb))
+
+		// The token is the default account's principal's: on the other
+		// account's registry — named by the host, or by the token alone — it
+		// is denied; on its own account's registry it works.
+		tok := decodeAuthToken(t, aws.ToString(out.AuthorizationData[0].AuthorizationToken))
+		for _, c := range []*rawClient{raw(t, eb, tok).withHost(ecrHost(otherRegistry, "us-east-1")), raw(t, eb, tok)} {
+			resp, body := c.do(http.MethodGet, "/v2/", nil, nil)
+			expectOCIError(t, "GET /v2/ on "+c.host+" with a token for "+otherRegistry, resp, body, http.StatusForbidden, "DENIED")
+			resp, body = c.do(http.MethodPost, "/v2/team/app/blobs/uploads/", nil, nil)
+			expectOCIError(t, "POST an upload on "+c.host+" with a token for "+otherRegistry, resp, body, http.StatusForbidden, "DENIED")
+		}
+		resp, body := raw(t, eb, tok).withHost(ecrHost(defaultAccount, "us-east-1")).do(http.MethodGet, "/v2/", nil, nil)
+		expect(t, "GET /v2/ on the principal's own registry", resp, body, http.StatusOK)
 	})
 }
 
@@ -1943,7 +1967,10 @@ func TestECRProtocol(t *testing.T) {
 	const prefix = "AmazonEC2ContainerRegistry_V20150921."
 
 	t.Run("an operation not implemented", func(t *testing.T) {
-		status, typ, msg := rawECR(t, b, prefix+"PutLifecyclePolicy", []byte(`{"repositoryName":"x","lifecyclePolicyText":"{}"}`))
+		// Validated and authorized like any operation of the model, then unknown.
+		const policy = `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`
+		in, _ := json.Marshal(map[string]string{"repositoryName": "app", "lifecyclePolicyText": policy})
+		status, typ, msg := rawECR(t, b, prefix+"PutLifecyclePolicy", in)
 		eq(t, "status", status, http.StatusBadRequest)
 		eq(t, "__type", typ, "UnknownOperationException")
 		if !strings.Contains(msg, "PutLifecyclePolicy") {
@@ -1954,8 +1981,10 @@ func TestECRProtocol(t *testing.T) {
 		eq(t, "__type of a foreign target", typ, "UnknownOperationException")
 
 		// The SDK sees it as an API error with that code.
-		_, err := defaultSDK(t, b).ecr.PutLifecyclePolicy(context.Background(), &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String("x"), LifecyclePolicyText: aws.String("{}")})
+		_, err := defaultSDK(t, b).ecr.PutLifecyclePolicy(context.Background(), &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String("app"), LifecyclePolicyText: aws.String(policy)})
 		wantCode(t, err, "UnknownOperationException")
+		_, err = defaultSDK(t, b).ecr.PutLifecyclePolicy(context.Background(), &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String("app"), LifecyclePolicyText: aws.String("{}")})
+		wantCode(t, err, "InvalidParameterException")
 	})
 
 	t.Run("malformed JSON", func(t *testing.T) {

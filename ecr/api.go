@@ -39,9 +39,14 @@ type Handler struct {
 type call struct {
 	ctx    context.Context
 	caller core.Caller
-	op     string
 	spec   operationSpec
 	req    *http.Request
+
+	// What the dispatcher authorized: the registry the request addresses
+	// (registryId's account or the caller's, in the caller's region; a
+	// resourceArn's own) and the resources the action is performed on.
+	registry  core.RegistryID
+	resources []core.Resource
 }
 
 type opFunc func(c *call, body []byte) (any, error)
@@ -71,44 +76,35 @@ func New(c Config) *Handler {
 // maxBody bounds a request: UploadLayerPart carries up to 20 MiB, base64-encoded.
 const maxBody = 30 << 20
 
+// ServeHTTP decides each request once, in order: an operation of the model,
+// a well-formed input that satisfies the model's constraints, an authorized
+// caller, and only then the handler — so that a denied caller learns nothing
+// about what exists, and a handler never re-decides any of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", core.NewUUID())
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, TargetPrefix+".")
 	spec, known := operations[name]
-	fn, implemented := h.ops[name]
-	if !ok || !known || !implemented {
-		writeAWSError(w, newError("UnknownOperationException", "Unknown operation %s", target))
+	if !ok || !known {
+		writeAWSError(w, unknownOperation(target))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		writeAWSError(w, newError("SerializationException", "could not read the request body: %v", err))
+	body, in, aerr := readInput(r, spec)
+	if aerr != nil {
+		writeAWSError(w, aerr)
 		return
 	}
-	if len(body) > maxBody {
-		writeAWSError(w, newError("SerializationException", "request body too large"))
-		return
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		writeAWSError(w, newError("SerializationException", "Start of structure or map found where not expected: %v", err))
-		return
-	}
-	if doc == nil {
-		doc = map[string]any{} // a null input is an empty one: its required members are missing
-	}
-	if v := validate(spec.Input, doc); v != nil {
-		writeAWSError(w, violationError(spec, v))
-		return
-	}
-	c := &call{ctx: r.Context(), caller: h.callerFrom(r), op: name, spec: spec, req: r}
+	c := &call{ctx: r.Context(), caller: h.callerFrom(r), spec: spec, req: r}
 	c.ctx = core.WithCaller(c.ctx, c.caller)
+	if err := h.authorize(c, authorizations[name], in); err != nil {
+		writeAWSError(w, h.toAWS(r, err))
+		return
+	}
+	fn, implemented := h.ops[name]
+	if !implemented {
+		writeAWSError(w, unknownOperation(target))
+		return
+	}
 	out, err := fn(c, body)
 	if err != nil {
 		writeAWSError(w, h.toAWS(r, err))
@@ -122,6 +118,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
+}
+
+func unknownOperation(target string) *awsError {
+	return newError("UnknownOperationException", "Unknown operation %s", target)
+}
+
+// readInput reads the request body and checks it against the operation's
+// input shape. It returns the body for the handler to decode into its typed
+// input, and the decoded document for authorization to read members from.
+func readInput(r *http.Request, spec operationSpec) ([]byte, map[string]any, *awsError) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, nil, newError("SerializationException", "could not read the request body: %v", err)
+	}
+	if len(body) > maxBody {
+		return nil, nil, newError("SerializationException", "request body too large")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, nil, newError("SerializationException", "Start of structure or map found where not expected: %v", err)
+	}
+	if doc == nil {
+		doc = map[string]any{} // a null input is an empty one: its required members are missing
+	}
+	if v := validate(spec.Input, doc); v != nil {
+		return nil, nil, violationError(spec, v)
+	}
+	in, _ := doc.(map[string]any) // every input shape is a structure: validate saw an object
+	return body, in, nil
 }
 
 // violationError words a model violation the way ECR does: operations that

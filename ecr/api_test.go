@@ -41,8 +41,13 @@ func TestProtocolErrors(t *testing.T) {
 	if rec.Code != 400 || out["__type"] != "UnknownOperationException" {
 		t.Errorf("unknown op: %d %v", rec.Code, out)
 	}
-	// Modelled but not implemented yet: unknown, never a fake success.
+	// Modelled but not implemented yet: validated and authorized like any
+	// operation, then unknown — never a fake success.
 	rec, out = post(t, h, "PutLifecyclePolicy", `{"repositoryName":"a1","lifecyclePolicyText":"{}"}`, "", "")
+	if rec.Code != 400 || out["__type"] != "InvalidParameterException" {
+		t.Errorf("unimplemented op, invalid input: %d %v", rec.Code, out)
+	}
+	rec, out = post(t, h, "PutLifecyclePolicy", `{"repositoryName":"a1","lifecyclePolicyText":"`+strings.Repeat(" ", 100)+`"}`, "", "")
 	if rec.Code != 400 || out["__type"] != "UnknownOperationException" {
 		t.Errorf("unimplemented op: %d %v", rec.Code, out)
 	}
@@ -79,10 +84,20 @@ func TestIdentityFromSigV4(t *testing.T) {
 	if out["__type"] != "RepositoryNotFoundException" {
 		t.Errorf("default account sees another account's repository: %d %v", rec.Code, out)
 	}
-	// Addressing another account's registry is denied until policies allow it.
-	_, out = post(t, h, "DescribeRepositories", `{"registryId":"123456789012"}`, "AKIAEXAMPLE", "eu-west-1")
-	if out["__type"] != "AccessDeniedException" {
-		t.Errorf("cross-account: %v", out)
+	// Addressing another account's registry is denied by the default
+	// Authorizer, naming the resource as AWS does: the registry's
+	// repository/* for a listing, the repository itself otherwise.
+	for _, c := range []struct{ op, body, arn string }{
+		{"DescribeRepositories", `{"registryId":"123456789012"}`, "arn:aws:ecr:eu-west-1:123456789012:repository/*"},
+		{"DescribeImages", `{"registryId":"123456789012","repositoryName":"app"}`, "arn:aws:ecr:eu-west-1:123456789012:repository/app"},
+		{"DescribeImages", `{"registryId":"123456789012","repositoryName":"never-was"}`, "arn:aws:ecr:eu-west-1:123456789012:repository/never-was"},
+		{"ListTagsForResource", `{"resourceArn":"arn:aws:ecr:eu-west-1:123456789012:repository/app"}`, "arn:aws:ecr:eu-west-1:123456789012:repository/app"},
+	} {
+		_, out = post(t, h, c.op, c.body, "AKIAEXAMPLE", "eu-west-1")
+		want := "User: arn:aws:iam::000000000000:root is not authorized to perform: ecr:" + c.op + " on resource: " + c.arn + " because no resource-based policy allows the ecr:" + c.op + " action"
+		if out["__type"] != "AccessDeniedException" || out["message"] != want {
+			t.Errorf("cross-account %s %s: %v, want %q", c.op, c.body, out, want)
+		}
 	}
 }
 

@@ -8,22 +8,6 @@ import (
 	"github.com/berth-dev/berth/core"
 )
 
-// target is the registry a request addresses: registryId, or the caller's own.
-// Until the IAM issue brings resource and identity policies, another
-// account's registry is denied, as AWS does when no policy grants access.
-func (c *call) target(registryID string) (core.RegistryID, error) {
-	reg := c.caller.Registry
-	if registryID == "" || registryID == reg.Account {
-		return reg, nil
-	}
-	return reg, newError("AccessDeniedException", "User: %s is not authorized to perform: ecr:%s on resource: arn:aws:ecr:%s:%s:repository/* because no resource-based policy allows the ecr:%s action",
-		c.caller.Principal, c.op, reg.Region, registryID, c.op)
-}
-
-func repositoryARN(reg core.RegistryID, name string) string {
-	return "arn:aws:ecr:" + reg.Region + ":" + reg.Account + ":repository/" + name
-}
-
 // registryHost is how clients should address reg's /v2: the request's port
 // tells which port berth answers on, whatever it was configured with.
 func (c *call) registryHost(h *Handler, reg core.RegistryID) string {
@@ -36,7 +20,7 @@ func (c *call) registryHost(h *Handler, reg core.RegistryID) string {
 
 func (h *Handler) repositoryOut(c *call, r core.Repository) *Repository {
 	out := &Repository{
-		RepositoryArn:              repositoryARN(r.Registry, r.Name),
+		RepositoryArn:              core.RepositoryARN(r.Registry, r.Name),
 		RegistryId:                 r.Registry.Account,
 		RepositoryName:             r.Name,
 		RepositoryUri:              c.registryHost(h, r.Registry) + "/" + r.Name,

@@ -1,6 +1,7 @@
 package ecr
 
 import (
+	"net"
 	"net/http"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 //
 // A 12-digit access key id is that account; any other key is the default
 // account. The region comes from the scope. Signatures are not verified:
-// berth is an emulator and accepts any secret key.
+// berth is an emulator and accepts any secret key. The transport gives the
+// policy conditions aws:SourceIp and aws:SecureTransport.
 func (h *Handler) callerFrom(r *http.Request) core.Caller {
 	account, region := h.defaultAccount, h.region
 	auth := r.Header.Get("Authorization")
@@ -32,5 +34,18 @@ func (h *Handler) callerFrom(r *http.Request) core.Caller {
 			}
 		}
 	}
-	return core.Caller{Registry: core.RegistryID{Account: account, Region: region}, Principal: core.RootPrincipal(account)}
+	return core.Caller{
+		Registry:        core.RegistryID{Account: account, Region: region},
+		Principal:       core.RootPrincipal(account),
+		SourceIP:        remoteIP(r.RemoteAddr),
+		SecureTransport: r.TLS != nil,
+	}
+}
+
+// remoteIP is the host part of a RemoteAddr ("ip:port", "[ipv6]:port").
+func remoteIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }

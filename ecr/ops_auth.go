@@ -6,6 +6,11 @@ import (
 	"github.com/berth-dev/berth/core"
 )
 
+// getAuthorizationToken issues a registry password per registryId (the
+// caller's own account when none is given) for the calling principal. AWS
+// decides this action by identity policies alone, on "*": a token for
+// another account's registry is issued, and /v2 then decides what its
+// principal may do there.
 func (h *Handler) getAuthorizationToken(c *call, in *GetAuthorizationTokenRequest) (*GetAuthorizationTokenResponse, error) {
 	ids := in.RegistryIds
 	if len(ids) == 0 {
@@ -13,11 +18,8 @@ func (h *Handler) getAuthorizationToken(c *call, in *GetAuthorizationTokenReques
 	}
 	out := &GetAuthorizationTokenResponse{}
 	for _, id := range ids {
-		reg, err := c.target(id)
-		if err != nil {
-			return nil, err
-		}
-		tok, exp := h.tokens.Issue(core.TokenClaims{Registry: core.RegistryID{Account: reg.Account, Region: c.caller.Registry.Region}, Principal: c.caller.Principal})
+		reg := core.RegistryID{Account: id, Region: c.caller.Registry.Region}
+		tok, exp := h.tokens.Issue(core.TokenClaims{Registry: reg, Principal: c.caller.Principal})
 		out.AuthorizationData = append(out.AuthorizationData, AuthorizationData{
 			AuthorizationToken: base64.StdEncoding.EncodeToString([]byte("AWS:" + tok)),
 			ExpiresAt:          At(exp),

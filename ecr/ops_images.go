@@ -9,10 +9,7 @@ import (
 )
 
 func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	put := core.PutManifestInput{ContentType: in.ImageManifestMediaType, Body: []byte(in.ImageManifest), RejectUnchanged: true}
 	switch {
 	case in.ImageDigest != "":
@@ -100,10 +97,7 @@ func (h *Handler) notFound(c *call, reg core.RegistryID, repo string, dg digest.
 }
 
 func (h *Handler) batchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetImageResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
@@ -115,6 +109,7 @@ func (h *Handler) batchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 		dg, failure := checkID(id)
 		if failure == nil && dg != "" && id.ImageTag != "" {
 			// Both given: the tag must point at the digest.
+			var err error
 			_, failure, err = h.lookup(c, reg, in.RepositoryName, id)
 			if err != nil {
 				return nil, err
@@ -182,10 +177,7 @@ func statusMatches(filter, status string) bool {
 }
 
 func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeImagesResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	out := &DescribeImagesResponse{ImageDetails: []ImageDetail{}}
 	if len(in.ImageIds) > 0 {
 		if in.MaxResults != nil || in.NextToken != "" {
@@ -241,10 +233,7 @@ func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 }
 
 func (h *Handler) listImages(c *call, in *ListImagesRequest) (*ListImagesResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	imgs, err := h.reg.ListImages(c.ctx, reg, in.RepositoryName)
 	if err != nil {
 		return nil, err
@@ -271,10 +260,7 @@ func (h *Handler) listImages(c *call, in *ListImagesRequest) (*ListImagesRespons
 }
 
 func (h *Handler) batchDeleteImage(c *call, in *BatchDeleteImageRequest) (*BatchDeleteImageResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
@@ -319,10 +305,7 @@ func (h *Handler) batchDeleteImage(c *call, in *BatchDeleteImageRequest) (*Batch
 }
 
 func (h *Handler) updateImageStorageClass(c *call, in *UpdateImageStorageClassRequest) (*UpdateImageStorageClassResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	img, failure, err := h.lookup(c, reg, in.RepositoryName, *in.ImageId)
 	if err != nil {
 		return nil, err
@@ -350,10 +333,7 @@ func (h *Handler) updateImageStorageClass(c *call, in *UpdateImageStorageClassRe
 }
 
 func (h *Handler) listImageReferrers(c *call, in *ListImageReferrersRequest) (*ListImageReferrersResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}

@@ -13,10 +13,7 @@ import (
 )
 
 func (h *Handler) batchCheckLayerAvailability(c *call, in *BatchCheckLayerAvailabilityRequest) (*BatchCheckLayerAvailabilityResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
 		return nil, err
 	}
@@ -44,10 +41,7 @@ func (h *Handler) batchCheckLayerAvailability(c *call, in *BatchCheckLayerAvaila
 const partSize = 10 << 20
 
 func (h *Handler) initiateLayerUpload(c *call, in *InitiateLayerUploadRequest) (*InitiateLayerUploadResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	st, err := h.reg.StartUpload(c.ctx, reg, in.RepositoryName)
 	if err != nil {
 		return nil, err
@@ -62,10 +56,7 @@ func invalidPart(reg core.RegistryID, repo, id string, size int64, reason string
 }
 
 func (h *Handler) uploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadLayerPartResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	first, last := deref(in.PartFirstByte), deref(in.PartLastByte)
 	if last-first+1 != int64(len(in.LayerPartBlob)) {
 		st, err := h.reg.GetUpload(c.ctx, reg, in.RepositoryName, in.UploadId)
@@ -87,10 +78,7 @@ func (h *Handler) uploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadL
 }
 
 func (h *Handler) completeLayerUpload(c *call, in *CompleteLayerUploadRequest) (*CompleteLayerUploadResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	st, err := h.reg.GetUpload(c.ctx, reg, in.RepositoryName, in.UploadId)
 	if err != nil {
 		return nil, err
@@ -120,10 +108,7 @@ func (h *Handler) completeLayerUpload(c *call, in *CompleteLayerUploadRequest) (
 const downloadTTL = time.Hour
 
 func (h *Handler) getDownloadUrlForLayer(c *call, in *GetDownloadUrlForLayerRequest) (*GetDownloadUrlForLayerResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	dg, err := digest.Parse(in.LayerDigest)
 	if err != nil {
 		return nil, invalidParameter("layerDigest", "Invalid layer digest")

@@ -9,10 +9,7 @@ import (
 )
 
 func (h *Handler) setRepositoryPolicy(c *call, in *SetRepositoryPolicyRequest) (*SetRepositoryPolicyResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	if _, err := policy.Parse(in.PolicyText, policy.Repository); err != nil {
 		return nil, invalidParameter("PolicyText", "Invalid repository policy provided")
 	}
@@ -31,10 +28,7 @@ func repositoryPolicyNotFound(reg core.RegistryID, name string) error {
 }
 
 func (h *Handler) getRepositoryPolicy(c *call, in *GetRepositoryPolicyRequest) (*GetRepositoryPolicyResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	repo, err := h.reg.GetRepository(c.ctx, reg, in.RepositoryName)
 	if err != nil {
 		return nil, err
@@ -46,10 +40,7 @@ func (h *Handler) getRepositoryPolicy(c *call, in *GetRepositoryPolicyRequest) (
 }
 
 func (h *Handler) deleteRepositoryPolicy(c *call, in *DeleteRepositoryPolicyRequest) (*DeleteRepositoryPolicyResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	var old string
 	repo, err := h.reg.UpdateRepository(c.ctx, reg, in.RepositoryName, func(r *core.Repository) error {
 		if r.Policy == "" {
@@ -69,7 +60,7 @@ func (h *Handler) deleteRepositoryPolicy(c *call, in *DeleteRepositoryPolicyRequ
 var v1RegistryActions = []string{"ecr:replicateimage", "ecr:batchimportupstreamimage", "ecr:createrepository"}
 
 func (h *Handler) putRegistryPolicy(c *call, in *PutRegistryPolicyRequest) (*PutRegistryPolicyResponse, error) {
-	reg := c.caller.Registry
+	reg := c.registry
 	doc, err := policy.Parse(in.PolicyText, policy.Registry)
 	if err != nil {
 		return nil, invalidParameter("PolicyText", "Invalid registry policy provided")
@@ -98,7 +89,7 @@ func registryPolicyNotFound(reg core.RegistryID) error {
 }
 
 func (h *Handler) getRegistryPolicy(c *call, in *GetRegistryPolicyRequest) (*GetRegistryPolicyResponse, error) {
-	reg := c.caller.Registry
+	reg := c.registry
 	s, err := h.reg.Settings(c.ctx, reg)
 	if err != nil {
 		return nil, err
@@ -110,7 +101,7 @@ func (h *Handler) getRegistryPolicy(c *call, in *GetRegistryPolicyRequest) (*Get
 }
 
 func (h *Handler) deleteRegistryPolicy(c *call, in *DeleteRegistryPolicyRequest) (*DeleteRegistryPolicyResponse, error) {
-	reg := c.caller.Registry
+	reg := c.registry
 	var old string
 	_, err := h.reg.UpdateSettings(c.ctx, reg, func(s *core.RegistrySettings) error {
 		if s.Policy == "" {

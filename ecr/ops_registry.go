@@ -8,7 +8,7 @@ import (
 )
 
 func (h *Handler) describeRegistry(c *call, in *DescribeRegistryRequest) (*DescribeRegistryResponse, error) {
-	return &DescribeRegistryResponse{RegistryId: c.caller.Registry.Account, ReplicationConfiguration: &ReplicationConfiguration{Rules: []ReplicationRule{}}}, nil
+	return &DescribeRegistryResponse{RegistryId: c.registry.Account, ReplicationConfiguration: &ReplicationConfiguration{Rules: []ReplicationRule{}}}, nil
 }
 
 // accountSettingValues lists each account setting's allowed values.
@@ -29,7 +29,7 @@ func (h *Handler) getAccountSetting(c *call, in *GetAccountSettingRequest) (*Get
 	if err := settingName(in.Name); err != nil {
 		return nil, err
 	}
-	s, err := h.reg.Settings(c.ctx, c.caller.Registry)
+	s, err := h.reg.Settings(c.ctx, c.registry)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (h *Handler) putAccountSetting(c *call, in *PutAccountSettingRequest) (*Put
 	if !slices.Contains(accountSettingValues[in.Name], in.Value) {
 		return nil, newError("ValidationException", "1 validation error detected: Value '%s' at 'value' failed to satisfy constraint: Member must be one of %v for %s", in.Value, accountSettingValues[in.Name], in.Name)
 	}
-	_, err := h.reg.UpdateSettings(c.ctx, c.caller.Registry, func(s *core.RegistrySettings) error {
+	_, err := h.reg.UpdateSettings(c.ctx, c.registry, func(s *core.RegistrySettings) error {
 		if s.Account == nil {
 			s.Account = map[string]string{}
 		}
@@ -60,7 +60,7 @@ func (h *Handler) putAccountSetting(c *call, in *PutAccountSettingRequest) (*Put
 const maxPullTimeExclusions = 100
 
 func (h *Handler) registerPullTimeUpdateExclusion(c *call, in *RegisterPullTimeUpdateExclusionRequest) (*RegisterPullTimeUpdateExclusionResponse, error) {
-	_, err := h.reg.UpdateSettings(c.ctx, c.caller.Registry, func(s *core.RegistrySettings) error {
+	_, err := h.reg.UpdateSettings(c.ctx, c.registry, func(s *core.RegistrySettings) error {
 		if slices.Contains(s.PullTimeExclusions, in.PrincipalArn) {
 			return newError("ExclusionAlreadyExistsException", "The principal '%s' is already excluded from pull time updates", in.PrincipalArn)
 		}
@@ -77,7 +77,7 @@ func (h *Handler) registerPullTimeUpdateExclusion(c *call, in *RegisterPullTimeU
 }
 
 func (h *Handler) deregisterPullTimeUpdateExclusion(c *call, in *DeregisterPullTimeUpdateExclusionRequest) (*DeregisterPullTimeUpdateExclusionResponse, error) {
-	_, err := h.reg.UpdateSettings(c.ctx, c.caller.Registry, func(s *core.RegistrySettings) error {
+	_, err := h.reg.UpdateSettings(c.ctx, c.registry, func(s *core.RegistrySettings) error {
 		i := slices.Index(s.PullTimeExclusions, in.PrincipalArn)
 		if i < 0 {
 			return newError("ExclusionNotFoundException", "The principal '%s' is not excluded from pull time updates", in.PrincipalArn)
@@ -92,7 +92,7 @@ func (h *Handler) deregisterPullTimeUpdateExclusion(c *call, in *DeregisterPullT
 }
 
 func (h *Handler) listPullTimeUpdateExclusions(c *call, in *ListPullTimeUpdateExclusionsRequest) (*ListPullTimeUpdateExclusionsResponse, error) {
-	s, err := h.reg.Settings(c.ctx, c.caller.Registry)
+	s, err := h.reg.Settings(c.ctx, c.registry)
 	if err != nil {
 		return nil, err
 	}

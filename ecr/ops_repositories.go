@@ -21,10 +21,7 @@ func mutabilitySettings(mode string, filters []ImageTagMutabilityExclusionFilter
 }
 
 func (h *Handler) createRepository(c *call, in *CreateRepositoryRequest) (*CreateRepositoryResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	mode, filters, err := mutabilitySettings(in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters)
 	if err != nil {
 		return nil, err
@@ -56,10 +53,7 @@ func (h *Handler) createRepository(c *call, in *CreateRepositoryRequest) (*Creat
 }
 
 func (h *Handler) describeRepositories(c *call, in *DescribeRepositoriesRequest) (*DescribeRepositoriesResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	out := &DescribeRepositoriesResponse{Repositories: []Repository{}}
 	if len(in.RepositoryNames) > 0 {
 		if in.MaxResults != nil || in.NextToken != "" {
@@ -96,10 +90,7 @@ func (h *Handler) describeRepositories(c *call, in *DescribeRepositoriesRequest)
 }
 
 func (h *Handler) deleteRepository(c *call, in *DeleteRepositoryRequest) (*DeleteRepositoryResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	repo, err := h.reg.DeleteRepository(c.ctx, reg, in.RepositoryName, deref(in.Force))
 	if err != nil {
 		return nil, err
@@ -108,10 +99,7 @@ func (h *Handler) deleteRepository(c *call, in *DeleteRepositoryRequest) (*Delet
 }
 
 func (h *Handler) putImageTagMutability(c *call, in *PutImageTagMutabilityRequest) (*PutImageTagMutabilityResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	mode, filters, err := mutabilitySettings(in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters)
 	if err != nil {
 		return nil, err
@@ -129,10 +117,7 @@ func (h *Handler) putImageTagMutability(c *call, in *PutImageTagMutabilityReques
 }
 
 func (h *Handler) putImageScanningConfiguration(c *call, in *PutImageScanningConfigurationRequest) (*PutImageScanningConfigurationResponse, error) {
-	reg, err := c.target(in.RegistryId)
-	if err != nil {
-		return nil, err
-	}
+	reg := c.registry
 	repo, err := h.reg.UpdateRepository(c.ctx, reg, in.RepositoryName, func(r *core.Repository) error {
 		r.ScanOnPush = deref(in.ImageScanningConfiguration.ScanOnPush)
 		return nil

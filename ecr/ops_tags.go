@@ -48,28 +48,9 @@ func checkTags(existing []core.ResourceTag, add []Tag) ([]core.ResourceTag, erro
 	return out, nil
 }
 
-var repositoryARNRE = regexp.MustCompile(`^arn:aws:ecr:([a-z0-9-]+):(\d{12}):repository/(.+)$`)
-
-// resourceRepo parses a repository ARN and checks it addresses the caller's registry.
-func (c *call) resourceRepo(arn string) (core.RegistryID, string, error) {
-	m := repositoryARNRE.FindStringSubmatch(arn)
-	if m == nil || !core.ValidRepositoryName(m[3]) {
-		return core.RegistryID{}, "", invalidParameter("resourceArn", "Invalid ARN")
-	}
-	reg, err := c.target(m[2])
-	if err != nil {
-		return reg, "", err
-	}
-	reg.Region = m[1]
-	return reg, m[3], nil
-}
-
 func (h *Handler) tagResource(c *call, in *TagResourceRequest) (*TagResourceResponse, error) {
-	reg, name, err := c.resourceRepo(in.ResourceArn)
-	if err != nil {
-		return nil, err
-	}
-	_, err = h.reg.UpdateRepository(c.ctx, reg, name, func(r *core.Repository) error {
+	repo := c.resources[0] // the repository resourceArn names, as authorized
+	_, err := h.reg.UpdateRepository(c.ctx, repo.Registry, repo.Repository, func(r *core.Repository) error {
 		tags, err := checkTags(r.Tags, in.Tags)
 		r.Tags = tags
 		return err
@@ -81,11 +62,8 @@ func (h *Handler) tagResource(c *call, in *TagResourceRequest) (*TagResourceResp
 }
 
 func (h *Handler) untagResource(c *call, in *UntagResourceRequest) (*UntagResourceResponse, error) {
-	reg, name, err := c.resourceRepo(in.ResourceArn)
-	if err != nil {
-		return nil, err
-	}
-	_, err = h.reg.UpdateRepository(c.ctx, reg, name, func(r *core.Repository) error {
+	repo := c.resources[0] // the repository resourceArn names, as authorized
+	_, err := h.reg.UpdateRepository(c.ctx, repo.Registry, repo.Repository, func(r *core.Repository) error {
 		kept := r.Tags[:0]
 		for _, t := range r.Tags {
 			if !contains(in.TagKeys, t.Key) {
@@ -102,16 +80,13 @@ func (h *Handler) untagResource(c *call, in *UntagResourceRequest) (*UntagResour
 }
 
 func (h *Handler) listTagsForResource(c *call, in *ListTagsForResourceRequest) (*ListTagsForResourceResponse, error) {
-	reg, name, err := c.resourceRepo(in.ResourceArn)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := h.reg.GetRepository(c.ctx, reg, name)
+	repo := c.resources[0] // the repository resourceArn names, as authorized
+	r, err := h.reg.GetRepository(c.ctx, repo.Registry, repo.Repository)
 	if err != nil {
 		return nil, err
 	}
 	out := &ListTagsForResourceResponse{Tags: []Tag{}}
-	for _, t := range repo.Tags {
+	for _, t := range r.Tags {
 		out.Tags = append(out.Tags, Tag{Key: t.Key, Value: t.Value})
 	}
 	return out, nil

@@ -48,6 +48,34 @@ func (o operationSpec) declares(exception string) bool {
 	return false
 }
 
+// resourceSource says where an operation's input names the resources its
+// action is performed on (internal/gen derives it from the model).
+type resourceSource int
+
+const (
+	// anyResource: the action has no resource type in IAM; it is performed on "*".
+	anyResource resourceSource = iota
+	// namedRepository: the repository repositoryName names.
+	namedRepository
+	// namedRepositories: each repository repositoryNames names; when it names
+	// none, every repository of the registry (repository/*).
+	namedRepositories
+	// repositoryByARN: the repository resourceArn names, in the ARN's registry.
+	repositoryByARN
+)
+
+// authorizationSpec is how one operation is authorized.
+type authorizationSpec struct {
+	Action      string // the IAM action, ecr:<operation>
+	Resources   resourceSource
+	RegistryID  bool // registryId, when given, is the account of the addressed registry
+	RequestTags bool // tags are aws:RequestTag/* and aws:TagKeys
+	TagKeys     bool // tagKeys are aws:TagKeys
+	// Context maps a service-specific condition key to the input member
+	// holding its value.
+	Context map[string]string
+}
+
 func ptr(f float64) *float64 { return &f }
 
 // Time is a timestamp that JSON 1.1 encodes as epoch seconds.

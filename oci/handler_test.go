@@ -358,6 +358,24 @@ func TestHostAddressesRegistry(t *testing.T) {
 	}
 }
 
+// A token is its principal's: one GetAuthorizationToken issued to account
+// 111111111111's root for account 222222222222's registry grants nothing in
+// that registry, whether the host or the token names it.
+func TestTokenForAnotherAccountsRegistryGrantsNothing(t *testing.T) {
+	e := newEnv(t, false)
+	e.createRepo(other, "theirs")
+	e.token, _ = e.tokens.Issue(core.TokenClaims{Registry: other, Principal: core.RootPrincipal(acct.Account)})
+	for _, host := range []string{"", "222222222222.dkr.ecr.us-east-1.localhost:4566"} {
+		for _, r := range []req{{method: "GET", path: "/v2/_catalog"}, {method: "GET", path: "/v2/theirs/tags/list"}, {method: "POST", path: "/v2/theirs/blobs/uploads/"}} {
+			r.host = host
+			wantError(t, e.do(r), 403, "DENIED", r.method+" "+r.path+" on "+host)
+		}
+	}
+	// Its own registry, named by the host, it may use.
+	w := e.do(req{method: "GET", path: "/v2/_catalog", host: "111111111111.dkr.ecr.us-east-1.localhost:4566"})
+	wantStatus(t, w, 200, "own registry by host")
+}
+
 func TestRoutingErrors(t *testing.T) {
 	e := newEnv(t, false)
 	e.createRepo(acct, "app")

@@ -1,6 +1,8 @@
 // Command gen generates berth's ECR protocol code from the AWS model: a Go
-// type for every structure shape and a table of every constraint (required,
-// min, max, pattern, enum) that the validator enforces.
+// type for every structure shape, a table of every constraint (required,
+// min, max, pattern, enum) that the validator enforces, and for every
+// operation the IAM action it is authorized as and where its input names the
+// resources and the request context.
 //
 //	go run ./internal/gen -model model/ecr.json -out zz_generated.go
 //	go run ./internal/gen -strip ../../shared/aws-models/ecr/service-2.json -model model/ecr.json
@@ -214,6 +216,33 @@ func Generate(m model) ([]byte, error) {
 			errs = append(errs, e.Shape)
 		}
 		p("\t%q: {Input: %q, Output: %q, Errors: %#v},\n", name, in, out, errs)
+	}
+	p("}\n\n")
+
+	p("// authorizations holds, for every operation, the IAM action it is authorized\n// as and where its input names the resources and the request context.\nvar authorizations = map[string]authorizationSpec{\n")
+	for _, name := range sortedKeys(m.Operations) {
+		a, err := deriveAuthorization(m, name)
+		if err != nil {
+			return nil, err
+		}
+		p("\t%q: {Action: %q, Resources: %s", name, a.Action, a.Resources)
+		if a.RegistryID {
+			p(", RegistryID: true")
+		}
+		if a.RequestTags {
+			p(", RequestTags: true")
+		}
+		if a.TagKeys {
+			p(", TagKeys: true")
+		}
+		if len(a.Context) > 0 {
+			p(", Context: map[string]string{")
+			for _, key := range sortedKeys(a.Context) {
+				p("%q: %q, ", key, a.Context[key])
+			}
+			p("}")
+		}
+		p("},\n")
 	}
 	p("}\n")
 	return format.Source(b.Bytes())

@@ -1,0 +1,105 @@
+package ecr
+
+import (
+	"regexp"
+
+	"github.com/berth-dev/berth/core"
+)
+
+// authorize asks the Authorizer whether the caller may perform the
+// operation's action on what its input names, and, if so, records on c the
+// registry the request addresses and the resources it was authorized on.
+// in is the decoded input, already valid against the model; nothing is read
+// from the stores before the answer.
+func (h *Handler) authorize(c *call, spec authorizationSpec, in map[string]any) error {
+	reg := c.caller.Registry
+	if id := stringMember(in, "registryId"); spec.RegistryID && id != "" {
+		reg.Account = id
+	}
+	var resources []core.Resource
+	switch spec.Resources {
+	case anyResource:
+		// "*" still lies in a registry: the one registryId names where the
+		// input has it (pull-through cache rules), so that another account's
+		// registry is the Authorizer's decision, not the handler's.
+		resources = []core.Resource{core.AnyResource(reg)}
+	case namedRepository:
+		resources = []core.Resource{core.RepositoryResource(reg, stringMember(in, "repositoryName"))}
+	case namedRepositories:
+		for _, name := range stringsMember(in, "repositoryNames") {
+			resources = append(resources, core.RepositoryResource(reg, name))
+		}
+		if len(resources) == 0 {
+			resources = []core.Resource{core.AllRepositories(reg)}
+		}
+	case repositoryByARN:
+		arnReg, name, err := parseRepositoryARN(stringMember(in, "resourceArn"))
+		if err != nil {
+			return err
+		}
+		reg = arnReg
+		resources = []core.Resource{core.RepositoryResource(reg, name)}
+	}
+	req := core.AuthRequest{Action: spec.Action, Resources: resources}
+	if spec.RequestTags {
+		for _, t := range listMember(in, "tags") {
+			tag, _ := t.(map[string]any)
+			if req.RequestTags == nil {
+				req.RequestTags = map[string]string{}
+			}
+			key := stringMember(tag, "Key")
+			req.RequestTags[key] = stringMember(tag, "Value")
+			req.TagKeys = append(req.TagKeys, key)
+		}
+	}
+	if spec.TagKeys {
+		req.TagKeys = append(req.TagKeys, stringsMember(in, "tagKeys")...)
+	}
+	for key, member := range spec.Context {
+		if req.Context == nil {
+			req.Context = map[string]string{}
+		}
+		req.Context[key] = stringMember(in, member)
+	}
+	if err := h.reg.Authorize(c.ctx, req); err != nil {
+		return err
+	}
+	c.registry, c.resources = reg, resources
+	return nil
+}
+
+var repositoryARNRE = regexp.MustCompile(`^arn:aws:ecr:([a-z0-9-]+):(\d{12}):repository/(.+)$`)
+
+// parseRepositoryARN returns the registry and repository a repository ARN
+// names. A malformed one is a parameter error, answered before authorization
+// since nothing need be read to know it.
+func parseRepositoryARN(arn string) (core.RegistryID, string, error) {
+	m := repositoryARNRE.FindStringSubmatch(arn)
+	if m == nil || !core.ValidRepositoryName(m[3]) {
+		return core.RegistryID{}, "", invalidParameter("resourceArn", "Invalid ARN")
+	}
+	return core.RegistryID{Account: m[2], Region: m[1]}, m[3], nil
+}
+
+// The members authorization reads from a decoded input. The input passed
+// validation, so a member is absent or of its model type.
+
+func stringMember(in map[string]any, name string) string {
+	s, _ := in[name].(string)
+	return s
+}
+
+func listMember(in map[string]any, name string) []any {
+	l, _ := in[name].([]any)
+	return l
+}
+
+func stringsMember(in map[string]any, name string) []string {
+	var out []string
+	for _, v := range listMember(in, name) {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
