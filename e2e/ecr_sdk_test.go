@@ -1482,11 +1482,14 @@ func TestECRGetAuthorizationToken(t *testing.T) {
 
 		// The token is the default account's principal's: on the other
 		// account's registry — named by the host, or by the token alone — it
-		// is denied; on its own account's registry it works.
+		// authenticates (the base check asks for no action) but is denied
+		// every action; on its own account's registry it works.
 		tok := decodeAuthToken(t, aws.ToString(out.AuthorizationData[0].AuthorizationToken))
 		for _, c := range []*rawClient{raw(t, eb, tok).withHost(ecrHost(otherRegistry, "us-east-1")), raw(t, eb, tok)} {
 			resp, body := c.do(http.MethodGet, "/v2/", nil, nil)
-			expectOCIError(t, "GET /v2/ on "+c.host+" with a token for "+otherRegistry, resp, body, http.StatusForbidden, "DENIED")
+			expect(t, "GET /v2/ on "+c.host+" with a token for "+otherRegistry, resp, body, http.StatusOK)
+			resp, body = c.do(http.MethodGet, "/v2/team/app/tags/list", nil, nil)
+			expectOCIError(t, "list tags on "+c.host+" with a token for "+otherRegistry, resp, body, http.StatusForbidden, "DENIED")
 			resp, body = c.do(http.MethodPost, "/v2/team/app/blobs/uploads/", nil, nil)
 			expectOCIError(t, "POST an upload on "+c.host+" with a token for "+otherRegistry, resp, body, http.StatusForbidden, "DENIED")
 		}
