@@ -1283,7 +1283,9 @@ func TestECRLayers(t *testing.T) {
 	s := defaultSDK(t, b)
 	ctx := s.ctx
 	s.createRepo("layers")
-	data := randomBytes(3000)
+	// Every part but the last must be at least 5 MiB (LayerPartTooSmallException).
+	const minPart = 5 << 20
+	data := randomBytes(2*minPart + 3000)
 	var dg string
 
 	t.Run("upload in parts", func(t *testing.T) {
@@ -1295,7 +1297,7 @@ func TestECRLayers(t *testing.T) {
 		if aws.ToInt64(init.PartSize) <= 0 {
 			t.Fatalf("partSize %d", aws.ToInt64(init.PartSize))
 		}
-		dg, err = s.uploadLayerParts("layers", data, 1000)
+		dg, err = s.uploadLayerParts("layers", data, minPart)
 		noErr(t, "upload in three parts", err)
 		eq(t, "digest", dg, sha256Digest(data))
 	})
@@ -1358,6 +1360,19 @@ func TestECRLayers(t *testing.T) {
 			LayerDigests: []string{sha256Digest([]byte("goodbye")), sha256Digest([]byte("hello"))}})
 		noErr(t, "BatchCheckLayerAvailability", err)
 		eq(t, "layers stored by a failed upload", len(ck.Layers), 0)
+	})
+
+	t.Run("LayerPartTooSmall", func(t *testing.T) {
+		small := randomBytes(3000)
+		_, err := s.uploadLayerParts("layers", small, 1000)
+		wantErr[*types.LayerPartTooSmallException](t, err)
+		ck, err := s.ecr.BatchCheckLayerAvailability(ctx, &ecr.BatchCheckLayerAvailabilityInput{RepositoryName: aws.String("layers"),
+			LayerDigests: []string{sha256Digest(small)}})
+		noErr(t, "BatchCheckLayerAvailability", err)
+		eq(t, "layers stored by a refused upload", len(ck.Layers), 0)
+		// A single small part is the last part, and fine.
+		_, err = s.uploadLayerParts("layers", small, 0)
+		noErr(t, "one small part", err)
 	})
 
 	t.Run("EmptyUpload", func(t *testing.T) {

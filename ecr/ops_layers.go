@@ -66,7 +66,7 @@ func (h *Handler) uploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadL
 		return nil, invalidPart(reg, in.RepositoryName, in.UploadId, st.Size,
 			"The part range does not match the part size: partFirstByte "+strconv.FormatInt(first, 10)+", partLastByte "+strconv.FormatInt(last, 10)+", "+strconv.Itoa(len(in.LayerPartBlob))+" bytes")
 	}
-	st, err := h.reg.WriteUpload(c.ctx, reg, in.RepositoryName, in.UploadId, first, bytes.NewReader(in.LayerPartBlob))
+	st, err := h.reg.WriteLayerPart(c.ctx, reg, in.RepositoryName, in.UploadId, first, bytes.NewReader(in.LayerPartBlob))
 	if core.IsKind(err, core.KindRangeInvalid) {
 		return nil, invalidPart(reg, in.RepositoryName, in.UploadId, st.Size,
 			"The layer part must start at byte "+strconv.FormatInt(st.Size, 10)+", not "+strconv.FormatInt(first, 10))
@@ -95,7 +95,7 @@ func (h *Handler) completeLayerUpload(c *call, in *CompleteLayerUploadRequest) (
 		// ends it if the client walks away).
 		return nil, newError("LayerAlreadyExistsException", "Layer %s already exists in the repository with name '%s' in the registry with id '%s'", dg, in.RepositoryName, reg.Account)
 	}
-	if _, err := h.reg.CompleteUpload(c.ctx, reg, in.RepositoryName, in.UploadId, -1, nil, dg); err != nil {
+	if _, err := h.reg.CompleteLayerUpload(c.ctx, reg, in.RepositoryName, in.UploadId, dg); err != nil {
 		if core.IsKind(err, core.KindDigestInvalid) {
 			return nil, newError("InvalidLayerException", "The calculated digest of the uploaded layer does not match '%s'", dg)
 		}

@@ -4,46 +4,45 @@ import (
 	"github.com/berth-dev/berth/core"
 )
 
-func mutabilitySettings(mode string, filters []ImageTagMutabilityExclusionFilter) (string, []string, error) {
-	mode = orDefault(mode, "MUTABLE")
-	withExclusions := mode == "MUTABLE_WITH_EXCLUSION" || mode == "IMMUTABLE_WITH_EXCLUSION"
-	if withExclusions && len(filters) == 0 {
-		return "", nil, invalidParameter("imageTagMutabilityExclusionFilters", "Exclusion filters are required when imageTagMutability is "+mode)
-	}
-	if !withExclusions && len(filters) > 0 {
-		return "", nil, invalidParameter("imageTagMutabilityExclusionFilters", "Exclusion filters can only be used with MUTABLE_WITH_EXCLUSION or IMMUTABLE_WITH_EXCLUSION")
-	}
-	var out []string
+// mutability checks the mode and exclusion filters as core does for every
+// repository, templates included.
+func mutability(mode string, filters []ImageTagMutabilityExclusionFilter) (string, []string, error) {
+	var patterns []string
 	for _, f := range filters {
-		out = append(out, f.Filter)
+		patterns = append(patterns, f.Filter)
 	}
-	return mode, out, nil
+	return core.NormalizeMutability(mode, patterns)
+}
+
+func resourceTags(tags []Tag) []core.ResourceTag {
+	out := make([]core.ResourceTag, 0, len(tags))
+	for _, t := range tags {
+		out = append(out, core.ResourceTag{Key: t.Key, Value: t.Value})
+	}
+	return out
 }
 
 func (h *Handler) createRepository(c *call, in *CreateRepositoryRequest) (*CreateRepositoryResponse, error) {
 	reg := c.registry
-	mode, filters, err := mutabilitySettings(in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters)
+	mode, filters, err := mutability(in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters)
 	if err != nil {
 		return nil, err
 	}
-	tags, err := checkTags(nil, in.Tags)
+	tags, err := core.MergeTags(nil, resourceTags(in.Tags))
 	if err != nil {
 		return nil, err
 	}
-	enc := in.EncryptionConfiguration
-	if enc != nil && enc.EncryptionType == "AES256" && enc.KmsKey != "" {
-		return nil, invalidParameter("encryptionConfiguration.kmsKey", "A KMS key can only be given with the KMS or KMS_DSSE encryption type")
+	var encType, kmsKey string
+	if enc := in.EncryptionConfiguration; enc != nil {
+		if encType, kmsKey, err = core.DefaultEncryption(reg, enc.EncryptionType, enc.KmsKey); err != nil {
+			return nil, err
+		}
 	}
 	repo, err := h.reg.CreateRepository(c.ctx, reg, in.RepositoryName, func(r *core.Repository) {
 		r.ImageTagMutability, r.MutabilityExclusions, r.Tags = mode, filters, tags
+		r.EncryptionType, r.KMSKey = encType, kmsKey
 		if in.ImageScanningConfiguration != nil {
 			r.ScanOnPush = deref(in.ImageScanningConfiguration.ScanOnPush)
-		}
-		if enc != nil {
-			r.EncryptionType, r.KMSKey = enc.EncryptionType, enc.KmsKey
-			if r.KMSKey == "" && (enc.EncryptionType == "KMS" || enc.EncryptionType == "KMS_DSSE") {
-				r.KMSKey = "arn:aws:kms:" + reg.Region + ":" + reg.Account + ":alias/aws/ecr"
-			}
 		}
 	})
 	if err != nil {
@@ -100,7 +99,7 @@ func (h *Handler) deleteRepository(c *call, in *DeleteRepositoryRequest) (*Delet
 
 func (h *Handler) putImageTagMutability(c *call, in *PutImageTagMutabilityRequest) (*PutImageTagMutabilityResponse, error) {
 	reg := c.registry
-	mode, filters, err := mutabilitySettings(in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters)
+	mode, filters, err := mutability(in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters)
 	if err != nil {
 		return nil, err
 	}

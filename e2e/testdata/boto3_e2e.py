@@ -61,9 +61,15 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+# Every layer part but the last must be at least 5 MiB (LayerPartTooSmallException).
+MIN_PART = 5 << 20
+
+
 def make_layer():
-    """A small, reproducible gzipped tar with one file."""
+    """A reproducible gzipped tar with one file, large enough (> 5 MiB
+    compressed) to go up in two parts."""
     content = b"".join(b"line %d of the berth boto3 e2e layer\n" % i for i in range(300))
+    content += hashlib.shake_256(b"berth boto3 e2e").digest(MIN_PART)  # incompressible
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         info = tarfile.TarInfo("etc/berth.txt")
@@ -133,8 +139,10 @@ def main():
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                          "rootfs": {"type": "layers", "diff_ids": [diff_id]}},
                         separators=(",", ":")).encode()
-    layer_digest, parts = upload_blob(layer, part_size=max(1, len(layer) // 3 + 1))
-    expect(parts, 3, "layer parts uploaded")
+    layer_digest, parts = upload_blob(layer, part_size=MIN_PART)
+    expect(parts, 2, "layer parts uploaded")
+    expect_error("LayerPartTooSmallException", "completing an upload with a small part that is not the last",
+                 upload_blob, data=config, part_size=max(1, len(config) // 2))
     config_digest, _ = upload_blob(config, part_size=len(config))
 
     avail = ecr.batch_check_layer_availability(repositoryName=REPO, layerDigests=[layer_digest, config_digest])

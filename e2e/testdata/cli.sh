@@ -55,14 +55,15 @@ code="$(curl -s -o /dev/null -w '%{http_code}' -u "AWS:not-${password}" "$BERTH_
 expect_eq "$code" "401" "GET /v2/ with a wrong password"
 
 # ---- layer and config through the layer-upload API --------------------------
-# upload_blob FILE PARTS: uploads FILE in PARTS parts, checks every answer,
-# prints the digest berth reports.
+# upload_blob FILE PART_SIZE: uploads FILE in parts of PART_SIZE bytes (every
+# part but the last must be at least 5 MiB), checks every answer, prints the
+# digest berth reports.
+min_part=$((5 << 20))
 upload_blob() {
-	local file="$1" parts="$2" size upload_id part_size first last got i
+	local file="$1" part_size="$2" size upload_id first last got i
 	size="$(size_of "$file")"
 	upload_id="$(ecr initiate-layer-upload --repository-name "$repo" --query uploadId)"
 	[[ -n "$upload_id" && "$upload_id" != "None" ]] || fail "initiate-layer-upload: no uploadId"
-	part_size=$(((size + parts - 1) / parts))
 	first=0
 	i=0
 	while ((first < size)); do
@@ -73,19 +74,21 @@ upload_blob() {
 		got="$(ecr upload-layer-part --repository-name "$repo" --upload-id "$upload_id" \
 			--part-first-byte "$first" --part-last-byte "$last" \
 			--layer-part-blob "fileb://$work/part.$i" \
-			--query '[uploadId,lastByteReceived]')"
+			--query '[uploadId,lastByteReceived]')" || return 1
 		expect_eq "$got" "$(printf '%s\t%s' "$upload_id" "$last")" "upload-layer-part $i of $file"
 		first=$((last + 1))
 		i=$((i + 1))
 	done
 	got="$(ecr complete-layer-upload --repository-name "$repo" --upload-id "$upload_id" \
-		--layer-digests "sha256:$(sha256_of "$file")" --query layerDigest)"
+		--layer-digests "sha256:$(sha256_of "$file")" --query layerDigest)" || return 1
 	printf '%s' "$got"
 }
 
-step "upload a layer (3 parts) and a config (1 part)"
+step "upload a layer (2 parts) and a config (1 part)"
 mkdir -p "$work/rootfs/etc"
 for i in $(seq 1 200); do printf 'line %d of the berth cli e2e layer\n' "$i"; done >"$work/rootfs/etc/berth.txt"
+# Incompressible bytes make the layer over 5 MiB: two parts.
+head -c "$min_part" /dev/urandom >"$work/rootfs/etc/random.bin"
 tar -C "$work/rootfs" -czf "$work/layer.tar.gz" .
 layer_digest="sha256:$(sha256_of "$work/layer.tar.gz")"
 layer_size="$(size_of "$work/layer.tar.gz")"
@@ -94,9 +97,14 @@ printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids
 config_digest="sha256:$(sha256_of "$work/config.json")"
 config_size="$(size_of "$work/config.json")"
 
-got="$(upload_blob "$work/layer.tar.gz" 3)"
+got="$(upload_blob "$work/layer.tar.gz" "$min_part")"
 expect_eq "$got" "$layer_digest" "complete-layer-upload (layer) digest"
-got="$(upload_blob "$work/config.json" 1)"
+# A part under 5 MiB that is not the last is refused at completion.
+if out="$(upload_blob "$work/config.json" $(((config_size + 1) / 2)) 2>&1)"; then
+	fail "complete-layer-upload with two small parts succeeded: $out"
+fi
+[[ "$out" == *LayerPartTooSmallException* ]] || fail "complete-layer-upload with two small parts: $out"
+got="$(upload_blob "$work/config.json" "$config_size")"
 expect_eq "$got" "$config_digest" "complete-layer-upload (config) digest"
 
 got="$(ecr batch-check-layer-availability --repository-name "$repo" \
