@@ -119,6 +119,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log}
+	// Stop signals are caught from before the server starts, so one that
+	// arrives while berth starts or as soon as it announces its address shuts
+	// it down cleanly rather than killing the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -137,8 +143,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	log.Info("berth ready", "endpoint", "http://"+ln.Addr().String(), "state", where, "region", cfg.Region, "version", versionString())
 	fmt.Fprintf(stdout, "berth listening on http://%s\n", ln.Addr())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	select {
 	case err := <-done:
 		srv.Shutdown(context.Background())
