@@ -44,9 +44,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stdout, stderr)
+		return helpIsNotAnError(serve(args[1:], stdout, stderr))
 	case "token":
-		return token(args[1:], stdout)
+		return helpIsNotAnError(token(args[1:], stdout, stderr))
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", versionString())
 		return nil
@@ -56,6 +56,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	usage(stderr)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// helpIsNotAnError turns a command's -h or --help, whose flag usage has been
+// printed already, into success.
+func helpIsNotAnError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
 }
 
 func usage(w io.Writer) {
@@ -176,9 +185,10 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // token prints a password signed with the data dir's secret, valid 12 hours.
-func token(args []string, stdout io.Writer) error {
+func token(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", env("DATA_DIR", d.DataDir), "the data dir of the berth that will check the token (BERTH_DATA_DIR)")
 	account := fs.String("account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account the token is for")
 	region := fs.String("region", env("REGION", d.Region), "region the token is for")

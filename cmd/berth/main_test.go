@@ -129,3 +129,24 @@ func TestServeStopsCleanlyOnSignalRightAfterAnnouncingItsAddress(t *testing.T) {
 		t.Fatal("serve did not stop on SIGTERM")
 	}
 }
+
+// -h and --help on a command print its flags and succeed.
+func TestCommandHelpPrintsFlagsAndSucceeds(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"serve", "-h"}, "-addr"},
+		{[]string{"serve", "--help"}, "-data-dir"},
+		{[]string{"token", "-h"}, "-account"},
+		{[]string{"token", "--help"}, "-data-dir"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(c.args, &out, &errOut); err != nil {
+			t.Errorf("%v: %v", c.args, err)
+		}
+		if help := out.String() + errOut.String(); !strings.Contains(help, c.flag) {
+			t.Errorf("%v printed %q, want the flags (%s)", c.args, help, c.flag)
+		}
+	}
+}
