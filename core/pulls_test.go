@@ -3,9 +3,13 @@ package core
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/core/blob"
+	"github.com/berth-dev/berth/core/kv"
 )
 
 // A pull updates the image's last-pulled time unless the puller is excluded.
@@ -100,5 +104,78 @@ func TestSubscriberKinds(t *testing.T) {
 	b.Close()
 	if len(got) != 2 || got[0] != EventPush || got[1] != EventDelete {
 		t.Fatalf("subscriber heard %v, want [push delete]", got)
+	}
+}
+
+// gatedKV delays the next Update, once armed, until released.
+type gatedKV struct {
+	kv.Store
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedKV) Update(fn func(kv.Tx) error) error {
+	g.mu.Lock()
+	armed := g.armed
+	g.armed = false
+	g.mu.Unlock()
+	if armed {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Store.Update(fn)
+}
+
+// Close persists every pull time: those still pending and the batch a
+// timer-started flush has already taken but not yet written, which is written
+// before the stores close.
+func TestClosePersistsPullTimeBeingFlushed(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*kv.Bolt, *blob.FS) {
+		m, err := kv.OpenBolt(filepath.Join(dir, "meta.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := blob.NewFS(filepath.Join(dir, "data"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, b
+	}
+	m, b := open()
+	g := &gatedKV{Store: m, entered: make(chan struct{}), release: make(chan struct{})}
+	f := &fixture{t: t, clock: newFakeClock(), ids: &seqIDs{}, kv: g, blobs: b}
+	f.r = f.build()
+	f.createRepo(regA, "app")
+	f.pushImage(regA, "app", "v1", "pulled")
+
+	g.mu.Lock()
+	g.armed = true
+	g.mu.Unlock()
+	if _, _, err := f.r.GetManifest(bg, regA, "app", "v1", nil); err != nil {
+		t.Fatal(err)
+	}
+	go f.clock.Advance(pullFlushDelay) // the flush timer fires (and blocks in the gate)
+	select {
+	case <-g.entered: // the timer's flush has taken the batch
+	case <-time.After(10 * time.Second):
+		t.Fatal("pull times were not flushed")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- f.r.Close() }()
+	time.Sleep(100 * time.Millisecond) // let Close run as far as it goes
+	close(g.release)
+	must(t, <-closed, "Close")
+
+	m, b = open()
+	f.kv, f.blobs = m, b
+	f.r = f.build()
+	defer f.r.Close()
+	img, err := f.r.ResolveImage(bg, regA, "app", "", "v1")
+	must(t, err, "ResolveImage")
+	if img.LastPulledAt.IsZero() {
+		t.Fatal("the pull time being flushed when Close ran was lost")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -140,4 +141,37 @@ func TestLoadOrCreateSecret(t *testing.T) {
 func signed(tok *Tokens, statement string) string {
 	p := base64.RawURLEncoding.EncodeToString([]byte(statement))
 	return p + "." + tok.sign(p)
+}
+
+// Callers of LoadOrCreateSecret racing on a fresh data dir (`berth serve` and
+// `berth token` started together) all end up with the one secret stored
+// there, never a partly written file or a secret of their own, so tokens
+// issued by one are accepted by the other.
+func TestConcurrentLoadOrCreateSecretAgreesOnOneSecret(t *testing.T) {
+	for range 20 {
+		dir := t.TempDir()
+		const n = 8
+		secrets := make([][]byte, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				s, err := LoadOrCreateSecret(dir)
+				if err != nil {
+					t.Error(err)
+				}
+				secrets[i] = s
+			})
+		}
+		close(start)
+		wg.Wait()
+		onDisk, err := LoadOrCreateSecret(dir)
+		must(t, err, "LoadOrCreateSecret")
+		for i, s := range secrets {
+			if !bytes.Equal(s, onDisk) {
+				t.Fatalf("caller %d uses a secret that is not the one in the data dir", i)
+			}
+		}
+	}
 }

@@ -88,3 +88,23 @@ func TestViolationWording(t *testing.T) {
 		t.Errorf("ValidationException wording: %s %q", e.Code, e.Message)
 	}
 }
+
+// A JSON null body is an absent input: required members are reported
+// missing; the handler never dereferences a nil member.
+func TestNullBodyIsValidated(t *testing.T) {
+	h := newTestHandler(t)
+	post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "", "")
+	for _, op := range []string{"UpdateImageStorageClass", "ListImageReferrers", "PutImageScanningConfiguration", "CompleteLayerUpload", "UploadLayerPart", "PutImage"} {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s with a null body panics: %v", op, p)
+				}
+			}()
+			rec, out := post(t, h, op, `null`, "", "")
+			if rec.Code != 400 || out["__type"] != "InvalidParameterException" {
+				t.Errorf("%s with a null body: %d %v", op, rec.Code, out)
+			}
+		}()
+	}
+}

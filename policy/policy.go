@@ -49,18 +49,26 @@ func (e *Error) Error() string { return e.Reason }
 
 func invalid(format string, args ...any) error { return &Error{Reason: fmt.Sprintf(format, args...)} }
 
-// Parse reads and validates a policy of the given kind.
+// Parse reads and validates a policy of the given kind. Elements are checked
+// in the order they appear in the document (and in each statement and
+// condition block), so a document with several problems always reports the
+// first one.
 func Parse(text string, kind Kind) (*Document, error) {
-	var raw map[string]json.RawMessage
+	var whole json.RawMessage
 	dec := json.NewDecoder(strings.NewReader(text))
-	if err := dec.Decode(&raw); err != nil {
+	if err := dec.Decode(&whole); err != nil {
 		return nil, invalid("policy is not a JSON object: %v", err)
 	}
 	if dec.More() {
 		return nil, invalid("trailing data after the policy document")
 	}
+	members, err := objectMembers(whole)
+	if err != nil {
+		return nil, invalid("policy is not a JSON object: %v", err)
+	}
 	doc := &Document{}
-	for k, v := range raw {
+	for _, m := range members {
+		k, v := m.key, m.value
 		switch k {
 		case "Version":
 			if err := json.Unmarshal(v, &doc.Version); err != nil || (doc.Version != "2012-10-17" && doc.Version != "2008-10-17") {
@@ -72,12 +80,16 @@ func Parse(text string, kind Kind) (*Document, error) {
 				return nil, invalid("Id must be a string")
 			}
 		case "Statement":
-			stmts, err := oneOrMany[map[string]json.RawMessage](v)
+			stmts, err := oneOrMany[json.RawMessage](v)
 			if err != nil || len(stmts) == 0 {
 				return nil, invalid("Statement must be a statement or a non-empty list of statements")
 			}
 			for i, s := range stmts {
-				st, err := parseStatement(s, kind)
+				fields, err := objectMembers(s)
+				if err != nil {
+					return nil, invalid("Statement must be a statement or a non-empty list of statements")
+				}
+				st, err := parseStatement(fields, kind)
 				if err != nil {
 					return nil, invalid("Statement %d: %v", i+1, err)
 				}
@@ -91,6 +103,56 @@ func Parse(text string, kind Kind) (*Document, error) {
 		return nil, invalid("missing Statement")
 	}
 	return doc, nil
+}
+
+// member is one key and its raw value in a JSON object.
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// objectMembers returns a JSON object's members in the order they appear.
+// A key that appears more than once keeps its first position and its last
+// value, as decoding into a map would. null reads as an empty object, as it
+// does when decoding into a map.
+func objectMembers(v json.RawMessage) ([]member, error) {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("not an object")
+	}
+	var out []member
+	at := map[string]int{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("object key is not a string")
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		if i, seen := at[key]; seen {
+			out[i].value = value
+			continue
+		}
+		at[key] = len(out)
+		out = append(out, member{key, value})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // oneOrMany decodes a JSON value that may be a single T or a list of T.
@@ -129,12 +191,13 @@ func parsePrincipal(v json.RawMessage) (map[string][]string, error) {
 		}
 		return map[string][]string{"AWS": {"*"}}, nil
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(v, &obj); err != nil || len(obj) == 0 {
+	obj, err := objectMembers(v)
+	if err != nil || len(obj) == 0 {
 		return nil, fmt.Errorf("Principal must be \"*\" or an object such as {\"AWS\": \"arn:aws:iam::123456789012:root\"}")
 	}
 	out := map[string][]string{}
-	for k, raw := range obj {
+	for _, m := range obj {
+		k, raw := m.key, m.value
 		switch k {
 		case "AWS", "Service", "Federated", "CanonicalUser":
 		default:
@@ -174,9 +237,10 @@ func validAction(a string) bool {
 	return ok && svc != "" && name != "" && !strings.ContainsAny(a, " \t")
 }
 
-func parseStatement(raw map[string]json.RawMessage, kind Kind) (Statement, error) {
+func parseStatement(fields []member, kind Kind) (Statement, error) {
 	var st Statement
-	for k, v := range raw {
+	for _, m := range fields {
+		k, v := m.key, m.value
 		var err error
 		switch k {
 		case "Sid":
@@ -245,14 +309,20 @@ func parseStatement(raw map[string]json.RawMessage, kind Kind) (Statement, error
 }
 
 func parseCondition(v json.RawMessage) (map[string]map[string][]string, error) {
-	var ops map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(v, &ops); err != nil {
+	ops, err := objectMembers(v)
+	if err != nil {
 		return nil, fmt.Errorf("Condition must map operators to {key: value(s)}")
 	}
 	out := map[string]map[string][]string{}
-	for op, keys := range ops {
+	for _, o := range ops {
+		op := o.key
+		keys, err := objectMembers(o.value)
+		if err != nil {
+			return nil, fmt.Errorf("Condition must map operators to {key: value(s)}")
+		}
 		out[op] = map[string][]string{}
-		for key, raw := range keys {
+		for _, k := range keys {
+			key, raw := k.key, k.value
 			vals, err := oneOrMany[any](raw)
 			if err != nil {
 				return nil, fmt.Errorf("Condition %s %s: values must be scalars or lists of scalars", op, key)

@@ -37,3 +37,60 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// A document with several problems reports the first one in document order,
+// every time: in the document, in a statement, in a principal and in a
+// condition block.
+func TestParseReportsFirstProblemInDocumentOrder(t *testing.T) {
+	for name, c := range map[string]struct {
+		text string
+		want string
+	}{
+		"document": {
+			`{"Version":"2020-01-01","Foo":1,"Bar":2,"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`,
+			"Version must be 2012-10-17 or 2008-10-17",
+		},
+		"document unknown elements": {
+			`{"Zeta":1,"Alpha":2,"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`,
+			`unknown policy element "Zeta"`,
+		},
+		"statement": {
+			`{"Statement":[{"Foo":1,"Effect":"Maybe","Principal":"*","Action":"ecr:*","Bar":2}]}`,
+			`Statement 1: unknown statement element "Foo"`,
+		},
+		"statement elements": {
+			`{"Statement":[{"Principal":"*","Effect":"Maybe","Action":"","Sid":1}]}`,
+			"Statement 1: Effect must be Allow or Deny",
+		},
+		"principal": {
+			`{"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob","Nobody":"x"},"Action":"ecr:*"}]}`,
+			`Statement 1: invalid AWS principal "bob"`,
+		},
+		"condition": {
+			`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"b":{},"a":[[]]},"StringLike":{"c":{}}}}]}`,
+			"Statement 1: Condition StringEquals b: values must be scalars",
+		},
+	} {
+		for i := range 100 {
+			_, err := Parse(c.text, Repository)
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("%s: run %d: got %v, want %q", name, i+1, err, c.want)
+			}
+		}
+	}
+}
+
+// Objects read in document order keep what decoding into a map kept: a
+// repeated key takes its last value, and null is an empty object.
+func TestParseKeepsMapSemanticsForRepeatedKeysAndNull(t *testing.T) {
+	doc, err := Parse(`{"Statement":{"Effect":"Deny","Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":null}}`, Repository)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Statement[0].Effect; got != "Allow" {
+		t.Fatalf("Effect = %q, want the last value", got)
+	}
+	if _, err := Parse(`{"Statement":null}`, Repository); err == nil || err.Error() != "Statement 1: missing Effect" {
+		t.Fatalf("null statement: %v", err)
+	}
+}

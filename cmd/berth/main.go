@@ -44,9 +44,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stdout, stderr)
+		return helpIsNotAnError(serve(args[1:], stdout, stderr))
 	case "token":
-		return token(args[1:], stdout)
+		return helpIsNotAnError(token(args[1:], stdout, stderr))
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", versionString())
 		return nil
@@ -56,6 +56,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	usage(stderr)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// helpIsNotAnError turns a command's -h or --help, whose flag usage has been
+// printed already, into success.
+func helpIsNotAnError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
 }
 
 func usage(w io.Writer) {
@@ -119,6 +128,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log}
+	// Stop signals are caught from before the server starts, so one that
+	// arrives while berth starts or as soon as it announces its address shuts
+	// it down cleanly rather than killing the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -137,8 +152,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	log.Info("berth ready", "endpoint", "http://"+ln.Addr().String(), "state", where, "region", cfg.Region, "version", versionString())
 	fmt.Fprintf(stdout, "berth listening on http://%s\n", ln.Addr())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	select {
 	case err := <-done:
 		srv.Shutdown(context.Background())
@@ -172,9 +185,10 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // token prints a password signed with the data dir's secret, valid 12 hours.
-func token(args []string, stdout io.Writer) error {
+func token(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", env("DATA_DIR", d.DataDir), "the data dir of the berth that will check the token (BERTH_DATA_DIR)")
 	account := fs.String("account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account the token is for")
 	region := fs.String("region", env("REGION", d.Region), "region the token is for")

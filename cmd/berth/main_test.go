@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/core"
 )
@@ -69,5 +75,78 @@ func TestEnvironmentDefaults(t *testing.T) {
 	t.Setenv("BERTH_MEMORY", "no")
 	if envBool("MEMORY") {
 		t.Error("BERTH_MEMORY=no read as true")
+	}
+}
+
+// announceThenStop sends the process a SIGTERM while berth is still printing
+// its address, and gives the signal time to arrive before the print returns.
+type announceThenStop struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	sent bool
+	err  error
+}
+
+func (w *announceThenStop) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.sent && strings.Contains(w.buf.String(), "berth listening on ") {
+		w.sent = true
+		self, err := os.FindProcess(os.Getpid())
+		if err == nil {
+			err = self.Signal(syscall.SIGTERM)
+		}
+		w.err = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	return len(p), nil
+}
+
+// A SIGTERM that arrives as soon as berth serve prints its address shuts it
+// down cleanly: serve returns nil instead of the process being killed.
+func TestServeStopsCleanlyOnSignalRightAfterAnnouncingItsAddress(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGTERM to send on windows")
+	}
+	out := &announceThenStop{}
+	done := make(chan error, 1)
+	go func() { done <- run([]string{"serve", "--memory", "--addr", "127.0.0.1:0"}, out, io.Discard) }()
+	select {
+	case err := <-done:
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		if out.err != nil {
+			t.Fatalf("sending SIGTERM: %v", out.err)
+		}
+		if !out.sent {
+			t.Fatalf("serve returned %v without announcing its address: %q", err, out.buf.String())
+		}
+		if err != nil {
+			t.Fatalf("serve stopped by SIGTERM returned %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+// -h and --help on a command print its flags and succeed.
+func TestCommandHelpPrintsFlagsAndSucceeds(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"serve", "-h"}, "-addr"},
+		{[]string{"serve", "--help"}, "-data-dir"},
+		{[]string{"token", "-h"}, "-account"},
+		{[]string{"token", "--help"}, "-data-dir"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(c.args, &out, &errOut); err != nil {
+			t.Errorf("%v: %v", c.args, err)
+		}
+		if help := out.String() + errOut.String(); !strings.Contains(help, c.flag) {
+			t.Errorf("%v printed %q, want the flags (%s)", c.args, help, c.flag)
+		}
 	}
 }

@@ -9,12 +9,11 @@ import (
 	"time"
 )
 
-// TestShutdownBeforeServe: Serve created its http.Server itself, so a
-// Shutdown that came first (a signal right after start, a test cleanup) found
-// none, closed the stores, and the Serve that followed went on answering
-// requests over closed stores forever. Reading s.http in Shutdown while Serve
-// wrote it was also a data race.
-func TestShutdownBeforeServe(t *testing.T) {
+// A Shutdown that comes before Serve (a signal right after start, a test
+// cleanup) also stops the Serve that follows: it returns at once with a nil
+// error instead of answering requests over closed stores. Shutdown and Serve
+// may run concurrently without a data race.
+func TestServeAfterShutdownReturnsAtOnce(t *testing.T) {
 	cfg := Defaults()
 	cfg.Memory = true
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
