@@ -3,6 +3,7 @@ package ecr
 import (
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -140,5 +141,92 @@ func TestDescribeImagesRejectsImageIDsWithPagination(t *testing.T) {
 		if rec.Code != 400 || out["__type"] != "InvalidParameterException" {
 			t.Errorf("DescribeImages imageIds with %s: %d %v", extra, rec.Code, out)
 		}
+	}
+}
+
+// ListImages pages through (digest, tag) pairs in order, untagged images as
+// one pair each: every page size, a page that ends inside an image's tags,
+// and an image deleted between pages give every pair exactly once.
+func TestListImagesPagesThroughEveryPairOnce(t *testing.T) {
+	h := newTestHandler(t)
+	cfg := repoWithConfig(t, h, "app")
+	manifest := func(i int) string {
+		return fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":37},"layers":[],"annotations":{"n":"%d"}}`, cfg, i)
+	}
+	want := map[string]bool{}
+	for i := range 12 {
+		m := manifest(i)
+		d := ""
+		switch i % 3 {
+		case 0: // untagged
+			d = putImage(t, h, "app", "", m)
+			want[d+" "] = true
+		default: // several tags
+			for j := range i % 3 * 2 {
+				tag := fmt.Sprintf("t%d-%d", i, j)
+				d = putImage(t, h, "app", tag, m)
+				want[d+" "+tag] = true
+			}
+		}
+	}
+	list := func(size int, between func()) []string {
+		t.Helper()
+		var got []string
+		token := ""
+		for range 100 {
+			body := fmt.Sprintf(`{"repositoryName":"app","maxResults":%d}`, size)
+			if token != "" {
+				body = fmt.Sprintf(`{"repositoryName":"app","maxResults":%d,"nextToken":%q}`, size, token)
+			}
+			rec, out := post(t, h, "ListImages", body, "", "")
+			if rec.Code != 200 {
+				t.Fatalf("ListImages: %d %v", rec.Code, out)
+			}
+			ids := out["imageIds"].([]any)
+			if len(ids) > size {
+				t.Fatalf("a page of %d for maxResults %d", len(ids), size)
+			}
+			for _, id := range ids {
+				m := id.(map[string]any)
+				tag, _ := m["imageTag"].(string)
+				got = append(got, m["imageDigest"].(string)+" "+tag)
+			}
+			next, _ := out["nextToken"].(string)
+			if next == "" {
+				return got
+			}
+			token = next
+			if between != nil {
+				between()
+				between = nil
+			}
+		}
+		t.Fatal("ListImages never ended")
+		return nil
+	}
+	for _, size := range []int{1, 2, 3, 5, 7, 100} {
+		got := list(size, nil)
+		seen := map[string]bool{}
+		for i, p := range got {
+			if seen[p] || !want[p] {
+				t.Fatalf("maxResults %d: pair %q repeated or unknown", size, p)
+			}
+			seen[p] = true
+			if i > 0 && got[i-1] >= p {
+				t.Fatalf("maxResults %d: %q after %q: out of order", size, p, got[i-1])
+			}
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("maxResults %d: %d pairs, want %d", size, len(seen), len(want))
+		}
+	}
+	// The image a page ended in is deleted before the next page: the rest still come.
+	first := list(1, nil)[0]
+	got := list(1, func() {
+		d, _, _ := strings.Cut(first, " ")
+		post(t, h, "BatchDeleteImage", fmt.Sprintf(`{"repositoryName":"app","imageIds":[{"imageDigest":%q}]}`, d), "", "")
+	})
+	if len(got) < 2 || got[0] != first || got[1] <= first {
+		t.Fatalf("after a deletion between pages: %v", got)
 	}
 }

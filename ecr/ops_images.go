@@ -232,31 +232,67 @@ func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 	return out, nil
 }
 
+// listImages pages through (digest, tag) pairs in that order — an untagged
+// image is one pair with no tag — reading only as many images as the page
+// needs. The token is the last pair returned.
 func (h *Handler) listImages(c *call, in *ListImagesRequest) (*ListImagesResponse, error) {
 	reg := c.registry
-	imgs, err := h.reg.ListImages(c.ctx, reg, in.RepositoryName)
+	last, err := decodeToken(in.NextToken)
 	if err != nil {
 		return nil, err
 	}
-	var ids []ImageIdentifier
+	lastDigest, lastTag, _ := strings.Cut(last, "\x00")
+	limit := 100
+	if in.MaxResults != nil {
+		limit = int(*in.MaxResults)
+	}
 	now := h.reg.Clock().Now()
 	filter := deref(in.Filter)
-	for _, img := range imgs {
+	ids := []ImageIdentifier{}
+	// add appends img's pairs after the token; false once the page and one
+	// more pair (which says another page follows) are in.
+	add := func(img core.Image, afterTag string) bool {
 		if !tagStatusMatches(filter.TagStatus, img.Tags) || !statusMatches(filter.ImageStatus, img.Status(now, 0)) {
-			continue
+			return true
 		}
-		if len(img.Tags) == 0 {
+		if len(img.Tags) == 0 && afterTag == "" {
 			ids = append(ids, ImageIdentifier{ImageDigest: img.Digest.String()})
 		}
 		for _, t := range img.Tags {
-			ids = append(ids, ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: t})
+			if afterTag == "" || t > afterTag {
+				ids = append(ids, ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: t})
+			}
+		}
+		return len(ids) <= limit
+	}
+	if lastTag != "" {
+		// The page before ended inside this image's tags.
+		img, err := h.reg.ResolveImage(c.ctx, reg, in.RepositoryName, digest.Digest(lastDigest), "")
+		switch {
+		case core.IsKind(err, core.KindManifestNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			add(img, lastTag)
 		}
 	}
-	key := func(id ImageIdentifier) string { return id.ImageDigest + "\x00" + id.ImageTag }
-	sort.Slice(ids, func(i, j int) bool { return key(ids[i]) < key(ids[j]) })
-	out := &ListImagesResponse{}
-	out.ImageIds, out.NextToken, err = paginate(ids, key, in.NextToken, in.MaxResults, 100)
-	return out, err
+	if len(ids) <= limit {
+		for img, err := range h.reg.Images(c.ctx, reg, in.RepositoryName, lastDigest) {
+			if err != nil {
+				return nil, err
+			}
+			if !add(img, "") {
+				break
+			}
+		}
+	}
+	out := &ListImagesResponse{ImageIds: ids}
+	if len(ids) > limit {
+		out.ImageIds = ids[:limit]
+		end := ids[limit-1]
+		out.NextToken = encodeToken(end.ImageDigest + "\x00" + end.ImageTag)
+	}
+	return out, nil
 }
 
 func (h *Handler) batchDeleteImage(c *call, in *BatchDeleteImageRequest) (*BatchDeleteImageResponse, error) {
@@ -341,24 +377,22 @@ func (h *Handler) listImageReferrers(c *call, in *ListImageReferrersRequest) (*L
 	if err != nil {
 		return nil, invalidParameter("subjectId.imageDigest", "Invalid image digest")
 	}
-	descs, err := h.reg.Referrers(c.ctx, reg, in.RepositoryName, dg, "")
+	referrers, err := h.reg.Referrers(c.ctx, reg, in.RepositoryName, dg, "")
 	if err != nil {
 		return nil, err
 	}
+	now := h.reg.Clock().Now()
 	var refs []ImageReferrer
-	for _, d := range descs {
-		if in.Filter != nil && len(in.Filter.ArtifactTypes) > 0 && !contains(in.Filter.ArtifactTypes, d.ArtifactType) {
+	for _, img := range referrers {
+		if in.Filter != nil && len(in.Filter.ArtifactTypes) > 0 && !contains(in.Filter.ArtifactTypes, img.ArtifactType) {
 			continue
 		}
-		status := "ACTIVE"
-		if img, err := h.reg.ResolveImage(c.ctx, reg, in.RepositoryName, d.Digest, ""); err == nil {
-			status = img.Status(h.reg.Clock().Now(), 0)
-		}
+		status := img.Status(now, 0)
 		if !statusMatches(deref(in.Filter).ArtifactStatus, status) {
 			continue
 		}
-		refs = append(refs, ImageReferrer{Digest: d.Digest.String(), MediaType: d.MediaType, ArtifactType: d.ArtifactType,
-			Size: i64(d.Size), Annotations: d.Annotations, ArtifactStatus: status})
+		refs = append(refs, ImageReferrer{Digest: img.Digest.String(), MediaType: img.MediaType, ArtifactType: img.ArtifactType,
+			Size: i64(img.Size), Annotations: img.Annotations, ArtifactStatus: status})
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Digest < refs[j].Digest })
 	out := &ListImageReferrersResponse{}
