@@ -6,31 +6,79 @@
 // # Stores
 //
 // Blob bytes live in a blob.Store (content-addressed, shared by every
-// repository); everything else lives in a kv.Store. A blob is reachable from a
+// registry); everything else lives in a kv.Store. A blob is reachable from a
 // repository only through a link written when an upload completes into it, a
-// mount, or a pull-through copy, so knowing a digest pushed to repository A
-// gives nothing in repository B.
+// mount, or a copy, so knowing a digest pushed to repository A gives nothing
+// in repository B. Each image is a compact record (Image) beside its exact
+// manifest bytes, with a digest → tags index and an index → children index,
+// so that reading one image, or one page of a repository, costs in
+// proportion to what is read, not to the repository. Open upgrades a store
+// written by an earlier layout (schema.go).
+//
+// # Seams
+//
+// Options carries small interfaces, each with a working default:
+//
+//	Authorizer   may the caller perform an action on resources? (AccountBoundary)
+//	Templates    settings of repositories the registry creates (CreateOnPushTemplates)
+//	Upstream     fetch-on-miss for a pull-through cache (none)
+//	Clock        time, timers and periodic work (SystemClock; ManualClock in tests)
+//
+// Both edges call Registry.Authorize once per request, after parsing it and
+// before reading anything, so a denied caller learns nothing about what
+// exists. Core itself authorizes only what a request reaches indirectly: the
+// source of a blob mount.
+//
+// # Trusted writes
+//
+// Features that act for the registry — replication, the pull-through cache,
+// lifecycle — call core directly, not through an edge: CopyImage (an image,
+// index children and referrers, into any registry, blobs linked by digest),
+// ImportManifest and ImportBlob (content from outside, digests verified while
+// streaming), and DeleteImages (many images, one transaction). They mark their
+// context with WithCause, and every event their writes publish carries that
+// Cause, so that replication never replicates a replica and signing never
+// signs a signature. Repositories the registry creates itself (a push to a
+// missing repository, a replica's destination, a first pull through the
+// cache) are created in the same transaction as the write that needs them,
+// with the settings of the template that applies.
 //
 // # Event contract
 //
-// Each state-changing or reading operation describes itself as an Event:
+// Each operation describes itself as an Event:
 //
-//	EventPush           a manifest was stored (Digest, MediaType, Size; Tag if pushed by tag)
-//	EventPull           a manifest was served by GET (Digest, MediaType, Tag if pulled by tag)
-//	EventTag            a tag was created or moved (Tag, Digest; PreviousDigest if moved)
-//	EventDelete         a manifest, tag or repository was removed (Target says which)
-//	EventUploadComplete a blob upload was committed into a repository (Digest, Size)
+//	EventPush              a manifest was stored (Digest, MediaType, ArtifactType, Subject, Size; Tag and Tags it set)
+//	EventPull              a manifest was served by GET (Digest, MediaType, Tag if pulled by tag)
+//	EventTag               a tag was created or moved (Tag, Digest; PreviousDigest if moved)
+//	EventDelete            a manifest, tag or repository was removed (Target says which; Tags a manifest had)
+//	EventUploadComplete    a blob became reachable from a repository (Digest, Size)
+//	EventRepositoryCreated a repository was created, by a user or by the registry
+//	EventImageArchived     an image moved to the archive storage class
+//	EventImageRestored     an archived image was restored (also by pushing it again)
+//	EventPolicyChanged     a repository's or the registry's policy changed (Target says which)
 //
-// Every event carries Registry (account, region), Repository, Actor (the
-// caller's principal ARN) and Time (from the injected clock).
+// Every event carries Cause, Registry (account, region), Repository (empty
+// for the registry's own), Actor (the caller's principal ARN; empty for the
+// registry's own work) and Time (from the injected clock).
 //
-// Subscribers come in two kinds. Before hooks run synchronously, in
-// registration order, before the store is changed or the manifest is served;
-// the first one to return an error vetoes the operation and the caller sees
-// that error (wrap it with Denied to get an access-denied answer). After hooks
-// run on a single background goroutine, in publish order, after the change is
-// committed; they never delay or fail the request. An after hook subscribes to
-// the kinds it names (Bus.After(h, EventPush, EventTag)), or to all of them;
-// an event no hook wants is not queued. Close drains the after queue. Hooks must not call back into an operation that would wait on the
-// hook itself (e.g. a before hook calling PutManifest).
+// Before hooks (Bus.Before) run synchronously, in registration order, before
+// a push, pull, deletion or blob commit changes or serves anything; the first
+// error vetoes the operation and the caller sees it (wrap it with Denied to
+// get an access-denied answer). They must not call back into an operation
+// that would wait on the hook itself.
+//
+// Subscribers (Bus.Subscribe) hear events after the change is committed,
+// each on its own queue with its own workers, so a slow subscriber delays no
+// other. With one worker a subscriber sees events in publish order. A handler
+// gets a context and returns an error; a failure (or a panic) is logged with
+// the event and retried with backoff on the bus's clock, a bounded number of
+// times. A request that publishes waits only while a subscriber's queue is
+// full (QueueSize events behind); a handler's own writes, made with the
+// context it was handed, never wait, so subscribers that write through core
+// cannot deadlock on their own queue or each other's. Bus.Wait returns once
+// every event published so far has been handled, including those handlers
+// published in turn. Close stops requests from publishing, lets handlers
+// finish what is queued for at most its drain timeout, and reports what it
+// had to abandon. A pull wakes no goroutine unless a subscriber asked for
+// pull events: core records pull times itself, batched on its clock.
 package core
