@@ -7,6 +7,17 @@
 //	remote.Write(ref, img, remote.WithAuth(srv.Auth()))
 //
 // The server stops when the test ends.
+//
+// Time is the real clock unless the test brings its own: with a
+// core.ManualClock, advancing it ages images, expires tokens and upload
+// sessions and fires berth's periodic work, without sleeping.
+//
+//	clock := core.NewManualClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
+//	srv := berthtest.New(t, berthtest.WithClock(clock))
+//	clock.Advance(12*time.Hour + time.Second) // tokens issued before are now rejected
+//
+// Work done by berth's event subscribers follows a request; WaitForEvents
+// waits until it has caught up.
 package berthtest
 
 import (
@@ -51,6 +62,14 @@ func WithNoAuth() Option { return func(c *server.Config) { c.NoAuth = true } }
 // WithRegion sets the default region.
 func WithRegion(region string) Option { return func(c *server.Config) { c.Region = region } }
 
+// WithClock runs the server on c instead of the real clock: every time
+// berth records (imagePushedAt, lastRecordedPullTime, createdAt…), every
+// expiry it checks (tokens, layer URLs, idle upload sessions) and every
+// periodic job (the hourly upload janitor) follows c. With a
+// core.ManualClock, New returns once the janitor's first round has run and
+// its next one is armed, so advancing the clock right away fires it.
+func WithClock(c core.Clock) Option { return func(cfg *server.Config) { cfg.Clock = c } }
+
 // New starts berth on a free loopback port with in-memory state.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
@@ -68,6 +87,11 @@ func New(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("berthtest: %v", err)
 	}
+	manual, _ := cfg.Clock.(*core.ManualClock)
+	armed := 0
+	if manual != nil {
+		armed = manual.Pending()
+	}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -77,7 +101,24 @@ func New(t testing.TB, opts ...Option) *Server {
 	s := &Server{Endpoint: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
 		Account: cfg.DefaultAccount, Region: cfg.Region, srv: srv}
 	s.AWSConfig = s.AWSConfigFor(cfg.DefaultAccount)
+	if manual != nil {
+		waitForJanitor(t, manual, armed)
+	}
 	return s
+}
+
+// waitForJanitor waits until the janitor Serve starts has armed its timer on
+// the manual clock (it does so after its first round), so that a test that
+// advances the clock as soon as New returns does not outrun it.
+func waitForJanitor(t testing.TB, c *core.ManualClock, before int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second) // real time: the janitor runs in its own goroutine
+	for c.Pending() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("berthtest: the upload janitor did not start on the manual clock")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // AWSConfigFor returns an aws.Config whose caller is the given account (a
@@ -124,3 +165,16 @@ func (s *Server) TokenFor(account string) string {
 
 // Registry exposes the domain service, e.g. to subscribe to events.
 func (s *Server) Registry() *core.Registry { return s.srv.Registry() }
+
+// Clock is the server's clock: the one given to WithClock, or
+// core.SystemClock.
+func (s *Server) Clock() core.Clock { return s.srv.Clock() }
+
+// WaitForEvents returns once berth's event subscribers (and any the test
+// subscribed to Registry().Bus()) have handled every event published so far,
+// including the events their handlers published in turn; or with ctx's
+// error when ctx ends first. Call it after a request whose consequences a
+// subscriber carries out, instead of sleeping. A subscriber whose handler
+// failed waits for its retry on the server's clock: with a ManualClock,
+// advance it to let the retry happen.
+func (s *Server) WaitForEvents(ctx context.Context) error { return s.Registry().Bus().Wait(ctx) }

@@ -110,6 +110,10 @@ func New(cfg Config) (*Server, error) {
 // Registry is the domain service, for subscribers and test helpers.
 func (s *Server) Registry() *core.Registry { return s.registry }
 
+// Clock is the clock every time-dependent path runs on: Config.Clock, or
+// core.SystemClock.
+func (s *Server) Clock() core.Clock { return s.clock }
+
 // Tokens issues registry passwords.
 func (s *Server) Tokens() *core.Tokens { return s.tokens }
 
