@@ -87,11 +87,6 @@ func New(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("berthtest: %v", err)
 	}
-	manual, _ := cfg.Clock.(*core.ManualClock)
-	armed := 0
-	if manual != nil {
-		armed = manual.Pending()
-	}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -101,24 +96,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	s := &Server{Endpoint: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
 		Account: cfg.DefaultAccount, Region: cfg.Region, srv: srv}
 	s.AWSConfig = s.AWSConfigFor(cfg.DefaultAccount)
-	if manual != nil {
-		waitForJanitor(t, manual, armed)
-	}
 	return s
-}
-
-// waitForJanitor waits until the janitor Serve starts has armed its timer on
-// the manual clock (it does so after its first round), so that a test that
-// advances the clock as soon as New returns does not outrun it.
-func waitForJanitor(t testing.TB, c *core.ManualClock, before int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second) // real time: the janitor runs in its own goroutine
-	for c.Pending() <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("berthtest: the upload janitor did not start on the manual clock")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // AWSConfigFor returns an aws.Config whose caller is the given account (a

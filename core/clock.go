@@ -41,39 +41,50 @@ func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 	}
 }
 
-// Every runs f now and then each interval on clock until the returned stop
-// function is called; stop waits for a run in progress to finish.
+// Every runs f now, in its own goroutine, and then each interval on clock,
+// until the returned stop function is called. The next run is armed before
+// Every returns and before each run starts, so a test on a ManualClock can
+// advance at once; runs never overlap. stop waits for a run in progress.
 func Every(clock Clock, interval time.Duration, f func()) (stop func()) {
 	var (
-		mu      sync.Mutex
+		mu      sync.Mutex // guards stopped and timer
 		stopped bool
 		timer   Timer
+		runs    sync.Mutex // one run at a time
 		running sync.WaitGroup
 	)
-	var run func()
-	run = func() {
+	run := func() {
+		defer running.Done()
+		runs.Lock()
+		defer runs.Unlock()
+		mu.Lock()
+		done := stopped
+		mu.Unlock()
+		if !done {
+			f()
+		}
+	}
+	var tick func()
+	tick = func() {
 		mu.Lock()
 		if stopped {
 			mu.Unlock()
 			return
 		}
+		timer = clock.AfterFunc(interval, tick)
 		running.Add(1)
 		mu.Unlock()
-		f()
-		mu.Lock()
-		if !stopped {
-			timer = clock.AfterFunc(interval, run)
-		}
-		mu.Unlock()
-		running.Done()
+		run()
 	}
+	mu.Lock()
+	timer = clock.AfterFunc(interval, tick)
+	running.Add(1)
+	mu.Unlock()
 	go run()
 	return func() {
 		mu.Lock()
 		stopped = true
-		if timer != nil {
-			timer.Stop()
-		}
+		timer.Stop()
 		mu.Unlock()
 		running.Wait()
 	}

@@ -56,6 +56,9 @@ type Server struct {
 	http     *http.Server
 	clock    core.Clock
 	log      *slog.Logger
+	// stopJanitor ends the upload and blob janitor, which runs from New
+	// until Shutdown on the server's clock.
+	stopJanitor func()
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -100,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), clock: clock, log: log}
 	s.handler = s.routes()
+	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
 	// starts stops it rather than missing it.
 	s.http = &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
@@ -170,11 +174,8 @@ func (s *Server) sweep() {
 	}
 }
 
-// Serve answers requests on ln until Shutdown; the janitor runs at start and
-// every uploadSweepEvery on the server's clock meanwhile.
+// Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	stop := core.Every(s.clock, uploadSweepEvery, s.sweep)
-	defer stop()
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -218,5 +219,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeUnusedConns()
 		err = <-done
 	}
+	s.stopJanitor() // a round in progress finishes before the stores close
 	return errors.Join(err, s.registry.Close())
 }
