@@ -43,6 +43,10 @@ type AuthRequest struct {
 
 	RequestTags map[string]string // aws:RequestTag/* (CreateRepository, TagResource)
 	TagKeys     []string          // aws:TagKeys (CreateRepository, TagResource, UntagResource)
+	// MountSource is the ARN of the repository a blob mount asks to read
+	// from, on the upload it starts (the source itself is authorized too,
+	// with ecr:GetDownloadUrlForLayer, by MountBlob).
+	MountSource string
 	// Context holds the action's service-specific condition keys, e.g.
 	// "ecr:AccountSetting" for Get/PutAccountSetting.
 	Context map[string]string

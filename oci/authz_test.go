@@ -274,6 +274,14 @@ func TestEveryEndpointAsksTheAuthorizerForItsActions(t *testing.T) {
 				if q.Principal != principal || q.PrincipalAccount != acct.Account || callers[i].Registry != acct {
 					t.Fatalf("asked %s as %s of %s (caller %+v)", q.Action, q.Principal, q.PrincipalAccount, callers[i])
 				}
+				// A mount's upload names the repository it would read from.
+				wantSource := ""
+				if ep.query == "mount" && q.Action == "ecr:InitiateLayerUpload" {
+					wantSource = "arn:aws:ecr:us-east-1:111111111111:repository/src"
+				}
+				if q.MountSource != wantSource {
+					t.Fatalf("asked %s with mount source %q, want %q", q.Action, q.MountSource, wantSource)
+				}
 			}
 		})
 	}

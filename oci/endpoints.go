@@ -99,9 +99,13 @@ func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
 
 // authorize asks for each of e's actions on rt's resource and stops at the
 // first denial.
-func (h *Handler) authorize(ctx context.Context, e *endpoint, reg core.RegistryID, rt route) error {
+func (h *Handler) authorize(ctx context.Context, r *http.Request, e *endpoint, reg core.RegistryID, rt route) error {
+	mountSource := ""
+	if q := r.URL.Query(); rt.kind == kindUploads && q.Has("mount") && core.ValidRepositoryName(q.Get("from")) {
+		mountSource = core.RepositoryARN(reg, q.Get("from"))
+	}
 	for _, action := range e.actions {
-		req := core.AuthRequest{Action: action, Resources: []core.Resource{rt.resource(reg)}}
+		req := core.AuthRequest{Action: action, Resources: []core.Resource{rt.resource(reg)}, MountSource: mountSource}
 		if err := h.reg.Authorize(ctx, req); err != nil {
 			return err
 		}

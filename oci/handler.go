@@ -129,7 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(core.WithCaller(r.Context(), caller))
-	if err := h.authorize(r.Context(), e, reg, rt); err != nil {
+	if err := h.authorize(r.Context(), r, e, reg, rt); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
