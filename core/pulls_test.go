@@ -3,12 +3,10 @@ package core
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/kv"
 )
 
@@ -132,19 +130,7 @@ func (g *gatedKV) Update(fn func(kv.Tx) error) error {
 // timer-started flush has already taken but not yet written, which is written
 // before the stores close.
 func TestClosePersistsPullTimeBeingFlushed(t *testing.T) {
-	dir := t.TempDir()
-	open := func() (*kv.Bolt, *blob.FS) {
-		m, err := kv.OpenBolt(filepath.Join(dir, "meta.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := blob.NewFS(filepath.Join(dir, "data"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m, b
-	}
-	m, b := open()
+	m, b, open := storeConfigs[1].open(t) // on disk: Close must really write
 	g := &gatedKV{Store: m, entered: make(chan struct{}), release: make(chan struct{})}
 	f := &fixture{t: t, clock: newFakeClock(), ids: &seqIDs{}, kv: g, blobs: b}
 	f.r = f.build()

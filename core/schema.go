@@ -64,71 +64,59 @@ func (r *Registry) upgrade() error {
 // rewriteImageRecords turns version-1 records (the whole parsed manifest)
 // into compact ones, computing what they now carry from the exact bytes.
 func (r *Registry) rewriteImageRecords() error {
-	var last []byte
-	for {
-		n := 0
-		err := r.kv.Update(func(tx kv.Tx) error {
-			type item struct{ key, value []byte }
-			var items []item
-			tx.Scan(bManifests, nil, after(nil, string(last)), func(k, v []byte) bool {
-				items = append(items, item{bytes.Clone(k), bytes.Clone(v)})
-				return len(items) < upgradeBatch
-			})
-			for _, it := range items {
-				var rec imageRecord
-				if err := json.Unmarshal(it.value, &rec); err != nil {
-					return corrupt("image", it.key, err)
-				}
-				m, err := ParseManifest(tx.Get(bBytes, it.key), rec.MediaType)
-				if err != nil {
-					return corrupt("manifest bytes", it.key, err)
-				}
-				rec.ImageSize, rec.ConfigMediaType = m.imageSize(), ""
-				if m.Config != nil {
-					rec.ConfigMediaType = m.Config.MediaType
-				}
-				if err := putJSON(tx, bManifests, it.key, rec); err != nil {
-					return err
-				}
-				last = it.key
-			}
-			n = len(items)
-			return nil
-		})
-		if err != nil || n < upgradeBatch {
-			return err
+	return r.rewriteBucket(bManifests, func(tx kv.Tx, key, value []byte) error {
+		var rec imageRecord
+		if err := json.Unmarshal(value, &rec); err != nil {
+			return corrupt("image", key, err)
 		}
-	}
+		m, err := ParseManifest(tx.Get(bBytes, key), rec.MediaType)
+		if err != nil {
+			return corrupt("manifest bytes", key, err)
+		}
+		rec.ImageSize, rec.ConfigMediaType = m.imageSize(), ""
+		if m.Config != nil {
+			rec.ConfigMediaType = m.Config.MediaType
+		}
+		return putJSON(tx, bManifests, key, rec)
+	})
 }
 
 // indexTagsByDigest builds the digest → tags index from the tags.
 func (r *Registry) indexTagsByDigest() error {
+	return r.rewriteBucket(bTags, func(tx kv.Tx, key, value []byte) error {
+		// reg|repo|tag → reg|repo|digest|tag
+		cut := bytes.LastIndex(key, []byte(sep))
+		if cut < 0 {
+			return corrupt("tag", key, fmt.Errorf("no separator"))
+		}
+		if _, err := digest.Parse(string(value)); err != nil {
+			return corrupt("tag", key, err)
+		}
+		indexKey := append(append(append(bytes.Clone(key[:cut+1]), value...), sep...), key[cut+1:]...)
+		return tx.Put(bDigestTags, indexKey, nil)
+	})
+}
+
+// rewriteBucket calls fn for every entry of bucket, upgradeBatch entries per
+// write transaction, so an upgrade of a large store holds no huge one.
+func (r *Registry) rewriteBucket(bucket string, fn func(tx kv.Tx, key, value []byte) error) error {
 	var last []byte
 	for {
 		n := 0
 		err := r.kv.Update(func(tx kv.Tx) error {
-			type item struct{ key, value []byte }
-			var items []item
-			tx.Scan(bTags, nil, after(nil, string(last)), func(k, v []byte) bool {
-				items = append(items, item{bytes.Clone(k), bytes.Clone(v)})
-				return len(items) < upgradeBatch
+			type entry struct{ key, value []byte }
+			var batch []entry
+			tx.Scan(bucket, nil, after(nil, string(last)), func(k, v []byte) bool {
+				batch = append(batch, entry{bytes.Clone(k), bytes.Clone(v)})
+				return len(batch) < upgradeBatch
 			})
-			for _, it := range items {
-				// reg|repo|tag → reg|repo|digest|tag
-				cut := bytes.LastIndex(it.key, []byte(sep))
-				if cut < 0 {
-					return corrupt("tag", it.key, fmt.Errorf("no separator"))
-				}
-				if _, err := digest.Parse(string(it.value)); err != nil {
-					return corrupt("tag", it.key, err)
-				}
-				key := append(append(append(bytes.Clone(it.key[:cut+1]), it.value...), sep...), it.key[cut+1:]...)
-				if err := tx.Put(bDigestTags, key, nil); err != nil {
+			for _, e := range batch {
+				if err := fn(tx, e.key, e.value); err != nil {
 					return err
 				}
-				last = it.key
+				last = e.key
 			}
-			n = len(items)
+			n = len(batch)
 			return nil
 		})
 		if err != nil || n < upgradeBatch {
