@@ -225,10 +225,14 @@ func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, reg core.Reg
 		return
 	}
 	at := r.URL.Query().Get("artifactType")
-	descs, err := h.reg.Referrers(r.Context(), reg, rt.name, dg, at)
+	referrers, err := h.reg.Referrers(r.Context(), reg, rt.name, dg, at)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
+	}
+	descs := make([]core.Descriptor, 0, len(referrers))
+	for _, img := range referrers {
+		descs = append(descs, img.Descriptor())
 	}
 	if at != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -844,6 +845,22 @@ func TestReferrersEndpoint(t *testing.T) {
 	ix := decode(w)
 	if len(ix.Manifests) != 1 || ix.Manifests[0].Digest != sigD || ix.Manifests[0].ArtifactType != "application/vnd.example.sig" {
 		t.Fatalf("filtered %+v", ix)
+	}
+	// Each entry is an OCI descriptor, spelled as the spec spells it (Go's
+	// decoder would forgive other capitalisation; clients in other languages do not).
+	var raw struct {
+		Manifests []map[string]any `json:"manifests"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for k := range raw.Manifests[0] {
+		if !slices.Contains([]string{"mediaType", "digest", "size", "artifactType", "annotations"}, k) {
+			t.Fatalf("a referrers entry has the member %q: %s", k, w.Body.String())
+		}
+	}
+	if raw.Manifests[0]["digest"] != sigD.String() || raw.Manifests[0]["mediaType"] != core.MediaTypeOCIManifest {
+		t.Fatalf("referrers entry %v", raw.Manifests[0])
 	}
 	if w.Header().Get("OCI-Filters-Applied") != "artifactType" {
 		t.Fatalf("OCI-Filters-Applied %q", w.Header().Get("OCI-Filters-Applied"))
