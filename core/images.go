@@ -379,6 +379,9 @@ func (r *Registry) UntagImage(ctx context.Context, reg RegistryID, repo, tag str
 		if len(img.Tags) > 1 {
 			return removeTag(tx, reg, repo, tag, dg)
 		}
+		if len(img.Parents) > 0 {
+			return Errorf(KindManifestReferenced, "manifest %s is referenced by the manifest list %s", dg, img.Parents[0])
+		}
 		events, err = r.deleteManifestTx(ctx, tx, reg, repo, dg)
 		deleted = err == nil
 		return err

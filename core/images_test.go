@@ -305,3 +305,35 @@ func TestRepositoryAndPolicyEvents(t *testing.T) {
 		}
 	})
 }
+
+// Untagging an image's last tag deletes it (ECR's BatchDeleteImage by tag),
+// unless an index of the repository still lists it: then nothing changes.
+func TestUntagLastTagOfAListedImageIsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		child, _ := f.pushImage(regA, "app", "child", "child")
+		f.pushIndex(regA, "app", "multi", child)
+		_, deleted, err := f.r.UntagImage(bg, regA, "app", "child")
+		wantKind(t, err, KindManifestReferenced, "untagging the last tag of a listed image")
+		if deleted {
+			t.Fatal("reported deleted")
+		}
+		img, err := f.r.ResolveImage(bg, regA, "app", child.digest, "")
+		must(t, err, "the child is still there")
+		if !reflect.DeepEqual(img.Tags, []string{"child"}) {
+			t.Fatalf("tags %v", img.Tags)
+		}
+		// Not listed any more: untagging deletes it.
+		must(t, f.r.DeleteTag(bg, regA, "app", "multi"), "untag the index")
+		idx, _ := f.r.ListImages(bg, regA, "app")
+		for _, i := range idx {
+			if i.IsIndex() {
+				must(t, f.r.DeleteManifest(bg, regA, "app", i.Digest.String()), "delete the index")
+			}
+		}
+		_, deleted, err = f.r.UntagImage(bg, regA, "app", "child")
+		if err != nil || !deleted {
+			t.Fatalf("UntagImage = %v, %v", deleted, err)
+		}
+	})
+}
