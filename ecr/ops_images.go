@@ -96,11 +96,12 @@ func (h *Handler) notFound(c *call, reg core.RegistryID, repo string, dg digest.
 	return idFailure(id, "ImageNotFound", "Requested image not found")
 }
 
+// batchGetImage reads each image through core's GetManifest, so that a miss
+// — of an image, or of the whole repository — is offered to a pull-through
+// cache's upstream first; without one, a missing repository is still
+// RepositoryNotFoundException.
 func (h *Handler) batchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetImageResponse, error) {
 	reg := c.registry
-	if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
-		return nil, err
-	}
 	// Without acceptedMediaTypes every stored type is returned as it is, so a
 	// multi-architecture index can be fetched and put back under a new tag.
 	accept := in.AcceptedMediaTypes
