@@ -65,7 +65,10 @@ func templateOf(tb testing.TB, n int) *indexTemplate {
 		return t
 	}
 	t := &indexTemplate{n: n, kv: kv.NewMem(), blobs: map[digest.Digest][]byte{}, tagged: map[digest.Digest]string{}}
-	r := New(Options{KV: t.kv, Blobs: blob.NewMem(), Log: slog.New(slog.DiscardHandler)})
+	r, err := Open(Options{KV: t.kv, Blobs: blob.NewMem(), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	defer r.Bus().Close() // the store stays open: it is the template
 	ctx := context.Background()
 	if _, err := r.CreateRepository(ctx, regA, indexRepo); err != nil {
@@ -175,6 +178,11 @@ func openIndex(tb testing.TB, be indexBackend, n int, parent string) *indexFixtu
 	})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	var version []byte
+	m.View(func(tx kv.Tx) error { version = slices.Clone(tx.Get(bMeta, schemaKey)); return nil })
+	if string(version) != schemaVersion {
+		tb.Fatalf("the copy has layout version %q, want %s: the template was not copied whole", version, schemaVersion)
 	}
 	r, err := Open(Options{KV: m, Blobs: bs, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
