@@ -1,12 +1,15 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"iter"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
@@ -87,6 +90,242 @@ func (rec *imageRecord) image(dg digest.Digest) Image {
 		LastPulledAt: rec.LastPulledAt, Archived: rec.Archived, ArchivedAt: rec.ArchivedAt, ActivatedAt: rec.ActivatedAt}
 }
 
+// decodeRecord decodes an image record exactly as json.Unmarshal would.
+// Records are read far more often than written (a DescribeImages page
+// decodes 100, a lifecycle pass every one), and encoding/json's reflection
+// was most of the cost of walking a repository; so the shape putJSON writes
+// (compact, known keys once each, strings without escapes) is read here
+// directly, and anything else goes to encoding/json, which then decides.
+func decodeRecord(b []byte, rec *imageRecord) error {
+	*rec = imageRecord{}
+	if (&recordReader{b: b}).record(rec) {
+		return nil
+	}
+	*rec = imageRecord{}
+	return json.Unmarshal(b, rec)
+}
+
+// recordReader reads the JSON putJSON writes for an imageRecord. Each method
+// reports false on anything it does not handle, valid JSON or not.
+type recordReader struct {
+	b []byte
+	i int
+}
+
+func (r *recordReader) next(c byte) bool {
+	if r.i < len(r.b) && r.b[r.i] == c {
+		r.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes, control characters or invalid UTF-8
+// (which encoding/json would replace), returning its bytes.
+func (r *recordReader) str() ([]byte, bool) {
+	if !r.next('"') {
+		return nil, false
+	}
+	start, ascii := r.i, true
+	for ; r.i < len(r.b); r.i++ {
+		switch c := r.b[r.i]; {
+		case c == '"':
+			s := r.b[start:r.i]
+			r.i++
+			return s, ascii || utf8.Valid(s)
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// int reads an integer as encoding/json would into an int64.
+func (r *recordReader) int() (int64, bool) {
+	start := r.i
+	r.next('-')
+	digits := r.i
+	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+		r.i++
+	}
+	if r.i == digits || r.b[digits] == '0' && r.i-digits > 1 {
+		return 0, false
+	}
+	if r.i < len(r.b) && (r.b[r.i] == '.' || r.b[r.i] == 'e' || r.b[r.i] == 'E') {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(r.b[start:r.i]), 10, 64)
+	return n, err == nil
+}
+
+// time reads a time through time.Time's own UnmarshalJSON, as encoding/json does.
+func (r *recordReader) time(t *time.Time) bool {
+	start := r.i
+	if _, ok := r.str(); !ok {
+		return false
+	}
+	return t.UnmarshalJSON(r.b[start:r.i]) == nil
+}
+
+func (r *recordReader) bool() (bool, bool) {
+	switch {
+	case bytes.HasPrefix(r.b[r.i:], []byte("true")):
+		r.i += 4
+		return true, true
+	case bytes.HasPrefix(r.b[r.i:], []byte("false")):
+		r.i += 5
+		return false, true
+	}
+	return false, false
+}
+
+// strings reads an object of strings into a new map.
+func (r *recordReader) strings() (map[string]string, bool) {
+	if !r.next('{') {
+		return nil, false
+	}
+	m := map[string]string{}
+	if r.next('}') {
+		return m, true
+	}
+	for {
+		k, ok := r.str()
+		if !ok || !r.next(':') {
+			return nil, false
+		}
+		v, ok := r.str()
+		if !ok {
+			return nil, false
+		}
+		m[string(k)] = string(v)
+		if r.next('}') {
+			return m, true
+		}
+		if !r.next(',') {
+			return nil, false
+		}
+	}
+}
+
+// descriptor hands a subject's object to encoding/json: rare, and nested.
+func (r *recordReader) descriptor() (*Descriptor, bool) {
+	if r.i == len(r.b) || r.b[r.i] != '{' {
+		return nil, false
+	}
+	start, depth, in := r.i, 0, false
+	for ; r.i < len(r.b); r.i++ {
+		c := r.b[r.i]
+		switch {
+		case in && c == '\\':
+			r.i++
+		case c == '"':
+			in = !in
+		case in:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth == 0 {
+				r.i++
+				d := new(Descriptor)
+				return d, json.Unmarshal(r.b[start:r.i], d) == nil
+			}
+		}
+	}
+	return nil, false
+}
+
+// The keys of an imageRecord, to see each once.
+const (
+	keyMediaType = 1 << iota
+	keySize
+	keyArtifactType
+	keyImageSize
+	keyConfigMediaType
+	keySubject
+	keyAnnotations
+	keyPushedAt
+	keyLastPulledAt
+	keyArchived
+	keyArchivedAt
+	keyActivatedAt
+)
+
+func (r *recordReader) record(rec *imageRecord) bool {
+	if !r.next('{') {
+		return false
+	}
+	if r.next('}') {
+		return r.i == len(r.b)
+	}
+	seen := 0
+	for {
+		k, ok := r.str()
+		if !ok || !r.next(':') {
+			return false
+		}
+		var key int
+		var s []byte
+		switch string(k) {
+		case "mediaType":
+			key = keyMediaType
+			if s, ok = r.str(); ok {
+				rec.MediaType = string(s)
+			}
+		case "size":
+			key = keySize
+			rec.Size, ok = r.int()
+		case "artifactType":
+			key = keyArtifactType
+			if s, ok = r.str(); ok {
+				rec.ArtifactType = string(s)
+			}
+		case "imageSize":
+			key = keyImageSize
+			rec.ImageSize, ok = r.int()
+		case "configMediaType":
+			key = keyConfigMediaType
+			if s, ok = r.str(); ok {
+				rec.ConfigMediaType = string(s)
+			}
+		case "subject":
+			key = keySubject
+			rec.Subject, ok = r.descriptor()
+		case "annotations":
+			key = keyAnnotations
+			rec.Annotations, ok = r.strings()
+		case "pushedAt":
+			key = keyPushedAt
+			ok = r.time(&rec.PushedAt)
+		case "lastPulledAt":
+			key = keyLastPulledAt
+			ok = r.time(&rec.LastPulledAt)
+		case "archived":
+			key = keyArchived
+			rec.Archived, ok = r.bool()
+		case "archivedAt":
+			key = keyArchivedAt
+			ok = r.time(&rec.ArchivedAt)
+		case "activatedAt":
+			key = keyActivatedAt
+			ok = r.time(&rec.ActivatedAt)
+		default:
+			return false // encoding/json ignores unknown keys and matches keys without regard to case
+		}
+		if !ok || seen&key != 0 {
+			return false
+		}
+		seen |= key
+		if r.next('}') {
+			return r.i == len(r.b)
+		}
+		if !r.next(',') {
+			return false
+		}
+	}
+}
+
 // corrupt reports a stored record that cannot be read: an internal error,
 // never silently skipped or overwritten.
 func corrupt(what string, key []byte, err error) error {
@@ -102,7 +341,7 @@ func getImage(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest, withLinks
 		return Image{}, false, nil
 	}
 	var rec imageRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := decodeRecord(b, &rec); err != nil {
 		return Image{}, true, corrupt("image", key, err)
 	}
 	img := rec.image(dg)
@@ -165,25 +404,74 @@ func removeTag(tx kv.Tx, reg RegistryID, repo, tag string, dg digest.Digest) err
 }
 
 // scanImages calls fn for each image of a repository in digest order,
-// starting at the first digest ≥ from, until fn returns false. Each costs a
-// seek in the manifests bucket and two short prefix scans (tags, parents).
-func scanImages(tx kv.Tx, reg RegistryID, repo string, from string, fn func(Image) bool) error {
+// starting at the first digest ≥ from, until fn returns false. It reads
+// chunk records at a time and fills in their tags and parents with one range
+// scan of each index per chunk (not a seek per image), so a page of n images
+// costs a seek and n steps in each of the three buckets.
+func scanImages(tx kv.Tx, reg RegistryID, repo string, from string, chunk int, fn func(Image) bool) error {
 	pre := inRepo(reg, repo)
 	start := append(append([]byte{}, pre...), from...)
-	var ferr error
-	tx.Scan(bManifests, pre, start, func(k, v []byte) bool {
-		var rec imageRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			ferr = corrupt("image", k, err)
-			return false
+	batch := make([]Image, 0, chunk)
+	for {
+		batch = batch[:0]
+		var ferr error
+		tx.Scan(bManifests, pre, start, func(k, v []byte) bool {
+			var rec imageRecord
+			if err := decodeRecord(v, &rec); err != nil {
+				ferr = corrupt("image", k, err)
+				return false
+			}
+			batch = append(batch, rec.image(digest.Digest(k[len(pre):])))
+			return len(batch) < chunk
+		})
+		if ferr != nil {
+			return ferr
 		}
-		dg := digest.Digest(k[len(pre):])
-		img := rec.image(dg)
-		img.Tags = tagsOf(tx, reg, repo, dg)
-		img.Parents = parentsOf(tx, reg, repo, dg)
-		return fn(img)
-	})
-	return ferr
+		addLinks(tx, reg, repo, batch)
+		for i := range batch {
+			if !fn(batch[i]) {
+				return nil
+			}
+		}
+		if len(batch) < chunk {
+			return nil
+		}
+		start = append(append(append(start[:0], pre...), batch[len(batch)-1].Digest...), 0)
+	}
+}
+
+// addLinks fills in the tags and parents of imgs, images of one repository
+// that follow each other in digest order: the index entries of a run of
+// digests are one run of keys (reg|repo|digest|…), read with one scan.
+func addLinks(tx kv.Tx, reg RegistryID, repo string, imgs []Image) {
+	if len(imgs) == 0 {
+		return
+	}
+	pre := inRepo(reg, repo)
+	at := make(map[string]int, len(imgs))
+	for i := range imgs {
+		at[string(imgs[i].Digest)] = i
+	}
+	first := append(append([]byte{}, pre...), imgs[0].Digest...)
+	// The keys of the last digest continue with the separator (NUL), so they
+	// all sort before the same digest followed by \x01.
+	end := append(append(append([]byte{}, pre...), imgs[len(imgs)-1].Digest...), 1)
+	each := func(bucket string, add func(img *Image, last string)) {
+		tx.Scan(bucket, pre, first, func(k, v []byte) bool {
+			if bytes.Compare(k, end) >= 0 {
+				return false
+			}
+			rest := k[len(pre):]
+			if j := bytes.IndexByte(rest, 0); j > 0 {
+				if i, ok := at[string(rest[:j])]; ok {
+					add(&imgs[i], string(rest[j+1:]))
+				}
+			}
+			return true
+		})
+	}
+	each(bDigestTags, func(img *Image, tag string) { img.Tags = append(img.Tags, tag) })
+	each(bParents, func(img *Image, parent string) { img.Parents = append(img.Parents, digest.Digest(parent)) })
 }
 
 // imageBatch is how many images the iterator reads per transaction.
@@ -207,7 +495,7 @@ func (r *Registry) Images(ctx context.Context, reg RegistryID, repo string, afte
 				if err := getRepo(tx, reg, repo, nil); err != nil {
 					return err
 				}
-				return scanImages(tx, reg, repo, from, func(img Image) bool {
+				return scanImages(tx, reg, repo, from, imageBatch, func(img Image) bool {
 					batch = append(batch, img)
 					return len(batch) < imageBatch
 				})
@@ -252,11 +540,15 @@ func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, 
 	if p.After != "" {
 		from = p.After + "\x00"
 	}
+	chunk := imageBatch // records read per scan: a page and the one that says more follow
+	if p.Limit > 0 && p.Limit < imageBatch {
+		chunk = p.Limit + 1
+	}
 	err = r.kv.View(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
 		}
-		return scanImages(tx, reg, repo, from, func(img Image) bool {
+		return scanImages(tx, reg, repo, from, chunk, func(img Image) bool {
 			if p.Match != nil && !p.Match(&img) {
 				return true
 			}
