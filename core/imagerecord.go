@@ -1,0 +1,277 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// imageRecord is what the manifests bucket holds per image: small, so that
+// walking a repository of many images decodes little. What a manifest lists
+// (layers, children) is read from its bytes when it is needed.
+type imageRecord struct {
+	MediaType       string            `json:"mediaType"`
+	Size            int64             `json:"size"`
+	ArtifactType    string            `json:"artifactType,omitempty"`
+	ImageSize       int64             `json:"imageSize"`
+	ConfigMediaType string            `json:"configMediaType,omitempty"`
+	Subject         *Descriptor       `json:"subject,omitempty"`
+	Annotations     map[string]string `json:"annotations,omitempty"`
+	PushedAt        time.Time         `json:"pushedAt"`
+	LastPulledAt    time.Time         `json:"lastPulledAt,omitzero"`
+	Archived        bool              `json:"archived,omitempty"`
+	ArchivedAt      time.Time         `json:"archivedAt,omitzero"`
+	ActivatedAt     time.Time         `json:"activatedAt,omitzero"`
+}
+
+func recordOf(img *Image) imageRecord {
+	return imageRecord{MediaType: img.MediaType, Size: img.Size, ArtifactType: img.ArtifactType, ImageSize: img.ImageSize,
+		ConfigMediaType: img.ConfigMediaType, Subject: img.Subject, Annotations: img.Annotations, PushedAt: img.PushedAt,
+		LastPulledAt: img.LastPulledAt, Archived: img.Archived, ArchivedAt: img.ArchivedAt, ActivatedAt: img.ActivatedAt}
+}
+
+func (rec *imageRecord) image(dg digest.Digest) Image {
+	return Image{Digest: dg, MediaType: rec.MediaType, Size: rec.Size, ArtifactType: rec.ArtifactType, ImageSize: rec.ImageSize,
+		ConfigMediaType: rec.ConfigMediaType, Subject: rec.Subject, Annotations: rec.Annotations, PushedAt: rec.PushedAt,
+		LastPulledAt: rec.LastPulledAt, Archived: rec.Archived, ArchivedAt: rec.ArchivedAt, ActivatedAt: rec.ActivatedAt}
+}
+
+// decodeRecord decodes an image record exactly as json.Unmarshal would.
+// Records are read far more often than written (a DescribeImages page
+// decodes 100, a lifecycle pass every one), and encoding/json's reflection
+// was most of the cost of walking a repository; so the shape putJSON writes
+// (compact, known keys once each, strings without escapes) is read here
+// directly, and anything else goes to encoding/json, which then decides.
+func decodeRecord(b []byte, rec *imageRecord) error {
+	*rec = imageRecord{}
+	if (&recordReader{b: b}).record(rec) {
+		return nil
+	}
+	*rec = imageRecord{}
+	return json.Unmarshal(b, rec)
+}
+
+// recordReader reads the JSON putJSON writes for an imageRecord. Each method
+// reports false on anything it does not handle, valid JSON or not.
+type recordReader struct {
+	b []byte
+	i int
+}
+
+func (r *recordReader) next(c byte) bool {
+	if r.i < len(r.b) && r.b[r.i] == c {
+		r.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string without escapes, control characters or invalid UTF-8
+// (which encoding/json would replace), returning its bytes.
+func (r *recordReader) str() ([]byte, bool) {
+	if !r.next('"') {
+		return nil, false
+	}
+	start, ascii := r.i, true
+	for ; r.i < len(r.b); r.i++ {
+		switch c := r.b[r.i]; {
+		case c == '"':
+			s := r.b[start:r.i]
+			r.i++
+			return s, ascii || utf8.Valid(s)
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// int reads an integer as encoding/json would into an int64.
+func (r *recordReader) int() (int64, bool) {
+	start := r.i
+	r.next('-')
+	digits := r.i
+	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+		r.i++
+	}
+	if r.i == digits || r.b[digits] == '0' && r.i-digits > 1 {
+		return 0, false
+	}
+	if r.i < len(r.b) && (r.b[r.i] == '.' || r.b[r.i] == 'e' || r.b[r.i] == 'E') {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(r.b[start:r.i]), 10, 64)
+	return n, err == nil
+}
+
+// time reads a time through time.Time's own UnmarshalJSON, as encoding/json does.
+func (r *recordReader) time(t *time.Time) bool {
+	start := r.i
+	if _, ok := r.str(); !ok {
+		return false
+	}
+	return t.UnmarshalJSON(r.b[start:r.i]) == nil
+}
+
+func (r *recordReader) bool() (bool, bool) {
+	switch {
+	case bytes.HasPrefix(r.b[r.i:], []byte("true")):
+		r.i += 4
+		return true, true
+	case bytes.HasPrefix(r.b[r.i:], []byte("false")):
+		r.i += 5
+		return false, true
+	}
+	return false, false
+}
+
+// strings reads an object of strings into a new map.
+func (r *recordReader) strings() (map[string]string, bool) {
+	if !r.next('{') {
+		return nil, false
+	}
+	m := map[string]string{}
+	if r.next('}') {
+		return m, true
+	}
+	for {
+		k, ok := r.str()
+		if !ok || !r.next(':') {
+			return nil, false
+		}
+		v, ok := r.str()
+		if !ok {
+			return nil, false
+		}
+		m[string(k)] = string(v)
+		if r.next('}') {
+			return m, true
+		}
+		if !r.next(',') {
+			return nil, false
+		}
+	}
+}
+
+// descriptor hands a subject's object to encoding/json: rare, and nested.
+func (r *recordReader) descriptor() (*Descriptor, bool) {
+	if r.i == len(r.b) || r.b[r.i] != '{' {
+		return nil, false
+	}
+	start, depth, in := r.i, 0, false
+	for ; r.i < len(r.b); r.i++ {
+		c := r.b[r.i]
+		switch {
+		case in && c == '\\':
+			r.i++
+		case c == '"':
+			in = !in
+		case in:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth == 0 {
+				r.i++
+				d := new(Descriptor)
+				return d, json.Unmarshal(r.b[start:r.i], d) == nil
+			}
+		}
+	}
+	return nil, false
+}
+
+// The keys of an imageRecord, to see each once.
+const (
+	keyMediaType = 1 << iota
+	keySize
+	keyArtifactType
+	keyImageSize
+	keyConfigMediaType
+	keySubject
+	keyAnnotations
+	keyPushedAt
+	keyLastPulledAt
+	keyArchived
+	keyArchivedAt
+	keyActivatedAt
+)
+
+func (r *recordReader) record(rec *imageRecord) bool {
+	if !r.next('{') {
+		return false
+	}
+	if r.next('}') {
+		return r.i == len(r.b)
+	}
+	seen := 0
+	for {
+		k, ok := r.str()
+		if !ok || !r.next(':') {
+			return false
+		}
+		var key int
+		var s []byte
+		switch string(k) {
+		case "mediaType":
+			key = keyMediaType
+			if s, ok = r.str(); ok {
+				rec.MediaType = string(s)
+			}
+		case "size":
+			key = keySize
+			rec.Size, ok = r.int()
+		case "artifactType":
+			key = keyArtifactType
+			if s, ok = r.str(); ok {
+				rec.ArtifactType = string(s)
+			}
+		case "imageSize":
+			key = keyImageSize
+			rec.ImageSize, ok = r.int()
+		case "configMediaType":
+			key = keyConfigMediaType
+			if s, ok = r.str(); ok {
+				rec.ConfigMediaType = string(s)
+			}
+		case "subject":
+			key = keySubject
+			rec.Subject, ok = r.descriptor()
+		case "annotations":
+			key = keyAnnotations
+			rec.Annotations, ok = r.strings()
+		case "pushedAt":
+			key = keyPushedAt
+			ok = r.time(&rec.PushedAt)
+		case "lastPulledAt":
+			key = keyLastPulledAt
+			ok = r.time(&rec.LastPulledAt)
+		case "archived":
+			key = keyArchived
+			rec.Archived, ok = r.bool()
+		case "archivedAt":
+			key = keyArchivedAt
+			ok = r.time(&rec.ArchivedAt)
+		case "activatedAt":
+			key = keyActivatedAt
+			ok = r.time(&rec.ActivatedAt)
+		default:
+			return false // encoding/json ignores unknown keys and matches keys without regard to case
+		}
+		if !ok || seen&key != 0 {
+			return false
+		}
+		seen |= key
+		if r.next('}') {
+			return r.i == len(r.b)
+		}
+		if !r.next(',') {
+			return false
+		}
+	}
+}
