@@ -603,7 +603,7 @@ func deleteUploadRecords(tx kv.Tx, reg RegistryID, repo string) ([]string, error
 	var ids []string
 	err := tx.Scan(bUploads, nil, nil, func(k, v []byte) bool {
 		var rec uploadRecord
-		if jsonUnmarshal(v, &rec) == nil && rec.Registry == reg && rec.Repository == repo {
+		if json.Unmarshal(v, &rec) == nil && rec.Registry == reg && rec.Repository == repo {
 			ids = append(ids, string(k))
 		}
 		return true
