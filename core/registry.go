@@ -113,7 +113,6 @@ func (r *Registry) event(ctx context.Context, k EventKind, reg RegistryID, repo 
 	return Event{Kind: k, Cause: CauseFrom(ctx), Registry: reg, Repository: repo, Actor: CallerFrom(ctx).Principal, Time: r.clock.Now()}
 }
 
-
 func putJSON(tx kv.Tx, bucket string, key []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
