@@ -301,7 +301,9 @@ func (b *Bus) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.drain) // real time: shutting down must end
 	defer cancel()
 	drained := b.Wait(ctx) == nil
-	b.cancel() // ends retry waits and tells handlers still running to stop
+	// Workers take nothing more once closing is set; what is still queued
+	// is reported lost. Only then are handlers still running told to stop
+	// (and retry waits ended), so none of them hands a worker another event.
 	var lost []error
 	for _, s := range subs {
 		s.mu.Lock()
@@ -314,6 +316,7 @@ func (b *Bus) Close() error {
 		s.changed.Broadcast()
 		s.mu.Unlock()
 	}
+	b.cancel()
 	if drained {
 		for _, s := range subs {
 			s.workers.Wait()
