@@ -77,6 +77,11 @@ func (r *Registry) DeleteBlob(ctx context.Context, reg RegistryID, repo string, 
 		if tx.Get(bLinks, itemKey(reg, repo, string(d))) == nil {
 			return blobNotFound(d)
 		}
+		// Deleting a blob a manifest still needs would leave the image
+		// unpullable; the spec lets a registry refuse a deletion.
+		if user := blobUser(tx, reg, repo, d); user != "" {
+			return Errorf(KindBlobInUse, "blob %s is used by manifest %s in repository '%s'; delete the manifest first", d, user, repo)
+		}
 		var err error
 		orphans, err = unlinkBlob(tx, reg, repo, d)
 		return err
@@ -85,6 +90,15 @@ func (r *Registry) DeleteBlob(ctx context.Context, reg RegistryID, repo string, 
 		r.dropBlobs(orphans)
 	}
 	return err
+}
+
+// blobUser returns a manifest of the repository that needs blob d, or "".
+func blobUser(tx kv.Tx, reg RegistryID, repo string, d digest.Digest) (user string) {
+	tx.Scan(bBlobUses, itemKey(reg, repo, string(d), ""), nil, func(k, v []byte) bool {
+		user = lastPart(k)
+		return false
+	})
+	return user
 }
 
 func linkBlob(tx kv.Tx, reg RegistryID, repo string, d digest.Digest, size int64) error {

@@ -41,6 +41,7 @@ const (
 	KindTooManyTags           Kind = "TooManyTags"
 	KindLayerPartTooSmall     Kind = "LayerPartTooSmall"   // an upload part other than the last is under 5 MiB
 	KindUpstreamUnavailable   Kind = "UpstreamUnavailable" // a pull-through fetch failed upstream
+	KindBlobInUse             Kind = "BlobInUse"           // a manifest of the repository still needs the blob
 )
 
 // Kinds lists every Kind, so edges can check that they map each one.
@@ -51,7 +52,7 @@ var Kinds = []Kind{
 	KindUploadNotFound, KindDigestInvalid, KindRangeInvalid, KindSizeInvalid, KindImageTagImmutable,
 	KindUnauthorized, KindDenied, KindUnsupported, KindInvalidParameter, KindImageAlreadyExists,
 	KindImageArchived, KindNotFound, KindAlreadyExists, KindLimitExceeded, KindInvalidTagParameter, KindTooManyTags,
-	KindLayerPartTooSmall, KindUpstreamUnavailable,
+	KindLayerPartTooSmall, KindUpstreamUnavailable, KindBlobInUse,
 }
 
 // Error is a domain error: a Kind and a message in the wording clients expect.

@@ -19,6 +19,7 @@ const (
 	bBlobRefs   = "blob-refs"      // digest|reg|repo           → "" (reverse of links: when is a blob unreferenced)
 	bReferrers  = "referrers"      // reg|repo|subject|referrer → ""
 	bParents    = "parents"        // reg|repo|child|parent     → "" (index membership)
+	bBlobUses   = "blob-uses"      // reg|repo|blob|manifest    → "" (the manifests that need a blob)
 	bUploads    = "uploads"        // id                        → uploadRecord JSON
 	bMeta       = "meta"           // name                      → value (the layout's schema version)
 )

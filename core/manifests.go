@@ -275,7 +275,11 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	}
 	st := stored{changed: !existed}
 	now := r.clock.Now()
-	img := Image{Digest: dg, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: m.Size, ImageSize: m.imageSize(),
+	size, err := imageSizeTx(tx, reg, repo, m)
+	if err != nil {
+		return stored{}, err
+	}
+	img := Image{Digest: dg, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Size: m.Size, ImageSize: size,
 		Subject: m.Subject, Annotations: m.Annotations, PushedAt: now}
 	if m.Config != nil {
 		img.ConfigMediaType = m.Config.MediaType
@@ -321,6 +325,11 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	}
 	for _, c := range m.Children {
 		if err := tx.Put(bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
+			return stored{}, err
+		}
+	}
+	for _, b := range m.Blobs() {
+		if err := tx.Put(bBlobUses, itemKey(reg, repo, string(b.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
@@ -530,15 +539,18 @@ func (r *Registry) deleteManifestTx(ctx context.Context, tx kv.Tx, reg RegistryI
 			return nil, err
 		}
 	}
-	if img.IsIndex() {
-		m, err := ParseManifest(tx.Get(bBytes, key), img.MediaType)
-		if err != nil {
-			return nil, corrupt("manifest bytes", key, err)
+	m, err := storedManifest(tx, reg, repo, &img)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range m.Children {
+		if err := tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg))); err != nil {
+			return nil, err
 		}
-		for _, c := range m.Children {
-			if err := tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg))); err != nil {
-				return nil, err
-			}
+	}
+	for _, b := range m.Blobs() {
+		if err := tx.Delete(bBlobUses, itemKey(reg, repo, string(b.Digest), string(dg))); err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.Delete(bBytes, key); err != nil {
@@ -629,4 +641,56 @@ func (r *Registry) Referrers(ctx context.Context, reg RegistryID, repo string, d
 		return nil
 	})
 	return out, err
+}
+
+// imageSizeTx is what ECR reports as imageSizeInBytes for m: an image's
+// layers; for a manifest list, "the max size of all manifests in the list"
+// (the model's ImageDetail.imageSizeInBytes), each child counted as an
+// image of the repository. A child that is not there yet (a pull-through
+// cache fetches it later) counts by its descriptor's size.
+func imageSizeTx(tx kv.Tx, reg RegistryID, repo string, m *Manifest) (int64, error) {
+	if !m.IsIndex() {
+		return m.layersSize(), nil
+	}
+	var largest int64
+	for _, c := range m.Children {
+		size, err := childSizeTx(tx, reg, repo, c, 0)
+		if err != nil {
+			return 0, err
+		}
+		largest = max(largest, size)
+	}
+	if largest == 0 {
+		largest = m.Size
+	}
+	return largest, nil
+}
+
+// childSizeTx sizes one manifest an index lists, from its stored bytes (not
+// its record's size, which a layout upgrade may not have rewritten yet).
+// The stored media type is the child's, whatever the index's descriptor says.
+func childSizeTx(tx kv.Tx, reg RegistryID, repo string, c Descriptor, depth int) (int64, error) {
+	child, found, err := getImage(tx, reg, repo, c.Digest, false)
+	if err != nil {
+		return 0, err
+	}
+	if !found || depth > 8 {
+		return c.Size, nil
+	}
+	m, err := storedManifest(tx, reg, repo, &child)
+	if err != nil {
+		return 0, err
+	}
+	if !m.IsIndex() {
+		return m.layersSize(), nil
+	}
+	var largest int64
+	for _, cc := range m.Children {
+		size, err := childSizeTx(tx, reg, repo, cc, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		largest = max(largest, size)
+	}
+	return largest, nil
 }

@@ -203,7 +203,7 @@ func TestPutManifestIndexAndReferences(t *testing.T) {
 		good := manifestDoc{SchemaVersion: 2, MediaType: MediaTypeOCIIndex, Manifests: []Descriptor{childDesc}}.bytes(t)
 		m, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "multi", ContentType: MediaTypeOCIIndex, Body: good})
 		must(t, err, "index")
-		if !m.IsIndex() || m.ConfigMediaType != "" || m.ImageSize != childDesc.Size {
+		if !m.IsIndex() || m.ConfigMediaType != "" || m.ImageSize != child.layers[0].Size {
 			t.Fatalf("index = %+v", m)
 		}
 		if ci, err := f.r.ResolveImage(bg, regA, "app", child.digest, ""); err != nil || !reflect.DeepEqual(ci.Parents, []digest.Digest{m.Digest}) {
@@ -613,5 +613,58 @@ func TestPutManifestIsOneTransaction(t *testing.T) {
 		wantKind(t, err, KindManifestNotFound, "tag of a failed push")
 		_, err = f.r.StatManifest(bg, regA, "app", digest.FromBytes(body).String(), nil)
 		wantKind(t, err, KindManifestNotFound, "manifest of a failed push")
+	})
+}
+
+// A manifest list's imageSizeInBytes is "the max size of all manifests in
+// the list" (the ECR model's ImageDetail), each counted as an image: its
+// layers. A nested index counts by its own largest image.
+func TestIndexSizeIsItsLargestImage(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		small, _ := f.pushImage(regA, "app", "small", "s")
+		big := f.newImage(regA, "app", "a much larger layer than the other one has")
+		_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "big", Body: big.body})
+		must(t, err, "push big")
+		inner := f.pushIndex(regA, "app", "inner", big)
+		idx := f.pushIndex(regA, "app", "multi", small, big)
+		if want := big.layers[0].Size; idx.ImageSize != want || inner.ImageSize != want {
+			t.Fatalf("index sizes %d and %d, want the largest image's %d", idx.ImageSize, inner.ImageSize, want)
+		}
+		innerImg := image{digest: inner.Digest, body: mustBytes(t, f, inner.Digest)}
+		outer := f.pushIndex(regA, "app", "outer", small, innerImg)
+		if outer.ImageSize != big.layers[0].Size {
+			t.Fatalf("nested index size %d, want %d", outer.ImageSize, big.layers[0].Size)
+		}
+	})
+}
+
+func mustBytes(t *testing.T, f *fixture, d digest.Digest) []byte {
+	t.Helper()
+	b, err := f.r.ManifestBytes(bg, regA, "app", d)
+	must(t, err, "ManifestBytes")
+	return b
+}
+
+// A blob a manifest of the repository still uses cannot be deleted (the
+// image would become unpullable); once the manifest is gone, it can.
+func TestDeleteBlobInUseIsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		img, _ := f.pushImage(regA, "app", "v1", "used")
+		err := f.r.DeleteBlob(bg, regA, "app", img.layers[0].Digest)
+		wantKind(t, err, KindBlobInUse, "deleting a layer in use")
+		if _, _, err := f.r.GetManifest(bg, regA, "app", "v1", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := readBlob(t, f, regA, "app", img.layers[0].Digest); got == "" {
+			t.Fatal("the refused deletion removed the layer")
+		}
+		// A blob only uploaded, used by no manifest, goes.
+		loose := f.putBlob(regA, "app", []byte("loose"), mtLayer)
+		must(t, f.r.DeleteBlob(bg, regA, "app", loose.Digest), "deleting an unused blob")
+		must(t, f.r.DeleteManifest(bg, regA, "app", img.digest.String()), "DeleteManifest")
+		must(t, f.r.DeleteBlob(bg, regA, "app", img.layers[0].Digest), "deleting the layer once its manifest is gone")
+		must(t, f.r.DeleteBlob(bg, regA, "app", img.config.Digest), "deleting the config once its manifest is gone")
 	})
 }

@@ -13,7 +13,8 @@ import (
 //
 //	1  image records held the whole parsed manifest; no digest → tags index
 //	2  compact image records (imageSize, configMediaType); the digest-tags bucket
-const schemaVersion = "2"
+//	3  the blob-uses bucket; an index's imageSize is its largest manifest's
+const schemaVersion = "3"
 
 var schemaKey = []byte("schema")
 
@@ -41,30 +42,41 @@ func (r *Registry) upgrade() error {
 		tx.Scan(bManifests, nil, nil, func(k, v []byte) bool { empty = false; return false })
 		return nil
 	})
+	from := string(version)
 	switch {
 	case err != nil:
 		return err
-	case string(version) == schemaVersion:
+	case from == schemaVersion:
 		return nil
-	case version != nil:
+	case from == "":
+		from = "1"
+	case from != "2":
 		return fmt.Errorf("the store has layout version %s; this berth knows %s and older", version, schemaVersion)
 	}
 	if !empty {
-		r.log.Info("upgrading the metadata store", "from", 1, "to", schemaVersion)
+		r.log.Info("upgrading the metadata store", "from", from, "to", schemaVersion)
 		if err := r.rewriteImageRecords(); err != nil {
 			return err
 		}
-		if err := r.indexTagsByDigest(); err != nil {
-			return err
+		if from == "1" {
+			if err := r.indexTagsByDigest(); err != nil {
+				return err
+			}
 		}
 	}
 	return r.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(schemaVersion)) })
 }
 
-// rewriteImageRecords turns version-1 records (the whole parsed manifest)
-// into compact ones, computing what they now carry from the exact bytes.
+// rewriteImageRecords brings every image record to the current layout —
+// computing what it carries from the exact bytes (version 1 records held the
+// whole parsed manifest; version 2 summed an index's children) — and
+// indexes which manifests use which blobs.
 func (r *Registry) rewriteImageRecords() error {
 	return r.rewriteBucket(bManifests, func(tx kv.Tx, key, value []byte) error {
+		reg, repo, dg, ok := splitItemKey(key)
+		if !ok {
+			return corrupt("image", key, fmt.Errorf("not a registry, repository and digest"))
+		}
 		var rec imageRecord
 		if err := json.Unmarshal(value, &rec); err != nil {
 			return corrupt("image", key, err)
@@ -73,12 +85,29 @@ func (r *Registry) rewriteImageRecords() error {
 		if err != nil {
 			return corrupt("manifest bytes", key, err)
 		}
-		rec.ImageSize, rec.ConfigMediaType = m.imageSize(), ""
+		if rec.ImageSize, err = imageSizeTx(tx, reg, repo, &m); err != nil {
+			return err
+		}
+		rec.ConfigMediaType = ""
 		if m.Config != nil {
 			rec.ConfigMediaType = m.Config.MediaType
 		}
+		for _, b := range m.Blobs() {
+			if err := tx.Put(bBlobUses, itemKey(reg, repo, string(b.Digest), dg), nil); err != nil {
+				return err
+			}
+		}
 		return putJSON(tx, bManifests, key, rec)
 	})
+}
+
+// splitItemKey reads reg|repo|item back out of a key built by itemKey.
+func splitItemKey(key []byte) (RegistryID, string, string, bool) {
+	parts := bytes.Split(key, []byte(sep))
+	if len(parts) != 4 {
+		return RegistryID{}, "", "", false
+	}
+	return RegistryID{Account: string(parts[0]), Region: string(parts[1])}, string(parts[2]), string(parts[3]), true
 }
 
 // indexTagsByDigest builds the digest → tags index from the tags.

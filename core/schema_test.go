@@ -53,6 +53,9 @@ func (f *fixture) downgrade() {
 		if err := deletePrefix(tx, bDigestTags, nil); err != nil {
 			return err
 		}
+		if err := deletePrefix(tx, bBlobUses, nil); err != nil {
+			return err
+		}
 		return tx.Delete(bMeta, schemaKey)
 	})
 	if err != nil {
@@ -98,9 +101,45 @@ func TestOpenUpgradesAVersion1Store(t *testing.T) {
 		if version != schemaVersion {
 			t.Fatalf("layout version %q", version)
 		}
+		// The blob-uses index was rebuilt: a layer in use cannot be deleted.
+		wantKind(t, f.r.DeleteBlob(bg, regA, "app", children[3].layers[0].Digest), KindBlobInUse, "a used layer after the upgrade")
 		// Opening again finds nothing to do.
 		_, err = Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
 		must(t, err, "second Open")
+	})
+}
+
+// A version-2 store (an index's size the sum of its children's; no blob-uses
+// index) is brought to version 3.
+func TestOpenUpgradesAVersion2Store(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		a, _ := f.pushImage(regA, "app", "a", "a")
+		b, _ := f.pushImage(regA, "app", "b", "a larger layer")
+		idx := f.pushIndex(regA, "app", "multi", a, b)
+		want := collect(t, f.r.Images(bg, regA, "app", ""))
+		must(t, f.kv.Update(func(tx kv.Tx) error {
+			img, _, err := getImage(tx, regA, "app", idx.Digest, false)
+			if err != nil {
+				return err
+			}
+			img.ImageSize = int64(len(a.body) + len(b.body)) // version 2's sum of the children's descriptors
+			if err := putImage(tx, regA, "app", &img); err != nil {
+				return err
+			}
+			if err := deletePrefix(tx, bBlobUses, nil); err != nil {
+				return err
+			}
+			return tx.Put(bMeta, schemaKey, []byte("2"))
+		}), "downgrade to version 2")
+		f.r.Bus().Close()
+		r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
+		must(t, err, "Open")
+		f.r = r
+		if got := collect(t, f.r.Images(bg, regA, "app", "")); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after the upgrade:\n got  %+v\n want %+v", got, want)
+		}
+		wantKind(t, f.r.DeleteBlob(bg, regA, "app", b.layers[0].Digest), KindBlobInUse, "a used layer after the upgrade")
 	})
 }
 

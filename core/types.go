@@ -160,15 +160,12 @@ func (m *Manifest) Blobs() []Descriptor {
 	return out
 }
 
-// imageSize is what ECR reports as imageSizeInBytes: the sum of an image's
-// layers or of an index's manifests; a manifest listing neither counts itself.
-func (m *Manifest) imageSize() int64 {
+// layersSize is an image's imageSizeInBytes: the sum of its layers, or the
+// manifest's own size when it lists none (an artifact without layers).
+func (m *Manifest) layersSize() int64 {
 	var n int64
 	for _, l := range m.Layers {
 		n += l.Size
-	}
-	for _, c := range m.Children {
-		n += c.Size
 	}
 	if n == 0 {
 		n = m.Size

@@ -51,6 +51,7 @@ var codeFor = map[core.Kind]struct {
 	core.KindTooManyTags:           {"UNSUPPORTED", http.StatusBadRequest},
 	core.KindLayerPartTooSmall:     {"BLOB_UPLOAD_INVALID", http.StatusBadRequest},
 	core.KindUpstreamUnavailable:   {"UNKNOWN", http.StatusBadGateway}, // the spec has no code for a failing upstream
+	core.KindBlobInUse:             {"DENIED", http.StatusConflict},
 }
 
 // writeError answers with the spec's error body. Unclassified errors are

@@ -576,6 +576,20 @@ func TestBlobGet(t *testing.T) {
 	wantStatus(t, e.do(req{method: "DELETE", path: path}), 202, "DELETE blob")
 	wantError(t, e.get(path), 404, "BLOB_UNKNOWN", "deleted blob")
 	wantError(t, e.do(req{method: "DELETE", path: path}), 404, "BLOB_UNKNOWN", "deleting twice")
+
+	// A layer a manifest still uses is not deleted: the image would become
+	// unpullable. Once the manifest is gone, it can be.
+	body := e.image(acct, "app", "in use")
+	m, err := e.reg.PutManifest(bgctx, acct, "app", core.PutManifestInput{Reference: "v1", Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, _ := core.ParseManifest(body, "")
+	layerPath := "/v2/app/blobs/" + parsed.Layers[0].Digest.String()
+	wantError(t, e.do(req{method: "DELETE", path: layerPath}), 409, "DENIED", "DELETE a layer in use")
+	wantStatus(t, e.get(layerPath), 200, "the layer after the refused DELETE")
+	wantStatus(t, e.do(req{method: "DELETE", path: "/v2/app/manifests/" + m.Digest.String()}), 202, "DELETE the manifest")
+	wantStatus(t, e.do(req{method: "DELETE", path: layerPath}), 202, "DELETE the layer no manifest uses")
 }
 
 func TestManifestEndpoints(t *testing.T) {

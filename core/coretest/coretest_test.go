@@ -177,8 +177,9 @@ func TestPushIndex(t *testing.T) {
 		if len(idx.Manifests) != 2 || idx.Manifests[0].Digest != amd.Digest || idx.Manifests[1].Digest != arm.Digest {
 			t.Fatalf("index lists %+v", idx.Manifests)
 		}
-		if want := amd.Descriptor().Size + arm.Descriptor().Size; idx.Image.ImageSize != want {
-			t.Errorf("index image size %d, want its children's %d", idx.Image.ImageSize, want)
+		// A manifest list's size is its largest image's (ECR's imageSizeInBytes).
+		if want := max(amd.Image.ImageSize, arm.Image.ImageSize); idx.Image.ImageSize != want {
+			t.Errorf("index image size %d, want its largest image's %d", idx.Image.ImageSize, want)
 		}
 		for _, c := range []coretest.Pushed{amd, arm} {
 			if got := f.Image(reg, "multi", c.Digest); !slices.Equal(got.Parents, []digest.Digest{idx.Digest}) {
