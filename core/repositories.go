@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -315,16 +317,31 @@ func NormalizeMutability(mode string, exclusions []string) (string, []string, er
 
 // DefaultEncryption checks an encryption configuration and fills in ECR's
 // defaults: AES256 without a key; KMS and KMS_DSSE without a key use the
-// account's AWS-managed key for ECR.
+// account's AWS-managed key for ECR, which AWS reports by its key ARN.
 func DefaultEncryption(reg RegistryID, encryptionType, kmsKey string) (string, string, error) {
 	switch {
 	case encryptionType == "AES256" && kmsKey != "":
 		return "", "", InvalidParameter("encryptionConfiguration.kmsKey", "A KMS key can only be given with the KMS or KMS_DSSE encryption type")
 	case (encryptionType == "KMS" || encryptionType == "KMS_DSSE") && kmsKey == "":
-		kmsKey = "arn:aws:kms:" + reg.Region + ":" + reg.Account + ":alias/aws/ecr"
+		kmsKey = AWSManagedKeyARN(reg)
 	}
 	return encryptionType, kmsKey, nil
 }
+
+// AWSManagedKeyARN is the ARN of the account's AWS-managed KMS key for ECR
+// (aws/ecr) in the registry's region: arn:aws:kms:<region>:<account>:key/<id>.
+// The id is a name-based (version 5) UUID of the account and region, so it
+// is the same every time, as the real key's is.
+func AWSManagedKeyARN(reg RegistryID) string {
+	h := sha1.Sum(append(awsManagedKeyNamespace[:], reg.Account+"/"+reg.Region+"/aws/ecr"...))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	id := hex.EncodeToString(h[:16])
+	return "arn:aws:kms:" + reg.Region + ":" + reg.Account + ":key/" + id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
+}
+
+// awsManagedKeyNamespace makes berth's key ids its own (any fixed value would do).
+var awsManagedKeyNamespace = [16]byte{0x6b, 0x8f, 0x2a, 0x51, 0x0c, 0x3e, 0x4d, 0x97, 0xa1, 0x55, 0x2e, 0x60, 0x9d, 0x13, 0xb4, 0x7c}
 
 // AWS's resource tag limits.
 const maxResourceTags = 50

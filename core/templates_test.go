@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -124,10 +125,15 @@ func TestRepositorySettingsValidation(t *testing.T) {
 			wantKind(t, err, KindInvalidParameter, "mutability")
 		}
 	}
-	if _, key, err := DefaultEncryption(regA, "KMS", ""); err != nil || key != "arn:aws:kms:us-east-1:111111111111:alias/aws/ecr" {
+	// AWS reports the account's AWS-managed key by its key ARN, the same each time.
+	_, key, err := DefaultEncryption(regA, "KMS", "")
+	if err != nil || !regexp.MustCompile(`^arn:aws:kms:us-east-1:111111111111:key/[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(key) {
 		t.Fatalf("KMS default key %q, %v", key, err)
 	}
-	_, _, err := DefaultEncryption(regA, "AES256", "arn:aws:kms:us-east-1:111111111111:key/x")
+	if again, other := AWSManagedKeyARN(regA), AWSManagedKeyARN(regA2); again != key || other == key || AWSManagedKeyARN(regB) == key {
+		t.Fatalf("the managed key is not stable per account and region: %s %s %s", key, again, other)
+	}
+	_, _, err = DefaultEncryption(regA, "AES256", "arn:aws:kms:us-east-1:111111111111:key/x")
 	wantKind(t, err, KindInvalidParameter, "AES256 with a key")
 
 	tags, err := MergeTags([]ResourceTag{{"a", "1"}}, []ResourceTag{{"a", "2"}, {"b", "3"}})
