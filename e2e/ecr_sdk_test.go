@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/berthtest"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/smithy-go"
+	"github.com/berth-dev/berth/berthtest"
+	"github.com/berth-dev/berth/core"
 )
 
 // Media types the tests build manifests with.
@@ -379,7 +380,11 @@ func TestECRRepositories(t *testing.T) {
 		}
 		eq(t, "scanOnPush", r.ImageScanningConfiguration.ScanOnPush, true)
 		eq(t, "encryptionType", r.EncryptionConfiguration.EncryptionType, types.EncryptionTypeKms)
-		eq(t, "kmsKey", aws.ToString(r.EncryptionConfiguration.KmsKey), "arn:aws:kms:us-east-1:000000000000:alias/aws/ecr")
+		// AWS reports the account's AWS-managed key by its key ARN, stable per account and region.
+		eq(t, "kmsKey", aws.ToString(r.EncryptionConfiguration.KmsKey), core.AWSManagedKeyARN(core.RegistryID{Account: defaultAccount, Region: "us-east-1"}))
+		if !strings.HasPrefix(aws.ToString(r.EncryptionConfiguration.KmsKey), "arn:aws:kms:us-east-1:000000000000:key/") {
+			t.Fatalf("kmsKey %q is not a key ARN", aws.ToString(r.EncryptionConfiguration.KmsKey))
+		}
 
 		tags, err := s.ecr.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: r.RepositoryArn})
 		noErr(t, "ListTagsForResource", err)
