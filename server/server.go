@@ -32,6 +32,7 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
+	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/reset and /moto-api/* answer 404
 	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>) or "ecr"
 	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>); Hostname overrides the host.
 	URIStyle string
@@ -145,11 +146,14 @@ func (s *Server) routes() http.Handler {
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
 	})
-	r.Get("/_berth/ecr/repositories", s.listRepositories)
-	r.Get("/_berth/ecr/images", s.listImages)
-	r.Get("/_berth/ecr/blobs", s.listBlobs)
-	r.Post("/_berth/reset", s.reset)
-	r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
+	r.Group(func(r chi.Router) {
+		r.Use(s.adminOnly) // introspection and reset: for this machine's test suites, not for web pages
+		r.Get("/_berth/ecr/repositories", s.listRepositories)
+		r.Get("/_berth/ecr/images", s.listImages)
+		r.Get("/_berth/ecr/blobs", s.listBlobs)
+		r.Post("/_berth/reset", s.reset)
+		r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
+	})
 	return r
 }
 

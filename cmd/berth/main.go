@@ -98,6 +98,13 @@ func envBool(name string) bool {
 	return v == "1" || v == "true" || v == "yes"
 }
 
+// envBoolOn is envBool for a setting that is on unless BERTH_<name> says
+// 0, false or no.
+func envBoolOn(name string) bool {
+	v := strings.ToLower(env(name, ""))
+	return v != "0" && v != "false" && v != "no"
+}
+
 func serve(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -111,6 +118,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
 	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>) or ecr (<account>.dkr.ecr.<region>.localhost:<port>) (BERTH_URI_STYLE)")
 	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
+	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -127,7 +135,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--uri-style must be localhost or ecr, got %q", *uriStyle)
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
-		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log}
+		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.
