@@ -89,8 +89,8 @@ func New(cfg Config) (*Server, error) {
 		if blobs, err = blob.NewFS(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("blob store: %w", err)
 		}
-		if meta, err = kv.OpenBolt(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
-			return nil, fmt.Errorf("metadata store %s: %w (is another berth using this data dir?)", filepath.Join(cfg.DataDir, "meta.db"), err)
+		if meta, err = openMeta(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
+			return nil, err
 		}
 	}
 	clock := cfg.Clock
