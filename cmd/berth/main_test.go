@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ func TestVersionAndUsage(t *testing.T) {
 // berth token signs with the data dir's secret, so a server on that dir accepts it.
 func TestTokenCommand(t *testing.T) {
 	dir := t.TempDir()
+	if _, err := core.LoadOrCreateSecret(dir); err != nil { // as berth serve does on first start
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if err := run([]string{"token", "--data-dir", dir, "--account", "123456789012", "--region", "eu-west-1"}, &out, &out); err != nil {
 		t.Fatal(err)
@@ -48,6 +52,35 @@ func TestTokenCommand(t *testing.T) {
 	}
 	if err := run([]string{"token", "--data-dir", dir, "--account", "12"}, &out, &out); err == nil {
 		t.Error("a 2-digit account was accepted")
+	}
+}
+
+// berth token run where no berth keeps its state (another directory than
+// the server's) refuses, saying where it looked and how to point it at the
+// server's data dir, instead of creating a secret the server does not have
+// and printing a token it rejects.
+func TestTokenRefusesADataDirWithoutSecret(t *testing.T) {
+	empty, missing := t.TempDir(), filepath.Join(t.TempDir(), "missing")
+	for _, dir := range []string{empty, missing} {
+		var out, errOut bytes.Buffer
+		err := run([]string{"token", "--data-dir", dir}, &out, &errOut)
+		if err == nil {
+			t.Fatalf("token in %s printed %q", dir, out.String())
+		}
+		for _, want := range []string{dir, "--data-dir", "BERTH_DATA_DIR"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %s", err, want)
+			}
+		}
+		if out.Len() != 0 {
+			t.Errorf("printed %q", out.String())
+		}
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("token wrote %d entries into the data dir", len(entries))
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("token created the data dir (%v)", err)
 	}
 }
 
