@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -158,8 +159,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if cfg.Memory {
 		where = "in memory"
 	}
-	log.Info("berth ready", "endpoint", "http://"+ln.Addr().String(), "state", where, "region", cfg.Region, "version", versionString())
-	fmt.Fprintf(stdout, "berth listening on http://%s\n", ln.Addr())
+	endpoint, everywhere := endpointOf(ln.Addr())
+	ready := []any{"endpoint", endpoint, "state", where, "region", cfg.Region, "version", versionString()}
+	if everywhere {
+		ready = append(ready, "interfaces", "all")
+	}
+	log.Info("berth ready", ready...)
+	fmt.Fprintf(stdout, "berth listening on %s\n", endpoint)
+	if everywhere {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		fmt.Fprintf(stdout, "berth listens on all interfaces: other machines reach it on this machine's addresses, port %s\n", port)
+	}
 
 	select {
 	case err := <-done:
@@ -176,6 +186,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// endpointOf returns the URL to announce for a listener: its address, or,
+// when it listens on every interface (0.0.0.0, :: or no host, which Go
+// reports as [::]), the loopback address, which a client can dial where [::]
+// is not an address at all.
+func endpointOf(addr net.Addr) (endpoint string, everywhere bool) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return "http://" + addr.String(), false
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), true
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

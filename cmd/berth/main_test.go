@@ -163,6 +163,32 @@ func TestServeStopsCleanlyOnSignalRightAfterAnnouncingItsAddress(t *testing.T) {
 	}
 }
 
+// Listening on every interface, berth announces a URL a client can use
+// (not http://[::]:PORT) and says that it listens on all interfaces.
+func TestServeOnAllInterfacesAnnouncesAReachableURL(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGTERM to send on windows")
+	}
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		out := &announceThenStop{}
+		var logs bytes.Buffer
+		if err := run([]string{"serve", "--memory", "--addr", addr}, out, &logs); err != nil {
+			t.Fatalf("--addr %s: %v", addr, err)
+		}
+		announced := out.buf.String()
+		url, _, _ := strings.Cut(strings.TrimPrefix(announced, "berth listening on "), "\n")
+		if !strings.HasPrefix(url, "http://127.0.0.1:") || strings.TrimPrefix(url, "http://127.0.0.1:") == "0" {
+			t.Errorf("--addr %s announced %q, want http://127.0.0.1:PORT", addr, announced)
+		}
+		if !strings.Contains(announced, "all interfaces") {
+			t.Errorf("--addr %s: %q does not say berth listens on all interfaces", addr, announced)
+		}
+		if !strings.Contains(logs.String(), "endpoint="+url) || !strings.Contains(logs.String(), "interfaces=all") {
+			t.Errorf("--addr %s logged %q, want endpoint=%s and interfaces=all", addr, logs.String(), url)
+		}
+	}
+}
+
 // -h and --help on a command print its flags and succeed.
 func TestCommandHelpPrintsFlagsAndSucceeds(t *testing.T) {
 	for _, c := range []struct {
