@@ -33,8 +33,11 @@ type Config struct {
 	NoAuth         bool
 	CreateOnPush   bool
 	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/reset and /moto-api/* answer 404
-	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>) or "ecr"
-	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>); Hostname overrides the host.
+	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>), "ecr"
+	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>) or "aws"
+	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>, proxyEndpoint
+	// https://<account>.dkr.ecr.<region>.amazonaws.com, as AWS and moto give
+	// them); Hostname overrides the host.
 	URIStyle string
 	Hostname string
 	Log      *slog.Logger

@@ -118,7 +118,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	account := fs.String("default-account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account for callers without a 12-digit access key (BERTH_DEFAULT_ACCOUNT)")
 	noAuth := fs.Bool("no-auth", envBool("NO_AUTH"), "serve /v2 anonymously as the default account (BERTH_NO_AUTH)")
 	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
-	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>) or ecr (<account>.dkr.ecr.<region>.localhost:<port>) (BERTH_URI_STYLE)")
+	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>), ecr (<account>.dkr.ecr.<region>.localhost:<port>) or aws (<account>.dkr.ecr.<region>.amazonaws.com, as AWS and moto give it; resolves to berth only through a hosts entry) (BERTH_URI_STYLE)")
 	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
 	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
@@ -133,8 +133,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if !core.ValidAccountID(*account) {
 		return fmt.Errorf("--default-account must be 12 digits, got %q", *account)
 	}
-	if *uriStyle != "localhost" && *uriStyle != "ecr" {
-		return fmt.Errorf("--uri-style must be localhost or ecr, got %q", *uriStyle)
+	if *uriStyle != "localhost" && *uriStyle != "ecr" && *uriStyle != "aws" {
+		return fmt.Errorf("--uri-style must be localhost, ecr or aws, got %q", *uriStyle)
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log}
