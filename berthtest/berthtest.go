@@ -2,11 +2,14 @@
 // port, no Docker. It hands back everything a test needs to talk to it.
 //
 //	srv := berthtest.New(t)
-//	client := ecr.NewFromConfig(srv.AWSConfig)         // aws-sdk-go-v2
-//	ref, _ := name.ParseReference(srv.Host + "/repo:tag") // go-containerregistry
-//	remote.Write(ref, img, remote.WithAuth(srv.Auth()))
+//	client := ecr.NewFromConfig(srv.AWSConfig) // aws-sdk-go-v2, as srv.Account
+//	// go-containerregistry, to a repository created first (or WithCreateOnPush)
+//	ref, err := name.ParseReference(srv.Host+"/team/app:v1", name.Insecure)
+//	auth := remote.WithAuth(&authn.Basic{Username: "AWS", Password: srv.Token()})
 //
-// The server stops when the test ends.
+// The server stops when the test ends. Start and Close do the same outside a
+// test, e.g. for one berth shared by a package's tests from TestMain. The
+// package example is a whole round trip: create a repository, push, pull.
 //
 // Time is the real clock unless the test brings its own: with a
 // core.ManualClock, advancing it ages images, expires tokens and upload
@@ -66,13 +69,26 @@ func WithRegion(region string) Option { return func(c *server.Config) { c.Region
 // berth records (imagePushedAt, lastRecordedPullTime, createdAt…), every
 // expiry it checks (tokens, layer URLs, idle upload sessions) and every
 // periodic job (the hourly upload janitor) follows c. With a
-// core.ManualClock, New returns once the janitor's first round has run and
-// its next one is armed, so advancing the clock right away fires it.
+// core.ManualClock, New (and Start) returns once the janitor's first round
+// has run and its next one is armed, so advancing the clock right away
+// fires it.
 func WithClock(c core.Clock) Option { return func(cfg *server.Config) { cfg.Clock = c } }
 
-// New starts berth on a free loopback port with in-memory state.
+// New starts berth on a free loopback port with in-memory state, and stops
+// it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s, err := Start(opts...)
+	if err != nil {
+		t.Fatalf("berthtest: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Start starts berth on a free loopback port with in-memory state, for use
+// outside a test (TestMain, an example); Close stops it.
+func Start(opts ...Option) (*Server, error) {
 	cfg := server.Defaults()
 	cfg.Memory = true
 	cfg.Log = slog.New(slog.DiscardHandler)
@@ -81,22 +97,25 @@ func New(t testing.TB, opts ...Option) *Server {
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
-		t.Fatalf("berthtest: %v", err)
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("berthtest: %v", err)
+		srv.Shutdown(context.Background())
+		return nil, err
 	}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
 	s := &Server{Endpoint: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
 		Account: cfg.DefaultAccount, Region: cfg.Region, srv: srv}
 	s.AWSConfig = s.AWSConfigFor(cfg.DefaultAccount)
-	return s
+	return s, nil
+}
+
+// Close stops the server: requests in flight get 10 seconds to finish.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
 }
 
 // AWSConfigFor returns an aws.Config whose caller is the given account (a

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -93,17 +94,22 @@ func TestIntrospectionAndReset(t *testing.T) {
 }
 
 // repositoryUri and proxyEndpoint follow --uri-style and --hostname; the
-// flags have BERTH_* equivalents.
+// flags have BERTH_* equivalents. --uri-style aws gives exactly what AWS and
+// moto return, which suites written against them assert.
 func TestURIStyles(t *testing.T) {
 	for _, c := range []struct {
 		flags []string
 		env   []string
 		host  string // with ":PORT" for the port berth listens on
+		proxy string // proxyEndpoint, if not http://<host>
 	}{
-		{nil, nil, "localhost:PORT"},
-		{[]string{"--uri-style", "ecr"}, nil, "123456789012.dkr.ecr.eu-west-1.localhost:PORT"},
-		{[]string{"--hostname", "registry.internal"}, nil, "registry.internal:PORT"},
-		{nil, []string{"BERTH_URI_STYLE=ecr"}, "123456789012.dkr.ecr.eu-west-1.localhost:PORT"},
+		{nil, nil, "localhost:PORT", ""},
+		{[]string{"--uri-style", "ecr"}, nil, "123456789012.dkr.ecr.eu-west-1.localhost:PORT", ""},
+		{[]string{"--hostname", "registry.internal"}, nil, "registry.internal:PORT", ""},
+		{nil, []string{"BERTH_URI_STYLE=ecr"}, "123456789012.dkr.ecr.eu-west-1.localhost:PORT", ""},
+		{[]string{"--uri-style", "aws"}, nil, "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"},
+		{nil, []string{"BERTH_URI_STYLE=aws"}, "123456789012.dkr.ecr.eu-west-1.amazonaws.com", "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"},
+		{[]string{"--uri-style", "aws", "--hostname", "registry.internal"}, nil, "registry.internal:PORT", ""},
 	} {
 		for _, e := range c.env {
 			k, v, _ := strings.Cut(e, "=")
@@ -121,8 +127,31 @@ func TestURIStyles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := aws.ToString(auth.AuthorizationData[0].ProxyEndpoint); got != "http://"+want {
-			t.Errorf("%v %v: proxyEndpoint %s, want http://%s", c.flags, c.env, got, want)
+		wantProxy := c.proxy
+		if wantProxy == "" {
+			wantProxy = "http://" + want
+		}
+		if got := aws.ToString(auth.AuthorizationData[0].ProxyEndpoint); got != wantProxy {
+			t.Errorf("%v %v: proxyEndpoint %s, want %s", c.flags, c.env, got, wantProxy)
+		}
+		// A layer's download URL is fetched from berth itself, so it must
+		// reach berth whatever repositoryUri looks like.
+		img := s.newImage("app", 64)
+		s.putImage("app", "v1", img.Manifest)
+		layer := img.LayerDescs[0].Digest
+		dl, err := s.ecr.GetDownloadUrlForLayer(s.ctx, &ecr.GetDownloadUrlForLayerInput{RepositoryName: aws.String("app"), LayerDigest: aws.String(layer)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(aws.ToString(dl.DownloadUrl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, status := fetchFrom(t, b, u); status != http.StatusOK || sha256Digest(got) != layer {
+			t.Errorf("%v %v: download URL %s: %d, %d bytes", c.flags, c.env, u, status, len(got))
+		}
+		if h := u.Hostname(); strings.HasSuffix(h, ".amazonaws.com") {
+			t.Errorf("%v %v: download URL %s names AWS, not berth", c.flags, c.env, u)
 		}
 		b.Stop()
 		for _, e := range c.env {
@@ -130,6 +159,14 @@ func TestURIStyles(t *testing.T) {
 			os.Unsetenv(k)
 		}
 	}
+}
+
+// fetchFrom GETs u from b, dialling b whatever host u names (so that names
+// like registry.internal need no DNS), and returns the body and status.
+func fetchFrom(t *testing.T, b *Berth, u *url.URL) ([]byte, int) {
+	t.Helper()
+	resp, body := raw(t, b, "").do(http.MethodGet, u.String(), nil, nil)
+	return body, resp.StatusCode
 }
 
 // --memory keeps nothing on disk: the data dir stays empty.

@@ -2,21 +2,10 @@ package ecr
 
 import (
 	"encoding/base64"
-	"net"
 	"sort"
 
 	"github.com/berth-dev/berth/core"
 )
-
-// registryHost is how clients should address reg's /v2: the request's port
-// tells which port berth answers on, whatever it was configured with.
-func (c *call) registryHost(h *Handler, reg core.RegistryID) string {
-	u := h.uris
-	if _, port, err := net.SplitHostPort(c.req.Host); err == nil {
-		u.Port = port
-	}
-	return u.Host(reg)
-}
 
 func (h *Handler) repositoryOut(c *call, r core.Repository) *Repository {
 	out := &Repository{

@@ -23,7 +23,7 @@ func (h *Handler) getAuthorizationToken(c *call, in *GetAuthorizationTokenReques
 		out.AuthorizationData = append(out.AuthorizationData, AuthorizationData{
 			AuthorizationToken: base64.StdEncoding.EncodeToString([]byte("AWS:" + tok)),
 			ExpiresAt:          At(exp),
-			ProxyEndpoint:      "http://" + c.registryHost(h, reg),
+			ProxyEndpoint:      c.requestURIs(h).ProxyEndpoint(reg),
 		})
 	}
 	return out, nil

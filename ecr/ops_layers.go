@@ -120,7 +120,7 @@ func (h *Handler) getDownloadUrlForLayer(c *call, in *GetDownloadUrlForLayerRequ
 		return nil, err
 	}
 	tok := h.tokens.Sign(core.LayerGrant{Registry: reg, Repository: in.RepositoryName, Digest: dg}, downloadTTL)
-	u := url.URL{Scheme: "http", Host: c.registryHost(h, reg), Path: "/_berth/layers/" + tok}
+	u := url.URL{Scheme: "http", Host: c.selfHost(h, reg), Path: "/_berth/layers/" + tok}
 	return &GetDownloadUrlForLayerResponse{DownloadUrl: u.String(), LayerDigest: dg.String()}, nil
 }
 

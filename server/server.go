@@ -32,8 +32,12 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
-	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>) or "ecr"
-	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>); Hostname overrides the host.
+	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/reset and /moto-api/* answer 404
+	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>), "ecr"
+	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>) or "aws"
+	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>, proxyEndpoint
+	// https://<account>.dkr.ecr.<region>.amazonaws.com, as AWS and moto give
+	// them); Hostname overrides the host.
 	URIStyle string
 	Hostname string
 	Log      *slog.Logger
@@ -88,8 +92,8 @@ func New(cfg Config) (*Server, error) {
 		if blobs, err = blob.NewFS(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("blob store: %w", err)
 		}
-		if meta, err = kv.OpenBolt(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
-			return nil, fmt.Errorf("metadata store %s: %w (is another berth using this data dir?)", filepath.Join(cfg.DataDir, "meta.db"), err)
+		if meta, err = openMeta(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
+			return nil, err
 		}
 	}
 	clock := cfg.Clock
@@ -145,11 +149,14 @@ func (s *Server) routes() http.Handler {
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
 	})
-	r.Get("/_berth/ecr/repositories", s.listRepositories)
-	r.Get("/_berth/ecr/images", s.listImages)
-	r.Get("/_berth/ecr/blobs", s.listBlobs)
-	r.Post("/_berth/reset", s.reset)
-	r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
+	r.Group(func(r chi.Router) {
+		r.Use(s.adminOnly) // introspection and reset: for this machine's test suites, not for web pages
+		r.Get("/_berth/ecr/repositories", s.listRepositories)
+		r.Get("/_berth/ecr/images", s.listImages)
+		r.Get("/_berth/ecr/blobs", s.listBlobs)
+		r.Post("/_berth/reset", s.reset)
+		r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
+	})
 	return r
 }
 

@@ -18,7 +18,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -98,6 +100,13 @@ func envBool(name string) bool {
 	return v == "1" || v == "true" || v == "yes"
 }
 
+// envBoolOn is envBool for a setting that is on unless BERTH_<name> says
+// 0, false or no.
+func envBoolOn(name string) bool {
+	v := strings.ToLower(env(name, ""))
+	return v != "0" && v != "false" && v != "no"
+}
+
 func serve(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -109,8 +118,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	account := fs.String("default-account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account for callers without a 12-digit access key (BERTH_DEFAULT_ACCOUNT)")
 	noAuth := fs.Bool("no-auth", envBool("NO_AUTH"), "serve /v2 anonymously as the default account (BERTH_NO_AUTH)")
 	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
-	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>) or ecr (<account>.dkr.ecr.<region>.localhost:<port>) (BERTH_URI_STYLE)")
+	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>), ecr (<account>.dkr.ecr.<region>.localhost:<port>) or aws (<account>.dkr.ecr.<region>.amazonaws.com, as AWS and moto give it; resolves to berth only through a hosts entry) (BERTH_URI_STYLE)")
 	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
+	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -123,11 +133,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if !core.ValidAccountID(*account) {
 		return fmt.Errorf("--default-account must be 12 digits, got %q", *account)
 	}
-	if *uriStyle != "localhost" && *uriStyle != "ecr" {
-		return fmt.Errorf("--uri-style must be localhost or ecr, got %q", *uriStyle)
+	if *uriStyle != "localhost" && *uriStyle != "ecr" && *uriStyle != "aws" {
+		return fmt.Errorf("--uri-style must be localhost, ecr or aws, got %q", *uriStyle)
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
-		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log}
+		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.
@@ -149,8 +159,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if cfg.Memory {
 		where = "in memory"
 	}
-	log.Info("berth ready", "endpoint", "http://"+ln.Addr().String(), "state", where, "region", cfg.Region, "version", versionString())
-	fmt.Fprintf(stdout, "berth listening on http://%s\n", ln.Addr())
+	endpoint, everywhere := endpointOf(ln.Addr())
+	ready := []any{"endpoint", endpoint, "state", where, "region", cfg.Region, "version", versionString()}
+	if everywhere {
+		ready = append(ready, "interfaces", "all")
+	}
+	log.Info("berth ready", ready...)
+	fmt.Fprintf(stdout, "berth listening on %s\n", endpoint)
+	if everywhere {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		fmt.Fprintf(stdout, "berth listens on all interfaces: other machines reach it on this machine's addresses, port %s\n", port)
+	}
 
 	select {
 	case err := <-done:
@@ -169,6 +188,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// endpointOf returns the URL to announce for a listener: its address, or,
+// when it listens on every interface (0.0.0.0, :: or no host, which Go
+// reports as [::]), the loopback address, which a client can dial where [::]
+// is not an address at all.
+func endpointOf(addr net.Addr) (endpoint string, everywhere bool) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return "http://" + addr.String(), false
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)), true
+}
+
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -184,6 +215,9 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format must be text or json, got %q", format)
 }
 
+// secretFile is where core.LoadOrCreateSecret keeps the secret in a data dir.
+const secretFile = "token-secret"
+
 // token prints a password signed with the data dir's secret, valid 12 hours.
 func token(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
@@ -198,8 +232,13 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if !core.ValidAccountID(*account) {
 		return fmt.Errorf("--account must be 12 digits, got %q", *account)
 	}
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-		return err
+	// Only berth serve creates the secret: one made here would sign a token
+	// that no running berth accepts.
+	if _, err := os.Stat(filepath.Join(*dataDir, secretFile)); err != nil {
+		dir, _ := filepath.Abs(*dataDir)
+		return fmt.Errorf("no token secret in %s (berth serve creates it in its data dir on first start): "+
+			"point berth token at the data dir of the berth that will check the token with --data-dir or BERTH_DATA_DIR "+
+			"(a berth started with --memory keeps none: use aws ecr get-login-password)", dir)
 	}
 	secret, err := core.LoadOrCreateSecret(*dataDir)
 	if err != nil {

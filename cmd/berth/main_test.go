@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ func TestVersionAndUsage(t *testing.T) {
 // berth token signs with the data dir's secret, so a server on that dir accepts it.
 func TestTokenCommand(t *testing.T) {
 	dir := t.TempDir()
+	if _, err := core.LoadOrCreateSecret(dir); err != nil { // as berth serve does on first start
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if err := run([]string{"token", "--data-dir", dir, "--account", "123456789012", "--region", "eu-west-1"}, &out, &out); err != nil {
 		t.Fatal(err)
@@ -48,6 +52,35 @@ func TestTokenCommand(t *testing.T) {
 	}
 	if err := run([]string{"token", "--data-dir", dir, "--account", "12"}, &out, &out); err == nil {
 		t.Error("a 2-digit account was accepted")
+	}
+}
+
+// berth token run where no berth keeps its state (another directory than
+// the server's) refuses, saying where it looked and how to point it at the
+// server's data dir, instead of creating a secret the server does not have
+// and printing a token it rejects.
+func TestTokenRefusesADataDirWithoutSecret(t *testing.T) {
+	empty, missing := t.TempDir(), filepath.Join(t.TempDir(), "missing")
+	for _, dir := range []string{empty, missing} {
+		var out, errOut bytes.Buffer
+		err := run([]string{"token", "--data-dir", dir}, &out, &errOut)
+		if err == nil {
+			t.Fatalf("token in %s printed %q", dir, out.String())
+		}
+		for _, want := range []string{dir, "--data-dir", "BERTH_DATA_DIR"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %s", err, want)
+			}
+		}
+		if out.Len() != 0 {
+			t.Errorf("printed %q", out.String())
+		}
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("token wrote %d entries into the data dir", len(entries))
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("token created the data dir (%v)", err)
 	}
 }
 
@@ -127,6 +160,32 @@ func TestServeStopsCleanlyOnSignalRightAfterAnnouncingItsAddress(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+// Listening on every interface, berth announces a URL a client can use
+// (not http://[::]:PORT) and says that it listens on all interfaces.
+func TestServeOnAllInterfacesAnnouncesAReachableURL(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGTERM to send on windows")
+	}
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		out := &announceThenStop{}
+		var logs bytes.Buffer
+		if err := run([]string{"serve", "--memory", "--addr", addr}, out, &logs); err != nil {
+			t.Fatalf("--addr %s: %v", addr, err)
+		}
+		announced := out.buf.String()
+		url, _, _ := strings.Cut(strings.TrimPrefix(announced, "berth listening on "), "\n")
+		if !strings.HasPrefix(url, "http://127.0.0.1:") || strings.TrimPrefix(url, "http://127.0.0.1:") == "0" {
+			t.Errorf("--addr %s announced %q, want http://127.0.0.1:PORT", addr, announced)
+		}
+		if !strings.Contains(announced, "all interfaces") {
+			t.Errorf("--addr %s: %q does not say berth listens on all interfaces", addr, announced)
+		}
+		if !strings.Contains(logs.String(), "endpoint="+url) || !strings.Contains(logs.String(), "interfaces=all") {
+			t.Errorf("--addr %s logged %q, want endpoint=%s and interfaces=all", addr, logs.String(), url)
+		}
 	}
 }
 
