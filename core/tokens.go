@@ -35,10 +35,27 @@ func NewTokens(secret []byte, clock Clock) *Tokens {
 	return &Tokens{secret: secret, clock: clock}
 }
 
+// secretFile is where a data dir keeps the signing secret.
+const secretFile = "token-secret"
+
+// ErrNoSecret is LoadSecret's answer for a data dir that has no secret yet.
+var ErrNoSecret = errors.New("no token secret")
+
+// LoadSecret reads the signing secret of an existing data dir; it creates
+// none (ErrNoSecret), since only the server's own secret signs tokens it
+// accepts.
+func LoadSecret(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, secretFile))
+	if errors.Is(err, fs.ErrNotExist) || err == nil && len(b) < 32 {
+		return nil, ErrNoSecret
+	}
+	return b, err
+}
+
 // LoadOrCreateSecret reads the signing secret from dir, creating it on first
 // use so that tokens stay valid across restarts.
 func LoadOrCreateSecret(dir string) ([]byte, error) {
-	p := filepath.Join(dir, "token-secret")
+	p := filepath.Join(dir, secretFile)
 	if b, err := os.ReadFile(p); err == nil && len(b) >= 32 {
 		return b, nil
 	}

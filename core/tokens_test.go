@@ -3,6 +3,8 @@ package core
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,5 +175,22 @@ func TestConcurrentLoadOrCreateSecretAgreesOnOneSecret(t *testing.T) {
 				t.Fatalf("caller %d uses a secret that is not the one in the data dir", i)
 			}
 		}
+	}
+}
+
+// LoadSecret reads an existing secret and never creates one.
+func TestLoadSecretCreatesNone(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadSecret(dir); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("LoadSecret of an empty dir = %v, want ErrNoSecret", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, secretFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("LoadSecret created a secret")
+	}
+	made, err := LoadOrCreateSecret(dir)
+	must(t, err, "LoadOrCreateSecret")
+	got, err := LoadSecret(dir)
+	if err != nil || !bytes.Equal(got, made) {
+		t.Fatalf("LoadSecret = %x, %v; want the secret made", got, err)
 	}
 }

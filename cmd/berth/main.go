@@ -215,9 +215,6 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format must be text or json, got %q", format)
 }
 
-// secretFile is where core.LoadOrCreateSecret keeps the secret in a data dir.
-const secretFile = "token-secret"
-
 // token prints a password signed with the data dir's secret, valid 12 hours.
 func token(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
@@ -234,13 +231,13 @@ func token(args []string, stdout, stderr io.Writer) error {
 	}
 	// Only berth serve creates the secret: one made here would sign a token
 	// that no running berth accepts.
-	if _, err := os.Stat(filepath.Join(*dataDir, secretFile)); err != nil {
+	secret, err := core.LoadSecret(*dataDir)
+	if errors.Is(err, core.ErrNoSecret) {
 		dir, _ := filepath.Abs(*dataDir)
 		return fmt.Errorf("no token secret in %s (berth serve creates it in its data dir on first start): "+
 			"point berth token at the data dir of the berth that will check the token with --data-dir or BERTH_DATA_DIR "+
 			"(a berth started with --memory keeps none: use aws ecr get-login-password)", dir)
 	}
-	secret, err := core.LoadOrCreateSecret(*dataDir)
 	if err != nil {
 		return err
 	}
