@@ -2014,6 +2014,19 @@ func TestECRProtocol(t *testing.T) {
 		eq(t, "__type of a wrongly typed member", typ, "SerializationException")
 	})
 
+	t.Run("a body that is not UTF-8", func(t *testing.T) {
+		// Read as U+FFFD, it would store another manifest than was sent.
+		rawECR(t, b, prefix+"CreateRepository", []byte(`{"repositoryName":"utf8"}`))
+		manifest := `{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[],\"annotations\":{\"k\":\"` + "\xff" + `\"}}`
+		status, typ, _ := rawECR(t, b, prefix+"PutImage", []byte(`{"repositoryName":"utf8","imageTag":"v1","imageManifest":"`+manifest+`"}`))
+		eq(t, "status", status, http.StatusBadRequest)
+		eq(t, "__type", typ, "SerializationException")
+		c := defaultSDK(t, b)
+		out, err := c.ecr.ListImages(c.ctx, &ecr.ListImagesInput{RepositoryName: aws.String("utf8")})
+		noErr(t, "ListImages", err)
+		eq(t, "images stored", len(out.ImageIds), 0)
+	})
+
 	t.Run("model constraints", func(t *testing.T) {
 		c := defaultSDK(t, b)
 		_, err := c.ecr.DescribeRepositories(c.ctx, &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(0)})

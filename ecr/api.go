@@ -181,6 +181,8 @@ func readInput(r *http.Request, spec operationSpec) (*input, error) {
 		return nil, newError("SerializationException", "request body too large")
 	case errors.As(err, &syntax):
 		return nil, malformedJSON(syntax)
+	case errors.Is(err, errNotUTF8), errors.Is(err, errLoneSurrogate):
+		return nil, newError("SerializationException", "%v", err)
 	case errors.As(err, &spooling):
 		return nil, err
 	default:
@@ -201,6 +203,9 @@ func malformedJSON(err error) *awsError {
 func (in *input) decode(spec operationSpec, member string) *awsError {
 	if len(bytes.TrimSpace(in.body)) == 0 {
 		in.body = []byte("{}")
+	}
+	if err := checkText(in.body); err != nil {
+		return newError("SerializationException", "%v", err)
 	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(in.body))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -104,6 +105,80 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 			return b, err
 		}
 	}
+}
+
+// ---- text ---------------------------------------------------------------------
+
+// A body must be UTF-8 text. encoding/json reads a byte that is not, or an
+// escape of half a UTF-16 surrogate pair, as U+FFFD: a handler would see
+// other text than was sent, and PutImage would store another manifest than
+// the client's, under another digest.
+var (
+	errNotUTF8       = errors.New("Invalid UTF-8 in the request body")
+	errLoneSurrogate = errors.New("Unpaired UTF-16 surrogate escape in the request body")
+)
+
+// checkText checks a body read whole (a streamed blob is checked as it is read).
+func checkText(b []byte) error {
+	if !utf8.Valid(b) {
+		return errNotUTF8
+	}
+	// Escapes: a backslash outside a string is a syntax error the decoder
+	// reports, so every one here starts an escape.
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 || i+j+1 >= len(b) {
+			return nil
+		}
+		i += j
+		if b[i+1] != 'u' {
+			i += 2
+			continue
+		}
+		r, ok := hex4(b[i+2:])
+		if !ok {
+			return nil // a malformed escape: the decoder reports it
+		}
+		i += 6
+		switch {
+		case r >= 0xd800 && r < 0xdc00:
+			if low, ok := hex4(b[min(i+2, len(b)):]); ok && b[i] == '\\' && b[i+1] == 'u' && low >= 0xdc00 && low < 0xe000 {
+				i += 6
+				continue
+			}
+			return errLoneSurrogate
+		case r >= 0xdc00 && r < 0xe000:
+			return errLoneSurrogate
+		}
+	}
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		v, ok := hexDigit(c)
+		if !ok {
+			return 0, false
+		}
+		r = r<<4 | v
+	}
+	return r, true
+}
+
+func hexDigit(c byte) (rune, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return rune(c - '0'), true
+	case c >= 'a' && c <= 'f':
+		return rune(c - 'a' + 10), true
+	case c >= 'A' && c <= 'F':
+		return rune(c - 'A' + 10), true
+	}
+	return 0, false
 }
 
 // ---- the streamed blob ------------------------------------------------------
@@ -528,7 +603,8 @@ func (s *scanner) copyValue(c byte) error {
 
 // streamString reads a string's characters after its opening quote into
 // blob, up to and including its closing quote. A string that is not valid
-// JSON is a syntax error, as the decoder would find it.
+// JSON is a syntax error, as the decoder would find it, and one that is not
+// UTF-8 text is refused as checkText refuses a body read whole.
 func (s *scanner) streamString(blob *streamedBlob) error {
 	var esc unescaper
 	for {
@@ -538,29 +614,24 @@ func (s *scanner) streamString(blob *streamedBlob) error {
 		if closing {
 			text = chunk[:len(chunk)-1]
 		}
-		if esc.active() || bytes.IndexByte(text, '\\') >= 0 {
+		if !esc.active() && plain(text) {
+			blob.text(text)
+		} else {
 			for _, c := range text {
 				if err := esc.next(c, blob); err != nil {
 					return err
 				}
 			}
-			if closing && esc.active() {
+			if closing && esc.escaping() {
 				if err := esc.next('"', blob); err != nil { // an escaped quote
 					return err
 				}
 				continue
 			}
-		} else {
-			for _, c := range text {
-				if c < 0x20 {
-					return controlInString(c)
-				}
-			}
-			blob.text(text)
 		}
 		switch {
 		case closing:
-			return nil
+			return esc.end()
 		case err == bufio.ErrBufferFull:
 		case err == io.EOF:
 			return &syntaxError{"unexpected end of JSON input"}
@@ -570,22 +641,67 @@ func (s *scanner) streamString(blob *streamedBlob) error {
 	}
 }
 
+// plain reports whether text is printable ASCII without escapes: the
+// characters of a well-formed base64 blob, taken as they are.
+func plain(text []byte) bool {
+	for _, c := range text {
+		if c < 0x20 || c >= 0x80 || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 func controlInString(c byte) error {
 	return &syntaxError{fmt.Sprintf("invalid character %q in string literal", rune(c))}
 }
 
-// unescaper decodes a JSON string's escapes one byte at a time.
+// unescaper decodes a JSON string's characters one byte at a time:
+// escapes, and multi-byte UTF-8, which must be valid.
 type unescaper struct {
-	state int // 0: plain; 1: after a backslash; 2-5: reading \u's hex digits
-	r     rune
+	state int  // 0: plain; 1: after a backslash; 2-5: reading \u's hex digits
+	r     rune // the \u escape being read
+	high  rune // a high surrogate escape waiting for its low half
+	raw   [utf8.UTFMax]byte
+	n     int // bytes of a multi-byte character read so far
 }
 
-func (u *unescaper) active() bool { return u.state != 0 }
+func (u *unescaper) active() bool   { return u.state != 0 || u.high != 0 || u.n != 0 }
+func (u *unescaper) escaping() bool { return u.state != 0 }
+
+// end is the closing quote: nothing may be left half read.
+func (u *unescaper) end() error {
+	switch {
+	case u.n != 0:
+		return errNotUTF8
+	case u.high != 0:
+		return errLoneSurrogate
+	}
+	return nil
+}
 
 func (u *unescaper) next(c byte, blob *streamedBlob) error {
+	if u.n != 0 && (u.state != 0 || c < 0x80 || c >= 0xc0) {
+		return errNotUTF8 // a multi-byte character cut short
+	}
+	if u.high != 0 && (u.state == 0 && c != '\\' || u.state == 1 && c != 'u') {
+		return errLoneSurrogate
+	}
 	switch u.state {
 	case 0:
 		switch {
+		case c >= 0x80:
+			u.raw[u.n] = c
+			u.n++
+			if utf8.FullRune(u.raw[:u.n]) {
+				if !utf8.Valid(u.raw[:u.n]) {
+					return errNotUTF8
+				}
+				for _, x := range u.raw[:u.n] {
+					blob.char(x)
+				}
+				u.n = 0
+			}
 		case c == '\\':
 			u.state = 1
 		case c < 0x20:
@@ -614,25 +730,29 @@ func (u *unescaper) next(c byte, blob *streamedBlob) error {
 			return &syntaxError{fmt.Sprintf("invalid character %q in string escape code", rune(c))}
 		}
 	default:
-		var v rune
-		switch {
-		case c >= '0' && c <= '9':
-			v = rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			v = rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			v = rune(c - 'A' + 10)
-		default:
+		v, ok := hexDigit(c)
+		if !ok {
 			return &syntaxError{fmt.Sprintf("invalid character %q in \\u hexadecimal character escape", rune(c))}
 		}
 		u.r = u.r<<4 | v
-		if u.state++; u.state == 6 {
-			u.state = 0
-			// Anything but ASCII is outside the base64 alphabet: it only
-			// needs to count as the characters it would decode to.
-			for _, x := range utf8.AppendRune(nil, u.r) {
-				blob.char(x)
-			}
+		if u.state++; u.state < 6 {
+			return nil
+		}
+		u.state = 0
+		r := u.r
+		switch {
+		case r >= 0xd800 && r < 0xdc00 && u.high == 0:
+			u.high = r
+			return nil
+		case r >= 0xdc00 && r < 0xe000 && u.high != 0:
+			r, u.high = utf16.DecodeRune(u.high, r), 0
+		case r >= 0xd800 && r < 0xe000:
+			return errLoneSurrogate
+		}
+		// Anything but ASCII is outside the base64 alphabet: it only needs
+		// to count as the characters it decodes to.
+		for _, x := range utf8.AppendRune(nil, r) {
+			blob.char(x)
 		}
 	}
 	return nil
