@@ -1941,6 +1941,27 @@ func TestECRIdentity(t *testing.T) {
 		noErr(t, "ListTagsForResource by the eu-west-1 ARN", err)
 		eq(t, "tags", len(tags.Tags), 0)
 	})
+
+	t.Run("a region must be a region's name", func(t *testing.T) {
+		// It would end up in ARNs, repository URIs and /v2 tokens. The SDK
+		// itself refuses a region that is not a host label: send those raw.
+		for _, region := range []string{"not|a|region", "evil.example#"} {
+			status, typ, msg := rawECRIn(t, b, region, "AmazonEC2ContainerRegistry_V20150921.CreateRepository", []byte(`{"repositoryName":"nowhere"}`))
+			eq(t, "status for "+region, status, http.StatusBadRequest)
+			eq(t, "__type for "+region, typ, "InvalidSignatureException")
+			eq(t, "message for "+region, msg, "Credential should be scoped to a valid region, not '"+region+"'. ")
+		}
+		for _, region := range []string{"aws-global", "localhost"} {
+			_, err := newSDK(t, b, "AKIDEXAMPLE", region).ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("nowhere")})
+			e := wantCode(t, err, "InvalidSignatureException")
+			eq(t, "message for "+region, e.ErrorMessage(), "Credential should be scoped to a valid region, not '"+region+"'. ")
+		}
+		// Every partition's regions are.
+		for _, region := range []string{"us-gov-west-1", "cn-north-1", "eu-isoe-west-1", "us-isob-east-1", "eusc-de-east-1"} {
+			r := newSDK(t, b, "AKIDEXAMPLE", region).createRepo("somewhere")
+			eq(t, "repositoryArn", aws.ToString(r.RepositoryArn), "arn:aws:ecr:"+region+":000000000000:repository/somewhere")
+		}
+	})
 }
 
 // ---- the wire protocol ---------------------------------------------------------
@@ -1949,13 +1970,19 @@ func TestECRIdentity(t *testing.T) {
 // status and the error body's __type and message (empty on success).
 func rawECR(t testing.TB, b *Berth, target string, body []byte) (int, string, string) {
 	t.Helper()
+	return rawECRIn(t, b, "us-east-1", target, body)
+}
+
+// rawECRIn is rawECR with a credential scoped to region.
+func rawECRIn(t testing.TB, b *Berth, region, target string, body []byte) (int, string, string) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, b.URL+"/", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", target)
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/"+region+"/ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
 	tr := newTransport(t, b)
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {

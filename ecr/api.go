@@ -91,8 +91,9 @@ const (
 )
 
 // ServeHTTP decides each request once, in order: an operation of the model,
-// a well-formed input that satisfies the model's constraints, an authorized
-// caller, and only then the handler — so that a denied caller learns nothing
+// a caller identified by a well-formed credential scope, a well-formed input
+// that satisfies the model's constraints, an authorized caller, and only
+// then the handler — so that a denied caller learns nothing
 // about what exists, and a handler never re-decides any of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", core.NewUUID())
@@ -101,6 +102,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	spec, known := operations[name]
 	if !ok || !known {
 		writeAWSError(w, unknownOperation(target))
+		return
+	}
+	caller, err := h.callerFrom(r)
+	if err != nil {
+		writeAWSError(w, h.toAWS(r, err))
 		return
 	}
 	release, err := h.admit(r)
@@ -115,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer in.close()
-	c := &call{ctx: r.Context(), caller: h.callerFrom(r), spec: spec, req: r, blob: in.blob}
+	c := &call{ctx: r.Context(), caller: caller, spec: spec, req: r, blob: in.blob}
 	c.ctx = core.WithCaller(c.ctx, c.caller)
 	if err := h.authorize(c, authorizations[name], in.doc); err != nil {
 		writeAWSError(w, h.toAWS(r, err))
