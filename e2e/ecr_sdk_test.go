@@ -696,6 +696,27 @@ func TestECRPutImage(t *testing.T) {
 		wantErr[*types.InvalidParameterException](t, err)
 	})
 
+	t.Run("a manifest without a media type needs imageManifestMediaType", func(t *testing.T) {
+		img := s.newImageTyped("put", "", mtOCIConfig, mtOCILayer, 22)
+		_, err := s.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("put"), ImageManifest: aws.String(img.Manifest), ImageTag: aws.String("untyped")})
+		e := wantErr[*types.InvalidParameterException](t, err)
+		eq(t, "message", e.ErrorMessage(), "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'")
+		_, err = s.ecr.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("put"), ImageIds: []types.ImageIdentifier{{ImageDigest: aws.String(img.Digest)}}})
+		wantErr[*types.ImageNotFoundException](t, err)
+
+		// Declared beside it, it is stored as it was sent.
+		put, err := s.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("put"), ImageManifest: aws.String(img.Manifest),
+			ImageTag: aws.String("untyped"), ImageManifestMediaType: aws.String(mtOCIManifest)})
+		noErr(t, "PutImage with imageManifestMediaType", err)
+		eq(t, "imageDigest", aws.ToString(put.Image.ImageId.ImageDigest), img.Digest)
+
+		// /v2 gives the type in Content-Type, and the OCI spec lets a manifest
+		// leave mediaType out: accepted there as before.
+		other := s.newImageTyped("put", "", mtOCIConfig, mtOCILayer, 23)
+		resp, body := raw(t, b, b.Token("")).do(http.MethodPut, "/v2/put/manifests/untyped-v2", []byte(other.Manifest), map[string]string{"Content-Type": mtOCIManifest})
+		expect(t, "PUT manifest without mediaType", resp, body, http.StatusCreated)
+	})
+
 	t.Run("ImageDigestDoesNotMatch", func(t *testing.T) {
 		img := s.newImage("put", 11)
 		_, err := s.ecr.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("put"), ImageManifest: aws.String(img.Manifest),
