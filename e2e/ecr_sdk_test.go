@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -273,6 +274,30 @@ func indexOf(children ...descriptor) string {
 	return manifestDoc{SchemaVersion: 2, MediaType: mtOCIIndex, Manifests: children}.String()
 }
 
+// awsManagedECRKeyARN is the form of the key ECR reports for KMS or
+// KMS_DSSE encryption without a key: the account's AWS-managed key for ECR
+// in the region (alias aws/ecr), by its key ARN.
+var awsManagedECRKeyARN = regexp.MustCompile(`^arn:aws:kms:([a-z0-9-]+):(\d{12}):key/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// wantAWSManagedECRKey checks that key is the AWS-managed key for ECR of
+// account in region, and reports whether it is a key ARN (which tests can
+// then compare across repositories). core.DefaultEncryption answers the
+// key's alias, arn:aws:kms:<region>:<account>:alias/aws/ecr, until it
+// derives a key id per account and region (issue 7, item 6): that is
+// tolerated and logged, so that this passes before that change and checks
+// the key after it.
+func wantAWSManagedECRKey(t testing.TB, key, account, region string) bool {
+	t.Helper()
+	if key == "arn:aws:kms:"+region+":"+account+":alias/aws/ecr" {
+		t.Logf("kmsKey %s: core still reports the alias of the AWS-managed key, not the key", key)
+		return false
+	}
+	if m := awsManagedECRKeyARN.FindStringSubmatch(key); m == nil || m[1] != region || m[2] != account {
+		t.Fatalf("kmsKey %q, want arn:aws:kms:%s:%s:key/<uuid>", key, region, account)
+	}
+	return true
+}
+
 // ---- errors ----------------------------------------------------------------
 
 // wantErr checks that err is (or wraps) an E, e.g. *types.RepositoryNotFoundException.
@@ -379,7 +404,7 @@ func TestECRRepositories(t *testing.T) {
 		}
 		eq(t, "scanOnPush", r.ImageScanningConfiguration.ScanOnPush, true)
 		eq(t, "encryptionType", r.EncryptionConfiguration.EncryptionType, types.EncryptionTypeKms)
-		eq(t, "kmsKey", aws.ToString(r.EncryptionConfiguration.KmsKey), "arn:aws:kms:us-east-1:000000000000:alias/aws/ecr")
+		wantAWSManagedECRKey(t, aws.ToString(r.EncryptionConfiguration.KmsKey), defaultAccount, "us-east-1")
 
 		tags, err := s.ecr.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: r.RepositoryArn})
 		noErr(t, "ListTagsForResource", err)
@@ -405,6 +430,32 @@ func TestECRRepositories(t *testing.T) {
 		eq(t, "scanOnPush", r.ImageScanningConfiguration.ScanOnPush, false)
 		eq(t, "encryptionType", r.EncryptionConfiguration.EncryptionType, types.EncryptionTypeAes256)
 		eq(t, "kmsKey", aws.ToString(r.EncryptionConfiguration.KmsKey), "")
+	})
+
+	t.Run("KMS without a key: the account's AWS-managed key in the region", func(t *testing.T) {
+		kms := func(c *sdk, name string, typ types.EncryptionType) string {
+			r := c.createRepo(name, func(in *ecr.CreateRepositoryInput) {
+				in.EncryptionConfiguration = &types.EncryptionConfiguration{EncryptionType: typ}
+			})
+			d, err := c.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{name}})
+			noErr(t, "DescribeRepositories", err)
+			eq(t, "described kmsKey", aws.ToString(d.Repositories[0].EncryptionConfiguration.KmsKey), aws.ToString(r.EncryptionConfiguration.KmsKey))
+			return aws.ToString(r.EncryptionConfiguration.KmsKey)
+		}
+		first := kms(s, "kms-default-1", types.EncryptionTypeKms)
+		second := kms(s, "kms-default-2", types.EncryptionTypeKmsDsse)
+		otherRegion := kms(newSDK(t, b, "AKIDEXAMPLE", "eu-west-1"), "kms-default-1", types.EncryptionTypeKms)
+		otherAccount := kms(newSDK(t, b, "111111111111", "us-east-1"), "kms-default-1", types.EncryptionTypeKms)
+		keys := wantAWSManagedECRKey(t, first, defaultAccount, "us-east-1")
+		keys = wantAWSManagedECRKey(t, second, defaultAccount, "us-east-1") && keys
+		keys = wantAWSManagedECRKey(t, otherRegion, defaultAccount, "eu-west-1") && keys
+		keys = wantAWSManagedECRKey(t, otherAccount, "111111111111", "us-east-1") && keys
+		if keys {
+			eq(t, "the key of another repository of the account and region", second, first)
+			if otherRegion == first || otherAccount == first {
+				t.Fatalf("one key for other regions or accounts: %s %s %s", first, otherRegion, otherAccount)
+			}
+		}
 	})
 
 	t.Run("KMS key and the other mutability modes", func(t *testing.T) {
