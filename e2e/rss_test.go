@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -116,3 +119,107 @@ func TestLargeLayerRSS(t *testing.T) {
 }
 
 func digestOf(h hash.Hash) string { return "sha256:" + hex.EncodeToString(h.Sum(nil)) }
+
+// TestParallelLayerPartsRSS sends 20 UploadLayerPart calls of 20 MiB each at
+// once, each as the SDK lays it out (layerPartBlob first, then the members
+// that say where it goes), and checks that the server's peak resident memory
+// stays under 300 MiB: a part is decoded from the request as it arrives,
+// never held whole in memory, and large bodies are admitted a few at a time.
+func TestParallelLayerPartsRSS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 × 20 MiB parts: skipped with -short")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("reads VmHWM from /proc/<pid>/status (Linux only)")
+	}
+	const (
+		parallel = 20
+		part     = int64(20 << 20)
+		limit    = 300 << 10 // KiB
+	)
+	b := Start(t)
+	ecrCall(t, b, "", "CreateRepository", map[string]string{"repositoryName": "rss"})
+	pid := b.Pid()
+	startHWM, err := procStatusKB(pid, "VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ids := make([]string, parallel)
+	for i := range ids {
+		var out struct {
+			UploadID string `json:"uploadId"`
+		}
+		json.Unmarshal(ecrCall(t, b, "", "InitiateLayerUpload", map[string]string{"repositoryName": "rss"}), &out)
+		ids[i] = out.UploadID
+	}
+	started := time.Now()
+	tr := newTransport(t, b)
+	tr.MaxConnsPerHost = 0
+	hc := &http.Client{Transport: tr}
+	digests := make([]string, parallel)
+	errs := make(chan error, parallel)
+	for i := range parallel {
+		go func() {
+			h := sha256.New()
+			body, size := layerPartBody(io.TeeReader(newPattern(byte(i), part), h), part,
+				fmt.Sprintf(`,"partFirstByte":0,"partLastByte":%d,"repositoryName":"rss","uploadId":%q}`, part-1, ids[i]))
+			req, _ := http.NewRequest(http.MethodPost, b.URL+"/", body)
+			req.ContentLength = size
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.UploadLayerPart")
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
+			resp, err := hc.Do(req)
+			if err != nil {
+				errs <- fmt.Errorf("part %d: %v", i, err)
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), fmt.Sprintf(`"lastByteReceived":%d`, part-1)) {
+				errs <- fmt.Errorf("part %d: status %d: %s", i, resp.StatusCode, out)
+				return
+			}
+			digests[i] = digestOf(h)
+			errs <- nil
+		}()
+	}
+	for range parallel {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	uploaded := time.Since(started)
+	// Every part arrived whole: each upload completes under its digest.
+	for i, id := range ids {
+		ecrCall(t, b, "", "CompleteLayerUpload", map[string]any{"repositoryName": "rss", "uploadId": id, "layerDigests": []string{digests[i]}})
+	}
+
+	hwm, err := procStatusKB(pid, "VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("server peak RSS (VmHWM): %.1f MiB (%.1f MiB after start); %d × %d MiB parts in %v",
+		float64(hwm)/1024, float64(startHWM)/1024, parallel, part>>20, uploaded.Round(time.Millisecond))
+	if hwm >= limit {
+		t.Fatalf("server peak RSS %.1f MiB, want < 300 MiB", float64(hwm)/1024)
+	}
+}
+
+// layerPartBody streams an UploadLayerPart request body whose layerPartBlob
+// is the base64 of the n bytes of data, followed by rest (the other members
+// and the closing brace), and returns it with its length.
+func layerPartBody(data io.Reader, n int64, rest string) (io.Reader, int64) {
+	const head = `{"layerPartBlob":"`
+	pr, pw := io.Pipe()
+	go func() {
+		enc := base64.NewEncoder(base64.StdEncoding, pw)
+		_, err := io.Copy(enc, data)
+		if err == nil {
+			err = enc.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	body := io.MultiReader(strings.NewReader(head), pr, strings.NewReader(`"`+rest))
+	return body, int64(len(head)) + int64(base64.StdEncoding.EncodedLen(int(n))) + 1 + int64(len(rest))
+}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -33,6 +33,7 @@ type Handler struct {
 	uris           URIs
 	log            *slog.Logger
 	ops            map[string]opFunc
+	large          chan struct{} // a token per large body being served
 }
 
 // call is one API call in flight.
@@ -41,6 +42,9 @@ type call struct {
 	caller core.Caller
 	spec   operationSpec
 	req    *http.Request
+	// blob is the input's streamed blob member, decoded (UploadLayerPart's
+	// layerPartBlob); the typed input holds an empty value in its place.
+	blob *streamedBlob
 
 	// What the dispatcher authorized: the registry the request addresses
 	// (registryId's account or the caller's, in the caller's region; a
@@ -59,6 +63,9 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 		if err := json.Unmarshal(body, in); err != nil {
 			return nil, newError("SerializationException", "%v", err)
 		}
+		if c.blob != nil && c.blob.err != nil {
+			return nil, newError("SerializationException", "%v", c.blob.err) // where the typed decode of the blob would fail
+		}
 		return fn(c, in)
 	}
 }
@@ -70,15 +77,23 @@ func New(c Config) *Handler {
 		h.log = slog.Default()
 	}
 	h.ops = h.operations()
+	h.large = make(chan struct{}, maxLargeBodies)
 	return h
 }
 
-// maxBody bounds a request: UploadLayerPart carries up to 20 MiB, base64-encoded.
-const maxBody = 30 << 20
+// largeBody is the size above which a request waits for one of
+// maxLargeBodies turns: large bodies are read a few at a time, so that
+// together they take a bounded share of memory and disk, however many
+// arrive at once. A body of unknown length counts as large.
+const (
+	largeBody      = 1 << 20
+	maxLargeBodies = 4
+)
 
 // ServeHTTP decides each request once, in order: an operation of the model,
-// a well-formed input that satisfies the model's constraints, an authorized
-// caller, and only then the handler — so that a denied caller learns nothing
+// a caller identified by a well-formed credential scope, a well-formed input
+// that satisfies the model's constraints, an authorized caller, and only
+// then the handler — so that a denied caller learns nothing
 // about what exists, and a handler never re-decides any of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-Requestid", core.NewUUID())
@@ -89,14 +104,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, unknownOperation(target))
 		return
 	}
-	body, in, aerr := readInput(r, spec)
-	if aerr != nil {
-		writeAWSError(w, aerr)
+	caller, err := h.callerFrom(r)
+	if err != nil {
+		writeAWSError(w, h.toAWS(r, err))
 		return
 	}
-	c := &call{ctx: r.Context(), caller: h.callerFrom(r), spec: spec, req: r}
+	release, err := h.admit(r)
+	if err != nil {
+		writeAWSError(w, h.toAWS(r, err))
+		return
+	}
+	defer release()
+	in, err := readInput(r, spec)
+	if err != nil {
+		writeAWSError(w, h.toAWS(r, err))
+		return
+	}
+	defer in.close()
+	c := &call{ctx: r.Context(), caller: caller, spec: spec, req: r, blob: in.blob}
 	c.ctx = core.WithCaller(c.ctx, c.caller)
-	if err := h.authorize(c, authorizations[name], in); err != nil {
+	if err := h.authorize(c, authorizations[name], in.doc); err != nil {
 		writeAWSError(w, h.toAWS(r, err))
 		return
 	}
@@ -105,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, unknownOperation(target))
 		return
 	}
-	out, err := fn(c, body)
+	out, err := fn(c, in.body)
 	if err != nil {
 		writeAWSError(w, h.toAWS(r, err))
 		return
@@ -124,34 +151,86 @@ func unknownOperation(target string) *awsError {
 	return newError("UnknownOperationException", "Unknown operation %s", target)
 }
 
+// admit returns at once for a small body; a large one waits for its turn
+// (or for its client to give up).
+func (h *Handler) admit(r *http.Request) (release func(), err error) {
+	if r.ContentLength >= 0 && r.ContentLength <= largeBody {
+		return func() {}, nil
+	}
+	select {
+	case h.large <- struct{}{}:
+		return func() { <-h.large }, nil
+	case <-r.Context().Done():
+		return nil, &awsError{Code: "ServerException", Message: "The request was cancelled while it waited to be read.", Status: http.StatusServiceUnavailable}
+	}
+}
+
 // readInput reads the request body and checks it against the operation's
 // input shape. It returns the body for the handler to decode into its typed
-// input, and the decoded document for authorization to read members from.
-func readInput(r *http.Request, spec operationSpec) ([]byte, map[string]any, *awsError) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, nil, newError("SerializationException", "could not read the request body: %v", err)
+// input, the decoded document for authorization to read members from, and a
+// streamed blob member's value (see body.go).
+func readInput(r *http.Request, spec operationSpec) (*input, error) {
+	body := &limitedBody{r: r.Body, n: maxBody}
+	in := &input{}
+	var err error
+	member := streamedMembers[spec.Input]
+	if member != "" {
+		in.body, in.blob, err = streamInput(body, member, r.ContentLength)
+	} else {
+		in.body, err = readBody(body, r.ContentLength)
 	}
-	if len(body) > maxBody {
-		return nil, nil, newError("SerializationException", "request body too large")
+	var syntax *syntaxError
+	var spooling spoolError
+	switch {
+	case err == nil:
+	case errors.Is(err, errBodyTooLarge):
+		return nil, newError("SerializationException", "request body too large")
+	case errors.As(err, &syntax):
+		return nil, malformedJSON(syntax)
+	case errors.Is(err, errNotUTF8), errors.Is(err, errLoneSurrogate):
+		return nil, newError("SerializationException", "%v", err)
+	case errors.As(err, &spooling):
+		return nil, err
+	default:
+		return nil, newError("SerializationException", "could not read the request body: %v", err)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
+	if aerr := in.decode(spec, member); aerr != nil {
+		in.close()
+		return nil, aerr
+	}
+	return in, nil
+}
+
+func malformedJSON(err error) *awsError {
+	return newError("SerializationException", "Start of structure or map found where not expected: %v", err)
+}
+
+// decode decodes the body into the document and validates it.
+func (in *input) decode(spec operationSpec, member string) *awsError {
+	if len(bytes.TrimSpace(in.body)) == 0 {
+		in.body = []byte("{}")
+	}
+	if err := checkText(in.body); err != nil {
+		return newError("SerializationException", "%v", err)
 	}
 	var doc any
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(in.body))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, nil, newError("SerializationException", "Start of structure or map found where not expected: %v", err)
+		return malformedJSON(err)
 	}
 	if doc == nil {
 		doc = map[string]any{} // a null input is an empty one: its required members are missing
 	}
-	if v := validate(spec.Input, doc); v != nil {
-		return nil, nil, violationError(spec, v)
+	obj, _ := doc.(map[string]any)
+	if in.blob != nil && obj != nil {
+		obj[member] = in.blob // validated by what streaming it measured
 	}
-	in, _ := doc.(map[string]any) // every input shape is a structure: validate saw an object
-	return body, in, nil
+	if v := validate(spec.Input, doc); v != nil {
+		return violationError(spec, v)
+	}
+	in.doc = obj // every input shape is a structure: validate saw an object
+	return nil
 }
 
 // violationError words a model violation the way ECR does: operations that

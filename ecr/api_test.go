@@ -185,3 +185,31 @@ func TestRejectedCompleteKeepsTheSession(t *testing.T) {
 		t.Errorf("the session did not survive the rejected request: %d %v", rec.Code, out)
 	}
 }
+
+// The credential scope's region becomes the registry's, in ARNs, repository
+// URIs and /v2 tokens: only a region's name is accepted, and anything else
+// is answered as AWS answers a credential scoped to no region.
+func TestCredentialScopeMustNameARegion(t *testing.T) {
+	h := newTestHandler(t)
+	for _, region := range []string{"not|a|region", "evil.example#", "", "aws-global", "US-EAST-1", "us-east-1a", "us-east", "us_east_1", "u-east-1", "local"} {
+		rec, out := post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "AKIAEXAMPLE", region)
+		want := "Credential should be scoped to a valid region, not '" + region + "'. "
+		if rec.Code != 400 || out["__type"] != "InvalidSignatureException" || out["message"] != want {
+			t.Errorf("region %q: %d %v, want InvalidSignatureException %q", region, rec.Code, out, want)
+		}
+	}
+	rec, out := post(t, h, "DescribeRepositories", `{}`, "AKIAEXAMPLE", "us-east-1")
+	if rec.Code != 200 || len(out["repositories"].([]any)) != 0 {
+		t.Errorf("a repository was created: %v", out)
+	}
+	for _, region := range []string{"us-east-1", "ap-southeast-5", "us-gov-west-1", "cn-northwest-1", "us-iso-east-1", "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1", "eusc-de-east-1", "mx-central-1"} {
+		rec, out := post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "AKIAEXAMPLE", region)
+		if repo, _ := out["repository"].(map[string]any); rec.Code != 200 || repo["repositoryArn"] != "arn:aws:ecr:"+region+":000000000000:repository/app" {
+			t.Errorf("region %q: %d %v", region, rec.Code, out)
+		}
+	}
+	// Without a credential scope, the configured region.
+	if rec, out := post(t, h, "DescribeRepositories", `{"repositoryNames":["app"]}`, "", ""); rec.Code != 200 {
+		t.Errorf("no Authorization header: %d %v", rec.Code, out)
+	}
+}

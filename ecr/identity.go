@@ -3,6 +3,7 @@ package ecr
 import (
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/berth-dev/berth/core"
@@ -13,10 +14,12 @@ import (
 //	Authorization: AWS4-HMAC-SHA256 Credential=<key id>/<date>/<region>/ecr/aws4_request, ...
 //
 // A 12-digit access key id is that account; any other key is the default
-// account. The region comes from the scope. Signatures are not verified:
-// berth is an emulator and accepts any secret key. The transport gives the
-// policy conditions aws:SourceIp and aws:SecureTransport.
-func (h *Handler) callerFrom(r *http.Request) core.Caller {
+// account. The region comes from the scope and must be a region's name:
+// it becomes the registry's, in ARNs, repository URIs and /v2 tokens.
+// Signatures are not verified: berth is an emulator and accepts any secret
+// key. The transport gives the policy conditions aws:SourceIp and
+// aws:SecureTransport.
+func (h *Handler) callerFrom(r *http.Request) (core.Caller, error) {
 	account, region := h.defaultAccount, h.region
 	auth := r.Header.Get("Authorization")
 	if i := strings.Index(auth, "Credential="); i >= 0 {
@@ -29,9 +32,10 @@ func (h *Handler) callerFrom(r *http.Request) core.Caller {
 			if core.ValidAccountID(parts[0]) {
 				account = parts[0]
 			}
-			if parts[2] != "" {
-				region = parts[2]
+			if !regionName.MatchString(parts[2]) {
+				return core.Caller{}, invalidRegion(parts[2])
 			}
+			region = parts[2]
 		}
 	}
 	return core.Caller{
@@ -39,7 +43,34 @@ func (h *Handler) callerFrom(r *http.Request) core.Caller {
 		Principal:       core.RootPrincipal(account),
 		SourceIP:        remoteIP(r.RemoteAddr),
 		SecureTransport: r.TLS != nil,
-	}
+	}, nil
+}
+
+// regionName is the shape of a region's name: a partition's prefix, words,
+// a number (us-east-1, ap-southeast-5, us-gov-west-1, cn-northwest-1,
+// us-iso-east-1, us-isob-east-1, eu-isoe-west-1, us-isof-south-1,
+// eusc-de-east-1). It is the union of the partitions' regionRegex in AWS's
+// endpoint rules (partitions.json, shipped in aws-sdk-go-v2 as
+// internal/endpoints/awsrulesfn/partitions.json): ^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$,
+// ^cn-\w+-\d+$, ^us-gov-\w+-\d+$, ^us-iso-\w+-\d+$, ^us-isob-\w+-\d+$,
+// ^eu-isoe-\w+-\d+$, ^us-isof-\w+-\d+$, ^eusc-(de)-\w+-\d+$ — with any two to
+// four letters as the prefix, so that a partition added later is not
+// refused, and lower-case letters for \w, as in every region code AWS lists
+// (e.g. https://docs.aws.amazon.com/solutions/latest/automated-security-response-on-aws/plan-your-deployment.html).
+// Pseudo-regions such as aws-global are not signing regions: AWS refuses
+// them too ("Credential should be scoped to a valid region, not
+// 'aws-global'", aws/aws-sdk-java-v2#988).
+var regionName = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
+
+// invalidRegion is AWS's answer to a credential scoped to a region that is
+// not one. JSON 1.1 services answer it with status 400, __type
+// InvalidSignatureException, and this message, trailing space included
+// ("Credential should be scoped to a valid region, not 'us-east-1'. ":
+// aws/aws-sdk-ruby#508, fsouza/s3-upload-proxy#241; the JSON 1.1 shape and
+// status: aws/aws-sdk-ruby#431). Not confirmed for ECR itself, which could
+// also word an unparseable region differently from a wrong one.
+func invalidRegion(region string) *awsError {
+	return newError("InvalidSignatureException", "Credential should be scoped to a valid region, not '%s'. ", region)
 }
 
 // remoteIP is the host part of a RemoteAddr ("ip:port", "[ipv6]:port").

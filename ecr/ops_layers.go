@@ -2,6 +2,7 @@ package ecr
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -55,18 +56,32 @@ func invalidPart(reg core.RegistryID, repo, id string, size int64, reason string
 	return e
 }
 
+// uploadLayerPart writes a part the dispatcher streamed into c.blob (see
+// body.go): its length is checked against the range before a byte of it
+// reaches the upload, which a rejected part leaves as it was.
 func (h *Handler) uploadLayerPart(c *call, in *UploadLayerPartRequest) (*UploadLayerPartResponse, error) {
 	reg := c.registry
 	first, last := deref(in.PartFirstByte), deref(in.PartLastByte)
-	if last-first+1 != int64(len(in.LayerPartBlob)) {
+	// Through ServeHTTP the part is always in c.blob (the member is required);
+	// the typed value is the part only when a handler is called directly.
+	var part io.Reader = bytes.NewReader(in.LayerPartBlob)
+	size := int64(len(in.LayerPartBlob))
+	if c.blob != nil {
+		rd, err := c.blob.reader()
+		if err != nil {
+			return nil, err
+		}
+		part, size = rd, c.blob.size()
+	}
+	if last-first+1 != size {
 		st, err := h.reg.GetUpload(c.ctx, reg, in.RepositoryName, in.UploadId)
 		if err != nil {
 			return nil, err
 		}
 		return nil, invalidPart(reg, in.RepositoryName, in.UploadId, st.Size,
-			"The part range does not match the part size: partFirstByte "+strconv.FormatInt(first, 10)+", partLastByte "+strconv.FormatInt(last, 10)+", "+strconv.Itoa(len(in.LayerPartBlob))+" bytes")
+			"The part range does not match the part size: partFirstByte "+strconv.FormatInt(first, 10)+", partLastByte "+strconv.FormatInt(last, 10)+", "+strconv.FormatInt(size, 10)+" bytes")
 	}
-	st, err := h.reg.WriteLayerPart(c.ctx, reg, in.RepositoryName, in.UploadId, first, bytes.NewReader(in.LayerPartBlob))
+	st, err := h.reg.WriteLayerPart(c.ctx, reg, in.RepositoryName, in.UploadId, first, part)
 	if core.IsKind(err, core.KindRangeInvalid) {
 		return nil, invalidPart(reg, in.RepositoryName, in.UploadId, st.Size,
 			"The layer part must start at byte "+strconv.FormatInt(st.Size, 10)+", not "+strconv.FormatInt(first, 10))

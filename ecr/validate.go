@@ -106,17 +106,26 @@ func check(s *shapeSpec, path string, v any) *violation {
 			return wrongType("a timestamp")
 		}
 	case "blob":
-		str, ok := v.(string)
-		if !ok || len(str)%4 != 0 {
+		// The decoded length, estimated without decoding (parts carry up to
+		// 20 MiB); the typed decode that follows rejects characters outside
+		// the alphabet. A streamed blob was measured as it arrived, the same way.
+		var chars, n int64
+		switch b := v.(type) {
+		case string:
+			chars = int64(len(b))
+			n = int64(base64.StdEncoding.DecodedLen(len(b)) - strings.Count(b[max(0, len(b)-2):], "="))
+		case *streamedBlob:
+			chars, n = b.chars, b.estimate
+		default:
 			return wrongType("a base64 string")
 		}
-		// The decoded length, without decoding (parts carry up to 20 MiB); the
-		// typed decode that follows rejects characters outside the alphabet.
-		n := float64(base64.StdEncoding.DecodedLen(len(str)) - strings.Count(str[max(0, len(str)-2):], "="))
-		if s.Min != nil && n < *s.Min {
+		if chars%4 != 0 {
+			return wrongType("a base64 string")
+		}
+		if s.Min != nil && float64(n) < *s.Min {
 			return &violation{path: path, value: "blob", constraint: fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min)}
 		}
-		if s.Max != nil && n > *s.Max {
+		if s.Max != nil && float64(n) > *s.Max {
 			return &violation{path: path, value: "blob", constraint: fmt.Sprintf("Member must have length less than or equal to %v", *s.Max)}
 		}
 	case "list":
