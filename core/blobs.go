@@ -175,7 +175,7 @@ const MinLayerPartSize = 5 << 20
 type openUpload struct {
 	mu        sync.Mutex // one request at a time per upload
 	rec       uploadRecord
-	up        blob.Upload
+	up        blob.Upload  // nil until the first request reopens it (after a restart)
 	done      bool         // committed or cancelled: later requests see it as unknown
 	writtenAt atomic.Int64 // when bytes last arrived (unix ns), exactly: rec.WrittenAt lags; read without the lock
 }
@@ -223,7 +223,7 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error)
 	r.mu.Lock()
 	u, ok := r.uploads[id]
 	if !ok {
-		// Not open in this process (e.g. after a restart): reopen from the stores.
+		// Not open in this process (e.g. after a restart): known from its record.
 		var rec uploadRecord
 		found, err := false, error(nil)
 		r.kv.View(func(tx kv.Tx) error { found, err = getJSON(tx, bUploads, []byte(id), &rec); return nil })
@@ -231,12 +231,7 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error)
 			r.mu.Unlock()
 			return nil, uploadNotFound(id)
 		}
-		up, err := r.blobs.ResumeUpload(id)
-		if err != nil {
-			r.mu.Unlock()
-			return nil, uploadNotFound(id)
-		}
-		u = newOpenUpload(rec, up)
+		u = newOpenUpload(rec, nil)
 		r.uploads[id] = u
 	}
 	r.mu.Unlock()
@@ -244,6 +239,17 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error)
 	if u.done || u.rec.Registry != reg || u.rec.Repository != repo {
 		u.mu.Unlock()
 		return nil, uploadNotFound(id)
+	}
+	if u.up == nil {
+		// Reopened under the session's own lock, not the registry's: resuming
+		// may reread a large upload, and no other session should wait for it.
+		up, err := r.blobs.ResumeUpload(id)
+		if err != nil {
+			r.forget(u)
+			u.mu.Unlock()
+			return nil, uploadNotFound(id)
+		}
+		u.up = up
 	}
 	return u, nil
 }
@@ -625,10 +631,15 @@ func (r *Registry) cancelUploads(ids []string) {
 		r.mu.Unlock()
 		if open {
 			u.mu.Lock()
+			wasOpen := u.up != nil && !u.done
+			if wasOpen {
+				u.up.Cancel()
+			}
 			u.done = true
-			u.up.Cancel()
 			u.mu.Unlock()
-			continue
+			if wasOpen {
+				continue
+			}
 		}
 		if up, err := r.blobs.ResumeUpload(id); err == nil {
 			up.Cancel()

@@ -113,6 +113,13 @@ func (f *fixture) build() *Registry {
 // one is built over the same stores (reopened from disk for bolt+fs).
 func (f *fixture) restart() {
 	f.t.Helper()
+	f.restartWith(nil)
+}
+
+// restartWith is restart with the reopened blob store passed through wrap
+// (nil: as it is), e.g. to make one of its operations slow.
+func (f *fixture) restartWith(wrap func(blob.Store) blob.Store) {
+	f.t.Helper()
 	if f.cfg.disk {
 		if err := f.r.Close(); err != nil {
 			f.t.Fatal(err)
@@ -122,6 +129,9 @@ func (f *fixture) restart() {
 		f.r.Bus().Close()
 	}
 	f.kv, f.blobs = f.reopen()
+	if wrap != nil {
+		f.blobs = wrap(f.blobs)
+	}
 	f.r = f.build()
 }
 

@@ -99,7 +99,9 @@ func (r *Registry) Clock() Clock { return r.clock }
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	for id, u := range r.uploads {
-		u.up.Close()
+		if u.up != nil {
+			u.up.Close()
+		}
 		delete(r.uploads, id)
 	}
 	r.mu.Unlock()

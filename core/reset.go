@@ -26,10 +26,10 @@ func (r *Registry) Reset(ctx context.Context) error {
 	r.mu.Unlock()
 	for _, u := range open {
 		u.mu.Lock()
-		if !u.done {
-			u.up.Cancel()
-			u.done = true
+		if !u.done && u.up != nil {
+			u.up.Cancel() // else its bytes go below, with those of the records
 		}
+		u.done = true
 		u.mu.Unlock()
 	}
 	r.gcMu.Lock()

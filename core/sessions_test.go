@@ -1,0 +1,76 @@
+package core
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/core/blob"
+)
+
+// slowResume is a blob store whose ResumeUpload waits until release is
+// closed: a large upload being rehashed after a restart.
+type slowResume struct {
+	blob.Store
+	entered chan string // receives the id of each resume that starts waiting
+	release chan struct{}
+}
+
+func (s *slowResume) ResumeUpload(id string) (blob.Upload, error) {
+	select {
+	case s.entered <- id:
+	default:
+	}
+	<-s.release
+	return s.Store.ResumeUpload(id)
+}
+
+// Reopening a session's bytes holds that session only: while one large
+// upload is slow to resume after a restart, another session starts.
+func TestSlowResumeDoesNotHoldUpOtherSessions(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("before the restart"))
+		must(t, err, "WriteUpload")
+		slow := &slowResume{entered: make(chan string, 1), release: make(chan struct{})}
+		f.restartWith(func(s blob.Store) blob.Store { slow.Store = s; return slow })
+		released := false
+		release := func() {
+			if !released {
+				close(slow.release)
+				released = true
+			}
+		}
+		defer release()
+
+		resumed := make(chan error, 1)
+		go func() {
+			_, err := f.r.WriteUpload(bg, regA, "app", st.ID, -1, strings.NewReader(" and after"))
+			resumed <- err
+		}()
+		select {
+		case <-slow.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the write never reopened the upload")
+		}
+		started := make(chan error, 1)
+		go func() {
+			_, err := f.r.StartUpload(bg, regA, "app")
+			started <- err
+		}()
+		select {
+		case err := <-started:
+			must(t, err, "StartUpload while another session resumes")
+		case <-time.After(10 * time.Second):
+			release()
+			t.Fatal("StartUpload waited for another session to resume")
+		}
+		release()
+		must(t, <-resumed, "WriteUpload after the slow resume")
+		if got, err := f.r.GetUpload(bg, regA, "app", st.ID); err != nil || got.Size != int64(len("before the restart and after")) {
+			t.Fatalf("GetUpload = %+v, %v", got, err)
+		}
+	})
+}
