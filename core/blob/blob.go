@@ -46,7 +46,9 @@ type Store interface {
 	CreateUpload(id string) (Upload, error)
 	// ResumeUpload reopens an upload that was created earlier (possibly
 	// before a restart) and not committed or cancelled; ErrNotFound if none,
-	// also for an invalid id.
+	// also for an invalid id. Resuming an upload that was closed should not
+	// cost in proportion to its size (FS keeps its running hash beside it):
+	// core reopens a session's upload for each request.
 	ResumeUpload(id string) (Upload, error)
 	// Walk calls fn once for every stored blob, in no particular order. It
 	// stops at the first error fn returns and returns it.
@@ -81,7 +83,8 @@ type Upload interface {
 	Commit(expected digest.Digest) (size int64, err error)
 	// Cancel discards the upload.
 	Cancel() error
-	// Close releases resources and keeps the bytes for a later ResumeUpload.
+	// Close releases resources and keeps the bytes, and what a later
+	// ResumeUpload needs to continue them cheaply.
 	Close() error
 }
 
