@@ -172,16 +172,19 @@ const activityPrecision = time.Hour
 // (LayerPartTooSmallException: "Layer parts must be at least 5 MiB in size").
 const MinLayerPartSize = 5 << 20
 
+// openUpload is an upload session known to this process. It holds no open
+// file: each request reopens the session's bytes (acquire) and closes them
+// again (release), so that sessions nobody is writing to cost a descriptor
+// each for nothing. Resuming is cheap (blob.Store.ResumeUpload).
 type openUpload struct {
 	mu        sync.Mutex // one request at a time per upload
 	rec       uploadRecord
-	up        blob.Upload  // nil until the first request reopens it (after a restart)
 	done      bool         // committed or cancelled: later requests see it as unknown
 	writtenAt atomic.Int64 // when bytes last arrived (unix ns), exactly: rec.WrittenAt lags; read without the lock
 }
 
-func newOpenUpload(rec uploadRecord, up blob.Upload) *openUpload {
-	u := &openUpload{rec: rec, up: up}
+func newOpenUpload(rec uploadRecord) *openUpload {
+	u := &openUpload{rec: rec}
 	u.writtenAt.Store(rec.lastActive().UnixNano())
 	return u
 }
@@ -204,21 +207,28 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 	}
 	r.publishAll(ctx, created)
 	up, err := r.blobs.CreateUpload(rec.ID)
+	if err == nil {
+		err = up.Close() // reopened by each request
+	}
 	if err != nil {
+		if up != nil {
+			up.Cancel()
+		}
 		r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(rec.ID)) })
 		return UploadStatus{}, err
 	}
 	r.mu.Lock()
-	r.uploads[rec.ID] = newOpenUpload(rec, up)
+	r.uploads[rec.ID] = newOpenUpload(rec)
 	r.mu.Unlock()
 	return UploadStatus{ID: rec.ID}, nil
 }
 
-// acquire returns the session locked; the caller must unlock u.mu. A
-// missing repository is reported as such, before the session is looked for.
-func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error) {
+// acquire returns the session locked, with its bytes reopened for one
+// request; the caller must release it. A missing repository is reported as
+// such, before the session is looked for.
+func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
 	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.mu.Lock()
 	u, ok := r.uploads[id]
@@ -229,32 +239,44 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error)
 		r.kv.View(func(tx kv.Tx) error { found, err = getJSON(tx, bUploads, []byte(id), &rec); return nil })
 		if err != nil || !found {
 			r.mu.Unlock()
-			return nil, uploadNotFound(id)
+			return nil, nil, uploadNotFound(id)
 		}
-		u = newOpenUpload(rec, nil)
+		u = newOpenUpload(rec)
 		r.uploads[id] = u
 	}
 	r.mu.Unlock()
 	u.mu.Lock()
 	if u.done || u.rec.Registry != reg || u.rec.Repository != repo {
 		u.mu.Unlock()
-		return nil, uploadNotFound(id)
+		return nil, nil, uploadNotFound(id)
 	}
-	if u.up == nil {
-		// Reopened under the session's own lock, not the registry's: resuming
-		// may reread a large upload, and no other session should wait for it.
-		up, err := r.blobs.ResumeUpload(id)
-		if err != nil {
-			r.forget(u)
-			u.mu.Unlock()
-			return nil, uploadNotFound(id)
-		}
-		u.up = up
+	// Reopened under the session's own lock, not the registry's: resuming
+	// may have to reread an upload, and no other session should wait for it.
+	up, err := r.blobs.ResumeUpload(id)
+	if errors.Is(err, blob.ErrNotFound) {
+		r.forget(u) // a record whose bytes are gone
+		err = uploadNotFound(id)
 	}
-	return u, nil
+	if err != nil {
+		u.mu.Unlock()
+		return nil, nil, err
+	}
+	return u, up, nil
 }
 
-// forget drops a finished session's open handle.
+// release ends a request's hold on a session: its bytes are closed, and kept
+// for the next request, unless the request ended the session.
+func (r *Registry) release(u *openUpload, up blob.Upload) {
+	if !u.done {
+		if err := up.Close(); err != nil {
+			// The bytes are still there; the next request may have to rehash them.
+			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", err)
+		}
+	}
+	u.mu.Unlock()
+}
+
+// forget drops a finished session.
 func (r *Registry) forget(u *openUpload) {
 	u.done = true
 	r.mu.Lock()
@@ -262,7 +284,7 @@ func (r *Registry) forget(u *openUpload) {
 	r.mu.Unlock()
 }
 
-// finish ends a session: forget its handle and delete its record.
+// finish ends a session: forget it and delete its record.
 func (r *Registry) finish(u *openUpload) {
 	r.forget(u)
 	r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(u.rec.ID)) })
@@ -270,12 +292,12 @@ func (r *Registry) finish(u *openUpload) {
 
 // GetUpload reports an upload's progress.
 func (r *Registry) GetUpload(ctx context.Context, reg RegistryID, repo, id string) (UploadStatus, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	defer u.mu.Unlock()
-	return UploadStatus{ID: id, Size: u.up.Size()}, nil
+	defer r.release(u, up)
+	return UploadStatus{ID: id, Size: up.Size()}, nil
 }
 
 // lastActive is when the session last saw bytes, as far as its record knows.
@@ -299,30 +321,28 @@ func (r *Registry) WriteLayerPart(ctx context.Context, reg RegistryID, repo, id 
 }
 
 func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, layerPart bool) (UploadStatus, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	defer u.mu.Unlock()
-	if err := r.appendChunk(u, offset, body, layerPart); err != nil {
-		return UploadStatus{ID: id, Size: u.up.Size()}, err
-	}
-	return UploadStatus{ID: id, Size: u.up.Size()}, nil
+	defer r.release(u, up)
+	err = r.appendChunk(u, up, offset, body, layerPart)
+	return UploadStatus{ID: id, Size: up.Size()}, err
 }
 
 // appendChunk writes one chunk into a session the caller holds, checking
 // where it starts, and notes the activity (and, for a layer part, its size)
 // in the session's record when that matters.
-func (r *Registry) appendChunk(u *openUpload, offset int64, body io.Reader, layerPart bool) error {
-	if offset >= 0 && offset != u.up.Size() {
-		return Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, u.up.Size())
+func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body io.Reader, layerPart bool) error {
+	if offset >= 0 && offset != up.Size() {
+		return Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, up.Size())
 	}
 	if body == nil {
 		return nil
 	}
-	before := u.up.Size()
-	_, err := io.Copy(u.up, body)
-	written := u.up.Size() - before
+	before := up.Size()
+	_, err := io.Copy(up, body)
+	written := up.Size() - before
 	if written == 0 {
 		return err
 	}
@@ -356,15 +376,15 @@ func (r *Registry) appendChunk(u *openUpload, offset int64, body io.Reader, laye
 // CompleteUpload appends an optional last chunk, verifies the digest and
 // makes the blob reachable from the repository.
 func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, expected digest.Digest) (Descriptor, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	defer u.mu.Unlock()
-	if err := r.appendChunk(u, offset, body, false); err != nil {
+	defer r.release(u, up)
+	if err := r.appendChunk(u, up, offset, body, false); err != nil {
 		return Descriptor{}, err
 	}
-	return r.completeHeld(ctx, reg, repo, u, expected)
+	return r.completeHeld(ctx, reg, repo, u, up, expected)
 }
 
 // CompleteLayerUpload completes an upload made with ECR's layer API: as
@@ -373,25 +393,25 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 // LayerPartTooSmallException). A refused completion leaves the session as
 // it was.
 func (r *Registry) CompleteLayerUpload(ctx context.Context, reg RegistryID, repo, id string, expected digest.Digest) (Descriptor, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	defer u.mu.Unlock()
+	defer r.release(u, up)
 	if u.rec.SmallLayerPart {
 		return Descriptor{}, Errorf(KindLayerPartTooSmall, "Layer parts must be at least 5 MiB in size, except the last: the upload with id '%s' has a smaller part", id)
 	}
-	return r.completeHeld(ctx, reg, repo, u, expected)
+	return r.completeHeld(ctx, reg, repo, u, up, expected)
 }
 
 // completeHeld commits a session the caller holds.
-func (r *Registry) completeHeld(ctx context.Context, reg RegistryID, repo string, u *openUpload, expected digest.Digest) (Descriptor, error) {
-	desc, consumed, err := r.commit(ctx, reg, repo, u.up, expected, u.rec.ID)
+func (r *Registry) completeHeld(ctx context.Context, reg RegistryID, repo string, u *openUpload, up blob.Upload, expected digest.Digest) (Descriptor, error) {
+	desc, consumed, err := r.commit(ctx, reg, repo, up, expected, u.rec.ID)
 	switch {
 	case err != nil && consumed:
 		r.finish(u) // its bytes left the session: it cannot go on
 	case IsKind(err, KindRepositoryNotFound):
-		u.up.Cancel() // the repository was deleted, and its upload goes with it
+		up.Cancel() // the repository was deleted, and its upload goes with it
 		r.finish(u)
 	}
 	if err != nil {
@@ -491,16 +511,14 @@ func (r *Registry) putBlob(ctx context.Context, reg RegistryID, repo string, exp
 
 // CancelUpload discards an upload session.
 func (r *Registry) CancelUpload(ctx context.Context, reg RegistryID, repo, id string) error {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return err
 	}
-	defer u.mu.Unlock()
-	if err := u.up.Cancel(); err != nil {
-		return err
-	}
-	r.finish(u)
-	return nil
+	defer r.release(u, up)
+	err = up.Cancel()
+	r.finish(u) // a failed Cancel leaves bytes for the janitor, not a session
+	return err
 }
 
 // MountBlob links a blob that repository from (or, when from is empty, any
@@ -631,15 +649,8 @@ func (r *Registry) cancelUploads(ids []string) {
 		r.mu.Unlock()
 		if open {
 			u.mu.Lock()
-			wasOpen := u.up != nil && !u.done
-			if wasOpen {
-				u.up.Cancel()
-			}
 			u.done = true
 			u.mu.Unlock()
-			if wasOpen {
-				continue
-			}
 		}
 		if up, err := r.blobs.ResumeUpload(id); err == nil {
 			up.Cancel()

@@ -42,7 +42,7 @@ type Registry struct {
 	log       *slog.Logger
 
 	mu       sync.Mutex
-	uploads  map[string]*openUpload // upload handles kept open between requests
+	uploads  map[string]*openUpload // upload sessions this process has seen: their locks and activity
 	inFlight map[string]bool        // one-request uploads being received
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
@@ -94,17 +94,10 @@ func (r *Registry) Bus() *Bus { return r.bus }
 // Clock returns the registry's clock.
 func (r *Registry) Clock() Clock { return r.clock }
 
-// Close releases open upload handles (their bytes stay resumable), drains the
-// event queues (subscribers may still write) and closes the stores.
+// Close drains the event queues (subscribers may still write) and closes the
+// stores. Upload sessions hold nothing open between requests: their bytes
+// stay resumable.
 func (r *Registry) Close() error {
-	r.mu.Lock()
-	for id, u := range r.uploads {
-		if u.up != nil {
-			u.up.Close()
-		}
-		delete(r.uploads, id)
-	}
-	r.mu.Unlock()
 	busErr := r.bus.Close()
 	r.closePulls()
 	return errors.Join(busErr, r.kv.Close())

@@ -26,10 +26,7 @@ func (r *Registry) Reset(ctx context.Context) error {
 	r.mu.Unlock()
 	for _, u := range open {
 		u.mu.Lock()
-		if !u.done && u.up != nil {
-			u.up.Cancel() // else its bytes go below, with those of the records
-		}
-		u.done = true
+		u.done = true // its bytes go below, with those of the records
 		u.mu.Unlock()
 	}
 	r.gcMu.Lock()

@@ -1,11 +1,15 @@
 package core
 
 import (
+	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/core/blob"
+	"github.com/opencontainers/go-digest"
 )
 
 // slowResume is a blob store whose ResumeUpload waits until release is
@@ -73,4 +77,49 @@ func TestSlowResumeDoesNotHoldUpOtherSessions(t *testing.T) {
 			t.Fatalf("GetUpload = %+v, %v", got, err)
 		}
 	})
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("cannot count file descriptors:", err)
+	}
+	return len(entries)
+}
+
+// An upload session holds no file descriptor between requests: 200 open
+// sessions with bytes in them cost no more descriptors than none, and each
+// still takes more bytes and completes.
+func TestOpenSessionsHoldNoFileDescriptors(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts /proc/self/fd (Linux only)")
+	}
+	var disk storeConfig
+	for _, c := range storeConfigs {
+		if c.disk {
+			disk = c
+		}
+	}
+	f := newFixture(t, disk, false)
+	f.createRepo(regA, "app")
+	const sessions = 200
+	before := openFDs(t)
+	ids := make([]string, sessions)
+	for i := range ids {
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("first chunk"))
+		must(t, err, "WriteUpload")
+		ids[i] = st.ID
+	}
+	if grown := openFDs(t) - before; grown > 10 {
+		t.Fatalf("%d open sessions hold %d more file descriptors, want none", sessions, grown)
+	}
+	for i, id := range ids {
+		content := fmt.Sprintf("first chunk, then session %d", i)
+		_, err := f.r.CompleteUpload(bg, regA, "app", id, -1, strings.NewReader(content[len("first chunk"):]), digest.FromString(content))
+		must(t, err, "CompleteUpload")
+	}
 }
