@@ -196,11 +196,51 @@ func uploadNotFound(id string) error {
 	return Errorf(KindUploadNotFound, "The upload with id '%s' does not exist", id)
 }
 
-// StartUpload opens an upload session into the repository.
+// putUploadRecord stores a new session's record, and counts it against its
+// registry's limit.
+func putUploadRecord(tx kv.Tx, rec uploadRecord) error {
+	if err := putJSON(tx, bUploads, []byte(rec.ID), rec); err != nil {
+		return err
+	}
+	return tx.Put(bRegUploads, []byte(regPrefix(rec.Registry)+rec.ID), nil)
+}
+
+// deleteUploadRecord removes a session's record, freeing its slot.
+func deleteUploadRecord(tx kv.Tx, reg RegistryID, id string) error {
+	if err := tx.Delete(bUploads, []byte(id)); err != nil {
+		return err
+	}
+	return tx.Delete(bRegUploads, []byte(regPrefix(reg)+id))
+}
+
+// checkUploadLimit refuses a new session in a registry that has as many
+// open as it may. Sessions end by completing, by cancellation, with their
+// repository, or by expiring (the janitor's), and each frees its slot.
+func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
+	if r.maxUploads <= 0 {
+		return nil
+	}
+	n := 0
+	err := tx.Scan(bRegUploads, []byte(regPrefix(reg)), nil, func(k, v []byte) bool {
+		n++
+		return n < r.maxUploads
+	})
+	if err != nil || n < r.maxUploads {
+		return err
+	}
+	return Errorf(KindLimitExceeded, "The registry with id '%s' in %s already has %d open layer uploads, the most it may have: complete or cancel one before initiating another",
+		reg.Account, reg.Region, r.maxUploads)
+}
+
+// StartUpload opens an upload session into the repository, unless the
+// registry has as many open as it may (KindLimitExceeded).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
 	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
 	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
-		return putJSON(tx, bUploads, []byte(rec.ID), rec)
+		if err := r.checkUploadLimit(tx, reg); err != nil {
+			return err
+		}
+		return putUploadRecord(tx, rec)
 	})
 	if err != nil {
 		return UploadStatus{}, err
@@ -214,7 +254,7 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 		if up != nil {
 			up.Cancel()
 		}
-		r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(rec.ID)) })
+		r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, reg, rec.ID) })
 		return UploadStatus{}, err
 	}
 	r.mu.Lock()
@@ -287,7 +327,7 @@ func (r *Registry) forget(u *openUpload) {
 // finish ends a session: forget it and delete its record.
 func (r *Registry) finish(u *openUpload) {
 	r.forget(u)
-	r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(u.rec.ID)) })
+	r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, u.rec.Registry, u.rec.ID) })
 }
 
 // GetUpload reports an upload's progress.
@@ -452,7 +492,7 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 			return err
 		}
 		if session != "" {
-			if err := tx.Delete(bUploads, []byte(session)); err != nil {
+			if err := deleteUploadRecord(tx, reg, session); err != nil {
 				return err
 			}
 		}
@@ -633,7 +673,7 @@ func deleteUploadRecords(tx kv.Tx, reg RegistryID, repo string) ([]string, error
 		return true
 	})
 	for _, id := range ids {
-		if err := tx.Delete(bUploads, []byte(id)); err != nil {
+		if err := deleteUploadRecord(tx, reg, id); err != nil {
 			return nil, err
 		}
 	}
@@ -701,7 +741,7 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 				err = nil // ended meanwhile
 			}
 		} else {
-			err = r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(id)) })
+			err = r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, rec.Registry, id) })
 		}
 		if err != nil {
 			return n, err

@@ -78,6 +78,7 @@ type fixture struct {
 	clock        *ManualClock
 	ids          *seqIDs
 	createOnPush bool
+	maxUploads   int // Options.MaxUploads of the next build
 	reopen       func() (kv.Store, blob.Store)
 }
 
@@ -106,7 +107,7 @@ func newFixture(t *testing.T, c storeConfig, createOnPush bool) *fixture {
 }
 
 func (f *fixture) build() *Registry {
-	return New(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush})
+	return New(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads})
 }
 
 // restart simulates a process restart: the old Registry goes away and a new

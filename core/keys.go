@@ -20,6 +20,7 @@ const (
 	bReferrers  = "referrers"      // reg|repo|subject|referrer → ""
 	bParents    = "parents"        // reg|repo|child|parent     → "" (index membership)
 	bUploads    = "uploads"        // id                        → uploadRecord JSON
+	bRegUploads = "reg-uploads"    // reg|id                    → "" (a registry's open sessions, counted against MaxUploads)
 	bMeta       = "meta"           // name                      → value (the layout's schema version)
 )
 

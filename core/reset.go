@@ -9,7 +9,7 @@ import (
 )
 
 // allBuckets lists every bucket core writes, for Reset.
-var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bUploads, bSettings}
+var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bUploads, bRegUploads, bSettings}
 
 // Reset wipes all state: every registry, repository, image, blob and upload.
 // Test suites call it between tests.

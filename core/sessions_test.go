@@ -123,3 +123,68 @@ func TestOpenSessionsHoldNoFileDescriptors(t *testing.T) {
 		must(t, err, "CompleteUpload")
 	}
 }
+
+// A registry (account × region) holds at most MaxUploads open sessions: one
+// more is refused with KindLimitExceeded, in that registry only. A session
+// that ends — cancelled, completed, expired, its repository deleted, reset —
+// frees its slot; open ones still count after a restart.
+func TestOpenSessionsPerRegistryAreCapped(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.maxUploads = 3
+		f.restart()
+		for _, reg := range []RegistryID{regA, regA2, regB} {
+			f.createRepo(reg, "app")
+		}
+		f.createRepo(regA, "other")
+		start := func(reg RegistryID, repo string) string {
+			t.Helper()
+			st, err := f.r.StartUpload(bg, reg, repo)
+			must(t, err, "StartUpload into "+repo)
+			return st.ID
+		}
+		refused := func(what string) {
+			t.Helper()
+			_, err := f.r.StartUpload(bg, regA, "app")
+			wantKind(t, err, KindLimitExceeded, what)
+			if !strings.Contains(err.Error(), "3") {
+				t.Errorf("the refusal does not name the limit: %v", err)
+			}
+		}
+		a, b := start(regA, "app"), start(regA, "app")
+		start(regA, "other")
+		refused("a fourth session in the registry")
+		start(regA2, "app") // same account, other region
+		start(regB, "app")
+
+		must(t, f.r.CancelUpload(bg, regA, "app", a), "CancelUpload")
+		start(regA, "app")
+		refused("after a cancelled session was replaced")
+
+		_, err := f.r.CompleteUpload(bg, regA, "app", b, -1, strings.NewReader("done"), digest.FromString("done"))
+		must(t, err, "CompleteUpload")
+		start(regA, "app")
+		refused("after a completed session was replaced")
+
+		_, err = f.r.DeleteRepository(bg, regA, "other", true)
+		must(t, err, "DeleteRepository")
+		start(regA, "app")
+		refused("after the sessions of a deleted repository were replaced")
+
+		f.restart()
+		refused("after a restart")
+
+		f.clock.Advance(25 * time.Hour)
+		_, err = f.r.ExpireUploads(bg, 24*time.Hour)
+		must(t, err, "ExpireUploads")
+		for range 3 {
+			start(regA, "app")
+		}
+		refused("after expired sessions were replaced")
+
+		must(t, f.r.Reset(bg), "Reset")
+		f.createRepo(regA, "app")
+		for range 3 {
+			start(regA, "app")
+		}
+	})
+}

@@ -141,3 +141,36 @@ func TestUploadSessionsHoldNoDescriptors(t *testing.T) {
 	expect(t, "GET manifest", resp, body, http.StatusOK)
 	c.closeIdle()
 }
+
+// With --max-uploads 2, a registry's third open session is refused on both
+// edges — ECR's LimitExceededException, /v2's TOOMANYREQUESTS (429) — until
+// one ends; another registry is not affected.
+func TestUploadSessionLimit(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push", "--max-uploads", "2")
+	c := raw(t, b, b.Token(""))
+	first := c.startUpload("limited/app")
+	if status, body := ecrTry(t, b, "InitiateLayerUpload", map[string]any{"repositoryName": "limited/app"}); status != http.StatusOK {
+		t.Fatalf("InitiateLayerUpload: %d %s", status, body)
+	}
+	resp, body := c.do(http.MethodPost, "/v2/limited/app/blobs/uploads/", nil, nil)
+	msg := expectOCIError(t, "POST past the limit", resp, body, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+	if !strings.Contains(msg, "2") {
+		t.Errorf("the refusal does not name the limit: %q", msg)
+	}
+	status, body := ecrTry(t, b, "InitiateLayerUpload", map[string]any{"repositoryName": "limited/app"})
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}
+	json.Unmarshal(body, &e)
+	if status != http.StatusBadRequest || e.Type != "LimitExceededException" || e.Message == "" {
+		t.Fatalf("InitiateLayerUpload past the limit: %d %s, want LimitExceededException", status, body)
+	}
+	raw(t, b, b.Token("222222222222")).startUpload("other/app") // another registry
+
+	resp, body = c.do(http.MethodDelete, first, nil, nil)
+	expect(t, "DELETE a session", resp, body, http.StatusNoContent)
+	c.startUpload("limited/app")
+	c.closeIdle()
+}

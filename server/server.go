@@ -40,11 +40,15 @@ type Config struct {
 	// Clock drives every time-dependent path (ages, expiries, retries,
 	// periodic sweeps); nil is the real clock. Tests inject a ManualClock.
 	Clock core.Clock
+	// MaxUploads bounds the open upload sessions of each registry (account
+	// × region); 0 is core.DefaultMaxUploads.
+	MaxUploads int
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
-	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000"}
+	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000",
+		MaxUploads: core.DefaultMaxUploads}
 }
 
 // Server is a configured berth instance.
@@ -96,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 	if clock == nil {
 		clock = core.SystemClock
 	}
-	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, Log: log})
+	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err

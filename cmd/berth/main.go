@@ -98,6 +98,22 @@ func envBool(name string) bool {
 	return v == "1" || v == "true" || v == "yes"
 }
 
+// setFromEnv sets each named flag from its BERTH_* variable (--max-uploads
+// from BERTH_MAX_UPLOADS), parsed as the flag would be, before the command
+// line is: a flag given there still wins, and a malformed value is refused
+// either way.
+func setFromEnv(fs *flag.FlagSet, names ...string) error {
+	for _, name := range names {
+		key := "BERTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return nil
+}
+
 func serve(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -113,6 +129,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
+	maxUploads := fs.Int("max-uploads", d.MaxUploads, "open upload sessions per registry (account × region); one more is refused with LimitExceededException (BERTH_MAX_UPLOADS)")
+	if err := setFromEnv(fs, "max-uploads"); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,8 +146,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *uriStyle != "localhost" && *uriStyle != "ecr" {
 		return fmt.Errorf("--uri-style must be localhost or ecr, got %q", *uriStyle)
 	}
+	if *maxUploads < 1 {
+		return fmt.Errorf("--max-uploads must be at least 1, got %d", *maxUploads)
+	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
-		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log}
+		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log,
+		MaxUploads: *maxUploads}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.
