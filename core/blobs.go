@@ -372,7 +372,10 @@ func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id str
 
 // appendChunk writes one chunk into a session the caller holds, checking
 // where it starts, and notes the activity (and, for a layer part, its size)
-// in the session's record when that matters.
+// in the session's record when that matters. A chunk is taken whole or not
+// at all: one whose body fails part way (the client went away, sent a
+// malformed body, or one longer or shorter than it declared: ChunkOfLength)
+// leaves the session as it was, so that its size is what was acknowledged.
 func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body io.Reader, layerPart bool) error {
 	if offset >= 0 && offset != up.Size() {
 		return Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, up.Size())
@@ -381,10 +384,19 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 		return nil
 	}
 	before := up.Size()
-	_, err := io.Copy(up, body)
+	if _, err := io.Copy(up, body); err != nil {
+		if terr := up.Truncate(before); terr != nil {
+			// What the session holds is no longer known: it cannot go on.
+			r.log.Error("dropping a refused chunk", "upload", u.rec.ID, "err", terr, "chunk", err)
+			up.Cancel()
+			r.finish(u)
+			return terr
+		}
+		return err
+	}
 	written := up.Size() - before
 	if written == 0 {
-		return err
+		return nil
 	}
 	now := r.clock.Now()
 	u.writtenAt.Store(now.UnixNano())
@@ -410,7 +422,46 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 			r.log.Warn("recording an upload's progress", "upload", rec.ID, "err", uerr)
 		}
 	}
-	return err
+	return nil
+}
+
+// ChunkOfLength is the body of a chunk whose sender declared its length (a
+// Content-Range): reading it fails with KindRangeInvalid as soon as the body
+// proves longer, or ends shorter, than n bytes — a check nothing else makes
+// for a body sent with Transfer-Encoding: chunked. The chunk is then refused
+// whole (see WriteUpload).
+func ChunkOfLength(body io.Reader, n int64) io.Reader {
+	return &declaredChunk{body: body, n: n, left: n}
+}
+
+type declaredChunk struct {
+	body    io.Reader
+	n, left int64
+}
+
+func (c *declaredChunk) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		// All the declared bytes are in: the body must end here.
+		var one [1]byte
+		for {
+			n, err := c.body.Read(one[:])
+			if n > 0 {
+				return 0, Errorf(KindRangeInvalid, "the chunk is longer than the %d bytes its range declares", c.n)
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.body.Read(p)
+	c.left -= int64(n)
+	if err == io.EOF && c.left > 0 {
+		return n, Errorf(KindRangeInvalid, "the chunk has %d bytes, not the %d its range declares", c.n-c.left, c.n)
+	}
+	return n, err
 }
 
 // CompleteUpload appends an optional last chunk, verifies the digest and

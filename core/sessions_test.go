@@ -1,11 +1,14 @@
 package core
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/berth-dev/berth/core/blob"
@@ -185,6 +188,53 @@ func TestOpenSessionsPerRegistryAreCapped(t *testing.T) {
 		f.createRepo(regA, "app")
 		for range 3 {
 			start(regA, "app")
+		}
+	})
+}
+
+// A chunk is taken whole or not at all: one whose body fails part way (a
+// client that went away, a malformed body) or is not as long as its range
+// declares is refused and leaves the session as it was — its size, and the
+// hash that the next chunk and the completion build on, also across a
+// restart.
+func TestRefusedChunkLeavesNothingBehind(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("first "))
+		must(t, err, "first chunk")
+		wantSize := func(what string, got UploadStatus) {
+			t.Helper()
+			if got.Size != 6 {
+				t.Fatalf("%s: Size = %d, want 6", what, got.Size)
+			}
+			if got, err := f.r.GetUpload(bg, regA, "app", st.ID); err != nil || got.Size != 6 {
+				t.Fatalf("%s: GetUpload = %+v, %v; want 6 bytes", what, got, err)
+			}
+		}
+
+		failing := io.MultiReader(strings.NewReader("half a chunk"), iotest.ErrReader(errors.New("connection reset by peer")))
+		got, err := f.r.WriteUpload(bg, regA, "app", st.ID, -1, failing)
+		if err == nil {
+			t.Fatal("a chunk whose body failed was accepted")
+		}
+		wantSize("a body that failed", got)
+		got, err = f.r.WriteUpload(bg, regA, "app", st.ID, 6, ChunkOfLength(strings.NewReader("longer than declared"), 5))
+		wantKind(t, err, KindRangeInvalid, "a chunk longer than declared")
+		wantSize("a chunk longer than declared", got)
+		got, err = f.r.WriteLayerPart(bg, regA, "app", st.ID, 6, ChunkOfLength(strings.NewReader("abc"), 5))
+		wantKind(t, err, KindRangeInvalid, "a chunk shorter than declared")
+		wantSize("a chunk shorter than declared", got)
+		_, err = f.r.CompleteUpload(bg, regA, "app", st.ID, 6, ChunkOfLength(strings.NewReader("second!"), 6), digest.FromString("first second!"))
+		wantKind(t, err, KindRangeInvalid, "a last chunk longer than declared")
+		wantSize("a last chunk longer than declared", UploadStatus{Size: 6})
+
+		f.restart()
+		desc, err := f.r.CompleteUpload(bg, regA, "app", st.ID, 6, ChunkOfLength(strings.NewReader("second"), 6), digest.FromString("first second"))
+		must(t, err, "CompleteUpload with the right chunk")
+		if got := readBlob(t, f, regA, "app", desc.Digest); got != "first second" {
+			t.Fatalf("blob = %q", got)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package blob
 
 import (
-	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -206,6 +205,35 @@ type fsUpload struct {
 	size int64
 	// dirty: the saved state does not describe the bytes (Close saves it).
 	dirty bool
+	// Where the upload was created or resumed, and its hash there: a
+	// Truncate back to it (a refused chunk) rereads nothing.
+	baseSize  int64
+	baseState []byte
+}
+
+func (u *fsUpload) Truncate(size int64) error {
+	if size < 0 || size > u.size {
+		return badTruncate(u.size, size)
+	}
+	from, state := int64(0), []byte(nil)
+	if size >= u.baseSize && u.baseState != nil {
+		from, state = u.baseSize, u.baseState
+	}
+	h, err := restoreHash(state)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(u.f, from, size-from)); err != nil {
+		return err
+	}
+	if err := u.f.Truncate(size); err != nil {
+		return err
+	}
+	if _, err := u.f.Seek(size, io.SeekStart); err != nil {
+		return err
+	}
+	u.h, u.size, u.dirty = h, size, true
+	return nil
 }
 
 func (u *fsUpload) ID() string  { return u.id }
@@ -241,13 +269,9 @@ func statePath(upload string) string { return upload + ".state" }
 // saveState writes what Close keeps: the size and the marshalled sha256
 // (crypto/sha256 implements encoding.BinaryMarshaler).
 func (u *fsUpload) saveState() error {
-	m, ok := u.h.(encoding.BinaryMarshaler)
-	if !ok {
+	st := hashState(u.h)
+	if st == nil {
 		return nil // nothing to save: the next resume rehashes
-	}
-	st, err := m.MarshalBinary()
-	if err != nil {
-		return err
 	}
 	b := append([]byte(stateMagic), binary.BigEndian.AppendUint64(nil, uint64(u.size))...)
 	b = append(b, st...)
@@ -267,9 +291,8 @@ func loadState(upload string) (int64, hash.Hash, bool) {
 		return 0, nil, false
 	}
 	size := int64(binary.BigEndian.Uint64(body[len(stateMagic):]))
-	h := digest.SHA256.Hash()
-	um, ok := h.(encoding.BinaryUnmarshaler)
-	if !ok || size < 0 || um.UnmarshalBinary(body[len(stateMagic)+8:]) != nil {
+	h, err := restoreHash(body[len(stateMagic)+8:])
+	if err != nil || size < 0 {
 		return 0, nil, false
 	}
 	return size, h, true
@@ -295,6 +318,7 @@ func (u *fsUpload) restore() error {
 	}
 	u.h, u.size = h, end
 	u.dirty = from != end
+	u.baseSize, u.baseState = end, hashState(h)
 	return nil
 }
 
