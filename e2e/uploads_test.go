@@ -1,10 +1,18 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // chunked sends body with Transfer-Encoding: chunked (no Content-Length) and
@@ -56,5 +64,83 @@ func TestChunkedBodyMustMatchItsContentRange(t *testing.T) {
 	resp, body = c.chunked(http.MethodPut, withQuery(loc, "digest", dg), content[20:], "20-29")
 	expect(t, "a chunked PUT as long as its range", resp, body, http.StatusCreated)
 	c.expectBlob("ranges/app", dg, content)
+	c.closeIdle()
+}
+
+// stalled is a raw connection that sent a request's head and part of a body
+// declaring more, then stopped: a client that stalled.
+type stalled struct {
+	t    *testing.T
+	conn net.Conn
+}
+
+// stall sends method path with Content-Length declared and only sent of it.
+func (c *rawClient) stall(method, loc string, declared int, sent []byte) *stalled {
+	c.t.Helper()
+	u, err := url.Parse(c.url(loc))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", c.addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { conn.Close() }) // before berth stops: cleanups run last first
+	var head strings.Builder
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n", method, u.RequestURI(), c.host, declared)
+	if c.user != "" {
+		fmt.Fprintf(&head, "Authorization: Basic %s\r\n", base64.StdEncoding.EncodeToString([]byte(c.user+":"+c.pass)))
+	}
+	head.WriteString("\r\n")
+	if _, err := conn.Write(append([]byte(head.String()), sent...)); err != nil {
+		c.t.Fatal(err)
+	}
+	return &stalled{t: c.t.(*testing.T), conn: conn}
+}
+
+// ended waits up to within for berth to end the stalled request — an error
+// response or a closed connection — and returns the status (0: closed
+// without one). It fails the test if the request is still open by then.
+func (s *stalled) ended(within time.Duration) int {
+	s.t.Helper()
+	s.conn.SetReadDeadline(time.Now().Add(within))
+	resp, err := http.ReadResponse(bufio.NewReader(s.conn), nil)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.t.Fatalf("the stalled request was still open after %v", within)
+	}
+	if err != nil {
+		return 0 // closed (EOF, reset)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		s.t.Fatalf("the stalled request got status %d, want an error", resp.StatusCode)
+	}
+	return resp.StatusCode
+}
+
+// A PATCH that declares 10 MiB, sends 1 KB and stops is cut off once
+// --body-idle-timeout passes without a byte: it gets an error (or its
+// connection closed), and the session is as it was, ready for the chunk.
+func TestStalledBodyIsCutOffAfterTheIdleTimeout(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push", "--body-idle-timeout", "1s")
+	c := raw(t, b, b.Token(""))
+	loc := c.startUpload("stalled/app")
+	resp, body := c.do(http.MethodPatch, loc, []byte("first"), map[string]string{"Content-Type": "application/octet-stream"})
+	expect(t, "first chunk", resp, body, http.StatusAccepted)
+	loc = c.location(resp)
+
+	s := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(7, 1024))
+	status := s.ended(10 * time.Second)
+	t.Logf("the stalled PATCH ended with status %d (0: connection closed)", status)
+
+	resp, body = c.do(http.MethodGet, loc, nil, nil)
+	expect(t, "status after the stalled chunk", resp, body, http.StatusNoContent)
+	if got := resp.Header.Get("Range"); got != "0-4" {
+		t.Fatalf("Range after the stalled chunk: %q, want 0-4 (nothing of it kept)", got)
+	}
+	resp, body = c.do(http.MethodPut, withQuery(loc, "digest", sha256Digest([]byte("first and last"))), []byte(" and last"), nil)
+	expect(t, "completing the session", resp, body, http.StatusCreated)
 	c.closeIdle()
 }

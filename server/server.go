@@ -43,12 +43,15 @@ type Config struct {
 	// MaxUploads bounds the open upload sessions of each registry (account
 	// × region); 0 is core.DefaultMaxUploads.
 	MaxUploads int
+	// BodyIdleTimeout is how long a request body may send nothing before the
+	// request fails and its connection closes; 0 is DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000",
-		MaxUploads: core.DefaultMaxUploads}
+		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout}
 }
 
 // Server is a configured berth instance.
@@ -135,7 +138,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(accessLog(s.log))
+	idle := s.cfg.BodyIdleTimeout
+	if idle <= 0 {
+		idle = DefaultBodyIdleTimeout
+	}
+	r.Use(accessLog(s.log), bodyIdleDeadline(idle))
 	r.Get("/_berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"status":"ok"}`)

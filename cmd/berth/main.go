@@ -130,7 +130,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
 	maxUploads := fs.Int("max-uploads", d.MaxUploads, "open upload sessions per registry (account × region); one more is refused with LimitExceededException (BERTH_MAX_UPLOADS)")
-	if err := setFromEnv(fs, "max-uploads"); err != nil {
+	bodyIdle := fs.Duration("body-idle-timeout", d.BodyIdleTimeout, "how long a request body may send nothing before the request fails and its connection closes (BERTH_BODY_IDLE_TIMEOUT)")
+	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout"); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -149,9 +150,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *maxUploads < 1 {
 		return fmt.Errorf("--max-uploads must be at least 1, got %d", *maxUploads)
 	}
+	if *bodyIdle <= 0 {
+		return fmt.Errorf("--body-idle-timeout must be positive, got %v", *bodyIdle)
+	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, Log: log,
-		MaxUploads: *maxUploads}
+		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.

@@ -61,6 +61,8 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"serve", "--memory", "--uri-style", "fancy"},
 		{"serve", "--memory", "--max-uploads", "0"},
 		{"serve", "--memory", "--max-uploads", "many"},
+		{"serve", "--memory", "--body-idle-timeout", "0s"},
+		{"serve", "--memory", "--body-idle-timeout", "soon"},
 		{"serve", "--no-such-flag"},
 	} {
 		if err := run(args, &out, &out); err == nil {

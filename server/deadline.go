@@ -1,0 +1,74 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultBodyIdleTimeout is how long a request body may send nothing before
+// the request is cut off, unless Config says otherwise.
+const DefaultBodyIdleTimeout = 30 * time.Second
+
+// bodyIdleDeadline gives every request body a read-idle deadline: each read
+// must see a byte within idle of asking, or it fails and the connection
+// closes. Without it a client that declares a large body and stops sending
+// holds what the request holds — an upload session, and whatever waits for
+// it — for as long as the socket stays open.
+//
+// The deadline is set on the connection (http.ResponseController) before
+// each read, so a body that keeps coming may take as long as it needs, and
+// never outside a read: a handler that is slow before or after reading is
+// not cut off, and net/http's own deadlines take over when the handler
+// returns.
+func bodyIdleDeadline(idle time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Body == nil || r.Body == http.NoBody {
+				next.ServeHTTP(w, r)
+				return
+			}
+			b := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: idle}
+			r.Body = b
+			defer b.done()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// idleBody is a request body under a read-idle deadline.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+
+	mu sync.Mutex
+	// over: the handler returned, or the body ended or failed; the
+	// connection's deadline is net/http's business again (once the body is
+	// read, net/http watches the connection with no deadline: setting one
+	// then would cancel the request's context when it passed).
+	over bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if !b.over {
+		// Not every ResponseWriter supports deadlines (httptest's does
+		// not); there the body simply has none.
+		b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
+	b.mu.Unlock()
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.done()
+	}
+	return n, err
+}
+
+// done ends the body's hold on the connection's deadline.
+func (b *idleBody) done() {
+	b.mu.Lock()
+	b.over = true
+	b.mu.Unlock()
+}
