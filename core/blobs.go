@@ -181,13 +181,41 @@ type openUpload struct {
 	rec       uploadRecord
 	done      bool         // committed or cancelled: later requests see it as unknown
 	writtenAt atomic.Int64 // when bytes last arrived (unix ns), exactly: rec.WrittenAt lags; read without the lock
+	// ended is done once the session was ended from outside (Reset, its
+	// repository deleted), which does not wait for a request holding it:
+	// see endSessions.
+	ended context.Context
+	end   context.CancelFunc
 }
 
 func newOpenUpload(rec uploadRecord) *openUpload {
 	u := &openUpload{rec: rec}
+	u.ended, u.end = context.WithCancel(context.Background())
 	u.writtenAt.Store(rec.lastActive().UnixNano())
 	return u
 }
+
+// An Interrupter is a request body that can stop waiting for its client: a
+// Read in progress, and every later one, fails at once. The server's request
+// bodies are. When a session is ended while a request writes a chunk into
+// it, core interrupts the chunk's body, so that the request fails now rather
+// than when the client sends more or the body's idle deadline passes.
+type Interrupter interface{ Interrupt() }
+
+// sessionBody reads a chunk for a session, and stops when the session ends.
+type sessionBody struct {
+	ended context.Context
+	body  io.Reader
+}
+
+func (b sessionBody) Read(p []byte) (int, error) {
+	if b.ended.Err() != nil {
+		return 0, errSessionEnded
+	}
+	return b.body.Read(p)
+}
+
+var errSessionEnded = errors.New("the upload session was ended")
 
 // lastWrite is when the session last saw bytes.
 func (u *openUpload) lastWrite() time.Time { return time.Unix(0, u.writtenAt.Load()) }
@@ -286,7 +314,7 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 	}
 	r.mu.Unlock()
 	u.mu.Lock()
-	if u.done || u.rec.Registry != reg || u.rec.Repository != repo {
+	if u.done || u.ended.Err() != nil || u.rec.Registry != reg || u.rec.Repository != repo {
 		u.mu.Unlock()
 		return nil, nil, uploadNotFound(id)
 	}
@@ -305,9 +333,15 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 }
 
 // release ends a request's hold on a session: its bytes are closed, and kept
-// for the next request, unless the request ended the session.
+// for the next request, unless the request ended the session — or it was
+// ended from outside meanwhile, and they go now.
 func (r *Registry) release(u *openUpload, up blob.Upload) {
-	if !u.done {
+	switch {
+	case u.done:
+	case u.ended.Err() != nil:
+		up.Cancel()
+		u.done = true
+	default:
 		if err := up.Close(); err != nil {
 			// The bytes are still there; the next request may have to rehash them.
 			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", err)
@@ -384,7 +418,18 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 		return nil
 	}
 	before := up.Size()
-	if _, err := io.Copy(up, body); err != nil {
+	interrupt := context.AfterFunc(u.ended, func() {
+		if i, ok := body.(Interrupter); ok {
+			i.Interrupt()
+		}
+	})
+	_, err := io.Copy(up, sessionBody{u.ended, body})
+	interrupt()
+	if u.ended.Err() != nil {
+		// Its bytes go when the request lets go of the session (release).
+		return Errorf(KindUploadNotFound, "The upload with id '%s' was ended (its repository deleted, or the registry reset) while this chunk was being received", u.rec.ID)
+	}
+	if err != nil {
 		if terr := up.Truncate(before); terr != nil {
 			// What the session holds is no longer known: it cannot go on.
 			r.log.Error("dropping a refused chunk", "upload", u.rec.ID, "err", terr, "chunk", err)
@@ -437,6 +482,13 @@ func ChunkOfLength(body io.Reader, n int64) io.Reader {
 type declaredChunk struct {
 	body    io.Reader
 	n, left int64
+}
+
+// Interrupt passes an interruption on to the body (see Interrupter).
+func (c *declaredChunk) Interrupt() {
+	if i, ok := c.body.(Interrupter); ok {
+		i.Interrupt()
+	}
 }
 
 func (c *declaredChunk) Read(p []byte) (int, error) {
@@ -543,6 +595,9 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 			return err
 		}
 		if session != "" {
+			if tx.Get(bUploads, []byte(session)) == nil {
+				return uploadNotFound(session) // ended meanwhile
+			}
 			if err := deleteUploadRecord(tx, reg, session); err != nil {
 				return err
 			}
@@ -731,21 +786,53 @@ func deleteUploadRecords(tx kv.Tx, reg RegistryID, repo string) ([]string, error
 	return ids, err
 }
 
-// cancelUploads discards the bytes of upload sessions whose records are gone.
-func (r *Registry) cancelUploads(ids []string) {
+// endSessions ends upload sessions whose records are gone (Reset, a deleted
+// repository) and discards their bytes, without waiting for a request that
+// holds one: that request's chunk is interrupted (appendChunk), it fails,
+// and the bytes go as soon as it lets go. A client that stalls mid-chunk
+// thus delays neither a reset nor a repository's deletion.
+func (r *Registry) endSessions(ids []string) {
 	for _, id := range ids {
 		r.mu.Lock()
 		u, open := r.uploads[id]
 		delete(r.uploads, id)
 		r.mu.Unlock()
-		if open {
-			u.mu.Lock()
-			u.done = true
-			u.mu.Unlock()
+		if !open {
+			r.discardUpload(id)
+			continue
 		}
-		if up, err := r.blobs.ResumeUpload(id); err == nil {
-			up.Cancel()
+		u.end()
+		if !u.mu.TryLock() {
+			// Busy: whether or not the request saw the end before it lets
+			// go, the bytes are discarded once it has.
+			go r.discardEnded(u)
+			continue
 		}
+		r.discardEndedLocked(u)
+	}
+}
+
+// discardEnded discards an ended session's bytes once no request holds it.
+func (r *Registry) discardEnded(u *openUpload) {
+	u.mu.Lock()
+	r.discardEndedLocked(u)
+}
+
+// discardEndedLocked discards the bytes of an ended session the caller has
+// locked (unless a request already did), and unlocks it.
+func (r *Registry) discardEndedLocked(u *openUpload) {
+	done := u.done
+	u.done = true
+	u.mu.Unlock()
+	if !done {
+		r.discardUpload(u.rec.ID)
+	}
+}
+
+// discardUpload discards the bytes of an upload no session holds.
+func (r *Registry) discardUpload(id string) {
+	if up, err := r.blobs.ResumeUpload(id); err == nil {
+		up.Cancel()
 	}
 }
 

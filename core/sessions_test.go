@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -237,4 +238,109 @@ func TestRefusedChunkLeavesNothingBehind(t *testing.T) {
 			t.Fatalf("blob = %q", got)
 		}
 	})
+}
+
+// stallingBody is a chunk's body from a client that sent a little and
+// stalled: after its first bytes, Reads wait for the test (feed) or, if it
+// is interruptible, for Interrupt.
+type stallingBody struct {
+	first   []byte
+	pr      *io.PipeReader
+	pw      *io.PipeWriter
+	waiting chan struct{} // closed when a Read waits for the client
+	once    sync.Once
+}
+
+func newStallingBody() *stallingBody {
+	pr, pw := io.Pipe()
+	return &stallingBody{first: []byte("the first bytes"), pr: pr, pw: pw, waiting: make(chan struct{})}
+}
+
+func (b *stallingBody) Read(p []byte) (int, error) {
+	if len(b.first) > 0 {
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		return n, nil
+	}
+	b.once.Do(func() { close(b.waiting) })
+	return b.pr.Read(p)
+}
+
+// feed makes the client send more.
+func (b *stallingBody) feed(p []byte) { go b.pw.Write(p) }
+
+// interruptibleBody is a stallingBody that core can interrupt, as it can the
+// server's request bodies.
+type interruptibleBody struct{ *stallingBody }
+
+func (b interruptibleBody) Interrupt() { b.pw.CloseWithError(errors.New("interrupted")) }
+
+// Reset and DeleteRepository end a session a request is writing into
+// without waiting for that request: its body is interrupted (the server's
+// bodies can be), or else the request ends when the body next yields; it
+// fails with KindUploadNotFound and the session's bytes are discarded.
+func TestEndingASessionDoesNotWaitForItsWriter(t *testing.T) {
+	enders := map[string]func(f *fixture) error{
+		"Reset": func(f *fixture) error { return f.r.Reset(bg) },
+		"DeleteRepository": func(f *fixture) error {
+			_, err := f.r.DeleteRepository(bg, regA, "app", true)
+			return err
+		},
+	}
+	for name, end := range enders {
+		for _, interruptible := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/interruptible=%v", name, interruptible), func(t *testing.T) {
+				eachStore(t, func(t *testing.T, f *fixture) {
+					f.createRepo(regA, "app")
+					st, err := f.r.StartUpload(bg, regA, "app")
+					must(t, err, "StartUpload")
+					stalling := newStallingBody()
+					defer stalling.pw.Close()
+					var body io.Reader = stalling
+					if interruptible {
+						body = interruptibleBody{stalling}
+					}
+					wrote := make(chan error, 1)
+					go func() {
+						_, err := f.r.WriteUpload(bg, regA, "app", st.ID, -1, body)
+						wrote <- err
+					}()
+					<-stalling.waiting // the writer holds the session, waiting for its client
+
+					ended := make(chan error, 1)
+					go func() { ended <- end(f) }()
+					select {
+					case err := <-ended:
+						must(t, err, name)
+					case <-time.After(10 * time.Second):
+						stalling.pw.CloseWithError(errors.New("test over"))
+						t.Fatalf("%s waited for a request writing into an upload session", name)
+					}
+					if !interruptible {
+						stalling.feed([]byte("more bytes, at last"))
+					}
+					select {
+					case err := <-wrote:
+						wantKind(t, err, KindUploadNotFound, "the interrupted write")
+					case <-time.After(10 * time.Second):
+						t.Fatal("the write into the ended session did not end")
+					}
+					for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+						n := 0
+						f.blobs.ListUploads(func(string) error { n++; return nil })
+						if n == 0 {
+							break
+						}
+						if time.Now().After(deadline) {
+							t.Fatalf("%d uploads left after the session ended", n)
+						}
+					}
+					_, err = f.r.GetUpload(bg, regA, "app", st.ID)
+					if err == nil {
+						t.Fatal("the ended session is still there")
+					}
+				})
+			})
+		}
+	}
 }

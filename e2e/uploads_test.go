@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,5 +144,59 @@ func TestStalledBodyIsCutOffAfterTheIdleTimeout(t *testing.T) {
 	}
 	resp, body = c.do(http.MethodPut, withQuery(loc, "digest", sha256Digest([]byte("first and last"))), []byte(" and last"), nil)
 	expect(t, "completing the session", resp, body, http.StatusCreated)
+	c.closeIdle()
+}
+
+// writing waits until the upload id's file on disk has n bytes: its writer
+// is inside its chunk, holding the session.
+func writing(t *testing.T, b *Berth, loc string, n int64) {
+	t.Helper()
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	if i := strings.IndexByte(id, '?'); i >= 0 {
+		id = id[:i]
+	}
+	path := filepath.Join(b.DataDir, "uploads", id)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if fi, err := os.Stat(path); err == nil && fi.Size() >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upload %s never received %d bytes", id, n)
+		}
+	}
+}
+
+// Reset and DeleteRepository do not wait for a writer whose client stalled
+// mid-chunk (with an idle timeout far longer than the test): each returns at
+// once, the stalled request gets an error or its connection closed, and
+// berth goes on serving.
+func TestResetAndDeleteRepositoryDoNotWaitForStalledWriters(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push", "--body-idle-timeout", "10m")
+	c := raw(t, b, b.Token(""))
+	bounded := &http.Client{Transport: newTransport(t, b), Timeout: 10 * time.Second}
+
+	loc := c.startUpload("stalled/deleted")
+	deleted := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(8, 1024))
+	writing(t, b, loc, 1024)
+	if status, body := ecrTry(t, b, "DeleteRepository", map[string]any{"repositoryName": "stalled/deleted", "force": true}); status != http.StatusOK {
+		t.Fatalf("DeleteRepository: %d %s", status, body)
+	}
+	t.Logf("the PATCH into the deleted repository ended with status %d (0: connection closed)", deleted.ended(10*time.Second))
+
+	loc = c.startUpload("stalled/reset")
+	reset := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(9, 1024))
+	writing(t, b, loc, 1024)
+	resp, err := bounded.Post(b.URL+"/_berth/reset", "application/json", nil)
+	if err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("reset: status %d", resp.StatusCode)
+	}
+	t.Logf("the PATCH interrupted by the reset ended with status %d (0: connection closed)", reset.ended(10*time.Second))
+
+	c.pushBlob("after/reset", []byte("berth still serves"))
 	c.closeIdle()
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -48,12 +49,20 @@ type idleBody struct {
 	// connection's deadline is net/http's business again (once the body is
 	// read, net/http watches the connection with no deadline: setting one
 	// then would cancel the request's context when it passed).
-	over bool
+	over        bool
+	interrupted bool
 }
+
+// errInterrupted is what reading an interrupted body gives.
+var errInterrupted = errors.New("the request body was interrupted: what it was written into has ended")
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	if !b.over {
+	switch {
+	case b.interrupted:
+		b.mu.Unlock()
+		return 0, errInterrupted
+	case !b.over:
 		// Not every ResponseWriter supports deadlines (httptest's does
 		// not); there the body simply has none.
 		b.rc.SetReadDeadline(time.Now().Add(b.idle))
@@ -65,6 +74,23 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Interrupt makes a Read waiting for the client, and every later one, fail
+// at once (core.Interrupter): core calls it when the upload session the body
+// is being written into ends. Once the handler has returned it does nothing,
+// for the connection may be serving the next request.
+func (b *idleBody) Interrupt() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.over || b.interrupted {
+		return
+	}
+	b.interrupted = true
+	b.rc.SetReadDeadline(aLongTimeAgo)
+}
+
+// aLongTimeAgo is a deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // done ends the body's hold on the connection's deadline.
 func (b *idleBody) done() {
