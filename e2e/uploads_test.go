@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -134,8 +135,9 @@ func TestStalledBodyIsCutOffAfterTheIdleTimeout(t *testing.T) {
 	loc = c.location(resp)
 
 	s := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(7, 1024))
-	status := s.ended(10 * time.Second)
-	t.Logf("the stalled PATCH ended with status %d (0: connection closed)", status)
+	if status := s.ended(10 * time.Second); status != 0 && status != http.StatusBadRequest {
+		t.Fatalf("the stalled PATCH ended with status %d, want 400 or a closed connection", status)
+	}
 
 	resp, body = c.do(http.MethodGet, loc, nil, nil)
 	expect(t, "status after the stalled chunk", resp, body, http.StatusNoContent)
@@ -198,5 +200,112 @@ func TestResetAndDeleteRepositoryDoNotWaitForStalledWriters(t *testing.T) {
 	t.Logf("the PATCH interrupted by the reset ended with status %d (0: connection closed)", reset.ended(10*time.Second))
 
 	c.pushBlob("after/reset", []byte("berth still serves"))
+	c.closeIdle()
+}
+
+// rawRequest writes a request's head (with c's credentials) and then body,
+// byte for byte, on a connection of its own, and returns the connection.
+func (c *rawClient) rawRequest(method, loc string, headers []string, body string) net.Conn {
+	c.t.Helper()
+	u, err := url.Parse(c.url(loc))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", c.addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { conn.Close() })
+	var head strings.Builder
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, u.RequestURI(), c.host)
+	if c.user != "" {
+		fmt.Fprintf(&head, "Authorization: Basic %s\r\n", base64.StdEncoding.EncodeToString([]byte(c.user+":"+c.pass)))
+	}
+	for _, h := range headers {
+		head.WriteString(h + "\r\n")
+	}
+	head.WriteString("\r\n" + body)
+	if _, err := io.WriteString(conn, head.String()); err != nil {
+		c.t.Fatal(err)
+	}
+	return conn
+}
+
+// waitLogged waits until berth's log has a line containing every part.
+func waitLogged(t *testing.T, b *Berth, parts ...string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(b.Stderr(), "\n") {
+			found := true
+			for _, p := range parts {
+				found = found && strings.Contains(line, p)
+			}
+			if found {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("berth never logged a line with %q:\n%s", parts, b.Stderr())
+		}
+	}
+}
+
+// A request body that cannot be read — malformed chunked encoding, or a
+// client that goes away mid-body — is the client's fault on every endpoint
+// that reads one: a PATCH, a manifest PUT, a POST ?digest= and an upload PUT
+// answer 400 with the spec's code for what they read (BLOB_UPLOAD_INVALID,
+// MANIFEST_INVALID), the ECR API answers 400 too, and nothing is logged as
+// an error (only at debug).
+func TestUnreadableBodiesAreClientErrors(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push", "--log-level", "debug")
+	c := raw(t, b, b.Token(""))
+	dg := sha256Digest([]byte("hello"))
+	endpoints := []struct {
+		name, method, code string
+		loc                func(repo string) string
+	}{
+		{"PATCH", http.MethodPatch, "BLOB_UPLOAD_INVALID", func(repo string) string { return c.startUpload(repo) }},
+		{"manifest PUT", http.MethodPut, "MANIFEST_INVALID", func(repo string) string { return "/v2/" + repo + "/manifests/v1" }},
+		{"POST ?digest=", http.MethodPost, "BLOB_UPLOAD_INVALID", func(repo string) string { return "/v2/" + repo + "/blobs/uploads/?digest=" + dg }},
+		{"upload PUT", http.MethodPut, "BLOB_UPLOAD_INVALID", func(repo string) string { return withQuery(c.startUpload(repo), "digest", dg) }},
+	}
+	for i, e := range endpoints {
+		// Malformed chunked encoding: a chunk size that is not hex.
+		repo := fmt.Sprintf("malformed/%d", i)
+		conn := c.rawRequest(e.method, e.loc(repo), []string{"Content-Type: application/octet-stream", "Transfer-Encoding: chunked"}, "5\r\nhello\r\nzz\r\n")
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s with a malformed chunked body: no response: %v", e.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		expectOCIError(t, e.name+" with a malformed chunked body", resp, body, http.StatusBadRequest, e.code)
+
+		// A client that goes away mid-body.
+		repo = fmt.Sprintf("gone/%d", i)
+		loc := e.loc(repo)
+		conn = c.rawRequest(e.method, loc, []string{"Content-Type: application/octet-stream", "Content-Length: 1000"}, "only ten b")
+		conn.Close()
+		u, _ := url.Parse(c.url(loc))
+		waitLogged(t, b, "level=DEBUG", "msg=request", "method="+e.method, "path="+u.Path, "status=400")
+	}
+
+	conn := c.rawRequest(http.MethodPost, "/", []string{"Content-Type: application/x-amz-json-1.1", "Transfer-Encoding: chunked",
+		"X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+		"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"}, "2\r\n{}\r\nzz\r\n")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("ECR call with a malformed chunked body: no response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("ECR call with a malformed chunked body: status %d, want 400", resp.StatusCode)
+	}
+	if log := b.Stderr(); strings.Contains(log, "level=ERROR") {
+		t.Fatalf("an unreadable body was logged as an error:\n%s", log)
+	}
 	c.closeIdle()
 }

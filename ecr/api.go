@@ -89,9 +89,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, unknownOperation(target))
 		return
 	}
-	body, in, aerr := readInput(r, spec)
-	if aerr != nil {
-		writeAWSError(w, aerr)
+	body, in, err := readInput(r, spec)
+	if err != nil {
+		writeAWSError(w, h.toAWS(r, err))
 		return
 	}
 	c := &call{ctx: r.Context(), caller: h.callerFrom(r), spec: spec, req: r}
@@ -127,10 +127,12 @@ func unknownOperation(target string) *awsError {
 // readInput reads the request body and checks it against the operation's
 // input shape. It returns the body for the handler to decode into its typed
 // input, and the decoded document for authorization to read members from.
-func readInput(r *http.Request, spec operationSpec) ([]byte, map[string]any, *awsError) {
+// A body that cannot be read is the client's fault when the server says so
+// (core.KindBodyUnreadable, mapped by toAWS).
+func readInput(r *http.Request, spec operationSpec) ([]byte, map[string]any, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return nil, nil, newError("SerializationException", "could not read the request body: %v", err)
+		return nil, nil, err
 	}
 	if len(body) > maxBody {
 		return nil, nil, newError("SerializationException", "request body too large")

@@ -61,6 +61,7 @@ var kindToException = map[core.Kind]string{
 	core.KindTooManyTags:           "TooManyTagsException",
 	core.KindLayerPartTooSmall:     "LayerPartTooSmallException",
 	core.KindUpstreamUnavailable:   "UnableToGetUpstreamImageException",
+	core.KindBodyUnreadable:        "SerializationException",
 }
 
 // toAWS maps any error to its wire form. A core error whose kind a handler

@@ -2,10 +2,14 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/berth-dev/berth/core"
 )
 
 // DefaultBodyIdleTimeout is how long a request body may send nothing before
@@ -22,7 +26,8 @@ const DefaultBodyIdleTimeout = 30 * time.Second
 // each read, so a body that keeps coming may take as long as it needs, and
 // never outside a read: a handler that is slow before or after reading is
 // not cut off, and net/http's own deadlines take over when the handler
-// returns.
+// returns. A failed read is the client's: it reaches the edges as
+// core.KindBodyUnreadable.
 func bodyIdleDeadline(idle time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +66,7 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	switch {
 	case b.interrupted:
 		b.mu.Unlock()
-		return 0, errInterrupted
+		return 0, core.BodyUnreadable(errInterrupted)
 	case !b.over:
 		// Not every ResponseWriter supports deadlines (httptest's does
 		// not); there the body simply has none.
@@ -71,9 +76,37 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
 		b.done()
+		if err != io.EOF {
+			err = b.unreadable(err)
+		}
 	}
 	return n, err
 }
+
+// unreadable classifies a failed read as the client's (core.BodyUnreadable),
+// in words that say why when it was the deadline.
+func (b *idleBody) unreadable(err error) error {
+	b.mu.Lock()
+	interrupted := b.interrupted
+	b.mu.Unlock()
+	switch {
+	case interrupted:
+		err = errInterrupted
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = idleTimeout{b.idle, err}
+	}
+	return core.BodyUnreadable(err)
+}
+
+// idleTimeout words a passed read-idle deadline for the client (not the
+// connection's addresses); the network error stays underneath, for the log.
+type idleTimeout struct {
+	idle time.Duration
+	err  error
+}
+
+func (e idleTimeout) Error() string { return fmt.Sprintf("nothing arrived for %v", e.idle) }
+func (e idleTimeout) Unwrap() error { return e.err }
 
 // Interrupt makes a Read waiting for the client, and every later one, fail
 // at once (core.Interrupter): core calls it when the upload session the body
