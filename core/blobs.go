@@ -186,19 +186,50 @@ const activityPrecision = time.Hour
 // (LayerPartTooSmallException: "Layer parts must be at least 5 MiB in size").
 const MinLayerPartSize = 5 << 20
 
+// openUpload is an upload session known to this process. It holds no open
+// file: each request reopens the session's bytes (acquire) and closes them
+// again (release), so that sessions nobody is writing to cost a descriptor
+// each for nothing. Resuming is cheap (blob.Store.ResumeUpload).
 type openUpload struct {
 	mu        sync.Mutex // one request at a time per upload
 	rec       uploadRecord
-	up        blob.Upload
 	done      bool         // committed or cancelled: later requests see it as unknown
 	writtenAt atomic.Int64 // when bytes last arrived (unix ns), exactly: rec.WrittenAt lags; read without the lock
+	// ended is done once the session was ended from outside (Reset, its
+	// repository deleted), which does not wait for a request holding it:
+	// see endSessions.
+	ended context.Context
+	end   context.CancelFunc
 }
 
-func newOpenUpload(rec uploadRecord, up blob.Upload) *openUpload {
-	u := &openUpload{rec: rec, up: up}
+func newOpenUpload(rec uploadRecord) *openUpload {
+	u := &openUpload{rec: rec}
+	u.ended, u.end = context.WithCancel(context.Background())
 	u.writtenAt.Store(rec.lastActive().UnixNano())
 	return u
 }
+
+// An Interrupter is a request body that can stop waiting for its client: a
+// Read in progress, and every later one, fails at once. The server's request
+// bodies are. When a session is ended while a request writes a chunk into
+// it, core interrupts the chunk's body, so that the request fails now rather
+// than when the client sends more or the body's idle deadline passes.
+type Interrupter interface{ Interrupt() }
+
+// sessionBody reads a chunk for a session, and stops when the session ends.
+type sessionBody struct {
+	ended context.Context
+	body  io.Reader
+}
+
+func (b sessionBody) Read(p []byte) (int, error) {
+	if b.ended.Err() != nil {
+		return 0, errSessionEnded
+	}
+	return b.body.Read(p)
+}
+
+var errSessionEnded = errors.New("the upload session was ended")
 
 // lastWrite is when the session last saw bytes.
 func (u *openUpload) lastWrite() time.Time { return time.Unix(0, u.writtenAt.Load()) }
@@ -207,62 +238,133 @@ func uploadNotFound(id string) error {
 	return Errorf(KindUploadNotFound, "The upload with id '%s' does not exist", id)
 }
 
-// StartUpload opens an upload session into the repository.
+// putUploadRecord stores a new session's record, and counts it against its
+// registry's limit.
+func putUploadRecord(tx kv.Tx, rec uploadRecord) error {
+	if err := putJSON(tx, bUploads, []byte(rec.ID), rec); err != nil {
+		return err
+	}
+	return tx.Put(bRegUploads, []byte(regPrefix(rec.Registry)+rec.ID), nil)
+}
+
+// deleteUploadRecord removes a session's record, freeing its slot.
+func deleteUploadRecord(tx kv.Tx, reg RegistryID, id string) error {
+	if err := tx.Delete(bUploads, []byte(id)); err != nil {
+		return err
+	}
+	return tx.Delete(bRegUploads, []byte(regPrefix(reg)+id))
+}
+
+// checkUploadLimit refuses a new session in a registry that has as many
+// open as it may. Sessions end by completing, by cancellation, with their
+// repository, or by expiring (the janitor's), and each frees its slot.
+func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
+	if r.maxUploads <= 0 {
+		return nil
+	}
+	n := 0
+	err := tx.Scan(bRegUploads, []byte(regPrefix(reg)), nil, func(k, v []byte) bool {
+		n++
+		return n < r.maxUploads
+	})
+	if err != nil || n < r.maxUploads {
+		return err
+	}
+	return Errorf(KindLimitExceeded, "The registry with id '%s' in %s already has %d open layer uploads, the most it may have: complete or cancel one before initiating another",
+		reg.Account, reg.Region, r.maxUploads)
+}
+
+// StartUpload opens an upload session into the repository, unless the
+// registry has as many open as it may (KindLimitExceeded).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
 	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
 	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
-		return putJSON(tx, bUploads, []byte(rec.ID), rec)
+		if err := r.checkUploadLimit(tx, reg); err != nil {
+			return err
+		}
+		return putUploadRecord(tx, rec)
 	})
 	if err != nil {
 		return UploadStatus{}, err
 	}
 	r.publishAll(ctx, created)
 	up, err := r.blobs.CreateUpload(rec.ID)
+	if err == nil {
+		err = up.Close() // reopened by each request
+	}
 	if err != nil {
-		r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(rec.ID)) })
+		if up != nil {
+			up.Cancel()
+		}
+		r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, reg, rec.ID) })
 		return UploadStatus{}, err
 	}
 	r.mu.Lock()
-	r.uploads[rec.ID] = newOpenUpload(rec, up)
+	r.uploads[rec.ID] = newOpenUpload(rec)
 	r.mu.Unlock()
 	return UploadStatus{ID: rec.ID}, nil
 }
 
-// acquire returns the session locked; the caller must unlock u.mu. A
-// missing repository is reported as such, before the session is looked for.
-func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, error) {
+// acquire returns the session locked, with its bytes reopened for one
+// request; the caller must release it. A missing repository is reported as
+// such, before the session is looked for.
+func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
 	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.mu.Lock()
 	u, ok := r.uploads[id]
 	if !ok {
-		// Not open in this process (e.g. after a restart): reopen from the stores.
+		// Not open in this process (e.g. after a restart): known from its record.
 		var rec uploadRecord
 		found, err := false, error(nil)
 		r.kv.View(func(tx kv.Tx) error { found, err = getJSON(tx, bUploads, []byte(id), &rec); return nil })
 		if err != nil || !found {
 			r.mu.Unlock()
-			return nil, uploadNotFound(id)
+			return nil, nil, uploadNotFound(id)
 		}
-		up, err := r.blobs.ResumeUpload(id)
-		if err != nil {
-			r.mu.Unlock()
-			return nil, uploadNotFound(id)
-		}
-		u = newOpenUpload(rec, up)
+		u = newOpenUpload(rec)
 		r.uploads[id] = u
 	}
 	r.mu.Unlock()
 	u.mu.Lock()
-	if u.done || u.rec.Registry != reg || u.rec.Repository != repo {
+	if u.done || u.ended.Err() != nil || u.rec.Registry != reg || u.rec.Repository != repo {
 		u.mu.Unlock()
-		return nil, uploadNotFound(id)
+		return nil, nil, uploadNotFound(id)
 	}
-	return u, nil
+	// Reopened under the session's own lock, not the registry's: resuming
+	// may have to reread an upload, and no other session should wait for it.
+	up, err := r.blobs.ResumeUpload(id)
+	if errors.Is(err, blob.ErrNotFound) {
+		r.forget(u) // a record whose bytes are gone
+		err = uploadNotFound(id)
+	}
+	if err != nil {
+		u.mu.Unlock()
+		return nil, nil, err
+	}
+	return u, up, nil
 }
 
-// forget drops a finished session's open handle.
+// release ends a request's hold on a session: its bytes are closed, and kept
+// for the next request, unless the request ended the session — or it was
+// ended from outside meanwhile, and they go now.
+func (r *Registry) release(u *openUpload, up blob.Upload) {
+	switch {
+	case u.done:
+	case u.ended.Err() != nil:
+		up.Cancel()
+		u.done = true
+	default:
+		if err := up.Close(); err != nil {
+			// The bytes are still there; the next request may have to rehash them.
+			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", err)
+		}
+	}
+	u.mu.Unlock()
+}
+
+// forget drops a finished session.
 func (r *Registry) forget(u *openUpload) {
 	u.done = true
 	r.mu.Lock()
@@ -270,20 +372,20 @@ func (r *Registry) forget(u *openUpload) {
 	r.mu.Unlock()
 }
 
-// finish ends a session: forget its handle and delete its record.
+// finish ends a session: forget it and delete its record.
 func (r *Registry) finish(u *openUpload) {
 	r.forget(u)
-	r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(u.rec.ID)) })
+	r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, u.rec.Registry, u.rec.ID) })
 }
 
 // GetUpload reports an upload's progress.
 func (r *Registry) GetUpload(ctx context.Context, reg RegistryID, repo, id string) (UploadStatus, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	defer u.mu.Unlock()
-	return UploadStatus{ID: id, Size: u.up.Size()}, nil
+	defer r.release(u, up)
+	return UploadStatus{ID: id, Size: up.Size()}, nil
 }
 
 // lastActive is when the session last saw bytes, as far as its record knows.
@@ -307,32 +409,53 @@ func (r *Registry) WriteLayerPart(ctx context.Context, reg RegistryID, repo, id 
 }
 
 func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, layerPart bool) (UploadStatus, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	defer u.mu.Unlock()
-	if err := r.appendChunk(u, offset, body, layerPart); err != nil {
-		return UploadStatus{ID: id, Size: u.up.Size()}, err
-	}
-	return UploadStatus{ID: id, Size: u.up.Size()}, nil
+	defer r.release(u, up)
+	err = r.appendChunk(u, up, offset, body, layerPart)
+	return UploadStatus{ID: id, Size: up.Size()}, err
 }
 
 // appendChunk writes one chunk into a session the caller holds, checking
 // where it starts, and notes the activity (and, for a layer part, its size)
-// in the session's record when that matters.
-func (r *Registry) appendChunk(u *openUpload, offset int64, body io.Reader, layerPart bool) error {
-	if offset >= 0 && offset != u.up.Size() {
-		return Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, u.up.Size())
+// in the session's record when that matters. A chunk is taken whole or not
+// at all: one whose body fails part way (the client went away, sent a
+// malformed body, or one longer or shorter than it declared: ChunkOfLength)
+// leaves the session as it was, so that its size is what was acknowledged.
+func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body io.Reader, layerPart bool) error {
+	if offset >= 0 && offset != up.Size() {
+		return Errorf(KindRangeInvalid, "chunk starts at %d but the upload has %d bytes", offset, up.Size())
 	}
 	if body == nil {
 		return nil
 	}
-	before := u.up.Size()
-	_, err := io.Copy(u.up, body)
-	written := u.up.Size() - before
-	if written == 0 {
+	before := up.Size()
+	interrupt := context.AfterFunc(u.ended, func() {
+		if i, ok := body.(Interrupter); ok {
+			i.Interrupt()
+		}
+	})
+	_, err := io.Copy(up, sessionBody{u.ended, body})
+	interrupt()
+	if u.ended.Err() != nil {
+		// Its bytes go when the request lets go of the session (release).
+		return Errorf(KindUploadNotFound, "The upload with id '%s' was ended (its repository deleted, or the registry reset) while this chunk was being received", u.rec.ID)
+	}
+	if err != nil {
+		if terr := up.Truncate(before); terr != nil {
+			// What the session holds is no longer known: it cannot go on.
+			r.log.Error("dropping a refused chunk", "upload", u.rec.ID, "err", terr, "chunk", err)
+			up.Cancel()
+			r.finish(u)
+			return terr
+		}
 		return err
+	}
+	written := up.Size() - before
+	if written == 0 {
+		return nil
 	}
 	now := r.clock.Now()
 	u.writtenAt.Store(now.UnixNano())
@@ -358,21 +481,67 @@ func (r *Registry) appendChunk(u *openUpload, offset int64, body io.Reader, laye
 			r.log.Warn("recording an upload's progress", "upload", rec.ID, "err", uerr)
 		}
 	}
-	return err
+	return nil
+}
+
+// ChunkOfLength is the body of a chunk whose sender declared its length (a
+// Content-Range): reading it fails with KindRangeInvalid as soon as the body
+// proves longer, or ends shorter, than n bytes — a check nothing else makes
+// for a body sent with Transfer-Encoding: chunked. The chunk is then refused
+// whole (see WriteUpload).
+func ChunkOfLength(body io.Reader, n int64) io.Reader {
+	return &declaredChunk{body: body, n: n, left: n}
+}
+
+type declaredChunk struct {
+	body    io.Reader
+	n, left int64
+}
+
+// Interrupt passes an interruption on to the body (see Interrupter).
+func (c *declaredChunk) Interrupt() {
+	if i, ok := c.body.(Interrupter); ok {
+		i.Interrupt()
+	}
+}
+
+func (c *declaredChunk) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		// All the declared bytes are in: the body must end here.
+		var one [1]byte
+		for {
+			n, err := c.body.Read(one[:])
+			if n > 0 {
+				return 0, Errorf(KindRangeInvalid, "the chunk is longer than the %d bytes its range declares", c.n)
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.body.Read(p)
+	c.left -= int64(n)
+	if err == io.EOF && c.left > 0 {
+		return n, Errorf(KindRangeInvalid, "the chunk has %d bytes, not the %d its range declares", c.n-c.left, c.n)
+	}
+	return n, err
 }
 
 // CompleteUpload appends an optional last chunk, verifies the digest and
 // makes the blob reachable from the repository.
 func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, expected digest.Digest) (Descriptor, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	defer u.mu.Unlock()
-	if err := r.appendChunk(u, offset, body, false); err != nil {
+	defer r.release(u, up)
+	if err := r.appendChunk(u, up, offset, body, false); err != nil {
 		return Descriptor{}, err
 	}
-	return r.completeHeld(ctx, reg, repo, u, expected)
+	return r.completeHeld(ctx, reg, repo, u, up, expected)
 }
 
 // CompleteLayerUpload completes an upload made with ECR's layer API: as
@@ -381,25 +550,25 @@ func (r *Registry) CompleteUpload(ctx context.Context, reg RegistryID, repo, id 
 // LayerPartTooSmallException). A refused completion leaves the session as
 // it was.
 func (r *Registry) CompleteLayerUpload(ctx context.Context, reg RegistryID, repo, id string, expected digest.Digest) (Descriptor, error) {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	defer u.mu.Unlock()
+	defer r.release(u, up)
 	if u.rec.SmallLayerPart {
 		return Descriptor{}, Errorf(KindLayerPartTooSmall, "Layer parts must be at least 5 MiB in size, except the last: the upload with id '%s' has a smaller part", id)
 	}
-	return r.completeHeld(ctx, reg, repo, u, expected)
+	return r.completeHeld(ctx, reg, repo, u, up, expected)
 }
 
 // completeHeld commits a session the caller holds.
-func (r *Registry) completeHeld(ctx context.Context, reg RegistryID, repo string, u *openUpload, expected digest.Digest) (Descriptor, error) {
-	desc, consumed, err := r.commit(ctx, reg, repo, u.up, expected, u.rec.ID)
+func (r *Registry) completeHeld(ctx context.Context, reg RegistryID, repo string, u *openUpload, up blob.Upload, expected digest.Digest) (Descriptor, error) {
+	desc, consumed, err := r.commit(ctx, reg, repo, up, expected, u.rec.ID)
 	switch {
 	case err != nil && consumed:
 		r.finish(u) // its bytes left the session: it cannot go on
 	case IsKind(err, KindRepositoryNotFound):
-		u.up.Cancel() // the repository was deleted, and its upload goes with it
+		up.Cancel() // the repository was deleted, and its upload goes with it
 		r.finish(u)
 	}
 	if err != nil {
@@ -440,7 +609,10 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 			return err
 		}
 		if session != "" {
-			if err := tx.Delete(bUploads, []byte(session)); err != nil {
+			if tx.Get(bUploads, []byte(session)) == nil {
+				return uploadNotFound(session) // ended meanwhile
+			}
+			if err := deleteUploadRecord(tx, reg, session); err != nil {
 				return err
 			}
 		}
@@ -499,16 +671,14 @@ func (r *Registry) putBlob(ctx context.Context, reg RegistryID, repo string, exp
 
 // CancelUpload discards an upload session.
 func (r *Registry) CancelUpload(ctx context.Context, reg RegistryID, repo, id string) error {
-	u, err := r.acquire(reg, repo, id)
+	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return err
 	}
-	defer u.mu.Unlock()
-	if err := u.up.Cancel(); err != nil {
-		return err
-	}
-	r.finish(u)
-	return nil
+	defer r.release(u, up)
+	err = up.Cancel()
+	r.finish(u) // a failed Cancel leaves bytes for the janitor, not a session
+	return err
 }
 
 // MountBlob links a blob that repository from (or, when from is empty, any
@@ -623,30 +793,60 @@ func deleteUploadRecords(tx kv.Tx, reg RegistryID, repo string) ([]string, error
 		return true
 	})
 	for _, id := range ids {
-		if err := tx.Delete(bUploads, []byte(id)); err != nil {
+		if err := deleteUploadRecord(tx, reg, id); err != nil {
 			return nil, err
 		}
 	}
 	return ids, err
 }
 
-// cancelUploads discards the bytes of upload sessions whose records are gone.
-func (r *Registry) cancelUploads(ids []string) {
+// endSessions ends upload sessions whose records are gone (Reset, a deleted
+// repository) and discards their bytes, without waiting for a request that
+// holds one: that request's chunk is interrupted (appendChunk), it fails,
+// and the bytes go as soon as it lets go. A client that stalls mid-chunk
+// thus delays neither a reset nor a repository's deletion.
+func (r *Registry) endSessions(ids []string) {
 	for _, id := range ids {
 		r.mu.Lock()
 		u, open := r.uploads[id]
 		delete(r.uploads, id)
 		r.mu.Unlock()
-		if open {
-			u.mu.Lock()
-			u.done = true
-			u.up.Cancel()
-			u.mu.Unlock()
+		if !open {
+			r.discardUpload(id)
 			continue
 		}
-		if up, err := r.blobs.ResumeUpload(id); err == nil {
-			up.Cancel()
+		u.end()
+		if !u.mu.TryLock() {
+			// Busy: whether or not the request saw the end before it lets
+			// go, the bytes are discarded once it has.
+			go r.discardEnded(u)
+			continue
 		}
+		r.discardEndedLocked(u)
+	}
+}
+
+// discardEnded discards an ended session's bytes once no request holds it.
+func (r *Registry) discardEnded(u *openUpload) {
+	u.mu.Lock()
+	r.discardEndedLocked(u)
+}
+
+// discardEndedLocked discards the bytes of an ended session the caller has
+// locked (unless a request already did), and unlocks it.
+func (r *Registry) discardEndedLocked(u *openUpload) {
+	done := u.done
+	u.done = true
+	u.mu.Unlock()
+	if !done {
+		r.discardUpload(u.rec.ID)
+	}
+}
+
+// discardUpload discards the bytes of an upload no session holds.
+func (r *Registry) discardUpload(id string) {
+	if up, err := r.blobs.ResumeUpload(id); err == nil {
+		up.Cancel()
 	}
 }
 
@@ -693,7 +893,7 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 				err = nil // ended meanwhile
 			}
 		} else {
-			err = r.kv.Update(func(tx kv.Tx) error { return tx.Delete(bUploads, []byte(id)) })
+			err = r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, rec.Registry, id) })
 		}
 		if err != nil {
 			return n, err

@@ -15,6 +15,18 @@
 // proportion to what is read, not to the repository. Open upgrades a store
 // written by an earlier layout (schema.go).
 //
+// # Upload sessions
+//
+// A session (StartUpload … CompleteUpload) holds no open file between
+// requests: each request reopens its bytes and closes them again, which
+// blob.Store makes cheap. A registry has at most Options.MaxUploads open
+// (KindLimitExceeded past that). A chunk is taken whole or not at all: one
+// whose body fails, or is not the length it declared (ChunkOfLength), leaves
+// the session as it was, and a body error is the client's
+// (KindBodyUnreadable). Reset and DeleteRepository end sessions without
+// waiting for a request writing into one: its body is interrupted
+// (Interrupter) and the request fails.
+//
 // # Seams
 //
 // Options carries small interfaces, each with a working default:

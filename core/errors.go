@@ -42,6 +42,7 @@ const (
 	KindLayerPartTooSmall     Kind = "LayerPartTooSmall"   // an upload part other than the last is under 5 MiB
 	KindUpstreamUnavailable   Kind = "UpstreamUnavailable" // a pull-through fetch failed upstream
 	KindBlobInUse             Kind = "BlobInUse"           // a manifest of the repository still needs the blob
+	KindBodyUnreadable        Kind = "BodyUnreadable"      // the request body could not be read (see BodyUnreadable)
 )
 
 // Kinds lists every Kind, so edges can check that they map each one.
@@ -52,7 +53,7 @@ var Kinds = []Kind{
 	KindUploadNotFound, KindDigestInvalid, KindRangeInvalid, KindSizeInvalid, KindImageTagImmutable,
 	KindUnauthorized, KindDenied, KindUnsupported, KindInvalidParameter, KindImageAlreadyExists,
 	KindImageArchived, KindNotFound, KindAlreadyExists, KindLimitExceeded, KindInvalidTagParameter, KindTooManyTags,
-	KindLayerPartTooSmall, KindUpstreamUnavailable, KindBlobInUse,
+	KindLayerPartTooSmall, KindUpstreamUnavailable, KindBlobInUse, KindBodyUnreadable,
 }
 
 // Error is a domain error: a Kind and a message in the wording clients expect.
@@ -79,6 +80,19 @@ func Errorf(k Kind, format string, args ...any) error {
 // InvalidParameter words a rejected parameter as ECR does.
 func InvalidParameter(param, constraint string) error {
 	return Errorf(KindInvalidParameter, "Invalid parameter at '%s' failed to satisfy constraint: '%s'", param, constraint)
+}
+
+// BodyUnreadable classifies a failure to read a request body — malformed
+// chunked encoding, a client that went away or stopped sending — as the
+// client's doing, not the server's. The server wraps every request body's
+// read errors with it, so that core passes them on and each edge maps the
+// kind once. A domain error (e.g. ChunkOfLength's) is returned as it is.
+func BodyUnreadable(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Kind: KindBodyUnreadable, Message: "the request body could not be read: " + err.Error(), Err: err}
 }
 
 // Denied wraps a before-hook's reason as an access-denied error.

@@ -78,6 +78,7 @@ type fixture struct {
 	clock        *ManualClock
 	ids          *seqIDs
 	createOnPush bool
+	maxUploads   int // Options.MaxUploads of the next build
 	reopen       func() (kv.Store, blob.Store)
 }
 
@@ -106,12 +107,19 @@ func newFixture(t *testing.T, c storeConfig, createOnPush bool) *fixture {
 }
 
 func (f *fixture) build() *Registry {
-	return New(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush})
+	return New(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads})
 }
 
 // restart simulates a process restart: the old Registry goes away and a new
 // one is built over the same stores (reopened from disk for bolt+fs).
 func (f *fixture) restart() {
+	f.t.Helper()
+	f.restartWith(nil)
+}
+
+// restartWith is restart with the reopened blob store passed through wrap
+// (nil: as it is), e.g. to make one of its operations slow.
+func (f *fixture) restartWith(wrap func(blob.Store) blob.Store) {
 	f.t.Helper()
 	if f.cfg.disk {
 		if err := f.r.Close(); err != nil {
@@ -122,6 +130,9 @@ func (f *fixture) restart() {
 		f.r.Bus().Close()
 	}
 	f.kv, f.blobs = f.reopen()
+	if wrap != nil {
+		f.blobs = wrap(f.blobs)
+	}
 	f.r = f.build()
 }
 

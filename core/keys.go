@@ -21,6 +21,7 @@ const (
 	bParents    = "parents"        // reg|repo|child|parent     → "" (index membership)
 	bBlobUses   = "blob-uses"      // reg|repo|blob|manifest    → "" (the manifests that need a blob)
 	bUploads    = "uploads"        // id                        → uploadRecord JSON
+	bRegUploads = "reg-uploads"    // reg|id                    → "" (a registry's open sessions, counted against MaxUploads)
 	bMeta       = "meta"           // name                      → value (the layout's schema version)
 )
 

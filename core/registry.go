@@ -25,6 +25,7 @@ type Options struct {
 	Templates    TemplateSource // settings of repositories the registry creates; nil: CreateOnPushTemplates
 	Upstream     Upstream       // fetch-on-miss for a pull-through cache; nil: none
 	Authorizer   Authorizer     // nil: AccountBoundary
+	MaxUploads   int            // open upload sessions per registry (account × region); 0: DefaultMaxUploads, < 0: no bound
 	Log          *slog.Logger
 }
 
@@ -40,9 +41,11 @@ type Registry struct {
 	fetches   singleflight.Group // concurrent misses of one reference fetch once
 	authz     Authorizer
 	log       *slog.Logger
+	// maxUploads bounds each registry's open upload sessions (0: none).
+	maxUploads int
 
 	mu       sync.Mutex
-	uploads  map[string]*openUpload // upload handles kept open between requests
+	uploads  map[string]*openUpload // upload sessions this process has seen: their locks and activity
 	inFlight map[string]bool        // one-request uploads being received
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
@@ -74,8 +77,19 @@ func New(o Options) *Registry {
 	if r.newID == nil {
 		r.newID = NewUUID
 	}
+	switch {
+	case o.MaxUploads == 0:
+		r.maxUploads = DefaultMaxUploads
+	case o.MaxUploads > 0:
+		r.maxUploads = o.MaxUploads
+	}
 	return r
 }
+
+// DefaultMaxUploads is how many upload sessions a registry may have open
+// unless Options say otherwise: far more than any client pushes at once,
+// few enough that a client opening sessions in a loop meets a clear refusal.
+const DefaultMaxUploads = 1000
 
 // NewUUID returns a random (version 4) UUID: the form of ECR's upload and
 // request ids.
@@ -94,15 +108,10 @@ func (r *Registry) Bus() *Bus { return r.bus }
 // Clock returns the registry's clock.
 func (r *Registry) Clock() Clock { return r.clock }
 
-// Close releases open upload handles (their bytes stay resumable), drains the
-// event queues (subscribers may still write) and closes the stores.
+// Close drains the event queues (subscribers may still write) and closes the
+// stores. Upload sessions hold nothing open between requests: their bytes
+// stay resumable.
 func (r *Registry) Close() error {
-	r.mu.Lock()
-	for id, u := range r.uploads {
-		u.up.Close()
-		delete(r.uploads, id)
-	}
-	r.mu.Unlock()
 	busErr := r.bus.Close()
 	r.closePulls()
 	return errors.Join(busErr, r.kv.Close())

@@ -278,7 +278,7 @@ func (r *Registry) DeleteRepository(ctx context.Context, reg RegistryID, name st
 	if err != nil {
 		return repo, err
 	}
-	r.cancelUploads(uploads)
+	r.endSessions(uploads)
 	r.dropBlobs(orphans)
 	r.bus.publish(ctx, ev)
 	return repo, nil

@@ -9,29 +9,13 @@ import (
 )
 
 // allBuckets lists every bucket core writes, for Reset.
-var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bSettings}
+var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings}
 
 // Reset wipes all state: every registry, repository, image, blob and upload.
-// Test suites call it between tests.
+// Test suites call it between tests. It does not wait for requests writing
+// into upload sessions: their sessions end and they fail (endSessions).
 func (r *Registry) Reset(ctx context.Context) error {
-	// A request holding a session's lock may take the map lock (to forget
-	// the session) or the GC lock (to commit): wait for sessions holding
-	// neither, and take the GC lock only after.
-	r.mu.Lock()
-	open := make([]*openUpload, 0, len(r.uploads))
-	for id, u := range r.uploads {
-		open = append(open, u)
-		delete(r.uploads, id)
-	}
-	r.mu.Unlock()
-	for _, u := range open {
-		u.mu.Lock()
-		if !u.done {
-			u.up.Cancel()
-			u.done = true
-		}
-		u.mu.Unlock()
-	}
+	// The GC lock waits for commits in progress (none waits for a client).
 	r.gcMu.Lock()
 	defer r.gcMu.Unlock()
 	var uploads []string
@@ -47,11 +31,18 @@ func (r *Registry) Reset(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	recorded := make(map[string]bool, len(uploads))
 	for _, id := range uploads {
-		if u, err := r.blobs.ResumeUpload(id); err == nil {
-			u.Cancel()
+		recorded[id] = true
+	}
+	r.mu.Lock()
+	for id := range r.uploads {
+		if !recorded[id] {
+			uploads = append(uploads, id) // a session whose record went otherwise
 		}
 	}
+	r.mu.Unlock()
+	r.endSessions(uploads)
 	var blobs []digest.Digest
 	if err := r.blobs.Walk(func(d digest.Digest, _ int64) error { blobs = append(blobs, d); return nil }); err != nil {
 		return err

@@ -44,6 +44,7 @@ type Berth struct {
 	URL     string // http://host:port
 	DataDir string
 	args    []string
+	wrap    []string // a command berth runs under (e.g. prlimit ...), or none
 	cmd     *exec.Cmd
 	exited  chan error
 	stderr  *strings.Builder
@@ -55,7 +56,14 @@ type Berth struct {
 // It is stopped when the test ends.
 func Start(t testing.TB, args ...string) *Berth {
 	t.Helper()
-	b := &Berth{t: t, DataDir: t.TempDir(), args: args}
+	return StartUnder(t, nil, args...)
+}
+
+// StartUnder is Start with berth run by a wrapper command that execs it (the
+// process keeps its pid), e.g. []string{"prlimit", "--nofile=256:256"}.
+func StartUnder(t testing.TB, wrap []string, args ...string) *Berth {
+	t.Helper()
+	b := &Berth{t: t, DataDir: t.TempDir(), args: args, wrap: wrap}
 	b.start("127.0.0.1:0")
 	t.Cleanup(func() {
 		if b.cmd != nil {
@@ -68,7 +76,8 @@ func Start(t testing.TB, args ...string) *Berth {
 func (b *Berth) start(addr string) {
 	b.t.Helper()
 	args := append([]string{"serve", "--addr", addr, "--data-dir", b.DataDir, "--log-level", "warn"}, b.args...)
-	cmd := exec.Command(berthBin, args...)
+	argv := append(append(append([]string{}, b.wrap...), berthBin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.t.Fatal(err)

@@ -62,6 +62,7 @@ var kindToException = map[core.Kind]string{
 	core.KindLayerPartTooSmall:     "LayerPartTooSmallException",
 	core.KindUpstreamUnavailable:   "UnableToGetUpstreamImageException",
 	core.KindBlobInUse:             "InvalidParameterException",
+	core.KindBodyUnreadable:        "SerializationException",
 }
 
 // toAWS maps any error to its wire form. A core error whose kind a handler

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -145,32 +146,34 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, reg core.
 	uploadAccepted(w, rt.name, st, http.StatusNoContent)
 }
 
-// chunkStart reads Content-Range ("start-end", optionally "bytes start-end")
-// and checks it against Content-Length. It returns -1 when absent.
-func chunkStart(r *http.Request) (int64, error) {
+// chunk reads Content-Range ("start-end", optionally "bytes start-end") and
+// checks it against Content-Length. It returns where the chunk starts (-1
+// when no range is given) and its body, held by core to the length the range
+// declares: a body sent chunked has no Content-Length to check.
+func chunk(r *http.Request) (int64, io.Reader, error) {
 	cr := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Content-Range"), "bytes "))
 	if cr == "" {
-		return -1, nil
+		return -1, r.Body, nil
 	}
 	a, b, ok := strings.Cut(cr, "-")
 	start, err1 := strconv.ParseInt(a, 10, 64)
 	end, err2 := strconv.ParseInt(strings.Split(b, "/")[0], 10, 64)
 	if !ok || err1 != nil || err2 != nil || start < 0 || end < start-1 {
-		return 0, core.Errorf(core.KindRangeInvalid, "invalid Content-Range '%s'", cr)
+		return 0, nil, core.Errorf(core.KindRangeInvalid, "invalid Content-Range '%s'", cr)
 	}
 	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
-		return 0, core.Errorf(core.KindSizeInvalid, "Content-Range '%s' does not match Content-Length %d", cr, r.ContentLength)
+		return 0, nil, core.Errorf(core.KindSizeInvalid, "Content-Range '%s' does not match Content-Length %d", cr, r.ContentLength)
 	}
-	return start, nil
+	return start, core.ChunkOfLength(r.Body, end-start+1), nil
 }
 
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	start, err := chunkStart(r)
+	start, body, err := chunk(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	st, err := h.reg.WriteUpload(r.Context(), reg, rt.name, rt.ref, start, r.Body)
+	st, err := h.reg.WriteUpload(r.Context(), reg, rt.name, rt.ref, start, body)
 	if err != nil {
 		if core.IsKind(err, core.KindRangeInvalid) {
 			uploadProgress(w, rt.name, st) // the client needs the progress to resume
@@ -192,12 +195,12 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, reg core.Reg
 		h.writeError(w, r, err)
 		return
 	}
-	start, err := chunkStart(r)
+	start, body, err := chunk(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	d, err := h.reg.CompleteUpload(r.Context(), reg, rt.name, rt.ref, start, r.Body, dg)
+	d, err := h.reg.CompleteUpload(r.Context(), reg, rt.name, rt.ref, start, body, dg)
 	if err != nil {
 		if core.IsKind(err, core.KindRangeInvalid) {
 			if st, serr := h.reg.GetUpload(r.Context(), reg, rt.name, rt.ref); serr == nil {

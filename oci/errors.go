@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/berth-dev/berth/core"
 )
@@ -50,7 +51,8 @@ var codeFor = map[core.Kind]struct {
 	core.KindInvalidTagParameter:   {"UNSUPPORTED", http.StatusBadRequest},
 	core.KindTooManyTags:           {"UNSUPPORTED", http.StatusBadRequest},
 	core.KindLayerPartTooSmall:     {"BLOB_UPLOAD_INVALID", http.StatusBadRequest},
-	core.KindUpstreamUnavailable:   {"UNKNOWN", http.StatusBadGateway}, // the spec has no code for a failing upstream
+	core.KindUpstreamUnavailable:   {"UNKNOWN", http.StatusBadGateway},             // the spec has no code for a failing upstream
+	core.KindBodyUnreadable:        {"BLOB_UPLOAD_INVALID", http.StatusBadRequest}, // a manifest's: MANIFEST_INVALID (writeError)
 	core.KindBlobInUse:             {"DENIED", http.StatusConflict},
 }
 
@@ -63,6 +65,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.As(err, &e) {
 		if c, ok := codeFor[e.Kind]; ok {
 			code, status, msg = c.code, c.status, e.Message
+		}
+		if e.Kind == core.KindBodyUnreadable {
+			// What was being read decides the code: a manifest that cannot
+			// be read is an invalid manifest.
+			if rt, _ := parseRoute(strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/v2"), "/")); rt.kind == kindManifest {
+				code = "MANIFEST_INVALID"
+			}
+			h.log.Debug("request body could not be read", "method", r.Method, "path", r.URL.Path, "err", e.Err)
 		}
 	}
 	if status == http.StatusInternalServerError {

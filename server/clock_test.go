@@ -82,9 +82,11 @@ func TestConfigClockReachesEveryPath(t *testing.T) {
 
 // Domain time in this package comes from the injected clock. The wall clock
 // is read only where real time is meant: a request's duration in the access
-// log, and Shutdown's grace for idle connections.
+// log, Shutdown's grace for idle connections, and a request body's read
+// deadline (the connection's, which the kernel keeps in real time).
 func TestNoWallClockForDomainTime(t *testing.T) {
-	allowed := map[string]bool{"accessLog time.Now": true, "accessLog time.Since": true, "Shutdown time.Sleep": true}
+	allowed := map[string]bool{"accessLog time.Now": true, "accessLog time.Since": true, "Shutdown time.Sleep": true,
+		"Read time.Now": true}
 	wall := map[string]bool{"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true, "AfterFunc": true,
 		"Tick": true, "NewTicker": true, "NewTimer": true}
 	files, err := filepath.Glob("*.go")

@@ -44,11 +44,18 @@ type Config struct {
 	// Clock drives every time-dependent path (ages, expiries, retries,
 	// periodic sweeps); nil is the real clock. Tests inject a ManualClock.
 	Clock core.Clock
+	// MaxUploads bounds the open upload sessions of each registry (account
+	// × region); 0 is core.DefaultMaxUploads.
+	MaxUploads int
+	// BodyIdleTimeout is how long a request body may send nothing before the
+	// request fails and its connection closes; 0 is DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
-	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000"}
+	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000",
+		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout}
 }
 
 // Server is a configured berth instance.
@@ -100,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 	if clock == nil {
 		clock = core.SystemClock
 	}
-	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, Log: log})
+	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
@@ -135,7 +142,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(accessLog(s.log))
+	idle := s.cfg.BodyIdleTimeout
+	if idle <= 0 {
+		idle = DefaultBodyIdleTimeout
+	}
+	r.Use(accessLog(s.log), bodyIdleDeadline(idle))
 	r.Get("/_berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"status":"ok"}`)

@@ -107,6 +107,22 @@ func envBoolOn(name string) bool {
 	return v != "0" && v != "false" && v != "no"
 }
 
+// setFromEnv sets each named flag from its BERTH_* variable (--max-uploads
+// from BERTH_MAX_UPLOADS), parsed as the flag would be, before the command
+// line is: a flag given there still wins, and a malformed value is refused
+// either way.
+func setFromEnv(fs *flag.FlagSet, names ...string) error {
+	for _, name := range names {
+		key := "BERTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return nil
+}
+
 func serve(args []string, stdout, stderr io.Writer) error {
 	d := server.Defaults()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -123,6 +139,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
+	maxUploads := fs.Int("max-uploads", d.MaxUploads, "open upload sessions per registry (account × region); one more is refused with LimitExceededException (BERTH_MAX_UPLOADS)")
+	bodyIdle := fs.Duration("body-idle-timeout", d.BodyIdleTimeout, "how long a request body may send nothing before the request fails and its connection closes (BERTH_BODY_IDLE_TIMEOUT)")
+	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout"); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -136,8 +157,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *uriStyle != "localhost" && *uriStyle != "ecr" && *uriStyle != "aws" {
 		return fmt.Errorf("--uri-style must be localhost, ecr or aws, got %q", *uriStyle)
 	}
+	if *maxUploads < 1 {
+		return fmt.Errorf("--max-uploads must be at least 1, got %d", *maxUploads)
+	}
+	if *bodyIdle <= 0 {
+		return fmt.Errorf("--body-idle-timeout must be positive, got %v", *bodyIdle)
+	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
-		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log}
+		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log,
+		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -91,6 +92,10 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"serve", "--memory", "--log-level", "loud"},
 		{"serve", "--memory", "--default-account", "abc"},
 		{"serve", "--memory", "--uri-style", "fancy"},
+		{"serve", "--memory", "--max-uploads", "0"},
+		{"serve", "--memory", "--max-uploads", "many"},
+		{"serve", "--memory", "--body-idle-timeout", "0s"},
+		{"serve", "--memory", "--body-idle-timeout", "soon"},
 		{"serve", "--no-such-flag"},
 	} {
 		if err := run(args, &out, &out); err == nil {
@@ -207,5 +212,30 @@ func TestCommandHelpPrintsFlagsAndSucceeds(t *testing.T) {
 		if help := out.String() + errOut.String(); !strings.Contains(help, c.flag) {
 			t.Errorf("%v printed %q, want the flags (%s)", c.args, help, c.flag)
 		}
+	}
+}
+
+// Numeric flags take their BERTH_* variable, parsed as the flag would be; the
+// command line wins, and a malformed variable is refused.
+func TestFlagsFromEnvironment(t *testing.T) {
+	parse := func(args ...string) (int, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		n := fs.Int("max-uploads", 1000, "")
+		if err := setFromEnv(fs, "max-uploads"); err != nil {
+			return 0, err
+		}
+		return *n, fs.Parse(args)
+	}
+	t.Setenv("BERTH_MAX_UPLOADS", "7")
+	if n, err := parse(); err != nil || n != 7 {
+		t.Errorf("BERTH_MAX_UPLOADS=7: %d, %v", n, err)
+	}
+	if n, err := parse("--max-uploads", "9"); err != nil || n != 9 {
+		t.Errorf("BERTH_MAX_UPLOADS=7 --max-uploads 9: %d, %v", n, err)
+	}
+	t.Setenv("BERTH_MAX_UPLOADS", "lots")
+	if _, err := parse(); err == nil || !strings.Contains(err.Error(), "BERTH_MAX_UPLOADS") {
+		t.Errorf("BERTH_MAX_UPLOADS=lots: %v, want an error naming the variable", err)
 	}
 }

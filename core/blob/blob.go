@@ -6,7 +6,10 @@
 package blob
 
 import (
+	"encoding"
 	"errors"
+	"fmt"
+	"hash"
 	"io"
 	"os"
 
@@ -46,7 +49,9 @@ type Store interface {
 	CreateUpload(id string) (Upload, error)
 	// ResumeUpload reopens an upload that was created earlier (possibly
 	// before a restart) and not committed or cancelled; ErrNotFound if none,
-	// also for an invalid id.
+	// also for an invalid id. Resuming an upload that was closed should not
+	// cost in proportion to its size (FS keeps its running hash beside it):
+	// core reopens a session's upload for each request.
 	ResumeUpload(id string) (Upload, error)
 	// Walk calls fn once for every stored blob, in no particular order. It
 	// stops at the first error fn returns and returns it.
@@ -79,10 +84,43 @@ type Upload interface {
 	// upload is left as it was: more bytes may be written and Commit called
 	// again.
 	Commit(expected digest.Digest) (size int64, err error)
+	// Truncate discards the bytes after the first size (0 ≤ size ≤ Size),
+	// so that a chunk that was refused leaves nothing behind; writing and
+	// Commit go on from there. Cutting back to where the upload was created
+	// or resumed rereads nothing; further back may rehash what is kept.
+	Truncate(size int64) error
 	// Cancel discards the upload.
 	Cancel() error
-	// Close releases resources and keeps the bytes for a later ResumeUpload.
+	// Close releases resources and keeps the bytes, and what a later
+	// ResumeUpload needs to continue them cheaply.
 	Close() error
+}
+
+func badTruncate(size, to int64) error {
+	return fmt.Errorf("blob: cannot truncate an upload of %d bytes to %d", size, to)
+}
+
+// restoreHash returns a sha256 set to state (nil: a fresh one).
+func restoreHash(state []byte) (hash.Hash, error) {
+	h := digest.SHA256.Hash()
+	if state == nil {
+		return h, nil
+	}
+	um, ok := h.(encoding.BinaryUnmarshaler)
+	if !ok {
+		return nil, errors.New("blob: the sha256 implementation cannot restore a state")
+	}
+	return h, um.UnmarshalBinary(state)
+}
+
+// hashState returns h's state, or nil when it cannot be saved.
+func hashState(h hash.Hash) []byte {
+	if m, ok := h.(encoding.BinaryMarshaler); ok {
+		if st, err := m.MarshalBinary(); err == nil {
+			return st
+		}
+	}
+	return nil
 }
 
 // validID keeps upload ids to a conservative alphabet so they are safe as file names.

@@ -157,3 +157,102 @@ func TestFSIgnoresStrayFiles(t *testing.T) {
 		t.Errorf("ListUploads = %q, want only the well-named file", ids)
 	}
 }
+
+// closeWith writes b to a new FS upload and closes it, returning the paths
+// of its file and of the state Close saves beside it.
+func closeWith(t *testing.T, s *blob.FS, root, id string, b []byte) (file, state string) {
+	t.Helper()
+	u, err := s.CreateUpload(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(root, "uploads", id)
+	return file, file + ".state"
+}
+
+// resumeAndCommit resumes id, checks its size, appends more and commits
+// under the sha256 of want.
+func resumeAndCommit(t *testing.T, s *blob.FS, id string, size int, more, want []byte) {
+	t.Helper()
+	u, err := s.ResumeUpload(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Size() != int64(size) {
+		t.Fatalf("resumed Size() = %d, want %d", u.Size(), size)
+	}
+	if _, err := u.Write(more); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Commit(digest.FromBytes(want)); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+}
+
+// A closed FS upload resumes from the hash state Close saved beside it and
+// does not reread its bytes: here they were changed behind its back, and
+// the upload still commits under the digest of what it was sent.
+func TestFSResumeDoesNotRereadClosedUpload(t *testing.T) {
+	s, root := newFS(t)
+	sent := []byte("bytes sent before the upload was closed")
+	file, _ := closeWith(t, s, root, "saved", sent)
+	if err := os.WriteFile(file, bytes.Repeat([]byte("x"), len(sent)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resumeAndCommit(t, s, "saved", len(sent), []byte(", and after"), append(sent, ", and after"...))
+	if entries, _ := os.ReadDir(filepath.Join(root, "uploads")); len(entries) != 0 {
+		t.Errorf("uploads/ holds %d entries after the commit, want none (no state left behind)", len(entries))
+	}
+}
+
+// What the saved state does not cover is hashed from the file: no state, a
+// damaged one, bytes written after it (a crash in the middle of a request),
+// a file shorter than it (bytes lost in a crash).
+func TestFSResumeHashesWhatTheStateDoesNotCover(t *testing.T) {
+	sent := []byte("0123456789abcdefghijklmnopqrstuvwxyz")
+	for _, c := range []struct {
+		name   string
+		damage func(t *testing.T, file, state string)
+		size   int // of the upload after damage
+	}{
+		{"no state", func(t *testing.T, file, state string) { os.Remove(state) }, len(sent)},
+		{"damaged state", func(t *testing.T, file, state string) {
+			b, err := os.ReadFile(state)
+			if err != nil {
+				t.Fatal("Close saved no state:", err)
+			}
+			b[len(b)/2] ^= 0xff
+			os.WriteFile(state, b, 0o644)
+		}, len(sent)},
+		{"truncated state", func(t *testing.T, file, state string) {
+			b, err := os.ReadFile(state)
+			if err != nil {
+				t.Fatal("Close saved no state:", err)
+			}
+			os.WriteFile(state, b[:len(b)/2], 0o644)
+		}, len(sent)},
+		{"bytes after the state", func(t *testing.T, file, state string) {
+			f, _ := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+			f.Write([]byte("+tail"))
+			f.Close()
+		}, len(sent) + len("+tail")},
+		{"file shorter than the state", func(t *testing.T, file, state string) { os.Truncate(file, 10) }, 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, root := newFS(t)
+			file, state := closeWith(t, s, root, "u", sent)
+			c.damage(t, file, state)
+			now, err := os.ReadFile(file)
+			if err != nil || len(now) != c.size {
+				t.Fatalf("the file has %d bytes (%v), want %d", len(now), err, c.size)
+			}
+			resumeAndCommit(t, s, "u", c.size, []byte("!"), append(now, '!'))
+		})
+	}
+}

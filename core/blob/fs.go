@@ -1,9 +1,11 @@
 package blob
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -16,9 +18,17 @@ import (
 //
 //	root/blobs/<algorithm>/<first two hex>/<hex>   committed blobs
 //	root/uploads/<id>                              pending uploads
+//	root/uploads/<id>.state                        how far an upload's running hash got
 //
 // A blob file appears only by rename after its bytes were fsynced and
 // verified, so a crash never leaves a partial blob under a digest.
+//
+// Close saves the upload's running sha256 beside it (after syncing the
+// bytes it covers), so ResumeUpload reads a few hundred bytes instead of
+// rehashing the upload: a session can be reopened for every request, and
+// after a restart, without rereading gigabytes. A state that is missing,
+// damaged or covers more than the file holds is ignored, and only the bytes
+// it does not cover are hashed.
 type FS struct{ root string }
 
 // NewFS creates the directories under root.
@@ -156,6 +166,13 @@ func (s *FS) CreateUpload(id string) (Upload, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A state left by an earlier upload under this id (a crash as it ended)
+	// describes other bytes.
+	if err := os.Remove(statePath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f.Close()
+		os.Remove(p)
+		return nil, err
+	}
 	return &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash()}, nil
 }
 
@@ -171,14 +188,11 @@ func (s *FS) ResumeUpload(id string) (Upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The running hash is not persisted; rebuild it from the bytes on disk.
-	u := &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash()}
-	n, err := io.Copy(u.h, f)
-	if err != nil {
+	u := &fsUpload{s: s, id: id, path: p, f: f}
+	if err := u.restore(); err != nil {
 		f.Close()
 		return nil, err
 	}
-	u.size = n
 	return u, nil
 }
 
@@ -186,20 +200,126 @@ type fsUpload struct {
 	s    *FS
 	id   string
 	path string
-	f    *os.File
+	f    *os.File  // positioned at size
 	h    hash.Hash // sha256 of the bytes written so far
 	size int64
+	// dirty: the saved state does not describe the bytes (Close saves it).
+	dirty bool
+	// Where the upload was created or resumed, and its hash there: a
+	// Truncate back to it (a refused chunk) rereads nothing.
+	baseSize  int64
+	baseState []byte
 }
 
-func (u *fsUpload) ID() string   { return u.id }
-func (u *fsUpload) Size() int64  { return u.size }
-func (u *fsUpload) Close() error { return u.f.Close() }
+func (u *fsUpload) Truncate(size int64) error {
+	if size < 0 || size > u.size {
+		return badTruncate(u.size, size)
+	}
+	from, state := int64(0), []byte(nil)
+	if size >= u.baseSize && u.baseState != nil {
+		from, state = u.baseSize, u.baseState
+	}
+	h, err := restoreHash(state)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(u.f, from, size-from)); err != nil {
+		return err
+	}
+	if err := u.f.Truncate(size); err != nil {
+		return err
+	}
+	if _, err := u.f.Seek(size, io.SeekStart); err != nil {
+		return err
+	}
+	u.h, u.size, u.dirty = h, size, true
+	return nil
+}
+
+func (u *fsUpload) ID() string  { return u.id }
+func (u *fsUpload) Size() int64 { return u.size }
 
 func (u *fsUpload) Write(p []byte) (int, error) {
 	n, err := u.f.Write(p)
 	u.h.Write(p[:n])
 	u.size += int64(n)
+	u.dirty = u.dirty || n > 0
 	return n, err
+}
+
+// Close saves the running hash for the next ResumeUpload. The bytes are
+// synced first: a state must never describe bytes a crash could still lose,
+// or a resumed upload would commit content it does not have.
+func (u *fsUpload) Close() error {
+	if !u.dirty {
+		return u.f.Close()
+	}
+	err := u.f.Sync()
+	if err == nil {
+		err = u.saveState()
+	}
+	return errors.Join(err, u.f.Close())
+}
+
+// stateMagic starts a saved state; its last 4 bytes are a CRC-32 of the rest.
+const stateMagic = "berth-upload-state-1\n"
+
+func statePath(upload string) string { return upload + ".state" }
+
+// saveState writes what Close keeps: the size and the marshalled sha256
+// (crypto/sha256 implements encoding.BinaryMarshaler).
+func (u *fsUpload) saveState() error {
+	st := hashState(u.h)
+	if st == nil {
+		return nil // nothing to save: the next resume rehashes
+	}
+	b := append([]byte(stateMagic), binary.BigEndian.AppendUint64(nil, uint64(u.size))...)
+	b = append(b, st...)
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	// Not synced: a state lost in a crash only costs a rehash.
+	return os.WriteFile(statePath(u.path), b, 0o644)
+}
+
+// loadState returns the saved state's size and hash, if there is a sound one.
+func loadState(upload string) (int64, hash.Hash, bool) {
+	b, err := os.ReadFile(statePath(upload))
+	if err != nil || len(b) < len(stateMagic)+8+4 || string(b[:len(stateMagic)]) != stateMagic {
+		return 0, nil, false
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.ChecksumIEEE(body) != sum {
+		return 0, nil, false
+	}
+	size := int64(binary.BigEndian.Uint64(body[len(stateMagic):]))
+	h, err := restoreHash(body[len(stateMagic)+8:])
+	if err != nil || size < 0 {
+		return 0, nil, false
+	}
+	return size, h, true
+}
+
+// restore sets the running hash and size from the saved state and the file,
+// hashing only what the state does not cover, and leaves f at the end.
+func (u *fsUpload) restore() error {
+	fi, err := u.f.Stat()
+	if err != nil {
+		return err
+	}
+	end := fi.Size()
+	from, h, ok := loadState(u.path)
+	if !ok || from > end {
+		from, h = 0, digest.SHA256.Hash()
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(u.f, from, end-from)); err != nil {
+		return err
+	}
+	if _, err := u.f.Seek(end, io.SeekStart); err != nil {
+		return err
+	}
+	u.h, u.size = h, end
+	u.dirty = from != end
+	u.baseSize, u.baseState = end, hashState(h)
+	return nil
 }
 
 // ReadFrom copies with a large buffer: fewer syscalls on big layers.
@@ -243,6 +363,12 @@ func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
 	if got != expected {
 		return 0, ErrDigestMismatch
 	}
+	// The state goes first: a crash from here on leaves at worst an upload
+	// without one, which is rehashed.
+	if err := os.Remove(statePath(u.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	u.dirty = true
 	if err := u.f.Sync(); err != nil {
 		return 0, err
 	}
@@ -265,8 +391,10 @@ func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
 
 func (u *fsUpload) Cancel() error {
 	u.f.Close()
-	if err := os.Remove(u.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	for _, p := range []string{statePath(u.path), u.path} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

@@ -105,6 +105,7 @@ func (s *Mem) ResumeUpload(id string) (Upload, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
+	u.baseSize, u.baseState = int64(u.buf.Len()), hashState(u.h)
 	return u, nil
 }
 
@@ -113,6 +114,28 @@ type memUpload struct {
 	id  string
 	buf bytes.Buffer
 	h   hash.Hash
+	// Where the upload was created or last resumed, and its hash there: a
+	// Truncate back to it (a refused chunk) hashes nothing again.
+	baseSize  int64
+	baseState []byte
+}
+
+func (u *memUpload) Truncate(size int64) error {
+	if size < 0 || size > int64(u.buf.Len()) {
+		return badTruncate(int64(u.buf.Len()), size)
+	}
+	from, state := int64(0), []byte(nil)
+	if size >= u.baseSize && u.baseState != nil {
+		from, state = u.baseSize, u.baseState
+	}
+	h, err := restoreHash(state)
+	if err != nil {
+		return err
+	}
+	h.Write(u.buf.Bytes()[from:size])
+	u.buf.Truncate(int(size))
+	u.h = h
+	return nil
 }
 
 func (u *memUpload) ID() string   { return u.id }

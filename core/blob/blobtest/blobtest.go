@@ -21,6 +21,9 @@
 //     needed; ResumeUpload of an unknown id fails with blob.ErrNotFound;
 //   - CreateUpload of an id that is already pending fails with an error
 //     matching fs.ErrExist and leaves the pending upload alone;
+//   - Truncate drops the bytes after a size — back to where the upload was
+//     resumed, or further — and writing and Commit (sha256 and sha512) go on
+//     from there; a size above Size or below 0 is refused and changes nothing;
 //   - Open returns the exact bytes, its Size, and seeks (start, current,
 //     end); independent Readers keep independent positions;
 //   - Delete removes a blob and leaves others; deleting an absent blob is not
@@ -37,8 +40,9 @@
 //
 // RunPersistent runs all of that and adds what a durable store must keep
 // across a restart (a new Store on the same data): committed blobs, deletes,
-// and uploads that were closed, which resume where they stopped and commit
-// under sha256 and sha512; cancelled and committed uploads stay gone.
+// and uploads that were closed, which resume where they stopped (also after
+// a Truncate) and commit under sha256 and sha512; cancelled and committed
+// uploads stay gone.
 //
 // Run the tests with -race: some subtests are concurrent on purpose.
 //
@@ -124,6 +128,8 @@ var cases = []struct {
 	{"CloseKeepsBytesForResume", testCloseResume},
 	{"ResumeUnknownIsNotFound", testResumeUnknown},
 	{"CreatePendingIDFails", testCreatePending},
+	{"TruncateDropsTheBytesAfterASize", testTruncate},
+	{"TruncateAfterResume", testTruncateAfterResume},
 	{"OpenReadsExactBytesAndSeeks", testOpenSeek},
 	{"ReadersAreIndependent", testReadersIndependent},
 	{"Delete", testDelete},
@@ -144,6 +150,7 @@ var persistentCases = []struct {
 }{
 	{"BlobsSurviveReopen", testBlobsSurvive},
 	{"UploadResumesAfterReopen", testResumeAfterReopen},
+	{"TruncatedUploadResumesAfterReopen", testTruncateAcrossReopen},
 	{"FinishedUploadsStayGoneAfterReopen", testFinishedStayGone},
 }
 
@@ -639,6 +646,65 @@ func testCreatePending(t *testing.T, s blob.Store) {
 	wantUploads(t, s)
 }
 
+func truncate(t *testing.T, u blob.Upload, size int) {
+	t.Helper()
+	if err := u.Truncate(int64(size)); err != nil {
+		t.Fatalf("Truncate(%d): %v", size, err)
+	}
+	if u.Size() != int64(size) {
+		t.Fatalf("Size() after Truncate(%d) = %d", size, u.Size())
+	}
+}
+
+func testTruncate(t *testing.T, s blob.Store) {
+	b := data(21, 300000)
+	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
+		id := "truncate-" + string(alg)
+		u := create(t, s, id)
+		write(t, u, b[:1000])
+		write(t, u, b[:5000]) // a chunk that is then refused
+		for _, bad := range []int64{-1, 6001} {
+			if err := u.Truncate(bad); err == nil {
+				t.Errorf("Truncate(%d) of an upload of 6000 bytes succeeded", bad)
+			}
+			if u.Size() != 6000 {
+				t.Fatalf("Size() after a refused Truncate(%d) = %d, want 6000", bad, u.Size())
+			}
+		}
+		truncate(t, u, 1000)
+		truncate(t, u, 1000) // to its own size: nothing changes
+		write(t, u, b[1000:])
+		if _, err := u.Commit(alg.FromBytes(append(append([]byte{}, b[:6000]...), b[1000:]...))); !errors.Is(err, blob.ErrDigestMismatch) {
+			t.Errorf("Commit with the digest of the dropped bytes = %v, want blob.ErrDigestMismatch", err)
+		}
+		commit(t, u, alg.FromBytes(b), len(b))
+		wantBlob(t, s, alg.FromBytes(b), b)
+	}
+
+	u := create(t, s, "to-zero")
+	write(t, u, b[:10])
+	truncate(t, u, 0)
+	write(t, u, []byte("fresh"))
+	commit(t, u, digest.SHA256.FromString("fresh"), 5)
+}
+
+func testTruncateAfterResume(t *testing.T, s blob.Store) {
+	b := data(22, 200000)
+	u := create(t, s, "resumed")
+	write(t, u, b[:100000])
+	u.Close()
+	u = resume(t, s, "resumed")
+	write(t, u, b[:50000]) // refused
+	truncate(t, u, 100000) // back to where it was resumed
+	write(t, u, b[100000:150000])
+	u.Close()
+	u = resume(t, s, "resumed")
+	truncate(t, u, 120000) // before where it was resumed
+	write(t, u, b[120000:])
+	commit(t, u, digest.SHA256.FromBytes(b), len(b))
+	wantBlob(t, s, digest.SHA256.FromBytes(b), b)
+}
+
 func testOpenSeek(t *testing.T, s blob.Store) {
 	b := data(6, 100000)
 	d := put(t, s, "seek", digest.SHA256, b)
@@ -1083,6 +1149,24 @@ func testResumeAfterReopen(t *testing.T, s blob.Store, reopen func() blob.Store)
 	u = resume(t, s, "many")
 	commit(t, u, digest.SHA256.FromBytes(b[:30]), 30)
 	wantBlob(t, s, digest.SHA256.FromBytes(b[:30]), b[:30])
+}
+
+func testTruncateAcrossReopen(t *testing.T, s blob.Store, reopen func() blob.Store) {
+	b := data(23, 100000)
+	u := create(t, s, "cut")
+	write(t, u, b[:60000])
+	truncate(t, u, 40000)
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	u = resume(t, s, "cut")
+	if u.Size() != 40000 {
+		t.Fatalf("Size() after reopen = %d, want 40000", u.Size())
+	}
+	write(t, u, b[40000:])
+	commit(t, u, digest.SHA256.FromBytes(b), len(b))
+	wantBlob(t, s, digest.SHA256.FromBytes(b), b)
 }
 
 func testFinishedStayGone(t *testing.T, s blob.Store, reopen func() blob.Store) {
