@@ -3,6 +3,7 @@ package ecr
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
 	"reflect"
 	"strconv"
 	"testing"
@@ -20,41 +21,41 @@ func FuzzValidate(f *testing.F) {
 	f.Add("ListImages", []byte(`{"repositoryName":"app","maxResults":5,"filter":{"tagStatus":"TAGGED"}}`))
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
 		spec := operations[pickOperation(op)]
-		if len(bytes.TrimSpace(body)) == 0 {
-			body = []byte("{}") // as readInput reads it, for the handler too
-		}
-		doc, ok := decodeDocument(body)
-		if !ok {
-			return
-		}
-		v := validate(spec.Input, doc)
-		if again := validate(spec.Input, doc); !reflect.DeepEqual(v, again) {
-			t.Fatalf("%s %q: %+v, then %+v", spec.Input, body, v, again)
-		}
-		if v != nil {
-			if v.constraint == "" {
+		if doc, ok := decodeDocument(body); ok {
+			v := validate(spec.Input, doc)
+			if again := validate(spec.Input, doc); !reflect.DeepEqual(v, again) {
+				t.Fatalf("%s %q: %+v, then %+v", spec.Input, body, v, again)
+			}
+			if v != nil && v.constraint == "" {
 				t.Fatalf("%s %q: a violation without a constraint: %+v", spec.Input, body, v)
 			}
-			return
+			if v == nil {
+				re, err := json.Marshal(doc)
+				if err != nil {
+					t.Fatalf("%s %q: accepted document does not encode: %v", spec.Input, body, err)
+				}
+				if redoc, _ := decodeDocument(re); validate(spec.Input, redoc) != nil {
+					t.Fatalf("%s %q: accepted, but not once re-encoded as %s: %+v", spec.Input, body, re, validate(spec.Input, redoc))
+				}
+			}
 		}
-		re, err := json.Marshal(doc)
-		if err != nil {
-			t.Fatalf("%s %q: accepted document does not encode: %v", spec.Input, body, err)
+		// What the handler acts on: the body readInput hands it to decode,
+		// and the document authorization reads.
+		decoded, in, aerr := readInput(httptest.NewRequest("POST", "/", bytes.NewReader(body)), spec)
+		if aerr != nil || len(in) == 0 {
+			return // rejected; or {} or null, which decodes as the zero input: no members either way
 		}
-		if redoc, _ := decodeDocument(re); validate(spec.Input, redoc) != nil {
-			t.Fatalf("%s %q: accepted, but not once re-encoded as %s: %+v", spec.Input, body, re, validate(spec.Input, redoc))
-		}
-		if m, _ := doc.(map[string]any); len(m) == 0 {
-			return // {}, or null, which decodes as the zero input: no members either way
-		}
-		if d := typedDisagreement(shapes[spec.Input], spec.Input, body, doc); d != "" {
+		if d := typedDisagreement(shapes[spec.Input], spec.Input, decoded, in); d != "" {
 			t.Fatalf("%s %q: validated, but the typed decoder reads it otherwise: %s", spec.Input, body, d)
 		}
 	})
 }
 
-// decodeDocument decodes a (non-empty) body as readInput does.
+// decodeDocument decodes a body as readInput does.
 func decodeDocument(body []byte) (any, bool) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
