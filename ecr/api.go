@@ -144,11 +144,25 @@ func readInput(r *http.Request, spec operationSpec) ([]byte, map[string]any, *aw
 	if err := dec.Decode(&doc); err != nil {
 		return nil, nil, newError("SerializationException", "Start of structure or map found where not expected: %v", err)
 	}
+	// Trailing data was the typed decode's to reject; it is rejected here
+	// now, since a body re-encoded below would no longer carry it.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		return nil, nil, newError("SerializationException", "trailing data after the JSON document")
+	}
 	if doc == nil {
 		doc = map[string]any{} // a null input is an empty one: its required members are missing
 	}
 	if v := validate(spec.Input, doc); v != nil {
 		return nil, nil, violationError(spec, v)
+	}
+	// The handler decodes the body into generated types with encoding/json,
+	// which also binds "RepositoryName" or "repositoryname" to
+	// repositoryName. Members the model does not name are therefore dropped,
+	// so that the handler acts on exactly what was validated and authorized.
+	if prune(shapes[spec.Input], doc) {
+		if body, err = json.Marshal(doc); err != nil {
+			return nil, nil, newError("SerializationException", "%v", err)
+		}
 	}
 	in, _ := doc.(map[string]any) // every input shape is a structure: validate saw an object
 	return body, in, nil
