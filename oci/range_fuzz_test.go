@@ -32,9 +32,9 @@ func asReceived(v string) (string, bool) {
 }
 
 // contentRangeRE is the grammar a chunk's Content-Range follows: the spec's
-// "start-end", which berth also takes with RFC 9110's "bytes " unit and a
-// "/total" after it.
-var contentRangeRE = regexp.MustCompile(`^(?:bytes )?([0-9]+)-([0-9]+)(?:/.*)?$`)
+// "start-end", which berth also takes with RFC 9110's "bytes " unit (and
+// blanks after it) and a "/total" after it.
+var contentRangeRE = regexp.MustCompile(`^(?:bytes [ \t]*)?([0-9]+)-([0-9]+)(?:/.*)?$`)
 
 // FuzzChunkStart reads any Content-Range with any Content-Length. chunkStart
 // never panics; without the header the chunk has no start (-1); a range it
