@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/core/blob"
@@ -28,7 +27,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.Regis
 	w.Header().Set("Cache-Control", "max-age=31536000")
 	// ServeContent answers Range requests (206/416) and HEAD; from an
 	// *os.File it lets the kernel send the bytes.
-	http.ServeContent(w, r, "", time.Time{}, blob.Seeker(rd))
+	blob.ServeContent(w, r, rd)
 }
 
 func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
