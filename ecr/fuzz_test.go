@@ -168,7 +168,7 @@ func (w *storeWatch) changes() []string {
 func (w *storeWatch) blobState() string {
 	var s []string
 	w.blobs.Walk(func(d digest.Digest, size int64) error {
-		s = append(s, "blob "+d.String()+" "+itoa(size))
+		s = append(s, "blob "+d.String()+" "+strconv.FormatInt(size, 10))
 		return nil
 	})
 	w.blobs.ListUploads(func(id string) error {
@@ -176,14 +176,12 @@ func (w *storeWatch) blobState() string {
 		if up, err := w.blobs.ResumeUpload(id); err == nil {
 			size = up.Size() // the memory store hands back the one session, untouched
 		}
-		s = append(s, "upload "+id+" "+itoa(size))
+		s = append(s, "upload "+id+" "+strconv.FormatInt(size, 10))
 		return nil
 	})
 	slices.Sort(s)
 	return strings.Join(s, ", ")
 }
-
-func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 type watchedKV struct {
 	kv.Store
@@ -261,6 +259,23 @@ func FuzzECRRequest(f *testing.F) {
 			t.Fatalf("%s %q answered %s but changed the registry:\n%s", op, body, got, strings.Join(changed, "\n"))
 		}
 	})
+}
+
+// The watch FuzzECRRequest relies on sees no change when a request is
+// refused, and sees one in the metadata or in the blob store when there is.
+func TestStoreWatchSeesChanges(t *testing.T) {
+	fr := newFuzzRegistry(t)
+	if rec := fr.postJSON("CreateRepository", []byte(`{"repositoryName":"app"}`)); rec.Code != 400 || len(fr.watch.changes()) > 0 {
+		t.Fatalf("refused CreateRepository: %d, changes %q", rec.Code, fr.watch.changes())
+	}
+	if rec := fr.postJSON("CreateRepository", []byte(`{"repositoryName":"new"}`)); rec.Code != 200 || len(fr.watch.changes()) == 0 {
+		t.Fatalf("CreateRepository: %d, no change seen", rec.Code)
+	}
+	fr = newFuzzRegistry(t)
+	body := `{"repositoryName":"app","uploadId":"` + fuzzEmptyUpload + `","partFirstByte":0,"partLastByte":2,"layerPartBlob":"YWJj"}`
+	if rec := fr.postJSON("UploadLayerPart", []byte(body)); rec.Code != 200 || !slices.ContainsFunc(fr.watch.changes(), func(c string) bool { return strings.HasPrefix(c, "blobs:") }) {
+		t.Fatalf("UploadLayerPart: %d, changes %q", rec.Code, fr.watch.changes())
+	}
 }
 
 // The seed corpus holds a minimal valid body for every operation of the
