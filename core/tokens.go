@@ -157,8 +157,11 @@ func (t *Tokens) Verify(token string) (TokenClaims, error) {
 	if !ok {
 		return bad()
 	}
-	parts := strings.SplitN(string(raw), "|", 4)
-	if len(parts) < 3 {
+	// Exactly the fields Issue wrote: a '|' inside one (a region taken from
+	// a client's SigV4 scope, say) would shift the others, turning the
+	// region's tail into the expiry and the real expiry into the principal.
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 3 && len(parts) != 4 {
 		return bad()
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)

@@ -194,3 +194,20 @@ func TestLoadSecretCreatesNone(t *testing.T) {
 		t.Fatalf("LoadSecret = %x, %v; want the secret made", got, err)
 	}
 }
+
+// A claim holding the field separator cannot shift the fields Verify reads.
+// FuzzTokenClaims found it: a region "us-east-1|99999999999" (GetAuthorization
+// Token takes the region from the caller's SigV4 scope) made a token that
+// never expired and named the principal "<expiry>|arn:aws:iam::…:root".
+func TestTokenFieldsCannotShift(t *testing.T) {
+	tok := NewTokens(RandomSecret(), newFakeClock())
+	for _, c := range []TokenClaims{
+		{Registry: RegistryID{Account: "111111111111", Region: "us-east-1|99999999999"}},
+		{Registry: RegistryID{Account: "111111111111|us-east-1", Region: "99999999999"}, Principal: "arn:aws:iam::111111111111:root"},
+	} {
+		token, _ := tok.Issue(c)
+		if got, err := tok.Verify(token); err == nil {
+			t.Errorf("a token issued for %+v verifies as %+v", c, got)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -161,10 +162,15 @@ func (m *Manifest) Blobs() []Descriptor {
 }
 
 // layersSize is an image's imageSizeInBytes: the sum of its layers, or the
-// manifest's own size when it lists none (an artifact without layers).
+// manifest's own size when it lists none (an artifact without layers). The
+// sizes are what the manifest claims, so the sum stops at the largest int64
+// rather than wrapping negative.
 func (m *Manifest) layersSize() int64 {
 	var n int64
 	for _, l := range m.Layers {
+		if l.Size > math.MaxInt64-n {
+			return math.MaxInt64
+		}
 		n += l.Size
 	}
 	if n == 0 {

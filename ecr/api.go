@@ -219,8 +219,24 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if err := dec.Decode(&doc); err != nil {
 		return malformedJSON(err)
 	}
+	// Trailing data was the typed decode's to reject; it is rejected here
+	// now, since a body re-encoded below would no longer carry it.
+	if len(bytes.TrimSpace(in.body[dec.InputOffset():])) > 0 {
+		return newError("SerializationException", "trailing data after the JSON document")
+	}
 	if doc == nil {
 		doc = map[string]any{} // a null input is an empty one: its required members are missing
+	}
+	// The handler decodes the body into generated types with encoding/json,
+	// which also binds "RepositoryName" or "repositoryname" to
+	// repositoryName. Members the model does not name are therefore dropped,
+	// so that the handler acts on exactly what was validated and authorized.
+	if prune(shapes[spec.Input], doc) {
+		body, err := json.Marshal(doc)
+		if err != nil {
+			return newError("SerializationException", "%v", err)
+		}
+		in.body = body
 	}
 	obj, _ := doc.(map[string]any)
 	if in.blob != nil && obj != nil {

@@ -426,3 +426,39 @@ func decodeBase64(t *testing.T, s string) string {
 	}
 	return string(b)
 }
+
+// Member names are matched exactly, as AWS matches them. encoding/json, which
+// decodes a handler's typed input, binds "RepositoryName" to repositoryName
+// too: such a member used to reach the handler past validation and
+// authorization (FuzzValidate found it), so that a caller allowed on one
+// repository acted on another. Members the model does not name are ignored.
+func TestMemberNamesAreMatchedExactly(t *testing.T) {
+	h, authz := newAuthzHandler(t)
+	for _, name := range []string{"open", "secret"} {
+		post(t, h, "CreateRepository", `{"repositoryName":"`+name+`"}`, callerAccount, callerRegion)
+	}
+	authz.take()
+	rec, out := post(t, h, "DeleteRepository", `{"repositoryName":"open","RepositoryName":"secret"}`, callerAccount, callerRegion)
+	deleted, _ := out["repository"].(map[string]any)
+	if rec.Code != 200 || deleted["repositoryName"] != "open" {
+		t.Fatalf("DeleteRepository authorized on open: %d %v", rec.Code, out)
+	}
+	if asked := authz.take(); len(asked) != 1 || asked[0].Resources[0].Repository != "open" {
+		t.Fatalf("authorized %+v", asked)
+	}
+	if _, out := post(t, h, "DescribeRepositories", `{"repositoryNames":["secret"]}`, callerAccount, callerRegion); out["repositories"] == nil {
+		t.Fatalf("secret is gone: %v", out)
+	}
+	// A constraint is not escaped by the case of a name either: maxResults
+	// must be at least 1, and MaxResults is not maxResults.
+	for _, c := range []struct{ op, body string }{
+		{"DescribeImages", `{"repositoryName":"secret","MaxResults":0}`},
+		{"ListImages", `{"repositoryName":"secret","MaxResults":0}`},
+		{"ListPullTimeUpdateExclusions", `{"MaxResults":-1}`},
+		{"DescribeRepositories", `{"repositoryNames":["secret"],"REPOSITORYNAMES":[]}`},
+	} {
+		if rec, out := post(t, h, c.op, c.body, callerAccount, callerRegion); rec.Code != 200 {
+			t.Errorf("%s %s: %d %v", c.op, c.body, rec.Code, out)
+		}
+	}
+}

@@ -140,7 +140,7 @@ func TestRejectedLayerPartLeavesTheUploadAsItWas(t *testing.T) {
 		{"a trailing comma", `{"layerPartBlob":"YWJj","partFirstByte":0,"partLastByte":2,"repositoryName":"app","uploadId":"` + id + `",}`,
 			"SerializationException", ""},
 		{"something after the object", `{"layerPartBlob":"YWJj","partFirstByte":0,"partLastByte":2,"repositoryName":"app","uploadId":"` + id + `"} {}`,
-			"SerializationException", "after top-level value"},
+			"SerializationException", "trailing data after the JSON document"},
 		{"not an object", `["layerPartBlob"]`, "SerializationException", ""},
 		{"a null body", `null`, "InvalidParameterException", "Member must not be null"},
 		{"an empty body", ``, "InvalidParameterException", "Member must not be null"},
@@ -339,6 +339,9 @@ func wholeOutcome(body []byte) string {
 	if err := dec.Decode(&doc); err != nil {
 		return "SerializationException (body)"
 	}
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		return "SerializationException (body)" // trailing data: not one JSON document
+	}
 	if doc == nil {
 		doc = map[string]any{}
 	}
@@ -366,7 +369,8 @@ func streamedOutcome(t testing.TB, body []byte) string {
 	in := &input{body: small, blob: blob}
 	defer in.close()
 	if aerr := in.decode(spec, "layerPartBlob"); aerr != nil {
-		if strings.HasPrefix(aerr.Message, "Start of structure") || aerr.Message == errNotUTF8.Error() || aerr.Message == errLoneSurrogate.Error() {
+		if strings.HasPrefix(aerr.Message, "Start of structure") || aerr.Message == errNotUTF8.Error() || aerr.Message == errLoneSurrogate.Error() ||
+			aerr.Message == "trailing data after the JSON document" {
 			return "SerializationException (body)"
 		}
 		return aerr.Error()

@@ -154,5 +154,5 @@ func (h *Handler) ServeLayer(w http.ResponseWriter, r *http.Request, token strin
 	defer rd.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", g.Digest.String())
-	http.ServeContent(w, r, "", time.Time{}, blob.Seeker(rd))
+	blob.ServeContent(w, r, rd)
 }

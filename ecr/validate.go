@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -173,6 +174,38 @@ func check(s *shapeSpec, path string, v any) *violation {
 		}
 	}
 	return nil
+}
+
+// prune deletes from a validated document, in place, every object member
+// its shape does not declare, at any depth, and reports whether there were
+// any. (Unknown members are ignored, as AWS ignores them; only their case
+// insensitive matching by encoding/json made them dangerous.)
+func prune(s *shapeSpec, v any) bool {
+	pruned := false
+	switch s.Type {
+	case "structure":
+		obj, _ := v.(map[string]any)
+		for k, e := range obj {
+			i := slices.IndexFunc(s.Members, func(m memberSpec) bool { return m.Name == k })
+			if i < 0 {
+				delete(obj, k)
+				pruned = true
+				continue
+			}
+			pruned = prune(shapes[s.Members[i].Shape], e) || pruned
+		}
+	case "list":
+		arr, _ := v.([]any)
+		for _, e := range arr {
+			pruned = prune(shapes[s.Member], e) || pruned
+		}
+	case "map":
+		obj, _ := v.(map[string]any)
+		for _, e := range obj {
+			pruned = prune(shapes[s.Value], e) || pruned
+		}
+	}
+	return pruned
 }
 
 func contains(list []string, s string) bool {

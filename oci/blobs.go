@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/core/blob"
@@ -29,7 +28,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.Regis
 	w.Header().Set("Cache-Control", "max-age=31536000")
 	// ServeContent answers Range requests (206/416) and HEAD; from an
 	// *os.File it lets the kernel send the bytes.
-	http.ServeContent(w, r, "", time.Time{}, blob.Seeker(rd))
+	blob.ServeContent(w, r, rd)
 }
 
 func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
@@ -151,20 +150,32 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, reg core.
 // when no range is given) and its body, held by core to the length the range
 // declares: a body sent chunked has no Content-Length to check.
 func chunk(r *http.Request) (int64, io.Reader, error) {
-	cr := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Content-Range"), "bytes "))
+	// Spaces and tabs, as HTTP trims them; strings.TrimSpace would also
+	// take a header of Unicode spaces for an absent one.
+	cr := strings.Trim(strings.TrimPrefix(r.Header.Get("Content-Range"), "bytes "), " \t")
 	if cr == "" {
 		return -1, r.Body, nil
 	}
 	a, b, ok := strings.Cut(cr, "-")
-	start, err1 := strconv.ParseInt(a, 10, 64)
-	end, err2 := strconv.ParseInt(strings.Split(b, "/")[0], 10, 64)
-	if !ok || err1 != nil || err2 != nil || start < 0 || end < start-1 {
+	start, ok1 := bytePos(a)
+	end, ok2 := bytePos(strings.Split(b, "/")[0])
+	if !ok || !ok1 || !ok2 || end < start-1 {
 		return 0, nil, core.Errorf(core.KindRangeInvalid, "invalid Content-Range '%s'", cr)
 	}
 	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
 		return 0, nil, core.Errorf(core.KindSizeInvalid, "Content-Range '%s' does not match Content-Length %d", cr, r.ContentLength)
 	}
 	return start, core.ChunkOfLength(r.Body, end-start+1), nil
+}
+
+// bytePos reads a byte position: decimal digits only, where ParseInt would
+// also take a sign ("0-+4").
+func bytePos(s string) (int64, bool) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
