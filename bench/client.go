@@ -40,18 +40,19 @@ func newClient() *http.Client {
 
 // reg is a client of one registry under test.
 type reg struct {
-	name string
-	base *url.URL
-	c    *http.Client
-	buf  []byte // read buffer for blob pulls
+	name  string
+	base  *url.URL
+	c     *http.Client
+	buf   []byte            // read buffer for blob pulls
+	crane http.RoundTripper // remote.WriteIndex's transport
 }
 
-func newReg(s *server) (*reg, error) {
-	u, err := url.Parse(s.url)
+func newReg(name, base string) (*reg, error) {
+	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
 	}
-	return &reg{name: s.name, base: u, c: newClient(), buf: make([]byte, 1<<20)}, nil
+	return &reg{name: name, base: u, c: newClient(), buf: make([]byte, 1<<20), crane: craneTransport()}, nil
 }
 
 func sha256Digest(b []byte) string {

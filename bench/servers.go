@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,6 +54,7 @@ type server struct {
 	url  string // http://host:port
 	cmd  *exec.Cmd
 	done chan error
+	once sync.Once
 }
 
 // startServer runs cmd and waits for the line "<prefix>http://host:port" on
@@ -89,22 +91,30 @@ func startServer(name, prefix string, cmd *exec.Cmd) (*server, error) {
 	return s, nil
 }
 
-// stop asks the child to exit and waits for it.
+// stop asks the child to exit and waits for it; later calls do nothing.
 func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.once.Do(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
 }
 
-// startBerth runs berth in its default disk-backed mode on a fresh data dir.
-func startBerth(bin, dataDir string) (*server, error) {
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--no-auth", "--create-on-push", "--log-level", "warn")
-	return startServer("berth", "berth listening on ", cmd)
+// startBerth runs berth in its default disk-backed mode on a fresh data dir,
+// or with --memory when dataDir is "".
+func startBerth(name, bin, dataDir string) (*server, error) {
+	args := []string{"serve", "--addr", "127.0.0.1:0"}
+	if dataDir == "" {
+		args = append(args, "--memory")
+	} else {
+		args = append(args, "--data-dir", dataDir)
+	}
+	args = append(args, "--no-auth", "--create-on-push", "--log-level", "warn")
+	return startServer(name, "berth listening on ", exec.Command(bin, args...))
 }
 
 // startGGCR runs go-containerregistry's registry in a child process.

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -127,10 +131,16 @@ func makeIndex(n int, prefix string) indexSet {
 // indexTimes are the three phases of the index workload, in seconds.
 type indexTimes struct{ blobs, push, pull float64 }
 
-// indexRound pushes every blob, then every manifest and the index (by tag),
-// then pulls the index and each child manifest back.
-func indexRound(r *reg, repo string, s indexSet) (indexTimes, error) {
+// indexRound pushes every blob one after the other over the one connection,
+// then the manifests and the index (by tag) with remote.WriteIndex and its
+// default 4 jobs, then pulls the index and each child manifest back over the
+// one connection.
+func indexRound(ctx context.Context, r *reg, repo string, s indexSet) (indexTimes, error) {
 	var out indexTimes
+	ix, err := newCraneIndex(s)
+	if err != nil {
+		return out, err
+	}
 	t := time.Now()
 	for _, im := range s.images {
 		if err := r.pushBlob(repo, im.config.data, im.config.digest); err != nil {
@@ -143,12 +153,7 @@ func indexRound(r *reg, repo string, s indexSet) (indexTimes, error) {
 	out.blobs = time.Since(t).Seconds()
 
 	t = time.Now()
-	for _, im := range s.images {
-		if err := r.putManifest(repo, im.manifest.digest, im.manifest.data, mediaTypeManifest); err != nil {
-			return out, err
-		}
-	}
-	if err := r.putManifest(repo, "index", s.index, mediaTypeIndex); err != nil {
+	if err := r.writeIndex(ctx, repo, "index", ix); err != nil {
 		return out, err
 	}
 	out.push = time.Since(t).Seconds()
@@ -176,6 +181,46 @@ func indexRound(r *reg, repo string, s indexSet) (indexTimes, error) {
 	}
 	out.pull = time.Since(t).Seconds()
 	return out, nil
+}
+
+// smallBlobs returns the config and layer blobs of s's images, 2 per image.
+func smallBlobs(s indexSet) []blob {
+	out := make([]blob, 0, 2*len(s.images))
+	for _, im := range s.images {
+		out = append(out, im.config, im.layer)
+	}
+	return out
+}
+
+// pushConcurrent pushes blobs into repo from every client at once (each its
+// own keep-alive connection), each blob POST+PUT monolithically, the clients
+// taking the next blob from a shared counter; it returns seconds.
+func pushConcurrent(clients []*reg, repo string, blobs []blob) (float64, error) {
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	t := time.Now()
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				j := int(next.Add(1) - 1)
+				if j >= len(blobs) {
+					return
+				}
+				if err := c.pushBlob(repo, blobs[j].data, blobs[j].digest); err != nil {
+					errs[i] = err
+					failed.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(t).Seconds()
+	return d, errors.Join(errs...)
 }
 
 // pushHot pushes one tiny image tagged "hot" for the GET loop.

@@ -1,5 +1,6 @@
 // Package benchutil holds what berth's benchmark programs share: finding the
-// module, building the binary under test, and summarizing figures.
+// module, building the binary under test, summarizing figures, and reading
+// the machine's load average.
 package benchutil
 
 import (
@@ -11,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // FindRoot walks up from the working directory to the berth module root.
@@ -69,4 +72,71 @@ func Num(v float64) string {
 	default:
 		return fmt.Sprintf("%.3f", v)
 	}
+}
+
+// MinMax returns the smallest and the largest of v (0, 0 for none).
+func MinMax(v []float64) (lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	return slices.Min(v), slices.Max(v)
+}
+
+// Load is the machine's load average over 1, 5 and 15 minutes.
+type Load struct {
+	Avg [3]float64
+	OK  bool // false where /proc/loadavg could not be read
+}
+
+// LoadThreshold is the 1-minute load average above which a run is reported
+// as noisy: on a 2-core machine, anything more means another process was
+// taking a good share of a core.
+const LoadThreshold = 0.5
+
+// ReadLoad reads /proc/loadavg (Linux).
+func ReadLoad() Load {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return Load{}
+	}
+	return ParseLoad(string(b))
+}
+
+// ParseLoad parses the text of /proc/loadavg.
+func ParseLoad(s string) Load {
+	f := strings.Fields(s)
+	if len(f) < 3 {
+		return Load{}
+	}
+	var l Load
+	for i := range 3 {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return Load{}
+		}
+		l.Avg[i] = v
+	}
+	l.OK = true
+	return l
+}
+
+func (l Load) String() string {
+	if !l.OK {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.2f, %.2f, %.2f", l.Avg[0], l.Avg[1], l.Avg[2])
+}
+
+// Busy reports whether the 1-minute load average is above LoadThreshold.
+func (l Load) Busy() bool { return l.OK && l.Avg[0] > LoadThreshold }
+
+// Warning is a loud one-paragraph warning when the load average at the start
+// of a run is above LoadThreshold, and "" otherwise.
+func (l Load) Warning() string {
+	if !l.Busy() {
+		return ""
+	}
+	return fmt.Sprintf("WARNING: the load average was %.2f at the start of this run (above %.1f): other work was "+
+		"running on this machine, so these figures are noisy and the ratios may be off in either direction. "+
+		"Compare runs made on an idle machine.", l.Avg[0], LoadThreshold)
 }
