@@ -25,15 +25,24 @@
 // per operation (user+system time of its process group from /proc, Linux
 // only), and the client ceiling — the same client against a canned loopback
 // answer — which bounds any rate measurable this way. A second, server-bound
-// table follows (see raw.go). Results are printed only.
+// table follows (see raw.go): PutImage, BatchGetImage, DescribeImages by
+// imageId and as a page of a larger repository, DescribeRepositories and
+// ListImages, each against issue 8's target of 50× moto's rate.
+//
+// The results are printed as Markdown, with the load average at the start
+// and the end (and a warning when it was above 0.5 at the start); with
+// -md FILE they also replace the moto:begin/moto:end block of FILE.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,16 +50,22 @@ import (
 )
 
 type options struct {
-	images   int
-	reps     int
-	gets     int
-	listings int
-	berthBin string
-	moto     string
-	timeout  time.Duration
-	rawConns int
-	rawTime  time.Duration
+	images    int
+	reps      int
+	gets      int
+	listings  int
+	berthBin  string
+	moto      string
+	timeout   time.Duration
+	rawConns  int
+	rawTime   time.Duration
+	rawRounds int
+	rawImages int
+	md        string
 }
+
+// logw is where progress goes.
+var logw io.Writer = os.Stderr
 
 func main() {
 	var o options
@@ -60,12 +75,15 @@ func main() {
 	flag.IntVar(&o.listings, "listings", 20, "full DescribeImages listings per round")
 	flag.StringVar(&o.berthBin, "berth", "", "use this berth binary instead of building ./cmd/berth")
 	flag.StringVar(&o.moto, "moto", "moto_server", "the moto_server command")
-	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	flag.IntVar(&o.rawConns, "raw-conns", 8, "connections at once in the server-bound mode (0: skip it)")
-	flag.DurationVar(&o.rawTime, "raw-time", 3*time.Second, "how long each server-bound workload runs")
+	flag.DurationVar(&o.rawTime, "raw-time", 2*time.Second, "how long each server-bound workload runs per round")
+	flag.IntVar(&o.rawRounds, "raw-rounds", 3, "rounds of each server-bound workload; the median and min–max are reported")
+	flag.IntVar(&o.rawImages, "raw-images", 1000, "images in the repository the server-bound paged workloads read")
+	flag.StringVar(&o.md, "md", "", "also replace the moto:begin/moto:end block of this file, relative to the repository root")
 	flag.Parse()
-	if o.images < 1 || o.reps < 1 || o.gets < 1 || o.listings < 1 {
-		fmt.Fprintln(os.Stderr, "bench/moto: -images, -reps, -gets and -listings must be at least 1")
+	if o.images < 1 || o.reps < 1 || o.gets < 1 || o.listings < 1 || o.rawRounds < 1 || o.rawImages < 1 {
+		fmt.Fprintln(os.Stderr, "bench/moto: -images, -reps, -gets, -listings, -raw-rounds and -raw-images must be at least 1")
 		os.Exit(2)
 	}
 
@@ -83,17 +101,22 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
+	began := time.Now()
+	load0 := benchutil.ReadLoad()
+	if w := load0.Warning(); w != "" {
+		fmt.Fprintf(os.Stderr, "\n%s\n\n", w)
+	}
 	tmp, err := os.MkdirTemp("", "berth-bench-moto-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 
+	root, rootErr := benchutil.FindRoot()
 	bin := o.berthBin
 	if bin == "" {
-		root, err := benchutil.FindRoot()
-		if err != nil {
-			return err
+		if rootErr != nil {
+			return rootErr
 		}
 		fmt.Fprintln(os.Stderr, "building ./cmd/berth ...")
 		if bin, err = benchutil.BuildBerth(ctx, root, tmp); err != nil {
@@ -128,18 +151,54 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("client ceiling: %w", err)
 	}
-	printReport(os.Stdout, o, results[0], results[1], ceiling)
+	var raws []*rawResult
 	if o.rawConns > 0 {
-		var raws []*rawResult
-		for _, s := range []*server{berth, moto} {
-			fmt.Fprintf(os.Stderr, "server-bound mode on %s ...\n", s.name)
-			r, err := measureRaw(ctx, s, o)
+		servers := []*server{berth, moto}
+		for _, s := range servers {
+			fmt.Fprintf(os.Stderr, "server-bound mode: preparing %s ...\n", s.name)
+			r, err := prepareRaw(ctx, s, o)
 			if err != nil {
 				return fmt.Errorf("%s, server-bound mode: %w (server output: %s)", s.name, err, s.logTail())
 			}
 			raws = append(raws, r)
 		}
-		printRawReport(os.Stdout, o, raws[0], raws[1])
+		if err := measureRaw(ctx, servers, raws, o); err != nil {
+			return err
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintln(&b, mdBegin)
+	fmt.Fprintf(&b, "Run on %s. Command, from the repository root:\n\n```sh\n%s\n```\n\n", began.Format("2006-01-02"),
+		strings.TrimSpace("go run ./bench/moto "+strings.Join(os.Args[1:], " ")))
+	fmt.Fprintf(&b, "Load average (1, 5, 15 min): %s at start, %s at end (%s in all).\n",
+		load0, benchutil.ReadLoad(), time.Since(began).Round(time.Second))
+	if w := load0.Warning(); w != "" {
+		fmt.Fprintf(&b, "\n> **%s**\n", w)
+	}
+	printReport(&b, o, results[0], results[1], ceiling)
+	if raws != nil {
+		printRawReport(&b, o, raws[0], raws[1])
+	}
+	fmt.Fprintln(&b, mdEnd)
+	fmt.Print(b.String())
+	if o.md != "" {
+		if rootErr != nil {
+			return rootErr
+		}
+		path := o.md
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		if err := benchutil.ReplaceBlock(path, mdBegin, mdEnd, b.String()); err != nil {
+			return err
+		}
+		fmt.Println("wrote", path)
 	}
 	return nil
 }
+
+const (
+	mdBegin = "<!-- moto:begin -->"
+	mdEnd   = "<!-- moto:end -->"
+)

@@ -12,14 +12,14 @@ import (
 
 // printReport writes the comparison table (Markdown) and how it was made.
 func printReport(w io.Writer, o options, berth, moto *result, ceiling float64) {
-	fmt.Fprintf(w, "\nberth vs moto — ECR JSON API, aws-sdk-go-v2 service/ecr %s, one sequential client per server, %s/%s, %d CPUs\n",
+	fmt.Fprintf(w, "\n**Through aws-sdk-go-v2** — berth vs moto on the ECR JSON API, aws-sdk-go-v2 service/ecr %s, one sequential client per server, %s/%s, %d CPUs\n",
 		moduleVersion("github.com/aws/aws-sdk-go-v2/service/ecr"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Fprintf(w, "ops/s: median of %d rounds; server CPU: user+system time of the server's processes over all timed rounds, per op\n\n", o.reps)
+	fmt.Fprintf(w, "ops/s: median of %d rounds, min–max in brackets; server CPU: user+system time of the server's processes over all timed rounds, per op\n\n", o.reps)
 	fmt.Fprintln(w, "| workload | berth ops/s | moto ops/s | berth/moto | berth CPU µs/op | moto CPU µs/op | moto/berth CPU |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	row := func(what string, b, m []float64, bc, mc float64) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", what,
-			benchutil.Num(benchutil.Median(b)), benchutil.Num(benchutil.Median(m)), ratio(benchutil.Median(b), benchutil.Median(m)), cpu(bc), cpu(mc), cpuRatio(mc, bc))
+			rangeCell(b), rangeCell(m), ratio(benchutil.Median(b), benchutil.Median(m)), cpu(bc), cpu(mc), cpuRatio(mc, bc))
 	}
 	row(fmt.Sprintf("PutImage, %d distinct image manifests per round (calls/s)", o.images),
 		berth.put, moto.put, berth.putCPU, moto.putCPU)

@@ -140,3 +140,20 @@ func (l Load) Warning() string {
 		"running on this machine, so these figures are noisy and the ratios may be off in either direction. "+
 		"Compare runs made on an idle machine.", l.Avg[0], LoadThreshold)
 }
+
+// ReplaceBlock replaces the text from begin to end (both included) in the
+// file at path with block, which should carry the markers itself; the rest
+// of the file is kept. The file must have the block already.
+func ReplaceBlock(path, begin, end, block string) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(old)
+	i := strings.Index(s, begin)
+	j := strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s block to replace", path, begin, end)
+	}
+	return os.WriteFile(path, []byte(s[:i]+block+strings.TrimPrefix(s[j+len(end):], "\n")), 0o644)
+}
