@@ -78,7 +78,11 @@ func distributionBinary(ctx context.Context, log io.Writer) (string, error) {
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Run(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("go build %s/cmd/registry@%s failed (%v): %s", distModule, distVersion, err, lastLine(logPath))
+		msg := fmt.Sprintf("go build %s/cmd/registry@%s failed (%v)", distModule, distVersion, err)
+		if l := lastLine(logPath); l != "" {
+			msg += ": " + l
+		}
+		return "", errors.New(msg)
 	}
 	if err := os.Rename(tmp, bin); err != nil {
 		return "", err
@@ -101,7 +105,7 @@ func distVersionOK(ctx context.Context, bin string) bool {
 func lastLine(path string) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return lines[len(lines)-1]
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // distConfig is the registry's configuration: plain HTTP on 127.0.0.1, no
