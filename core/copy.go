@@ -35,7 +35,8 @@ type CopyImageInput struct {
 // CopyImage copies an image — an index with every manifest it lists — into
 // another repository, of any account or region, in one transaction. Blobs
 // are linked by digest, not copied: every registry shares the blob store.
-// A destination tag that would move must be mutable there.
+// A destination tag that would move must be mutable there. It returns the
+// copy as stored, without its tags and parents.
 func (r *Registry) CopyImage(ctx context.Context, in CopyImageInput) (Image, error) {
 	tags := in.Tags
 	if tags == nil && !IsDigestReference(in.Reference) {

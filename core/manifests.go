@@ -174,7 +174,8 @@ type PutManifestInput struct {
 }
 
 // PutManifest validates and stores a manifest and moves its tags, all in one
-// transaction.
+// transaction. The Image it returns is the stored record, without its tags
+// and parents (ResolveImage lists those).
 func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string, in PutManifestInput) (Image, error) {
 	if len(in.Body) > MaxManifestSize {
 		return Image{}, Errorf(KindManifestTooLarge, "manifest is %d bytes; the limit is %d", len(in.Body), MaxManifestSize)
@@ -345,7 +346,9 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 		e.Tag, e.PreviousDigest = t, prev
 		st.events = append(st.events, e)
 	}
-	img.Tags = tagsOf(tx, reg, repo, dg)
+	// Tags are left out: listing them costs in proportion to how many the
+	// image has, and a push that adds the thousandth tag must not pay for
+	// the other 999 (ResolveImage lists them).
 	st.image = img
 	return st, nil
 }

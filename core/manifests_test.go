@@ -5,8 +5,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -25,8 +27,11 @@ func TestPutManifestByTagAndDigest(t *testing.T) {
 		if !m.PushedAt.Equal(f.clock.Now()) {
 			t.Fatalf("PushedAt = %v, want %v", m.PushedAt, f.clock.Now())
 		}
-		if m.ConfigMediaType != mtConfig || m.ImageSize != img.layers[0].Size || !reflect.DeepEqual(m.Tags, []string{"v1"}) {
-			t.Fatalf("ConfigMediaType %q, ImageSize %d, Tags %v", m.ConfigMediaType, m.ImageSize, m.Tags)
+		if m.ConfigMediaType != mtConfig || m.ImageSize != img.layers[0].Size {
+			t.Fatalf("ConfigMediaType %q, ImageSize %d", m.ConfigMediaType, m.ImageSize)
+		}
+		if got, _ := f.r.ResolveImage(bg, regA, "app", m.Digest, ""); !reflect.DeepEqual(got.Tags, []string{"v1"}) {
+			t.Fatalf("tags %v", got.Tags)
 		}
 		parsed, err := ParseManifest(img.body, "")
 		must(t, err, "ParseManifest")
@@ -666,5 +671,51 @@ func TestDeleteBlobInUseIsRefused(t *testing.T) {
 		must(t, f.r.DeleteManifest(bg, regA, "app", img.digest.String()), "DeleteManifest")
 		must(t, f.r.DeleteBlob(bg, regA, "app", img.layers[0].Digest), "deleting the layer once its manifest is gone")
 		must(t, f.r.DeleteBlob(bg, regA, "app", img.config.Digest), "deleting the config once its manifest is gone")
+	})
+}
+
+// countingKV counts the keys write transactions scan, per bucket.
+type countingKV struct {
+	kv.Store
+	mu      sync.Mutex
+	scanned map[string]int
+}
+
+type countingTx struct {
+	kv.Tx
+	c *countingKV
+}
+
+func (c *countingKV) Update(fn func(kv.Tx) error) error {
+	return c.Store.Update(func(tx kv.Tx) error { return fn(countingTx{tx, c}) })
+}
+
+func (t countingTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
+	return t.Tx.Scan(bucket, prefix, start, func(k, v []byte) bool {
+		t.c.mu.Lock()
+		t.c.scanned[bucket]++
+		t.c.mu.Unlock()
+		return fn(k, v)
+	})
+}
+
+// Adding a tag to an image that has many reads none of its other tags: a
+// push costs the same for the thousandth tag as for the first.
+func TestPushingATagReadsNoOtherTags(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		img, _ := f.pushImage(regA, "app", "t0", "many tags")
+		for i := 1; i < 200; i++ {
+			_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "t" + itoa(int64(i)), Body: img.body})
+			must(t, err, "tag")
+		}
+		c := &countingKV{Store: f.kv, scanned: map[string]int{}}
+		r := New(Options{KV: c, Blobs: f.blobs, Clock: f.clock, Log: quietLog()})
+		defer r.Bus().Close()
+		_, err := r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "t200", Body: img.body})
+		must(t, err, "the 201st tag")
+		if n := c.scanned[bDigestTags]; n != 0 {
+			t.Fatalf("the push scanned %d of the image's tags", n)
+		}
 	})
 }

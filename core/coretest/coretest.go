@@ -275,7 +275,7 @@ func (f *Fixture) PushBlob(reg core.RegistryID, repo string, content []byte, med
 }
 
 // Pushed is a manifest as pushed: the document, and the registry's record
-// of it as PutManifest returned it (tags, PushedAt, sizes…).
+// of it right after the push (tags, parents, PushedAt, sizes…).
 type Pushed struct {
 	Manifest
 	Image core.Image
@@ -308,11 +308,10 @@ func (f *Fixture) PushManifest(reg core.RegistryID, repo, tag string, m Manifest
 	if ref == "" {
 		ref = m.Digest.String()
 	}
-	img, err := f.r.PutManifest(AsRoot(reg), reg, repo, core.PutManifestInput{Reference: ref, ContentType: m.MediaType, Body: m.Body})
-	if err != nil {
+	if _, err := f.r.PutManifest(AsRoot(reg), reg, repo, core.PutManifestInput{Reference: ref, ContentType: m.MediaType, Body: m.Body}); err != nil {
 		f.t.Fatalf("coretest: PutManifest(%s, %s:%s): %v", reg, repo, ref, err)
 	}
-	return Pushed{Manifest: m, Image: img}
+	return Pushed{Manifest: m, Image: f.Image(reg, repo, m.Digest)}
 }
 
 // PushIndex pushes an OCI index of the given manifests (pushed already, in
