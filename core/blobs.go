@@ -348,20 +348,24 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 
 // release ends a request's hold on a session: its bytes are closed, and kept
 // for the next request, unless the request ended the session — or it was
-// ended from outside meanwhile, and they go now.
-func (r *Registry) release(u *openUpload, up blob.Upload) {
+// ended from outside meanwhile, and they go now. It returns Close's error:
+// a chunk is on disk, and may be acknowledged, only once Close has synced it
+// and recorded the upload's size (blob.FS); after a failed Close the next
+// request may find the upload as it was before the chunk.
+func (r *Registry) release(u *openUpload, up blob.Upload) error {
+	var err error
 	switch {
 	case u.done:
 	case u.ended.Err() != nil:
 		up.Cancel()
 		u.done = true
 	default:
-		if err := up.Close(); err != nil {
-			// The bytes are still there; the next request may have to rehash them.
+		if err = up.Close(); err != nil {
 			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", err)
 		}
 	}
 	u.mu.Unlock()
+	return err
 }
 
 // forget drops a finished session.
@@ -408,12 +412,17 @@ func (r *Registry) WriteLayerPart(ctx context.Context, reg RegistryID, repo, id 
 	return r.writeUpload(ctx, reg, repo, id, offset, body, true)
 }
 
-func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, layerPart bool) (UploadStatus, error) {
+func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, layerPart bool) (_ UploadStatus, err error) {
 	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	defer r.release(u, up)
+	defer func() {
+		// A chunk that is not on disk is not acknowledged.
+		if cerr := r.release(u, up); err == nil {
+			err = cerr
+		}
+	}()
 	err = r.appendChunk(u, up, offset, body, layerPart)
 	return UploadStatus{ID: id, Size: up.Size()}, err
 }

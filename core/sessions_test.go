@@ -344,3 +344,51 @@ func TestEndingASessionDoesNotWaitForItsWriter(t *testing.T) {
 		}
 	}
 }
+
+// closeFails is a blob store whose uploads fail to Close once armed, as when
+// a chunk's bytes cannot be synced.
+type closeFails struct {
+	blob.Store
+	armed bool
+}
+
+func (s *closeFails) ResumeUpload(id string) (blob.Upload, error) {
+	up, err := s.Store.ResumeUpload(id)
+	if err != nil {
+		return nil, err
+	}
+	return &failingCloseUpload{Upload: up, s: s}, nil
+}
+
+type failingCloseUpload struct {
+	blob.Upload
+	s *closeFails
+}
+
+func (u *failingCloseUpload) Close() error {
+	err := u.Upload.Close()
+	if u.s.armed {
+		u.s.armed = false
+		return errors.Join(err, errors.New("sync: input/output error"))
+	}
+	return err
+}
+
+// A chunk is acknowledged only once it is on disk: when closing the upload
+// after it fails, so does the request.
+func TestChunkNotOnDiskIsNotAcknowledged(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		failing := &closeFails{}
+		f.restartWith(func(s blob.Store) blob.Store { failing.Store = s; return failing })
+		failing.armed = true
+		if _, err := f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("a chunk")); err == nil {
+			t.Fatal("WriteUpload acknowledged a chunk whose upload failed to close")
+		}
+		if _, err := f.r.WriteLayerPart(bg, regA, "app", st.ID, -1, strings.NewReader(" and a part")); err != nil {
+			t.Fatalf("the next chunk: %v", err)
+		}
+	})
+}
