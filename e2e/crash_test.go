@@ -369,16 +369,19 @@ type crashImage struct {
 }
 
 // newCrashImage builds an image of a unique config, the shared layer base
-// (if any) and a unique layer of random size.
-func newCrashImage(src *rand.ChaCha8, base []byte) crashImage {
+// (if any) and, if unique, a layer of its own of random size.
+func newCrashImage(src *rand.ChaCha8, base []byte, unique bool) crashImage {
 	var img crashImage
 	cfg := fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","config":{"Labels":{"nonce":"%x"}},"rootfs":{"type":"layers","diff_ids":[]}}`, bytesFrom(src, 8))
 	img.blobs = append(img.blobs, cfg)
 	m := manifestDoc{SchemaVersion: 2, MediaType: mtOCIManifest,
 		Config: &descriptor{MediaType: mtOCIConfig, Digest: sha256Digest(cfg), Size: int64(len(cfg))}}
-	layers := [][]byte{bytesFrom(src, 200+int(src.Uint64()%24_000))}
+	var layers [][]byte
 	if base != nil {
-		layers = append([][]byte{base}, layers...)
+		layers = append(layers, base)
+	}
+	if unique {
+		layers = append(layers, bytesFrom(src, 200+int(src.Uint64()%24_000)))
 	}
 	for _, l := range layers {
 		img.blobs = append(img.blobs, l)
@@ -617,7 +620,7 @@ func TestAcknowledgedPushesSurviveKillMidCommit(t *testing.T) {
 	base := bytesFrom(chachaFrom(rng), 48_000)
 	const clients = 16
 	for iter := range crashIterations {
-		killAfter := 4 + rng.IntN(40)
+		killAfter := 1 + rng.IntN(64)
 		var (
 			acked    atomic.Int32
 			kill     = make(chan struct{})
@@ -639,7 +642,7 @@ func TestAcknowledgedPushesSurviveKillMidCommit(t *testing.T) {
 					}
 				}
 				for n := range 200 {
-					img := newCrashImage(src, base)
+					img := newCrashImage(src, base, true)
 					for i, blob := range img.blobs {
 						if err := c.pushBlob(repo, blob, n+i+w); err != nil {
 							fail(err)
@@ -676,11 +679,12 @@ func TestAcknowledgedPushesSurviveKillMidCommit(t *testing.T) {
 // ---- 3. a burst of PutImage --------------------------------------------------
 
 // TestAcknowledgedPutImagesSurviveKillMidBurst has 16 clients upload the
-// blobs of 8 images each through the ECR layer API and then, all at once,
-// PutImage them (most with a tag, some without), and kills berth after a
-// varying number of PutImage calls were acknowledged. After every restart
-// the ledger's checks hold (see verify): every acknowledged image is there
-// with its tag, through both surfaces, and the rest is whole or absent.
+// blobs of 8 images each (a config of their own, a layer they share) through
+// the ECR layer API and then, all at once, PutImage them (most with a tag,
+// some without), and kills berth after a varying number of PutImage calls
+// were acknowledged. After every restart the ledger's checks hold (see
+// verify): every acknowledged image is there with its tag, through both
+// surfaces, and the rest is whole or absent.
 func TestAcknowledgedPutImagesSurviveKillMidBurst(t *testing.T) {
 	skipCrashTestUnderShort(t)
 	t.Parallel()
@@ -722,7 +726,7 @@ func TestAcknowledgedPutImagesSurviveKillMidBurst(t *testing.T) {
 				// The blobs first, through the layer API.
 				var imgs []crashImage
 				for range perClient {
-					img := newCrashImage(src, base)
+					img := newCrashImage(src, base, false)
 					for _, blob := range img.blobs {
 						if sha256Digest(blob) == baseDigest {
 							continue
