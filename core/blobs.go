@@ -173,10 +173,11 @@ type uploadRecord struct {
 	// (the janitor's horizon is a day; a write per chunk would cost a commit).
 	WrittenAt time.Time `json:"writtenAt,omitzero"`
 	// LastLayerPart is the size of the last part sent with ECR's
-	// UploadLayerPart; SmallLayerPart records that a part other than the
-	// last was under MinLayerPartSize.
-	LastLayerPart  int64 `json:"lastLayerPart,omitempty"`
-	SmallLayerPart bool  `json:"smallLayerPart,omitempty"`
+	// UploadLayerPart, and LastLayerPartAt where it starts; SmallLayerPart
+	// records that a part other than the last was under MinLayerPartSize.
+	LastLayerPart   int64 `json:"lastLayerPart,omitempty"`
+	LastLayerPartAt int64 `json:"lastLayerPartAt,omitempty"`
+	SmallLayerPart  bool  `json:"smallLayerPart,omitempty"`
 }
 
 // activityPrecision is how stale an upload record's WrittenAt may be.
@@ -470,10 +471,14 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 	u.writtenAt.Store(now.UnixNano())
 	rec := &u.rec
 	if layerPart {
-		if rec.LastLayerPart > 0 && rec.LastLayerPart < MinLayerPartSize {
+		// A part that starts where the recorded one did is that part sent
+		// again: a crash cut it off after its record was written (the
+		// upload keeps only what was acknowledged). Any other came before.
+		again := rec.LastLayerPart > 0 && rec.LastLayerPartAt == before
+		if !again && rec.LastLayerPart > 0 && rec.LastLayerPart < MinLayerPartSize {
 			rec.SmallLayerPart = true // the previous part was not the last after all
 		}
-		rec.LastLayerPart = written
+		rec.LastLayerPart, rec.LastLayerPartAt = written, before
 	}
 	if layerPart || now.Sub(rec.lastActive()) >= activityPrecision {
 		// Bookkeeping for the janitor and the part rule, kept across a
