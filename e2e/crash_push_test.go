@@ -13,9 +13,10 @@ import (
 )
 
 // TestAcknowledgedChunksSurviveKillMidPush kills berth while a chunk of a
-// multi-MiB upload is arriving, after a varying number of chunks (none to
-// four) were acknowledged, sometimes once the chunk's first bytes reached the
-// upload's file and sometimes as soon as the client sent them. After the
+// multi-MiB upload is arriving (a PATCH, or the PUT ?digest= that would
+// complete it), after a varying number of 1 MiB chunks (none to four) were
+// acknowledged, sometimes once the chunk's first bytes reached the upload's
+// file and sometimes as soon as the client sent them. After the
 // restart the session holds exactly the acknowledged bytes (its Range says
 // so), resumes from there, completes with the right digest and serves the
 // blob byte for byte; no blob is served under the digest of the whole or of
@@ -57,17 +58,22 @@ func TestAcknowledgedChunksSurviveKillMidPush(t *testing.T) {
 		for off := 0; off < acked; off += chunk {
 			mustOK(t, c.patch(loc, content, off, off+chunk))
 		}
-		// The next chunk: its first bytes are sent, the rest held back.
+		// The next chunk — a PATCH, or a PUT ?digest= with the rest of the
+		// blob — is sent in part, the rest held back.
+		method, target, size := http.MethodPatch, loc, chunk
+		if rng.IntN(3) == 0 {
+			method, target, size = http.MethodPut, withQuery(loc, "digest", sha256Digest(content)), len(content)-acked
+		}
 		sent := 1 + rng.IntN(chunk-1)
 		untilOnDisk := rng.IntN(4) != 0
-		t.Logf("iteration %d: %d bytes acknowledged, %d of the next %d sent; kill %s", iter, acked, sent, chunk,
+		t.Logf("iteration %d: %d bytes acknowledged, %d of the next %d sent with %s; kill %s", iter, acked, sent, size, method,
 			map[bool]string{true: "once they are in the upload's file", false: "at once"}[untilOnDisk])
 		pr, pw := io.Pipe()
 		inFlight := make(chan error, 1)
 		go func() {
-			r, err := c.call(http.MethodPatch, loc, pr, chunk, map[string]string{
+			r, err := c.call(method, target, pr, int64(size), map[string]string{
 				"Content-Type":  "application/octet-stream",
-				"Content-Range": fmt.Sprintf("%d-%d", acked, acked+chunk-1),
+				"Content-Range": fmt.Sprintf("%d-%d", acked, acked+size-1),
 			})
 			if err == nil {
 				err = &answeredError{fmt.Sprintf("berth answered %d to a chunk it had only %d bytes of: %s", r.status, sent, r.body)}
