@@ -279,6 +279,16 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 // registry has as many open as it may (KindLimitExceeded).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
 	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
+	// Until the session is registered below, the janitor could see its file
+	// but not (yet, in the records it read) its record: mark it in flight.
+	r.mu.Lock()
+	r.inFlight[rec.ID] = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.inFlight, rec.ID)
+		r.mu.Unlock()
+	}()
 	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
 		if err := r.checkUploadLimit(tx, reg); err != nil {
 			return err
