@@ -29,6 +29,12 @@ func ID(text string, kind Kind) string {
 // many statements the policy has. Every string from the policy reaches the
 // module as a JSON string literal, so no policy can add Rego of its own.
 func Compile(text string, kind Kind) (id string, module string, err error) {
+	return compile(text, kind, false)
+}
+
+// compile is Compile; generic sends every condition through iam.condition
+// (tests compare it with the specialised forms).
+func compile(text string, kind Kind, generic bool) (id string, module string, err error) {
 	doc, err := Parse(text, kind)
 	if err != nil {
 		return "", "", err
@@ -40,7 +46,7 @@ func Compile(text string, kind Kind) (id string, module string, err error) {
 	// "${...}" is plain text.
 	variables := doc.Version == "2012-10-17"
 	for i, st := range doc.Statement {
-		if err := compileStatement(&b, kind, i+1, st, variables); err != nil {
+		if err := compileStatement(&b, kind, i+1, st, variables, generic); err != nil {
 			return "", "", invalid("Statement %d: %v", i+1, err)
 		}
 	}
@@ -63,7 +69,7 @@ type principalEntry struct {
 	lines []string
 }
 
-func compileStatement(b *strings.Builder, kind Kind, index int, st Statement, variables bool) error {
+func compileStatement(b *strings.Builder, kind Kind, index int, st Statement, variables, generic bool) error {
 	sid := st.Sid
 	if sid == "" {
 		sid = fmt.Sprintf("statement %d", index)
@@ -96,13 +102,19 @@ func compileStatement(b *strings.Builder, kind Kind, index int, st Statement, va
 	var rest []string
 	if kind != Repository {
 		if st.Resource != nil {
-			rest = append(rest, "iam.resource_matches("+valueList(st.Resource, variables)+")")
+			if l := resourceTest(st.Resource, variables, generic); l != "" {
+				rest = append(rest, l)
+			}
 		}
 		if st.NotResource != nil {
-			rest = append(rest, "not iam.resource_matches("+valueList(st.NotResource, variables)+")")
+			l := resourceTest(st.NotResource, variables, generic)
+			if l == "" {
+				l = "true" // NotResource "*": the statement applies to nothing
+			}
+			rest = append(rest, "not "+l)
 		}
 	}
-	conds, err := compileConditions(st.Condition, variables)
+	conds, err := compileConditions(st.Condition, variables, generic)
 	if err != nil {
 		return err
 	}
@@ -148,7 +160,12 @@ func compilePrincipals(st Statement) []principalEntry {
 			if acct := arnAccount(p); acct != "" {
 				lines = append(lines, "input.principal.account == "+quote(acct))
 			}
-			lines = append(lines, "iam.caller_is("+quote(p)+")")
+			// A role ARN names the role's sessions; any other ARN the caller itself.
+			if strings.HasPrefix(p, "arn:aws:iam::") && strings.Contains(p, ":role/") {
+				lines = append(lines, "input.principal.role_arn == "+quote(p))
+			} else {
+				lines = append(lines, "input.principal.arn == "+quote(p))
+			}
 			out = append(out, principalEntry{via: "principal", lines: lines})
 		}
 	}
@@ -253,6 +270,33 @@ func globMatch(pattern, s string) bool {
 		pi++
 	}
 	return pi == len(p)
+}
+
+// resourceTest is the test that input.resource.arn matches one of the
+// Resource patterns, "" when one of them is "*" (it matches every resource).
+// Patterns without wildcards are plain equality.
+func resourceTest(patterns []string, variables, generic bool) string {
+	for _, p := range patterns {
+		if variables && strings.Contains(p, "${") || generic {
+			return "iam.resource_matches(" + valueList(patterns, variables) + ")"
+		}
+	}
+	exact := true
+	for _, p := range patterns {
+		if p == "*" {
+			return ""
+		}
+		if strings.ContainsAny(p, "*?") {
+			exact = false
+		}
+	}
+	switch {
+	case exact && len(patterns) == 1:
+		return "input.resource.arn == " + quote(patterns[0])
+	case exact:
+		return "input.resource.arn in " + stringSet(patterns)
+	}
+	return "iam.any_arn_glob([input.resource.arn], " + globList(patterns) + ")"
 }
 
 // valueList renders values (Resource, condition values) as a Rego array of
@@ -377,8 +421,11 @@ func parseOperator(op string) (conditionOperator, error) {
 }
 
 // compileConditions renders a Condition block as calls into berth.iam, one
-// per operator × key (all of them must hold), in a fixed order.
-func compileConditions(cond map[string]map[string][]string, variables bool) ([]string, error) {
+// per operator × key (all of them must hold), in a fixed order. The key's
+// values are read by the accessor for that key, and the commonest forms
+// (a positive string or ARN operator over literal values) call a
+// specialised function; the rest go through iam.condition.
+func compileConditions(cond map[string]map[string][]string, variables bool, generic bool) ([]string, error) {
 	ops := make([]string, 0, len(cond))
 	for op := range cond {
 		ops = append(ops, op)
@@ -396,9 +443,100 @@ func compileConditions(cond map[string]map[string][]string, variables bool) ([]s
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			vals := keyValues(strings.ToLower(k))
+			pvals := cond[op][k]
+			if line, ok := fastCondition(c, vals, pvals, variables); ok && !generic {
+				lines = append(lines, line)
+				continue
+			}
+			if c.base == "null" {
+				lines = append(lines, fmt.Sprintf("iam.null_condition(%s, %s)", vals, valueList(pvals, variables)))
+				continue
+			}
 			lines = append(lines, fmt.Sprintf("iam.condition(%s, %s, %t, %s, %s)",
-				quote(c.base), quote(c.qualifier), c.ifExists, quote(strings.ToLower(k)), valueList(cond[op][k], variables)))
+				quote(c.base), quote(c.qualifier), c.ifExists, vals, valueList(pvals, variables)))
 		}
 	}
 	return lines, nil
 }
+
+// fastCondition renders a positive string or ARN operator over literal
+// values, without qualifier (or ForAnyValue) and without IfExists: a missing
+// key has no values, so the test is simply "some value matches".
+func fastCondition(c conditionOperator, vals string, pvals []string, variables bool) (string, bool) {
+	if c.ifExists || c.qualifier == "all" {
+		return "", false
+	}
+	for _, p := range pvals {
+		if variables && strings.Contains(p, "${") {
+			return "", false
+		}
+	}
+	switch c.base {
+	case "stringequals":
+		return fmt.Sprintf("iam.any_in(%s, %s)", vals, stringSet(pvals)), true
+	case "stringlike":
+		return fmt.Sprintf("iam.any_glob(%s, %s)", vals, globList(pvals)), true
+	case "arnlike", "arnequals":
+		return fmt.Sprintf("iam.any_arn_glob(%s, %s)", vals, globList(pvals)), true
+	}
+	return "", false
+}
+
+// keyValues is the Rego expression for a condition key's values in the
+// request: always a list, empty when the request has no such key.
+func keyValues(key string) string {
+	switch key {
+	case "aws:principalaccount":
+		return "iam.principal_account"
+	case "aws:principalarn":
+		return "iam.principal_arn"
+	case "aws:principalorgid":
+		return "iam.principal_org_id"
+	case "aws:principalorgpaths":
+		return "iam.principal_org_paths"
+	case "aws:principaltype":
+		return "iam.principal_type"
+	case "aws:userid":
+		return "iam.userid"
+	case "aws:username":
+		return "iam.username"
+	}
+	for _, prefix := range []string{"aws:principaltag/"} {
+		if name, ok := strings.CutPrefix(key, prefix); ok {
+			return "iam.principal_tag(" + quote(name) + ")"
+		}
+	}
+	for _, prefix := range []string{"aws:resourcetag/", "ecr:resourcetag/"} {
+		if name, ok := strings.CutPrefix(key, prefix); ok {
+			return "iam.resource_tag(" + quote(name) + ")"
+		}
+	}
+	return "object.get(input.context, " + quote(key) + ", [])"
+}
+
+func stringSet(vals []string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range vals {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, quote(v))
+		}
+	}
+	return "{" + strings.Join(out, ", ") + "}"
+}
+
+// globList renders IAM patterns as OPA glob patterns, as the library's
+// glob_pattern does: only * and ? stay special.
+func globList(vals []string) string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = quote(globPattern(v))
+	}
+	return "[" + strings.Join(out, ", ") + "]"
+}
+
+var globEscaper = strings.NewReplacer(`\`, `\\`, "[", `\[`, "]", `\]`, "{", `\{`, "}", `\}`)
+
+func globPattern(p string) string { return globEscaper.Replace(p) }

@@ -158,6 +158,7 @@ func decisionOf(v any) (Decision, error) {
 			d.Sids = append(d.Sids, s)
 		}
 	}
+	sort.Strings(d.Sids)
 	return d, nil
 }
 

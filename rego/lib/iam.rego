@@ -94,65 +94,68 @@ single_valued(key) if count(values(key)) == 1
 
 # ---------------------------------------------------------------- context keys
 
-# values(key) is the request's values for a lower-cased condition key, as a
-# list of strings; undefined when the request has no such key. Keys about the
-# principal and the resource are derived from input.principal and
-# input.resource when asked for; the rest come from input.context.
-values(key) := [input.principal.account] if {
-	key == "aws:principalaccount"
-	input.principal.account != ""
-}
+# The request's values for a condition key are always a list, empty when the
+# request has no such key. Keys about the principal and the resource are
+# derived from input.principal and input.resource when asked for (compiled
+# policies name the accessor of each key); the rest come from input.context.
 
-values(key) := [input.principal.arn] if {
-	key == "aws:principalarn"
-	input.principal.arn != ""
-}
+default principal_account := []
 
-values(key) := [input.principal.org_id] if {
-	key == "aws:principalorgid"
-	input.principal.org_id != ""
-}
+principal_account := [input.principal.account] if input.principal.account != ""
 
-values(key) := input.principal.org_paths if {
-	key == "aws:principalorgpaths"
-	count(input.principal.org_paths) > 0
-}
+default principal_arn := []
 
-values(key) := [input.principal.type] if {
-	key == "aws:principaltype"
-	input.principal.type != ""
-}
+principal_arn := [input.principal.arn] if input.principal.arn != ""
 
-values(key) := [input.principal.userid] if {
-	key == "aws:userid"
-	input.principal.userid != ""
-}
+default principal_org_id := []
 
-values(key) := [input.principal.username] if {
-	key == "aws:username"
-	input.principal.username != ""
-}
+principal_org_id := [input.principal.org_id] if input.principal.org_id != ""
 
-values(key) := tag_values(input.principal.tags, substring(key, count("aws:principaltag/"), -1)) if {
-	startswith(key, "aws:principaltag/")
-}
+default principal_org_paths := []
 
-values(key) := tag_values(input.resource.tags, substring(key, count("aws:resourcetag/"), -1)) if {
-	startswith(key, "aws:resourcetag/")
-}
+principal_org_paths := input.principal.org_paths if is_array(input.principal.org_paths)
 
-values(key) := tag_values(input.resource.tags, substring(key, count("ecr:resourcetag/"), -1)) if {
-	startswith(key, "ecr:resourcetag/")
-}
+default principal_type := []
 
-values(key) := input.context[key] if not derived_key(key)
+principal_type := [input.principal.type] if input.principal.type != ""
+
+default userid := []
+
+userid := [input.principal.userid] if input.principal.userid != ""
+
+default username := []
+
+username := [input.principal.username] if input.principal.username != ""
 
 # Tag keys in condition keys are matched without regard to case, like the
 # rest of the key name.
-tag_values(tags, name) := vals if {
-	vals := [v | some k, v in tags; lower(k) == name]
-	count(vals) > 0
-}
+principal_tag(name) := [v | some k, v in input.principal.tags; lower(k) == name]
+
+resource_tag(name) := [v | some k, v in input.resource.tags; lower(k) == name]
+
+# values(key): the values of any lower-cased condition key (for policy
+# variables and hand-written policies).
+values(key) := principal_account if key == "aws:principalaccount"
+
+values(key) := principal_arn if key == "aws:principalarn"
+
+values(key) := principal_org_id if key == "aws:principalorgid"
+
+values(key) := principal_org_paths if key == "aws:principalorgpaths"
+
+values(key) := principal_type if key == "aws:principaltype"
+
+values(key) := userid if key == "aws:userid"
+
+values(key) := username if key == "aws:username"
+
+values(key) := principal_tag(substring(key, count("aws:principaltag/"), -1)) if startswith(key, "aws:principaltag/")
+
+values(key) := resource_tag(substring(key, count("aws:resourcetag/"), -1)) if startswith(key, "aws:resourcetag/")
+
+values(key) := resource_tag(substring(key, count("ecr:resourcetag/"), -1)) if startswith(key, "ecr:resourcetag/")
+
+values(key) := object.get(input.context, key, []) if not derived_key(key)
 
 derived_key(key) if key in {
 	"aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths",
@@ -165,40 +168,54 @@ derived_key(key) if startswith(key, "aws:resourcetag/")
 
 derived_key(key) if startswith(key, "ecr:resourcetag/")
 
-present(key) := vals if {
-	vals := values(key)
-	count(vals) > 0
-}
-
 # ---------------------------------------------------------------- conditions
 
-# condition(op, qualifier, if_exists, key, policy_values) is one condition
+# condition(op, qualifier, if_exists, vals, policy_values) is one condition
 # key of one operator: op is the lower-cased base operator ("stringequals",
-# "numericlessthan", "null", ...), qualifier "" | "any" (ForAnyValue) |
-# "all" (ForAllValues), if_exists whether the operator ends in IfExists.
-condition(op, qualifier, if_exists, key, pvals) if {
-	op != "null"
-	not present(key)
+# "numericlessthan", ...), qualifier "" | "any" (ForAnyValue) | "all"
+# (ForAllValues), if_exists whether the operator ends in IfExists, vals the
+# request's values for the key ([] when it has none).
+condition(op, qualifier, if_exists, vals, pvals) if {
+	count(vals) == 0
 	missing_key_holds(op, qualifier, if_exists)
 }
 
-condition(op, qualifier, _, key, pvals) if {
-	op != "null"
-	vals := present(key)
+condition(op, qualifier, _, vals, pvals) if {
+	count(vals) > 0
 	holds(op, qualifier, vals, pvals)
 }
 
 # Null: "true" holds when the key is absent, "false" when it is present.
-condition("null", _, _, key, pvals) if {
+null_condition(vals, pvals) if {
+	count(vals) == 0
 	some p in pvals
 	lower(text(p)) == "true"
-	not present(key)
 }
 
-condition("null", _, _, key, pvals) if {
+null_condition(vals, pvals) if {
+	count(vals) > 0
 	some p in pvals
 	lower(text(p)) == "false"
-	present(key)
+}
+
+# Specialised forms the compiler uses for the commonest conditions: a
+# positive operator over literal values (patterns already in OPA's glob
+# syntax), where a missing key (no values) simply does not match.
+any_in(vals, pvals) if {
+	some v in vals
+	v in pvals
+}
+
+any_glob(vals, globs) if {
+	some v in vals
+	some g in globs
+	glob.match(g, null, v)
+}
+
+any_arn_glob(vals, globs) if {
+	some v in vals
+	some g in globs
+	arn_glob_match(g, v)
 }
 
 # AWS's rules for a key the request does not have: ...IfExists holds,

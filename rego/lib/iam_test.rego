@@ -124,20 +124,20 @@ test_derived_principal_keys if {
 
 test_derived_keys_missing_when_empty if {
 	root := {"arn": "arn:aws:iam::111111111111:root", "account": "111111111111", "type": "Account", "org_id": "", "org_paths": []}
-	not iam.values("aws:username") with input.principal as root
-	not iam.values("aws:principalorgid") with input.principal as root
-	not iam.values("aws:principalorgpaths") with input.principal as root
-	not iam.values("aws:principaltag/team") with input.principal as root
+	iam.values("aws:username") == [] with input.principal as root
+	iam.values("aws:principalorgid") == [] with input.principal as root
+	iam.values("aws:principalorgpaths") == [] with input.principal as root
+	iam.values("aws:principaltag/team") == [] with input.principal as root
 }
 
 test_derived_resource_tags_under_both_prefixes if {
 	iam.values("aws:resourcetag/env") == ["prod"] with input.resource.tags as {"env": "prod"}
 	iam.values("ecr:resourcetag/env") == ["prod"] with input.resource.tags as {"env": "prod"}
-	not iam.values("ecr:resourcetag/other") with input.resource.tags as {"env": "prod"}
+	iam.values("ecr:resourcetag/other") == [] with input.resource.tags as {"env": "prod"}
 }
 
 test_derived_keys_are_not_taken_from_context if {
-	not iam.values("aws:username") with input.context as {"aws:username": ["mallory"]}
+	iam.values("aws:username") == [] with input.context as {"aws:username": ["mallory"]}
 }
 
 test_request_keys_come_from_context if {
