@@ -156,7 +156,9 @@ func TestAuthorizerRequestContextKeys(t *testing.T) {
 		"request tag other value": {`{"StringEquals":{"aws:RequestTag/team":"blue"}}`, func(r *core.AuthRequest) { r.RequestTags = map[string]string{"team": "red"} }, false},
 		"tag keys all allowed":    {`{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}`, func(r *core.AuthRequest) { r.TagKeys = []string{"team"} }, true},
 		"tag keys one not":        {`{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}`, func(r *core.AuthRequest) { r.TagKeys = []string{"team", "owner"} }, false},
-		"service key":             {`{"StringEquals":{"ecr:AccountSetting":"BASIC_SCAN_TYPE_VERSION"}}`, func(r *core.AuthRequest) { r.Context = map[string]string{"ecr:AccountSetting": "BASIC_SCAN_TYPE_VERSION"} }, true},
+		"service key": {`{"StringEquals":{"ecr:AccountSetting":"BASIC_SCAN_TYPE_VERSION"}}`, func(r *core.AuthRequest) {
+			r.Context = map[string]string{"ecr:AccountSetting": "BASIC_SCAN_TYPE_VERSION"}
+		}, true},
 	} {
 		policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:BatchGetImage","Condition":` + c.condition + `}]}`
 		req := authRequest(rootB.ARN, "ecr:BatchGetImage", repo(policy))
