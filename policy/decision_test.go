@@ -143,7 +143,7 @@ func TestDecisionExplicitDenyWinsEverywhere(t *testing.T) {
 			repo: allowB, want: ExplicitDeny, sids: []string{"Mine"}, reason: "with an explicit deny in an identity-based policy"},
 		{name: "deny by principal account condition", principal: bobB, repo: allowB + "",
 			registry: stmt(`{"Sid":"NotB","Effect":"Deny","Principal":"*","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"222222222222"}}}`),
-			want: ExplicitDeny},
+			want:     ExplicitDeny},
 		{name: "deny for another action does not apply", principal: bobB, repo: allowB, registry: strings.Replace(denyRepo, `"ecr:BatchGetImage"`, `"ecr:PutImage"`, 1), want: Allow},
 	})
 }
