@@ -11,6 +11,8 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/policy"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 )
 
@@ -36,16 +38,16 @@ import (
 //	          - |
 //	            {"Version": "2012-10-17", "Statement": [...]}
 type configFile struct {
-	Accounts []located[accountEntry] `yaml:"accounts"`
+	Accounts []accountEntry `yaml:"accounts"`
 }
 
 type accountEntry struct {
-	ID             scalar                 `yaml:"id"`
-	OrganizationID scalar                 `yaml:"organization_id"`
-	OUPath         scalar                 `yaml:"ou_path"`
-	RootAccessKeys []scalar               `yaml:"root_access_keys"`
-	Users          []located[memberEntry] `yaml:"users"`
-	Roles          []located[memberEntry] `yaml:"roles"`
+	ID             scalar        `yaml:"id"`
+	OrganizationID scalar        `yaml:"organization_id"`
+	OUPath         scalar        `yaml:"ou_path"`
+	RootAccessKeys []scalar      `yaml:"root_access_keys"`
+	Users          []memberEntry `yaml:"users"`
+	Roles          []memberEntry `yaml:"roles"`
 }
 
 // memberEntry is a user or a role; only roles have a session.
@@ -98,18 +100,20 @@ func parse(dir string, data []byte) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(f.Docs) > 1 {
+		return nil, &lineError{line: lineOf(f.Docs[1]), reason: "the config is one YAML document; this is a second"}
+	}
 	var cfg configFile
-	if len(f.Docs) > 0 && f.Docs[0].Body != nil {
+	// One decoder for the whole document, so that an alias may name an
+	// anchor anywhere before it (a policy shared by several users).
+	if len(f.Docs) == 1 && f.Docs[0].Body != nil {
 		if err := decode(f.Docs[0].Body, &cfg); err != nil {
 			return nil, err
 		}
 	}
-	if len(f.Docs) > 1 {
-		return nil, &lineError{line: lineOf(f.Docs[1]), reason: "the config is one YAML document; this is a second"}
-	}
-	b := builder{dir: dir, d: newDirectory(), accountAt: map[string]int{}, keyAt: map[string]int{}, orgRoot: map[string]string{}}
-	for _, a := range cfg.Accounts {
-		if err := b.account(a); err != nil {
+	b := builder{dir: dir, file: f, d: newDirectory(), accountAt: map[string]int{}, keyAt: map[string]int{}, orgRoot: map[string]string{}}
+	for i, a := range cfg.Accounts {
+		if err := b.account(fmt.Sprintf("$.accounts[%d]", i), a); err != nil {
 			return nil, err
 		}
 	}
@@ -119,6 +123,7 @@ func parse(dir string, data []byte) (*Directory, error) {
 // builder checks the config's entries and adds them to a Directory.
 type builder struct {
 	dir       string
+	file      *ast.File // the parsed config, for the lines of whole entries
 	d         *Directory
 	accountAt map[string]int    // account id → line it was declared on
 	keyAt     map[string]int    // access key id → line it was given on
@@ -147,12 +152,24 @@ var (
 // defaultSession names the session of a role that does not name one.
 const defaultSession = "berth"
 
-func (b *builder) account(e located[accountEntry]) error {
-	a := e.v
+// lineAt is the line of the entry at a YAML path ($.accounts[0].users[2]).
+func (b *builder) lineAt(path string) int {
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 0
+	}
+	n, err := p.FilterFile(b.file)
+	if err != nil || n == nil {
+		return 0
+	}
+	return lineOf(n)
+}
+
+func (b *builder) account(at string, a accountEntry) error {
 	id := a.ID.text
 	switch {
 	case id == "":
-		return &lineError{line: e.line, reason: "account: id is required (12 digits, quoted)"}
+		return &lineError{line: b.lineAt(at), reason: "account: id is required (12 digits, quoted)"}
 	case !core.ValidAccountID(id):
 		return &lineError{line: a.ID.line, reason: fmt.Sprintf("account id %q is not 12 digits", id)}
 	}
@@ -183,19 +200,19 @@ func (b *builder) account(e located[accountEntry]) error {
 	b.d.organizations[id] = org
 	root := core.RootPrincipal(id)
 	for _, k := range a.RootAccessKeys {
-		if err := b.accessKey(k, root, "account "+id+" root", e.line); err != nil {
+		if err := b.accessKey(k, root, "account "+id+" root", at); err != nil {
 			return err
 		}
 	}
 	usersAt := map[string]int{}
-	for _, u := range a.Users {
-		if err := b.member(id, org, u, "user", usersAt); err != nil {
+	for j, u := range a.Users {
+		if err := b.member(fmt.Sprintf("%s.users[%d]", at, j), id, org, u, "user", usersAt); err != nil {
 			return err
 		}
 	}
 	rolesAt := map[string]int{}
-	for _, r := range a.Roles {
-		if err := b.member(id, org, r, "role", rolesAt); err != nil {
+	for j, r := range a.Roles {
+		if err := b.member(fmt.Sprintf("%s.roles[%d]", at, j), id, org, r, "role", rolesAt); err != nil {
 			return err
 		}
 	}
@@ -203,12 +220,11 @@ func (b *builder) account(e located[accountEntry]) error {
 }
 
 // member adds a user or (kind "role") a role's session.
-func (b *builder) member(account string, org organization, e located[memberEntry], kind string, namesAt map[string]int) error {
-	m := e.v
+func (b *builder) member(at, account string, org organization, m memberEntry, kind string, namesAt map[string]int) error {
 	name := m.Name.text
 	switch {
 	case name == "":
-		return &lineError{line: e.line, reason: fmt.Sprintf("account %s: a %s needs a name", account, kind)}
+		return &lineError{line: b.lineAt(at), reason: fmt.Sprintf("account %s: a %s needs a name", account, kind)}
 	case !memberName.MatchString(name):
 		return &lineError{line: m.Name.line, reason: fmt.Sprintf("account %s: %s name %q must be 1 to 64 letters, digits or +=,.@_-", account, kind, name)}
 	}
@@ -258,7 +274,7 @@ func (b *builder) member(account string, org organization, e located[memberEntry
 		p.Policies = append(p.Policies, text)
 	}
 	for _, k := range m.AccessKeys {
-		if err := b.accessKey(k, p.ARN, who, e.line); err != nil {
+		if err := b.accessKey(k, p.ARN, who, at); err != nil {
 			return err
 		}
 	}
@@ -266,11 +282,11 @@ func (b *builder) member(account string, org organization, e located[memberEntry
 	return nil
 }
 
-// accessKey gives key id k to arn; entryLine stands for a key YAML gave no
-// line (an empty list item).
-func (b *builder) accessKey(k scalar, arn, who string, entryLine int) error {
+// accessKey gives key id k to arn; the line of the entry at stands for a
+// key YAML gave no line (an empty list item).
+func (b *builder) accessKey(k scalar, arn, who, at string) error {
 	if k.line == 0 {
-		k.line = entryLine
+		k.line = b.lineAt(at)
 	}
 	if !accessKeyID.MatchString(k.text) {
 		return &lineError{line: k.line, reason: fmt.Sprintf("%s: access key id %q must be 1 to 128 letters, digits or _", who, k.text)}

@@ -111,6 +111,48 @@ func TestLoadReadsAccountsUsersRolesAndPolicyFiles(t *testing.T) {
 	}
 }
 
+func TestAnchorsShareValuesBetweenEntries(t *testing.T) {
+	config := `accounts:
+  - id: !!str 000000000001
+    users:
+      - name: alice
+        tags: &tags {team: payments}
+        policies: &pull
+          - '` + pullOnly + `'
+    roles:
+      - name: ci
+        tags: *tags
+        policies: *pull
+  - id: '222222222222'
+    users:
+      - name: bob
+        policies:
+          - *pullText
+          - &pullText '` + pullOnly + `'
+`
+	_, err := Parse("iam.yaml", []byte(config))
+	if err == nil || !strings.Contains(err.Error(), "iam.yaml:16:") {
+		t.Errorf("an alias before its anchor: %v, want an error at line 16", err)
+	}
+	d, err := Parse("iam.yaml", []byte(strings.Replace(config, "          - *pullText\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arn := range []string{
+		"arn:aws:iam::000000000001:user/alice",
+		"arn:aws:sts::000000000001:assumed-role/ci/berth",
+		"arn:aws:iam::222222222222:user/bob",
+	} {
+		p, ok := d.Principal(arn)
+		if !ok || !reflect.DeepEqual(p.Policies, []string{pullOnly}) {
+			t.Errorf("%s: %#v, %v; want the shared policy", arn, p, ok)
+		}
+		if p.Username != "bob" && p.Tags["team"] != "payments" {
+			t.Errorf("%s: tags %v, want the shared team tag", arn, p.Tags)
+		}
+	}
+}
+
 func TestEveryAccountHasARootButOnlyDeclaredUsersExist(t *testing.T) {
 	d, err := Parse("iam.yaml", []byte("accounts:\n  - id: '111111111111'\n    users: [{name: alice}]\n"))
 	if err != nil {

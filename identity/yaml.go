@@ -46,19 +46,6 @@ func asLineError(err error) error {
 	return &lineError{reason: err.Error()}
 }
 
-// located is a YAML mapping decoded into T, with the line it starts on, so
-// that what is refused after decoding (a duplicate, a missing field) is
-// reported where it stands.
-type located[T any] struct {
-	v    T
-	line int
-}
-
-func (l *located[T]) UnmarshalYAML(n ast.Node) error {
-	l.line = lineOf(n)
-	return decode(n, &l.v)
-}
-
 // scalar is a YAML scalar as written, with its line. The text is kept as
 // written because YAML would read an account id such as 000000000000 as the
 // number 0.
@@ -76,6 +63,8 @@ func (s *scalar) UnmarshalYAML(n ast.Node) error {
 		s.text = n.Value.Value
 	case *ast.NullNode:
 		s.text = ""
+	case *ast.TagNode: // !!str 000000000000
+		return s.UnmarshalYAML(n.Value)
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
 		s.text = n.GetToken().Value
 	default:
@@ -137,19 +126,17 @@ type policySource struct {
 func (p *policySource) UnmarshalYAML(n ast.Node) error {
 	p.line = lineOf(n)
 	if m, ok := n.(*ast.MappingNode); ok {
-		var f struct {
-			File scalar `yaml:"file"`
-		}
 		if len(m.Values) != 1 {
 			return p.notASource()
 		}
 		if k, ok := m.Values[0].Key.(*ast.StringNode); !ok || k.Value != "file" {
 			return p.notASource()
 		}
-		if err := decode(n, &f); err != nil {
+		var f scalar
+		if err := f.UnmarshalYAML(m.Values[0].Value); err != nil {
 			return err
 		}
-		p.file = f.File.text
+		p.file = f.text
 		if p.file == "" {
 			return &lineError{line: p.line, reason: "file: needs the path of a policy document"}
 		}
