@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/ecr"
 	"github.com/berth-dev/berth/identity"
 	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/policy"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -71,6 +72,7 @@ type Server struct {
 	// accessKeys selects the principal of each configured access key; nil
 	// without --iam-config.
 	accessKeys ecr.AccessKeyLookup
+	authz      *policy.Authorizer
 	handler    http.Handler
 	http       *http.Server
 	clock      core.Clock
@@ -123,12 +125,21 @@ func New(cfg Config) (*Server, error) {
 	if clock == nil {
 		clock = core.SystemClock
 	}
-	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads, Log: log})
+	// Policies decide with or without --iam-config: without it every
+	// account's root is all there is, and a repository policy still grants
+	// another account's root a cross-account pull.
+	var principals policy.Principals = policy.RootsOnly{}
+	if identities != nil {
+		principals = identities
+	}
+	authz := policy.NewAuthorizer(principals, policy.AuthorizerOptions{Log: log, Now: clock.Now})
+	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads,
+		Authorizer: authz, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), clock: clock, log: log}
+	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log}
 	if identities != nil {
 		// A nil *Directory in the interface would not be a nil interface.
 		s.accessKeys = identities
@@ -185,6 +196,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/_berth/ecr/repositories", s.listRepositories)
 		r.Get("/_berth/ecr/images", s.listImages)
 		r.Get("/_berth/ecr/blobs", s.listBlobs)
+		r.Get("/_berth/decisions", s.listDecisions)
 		r.Post("/_berth/reset", s.reset)
 		r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
 	})
