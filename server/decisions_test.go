@@ -1,8 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/policy"
+	"github.com/opencontainers/go-digest"
 )
 
 // pullBy is a repository policy letting account's principals pull.
@@ -57,6 +61,63 @@ func TestARepositoryPolicyGrantsACrossAccountPullWithoutConfig(t *testing.T) {
 	// A third account is not in the policy.
 	if code, out := ecrCall(t, srv, "ListImages", list, "333333333333"); out["__type"] != "AccessDeniedException" {
 		t.Errorf("ListImages by an account the policy does not name: %d %v", code, out)
+	}
+}
+
+// v2Do sends one /v2 request to host with the password.
+func v2Do(srv *Server, method, host, path, password, contentType string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "http://"+host+path, bytes.NewReader(body))
+	req.Host = host
+	req.SetBasicAuth("AWS", password)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// A pull of another account's image through its registry host, as docker
+// and crane do it, is what a repository policy grants with no config.
+func TestARepositoryPolicyGrantsACrossAccountImagePullOnV2(t *testing.T) {
+	srv := newTestServer(t, nil)
+	const owner, puller = "111111111111", "222222222222"
+	host := owner + ".dkr.ecr.us-east-1.localhost:4566"
+	ecrCall(t, srv, "CreateRepository", `{"repositoryName":"app"}`, owner)
+	ownerPassword := v2Password(t, srv, owner, `["`+owner+`"]`)
+	layer, config := []byte("layer bytes"), []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	for _, b := range [][]byte{layer, config} {
+		if rec := v2Do(srv, "POST", host, "/v2/app/blobs/uploads/?digest="+digest.FromBytes(b).String(), ownerPassword, "application/octet-stream", b); rec.Code != http.StatusCreated {
+			t.Fatalf("owner's blob upload: %d %s", rec.Code, rec.Body)
+		}
+	}
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}`,
+		digest.FromBytes(config), len(config), digest.FromBytes(layer), len(layer))
+	const manifestType = "application/vnd.oci.image.manifest.v1+json"
+	if rec := v2Do(srv, "PUT", host, "/v2/app/manifests/v1", ownerPassword, manifestType, []byte(manifest)); rec.Code != http.StatusCreated {
+		t.Fatalf("owner's manifest push: %d %s", rec.Code, rec.Body)
+	}
+
+	// The puller's token is for its own registry; the host names the owner's.
+	password := v2Password(t, srv, puller, `["`+puller+`"]`)
+	layerPath := "/v2/app/blobs/" + digest.FromBytes(layer).String()
+	if rec := v2Do(srv, "GET", host, "/v2/app/manifests/v1", password, "", nil); rec.Code != http.StatusForbidden {
+		t.Errorf("manifest GET before the policy: %d %s", rec.Code, rec.Body)
+	}
+	policyJSON, _ := json.Marshal(pullBy(puller))
+	if code, out := ecrCall(t, srv, "SetRepositoryPolicy", `{"repositoryName":"app","policyText":`+string(policyJSON)+`}`, owner); code != http.StatusOK {
+		t.Fatalf("SetRepositoryPolicy: %d %v", code, out)
+	}
+	if rec := v2Do(srv, "GET", host, "/v2/app/manifests/v1", password, "", nil); rec.Code != http.StatusOK || rec.Body.String() != manifest {
+		t.Errorf("manifest GET allowed by the policy: %d %s", rec.Code, rec.Body)
+	}
+	if rec := v2Do(srv, "GET", host, layerPath, password, "", nil); rec.Code != http.StatusOK || rec.Body.String() != string(layer) {
+		t.Errorf("layer GET allowed by the policy: %d %s", rec.Code, rec.Body)
+	}
+	if rec := v2Do(srv, "PUT", host, "/v2/app/manifests/v2", password, manifestType, []byte(manifest)); rec.Code != http.StatusForbidden {
+		t.Errorf("manifest PUT, which the policy does not grant: %d %s", rec.Code, rec.Body)
 	}
 }
 
