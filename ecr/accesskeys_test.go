@@ -104,3 +104,29 @@ func TestTheAuthorizationTokenIsIssuedToTheKeysPrincipal(t *testing.T) {
 		t.Errorf("claims %+v, want %+v", claims, want)
 	}
 }
+
+// keyTable is an AccessKeyLookup over a map.
+type keyTable map[string]string
+
+func (k keyTable) PrincipalForAccessKey(id string) (string, bool) {
+	arn, ok := k[id]
+	return arn, ok
+}
+
+// A lookup that answers with an ARN naming no account does not make a
+// caller without one: the key falls back to the account rule.
+func TestAKeysPrincipalWithoutAnAccountIsNotUsed(t *testing.T) {
+	reg := core.New(core.Options{KV: kv.NewMem(), Blobs: blob.NewMem(), Log: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { reg.Close() })
+	h := New(Config{Registry: reg, Tokens: core.NewTokens(core.RandomSecret(), nil), DefaultAccount: "000000000000", Region: "us-east-1",
+		AccessKeys: keyTable{"AKIAODD": "arn:aws:iam::acct:user/odd", "AKIAGOOD": "arn:aws:iam::555555555555:user/good"}})
+	for key, want := range map[string]string{
+		"AKIAODD":  "User: arn:aws:iam::000000000000:root is not authorized",
+		"AKIAGOOD": "User: arn:aws:iam::555555555555:user/good is not authorized",
+	} {
+		_, out := post(t, h, "DescribeRepositories", `{"registryId":"333333333333"}`, key, "us-east-1")
+		if msg, _ := out["message"].(string); !strings.HasPrefix(msg, want) {
+			t.Errorf("key %s: %q, want it to start %q", key, msg, want)
+		}
+	}
+}
