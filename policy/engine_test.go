@@ -2,7 +2,10 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -82,5 +85,96 @@ func TestEngineUserNeedsIdentityPolicyInOwnAccount(t *testing.T) {
 	identity := `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Action":"ecr:BatchGet*","Resource":"arn:aws:ecr:*:` + acctA + `:repository/*"}]}`
 	if d := decide(t, e, pull(user(acctA, "alice", identity), "")); d.Effect != Allow || !reflect.DeepEqual(d.Sids, []string{"Pull"}) {
 		t.Fatalf("with policy: got %+v", d)
+	}
+}
+
+// The input document has the shape rego/README.md documents: identity
+// and resource policies by id, keys lower-cased.
+func TestEngineInputShape(t *testing.T) {
+	e := NewEngine()
+	p := user(acctB, "bob", pullAll)
+	p.Tags = map[string]string{"team": "a"}
+	p.OrgID, p.OrgPaths = "o-1", []string{"o-1/r-1/"}
+	in, err := e.Input(Request{Principal: p, Action: "ecr:BatchGetImage", Resource: repoARN, ResourceAccount: acctA, ResourceRegion: "us-east-1",
+		ResourceTags: map[string]string{"env": "prod"}, ResourcePolicy: allowB, Context: map[string][]string{"AWS:SourceIp": {"10.0.0.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"action": "ecr:BatchGetImage", "action_lc": "ecr:batchgetimage",
+		"principal": map[string]any{"arn": p.ARN, "account": acctB, "type": "User", "role_arn": "", "userid": "AIDAbob", "username": "bob",
+			"tags": map[string]any{"team": "a"}, "org_id": "o-1", "org_paths": []any{"o-1/r-1/"}, "policies": []any{ID(pullAll, Identity)}},
+		"resource": map[string]any{"arn": repoARN, "account": acctA, "region": "us-east-1", "tags": map[string]any{"env": "prod"},
+			"policy": ID(allowB, Repository), "registry_policy": "", "registry_policy_scope": "V2"},
+		"context": map[string]any{"aws:sourceip": []any{"10.0.0.1"}},
+	}
+	if !reflect.DeepEqual(in, want) {
+		t.Fatalf("input\n got %#v\nwant %#v", in, want)
+	}
+}
+
+func TestEngineInvalidPolicyIsAnError(t *testing.T) {
+	_, err := NewEngine().Decide(context.Background(), pull(rootB, `{"Statement":[{"Effect":"Allow"}]}`))
+	if err == nil {
+		t.Fatal("decided with an invalid repository policy")
+	}
+}
+
+// The engine keeps at most its bound of policy texts: the ones not used
+// recently are dropped, and one dropped and seen again decides as before.
+func TestEngineBoundsPolicyTexts(t *testing.T) {
+	e := newEngine(8)
+	ctx := context.Background()
+	policy := func(i int) string {
+		return `{"Statement":[{"Sid":"S` + strconv.Itoa(i) + `","Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:BatchGetImage"}]}`
+	}
+	for i := range 20 {
+		d, err := e.Decide(ctx, pull(rootB, policy(i)))
+		if err != nil || d.Effect != Allow || d.Sids[0] != "S"+strconv.Itoa(i) {
+			t.Fatalf("policy %d: %+v %v", i, d, err)
+		}
+		e.mu.RLock()
+		n := len(e.policies)
+		e.mu.RUnlock()
+		if n > 9 {
+			t.Fatalf("after %d policies the engine holds %d", i+1, n)
+		}
+	}
+	if w := e.world.Load(); len(w.ids) > 9 {
+		t.Fatalf("world holds %d modules", len(w.ids))
+	}
+	d, err := e.Decide(ctx, pull(rootB, policy(0)))
+	if err != nil || d.Effect != Allow || d.Sids[0] != "S0" {
+		t.Fatalf("evicted policy seen again: %+v %v", d, err)
+	}
+}
+
+// Decisions run concurrently with new policies arriving.
+func TestEngineConcurrentDecisions(t *testing.T) {
+	e := NewEngine()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				sid := "G" + strconv.Itoa(g) + "P" + strconv.Itoa(i)
+				text := `{"Statement":[{"Sid":"` + sid + `","Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:BatchGetImage"}]}`
+				d, err := e.Decide(context.Background(), pull(rootB, text))
+				if err == nil && (d.Effect != Allow || d.Sids[0] != sid) {
+					err = fmt.Errorf("%s: %+v", sid, d)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

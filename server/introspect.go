@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/policy"
 )
 
 // Introspection for test suites: what berth holds, and a reset between tests.
@@ -131,4 +132,14 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"status": "ok"})
+}
+
+// listDecisions answers GET /_berth/decisions: the authorizer's recent
+// decisions, oldest first.
+func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
+	out := s.authz.Decisions()
+	if out == nil {
+		out = []policy.DecisionRecord{} // [] rather than null for none yet
+	}
+	writeJSON(w, out)
 }
