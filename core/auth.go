@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+
+	"github.com/berth-dev/berth/core/kv"
 	"slices"
 	"strings"
 )
@@ -26,6 +28,16 @@ type Authorizer interface {
 type ResourceTagAuthorizer interface {
 	Authorizer
 	UsesResourceTags() bool
+}
+
+// ResourcePolicyAuthorizer is an Authorizer that decides with the
+// resources' own policies: core fills each Resource's Policy (the
+// repository's), RegistryPolicy and RegistryPolicyScope (the owning
+// registry's) and Tags before asking, in one read. They are read for every
+// decision rather than cached, so a decision never lags a policy change.
+type ResourcePolicyAuthorizer interface {
+	Authorizer
+	UsesResourcePolicies() bool
 }
 
 // AuthRequest is one authorization question: may the caller perform Action
@@ -58,8 +70,15 @@ type Resource struct {
 	Registry   RegistryID // the registry the resource belongs to
 	Repository string     // the repository, when the resource is exactly one
 	// Tags are the repository's own tags (aws:ResourceTag/*), filled by
-	// Registry.Authorize for a ResourceTagAuthorizer when the repository exists.
+	// Registry.Authorize for a ResourceTagAuthorizer or a
+	// ResourcePolicyAuthorizer when the repository exists.
 	Tags map[string]string
+	// Filled for a ResourcePolicyAuthorizer: the repository's policy ("" for
+	// none or no such repository), the registry's policy and its account's
+	// REGISTRY_POLICY_SCOPE (V1 or V2).
+	Policy              string
+	RegistryPolicy      string
+	RegistryPolicyScope string
 }
 
 // RepositoryARN is the ARN of a repository.
@@ -92,27 +111,55 @@ func (r *Registry) Authorize(ctx context.Context, req AuthRequest) error {
 	// edge thinks the caller came from.
 	req.Principal, req.PrincipalAccount = c.Principal, AccountOfPrincipal(c.Principal)
 	req.SourceIP, req.SecureTransport = c.SourceIP, c.SecureTransport
-	if ta, ok := r.authz.(ResourceTagAuthorizer); ok && ta.UsesResourceTags() {
+	if pa, ok := r.authz.(ResourcePolicyAuthorizer); ok && pa.UsesResourcePolicies() {
 		req.Resources = slices.Clone(req.Resources)
-		r.fillResourceTags(ctx, req.Resources)
+		if err := r.fillResourceContext(req.Resources, true); err != nil {
+			return err
+		}
+	} else if ta, ok := r.authz.(ResourceTagAuthorizer); ok && ta.UsesResourceTags() {
+		req.Resources = slices.Clone(req.Resources)
+		if err := r.fillResourceContext(req.Resources, false); err != nil {
+			return err
+		}
 	}
 	return r.authz.Authorize(ctx, req)
 }
 
-func (r *Registry) fillResourceTags(ctx context.Context, res []Resource) {
-	for i := range res {
-		if res[i].Repository == "" {
-			continue
+// fillResourceContext reads, in one transaction, each resource's tags and,
+// with policies, its repository policy and its registry's policy and scope.
+// A repository that does not exist has no tags and no policy: the decision
+// must not depend on whether it exists.
+func (r *Registry) fillResourceContext(res []Resource, policies bool) error {
+	return r.kv.View(func(tx kv.Tx) error {
+		for i := range res {
+			if policies {
+				s, err := getSettings(tx, res[i].Registry)
+				if err != nil {
+					return err
+				}
+				res[i].RegistryPolicy = s.Policy
+				res[i].RegistryPolicyScope = s.AccountSetting("REGISTRY_POLICY_SCOPE")
+			}
+			if res[i].Repository == "" {
+				continue
+			}
+			var repo Repository
+			if err := getRepo(tx, res[i].Registry, res[i].Repository, &repo); err != nil {
+				if KindOf(err) == KindRepositoryNotFound {
+					continue
+				}
+				return err
+			}
+			res[i].Tags = map[string]string{}
+			for _, t := range repo.Tags {
+				res[i].Tags[t.Key] = t.Value
+			}
+			if policies {
+				res[i].Policy = repo.Policy
+			}
 		}
-		repo, err := r.GetRepository(ctx, res[i].Registry, res[i].Repository)
-		if err != nil {
-			continue // no such repository: no tags
-		}
-		res[i].Tags = map[string]string{}
-		for _, t := range repo.Tags {
-			res[i].Tags[t.Key] = t.Value
-		}
-	}
+		return nil
+	})
 }
 
 // AccountBoundary is the default Authorizer: a principal may do anything in

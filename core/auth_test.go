@@ -97,3 +97,44 @@ func TestAccountOfPrincipal(t *testing.T) {
 		t.Fatal(RepositoryARN(regA, "a/b"))
 	}
 }
+
+// policyAuthorizer is a recordingAuthorizer that decides with policies.
+type policyAuthorizer struct{ recordingAuthorizer }
+
+func (*policyAuthorizer) UsesResourcePolicies() bool { return true }
+
+func TestAuthorizeGivesAPolicyAuthorizerEachResourcesPoliciesAndScope(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		az := &policyAuthorizer{}
+		f.r.authz = az
+		const repoPolicy, regPolicy = `{"repo":1}`, `{"registry":1}`
+		_, err := f.r.CreateRepository(bg, regA, "app", func(r *Repository) {
+			r.Policy = repoPolicy
+			r.Tags = []ResourceTag{{Key: "env", Value: "prod"}}
+		})
+		must(t, err, "CreateRepository")
+		_, err = f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
+			s.Policy = regPolicy
+			s.Account = map[string]string{"REGISTRY_POLICY_SCOPE": "V1"}
+			return nil
+		})
+		must(t, err, "UpdateSettings")
+		req := AuthRequest{Action: "ecr:BatchGetImage", Resources: []Resource{RepositoryResource(regA, "app"), RepositoryResource(regA, "missing"), RepositoryResource(regB, "x")}}
+		must(t, f.r.Authorize(WithCaller(bg, Caller{Registry: regA, Principal: alice}), req), "Authorize")
+		res := az.asked[0].Resources
+		if res[0].Policy != repoPolicy || res[0].Tags["env"] != "prod" || res[0].RegistryPolicy != regPolicy || res[0].RegistryPolicyScope != "V1" {
+			t.Fatalf("existing repository: %+v", res[0])
+		}
+		// A missing repository has no policy and no tags, but its registry's
+		// policy still applies; another registry has ECR's default scope.
+		if res[1].Policy != "" || res[1].Tags != nil || res[1].RegistryPolicy != regPolicy {
+			t.Fatalf("missing repository: %+v", res[1])
+		}
+		if res[2].RegistryPolicy != "" || res[2].RegistryPolicyScope != "V2" {
+			t.Fatalf("another registry: %+v", res[2])
+		}
+		if req.Resources[0].Policy != "" {
+			t.Fatal("Authorize changed the caller's request")
+		}
+	})
+}

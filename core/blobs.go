@@ -173,10 +173,11 @@ type uploadRecord struct {
 	// (the janitor's horizon is a day; a write per chunk would cost a commit).
 	WrittenAt time.Time `json:"writtenAt,omitzero"`
 	// LastLayerPart is the size of the last part sent with ECR's
-	// UploadLayerPart; SmallLayerPart records that a part other than the
-	// last was under MinLayerPartSize.
-	LastLayerPart  int64 `json:"lastLayerPart,omitempty"`
-	SmallLayerPart bool  `json:"smallLayerPart,omitempty"`
+	// UploadLayerPart, and LastLayerPartAt where it starts; SmallLayerPart
+	// records that a part other than the last was under MinLayerPartSize.
+	LastLayerPart   int64 `json:"lastLayerPart,omitempty"`
+	LastLayerPartAt int64 `json:"lastLayerPartAt,omitempty"`
+	SmallLayerPart  bool  `json:"smallLayerPart,omitempty"`
 }
 
 // activityPrecision is how stale an upload record's WrittenAt may be.
@@ -278,6 +279,16 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 // registry has as many open as it may (KindLimitExceeded).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
 	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
+	// Until the session is registered below, the janitor could see its file
+	// but not (yet, in the records it read) its record: mark it in flight.
+	r.mu.Lock()
+	r.inFlight[rec.ID] = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.inFlight, rec.ID)
+		r.mu.Unlock()
+	}()
 	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
 		if err := r.checkUploadLimit(tx, reg); err != nil {
 			return err
@@ -348,20 +359,24 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 
 // release ends a request's hold on a session: its bytes are closed, and kept
 // for the next request, unless the request ended the session — or it was
-// ended from outside meanwhile, and they go now.
-func (r *Registry) release(u *openUpload, up blob.Upload) {
+// ended from outside meanwhile, and they go now. It returns Close's error:
+// a chunk is on disk, and may be acknowledged, only once Close has synced it
+// and recorded the upload's size (blob.FS); after a failed Close the next
+// request may find the upload as it was before the chunk.
+func (r *Registry) release(u *openUpload, up blob.Upload) error {
+	var err error
 	switch {
 	case u.done:
 	case u.ended.Err() != nil:
 		up.Cancel()
 		u.done = true
 	default:
-		if err := up.Close(); err != nil {
-			// The bytes are still there; the next request may have to rehash them.
+		if err = up.Close(); err != nil {
 			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", err)
 		}
 	}
 	u.mu.Unlock()
+	return err
 }
 
 // forget drops a finished session.
@@ -408,12 +423,17 @@ func (r *Registry) WriteLayerPart(ctx context.Context, reg RegistryID, repo, id 
 	return r.writeUpload(ctx, reg, repo, id, offset, body, true)
 }
 
-func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, layerPart bool) (UploadStatus, error) {
+func (r *Registry) writeUpload(ctx context.Context, reg RegistryID, repo, id string, offset int64, body io.Reader, layerPart bool) (_ UploadStatus, err error) {
 	u, up, err := r.acquire(reg, repo, id)
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	defer r.release(u, up)
+	defer func() {
+		// A chunk that is not on disk is not acknowledged.
+		if cerr := r.release(u, up); err == nil {
+			err = cerr
+		}
+	}()
 	err = r.appendChunk(u, up, offset, body, layerPart)
 	return UploadStatus{ID: id, Size: up.Size()}, err
 }
@@ -461,10 +481,14 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 	u.writtenAt.Store(now.UnixNano())
 	rec := &u.rec
 	if layerPart {
-		if rec.LastLayerPart > 0 && rec.LastLayerPart < MinLayerPartSize {
+		// A part that starts where the recorded one did is that part sent
+		// again: a crash cut it off after its record was written (the
+		// upload keeps only what was acknowledged). Any other came before.
+		again := rec.LastLayerPart > 0 && rec.LastLayerPartAt == before
+		if !again && rec.LastLayerPart > 0 && rec.LastLayerPart < MinLayerPartSize {
 			rec.SmallLayerPart = true // the previous part was not the last after all
 		}
-		rec.LastLayerPart = written
+		rec.LastLayerPart, rec.LastLayerPartAt = written, before
 	}
 	if layerPart || now.Sub(rec.lastActive()) >= activityPrecision {
 		// Bookkeeping for the janitor and the part rule, kept across a

@@ -23,9 +23,12 @@
 // (KindLimitExceeded past that). A chunk is taken whole or not at all: one
 // whose body fails, or is not the length it declared (ChunkOfLength), leaves
 // the session as it was, and a body error is the client's
-// (KindBodyUnreadable). Reset and DeleteRepository end sessions without
-// waiting for a request writing into one: its body is interrupted
-// (Interrupter) and the request fails.
+// (KindBodyUnreadable). A chunk is acknowledged once its bytes, and the
+// upload's size, are on disk (closing the upload syncs them), and a crash
+// while one arrives leaves none of it: after a restart a session holds
+// exactly the chunks it acknowledged. Reset and DeleteRepository end
+// sessions without waiting for a request writing into one: its body is
+// interrupted (Interrupter) and the request fails.
 //
 // # Seams
 //

@@ -167,3 +167,56 @@ func TestCompleteUploadFailureEndsSession(t *testing.T) {
 		t.Error("the committed but unlinked bytes were kept")
 	}
 }
+
+// gatedCreate is a blob store whose CreateUpload, once armed, creates the
+// upload and then waits to be released.
+type gatedCreate struct {
+	blob.Store
+	armed            bool
+	created, release chan struct{}
+}
+
+func (g *gatedCreate) CreateUpload(id string) (blob.Upload, error) {
+	up, err := g.Store.CreateUpload(id)
+	if g.armed {
+		g.armed = false
+		close(g.created)
+		<-g.release
+	}
+	return up, err
+}
+
+// A session being started — its record written after the janitor read the
+// records, its file created before the janitor listed the files — is not
+// taken for bytes a crash left behind.
+func TestExpireUploadsSparesASessionBeingStarted(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		rk := &raceKV{Store: f.kv}
+		gb := &gatedCreate{Store: f.blobs, created: make(chan struct{}), release: make(chan struct{})}
+		r := New(Options{KV: rk, Blobs: gb, Clock: f.clock, NewID: f.ids.next, Log: quietLog()})
+		defer r.Bus().Close()
+		started := make(chan error, 1)
+		// The janitor's read of the records is followed, before it lists the
+		// files, by a session start that gets as far as creating its file.
+		rk.mu.Lock()
+		rk.afterView = func() {
+			gb.armed = true
+			go func() { _, err := r.StartUpload(bg, regA, "app"); started <- err }()
+			<-gb.created
+		}
+		rk.mu.Unlock()
+		n, err := r.ExpireUploads(bg, time.Hour)
+		close(gb.release)
+		must(t, err, "ExpireUploads")
+		must(t, <-started, "StartUpload")
+		if n != 0 {
+			t.Fatalf("the janitor discarded %d uploads, one of them the session being started", n)
+		}
+		files := 0
+		gb.ListUploads(func(string) error { files++; return nil })
+		if files != 1 {
+			t.Fatalf("%d upload files, want the new session's", files)
+		}
+	})
+}

@@ -46,7 +46,7 @@ type Registry struct {
 
 	mu       sync.Mutex
 	uploads  map[string]*openUpload // upload sessions this process has seen: their locks and activity
-	inFlight map[string]bool        // one-request uploads being received
+	inFlight map[string]bool        // uploads the janitor must not take for leftovers: one-request uploads being received, sessions being started
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -343,4 +344,93 @@ func TestEndingASessionDoesNotWaitForItsWriter(t *testing.T) {
 			})
 		}
 	}
+}
+
+// closeFails is a blob store whose uploads fail to Close once armed, as when
+// a chunk's bytes cannot be synced.
+type closeFails struct {
+	blob.Store
+	armed bool
+}
+
+func (s *closeFails) ResumeUpload(id string) (blob.Upload, error) {
+	up, err := s.Store.ResumeUpload(id)
+	if err != nil {
+		return nil, err
+	}
+	return &failingCloseUpload{Upload: up, s: s}, nil
+}
+
+type failingCloseUpload struct {
+	blob.Upload
+	s *closeFails
+}
+
+func (u *failingCloseUpload) Close() error {
+	err := u.Upload.Close()
+	if u.s.armed {
+		u.s.armed = false
+		return errors.Join(err, errors.New("sync: input/output error"))
+	}
+	return err
+}
+
+// A chunk is acknowledged only once it is on disk: when closing the upload
+// after it fails, so does the request.
+func TestChunkNotOnDiskIsNotAcknowledged(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		failing := &closeFails{}
+		f.restartWith(func(s blob.Store) blob.Store { failing.Store = s; return failing })
+		failing.armed = true
+		if _, err := f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("a chunk")); err == nil {
+			t.Fatal("WriteUpload acknowledged a chunk whose upload failed to close")
+		}
+		if _, err := f.r.WriteLayerPart(bg, regA, "app", st.ID, -1, strings.NewReader(" and a part")); err != nil {
+			t.Fatalf("the next chunk: %v", err)
+		}
+	})
+}
+
+// cutBack is a blob store that, on the first resume of one upload, cuts it
+// back to size: what a crash leaves of an upload whose last chunk was being
+// written (blob.Store keeps only what was acknowledged).
+type cutBack struct {
+	blob.Store
+	id   string
+	size int64
+	done bool
+}
+
+func (s *cutBack) ResumeUpload(id string) (blob.Upload, error) {
+	up, err := s.Store.ResumeUpload(id)
+	if err == nil && id == s.id && !s.done {
+		s.done = true
+		err = up.Truncate(s.size)
+	}
+	return up, err
+}
+
+// A layer part that a crash cut off after its record was written, sent
+// again by the client, is one part, not a small part followed by another:
+// the upload completes.
+func TestLayerPartSentAgainAfterACrashCountsOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		first := bytes.Repeat([]byte("a"), MinLayerPartSize)
+		last := []byte("the last part, a small one")
+		_, err = f.r.WriteLayerPart(bg, regA, "app", st.ID, 0, bytes.NewReader(first))
+		must(t, err, "first part")
+		_, err = f.r.WriteLayerPart(bg, regA, "app", st.ID, int64(len(first)), bytes.NewReader(last))
+		must(t, err, "last part")
+		f.restartWith(func(s blob.Store) blob.Store { return &cutBack{Store: s, id: st.ID, size: int64(len(first))} })
+		_, err = f.r.WriteLayerPart(bg, regA, "app", st.ID, int64(len(first)), bytes.NewReader(last))
+		must(t, err, "the last part, sent again")
+		_, err = f.r.CompleteLayerUpload(bg, regA, "app", st.ID, digest.FromBytes(append(first, last...)))
+		must(t, err, "CompleteLayerUpload")
+	})
 }

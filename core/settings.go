@@ -50,7 +50,7 @@ func (r *Registry) Settings(ctx context.Context, reg RegistryID) (RegistrySettin
 }
 
 // UpdateSettings changes a registry's settings in one transaction. A
-// changed registry policy is published.
+// changed registry policy or REGISTRY_POLICY_SCOPE is published.
 func (r *Registry) UpdateSettings(ctx context.Context, reg RegistryID, change func(*RegistrySettings) error) (RegistrySettings, error) {
 	var s RegistrySettings
 	policyChanged := false
@@ -59,11 +59,12 @@ func (r *Registry) UpdateSettings(ctx context.Context, reg RegistryID, change fu
 		if s, err = getSettings(tx, reg); err != nil {
 			return err
 		}
-		before := s.Policy
+		before, scope := s.Policy, s.AccountSetting("REGISTRY_POLICY_SCOPE")
 		if err := change(&s); err != nil {
 			return err
 		}
-		policyChanged = s.Policy != before
+		// The scope changes which actions the registry policy decides.
+		policyChanged = s.Policy != before || s.AccountSetting("REGISTRY_POLICY_SCOPE") != scope
 		return putJSON(tx, bSettings, settingsKey(reg), s)
 	})
 	if err == nil && policyChanged {

@@ -136,6 +136,23 @@ func (b *Berth) Stop() {
 	b.cmd = nil
 }
 
+// Kill sends SIGKILL, as a crash would: the process dies at once, with
+// requests in flight cut off and nothing shut down or flushed. StartAgain
+// starts it again on the same address and data dir.
+func (b *Berth) Kill() {
+	b.t.Helper()
+	if err := b.cmd.Process.Kill(); err != nil {
+		b.t.Fatalf("SIGKILL: %v", err)
+	}
+	select {
+	case <-b.exited:
+	case <-time.After(30 * time.Second):
+		b.t.Fatalf("berth did not die within 30s of SIGKILL")
+	}
+	b.exit = -1
+	b.cmd = nil
+}
+
 // ExitCode is the exit code of the process the last Stop ended (-1 if it had
 // to be killed).
 func (b *Berth) ExitCode() int { return b.exit }

@@ -211,17 +211,27 @@ func TestFSResumeDoesNotRereadClosedUpload(t *testing.T) {
 	}
 }
 
-// What the saved state does not cover is hashed from the file: no state, a
-// damaged one, bytes written after it (a crash in the middle of a request),
-// a file shorter than it (bytes lost in a crash).
+// Without a sound state the whole file is hashed (no state, a damaged one,
+// one that covers more than the file holds: bytes lost in a crash). Bytes
+// after a sound state are cut off: a crash interrupted the chunk they belong
+// to, which was never acknowledged, and the upload goes on from the state.
 func TestFSResumeHashesWhatTheStateDoesNotCover(t *testing.T) {
 	sent := []byte("0123456789abcdefghijklmnopqrstuvwxyz")
+	appendTo := func(file, tail string) {
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte(tail))
+		f.Close()
+	}
 	for _, c := range []struct {
 		name   string
 		damage func(t *testing.T, file, state string)
-		size   int // of the upload after damage
+		size   int // of the file after damage
+		kept   int // of the upload once resumed
 	}{
-		{"no state", func(t *testing.T, file, state string) { os.Remove(state) }, len(sent)},
+		{"no state", func(t *testing.T, file, state string) { os.Remove(state) }, len(sent), len(sent)},
 		{"damaged state", func(t *testing.T, file, state string) {
 			b, err := os.ReadFile(state)
 			if err != nil {
@@ -229,20 +239,16 @@ func TestFSResumeHashesWhatTheStateDoesNotCover(t *testing.T) {
 			}
 			b[len(b)/2] ^= 0xff
 			os.WriteFile(state, b, 0o644)
-		}, len(sent)},
+		}, len(sent), len(sent)},
 		{"truncated state", func(t *testing.T, file, state string) {
 			b, err := os.ReadFile(state)
 			if err != nil {
 				t.Fatal("Close saved no state:", err)
 			}
 			os.WriteFile(state, b[:len(b)/2], 0o644)
-		}, len(sent)},
-		{"bytes after the state", func(t *testing.T, file, state string) {
-			f, _ := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
-			f.Write([]byte("+tail"))
-			f.Close()
-		}, len(sent) + len("+tail")},
-		{"file shorter than the state", func(t *testing.T, file, state string) { os.Truncate(file, 10) }, 10},
+		}, len(sent), len(sent)},
+		{"bytes after the state", func(t *testing.T, file, state string) { appendTo(file, "+tail") }, len(sent) + len("+tail"), len(sent)},
+		{"file shorter than the state", func(t *testing.T, file, state string) { os.Truncate(file, 10) }, 10, 10},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, root := newFS(t)
@@ -252,7 +258,21 @@ func TestFSResumeHashesWhatTheStateDoesNotCover(t *testing.T) {
 			if err != nil || len(now) != c.size {
 				t.Fatalf("the file has %d bytes (%v), want %d", len(now), err, c.size)
 			}
-			resumeAndCommit(t, s, "u", c.size, []byte("!"), append(now, '!'))
+			resumeAndCommit(t, s, "u", c.kept, []byte("!"), append(now[:c.kept:c.kept], '!'))
 		})
 	}
+}
+
+// A crash during an upload's first chunk leaves none of it: a new upload,
+// once closed, has a state of no bytes.
+func TestFSResumeCutsOffAFirstChunkACrashInterrupted(t *testing.T) {
+	s, root := newFS(t)
+	file, _ := closeWith(t, s, root, "u", nil)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("half a chunk"))
+	f.Close()
+	resumeAndCommit(t, s, "u", 0, []byte("the chunk, sent again"), []byte("the chunk, sent again"))
 }

@@ -24,12 +24,15 @@ import (
 // A blob file appears only by rename after its bytes were fsynced and
 // verified, so a crash never leaves a partial blob under a digest.
 //
-// Close saves the upload's running sha256 beside it (after syncing the
-// bytes it covers), so ResumeUpload reads a few hundred bytes instead of
-// rehashing the upload: a session can be reopened for every request, and
-// after a restart, without rereading gigabytes. A state that is missing,
-// damaged or covers more than the file holds is ignored, and only the bytes
-// it does not cover are hashed.
+// Close saves the upload's size and running sha256 beside it, synced, after
+// syncing the bytes they cover: core closes an upload before it acknowledges
+// a chunk, so the state records what was acknowledged. ResumeUpload reads
+// those few hundred bytes instead of rehashing the upload — a session can be
+// reopened for every request, and after a restart, without rereading
+// gigabytes — and cuts off any bytes after them: a chunk a crash interrupted
+// was never acknowledged, and the client sends it again from where the
+// upload was. A state that is missing or damaged is ignored and the whole
+// file hashed; one that covers more than the file holds (bytes lost) too.
 type FS struct{ root string }
 
 // NewFS creates the directories under root.
@@ -174,7 +177,9 @@ func (s *FS) CreateUpload(id string) (Upload, error) {
 		os.Remove(p)
 		return nil, err
 	}
-	return &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash()}, nil
+	// dirty: Close saves a state of no bytes, so that a crash during the
+	// first chunk leaves none of it behind either.
+	return &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash(), dirty: true}, nil
 }
 
 func (s *FS) ResumeUpload(id string) (Upload, error) {
@@ -248,16 +253,27 @@ func (u *fsUpload) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close saves the running hash for the next ResumeUpload. The bytes are
-// synced first: a state must never describe bytes a crash could still lose,
-// or a resumed upload would commit content it does not have.
+// Close saves the size and running hash for the next ResumeUpload, which
+// goes on from there. The bytes are synced first: a state must never
+// describe bytes a crash could still lose, or a resumed upload would commit
+// content it does not have. The state is synced too before Close returns
+// (and core acknowledges the chunk): one a crash lost would send the upload
+// back to an earlier one, cutting off acknowledged bytes.
+//
+// An upload of no bytes (new, or a refused first chunk cut off) syncs
+// nothing: a crash that loses its state leaves no state, and the file is
+// rehashed; nothing acknowledged can be cut off.
 func (u *fsUpload) Close() error {
 	if !u.dirty {
 		return u.f.Close()
 	}
-	err := u.f.Sync()
+	durable := u.size > 0
+	var err error
+	if durable {
+		err = u.f.Sync()
+	}
 	if err == nil {
-		err = u.saveState()
+		err = u.saveState(durable)
 	}
 	return errors.Join(err, u.f.Close())
 }
@@ -267,18 +283,37 @@ const stateMagic = "berth-upload-state-1\n"
 
 func statePath(upload string) string { return upload + ".state" }
 
-// saveState writes what Close keeps: the size and the marshalled sha256
-// (crypto/sha256 implements encoding.BinaryMarshaler).
-func (u *fsUpload) saveState() error {
+// saveState writes what Close keeps, and syncs it if durable: the size and
+// the marshalled sha256 (crypto/sha256 implements encoding.BinaryMarshaler).
+// It overwrites the state in place, in one write of a fixed length, so that
+// a crash leaves the old state, the new one, or (torn, failing its CRC)
+// none that counts — never an empty file, as truncating first would.
+func (u *fsUpload) saveState(durable bool) error {
+	p := statePath(u.path)
 	st := hashState(u.h)
 	if st == nil {
-		return nil // nothing to save: the next resume rehashes
+		// Nothing to save: the next resume rehashes. An older state must
+		// not outlive the bytes written since, or it would cut them off.
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
 	}
 	b := append([]byte(stateMagic), binary.BigEndian.AppendUint64(nil, uint64(u.size))...)
 	b = append(b, st...)
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	// Not synced: a state lost in a crash only costs a rehash.
-	return os.WriteFile(statePath(u.path), b, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(b))) // a no-op: states of sha256 have one length
+	}
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // loadState returns the saved state's size and hash, if there is a sound one.
@@ -300,7 +335,9 @@ func loadState(upload string) (int64, hash.Hash, bool) {
 }
 
 // restore sets the running hash and size from the saved state and the file,
-// hashing only what the state does not cover, and leaves f at the end.
+// and leaves f at the end. Bytes after the state are cut off: they are what
+// a crash left of a chunk that was never acknowledged. Without a sound state
+// the whole file is hashed.
 func (u *fsUpload) restore() error {
 	fi, err := u.f.Stat()
 	if err != nil {
@@ -308,8 +345,14 @@ func (u *fsUpload) restore() error {
 	}
 	end := fi.Size()
 	from, h, ok := loadState(u.path)
-	if !ok || from > end {
-		from, h = 0, digest.SHA256.Hash()
+	switch {
+	case ok && from < end:
+		if err := u.f.Truncate(from); err != nil {
+			return err
+		}
+		end = from
+	case !ok || from > end:
+		from, h, ok = 0, digest.SHA256.Hash(), false
 	}
 	if _, err := io.Copy(h, io.NewSectionReader(u.f, from, end-from)); err != nil {
 		return err
@@ -318,7 +361,7 @@ func (u *fsUpload) restore() error {
 		return err
 	}
 	u.h, u.size = h, end
-	u.dirty = from != end
+	u.dirty = !ok // Close saves a state that describes the bytes
 	u.baseSize, u.baseState = end, hashState(h)
 	return nil
 }
@@ -370,12 +413,6 @@ func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
 	if got != expected {
 		return 0, ErrDigestMismatch
 	}
-	// The state goes first: a crash from here on leaves at worst an upload
-	// without one, which is rehashed.
-	if err := os.Remove(statePath(u.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, err
-	}
-	u.dirty = true
 	if err := u.f.Sync(); err != nil {
 		return 0, err
 	}
@@ -385,7 +422,11 @@ func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
 	dst, _ := u.s.path(expected)
 	if _, err := os.Stat(dst); err == nil {
 		// Same content already stored: content addressing makes them identical.
-		return u.size, os.Remove(u.path)
+		if err := os.Remove(u.path); err != nil {
+			return 0, err
+		}
+		u.dropState()
+		return u.size, nil
 	}
 	if err := u.s.mkdirDurable(filepath.Dir(dst)); err != nil {
 		return 0, err
@@ -393,7 +434,21 @@ func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
 	if err := os.Rename(u.path, dst); err != nil {
 		return 0, err
 	}
-	return u.size, syncDir(filepath.Dir(dst))
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return 0, err
+	}
+	u.dropState()
+	return u.size, nil
+}
+
+// dropState removes the state of an upload whose bytes have left (Commit).
+// It goes last, not first: an upload a crash interrupts before its bytes
+// have left must keep it, or it would be resumed with a last chunk that
+// was not acknowledged. A state left behind describes nothing (ResumeUpload
+// needs the upload's file; CreateUpload replaces it), so failing to remove
+// it fails nothing.
+func (u *fsUpload) dropState() {
+	os.Remove(statePath(u.path))
 }
 
 func (u *fsUpload) Cancel() error {
