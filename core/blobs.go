@@ -390,7 +390,7 @@ func (r *Registry) forget(u *openUpload) {
 // finish ends a session: forget it and delete its record.
 func (r *Registry) finish(u *openUpload) {
 	r.forget(u)
-	r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, u.rec.Registry, u.rec.ID) })
+	r.kv.Batch(func(tx kv.Tx) error { return deleteUploadRecord(tx, u.rec.Registry, u.rec.ID) })
 }
 
 // GetUpload reports an upload's progress.
@@ -495,7 +495,7 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 		// restart; the chunk itself is already safe in the upload, so a
 		// failure here is logged, not the client's.
 		rec.WrittenAt = now
-		uerr := r.kv.Update(func(tx kv.Tx) error {
+		uerr := r.kv.Batch(func(tx kv.Tx) error { // changes only tx
 			if tx.Get(bUploads, []byte(rec.ID)) == nil {
 				return nil // ended meanwhile (reset, repository deleted)
 			}
@@ -628,7 +628,8 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	if err != nil {
 		return Descriptor{}, true, err
 	}
-	err = r.kv.Update(func(tx kv.Tx) error {
+	// A Batch: completions in parallel share a commit (fn changes only tx).
+	err = r.kv.Batch(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
 		}

@@ -74,7 +74,7 @@ func (r *Registry) CopyImage(ctx context.Context, in CopyImageInput) (Image, err
 		events []Event
 	)
 	created, err := r.updateCreating(ctx, in.To, in.ToRepository, in.Create, func(tx kv.Tx) error {
-		events = nil
+		copied, events = Image{}, nil // a Batch may run this more than once
 		order, err := copyOrder(tx, in.From, in.FromRepository, top.Digest, in.Referrers)
 		if err != nil {
 			return err

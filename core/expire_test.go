@@ -125,7 +125,7 @@ func TestRepushRestoresArchivedImage(t *testing.T) {
 	})
 }
 
-// failOnce fails the next Update, once.
+// failOnce fails the next write transaction (Update or Batch), once.
 type failOnce struct {
 	kv.Store
 	armed bool
@@ -137,6 +137,14 @@ func (s *failOnce) Update(fn func(kv.Tx) error) error {
 		return errors.New("disk full")
 	}
 	return s.Store.Update(fn)
+}
+
+func (s *failOnce) Batch(fn func(kv.Tx) error) error {
+	if s.armed {
+		s.armed = false
+		return errors.New("disk full")
+	}
+	return s.Store.Batch(fn)
 }
 
 // If linking fails after the bytes were committed, the session ends cleanly:

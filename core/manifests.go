@@ -226,6 +226,7 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		events []Event
 	)
 	created, err := r.updateCreating(ctx, reg, repo, reason, func(tx kv.Tx) error {
+		img, events = Image{}, nil // a Batch may run this more than once
 		if !in.AllowMissing {
 			if err := checkReferences(tx, reg, repo, &m); err != nil {
 				return err

@@ -690,6 +690,10 @@ func (c *countingKV) Update(fn func(kv.Tx) error) error {
 	return c.Store.Update(func(tx kv.Tx) error { return fn(countingTx{tx, c}) })
 }
 
+func (c *countingKV) Batch(fn func(kv.Tx) error) error {
+	return c.Store.Batch(func(tx kv.Tx) error { return fn(countingTx{tx, c}) })
+}
+
 func (t countingTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
 	return t.Tx.Scan(bucket, prefix, start, func(k, v []byte) bool {
 		t.c.mu.Lock()

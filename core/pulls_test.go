@@ -126,6 +126,19 @@ func (g *gatedKV) Update(fn func(kv.Tx) error) error {
 	return g.Store.Update(fn)
 }
 
+// Batch is gated as Update is.
+func (g *gatedKV) Batch(fn func(kv.Tx) error) error {
+	g.mu.Lock()
+	armed := g.armed
+	g.armed = false
+	g.mu.Unlock()
+	if armed {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Store.Batch(fn)
+}
+
 // Close persists every pull time: those still pending and the batch a
 // timer-started flush has already taken but not yet written, which is written
 // before the stores close.

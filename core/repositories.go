@@ -96,6 +96,10 @@ var errNeedTemplate = errors.New("repository missing: template needed")
 //
 // Templates are looked up outside the transaction (a source may read the
 // store itself), so a miss costs one aborted transaction and a second try.
+//
+// The transaction is a kv Batch (pushes in parallel share a commit), so fn
+// may run more than once and must be idempotent: it may change nothing but
+// tx and the variables it resets at its start.
 func (r *Registry) updateCreating(ctx context.Context, reg RegistryID, name string, reason CreateReason, fn func(tx kv.Tx) error) ([]Event, error) {
 	var (
 		tmpl    *RepositorySettings // nil: not looked up yet
@@ -103,7 +107,7 @@ func (r *Registry) updateCreating(ctx context.Context, reg RegistryID, name stri
 		created []Event
 	)
 	for {
-		err := r.kv.Update(func(tx kv.Tx) error {
+		err := r.kv.Batch(func(tx kv.Tx) error {
 			created = nil
 			err := getRepo(tx, reg, name, nil)
 			if IsKind(err, KindRepositoryNotFound) && reason != "" {

@@ -192,6 +192,10 @@ func (s watchedKV) Update(fn func(kv.Tx) error) error {
 	return s.Store.Update(func(tx kv.Tx) error { return fn(watchedTx{tx, s.w}) })
 }
 
+func (s watchedKV) Batch(fn func(kv.Tx) error) error {
+	return s.Store.Batch(func(tx kv.Tx) error { return fn(watchedTx{tx, s.w}) })
+}
+
 type watchedTx struct {
 	kv.Tx
 	w *storeWatch

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -365,9 +366,15 @@ func (u *fsUpload) restore() error {
 	return nil
 }
 
+// copyBuffers hold ReadFrom's buffers between requests: allocating (and
+// zeroing) a fresh MiB for every chunk cost more than a small chunk itself.
+var copyBuffers = sync.Pool{New: func() any { return new([1 << 20]byte) }}
+
 // ReadFrom copies with a large buffer: fewer syscalls on big layers.
 func (u *fsUpload) ReadFrom(r io.Reader) (int64, error) {
-	buf := make([]byte, 1<<20)
+	bp := copyBuffers.Get().(*[1 << 20]byte)
+	defer copyBuffers.Put(bp)
+	buf := bp[:]
 	var total int64
 	for {
 		n, err := r.Read(buf)

@@ -7,15 +7,16 @@ package kv
 
 import "errors"
 
-// ErrClosed is returned by View and Update once the store is closed.
+// ErrClosed is returned by View, Update and Batch once the store is closed.
 var ErrClosed = errors.New("kv: store closed")
 
 // Store is a transactional, ordered key-value store made of named buckets.
 // Buckets need no creating: Put creates one, and an absent bucket reads as an
 // empty one.
 //
-// fn must not call View or Update on the same store: a transaction inside
-// another may deadlock (Mem holds one lock for both, and bbolt forbids it).
+// fn must not call View, Update or Batch on the same store: a transaction
+// inside another may deadlock (Mem holds one lock for both, and bbolt
+// forbids it).
 type Store interface {
 	// View runs fn in a read-only transaction that sees a consistent snapshot:
 	// all of an Update or none of it. It returns fn's error.
@@ -25,8 +26,31 @@ type Store interface {
 	// is kept (puts, overwrites, deletes, new buckets), and the panic goes on
 	// to the caller. Updates are serialized.
 	Update(fn func(Tx) error) error
-	// Close releases the store. Afterwards View and Update return ErrClosed
-	// without calling fn; closing again is not an error.
+	// Batch is Update for writes that may share their commit with other
+	// Batch calls running at the same time: a durable store makes one
+	// commit, and pays one sync, for the whole group (group commit), where
+	// Update pays one each. It returns once the commit holding fn's writes
+	// is as durable as Update's would be — never before — or with fn's
+	// error, and then nothing fn wrote is kept; a panic in fn goes on to
+	// its caller, as in Update. Other callers' errors and panics never
+	// reach it. Each fn of a group sees the writes of those before it, so
+	// a group is the same as its Updates run one after the other.
+	//
+	// fn may run more than once: when another fn of its group fails or
+	// panics, the group's transaction is rolled back and the others run
+	// again without it, and the one that failed runs again alone, in a
+	// transaction of its own whose outcome it returns (unless it ran first
+	// in its group and returned an error: it saw what it would alone). So
+	// fn must be idempotent: it may have no effect outside tx but on
+	// variables outside fn that it resets at its start (a later run would
+	// otherwise see what an earlier one left). What Batch returns, and
+	// what those variables hold, come from fn's last run: the one that was
+	// committed, or failed. Without other callers Batch costs what Update
+	// does; with them it waits for the commit in progress to end, never
+	// for a timer.
+	Batch(fn func(Tx) error) error
+	// Close releases the store. Afterwards View, Update and Batch return
+	// ErrClosed without calling fn; closing again is not an error.
 	Close() error
 }
 

@@ -52,6 +52,9 @@ func (m *Mem) Update(fn func(Tx) error) (err error) {
 	return err
 }
 
+// Batch is Update: a memory store has no sync to share, and fn runs once.
+func (m *Mem) Batch(fn func(Tx) error) error { return m.Update(fn) }
+
 func (m *Mem) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

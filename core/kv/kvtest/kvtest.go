@@ -26,12 +26,21 @@
 //     kv.ErrReadOnly (even with nothing to delete) and change nothing;
 //   - a View sees a consistent snapshot while Updates run concurrently, and
 //     concurrent Updates are serialized (no lost increments);
-//   - after Close, View and Update fail with kv.ErrClosed without calling fn,
-//     and Close again is not an error.
+//   - Batch is Update that may share a commit: a lone Batch sees its own
+//     writes and keeps them, keeps nothing when fn fails (returning that
+//     error) or panics (re-raised, the store usable); concurrent Batches
+//     and Updates are serialized (no lost increments); among concurrent
+//     Batches, one whose fn fails or panics gets its own error or panic and
+//     keeps nothing, and every other keeps its writes, whatever group it
+//     shared — fns written as the contract asks (idempotent, resetting what
+//     they set outside) see and report the state they committed;
+//   - after Close, View, Update and Batch fail with kv.ErrClosed without
+//     calling fn, and Close again is not an error.
 //
 // RunPersistent runs all of that and adds what a durable store must keep
 // across Close and reopen: committed writes (including deletes and empty
-// values) survive, a failed Update stays undone.
+// values) survive, as do those of every Batch that returned, and a failed
+// Update stays undone.
 //
 // The suite copies every slice it gets from Get or Scan before its
 // transaction ends, as the kv contract requires of callers. Run the tests
@@ -149,6 +158,11 @@ var cases = []struct {
 	{"WritesInViewFail", testWritesInView},
 	{"ViewSeesConsistentSnapshot", testSnapshot},
 	{"UpdatesAreSerialized", testSerialized},
+	{"BatchKeepsItsWrites", testBatch},
+	{"FailedBatchKeepsNothing", testFailedBatch},
+	{"PanicInBatchKeepsNothing", testPanicBatch},
+	{"BatchesAndUpdatesAreSerialized", testBatchSerialized},
+	{"ConcurrentBatchFailuresAreTheirOwn", testBatchFailures},
 	{"ClosedStoreFails", testClosed},
 }
 
@@ -158,6 +172,7 @@ var persistentCases = []struct {
 }{
 	{"DataSurvivesReopen", testSurvivesReopen},
 	{"FailedUpdateStaysUndoneAfterReopen", testFailedUpdateReopen},
+	{"BatchesSurviveReopen", testBatchesSurviveReopen},
 }
 
 var errBoom = errors.New("kvtest: boom")
@@ -841,6 +856,9 @@ func testClosed(t *testing.T, s kv.Store) {
 	if err := s.Update(func(kv.Tx) error { called = true; return nil }); !errors.Is(err, kv.ErrClosed) {
 		t.Errorf("Update after Close = %v, want kv.ErrClosed", err)
 	}
+	if err := s.Batch(func(kv.Tx) error { called = true; return nil }); !errors.Is(err, kv.ErrClosed) {
+		t.Errorf("Batch after Close = %v, want kv.ErrClosed", err)
+	}
 	if called {
 		t.Error("a transaction function ran on a closed store")
 	}
@@ -882,4 +900,229 @@ func testFailedUpdateReopen(t *testing.T, r *reopener) {
 		return errBoom
 	})
 	checkUndone(t, r.cycle())
+}
+
+// ---- Batch ------------------------------------------------------------------
+
+func testBatch(t *testing.T, s kv.Store) {
+	put(t, s, "b", "old", "1", "gone", "2")
+	err := s.Batch(func(tx kv.Tx) error {
+		if err := tx.Put("b", []byte("new"), []byte("3")); err != nil {
+			return err
+		}
+		if err := tx.Delete("b", []byte("gone")); err != nil {
+			return err
+		}
+		if err := tx.Put("fresh", []byte("k"), nil); err != nil {
+			return err
+		}
+		if v := tx.Get("b", []byte("new")); string(v) != "3" {
+			t.Errorf("Get of a key put in this Batch = %s, want \"3\"", show(v))
+		}
+		if v := tx.Get("b", []byte("gone")); v != nil {
+			t.Errorf("Get of a key deleted in this Batch = %q, want nil", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Batch: %v", err)
+	}
+	wantKeys(t, "keys after the Batch", scanKeys(t, s, "b", nil, nil), []string{"new", "old"})
+	wantValue(t, s, "fresh", "k", []byte{})
+}
+
+func testFailedBatch(t *testing.T, s kv.Store) {
+	put(t, s, "r", "keep", "old", "doomed", "still here", "z", "last")
+	err := s.Batch(func(tx kv.Tx) error {
+		tx.Put("r", []byte("keep"), []byte("overwritten"))
+		tx.Put("r", []byte("added"), []byte("x"))
+		tx.Delete("r", []byte("doomed"))
+		tx.Put("r", []byte("z"), []byte("1"))
+		tx.Delete("r", []byte("z"))
+		tx.Put("newbucket", []byte("k"), []byte("x"))
+		return fmt.Errorf("wrapped: %w", errBoom)
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("Batch returned %v, want the error fn returned", err)
+	}
+	checkUndone(t, s)
+}
+
+func testPanicBatch(t *testing.T, s kv.Store) {
+	put(t, s, "r", "keep", "old", "doomed", "still here", "z", "last")
+	func() {
+		defer func() {
+			if p := recover(); p != errBoom {
+				t.Errorf("Batch re-panicked with %v, want the value fn panicked with", p)
+			}
+		}()
+		s.Batch(func(tx kv.Tx) error {
+			tx.Put("r", []byte("keep"), []byte("overwritten"))
+			tx.Put("r", []byte("added"), []byte("x"))
+			tx.Delete("r", []byte("doomed"))
+			tx.Put("newbucket", []byte("k"), []byte("x"))
+			panic(errBoom)
+		})
+		t.Error("Batch returned after fn panicked")
+	}()
+	checkUndone(t, s)
+	if err := s.Batch(func(tx kv.Tx) error { return tx.Put("r", []byte("after"), []byte("panic")) }); err != nil {
+		t.Fatalf("Batch after a panic: %v", err)
+	}
+	wantValue(t, s, "r", "after", []byte("panic"))
+}
+
+// testBatchSerialized increments one counter from many goroutines, most
+// through Batch and some through Update: a group that did not see the
+// writes of the fns before it, or ran alongside an Update, would lose one.
+// Each fn reports the value it wrote through a variable it resets at its
+// start, as the contract asks; the values reported must be each count once.
+func testBatchSerialized(t *testing.T, s kv.Store) {
+	const goroutines, increments = 8, 25
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		wrote = map[int]int{}
+	)
+	start := make(chan struct{})
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := 0; i < increments; i++ {
+				n := -1
+				fn := func(tx kv.Tx) error {
+					n = -1
+					v, _ := strconv.Atoi(string(tx.Get("ctr", []byte("n"))))
+					if err := tx.Put("ctr", []byte("n"), []byte(strconv.Itoa(v+1))); err != nil {
+						return err
+					}
+					n = v + 1
+					return nil
+				}
+				var err error
+				if g == 0 && i%2 == 0 {
+					err = s.Update(fn)
+				} else {
+					err = s.Batch(fn)
+				}
+				if err != nil {
+					t.Errorf("Batch: %v", err)
+					return
+				}
+				mu.Lock()
+				wrote[n]++
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	wantValue(t, s, "ctr", "n", []byte(strconv.Itoa(goroutines*increments)))
+	for n := 1; n <= goroutines*increments; n++ {
+		if wrote[n] != 1 {
+			t.Errorf("%d transactions report writing %d, want 1", wrote[n], n)
+		}
+	}
+}
+
+// testBatchFailures runs rounds of concurrent Batches in which some fns fail
+// and some panic, so that on a store that groups them they share groups
+// with fns that succeed: each caller must see its own outcome, and only the
+// successful ones' writes may be kept.
+func testBatchFailures(t *testing.T, s kv.Store) {
+	const rounds, callers = 20, 8
+	for round := 0; round < rounds; round++ {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		outcome := make([]string, callers)
+		for c := 0; c < callers; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				key := []byte(fmt.Sprintf("%02d-%d", round, c))
+				mine := fmt.Errorf("caller %d of round %d: %w", c, round, errBoom)
+				fails, panics := (c+round)%4 == 1, (c+round)%7 == 3
+				defer func() {
+					if p := recover(); p != nil {
+						if p != mine {
+							outcome[c] = fmt.Sprintf("panicked with %v, want its own value", p)
+						} else {
+							outcome[c] = "panicked"
+						}
+					}
+				}()
+				<-start
+				err := s.Batch(func(tx kv.Tx) error {
+					if err := tx.Put("keys", key, []byte("x")); err != nil {
+						return err
+					}
+					v, _ := strconv.Atoi(string(tx.Get("ctr", []byte("n"))))
+					if err := tx.Put("ctr", []byte("n"), []byte(strconv.Itoa(v+1))); err != nil {
+						return err
+					}
+					runtime.Gosched()
+					switch {
+					case panics:
+						panic(mine)
+					case fails:
+						return mine
+					}
+					return nil
+				})
+				switch {
+				case err == nil:
+					outcome[c] = "ok"
+				case err == mine || errors.Is(err, mine):
+					outcome[c] = "failed"
+				default:
+					outcome[c] = fmt.Sprintf("returned %v, want its own error", err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for c := 0; c < callers; c++ {
+			fails, panics := (c+round)%4 == 1, (c+round)%7 == 3
+			want := "ok"
+			switch {
+			case panics:
+				want = "panicked"
+			case fails:
+				want = "failed"
+			}
+			if outcome[c] != want {
+				t.Errorf("round %d, caller %d: %s, want %s", round, c, outcome[c], want)
+			}
+			kept := get(t, s, "keys", fmt.Sprintf("%02d-%d", round, c)) != nil
+			if kept != (want == "ok") {
+				t.Errorf("round %d, caller %d (%s): its write kept = %v", round, c, want, kept)
+			}
+		}
+	}
+	oks := len(scanKeys(t, s, "keys", nil, nil))
+	wantValue(t, s, "ctr", "n", []byte(strconv.Itoa(oks)))
+}
+
+func testBatchesSurviveReopen(t *testing.T, r *reopener) {
+	const goroutines = 8
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := r.s.Batch(func(tx kv.Tx) error {
+				return tx.Put("p", []byte(fmt.Sprintf("k%d", g)), []byte(fmt.Sprintf("v%d", g)))
+			})
+			if err != nil {
+				t.Errorf("Batch: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	s := r.cycle()
+	for g := 0; g < goroutines; g++ {
+		wantValue(t, s, "p", fmt.Sprintf("k%d", g), []byte(fmt.Sprintf("v%d", g)))
+	}
 }
