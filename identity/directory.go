@@ -9,6 +9,7 @@ import (
 	"encoding/base32"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/berth-dev/berth/policy"
 )
@@ -66,4 +67,22 @@ func (d *Directory) PrincipalForAccessKey(id string) (arn string, ok bool) {
 func uniqueID(prefix, arn string) string {
 	sum := sha256.Sum256([]byte(arn))
 	return prefix + base32.StdEncoding.EncodeToString(sum[:])[:17]
+}
+
+// Principals lists the configured users and role sessions, and the root of
+// every configured account, in ARN order: what `berth policy export`
+// writes into the bundle's inventory.
+func (d *Directory) Principals() []policy.Principal {
+	var out []policy.Principal
+	for arn := range d.principals {
+		p, _ := d.Principal(arn)
+		out = append(out, p)
+	}
+	for account := range d.organizations {
+		if p, ok := d.Principal("arn:aws:iam::" + account + ":root"); ok {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b policy.Principal) int { return strings.Compare(a.ARN, b.ARN) })
+	return out
 }

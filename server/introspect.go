@@ -6,6 +6,7 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/policy"
+	"github.com/berth-dev/berth/policy/bundle"
 )
 
 // Introspection for test suites: what berth holds, and a reset between tests.
@@ -142,4 +143,19 @@ func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 		out = []policy.DecisionRecord{} // [] rather than null for none yet
 	}
 	writeJSON(w, out)
+}
+
+// policyInventory is every stored policy and configured identity, as
+// `berth policy export --from` turns into a Rego bundle.
+func (s *Server) policyInventory(w http.ResponseWriter, r *http.Request) {
+	var principals []policy.Principal
+	if s.identities != nil {
+		principals = s.identities.Principals()
+	}
+	inv, err := bundle.Gather(r.Context(), s.registry, principals)
+	if err != nil {
+		s.introspectionError(w, err)
+		return
+	}
+	writeJSON(w, inv)
 }

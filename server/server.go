@@ -73,6 +73,7 @@ type Server struct {
 	// without --iam-config.
 	accessKeys ecr.AccessKeyLookup
 	authz      *policy.Authorizer
+	identities *identity.Directory // nil without --iam-config
 	handler    http.Handler
 	http       *http.Server
 	clock      core.Clock
@@ -143,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	if identities != nil {
 		// A nil *Directory in the interface would not be a nil interface.
 		s.accessKeys = identities
+		s.identities = identities
 	}
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
@@ -197,6 +199,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/_berth/ecr/images", s.listImages)
 		r.Get("/_berth/ecr/blobs", s.listBlobs)
 		r.Get("/_berth/decisions", s.listDecisions)
+		r.Get("/_berth/policies", s.policyInventory)
 		r.Post("/_berth/reset", s.reset)
 		r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
 	})

@@ -2,6 +2,7 @@
 //
 //	berth serve   [flags]            run the registry (ECR API and OCI /v2 on one port)
 //	berth token   [--account A]      print a /v2 password (HTTP Basic user "AWS")
+//	berth policy  compile|eval|export   IAM policies as Rego, one decision, a bundle for opa test
 //	berth version
 //
 // Every flag has a BERTH_* environment equivalent (e.g. --data-dir and
@@ -34,6 +35,10 @@ var version = ""
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			os.Exit(int(code)) // an outcome, already printed
+		}
 		fmt.Fprintln(os.Stderr, "berth:", err)
 		os.Exit(1)
 	}
@@ -49,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return helpIsNotAnError(serve(args[1:], stdout, stderr))
 	case "token":
 		return helpIsNotAnError(token(args[1:], stdout, stderr))
+	case "policy":
+		return helpIsNotAnError(policyCommand(args[1:], stdout, stderr))
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", versionString())
 		return nil
@@ -73,6 +80,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   berth serve [flags]       run berth (berth serve -h lists the flags)
   berth token [flags]       print a password for docker login -u AWS
+  berth policy ...          compile, evaluate and export IAM policies (berth policy help)
   berth version             print the version
 `)
 }
