@@ -38,7 +38,6 @@ func TestDecisionsAgreeWithAnIndependentEvaluator(t *testing.T) {
 	dir := installOracle(t)
 	cases := Generate(rand.New(rand.NewPCG(2026, 12)), corpusSize)
 	answers := askOracle(t, dir, cases)
-	engine := policy.NewEngine()
 
 	counts := map[policy.Effect]int{}
 	var disagreements []string
@@ -56,7 +55,7 @@ func TestDecisionsAgreeWithAnIndependentEvaluator(t *testing.T) {
 		// (e.g. aws:RequestTag/* on BatchGetImage). berth never receives
 		// them for such actions either: ask both the same question.
 		req.Context = without(req.Context, a.Ignored)
-		got, err := engine.Decide(context.Background(), req)
+		got, err := policy.NewEngine().Decide(context.Background(), req)
 		if err != nil {
 			t.Fatalf("case %d: Decide: %v\n%s", c.N, err, describe(c))
 		}
@@ -67,6 +66,12 @@ func TestDecisionsAgreeWithAnIndependentEvaluator(t *testing.T) {
 				continue
 			}
 			disagreements = append(disagreements, fmt.Sprintf("case %d: berth %s (%v), iam-simulate %s\n%s", c.N, got.Effect, got.Sids, want, describe(c)))
+			if f := os.Getenv("DIFFTEST_DUMP"); f != "" {
+				b, _ := json.Marshal(map[string]any{"n": c.N, "berth": got.Effect, "sids": got.Sids, "oracle": want, "ignored": a.Ignored, "sim": c.Simulation})
+				fh, _ := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+				fh.Write(append(b, '\n'))
+				fh.Close()
+			}
 		}
 	}
 	t.Logf("%d cases: %d Allow, %d ExplicitDeny, %d ImplicitDeny (berth)", len(cases), counts[policy.Allow], counts[policy.ExplicitDeny], counts[policy.ImplicitDeny])
