@@ -228,3 +228,37 @@ func runOPATests(t *testing.T, dir string) int {
 	}
 	return passed
 }
+
+// TestTheREADMEsPolicyAsCodeExamplePassesOpaTest runs the README's example
+// as a user would: the repository policy its cross-account example stores,
+// exported, and its opa test file, through the real opa command.
+func TestTheREADMEsPolicyAsCodeExamplePassesOpaTest(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	_, after, ok := strings.Cut(text, "set-repository-policy")
+	if !ok {
+		t.Fatal("README: no set-repository-policy example")
+	}
+	_, after, _ = strings.Cut(after, "--policy-text '")
+	policyText, _, ok := strings.Cut(after, "'")
+	if !ok {
+		t.Fatal("README: the set-repository-policy example has no --policy-text '...'")
+	}
+	_, after, ok = strings.Cut(text, "### Policy as code")
+	if !ok {
+		t.Fatal("README: no Policy as code section")
+	}
+	_, after, _ = strings.Cut(after, "```rego\n")
+	test, _, ok := strings.Cut(after, "```")
+	if !ok {
+		t.Fatal("README: the Policy as code section has no rego block")
+	}
+	inv := Inventory{Repositories: []Repository{{ARN: repoApp, Policy: policyText}}}
+	dir := writeWithTests(t, inv, test)
+	if passed := runOPATests(t, dir); passed != strings.Count(test, "\ntest_") {
+		t.Fatalf("%d of the README's %d tests passed", passed, strings.Count(test, "\ntest_"))
+	}
+}
