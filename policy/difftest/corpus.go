@@ -122,6 +122,10 @@ func simulation(req policy.Request, identity []string) map[string]any {
 	p := req.Principal
 	ctx["aws:PrincipalAccount"] = p.Account
 	ctx["aws:PrincipalArn"] = p.ARN
+	if p.RoleARN != "" {
+		// A role session's aws:PrincipalArn is its role's ARN.
+		ctx["aws:PrincipalArn"] = p.RoleARN
+	}
 	ctx["aws:PrincipalType"] = p.Type
 	ctx["aws:userid"] = p.UserID
 	if p.Username != "" {
