@@ -212,40 +212,57 @@ func (e *Engine) input(r Request) (ast.Value, []*compiled, error) {
 	}
 	p := r.Principal
 	principal := ast.NewObject(
-		ast.Item(ast.StringTerm("arn"), ast.StringTerm(p.ARN)),
-		ast.Item(ast.StringTerm("account"), ast.StringTerm(p.Account)),
-		ast.Item(ast.StringTerm("type"), ast.StringTerm(p.Type)),
-		ast.Item(ast.StringTerm("role_arn"), ast.StringTerm(p.RoleARN)),
-		ast.Item(ast.StringTerm("userid"), ast.StringTerm(p.UserID)),
-		ast.Item(ast.StringTerm("username"), ast.StringTerm(p.Username)),
-		ast.Item(ast.StringTerm("tags"), stringMap(p.Tags)),
-		ast.Item(ast.StringTerm("org_id"), ast.StringTerm(p.OrgID)),
-		ast.Item(ast.StringTerm("org_paths"), stringList(p.OrgPaths)),
-		ast.Item(ast.StringTerm("policies"), ast.ArrayTerm(ids...)),
+		ast.Item(keyARN, ast.StringTerm(p.ARN)),
+		ast.Item(keyAccount, ast.StringTerm(p.Account)),
+		ast.Item(keyType, ast.StringTerm(p.Type)),
+		ast.Item(keyRoleARN, ast.StringTerm(p.RoleARN)),
+		ast.Item(keyUserID, ast.StringTerm(p.UserID)),
+		ast.Item(keyUsername, ast.StringTerm(p.Username)),
+		ast.Item(keyTags, stringMap(p.Tags)),
+		ast.Item(keyOrgID, ast.StringTerm(p.OrgID)),
+		ast.Item(keyOrgPaths, stringList(p.OrgPaths)),
+		ast.Item(keyPolicies, ast.ArrayTerm(ids...)),
 	)
 	resource := ast.NewObject(
-		ast.Item(ast.StringTerm("arn"), ast.StringTerm(r.Resource)),
-		ast.Item(ast.StringTerm("account"), ast.StringTerm(r.ResourceAccount)),
-		ast.Item(ast.StringTerm("region"), ast.StringTerm(r.ResourceRegion)),
-		ast.Item(ast.StringTerm("tags"), stringMap(r.ResourceTags)),
-		ast.Item(ast.StringTerm("policy"), repo),
-		ast.Item(ast.StringTerm("registry_policy"), registry),
-		ast.Item(ast.StringTerm("registry_policy_scope"), ast.StringTerm(scope)),
+		ast.Item(keyARN, ast.StringTerm(r.Resource)),
+		ast.Item(keyAccount, ast.StringTerm(r.ResourceAccount)),
+		ast.Item(keyRegion, ast.StringTerm(r.ResourceRegion)),
+		ast.Item(keyTags, stringMap(r.ResourceTags)),
+		ast.Item(keyPolicy, repo),
+		ast.Item(keyRegistryPolicy, registry),
+		ast.Item(keyRegistryPolicyScope, ast.StringTerm(scope)),
 	)
-	context := ast.NewObject()
-	for k, vals := range r.Context {
-		context.Insert(ast.StringTerm(strings.ToLower(k)), stringList(vals))
+	context := emptyObject
+	if len(r.Context) > 0 {
+		obj := ast.NewObject()
+		for k, vals := range r.Context {
+			obj.Insert(ast.StringTerm(strings.ToLower(k)), stringList(vals))
+		}
+		context = ast.NewTerm(obj)
 	}
 	return ast.NewObject(
-		ast.Item(ast.StringTerm("action"), ast.StringTerm(r.Action)),
-		ast.Item(ast.StringTerm("action_lc"), ast.StringTerm(strings.ToLower(r.Action))),
-		ast.Item(ast.StringTerm("principal"), ast.NewTerm(principal)),
-		ast.Item(ast.StringTerm("resource"), ast.NewTerm(resource)),
-		ast.Item(ast.StringTerm("context"), ast.NewTerm(context)),
+		ast.Item(keyAction, ast.StringTerm(r.Action)),
+		ast.Item(keyActionLC, ast.StringTerm(strings.ToLower(r.Action))),
+		ast.Item(keyPrincipal, ast.NewTerm(principal)),
+		ast.Item(keyResource, ast.NewTerm(resource)),
+		ast.Item(keyContext, context),
 	), used, nil
 }
 
+// The input document's keys, and empty values, are built once: terms are
+// only read once in an input, so inputs can share them.
+var (
+	keyAction, keyActionLC, keyPrincipal, keyResource, keyContext     = ast.StringTerm("action"), ast.StringTerm("action_lc"), ast.StringTerm("principal"), ast.StringTerm("resource"), ast.StringTerm("context")
+	keyARN, keyAccount, keyType, keyRoleARN, keyUserID, keyUsername   = ast.StringTerm("arn"), ast.StringTerm("account"), ast.StringTerm("type"), ast.StringTerm("role_arn"), ast.StringTerm("userid"), ast.StringTerm("username")
+	keyTags, keyOrgID, keyOrgPaths, keyPolicies, keyRegion, keyPolicy = ast.StringTerm("tags"), ast.StringTerm("org_id"), ast.StringTerm("org_paths"), ast.StringTerm("policies"), ast.StringTerm("region"), ast.StringTerm("policy")
+	keyRegistryPolicy, keyRegistryPolicyScope                         = ast.StringTerm("registry_policy"), ast.StringTerm("registry_policy_scope")
+	emptyObject, emptyArray                                           = ast.NewTerm(ast.NewObject()), ast.ArrayTerm()
+)
+
 func stringMap(m map[string]string) *ast.Term {
+	if len(m) == 0 {
+		return emptyObject
+	}
 	obj := ast.NewObject()
 	for k, v := range m {
 		obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
@@ -254,6 +271,9 @@ func stringMap(m map[string]string) *ast.Term {
 }
 
 func stringList(l []string) *ast.Term {
+	if len(l) == 0 {
+		return emptyArray
+	}
 	terms := make([]*ast.Term, len(l))
 	for i, s := range l {
 		terms[i] = ast.StringTerm(s)

@@ -19,22 +19,21 @@ identity_matches := [m |
 # policy, and the registry policy when its scope covers the action. Resource
 # policies are about resources: an action without a resource type ("*") is
 # decided by identity policies.
-resource_matches := array.concat(repository_matches, registry_matches)
-
-repository_matches := [m |
-	input.resource.arn != "*"
-	id := input.resource.policy
-	id != ""
-	some m in data.berth.policies[id].match
-]
-
-registry_matches := [m |
-	input.resource.arn != "*"
-	id := input.resource.registry_policy
-	id != ""
-	registry_policy_applies
-	some m in data.berth.policies[id].match
-]
+resource_matches := array.concat(
+	[m |
+		input.resource.arn != "*"
+		id := input.resource.policy
+		id != ""
+		some m in data.berth.policies[id].match
+	],
+	[m |
+		input.resource.arn != "*"
+		id := input.resource.registry_policy
+		id != ""
+		registry_policy_applies
+		some m in data.berth.policies[id].match
+	],
+)
 
 # V2 (ECR's default, also when unset): the registry policy is evaluated for
 # every ECR action; V1: only for the actions ECR enforced at registry level.
@@ -50,26 +49,35 @@ registry_policy_applies if {
 
 # ---------------------------------------------------------------- sides
 
-# The root user has full access in its own account and is the caller side of
-# any cross-account request.
-root if input.principal.type == "Account"
+# (identity_allows) The root user has full access in its own account and is
+# the caller side of any cross-account request; an input without a type is
+# root by its ARN.
+root_arn if regex.match(`^arn:aws:iam::[0-9]{12}:root$`, input.principal.arn)
 
-root if {
+identity_allows if input.principal.type == "Account"
+
+identity_allows if {
 	not input.principal.type
-	regex.match(`^arn:aws:iam::[0-9]{12}:root$`, input.principal.arn)
+	root_arn
 }
-
-identity_allows if root
 
 identity_allows if {
 	some m in identity_matches
 	m.effect == "Allow"
 }
 
-# The ways resource policies allow: "any", "principal" and "notprincipal"
-# grant the caller directly; "account" delegates to the account's identity
-# policies.
-resource_allow_vias := {m.via | some m in resource_matches; m.effect == "Allow"}
+resource_allows if {
+	some m in resource_matches
+	m.effect == "Allow"
+}
+
+# "any", "principal" and "notprincipal" grant the caller directly;
+# "account" delegates to the account's identity policies.
+direct_resource_allows if {
+	some m in resource_matches
+	m.effect == "Allow"
+	m.via in {"any", "principal", "notprincipal"}
+}
 
 same_account if input.principal.account == input.resource.account
 
@@ -87,42 +95,45 @@ allowed if {
 allowed if {
 	input.action_lc != "ecr:getauthorizationtoken"
 	same_account
-	some via in resource_allow_vias
-	via in {"any", "principal", "notprincipal"}
+	direct_resource_allows
 }
 
 allowed if {
 	input.action_lc != "ecr:getauthorizationtoken"
 	not same_account
 	identity_allows
-	count(resource_allow_vias) > 0
+	resource_allows
 }
 
 # ---------------------------------------------------------------- decision
 
-identity_deny_sids := {m.sid | some m in identity_matches; m.effect == "Deny"}
+identity_denies if {
+	some m in identity_matches
+	m.effect == "Deny"
+}
 
-resource_deny_sids := {m.sid | some m in resource_matches; m.effect == "Deny"}
-
-allow_sids := {m.sid | some m in array.concat(identity_matches, resource_matches); m.effect == "Allow"}
+resource_denies if {
+	some m in resource_matches
+	m.effect == "Deny"
+}
 
 # decision: the effect, the deciding statements' Sids (a set: sorted when
 # serialised) and the tail of AWS's AccessDenied message.
 decision := {
 	"effect": "ExplicitDeny",
-	"sids": identity_deny_sids,
+	"sids": {m.sid | some m in identity_matches; m.effect == "Deny"},
 	"reason": "with an explicit deny in an identity-based policy",
 } if {
-	count(identity_deny_sids) > 0
+	identity_denies
 } else := {
 	"effect": "ExplicitDeny",
-	"sids": resource_deny_sids,
+	"sids": {m.sid | some m in resource_matches; m.effect == "Deny"},
 	"reason": "with an explicit deny in a resource-based policy",
 } if {
-	count(resource_deny_sids) > 0
+	resource_denies
 } else := {
 	"effect": "Allow",
-	"sids": allow_sids,
+	"sids": {m.sid | some m in array.concat(identity_matches, resource_matches); m.effect == "Allow"},
 	"reason": "",
 } if {
 	allowed
