@@ -512,7 +512,7 @@ func keyValues(key string) string {
 			return "iam.resource_tag(" + quote(name) + ")"
 		}
 	}
-	return "object.get(input.context, " + quote(key) + ", [])"
+	return "object.get(object.get(input, \"context\", {}), " + quote(key) + ", [])"
 }
 
 func stringSet(vals []string) string {

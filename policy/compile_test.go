@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 func parseModule(t *testing.T, src string) *ast.Module {
@@ -209,5 +210,37 @@ func TestCompiledSpecialisedFormsAgreeWithGeneric(t *testing.T) {
 		if d1.Effect != d2.Effect {
 			t.Fatalf("case %d: specialised %s, generic %s\npolicy %s\nrequest %+v", i, d1.Effect, d2.Effect, c.text, c.r)
 		}
+	}
+}
+
+// A hand-written input needs only action, action_lc, principal and
+// resource (rego/README.md): a missing context is a request without keys.
+func TestMinimalHandWrittenInputDecides(t *testing.T) {
+	e := NewEngine()
+	text := stmt(`{"Sid":"NotFromOffice","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},{"Sid":"B","Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:BatchGetImage"}`)
+	in, used, err := e.input(pull(rootB, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := e.worldWith(context.Background(), used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyID := in.(ast.Object).Get(ast.StringTerm("resource")).Value.(ast.Object).Get(ast.StringTerm("policy")).Value.(ast.String)
+	minimal := map[string]any{
+		"action": "ecr:BatchGetImage", "action_lc": "ecr:batchgetimage",
+		"principal": map[string]any{"arn": rootB.ARN, "account": acctB},
+		"resource":  map[string]any{"arn": repoARN, "account": acctA, "policy": string(policyID)},
+	}
+	rs, err := w.query.Eval(context.Background(), rego.EvalInput(minimal))
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%v %v", rs, err)
+	}
+	d, err := decisionOf(rs[0].Expressions[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Effect != ExplicitDeny || d.Sids[0] != "NotFromOffice" {
+		t.Fatalf("got %+v, want the deny on a missing source address", d)
 	}
 }

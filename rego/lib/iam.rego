@@ -155,7 +155,7 @@ values(key) := resource_tag(substring(key, count("aws:resourcetag/"), -1)) if st
 
 values(key) := resource_tag(substring(key, count("ecr:resourcetag/"), -1)) if startswith(key, "ecr:resourcetag/")
 
-values(key) := object.get(input.context, key, []) if not derived_key(key)
+values(key) := object.get(object.get(input, "context", {}), key, []) if not derived_key(key)
 
 derived_key(key) if key in {
 	"aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths",
