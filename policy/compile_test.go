@@ -154,8 +154,8 @@ func TestCompiledSpecialisedFormsAgreeWithGeneric(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	ops := []string{"StringEquals", "StringLike", "ArnLike", "ArnEquals", "ForAnyValue:StringEquals", "ForAnyValue:StringLike", "StringNotEquals", "StringEqualsIfExists"}
-	vals := []string{"a", "a*", "b", "arn:aws:iam::222222222222:user/*", "arn:aws:iam::*:user/bob", "*", "o-1", "[x]", "{a,b}"}
-	keys := []string{"aws:PrincipalArn", "aws:PrincipalOrgID", "ecr:k", "aws:PrincipalTag/team"}
+	vals := []string{"", "bob", "a", "a*", "b", "arn:aws:iam::222222222222:user/*", "arn:aws:iam::*:user/bob", "*", "o-1", "[x]", "{a,b}"}
+	keys := []string{"aws:PrincipalArn", "aws:PrincipalOrgID", "ecr:k", "aws:PrincipalTag/team", "aws:username"}
 	resources := []string{"*", repoARN, "arn:aws:ecr:*:111111111111:repository/a*", "arn:aws:ecr:us-east-1:111111111111:repository/x", "arn:aws:ecr:*:*:repository/ap?"}
 	type testCase struct {
 		text string
