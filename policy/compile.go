@@ -367,7 +367,12 @@ func variableSegment(inner string) (string, bool) {
 	if len(def) < 2 || def[0] != '\'' || def[len(def)-1] != '\'' {
 		return "", false
 	}
-	return `{"var": ` + quote(key) + `, "default": ` + quote(def[1:len(def)-1]) + `}`, true
+	// Inside the quotes a quote is written twice.
+	def = def[1 : len(def)-1]
+	if strings.Contains(strings.ReplaceAll(def, "''", ""), "'") {
+		return "", false
+	}
+	return `{"var": ` + quote(key) + `, "default": ` + quote(strings.ReplaceAll(def, "''", "'")) + `}`, true
 }
 
 // conditionOperator is a parsed condition operator.

@@ -272,6 +272,8 @@ func TestDecisionPolicyVariables(t *testing.T) {
 		{name: "missing variable matches nothing", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost}*"), resource: repoOf("app"), want: ImplicitDeny},
 		// ...unless it has a default.
 		{name: "default value", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost, 'shared'}/*"), resource: repoOf("shared/app"), want: Allow},
+		{name: "default value with a quote", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost, 'o''brien'}"), resource: repoOf("o'brien"), want: Allow},
+		{name: "default value with a lone quote is text", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost, 'a'b'}"), resource: repoOf("${aws:PrincipalTag/cost, 'a'b'}"), want: Allow},
 		// [vars] ${*} ${?} ${$} are the literal characters.
 		{name: "literal star", principal: own("arn:aws:ecr:*:*:repository/a${*}b"), resource: repoOf("a*b"), want: Allow},
 		{name: "literal star is not a wildcard", principal: own("arn:aws:ecr:*:*:repository/a${*}b"), resource: repoOf("axxb"), want: ImplicitDeny},

@@ -304,6 +304,8 @@ func (e *Engine) compile(text string, kind Kind) *compiled {
 			c = prev
 		} else {
 			e.policies[key] = c
+			c.lastUsed.Store(now)
+			e.evictLocked()
 		}
 		e.mu.Unlock()
 	}
@@ -322,7 +324,6 @@ func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error
 	if w := e.world.Load(); w != nil && w.has(used) {
 		return w, nil
 	}
-	e.evict(used)
 	modules := make(map[string]*ast.Module, len(e.library)+len(e.policies))
 	for name, m := range e.library {
 		modules[name] = m
@@ -367,27 +368,21 @@ func (w *world) has(used []*compiled) bool {
 	return true
 }
 
-// evict drops the least recently used policy texts when there are more than
-// maxPolicies, down to three quarters of it, keeping the ones in use now.
-func (e *Engine) evict(keep []*compiled) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// evictLocked drops the least recently used policy texts when there are
+// more than maxPolicies, down to three quarters of it. The world keeps
+// their modules until it is next rebuilt; a decision needing one that was
+// dropped compiles it again. Called with mu held.
+func (e *Engine) evictLocked() {
 	if len(e.policies) <= e.maxPolicies {
 		return
-	}
-	protected := map[*compiled]bool{}
-	for _, c := range keep {
-		protected[c] = true
 	}
 	type aged struct {
 		key  policyKey
 		used int64
 	}
-	var candidates []aged
+	candidates := make([]aged, 0, len(e.policies))
 	for k, c := range e.policies {
-		if !protected[c] {
-			candidates = append(candidates, aged{k, c.lastUsed.Load()})
-		}
+		candidates = append(candidates, aged{k, c.lastUsed.Load()})
 	}
 	sort.Slice(candidates, func(i, j int) bool { return candidates[i].used < candidates[j].used })
 	target := e.maxPolicies * 3 / 4

@@ -140,6 +140,18 @@ func TestEngineBoundsPolicyTexts(t *testing.T) {
 			t.Fatalf("after %d policies the engine holds %d", i+1, n)
 		}
 	}
+	// Invalid texts are remembered with their error, within the same bound.
+	for i := range 20 {
+		if _, err := e.Decide(ctx, pull(rootB, `{"Statement":[{"Sid":"`+strconv.Itoa(i)+`"}]}`)); err == nil {
+			t.Fatal("decided with an invalid policy")
+		}
+	}
+	e.mu.RLock()
+	n := len(e.policies)
+	e.mu.RUnlock()
+	if n > 8 {
+		t.Fatalf("after invalid policies the engine holds %d", n)
+	}
 	if w := e.world.Load(); len(w.ids) > 9 {
 		t.Fatalf("world holds %d modules", len(w.ids))
 	}
