@@ -324,12 +324,12 @@ func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error
 	if w := e.world.Load(); w != nil && w.has(used) {
 		return w, nil
 	}
+	e.mu.RLock()
 	modules := make(map[string]*ast.Module, len(e.library)+len(e.policies))
 	for name, m := range e.library {
 		modules[name] = m
 	}
 	ids := map[string]bool{}
-	e.mu.RLock()
 	for _, c := range e.policies {
 		if c.err == nil && !ids[c.id] {
 			ids[c.id] = true
