@@ -156,6 +156,9 @@ func TestAuthorizerRequestContextKeys(t *testing.T) {
 		"request tag other value": {`{"StringEquals":{"aws:RequestTag/team":"blue"}}`, func(r *core.AuthRequest) { r.RequestTags = map[string]string{"team": "red"} }, false},
 		"tag keys all allowed":    {`{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}`, func(r *core.AuthRequest) { r.TagKeys = []string{"team"} }, true},
 		"tag keys one not":        {`{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}`, func(r *core.AuthRequest) { r.TagKeys = []string{"team", "owner"} }, false},
+		"not a service":           {`{"Bool":{"aws:PrincipalIsAWSService":"false"}}`, func(r *core.AuthRequest) {}, true},
+		"requested region":        {`{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}`, func(r *core.AuthRequest) {}, true},
+		"other requested region":  {`{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}`, func(r *core.AuthRequest) {}, false},
 		"service key": {`{"StringEquals":{"ecr:AccountSetting":"BASIC_SCAN_TYPE_VERSION"}}`, func(r *core.AuthRequest) {
 			r.Context = map[string]string{"ecr:AccountSetting": "BASIC_SCAN_TYPE_VERSION"}
 		}, true},

@@ -493,10 +493,10 @@ func fastCondition(c conditionOperator, vals string, pvals []string, variables b
 }
 
 // principalFields are the single-valued keys read straight off
-// input.principal, where "" means the request has no such key.
+// input.principal, where "" means the request has no such key
+// (aws:PrincipalArn is not one: for a role session it is the role's ARN).
 var principalFields = map[string]string{
 	"aws:principalaccount": "account",
-	"aws:principalarn":     "arn",
 	"aws:principalorgid":   "org_id",
 	"aws:principaltype":    "type",
 	"aws:userid":           "userid",

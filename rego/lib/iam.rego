@@ -103,9 +103,15 @@ default principal_account := []
 
 principal_account := [input.principal.account] if input.principal.account != ""
 
+# aws:PrincipalArn of an assumed-role session is its role's ARN
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
 default principal_arn := []
 
-principal_arn := [input.principal.arn] if input.principal.arn != ""
+principal_arn := [input.principal.role_arn] if {
+	input.principal.role_arn != ""
+} else := [input.principal.arn] if {
+	input.principal.arn != ""
+}
 
 default principal_org_id := []
 
