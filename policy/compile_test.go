@@ -162,7 +162,7 @@ func TestCompiledSpecialisedFormsAgreeWithGeneric(t *testing.T) {
 		r    Request
 	}
 	var cases []testCase
-	for range 150 {
+	for range 60 {
 		text := stmt(fmt.Sprintf(`{"Effect":"Allow","Action":"ecr:*","Resource":["%s","%s"],"Condition":{"%s":{"%s":["%s","%s"]}}}`,
 			pick(resources...), pick(resources...), pick(ops...), pick(keys...), pick(vals...), pick(vals...)))
 		p := bobB
@@ -198,18 +198,34 @@ func TestCompiledSpecialisedFormsAgreeWithGeneric(t *testing.T) {
 	if _, err := generic.worldWith(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
+	// Each policy against several requests: the worlds are the costly part.
+	compared := 0
 	for i, c := range cases {
-		d1, err := specialised.Decide(context.Background(), c.r)
-		if err != nil {
-			t.Fatal(err)
+		for range 4 {
+			r := c.r
+			r.Principal.OrgID = pick("", "o-1", "a")
+			r.Principal.Tags = map[string]string{"team": pick("a", "b", "[x]")}
+			r.Resource = pick(repoARN, "arn:aws:ecr:us-east-1:111111111111:repository/x")
+			r.Context = map[string][]string{"ecr:k": {pick("a", "b", "{a,b}", "a*")}}
+			d1, err := specialised.Decide(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d2, err := generic.Decide(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d1.Effect != d2.Effect {
+				t.Fatalf("case %d: specialised %s, generic %s\npolicy %s\nrequest %+v", i, d1.Effect, d2.Effect, c.text, r)
+			}
+			if d1.Effect == Allow {
+				compared++
+			}
 		}
-		d2, err := generic.Decide(context.Background(), c.r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d1.Effect != d2.Effect {
-			t.Fatalf("case %d: specialised %s, generic %s\npolicy %s\nrequest %+v", i, d1.Effect, d2.Effect, c.text, c.r)
-		}
+	}
+	// Both outcomes occur, or the comparison says little.
+	if compared == 0 || compared == 4*len(cases) {
+		t.Fatalf("%d of %d requests allowed", compared, 4*len(cases))
 	}
 }
 
