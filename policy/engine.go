@@ -81,7 +81,8 @@ type Engine struct {
 
 	mu       sync.RWMutex // guards policies
 	policies map[policyKey]*compiled
-	build    sync.Mutex // serializes world rebuilds
+	build    sync.Mutex       // serializes world rebuilds; guards rejected
+	rejected map[string]error // policy modules OPA would not compile, by id
 	world    atomic.Pointer[world]
 }
 
@@ -116,7 +117,7 @@ func newEngine(maxPolicies int) *Engine {
 		}
 		lib["berth/"+name] = m
 	}
-	return &Engine{maxPolicies: maxPolicies, library: lib, policies: map[policyKey]*compiled{}}
+	return &Engine{maxPolicies: maxPolicies, library: lib, policies: map[policyKey]*compiled{}, rejected: map[string]error{}}
 }
 
 // Decide evaluates r.
@@ -343,9 +344,14 @@ func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error
 			modules[c.id] = c.module
 		}
 	}
-	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
-	if compiler.Compile(modules); compiler.Failed() {
-		return nil, fmt.Errorf("policy world: %v", compiler.Errors)
+	for _, c := range used {
+		if err := e.rejected[c.id]; err != nil {
+			return nil, err
+		}
+	}
+	compiler, err := e.compileWorld(modules, ids)
+	if err != nil {
+		return nil, err
 	}
 	q, err := rego.New(
 		rego.Query("data.berth.authz.decision"),
@@ -356,7 +362,42 @@ func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error
 	}
 	w := &world{query: q, ids: ids}
 	e.world.Store(w)
+	for _, c := range used {
+		if err := e.rejected[c.id]; err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// compileWorld compiles the modules. A policy module OPA refuses (none
+// should: Compile writes only what the library expects) is dropped and
+// remembered, so that it fails the decisions that need it and no others.
+// Called with build held.
+func (e *Engine) compileWorld(modules map[string]*ast.Module, ids map[string]bool) (*ast.Compiler, error) {
+	for {
+		compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+		if compiler.Compile(modules); !compiler.Failed() {
+			return compiler, nil
+		}
+		dropped := false
+		for _, cerr := range compiler.Errors {
+			if cerr.Location == nil || !ids[cerr.Location.File] {
+				continue
+			}
+			id := cerr.Location.File
+			if len(e.rejected) >= e.maxPolicies {
+				clear(e.rejected)
+			}
+			e.rejected[id] = fmt.Errorf("compiled policy %s: %v", id, cerr)
+			delete(modules, id)
+			delete(ids, id)
+			dropped = true
+		}
+		if !dropped {
+			return nil, fmt.Errorf("policy world: %v", compiler.Errors)
+		}
+	}
 }
 
 func (w *world) has(used []*compiled) bool {
