@@ -207,3 +207,16 @@ func TestAuthorizerUsesResourcePolicies(t *testing.T) {
 		t.Fatal("core must fill policies for this authorizer")
 	}
 }
+
+// RootsOnly knows exactly the account roots.
+func TestRootsOnlyKnowsAccountRootsOnly(t *testing.T) {
+	p, ok := RootsOnly{}.Principal("arn:aws:iam::123456789012:root")
+	if !ok || !p.Root() || p.Account != "123456789012" || p.UserID != "123456789012" {
+		t.Fatalf("root: %+v %v", p, ok)
+	}
+	for _, arn := range []string{"arn:aws:iam::123456789012:user/alice", "arn:aws:iam::12345:root", "arn:aws:sts::123456789012:assumed-role/r/s", ""} {
+		if p, ok := (RootsOnly{}).Principal(arn); ok || p.Root() {
+			t.Errorf("%q resolved to %+v", arn, p)
+		}
+	}
+}
