@@ -163,6 +163,12 @@ func requestContext(req core.AuthRequest, now time.Time) map[string][]string {
 		"aws:securetransport": {strconv.FormatBool(req.SecureTransport)},
 		"aws:currenttime":     {now.UTC().Format(time.RFC3339)},
 		"aws:epochtime":       {strconv.FormatInt(now.Unix(), 10)},
+		// Present in every signed request; a berth caller is never a service.
+		"aws:principalisawsservice": {"false"},
+	}
+	// The region of the endpoint called: the registry's.
+	if len(req.Resources) > 0 && req.Resources[0].Registry.Region != "" {
+		keys["aws:requestedregion"] = []string{req.Resources[0].Registry.Region}
 	}
 	if req.SourceIP != "" {
 		keys["aws:sourceip"] = []string{req.SourceIP}

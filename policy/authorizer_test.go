@@ -156,6 +156,9 @@ func TestAuthorizerRequestContextKeys(t *testing.T) {
 		"request tag other value": {`{"StringEquals":{"aws:RequestTag/team":"blue"}}`, func(r *core.AuthRequest) { r.RequestTags = map[string]string{"team": "red"} }, false},
 		"tag keys all allowed":    {`{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}`, func(r *core.AuthRequest) { r.TagKeys = []string{"team"} }, true},
 		"tag keys one not":        {`{"ForAllValues:StringEquals":{"aws:TagKeys":["team","env"]}}`, func(r *core.AuthRequest) { r.TagKeys = []string{"team", "owner"} }, false},
+		"not a service":           {`{"Bool":{"aws:PrincipalIsAWSService":"false"}}`, func(r *core.AuthRequest) {}, true},
+		"requested region":        {`{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}`, func(r *core.AuthRequest) {}, true},
+		"other requested region":  {`{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}`, func(r *core.AuthRequest) {}, false},
 		"service key": {`{"StringEquals":{"ecr:AccountSetting":"BASIC_SCAN_TYPE_VERSION"}}`, func(r *core.AuthRequest) {
 			r.Context = map[string]string{"ecr:AccountSetting": "BASIC_SCAN_TYPE_VERSION"}
 		}, true},
@@ -202,5 +205,18 @@ func TestAuthorizerRecordsAndLogsDecisions(t *testing.T) {
 func TestAuthorizerUsesResourcePolicies(t *testing.T) {
 	if !newTestAuthorizer(nil, nil).UsesResourcePolicies() {
 		t.Fatal("core must fill policies for this authorizer")
+	}
+}
+
+// RootsOnly knows exactly the account roots.
+func TestRootsOnlyKnowsAccountRootsOnly(t *testing.T) {
+	p, ok := RootsOnly{}.Principal("arn:aws:iam::123456789012:root")
+	if !ok || !p.Root() || p.Account != "123456789012" || p.UserID != "123456789012" {
+		t.Fatalf("root: %+v %v", p, ok)
+	}
+	for _, arn := range []string{"arn:aws:iam::123456789012:user/alice", "arn:aws:iam::12345:root", "arn:aws:sts::123456789012:assumed-role/r/s", ""} {
+		if p, ok := (RootsOnly{}).Principal(arn); ok || p.Root() {
+			t.Errorf("%q resolved to %+v", arn, p)
+		}
 	}
 }

@@ -367,7 +367,12 @@ func variableSegment(inner string) (string, bool) {
 	if len(def) < 2 || def[0] != '\'' || def[len(def)-1] != '\'' {
 		return "", false
 	}
-	return `{"var": ` + quote(key) + `, "default": ` + quote(def[1:len(def)-1]) + `}`, true
+	// Inside the quotes a quote is written twice.
+	def = def[1 : len(def)-1]
+	if strings.Contains(strings.ReplaceAll(def, "''", ""), "'") {
+		return "", false
+	}
+	return `{"var": ` + quote(key) + `, "default": ` + quote(strings.ReplaceAll(def, "''", "'")) + `}`, true
 }
 
 // conditionOperator is a parsed condition operator.
@@ -445,6 +450,10 @@ func compileConditions(cond map[string]map[string][]string, variables bool, gene
 		for _, k := range keys {
 			vals := keyValues(strings.ToLower(k))
 			pvals := cond[op][k]
+			if line, ok := principalFieldEquals(c, strings.ToLower(k), pvals, variables); ok && !generic {
+				lines = append(lines, line)
+				continue
+			}
 			if line, ok := fastCondition(c, vals, pvals, variables); ok && !generic {
 				lines = append(lines, line)
 				continue
@@ -483,6 +492,37 @@ func fastCondition(c conditionOperator, vals string, pvals []string, variables b
 	return "", false
 }
 
+// principalFields are the single-valued keys read straight off
+// input.principal, where "" means the request has no such key
+// (aws:PrincipalArn is not one: for a role session it is the role's ARN).
+var principalFields = map[string]string{
+	"aws:principalaccount": "account",
+	"aws:principalorgid":   "org_id",
+	"aws:principaltype":    "type",
+	"aws:userid":           "userid",
+	"aws:username":         "username",
+}
+
+// principalFieldEquals renders StringEquals on a single-valued principal
+// key as plain equality on the input field, the cheapest test there is
+// (and one OPA's rule index can use). A missing key ("" or absent) equals
+// none of the values, as long as none of them is "".
+func principalFieldEquals(c conditionOperator, key string, pvals []string, variables bool) (string, bool) {
+	field, ok := principalFields[key]
+	if !ok || c.base != "stringequals" || c.ifExists || c.qualifier == "all" {
+		return "", false
+	}
+	for _, p := range pvals {
+		if p == "" || variables && strings.Contains(p, "${") {
+			return "", false
+		}
+	}
+	if len(pvals) == 1 {
+		return "input.principal." + field + " == " + quote(pvals[0]), true
+	}
+	return "input.principal." + field + " in " + stringSet(pvals), true
+}
+
 // keyValues is the Rego expression for a condition key's values in the
 // request: always a list, empty when the request has no such key.
 func keyValues(key string) string {
@@ -512,7 +552,7 @@ func keyValues(key string) string {
 			return "iam.resource_tag(" + quote(name) + ")"
 		}
 	}
-	return "object.get(input.context, " + quote(key) + ", [])"
+	return "object.get(object.get(input, \"context\", {}), " + quote(key) + ", [])"
 }
 
 func stringSet(vals []string) string {

@@ -18,6 +18,7 @@ import (
 //	[multi]  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
 //	[vars]   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
 //	[reg]    https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry-permissions.html
+//	[keys]   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
 //	[denied] https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
 
 const (
@@ -231,7 +232,10 @@ func TestDecisionConditionsThroughCompiledPolicies(t *testing.T) {
 		{name: "principal tag", principal: org, repo: grant(`{"StringEquals":{"aws:PrincipalTag/team":"blue"}}`), want: Allow},
 		{name: "principal tag missing negated", principal: bobB, repo: grant(`{"StringNotEquals":{"aws:PrincipalTag/team":"blue"}}`), want: Allow},
 		{name: "principal account", principal: bobB, repo: grant(`{"StringEquals":{"aws:PrincipalAccount":"222222222222"}}`), want: Allow},
-		{name: "principal arn like", principal: role, repo: grant(`{"ArnLike":{"aws:PrincipalArn":"arn:aws:sts::222222222222:assumed-role/ci/*"}}`), want: Allow},
+		// aws:PrincipalArn of a role session is the role's ARN [keys].
+		{name: "principal arn of a role session is the role", principal: role, repo: grant(`{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::222222222222:role/c*"}}`), want: Allow},
+		{name: "principal arn of a role session is not the session", principal: role, repo: grant(`{"ArnLike":{"aws:PrincipalArn":"arn:aws:sts::222222222222:assumed-role/ci/*"}}`), want: ImplicitDeny},
+		{name: "principal arn of a user", principal: bobB, repo: grant(`{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::222222222222:user/bob"}}`), want: Allow},
 		{name: "principal type", principal: bobB, repo: grant(`{"StringEquals":{"aws:PrincipalType":"User"}}`), want: Allow},
 		{name: "userid", principal: role, repo: grant(`{"StringLike":{"aws:userid":"AROACI:*"}}`), want: Allow},
 		{name: "username only for users", principal: role, repo: grant(`{"StringLike":{"aws:username":"*"}}`), want: ImplicitDeny},
@@ -272,6 +276,8 @@ func TestDecisionPolicyVariables(t *testing.T) {
 		{name: "missing variable matches nothing", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost}*"), resource: repoOf("app"), want: ImplicitDeny},
 		// ...unless it has a default.
 		{name: "default value", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost, 'shared'}/*"), resource: repoOf("shared/app"), want: Allow},
+		{name: "default value with a quote", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost, 'o''brien'}"), resource: repoOf("o'brien"), want: Allow},
+		{name: "default value with a lone quote is text", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost, 'a'b'}"), resource: repoOf("${aws:PrincipalTag/cost, 'a'b'}"), want: Allow},
 		// [vars] ${*} ${?} ${$} are the literal characters.
 		{name: "literal star", principal: own("arn:aws:ecr:*:*:repository/a${*}b"), resource: repoOf("a*b"), want: Allow},
 		{name: "literal star is not a wildcard", principal: own("arn:aws:ecr:*:*:repository/a${*}b"), resource: repoOf("axxb"), want: ImplicitDeny},

@@ -81,7 +81,8 @@ type Engine struct {
 
 	mu       sync.RWMutex // guards policies
 	policies map[policyKey]*compiled
-	build    sync.Mutex // serializes world rebuilds
+	build    sync.Mutex       // serializes world rebuilds; guards rejected
+	rejected map[string]error // policy modules OPA would not compile, by id
 	world    atomic.Pointer[world]
 }
 
@@ -116,7 +117,7 @@ func newEngine(maxPolicies int) *Engine {
 		}
 		lib["berth/"+name] = m
 	}
-	return &Engine{maxPolicies: maxPolicies, library: lib, policies: map[policyKey]*compiled{}}
+	return &Engine{maxPolicies: maxPolicies, library: lib, policies: map[policyKey]*compiled{}, rejected: map[string]error{}}
 }
 
 // Decide evaluates r.
@@ -212,40 +213,57 @@ func (e *Engine) input(r Request) (ast.Value, []*compiled, error) {
 	}
 	p := r.Principal
 	principal := ast.NewObject(
-		ast.Item(ast.StringTerm("arn"), ast.StringTerm(p.ARN)),
-		ast.Item(ast.StringTerm("account"), ast.StringTerm(p.Account)),
-		ast.Item(ast.StringTerm("type"), ast.StringTerm(p.Type)),
-		ast.Item(ast.StringTerm("role_arn"), ast.StringTerm(p.RoleARN)),
-		ast.Item(ast.StringTerm("userid"), ast.StringTerm(p.UserID)),
-		ast.Item(ast.StringTerm("username"), ast.StringTerm(p.Username)),
-		ast.Item(ast.StringTerm("tags"), stringMap(p.Tags)),
-		ast.Item(ast.StringTerm("org_id"), ast.StringTerm(p.OrgID)),
-		ast.Item(ast.StringTerm("org_paths"), stringList(p.OrgPaths)),
-		ast.Item(ast.StringTerm("policies"), ast.ArrayTerm(ids...)),
+		ast.Item(keyARN, ast.StringTerm(p.ARN)),
+		ast.Item(keyAccount, ast.StringTerm(p.Account)),
+		ast.Item(keyType, ast.StringTerm(p.Type)),
+		ast.Item(keyRoleARN, ast.StringTerm(p.RoleARN)),
+		ast.Item(keyUserID, ast.StringTerm(p.UserID)),
+		ast.Item(keyUsername, ast.StringTerm(p.Username)),
+		ast.Item(keyTags, stringMap(p.Tags)),
+		ast.Item(keyOrgID, ast.StringTerm(p.OrgID)),
+		ast.Item(keyOrgPaths, stringList(p.OrgPaths)),
+		ast.Item(keyPolicies, ast.ArrayTerm(ids...)),
 	)
 	resource := ast.NewObject(
-		ast.Item(ast.StringTerm("arn"), ast.StringTerm(r.Resource)),
-		ast.Item(ast.StringTerm("account"), ast.StringTerm(r.ResourceAccount)),
-		ast.Item(ast.StringTerm("region"), ast.StringTerm(r.ResourceRegion)),
-		ast.Item(ast.StringTerm("tags"), stringMap(r.ResourceTags)),
-		ast.Item(ast.StringTerm("policy"), repo),
-		ast.Item(ast.StringTerm("registry_policy"), registry),
-		ast.Item(ast.StringTerm("registry_policy_scope"), ast.StringTerm(scope)),
+		ast.Item(keyARN, ast.StringTerm(r.Resource)),
+		ast.Item(keyAccount, ast.StringTerm(r.ResourceAccount)),
+		ast.Item(keyRegion, ast.StringTerm(r.ResourceRegion)),
+		ast.Item(keyTags, stringMap(r.ResourceTags)),
+		ast.Item(keyPolicy, repo),
+		ast.Item(keyRegistryPolicy, registry),
+		ast.Item(keyRegistryPolicyScope, ast.StringTerm(scope)),
 	)
-	context := ast.NewObject()
-	for k, vals := range r.Context {
-		context.Insert(ast.StringTerm(strings.ToLower(k)), stringList(vals))
+	context := emptyObject
+	if len(r.Context) > 0 {
+		obj := ast.NewObject()
+		for k, vals := range r.Context {
+			obj.Insert(ast.StringTerm(strings.ToLower(k)), stringList(vals))
+		}
+		context = ast.NewTerm(obj)
 	}
 	return ast.NewObject(
-		ast.Item(ast.StringTerm("action"), ast.StringTerm(r.Action)),
-		ast.Item(ast.StringTerm("action_lc"), ast.StringTerm(strings.ToLower(r.Action))),
-		ast.Item(ast.StringTerm("principal"), ast.NewTerm(principal)),
-		ast.Item(ast.StringTerm("resource"), ast.NewTerm(resource)),
-		ast.Item(ast.StringTerm("context"), ast.NewTerm(context)),
+		ast.Item(keyAction, ast.StringTerm(r.Action)),
+		ast.Item(keyActionLC, ast.StringTerm(strings.ToLower(r.Action))),
+		ast.Item(keyPrincipal, ast.NewTerm(principal)),
+		ast.Item(keyResource, ast.NewTerm(resource)),
+		ast.Item(keyContext, context),
 	), used, nil
 }
 
+// The input document's keys, and empty values, are built once: terms are
+// only read once in an input, so inputs can share them.
+var (
+	keyAction, keyActionLC, keyPrincipal, keyResource, keyContext     = ast.StringTerm("action"), ast.StringTerm("action_lc"), ast.StringTerm("principal"), ast.StringTerm("resource"), ast.StringTerm("context")
+	keyARN, keyAccount, keyType, keyRoleARN, keyUserID, keyUsername   = ast.StringTerm("arn"), ast.StringTerm("account"), ast.StringTerm("type"), ast.StringTerm("role_arn"), ast.StringTerm("userid"), ast.StringTerm("username")
+	keyTags, keyOrgID, keyOrgPaths, keyPolicies, keyRegion, keyPolicy = ast.StringTerm("tags"), ast.StringTerm("org_id"), ast.StringTerm("org_paths"), ast.StringTerm("policies"), ast.StringTerm("region"), ast.StringTerm("policy")
+	keyRegistryPolicy, keyRegistryPolicyScope                         = ast.StringTerm("registry_policy"), ast.StringTerm("registry_policy_scope")
+	emptyObject, emptyArray                                           = ast.NewTerm(ast.NewObject()), ast.ArrayTerm()
+)
+
 func stringMap(m map[string]string) *ast.Term {
+	if len(m) == 0 {
+		return emptyObject
+	}
 	obj := ast.NewObject()
 	for k, v := range m {
 		obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
@@ -254,6 +272,9 @@ func stringMap(m map[string]string) *ast.Term {
 }
 
 func stringList(l []string) *ast.Term {
+	if len(l) == 0 {
+		return emptyArray
+	}
 	terms := make([]*ast.Term, len(l))
 	for i, s := range l {
 		terms[i] = ast.StringTerm(s)
@@ -284,6 +305,8 @@ func (e *Engine) compile(text string, kind Kind) *compiled {
 			c = prev
 		} else {
 			e.policies[key] = c
+			c.lastUsed.Store(now)
+			e.evictLocked()
 		}
 		e.mu.Unlock()
 	}
@@ -302,13 +325,12 @@ func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error
 	if w := e.world.Load(); w != nil && w.has(used) {
 		return w, nil
 	}
-	e.evict(used)
+	e.mu.RLock()
 	modules := make(map[string]*ast.Module, len(e.library)+len(e.policies))
 	for name, m := range e.library {
 		modules[name] = m
 	}
 	ids := map[string]bool{}
-	e.mu.RLock()
 	for _, c := range e.policies {
 		if c.err == nil && !ids[c.id] {
 			ids[c.id] = true
@@ -322,9 +344,14 @@ func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error
 			modules[c.id] = c.module
 		}
 	}
-	compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
-	if compiler.Compile(modules); compiler.Failed() {
-		return nil, fmt.Errorf("policy world: %v", compiler.Errors)
+	for _, c := range used {
+		if err := e.rejected[c.id]; err != nil {
+			return nil, err
+		}
+	}
+	compiler, err := e.compileWorld(modules, ids)
+	if err != nil {
+		return nil, err
 	}
 	q, err := rego.New(
 		rego.Query("data.berth.authz.decision"),
@@ -335,7 +362,42 @@ func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error
 	}
 	w := &world{query: q, ids: ids}
 	e.world.Store(w)
+	for _, c := range used {
+		if err := e.rejected[c.id]; err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// compileWorld compiles the modules. A policy module OPA refuses (none
+// should: Compile writes only what the library expects) is dropped and
+// remembered, so that it fails the decisions that need it and no others.
+// Called with build held.
+func (e *Engine) compileWorld(modules map[string]*ast.Module, ids map[string]bool) (*ast.Compiler, error) {
+	for {
+		compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+		if compiler.Compile(modules); !compiler.Failed() {
+			return compiler, nil
+		}
+		dropped := false
+		for _, cerr := range compiler.Errors {
+			if cerr.Location == nil || !ids[cerr.Location.File] {
+				continue
+			}
+			id := cerr.Location.File
+			if len(e.rejected) >= e.maxPolicies {
+				clear(e.rejected)
+			}
+			e.rejected[id] = fmt.Errorf("compiled policy %s: %v", id, cerr)
+			delete(modules, id)
+			delete(ids, id)
+			dropped = true
+		}
+		if !dropped {
+			return nil, fmt.Errorf("policy world: %v", compiler.Errors)
+		}
+	}
 }
 
 func (w *world) has(used []*compiled) bool {
@@ -347,27 +409,21 @@ func (w *world) has(used []*compiled) bool {
 	return true
 }
 
-// evict drops the least recently used policy texts when there are more than
-// maxPolicies, down to three quarters of it, keeping the ones in use now.
-func (e *Engine) evict(keep []*compiled) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// evictLocked drops the least recently used policy texts when there are
+// more than maxPolicies, down to three quarters of it. The world keeps
+// their modules until it is next rebuilt; a decision needing one that was
+// dropped compiles it again. Called with mu held.
+func (e *Engine) evictLocked() {
 	if len(e.policies) <= e.maxPolicies {
 		return
-	}
-	protected := map[*compiled]bool{}
-	for _, c := range keep {
-		protected[c] = true
 	}
 	type aged struct {
 		key  policyKey
 		used int64
 	}
-	var candidates []aged
+	candidates := make([]aged, 0, len(e.policies))
 	for k, c := range e.policies {
-		if !protected[c] {
-			candidates = append(candidates, aged{k, c.lastUsed.Load()})
-		}
+		candidates = append(candidates, aged{k, c.lastUsed.Load()})
 	}
 	sort.Slice(candidates, func(i, j int) bool { return candidates[i].used < candidates[j].used })
 	target := e.maxPolicies * 3 / 4

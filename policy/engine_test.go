@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 const (
@@ -140,6 +143,18 @@ func TestEngineBoundsPolicyTexts(t *testing.T) {
 			t.Fatalf("after %d policies the engine holds %d", i+1, n)
 		}
 	}
+	// Invalid texts are remembered with their error, within the same bound.
+	for i := range 20 {
+		if _, err := e.Decide(ctx, pull(rootB, `{"Statement":[{"Sid":"`+strconv.Itoa(i)+`"}]}`)); err == nil {
+			t.Fatal("decided with an invalid policy")
+		}
+	}
+	e.mu.RLock()
+	n := len(e.policies)
+	e.mu.RUnlock()
+	if n > 8 {
+		t.Fatalf("after invalid policies the engine holds %d", n)
+	}
 	if w := e.world.Load(); len(w.ids) > 9 {
 		t.Fatalf("world holds %d modules", len(w.ids))
 	}
@@ -176,5 +191,27 @@ func TestEngineConcurrentDecisions(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// A policy module OPA refuses fails the decisions that need it, and only
+// those.
+func TestEngineRejectedModuleFailsOnlyItsDecisions(t *testing.T) {
+	e := NewEngine()
+	broken := `{"Statement":[{"Sid":"Broken","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
+	id := ID(broken, Repository)
+	m, err := ast.ParseModuleWithOpts(id, "package berth.policies."+id+"\nimport data.berth.iam\nmatch contains 1 if iam.no_such_function(1)\n", ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.policies[policyKey{Repository, broken}] = &compiled{id: id, module: m}
+	if _, err := e.Decide(context.Background(), pull(rootB, broken)); err == nil || !strings.Contains(err.Error(), id) {
+		t.Fatalf("decision with the broken module: %v", err)
+	}
+	if d, err := e.Decide(context.Background(), pull(rootB, allowB)); err != nil || d.Effect != Allow {
+		t.Fatalf("other policy: %+v %v", d, err)
+	}
+	if _, err := e.Decide(context.Background(), pull(rootB, broken)); err == nil {
+		t.Fatal("the broken module decided the second time")
 	}
 }

@@ -103,9 +103,15 @@ default principal_account := []
 
 principal_account := [input.principal.account] if input.principal.account != ""
 
+# aws:PrincipalArn of an assumed-role session is its role's ARN
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
 default principal_arn := []
 
-principal_arn := [input.principal.arn] if input.principal.arn != ""
+principal_arn := [input.principal.role_arn] if {
+	input.principal.role_arn != ""
+} else := [input.principal.arn] if {
+	input.principal.arn != ""
+}
 
 default principal_org_id := []
 
@@ -155,7 +161,7 @@ values(key) := resource_tag(substring(key, count("aws:resourcetag/"), -1)) if st
 
 values(key) := resource_tag(substring(key, count("ecr:resourcetag/"), -1)) if startswith(key, "ecr:resourcetag/")
 
-values(key) := object.get(input.context, key, []) if not derived_key(key)
+values(key) := object.get(object.get(input, "context", {}), key, []) if not derived_key(key)
 
 derived_key(key) if key in {
 	"aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths",

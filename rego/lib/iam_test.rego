@@ -122,6 +122,11 @@ test_derived_principal_keys if {
 	iam.values("aws:principaltag/cost") == ["42"] with input.principal as alice
 }
 
+test_principal_arn_of_a_role_session_is_the_role if {
+	session := {"arn": "arn:aws:sts::111111111111:assumed-role/ci/build-1", "account": "111111111111", "type": "AssumedRole", "role_arn": "arn:aws:iam::111111111111:role/ci"}
+	iam.values("aws:principalarn") == ["arn:aws:iam::111111111111:role/ci"] with input.principal as session
+}
+
 test_derived_keys_missing_when_empty if {
 	root := {"arn": "arn:aws:iam::111111111111:root", "account": "111111111111", "type": "Account", "org_id": "", "org_paths": []}
 	iam.values("aws:username") == [] with input.principal as root
