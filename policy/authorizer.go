@@ -186,7 +186,15 @@ func requestContext(req core.AuthRequest, now time.Time) map[string][]string {
 }
 
 func (a *Authorizer) record(ctx context.Context, r DecisionRecord) {
-	a.log.InfoContext(ctx, "iam decision", "principal", r.Principal, "action", r.Action, "resource", r.Resource, "effect", string(r.Effect), "sids", r.Sids)
+	// A denial is worth a line at the default level; the allows, one per
+	// request, only when debugging.
+	level := slog.LevelDebug
+	if r.Effect != Allow {
+		level = slog.LevelInfo
+	}
+	if a.log.Enabled(ctx, level) {
+		a.log.Log(ctx, level, "iam decision", "principal", r.Principal, "action", r.Action, "resource", r.Resource, "effect", string(r.Effect), "sids", r.Sids, "reason", r.Reason)
+	}
 	a.mu.Lock()
 	a.ring[a.next] = r
 	a.next++

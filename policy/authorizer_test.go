@@ -27,7 +27,7 @@ var (
 func newTestAuthorizer(p Principals, log *bytes.Buffer) *Authorizer {
 	var logger *slog.Logger
 	if log != nil {
-		logger = slog.New(slog.NewTextHandler(log, nil))
+		logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	} else {
 		logger = slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 	}
@@ -174,7 +174,7 @@ func TestAuthorizerRequestContextKeys(t *testing.T) {
 }
 
 // Decisions keeps the last Keep decisions, oldest first, and each decision
-// is logged with the deciding statements.
+// is logged with the deciding statements: denials at Info, allows at Debug.
 func TestAuthorizerRecordsAndLogsDecisions(t *testing.T) {
 	var log bytes.Buffer
 	a := newTestAuthorizer(nil, &log)
@@ -194,10 +194,15 @@ func TestAuthorizerRecordsAndLogsDecisions(t *testing.T) {
 	if got[2].Effect != ImplicitDeny || got[2].Reason != "because no resource-based policy allows the ecr:PutImage action" {
 		t.Fatalf("push decision %+v", got[2])
 	}
-	line := strings.Split(log.String(), "\n")[2]
-	for _, want := range []string{"principal=" + rootB.ARN, "action=ecr:BatchGetImage", "resource=" + repoARN, "effect=Allow", "sids=[BPull]"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("log line %q lacks %q", line, want)
+	lines := strings.Split(log.String(), "\n")
+	for i, want := range map[int][]string{
+		2: {"level=DEBUG", "principal=" + rootB.ARN, "action=ecr:BatchGetImage", "resource=" + repoARN, "effect=Allow", "sids=[BPull]"},
+		3: {"level=INFO", "action=ecr:PutImage", "effect=ImplicitDeny", `reason="because no resource-based policy allows the ecr:PutImage action"`},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i], w) {
+				t.Errorf("log line %q lacks %q", lines[i], w)
+			}
 		}
 	}
 }

@@ -111,6 +111,10 @@ func compileStatement(b *strings.Builder, kind Kind, index int, st Statement, va
 			if l == "" {
 				l = "true" // NotResource "*": the statement applies to nothing
 			}
+			if strings.HasPrefix(l, "iam.resource_matches(") {
+				// Variables: unresolved, the statement applies to nothing.
+				rest = append(rest, "iam.patterns_resolve("+strings.TrimPrefix(l, "iam.resource_matches("))
+			}
 			rest = append(rest, "not "+l)
 		}
 	}
@@ -278,7 +282,11 @@ func globMatch(pattern, s string) bool {
 func resourceTest(patterns []string, variables, generic bool) string {
 	for _, p := range patterns {
 		if variables && strings.Contains(p, "${") || generic {
-			return "iam.resource_matches(" + valueList(patterns, variables) + ")"
+			out := make([]string, len(patterns))
+			for i, p := range patterns {
+				out[i] = compileResource(p, variables)
+			}
+			return "iam.resource_matches([" + strings.Join(out, ", ") + "])"
 		}
 	}
 	exact := true
@@ -297,6 +305,27 @@ func resourceTest(patterns []string, variables, generic bool) string {
 		return "input.resource.arn in " + stringSet(patterns)
 	}
 	return "iam.any_arn_glob([input.resource.arn], " + globList(patterns) + ")"
+}
+
+// compileResource renders a Resource pattern. Variables are resolved only in
+// its resource part: IAM user guide, "Where you can use policy variables":
+// in the Resource element "only in the resource portion of the ARN", after
+// the fifth colon; "you can't use a variable to replace parts of the ARN
+// before the fifth colon, such as the service or account". Written there,
+// ${...} stands for itself, and matches no real ARN.
+func compileResource(p string, variables bool) string {
+	at, colons := -1, 0
+	for i := 0; i < len(p) && colons < 5; i++ {
+		if p[i] == ':' {
+			colons++
+			at = i
+		}
+	}
+	if colons < 5 || !variables || !strings.Contains(p[at+1:], "${") {
+		return quote(p)
+	}
+	rest := compileValue(p[at+1:], variables) // {"parts": [...]}
+	return `{"parts": [{"text": ` + quote(p[:at+1]) + `}, ` + strings.TrimPrefix(rest, `{"parts": [`)
 }
 
 // valueList renders values (Resource, condition values) as a Rego array of

@@ -267,10 +267,27 @@ func TestDecisionPolicyVariables(t *testing.T) {
 		return p
 	}
 	repoOf := func(name string) string { return "arn:aws:ecr:us-east-1:111111111111:repository/" + name }
+	sessionWith := func(policy string) Principal { // a role session in A
+		p := role
+		p.ARN, p.Account, p.RoleARN = "arn:aws:sts::"+acctA+":assumed-role/ci/build-1", acctA, "arn:aws:iam::"+acctA+":role/ci"
+		p.Policies = []string{policy}
+		return p
+	}
 	runDecisionCases(t, []decisionCase{
 		// [vars] ${aws:username} in Resource.
 		{name: "username in resource", principal: own("arn:aws:ecr:*:*:repository/${aws:username}/*"), resource: repoOf("alice/app"), want: Allow},
 		{name: "username in resource other", principal: own("arn:aws:ecr:*:*:repository/${aws:username}/*"), resource: repoOf("bob/app"), want: ImplicitDeny},
+		// IAM user guide, "Where you can use policy variables": only in the
+		// resource part of the ARN, after the fifth colon; before it the
+		// text is not a variable (and matches no ARN).
+		// "If AWS cannot resolve a variable this might cause the entire
+		// statement to be invalid": a NotResource with an unresolvable
+		// variable applies to nothing (a role session has no aws:username).
+		{name: "unresolvable variable in NotResource", principal: sessionWith(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"},{"Effect":"Deny","Action":"ecr:*","NotResource":"arn:aws:ecr:*:*:repository/${aws:username}/*"}]}`), resource: repoOf("alice/app"), want: Allow},
+		// ... unless the resource is outside the pattern whatever the value:
+		// its account differs from the pattern's.
+		{name: "unresolvable variable in NotResource of another account", principal: sessionWith(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","NotResource":"arn:aws:ecr:*:999999999999:repository/${aws:username}/*"}]}`), resource: repoOf("alice/app"), want: Allow},
+		{name: "variable before the fifth colon is text", principal: own("arn:aws:ecr:*:${aws:PrincipalAccount}:repository/*"), resource: repoOf("alice/app"), want: ImplicitDeny},
 		{name: "principal tag in resource", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/team}-*"), resource: repoOf("blue-app"), want: Allow},
 		// [vars] a key the request lacks makes the value match nothing...
 		{name: "missing variable matches nothing", principal: own("arn:aws:ecr:*:*:repository/${aws:PrincipalTag/cost}*"), resource: repoOf("app"), want: ImplicitDeny},

@@ -84,6 +84,8 @@ type Engine struct {
 	build    sync.Mutex       // serializes world rebuilds; guards rejected
 	rejected map[string]error // policy modules OPA would not compile, by id
 	world    atomic.Pointer[world]
+
+	memo decisionMemo
 }
 
 type policyKey struct {
@@ -97,6 +99,11 @@ type compiled struct {
 	module   *ast.Module
 	err      error
 	lastUsed atomic.Int64
+	// contextKeys are the lower-cased request keys the policy reads (its
+	// condition keys and variables); allContext, that it names a key Decide
+	// cannot list ahead (a variable in a key name).
+	contextKeys []string
+	allContext  bool
 }
 
 // world is one prepared query and the policy modules it was built with.
@@ -121,7 +128,26 @@ func newEngine(maxPolicies int) *Engine {
 }
 
 // Decide evaluates r.
+//
+// OPA decides each distinct question once: a decision depends on nothing but
+// its input, so a question whose input is the same as an earlier one's —
+// the same principal, action and resource with the same policies, tags and
+// values of the request keys those policies read — gets the earlier answer.
 func (e *Engine) Decide(ctx context.Context, r Request) (Decision, error) {
+	key, memoizable := e.memoKey(r)
+	if memoizable {
+		if d, ok := e.memo.get(key); ok {
+			return d, nil
+		}
+	}
+	d, err := e.decide(ctx, r)
+	if err == nil && memoizable {
+		e.memo.put(key, d)
+	}
+	return d, err
+}
+
+func (e *Engine) decide(ctx context.Context, r Request) (Decision, error) {
 	input, used, err := e.input(r)
 	if err != nil {
 		return Decision{}, err
@@ -294,6 +320,9 @@ func (e *Engine) compile(text string, kind Kind) *compiled {
 		c = &compiled{}
 		id, src, err := Compile(text, kind)
 		c.id, c.err = id, err
+		if err == nil {
+			c.contextKeys, c.allContext = contextKeysOf(text, kind)
+		}
 		if err == nil {
 			c.module, c.err = ast.ParseModuleWithOpts(id, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 			if c.err != nil {

@@ -56,6 +56,8 @@ func TestDecisionsAgreeWithAnIndependentEvaluator(t *testing.T) {
 		// (e.g. aws:RequestTag/* on BatchGetImage). berth never receives
 		// them for such actions either: ask both the same question.
 		req.Context = without(req.Context, a.Ignored)
+		// An engine per case: each case brings new policy texts, and an
+		// engine rebuilds its one OPA world for every new text.
 		got, err := policy.NewEngine().Decide(context.Background(), req)
 		if err != nil {
 			t.Fatalf("case %d: Decide: %v\n%s", c.N, err, describe(c))

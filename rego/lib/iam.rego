@@ -405,3 +405,21 @@ resource_matches(pvals) if {
 	some p in pvals
 	arn_glob_match(pattern(p), input.resource.arn)
 }
+
+# patterns_resolve: every variable of the patterns has a value, or the
+# resource is outside the pattern whatever the value (its partition,
+# service, region or account, which take no variables, differ). IAM user
+# guide, "Policy variables": "If AWS cannot resolve a variable this might
+# cause the entire statement to be invalid" — a NotResource whose pattern
+# cannot be resolved makes its statement apply to nothing, rather than to
+# every resource.
+patterns_resolve(pvals) if every p in pvals {
+	resolves_or_differs(p)
+}
+
+resolves_or_differs(p) if pattern(p)
+
+resolves_or_differs(p) if {
+	not pattern(p)
+	not arn_glob_match(concat("", [glob_pattern(p.parts[0].text), "*"]), input.resource.arn)
+}
