@@ -19,8 +19,9 @@ import (
 // Case is one question, asked of both evaluators.
 type Case struct {
 	N        int
-	Request  policy.Request
+	Group    int      // cases of a group share their policies
 	Identity []string // identity policies, as given to both
+	Request  policy.Request
 	// Simulation is the same question in iam-simulate's shape.
 	Simulation map[string]any
 }
@@ -50,18 +51,37 @@ var actions = []string{"ecr:BatchGetImage", "ecr:PutImage", "ecr:DescribeImages"
 
 var repositories = []string{"app", "alice/tool", "team-a/svc", "b/img"}
 
+// GroupSize is how many requests share one draw of policies: each group
+// asks eight questions of one set of policies.
+const GroupSize = 8
+
 // Generate draws n cases from r.
 func Generate(r *rand.Rand, n int) []Case {
 	out := make([]Case, 0, n)
+	var identity []string
+	var resource string
 	for i := range n {
-		out = append(out, generateOne(r, i))
+		if i%GroupSize == 0 {
+			g := gen{r: r}
+			identity = nil
+			for range r.IntN(3) {
+				identity = append(identity, g.document(policy.Identity))
+			}
+			resource = ""
+			if r.IntN(5) > 0 {
+				resource = g.document(policy.Repository)
+			}
+		}
+		c := generateOne(r, i, identity, resource)
+		c.Group = i / GroupSize
+		out = append(out, c)
 	}
 	return out
 }
 
 func pick[T any](r *rand.Rand, list []T) T { return list[r.IntN(len(list))] }
 
-func generateOne(r *rand.Rand, n int) Case {
+func generateOne(r *rand.Rand, n int, identityPolicies []string, resourcePolicy string) Case {
 	p := pick(r, principals)
 	owner := accountA
 	if r.IntN(4) == 0 {
@@ -96,17 +116,12 @@ func generateOne(r *rand.Rand, n int) Case {
 			req.Context["aws:tagkeys"] = keys
 		}
 	}
-	g := gen{r: r}
 	var identity []string
 	if p.Type != "Account" { // a root user has no identity policies: it may do anything in its account
-		for range r.IntN(3) {
-			identity = append(identity, g.document(policy.Identity))
-		}
+		identity = identityPolicies
 	}
 	req.Principal.Policies = identity
-	if r.IntN(5) > 0 {
-		req.ResourcePolicy = g.document(policy.Repository)
-	}
+	req.ResourcePolicy = resourcePolicy
 	return Case{N: n, Request: req, Identity: identity, Simulation: simulation(req, identity)}
 }
 
