@@ -1,7 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"sync"
 
 	"github.com/berth-dev/berth/core/kv"
 	"slices"
@@ -71,7 +74,8 @@ type Resource struct {
 	Repository string     // the repository, when the resource is exactly one
 	// Tags are the repository's own tags (aws:ResourceTag/*), filled by
 	// Registry.Authorize for a ResourceTagAuthorizer or a
-	// ResourcePolicyAuthorizer when the repository exists.
+	// ResourcePolicyAuthorizer when the repository exists. The map is
+	// shared between decisions: an authorizer must not change it.
 	Tags map[string]string
 	// Filled for a ResourcePolicyAuthorizer: the repository's policy ("" for
 	// none or no such repository), the registry's policy and its account's
@@ -133,33 +137,111 @@ func (r *Registry) fillResourceContext(res []Resource, policies bool) error {
 	return r.kv.View(func(tx kv.Tx) error {
 		for i := range res {
 			if policies {
-				s, err := getSettings(tx, res[i].Registry)
+				s, err := r.authzContext.settings(tx, res[i].Registry)
 				if err != nil {
 					return err
 				}
-				res[i].RegistryPolicy = s.Policy
-				res[i].RegistryPolicyScope = s.AccountSetting("REGISTRY_POLICY_SCOPE")
+				res[i].RegistryPolicy, res[i].RegistryPolicyScope = s.policy, s.scope
 			}
 			if res[i].Repository == "" {
 				continue
 			}
-			var repo Repository
-			if err := getRepo(tx, res[i].Registry, res[i].Repository, &repo); err != nil {
-				if KindOf(err) == KindRepositoryNotFound {
-					continue
-				}
+			c, err := r.authzContext.repository(tx, res[i].Registry, res[i].Repository)
+			if err != nil {
 				return err
 			}
-			res[i].Tags = map[string]string{}
-			for _, t := range repo.Tags {
-				res[i].Tags[t.Key] = t.Value
+			if c == nil {
+				continue // no such repository
 			}
+			res[i].Tags = c.tags
 			if policies {
-				res[i].Policy = repo.Policy
+				res[i].Policy = c.policy
 			}
 		}
 		return nil
 	})
+}
+
+// authzContext remembers the decoded policy context of the records it last
+// read, by key, with the record's stored bytes: a record is decoded again
+// only when its bytes differ from the remembered ones, so an authorization
+// never sees a stale policy, yet does not decode a repository record (and
+// its policy text) on every request.
+type authzContext struct {
+	mu    sync.Mutex
+	repos map[string]*repoAuthzContext
+	regs  map[string]*registryAuthzContext
+}
+
+// authzContextMax bounds each of authzContext's maps; past it they start over.
+const authzContextMax = 4096
+
+type repoAuthzContext struct {
+	raw    []byte
+	tags   map[string]string // shared by every decision that reads it: not to be changed
+	policy string
+}
+
+type registryAuthzContext struct {
+	raw           []byte
+	policy, scope string
+}
+
+func (a *authzContext) repository(tx kv.Tx, reg RegistryID, name string) (*repoAuthzContext, error) {
+	key := repoKey(reg, name)
+	b := tx.Get(bRepos, key)
+	if b == nil {
+		return nil, nil
+	}
+	a.mu.Lock()
+	c := a.repos[string(key)]
+	a.mu.Unlock()
+	if c != nil && bytes.Equal(c.raw, b) {
+		return c, nil
+	}
+	var rec struct {
+		Tags   []ResourceTag `json:"tags"`
+		Policy string        `json:"policy"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, corrupt("repository", key, err)
+	}
+	c = &repoAuthzContext{raw: bytes.Clone(b), tags: map[string]string{}, policy: rec.Policy}
+	for _, t := range rec.Tags {
+		c.tags[t.Key] = t.Value
+	}
+	a.mu.Lock()
+	if a.repos == nil || len(a.repos) >= authzContextMax {
+		a.repos = map[string]*repoAuthzContext{}
+	}
+	a.repos[string(key)] = c
+	a.mu.Unlock()
+	return c, nil
+}
+
+func (a *authzContext) settings(tx kv.Tx, reg RegistryID) (*registryAuthzContext, error) {
+	key := settingsKey(reg)
+	b := tx.Get(bSettings, key)
+	a.mu.Lock()
+	c := a.regs[string(key)]
+	a.mu.Unlock()
+	if c != nil && bytes.Equal(c.raw, b) {
+		return c, nil
+	}
+	var s RegistrySettings
+	if b != nil {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, corrupt("registry settings", key, err)
+		}
+	}
+	c = &registryAuthzContext{raw: bytes.Clone(b), policy: s.Policy, scope: s.AccountSetting("REGISTRY_POLICY_SCOPE")}
+	a.mu.Lock()
+	if a.regs == nil || len(a.regs) >= authzContextMax {
+		a.regs = map[string]*registryAuthzContext{}
+	}
+	a.regs[string(key)] = c
+	a.mu.Unlock()
+	return c, nil
 }
 
 // AccountBoundary is the default Authorizer: a principal may do anything in

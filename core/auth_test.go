@@ -138,3 +138,34 @@ func TestAuthorizeGivesAPolicyAuthorizerEachResourcesPoliciesAndScope(t *testing
 		}
 	})
 }
+
+func TestAPolicyAuthorizerSeesAPolicyChangeAtOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		az := &policyAuthorizer{}
+		f.r.authz = az
+		_, err := f.r.CreateRepository(bg, regA, "app", func(r *Repository) { r.Policy = `{"v":1}` })
+		must(t, err, "CreateRepository")
+		ctx := WithCaller(bg, Caller{Registry: regA, Principal: alice})
+		req := AuthRequest{Action: "ecr:BatchGetImage", Resources: []Resource{RepositoryResource(regA, "app")}}
+		for i, want := range []string{`{"v":1}`, `{"v":1}`, `{"v":2}`, ``} {
+			switch i {
+			case 2:
+				_, err = f.r.UpdateRepository(bg, regA, "app", func(r *Repository) error { r.Policy = `{"v":2}`; return nil })
+				must(t, err, "UpdateRepository")
+			case 3:
+				_, err = f.r.DeleteRepository(bg, regA, "app", true)
+				must(t, err, "DeleteRepository")
+			}
+			must(t, f.r.Authorize(ctx, req), "Authorize")
+			if got := az.asked[len(az.asked)-1].Resources[0].Policy; got != want {
+				t.Fatalf("decision %d saw policy %q, want %q", i+1, got, want)
+			}
+		}
+		_, err = f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error { s.Policy = `{"registry":2}`; return nil })
+		must(t, err, "UpdateSettings")
+		must(t, f.r.Authorize(ctx, req), "Authorize")
+		if got := az.asked[len(az.asked)-1].Resources[0].RegistryPolicy; got != `{"registry":2}` {
+			t.Fatalf("registry policy %q after the change", got)
+		}
+	})
+}

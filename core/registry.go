@@ -40,7 +40,10 @@ type Registry struct {
 	upstream  Upstream
 	fetches   singleflight.Group // concurrent misses of one reference fetch once
 	authz     Authorizer
-	log       *slog.Logger
+	// authzContext is what an authorizer is given of each resource, decoded
+	// once per stored version.
+	authzContext authzContext
+	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
 

@@ -22,6 +22,15 @@ type Config struct {
 	// URIs decides how repositoryUri and proxyEndpoint look.
 	URIs URIs
 	Log  *slog.Logger
+	// AccessKeys names the principal of each configured access key id
+	// (--iam-config); nil, or a key it does not know, keeps the rule of
+	// callerFrom.
+	AccessKeys AccessKeyLookup
+}
+
+// AccessKeyLookup resolves an access key id to its principal's ARN.
+type AccessKeyLookup interface {
+	PrincipalForAccessKey(id string) (arn string, ok bool)
 }
 
 // Handler serves POST / for the ECR JSON API.
@@ -31,6 +40,7 @@ type Handler struct {
 	defaultAccount string
 	region         string
 	uris           URIs
+	keys           AccessKeyLookup
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -72,7 +82,7 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 
 // New builds the handler.
 func New(c Config) *Handler {
-	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, log: c.Log}
+	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

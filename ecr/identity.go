@@ -13,14 +13,18 @@ import (
 //
 //	Authorization: AWS4-HMAC-SHA256 Credential=<key id>/<date>/<region>/ecr/aws4_request, ...
 //
-// A 12-digit access key id is that account; any other key is the default
-// account. The region comes from the scope and must be a region's name:
-// it becomes the registry's, in ARNs, repository URIs and /v2 tokens.
+// An access key id the configured AccessKeys know is their principal (a
+// user, a role session, an account's root), in the principal's account.
+// Another 12-digit access key id is that account's root; any other key is
+// the default account's. The region comes from the scope and must be a
+// region's name: it becomes the registry's, in ARNs, repository URIs and
+// /v2 tokens.
 // Signatures are not verified: berth is an emulator and accepts any secret
 // key. The transport gives the policy conditions aws:SourceIp and
 // aws:SecureTransport.
 func (h *Handler) callerFrom(r *http.Request) (core.Caller, error) {
 	account, region := h.defaultAccount, h.region
+	principal := ""
 	auth := r.Header.Get("Authorization")
 	if i := strings.Index(auth, "Credential="); i >= 0 {
 		cred := auth[i+len("Credential="):]
@@ -29,7 +33,9 @@ func (h *Handler) callerFrom(r *http.Request) (core.Caller, error) {
 		}
 		parts := strings.Split(cred, "/")
 		if len(parts) >= 3 {
-			if core.ValidAccountID(parts[0]) {
+			if arn, ok := h.principalForKey(parts[0]); ok {
+				account, principal = core.AccountOfPrincipal(arn), arn
+			} else if core.ValidAccountID(parts[0]) {
 				account = parts[0]
 			}
 			if !regionName.MatchString(parts[2]) {
@@ -38,12 +44,26 @@ func (h *Handler) callerFrom(r *http.Request) (core.Caller, error) {
 			region = parts[2]
 		}
 	}
+	if principal == "" {
+		principal = core.RootPrincipal(account)
+	}
 	return core.Caller{
 		Registry:        core.RegistryID{Account: account, Region: region},
-		Principal:       core.RootPrincipal(account),
+		Principal:       principal,
 		SourceIP:        remoteIP(r.RemoteAddr),
 		SecureTransport: r.TLS != nil,
 	}, nil
+}
+
+// principalForKey is the principal of a configured access key id. An ARN
+// without an account (which identity never gives) is not used: the caller
+// must belong to an account.
+func (h *Handler) principalForKey(id string) (string, bool) {
+	if h.keys == nil {
+		return "", false
+	}
+	arn, ok := h.keys.PrincipalForAccessKey(id)
+	return arn, ok && core.AccountOfPrincipal(arn) != ""
 }
 
 // regionName is the shape of a region's name: a partition's prefix, words,

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -81,4 +82,40 @@ func encodePolicy(d *Document) string {
 		panic(err) // strings, lists and maps of strings always encode
 	}
 	return string(b)
+}
+
+// FuzzCompile compiles every policy Parse accepts: the module is valid Rego
+// that OPA compiles with the library, whatever the policy's strings hold
+// (no text of a policy can change the module's structure), and a decision
+// with it is one of the three effects.
+func FuzzCompile(f *testing.F) {
+	f.Add(`{"Version":"2012-10-17","Statement":[{"Sid":"\"}} x if {","Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:Batch*","Condition":{"StringLike":{"aws:PrincipalTag/team":"${aws:username}-*"}}}]}`, uint8(Repository))
+	f.Add(`{"Version":"2012-10-17","Statement":{"Effect":"Deny","NotAction":"ecr:Put*","NotResource":"arn:aws:ecr:*:*:repository/${aws:PrincipalTag/t, 'x'}/*"}}`, uint8(Identity))
+	f.Fuzz(func(t *testing.T, text string, k uint8) {
+		kind := Kind(k % 3)
+		if _, err := Parse(text, kind); err != nil {
+			return
+		}
+		id, module, err := Compile(text, kind)
+		if err != nil {
+			t.Fatalf("Compile(%q, %d): %v", text, kind, err)
+		}
+		r := Request{Principal: rootA, Action: "ecr:BatchGetImage", Resource: repoARN, ResourceAccount: acctA, ResourceRegion: "us-east-1"}
+		switch kind {
+		case Identity:
+			r.Principal = user(acctA, "alice")
+			r.Principal.Policies = []string{text}
+		case Repository:
+			r.ResourcePolicy = text
+		case Registry:
+			r.RegistryPolicy = text
+		}
+		d, err := NewEngine().decide(context.Background(), r)
+		if err != nil {
+			t.Fatalf("policy %q (%s) compiled to a module OPA refuses: %v\n%s", text, id, err, module)
+		}
+		if d.Effect != Allow && d.Effect != ExplicitDeny && d.Effect != ImplicitDeny {
+			t.Fatalf("effect %q", d.Effect)
+		}
+	})
 }

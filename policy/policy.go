@@ -316,6 +316,9 @@ func parseCondition(v json.RawMessage) (map[string]map[string][]string, error) {
 	out := map[string]map[string][]string{}
 	for _, o := range ops {
 		op := o.key
+		if _, err := parseOperator(op); err != nil {
+			return nil, err
+		}
 		keys, err := objectMembers(o.value)
 		if err != nil {
 			return nil, fmt.Errorf("Condition must map operators to {key: value(s)}")

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/policy"
+	"github.com/berth-dev/berth/policy/bundle"
 )
 
 // Introspection for test suites: what berth holds, and a reset between tests.
@@ -131,4 +133,29 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"status": "ok"})
+}
+
+// listDecisions answers GET /_berth/decisions: the authorizer's recent
+// decisions, oldest first.
+func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
+	out := s.authz.Decisions()
+	if out == nil {
+		out = []policy.DecisionRecord{} // [] rather than null for none yet
+	}
+	writeJSON(w, out)
+}
+
+// policyInventory is every stored policy and configured identity, as
+// `berth policy export --from` turns into a Rego bundle.
+func (s *Server) policyInventory(w http.ResponseWriter, r *http.Request) {
+	var principals []policy.Principal
+	if s.identities != nil {
+		principals = s.identities.Principals()
+	}
+	inv, err := bundle.Gather(r.Context(), s.registry, principals)
+	if err != nil {
+		s.introspectionError(w, err)
+		return
+	}
+	writeJSON(w, inv)
 }

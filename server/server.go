@@ -19,7 +19,9 @@ import (
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/berth-dev/berth/ecr"
+	"github.com/berth-dev/berth/identity"
 	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/policy"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -32,7 +34,7 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
-	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/reset and /moto-api/* answer 404
+	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/reset and /moto-api/* answer 404
 	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>), "ecr"
 	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>) or "aws"
 	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>, proxyEndpoint
@@ -50,6 +52,10 @@ type Config struct {
 	// BodyIdleTimeout is how long a request body may send nothing before the
 	// request fails and its connection closes; 0 is DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration
+	// IAMConfig is the --iam-config file: accounts, users and roles with
+	// their access keys, tags and identity policies. "" declares none: every
+	// account's root, selected by a 12-digit access key id, is all there is.
+	IAMConfig string
 }
 
 // Defaults returns the documented defaults.
@@ -63,10 +69,15 @@ type Server struct {
 	cfg      Config
 	registry *core.Registry
 	tokens   *core.Tokens
-	handler  http.Handler
-	http     *http.Server
-	clock    core.Clock
-	log      *slog.Logger
+	// accessKeys selects the principal of each configured access key; nil
+	// without --iam-config.
+	accessKeys ecr.AccessKeyLookup
+	authz      *policy.Authorizer
+	identities *identity.Directory // nil without --iam-config
+	handler    http.Handler
+	http       *http.Server
+	clock      core.Clock
+	log        *slog.Logger
 	// stopJanitor ends the upload and blob janitor, which runs from New
 	// until Shutdown on the server's clock.
 	stopJanitor func()
@@ -80,6 +91,14 @@ func New(cfg Config) (*Server, error) {
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	// Read first: a config berth cannot use stops it before anything is opened.
+	var identities *identity.Directory
+	if cfg.IAMConfig != "" {
+		var err error
+		if identities, err = identity.Load(cfg.IAMConfig); err != nil {
+			return nil, fmt.Errorf("--iam-config: %w", err)
+		}
 	}
 	var (
 		meta   kv.Store
@@ -107,12 +126,26 @@ func New(cfg Config) (*Server, error) {
 	if clock == nil {
 		clock = core.SystemClock
 	}
-	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads, Log: log})
+	// Policies decide with or without --iam-config: without it every
+	// account's root is all there is, and a repository policy still grants
+	// another account's root a cross-account pull.
+	var principals policy.Principals = policy.RootsOnly{}
+	if identities != nil {
+		principals = identities
+	}
+	authz := policy.NewAuthorizer(principals, policy.AuthorizerOptions{Log: log, Now: clock.Now})
+	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads,
+		Authorizer: authz, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), clock: clock, log: log}
+	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log}
+	if identities != nil {
+		// A nil *Directory in the interface would not be a nil interface.
+		s.accessKeys = identities
+		s.identities = identities
+	}
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -155,7 +188,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2", v2)
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
-		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, Log: s.log})
+		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log})
 	r.Post("/", api.ServeHTTP)
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
@@ -165,6 +198,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/_berth/ecr/repositories", s.listRepositories)
 		r.Get("/_berth/ecr/images", s.listImages)
 		r.Get("/_berth/ecr/blobs", s.listBlobs)
+		r.Get("/_berth/decisions", s.listDecisions)
+		r.Get("/_berth/policies", s.policyInventory)
 		r.Post("/_berth/reset", s.reset)
 		r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
 	})

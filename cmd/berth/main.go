@@ -2,6 +2,7 @@
 //
 //	berth serve   [flags]            run the registry (ECR API and OCI /v2 on one port)
 //	berth token   [--account A]      print a /v2 password (HTTP Basic user "AWS")
+//	berth policy  compile|eval|export   IAM policies as Rego, one decision, a bundle for opa test
 //	berth version
 //
 // Every flag has a BERTH_* environment equivalent (e.g. --data-dir and
@@ -34,6 +35,10 @@ var version = ""
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			os.Exit(int(code)) // an outcome, already printed
+		}
 		fmt.Fprintln(os.Stderr, "berth:", err)
 		os.Exit(1)
 	}
@@ -49,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return helpIsNotAnError(serve(args[1:], stdout, stderr))
 	case "token":
 		return helpIsNotAnError(token(args[1:], stdout, stderr))
+	case "policy":
+		return helpIsNotAnError(policyCommand(args[1:], stdout, stderr))
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", versionString())
 		return nil
@@ -73,6 +80,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   berth serve [flags]       run berth (berth serve -h lists the flags)
   berth token [flags]       print a password for docker login -u AWS
+  berth policy ...          compile, evaluate and export IAM policies (berth policy help)
   berth version             print the version
 `)
 }
@@ -136,10 +144,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
 	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>), ecr (<account>.dkr.ecr.<region>.localhost:<port>) or aws (<account>.dkr.ecr.<region>.amazonaws.com, as AWS and moto give it; resolves to berth only through a hosts entry) (BERTH_URI_STYLE)")
 	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
-	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
+	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/decisions, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
 	maxUploads := fs.Int("max-uploads", d.MaxUploads, "open upload sessions per registry (account × region); one more is refused with LimitExceededException (BERTH_MAX_UPLOADS)")
+	iamConfig := fs.String("iam-config", env("IAM_CONFIG", ""), "YAML file of accounts (organization, OU path), users and roles with their access key ids, principal tags and identity policies; "+
+		"a configured access key acts as its user or role on the ECR API and in the /v2 tokens issued to it. Without it every account's root, "+
+		"chosen by a 12-digit access key id, is all there is. Repository and registry policies decide either way (BERTH_IAM_CONFIG)")
 	bodyIdle := fs.Duration("body-idle-timeout", d.BodyIdleTimeout, "how long a request body may send nothing before the request fails and its connection closes (BERTH_BODY_IDLE_TIMEOUT)")
 	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout"); err != nil {
 		return err
@@ -165,7 +176,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log,
-		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle}
+		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle, IAMConfig: *iamConfig}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.

@@ -104,6 +104,29 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	}
 }
 
+// A malformed --iam-config (or BERTH_IAM_CONFIG) stops berth serve before
+// it listens, naming the file, the line and the reason.
+func TestServeWithAMalformedIAMConfigFailsWithItsLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "iam.yaml")
+	if err := os.WriteFile(path, []byte("accounts:\n  - id: '111111111111'\n  - id: '12345'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := path + `:3: account id "12345" is not 12 digits`
+	var out bytes.Buffer
+	err := run([]string{"serve", "--memory", "--addr", "127.0.0.1:0", "--iam-config", path}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("--iam-config: %v, want an error with %q", err, want)
+	}
+	t.Setenv("BERTH_IAM_CONFIG", path)
+	err = run([]string{"serve", "--memory", "--addr", "127.0.0.1:0"}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("BERTH_IAM_CONFIG: %v, want an error with %q", err, want)
+	}
+	if strings.Contains(out.String(), "listening") {
+		t.Errorf("berth announced an address: %q", out.String())
+	}
+}
+
 func TestEnvironmentDefaults(t *testing.T) {
 	t.Setenv("BERTH_REGION", "ap-south-1")
 	t.Setenv("BERTH_MEMORY", "true")
@@ -202,6 +225,7 @@ func TestCommandHelpPrintsFlagsAndSucceeds(t *testing.T) {
 	}{
 		{[]string{"serve", "-h"}, "-addr"},
 		{[]string{"serve", "--help"}, "-data-dir"},
+		{[]string{"serve", "--help"}, "-iam-config"},
 		{[]string{"token", "-h"}, "-account"},
 		{[]string{"token", "--help"}, "-data-dir"},
 	} {

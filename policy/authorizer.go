@@ -1,0 +1,218 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/core"
+)
+
+// Principals resolves a principal ARN (as carried by callers and tokens) to
+// its identity.
+type Principals interface {
+	Principal(arn string) (Principal, bool)
+}
+
+// RootsOnly knows every account's root user and nobody else: the default
+// when there is no IAM configuration, so that each account may do anything
+// in its own registries.
+type RootsOnly struct{}
+
+// Principal returns the root user of arn's account when arn is
+// arn:aws:iam::<account>:root.
+func (RootsOnly) Principal(arn string) (Principal, bool) {
+	account := accountRoot(arn)
+	if account == "" {
+		return Principal{}, false
+	}
+	return rootPrincipal(arn, account), true
+}
+
+// rootPrincipal is an account's root user; its aws:userid is the account id.
+func rootPrincipal(arn, account string) Principal {
+	return Principal{ARN: arn, Account: account, Type: "Account", UserID: account}
+}
+
+// AuthorizerOptions configures an Authorizer.
+type AuthorizerOptions struct {
+	Log  *slog.Logger     // one line per decision (nil: slog.Default())
+	Now  func() time.Time // aws:CurrentTime and aws:EpochTime (nil: time.Now)
+	Keep int              // decisions kept for Decisions (0: 200)
+}
+
+// DecisionRecord is one decision as Decisions reports it.
+type DecisionRecord struct {
+	Time      time.Time `json:"time"`
+	Principal string    `json:"principal"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource"`
+	Effect    Effect    `json:"effect"`
+	Sids      []string  `json:"sids,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Authorizer decides ECR and /v2 requests with IAM policies: the caller's
+// identity policies (from Principals), the repository's policy and the
+// registry's policy, as AWS evaluates them. It implements
+// core.ResourcePolicyAuthorizer.
+type Authorizer struct {
+	engine     *Engine
+	principals Principals
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu      sync.Mutex // guards ring, next, full
+	ring    []DecisionRecord
+	next    int
+	wrapped bool
+}
+
+// NewAuthorizer returns an Authorizer resolving callers through p (nil:
+// RootsOnly).
+func NewAuthorizer(p Principals, opts AuthorizerOptions) *Authorizer {
+	if p == nil {
+		p = RootsOnly{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Keep <= 0 {
+		opts.Keep = 200
+	}
+	return &Authorizer{engine: NewEngine(), principals: p, log: opts.Log, now: opts.Now, ring: make([]DecisionRecord, opts.Keep)}
+}
+
+// UsesResourcePolicies reports that decisions need each resource's
+// policies and tags.
+func (a *Authorizer) UsesResourcePolicies() bool { return true }
+
+// Authorize decides req for each of its resources; the first denial is the
+// answer, worded as AWS words it.
+func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
+	principal := a.principal(req.Principal)
+	now := a.now()
+	keys := requestContext(req, now)
+	for _, res := range req.Resources {
+		d, err := a.engine.Decide(ctx, Request{
+			Principal:           principal,
+			Action:              req.Action,
+			Resource:            res.ARN,
+			ResourceAccount:     res.Registry.Account,
+			ResourceRegion:      res.Registry.Region,
+			ResourceTags:        res.Tags,
+			ResourcePolicy:      res.Policy,
+			RegistryPolicy:      res.RegistryPolicy,
+			RegistryPolicyScope: res.RegistryPolicyScope,
+			Context:             keys,
+		})
+		if err != nil {
+			a.log.ErrorContext(ctx, "iam decision failed", "principal", req.Principal, "action", req.Action, "resource", res.ARN, "err", err)
+			return fmt.Errorf("authorizing %s on %s: %w", req.Action, res.ARN, err)
+		}
+		a.record(ctx, DecisionRecord{Time: now, Principal: req.Principal, Action: req.Action, Resource: res.ARN, Effect: d.Effect, Sids: d.Sids, Reason: d.Reason})
+		if d.Effect != Allow {
+			// AWS: "User: <principal> is not authorized to perform: <action>
+			// on resource: <arn> because no ... allows ..." or "... with an
+			// explicit deny in a ... policy".
+			return core.Errorf(core.KindDenied, "User: %s is not authorized to perform: %s on resource: %s %s", req.Principal, req.Action, res.ARN, d.Reason)
+		}
+	}
+	return nil
+}
+
+// principal resolves a caller. One Principals does not know has no identity
+// policies, except an account's root, which always exists.
+func (a *Authorizer) principal(arn string) Principal {
+	if p, ok := a.principals.Principal(arn); ok {
+		return p
+	}
+	if account := accountRoot(arn); account != "" {
+		return rootPrincipal(arn, account)
+	}
+	p := Principal{ARN: arn, Account: core.AccountOfPrincipal(arn)}
+	resource := ""
+	if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
+		resource = parts[5]
+	}
+	switch {
+	case strings.HasPrefix(resource, "user/"):
+		p.Type = "User"
+		p.Username = resource[strings.LastIndexByte(resource, '/')+1:]
+	case strings.HasPrefix(resource, "assumed-role/"):
+		p.Type = "AssumedRole"
+		if role, _, ok := strings.Cut(strings.TrimPrefix(resource, "assumed-role/"), "/"); ok {
+			p.RoleARN = "arn:aws:iam::" + p.Account + ":role/" + role
+		}
+	case strings.HasPrefix(resource, "federated-user/"):
+		p.Type = "FederatedUser"
+	}
+	return p
+}
+
+// requestContext is the request's own condition keys, lower-cased.
+func requestContext(req core.AuthRequest, now time.Time) map[string][]string {
+	keys := map[string][]string{
+		"aws:securetransport": {strconv.FormatBool(req.SecureTransport)},
+		"aws:currenttime":     {now.UTC().Format(time.RFC3339)},
+		"aws:epochtime":       {strconv.FormatInt(now.Unix(), 10)},
+		// Present in every signed request; a berth caller is never a service.
+		"aws:principalisawsservice": {"false"},
+	}
+	// The region of the endpoint called: the registry's.
+	if len(req.Resources) > 0 && req.Resources[0].Registry.Region != "" {
+		keys["aws:requestedregion"] = []string{req.Resources[0].Registry.Region}
+	}
+	if req.SourceIP != "" {
+		keys["aws:sourceip"] = []string{req.SourceIP}
+	}
+	for k, v := range req.RequestTags {
+		keys["aws:requesttag/"+strings.ToLower(k)] = []string{v}
+	}
+	if len(req.TagKeys) > 0 {
+		keys["aws:tagkeys"] = append([]string(nil), req.TagKeys...)
+	}
+	for k, v := range req.Context {
+		keys[strings.ToLower(k)] = []string{v}
+	}
+	return keys
+}
+
+func (a *Authorizer) record(ctx context.Context, r DecisionRecord) {
+	// A denial is worth a line at the default level; the allows, one per
+	// request, only when debugging.
+	level := slog.LevelDebug
+	if r.Effect != Allow {
+		level = slog.LevelInfo
+	}
+	if a.log.Enabled(ctx, level) {
+		a.log.Log(ctx, level, "iam decision", "principal", r.Principal, "action", r.Action, "resource", r.Resource, "effect", string(r.Effect), "sids", r.Sids, "reason", r.Reason)
+	}
+	a.mu.Lock()
+	a.ring[a.next] = r
+	a.next++
+	if a.next == len(a.ring) {
+		a.next, a.wrapped = 0, true
+	}
+	a.mu.Unlock()
+}
+
+// Decisions returns the decisions kept, oldest first.
+func (a *Authorizer) Decisions() []DecisionRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []DecisionRecord
+	if a.wrapped {
+		out = append(out, a.ring[a.next:]...)
+	}
+	return append(out, a.ring[:a.next]...)
+}
+
+var _ core.ResourcePolicyAuthorizer = (*Authorizer)(nil)

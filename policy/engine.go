@@ -1,0 +1,465 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	berthrego "github.com/berth-dev/berth/rego"
+)
+
+// Principal is who is asking.
+type Principal struct {
+	ARN      string            // arn:aws:iam::111122223333:root | :user/alice | arn:aws:sts::111122223333:assumed-role/Role/session
+	Account  string            // the principal's account id
+	Type     string            // aws:PrincipalType: "Account" (root), "User", "AssumedRole", "FederatedUser"
+	RoleARN  string            // assumed-role sessions: the role's ARN (matches a role ARN in a Principal element)
+	UserID   string            // aws:userid
+	Username string            // aws:username (users only)
+	Tags     map[string]string // aws:PrincipalTag/*
+	OrgID    string            // aws:PrincipalOrgID ("" = no organisation)
+	OrgPaths []string          // aws:PrincipalOrgPaths, e.g. "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/"
+	Policies []string          // identity policy documents (JSON text), already valid
+}
+
+// Root reports whether p is an account's root user, which has full access in
+// its own account.
+func (p Principal) Root() bool { return p.Type == "Account" }
+
+// Request is one question about one resource.
+type Request struct {
+	Principal           Principal
+	Action              string            // "ecr:BatchGetImage" (any case)
+	Resource            string            // a repository ARN, arn:...:repository/*, or "*"
+	ResourceAccount     string            // the account owning the resource (for "*": the registry's account)
+	ResourceRegion      string            // the resource's region
+	ResourceTags        map[string]string // aws:ResourceTag/* and ecr:ResourceTag/*
+	ResourcePolicy      string            // the repository's policy text; "" none
+	RegistryPolicy      string            // the registry's policy text; "" none
+	RegistryPolicyScope string            // "V1" | "V2" ("" = V2, ECR's default)
+	// Context holds request keys by lower-cased name (aws:sourceip,
+	// aws:currenttime, aws:requesttag/<k>, ecr:accountsetting, ...); single
+	// values are one-element lists.
+	Context map[string][]string
+}
+
+// Effect is a decision's outcome.
+type Effect string
+
+// The three outcomes of IAM's evaluation.
+const (
+	Allow        Effect = "Allow"
+	ExplicitDeny Effect = "ExplicitDeny"
+	ImplicitDeny Effect = "ImplicitDeny"
+)
+
+// Decision is the answer to a Request.
+type Decision struct {
+	Effect Effect
+	Sids   []string // the deciding statements' Sids ("statement N" for a statement without one)
+	Reason string   // AWS's tail of an AccessDenied message; "" when allowed
+}
+
+// DefaultMaxPolicies bounds the distinct policy texts an Engine keeps compiled.
+const DefaultMaxPolicies = 4096
+
+// Engine evaluates requests with OPA: one compiled world holding the Rego
+// library and a module per distinct policy text, and a query prepared on it.
+// A policy text seen for the first time is compiled and the world rebuilt
+// (copy-on-write: decisions in flight keep the world they started with).
+// Safe for concurrent use.
+type Engine struct {
+	maxPolicies int
+	library     map[string]*ast.Module
+	clock       atomic.Int64 // ticks once per decision, to find policies not used recently
+
+	mu       sync.RWMutex // guards policies
+	policies map[policyKey]*compiled
+	build    sync.Mutex       // serializes world rebuilds; guards rejected
+	rejected map[string]error // policy modules OPA would not compile, by id
+	world    atomic.Pointer[world]
+
+	memo decisionMemo
+}
+
+type policyKey struct {
+	kind Kind
+	text string
+}
+
+// compiled is one policy text, compiled (or the error that stopped it).
+type compiled struct {
+	id       string
+	module   *ast.Module
+	err      error
+	lastUsed atomic.Int64
+	// contextKeys are the lower-cased request keys the policy reads (its
+	// condition keys and variables); allContext, that it names a key Decide
+	// cannot list ahead (a variable in a key name).
+	contextKeys []string
+	allContext  bool
+}
+
+// world is one prepared query and the policy modules it was built with.
+type world struct {
+	query rego.PreparedEvalQuery
+	ids   map[string]bool
+}
+
+// NewEngine returns an Engine holding at most DefaultMaxPolicies policy texts.
+func NewEngine() *Engine { return newEngine(DefaultMaxPolicies) }
+
+func newEngine(maxPolicies int) *Engine {
+	lib := map[string]*ast.Module{}
+	for name, src := range berthrego.Library() {
+		m, err := ast.ParseModuleWithOpts("berth/"+name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			panic(fmt.Sprintf("rego library %s: %v", name, err)) // embedded and tested: cannot happen
+		}
+		lib["berth/"+name] = m
+	}
+	return &Engine{maxPolicies: maxPolicies, library: lib, policies: map[policyKey]*compiled{}, rejected: map[string]error{}}
+}
+
+// Decide evaluates r.
+//
+// OPA decides each distinct question once: a decision depends on nothing but
+// its input, so a question whose input is the same as an earlier one's —
+// the same principal, action and resource with the same policies, tags and
+// values of the request keys those policies read — gets the earlier answer.
+func (e *Engine) Decide(ctx context.Context, r Request) (Decision, error) {
+	key, memoizable := e.memoKey(r)
+	if memoizable {
+		if d, ok := e.memo.get(key); ok {
+			return d, nil
+		}
+	}
+	d, err := e.decide(ctx, r)
+	if err == nil && memoizable {
+		e.memo.put(key, d)
+	}
+	return d, err
+}
+
+func (e *Engine) decide(ctx context.Context, r Request) (Decision, error) {
+	input, used, err := e.input(r)
+	if err != nil {
+		return Decision{}, err
+	}
+	w, err := e.worldWith(ctx, used)
+	if err != nil {
+		return Decision{}, err
+	}
+	rs, err := w.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return Decision{}, fmt.Errorf("policy evaluation: %w", err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return Decision{}, fmt.Errorf("policy evaluation: no decision")
+	}
+	return decisionOf(rs[0].Expressions[0].Value)
+}
+
+func decisionOf(v any) (Decision, error) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("policy evaluation: decision is %T", v)
+	}
+	effect, _ := obj["effect"].(string)
+	reason, _ := obj["reason"].(string)
+	d := Decision{Effect: Effect(effect), Reason: reason}
+	switch d.Effect {
+	case Allow, ExplicitDeny, ImplicitDeny:
+	default:
+		return Decision{}, fmt.Errorf("policy evaluation: effect %q", effect)
+	}
+	sids, _ := obj["sids"].([]any)
+	for _, s := range sids {
+		if s, ok := s.(string); ok {
+			d.Sids = append(d.Sids, s)
+		}
+	}
+	sort.Strings(d.Sids)
+	return d, nil
+}
+
+// Input returns the OPA input document for r, as Decide evaluates it.
+func (e *Engine) Input(r Request) (map[string]any, error) {
+	v, _, err := e.input(r)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	if err := ast.As(v, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// input builds the input document as an OPA value (no JSON round trip) and
+// returns the compiled policies it names.
+func (e *Engine) input(r Request) (ast.Value, []*compiled, error) {
+	var used []*compiled
+	ref := func(text string, kind Kind) (*ast.Term, error) {
+		if text == "" {
+			return ast.InternedEmptyString, nil
+		}
+		c := e.compile(text, kind)
+		if c.err != nil {
+			return nil, c.err
+		}
+		used = append(used, c)
+		return ast.StringTerm(c.id), nil
+	}
+	ids := make([]*ast.Term, 0, len(r.Principal.Policies))
+	for _, text := range r.Principal.Policies {
+		t, err := ref(text, Identity)
+		if err != nil {
+			return nil, nil, fmt.Errorf("identity policy of %s: %w", r.Principal.ARN, err)
+		}
+		ids = append(ids, t)
+	}
+	repo, err := ref(r.ResourcePolicy, Repository)
+	if err != nil {
+		return nil, nil, fmt.Errorf("repository policy of %s: %w", r.Resource, err)
+	}
+	registry, err := ref(r.RegistryPolicy, Registry)
+	if err != nil {
+		return nil, nil, fmt.Errorf("registry policy of account %s: %w", r.ResourceAccount, err)
+	}
+	scope := r.RegistryPolicyScope
+	if scope == "" {
+		scope = "V2"
+	}
+	p := r.Principal
+	principal := ast.NewObject(
+		ast.Item(keyARN, ast.StringTerm(p.ARN)),
+		ast.Item(keyAccount, ast.StringTerm(p.Account)),
+		ast.Item(keyType, ast.StringTerm(p.Type)),
+		ast.Item(keyRoleARN, ast.StringTerm(p.RoleARN)),
+		ast.Item(keyUserID, ast.StringTerm(p.UserID)),
+		ast.Item(keyUsername, ast.StringTerm(p.Username)),
+		ast.Item(keyTags, stringMap(p.Tags)),
+		ast.Item(keyOrgID, ast.StringTerm(p.OrgID)),
+		ast.Item(keyOrgPaths, stringList(p.OrgPaths)),
+		ast.Item(keyPolicies, ast.ArrayTerm(ids...)),
+	)
+	resource := ast.NewObject(
+		ast.Item(keyARN, ast.StringTerm(r.Resource)),
+		ast.Item(keyAccount, ast.StringTerm(r.ResourceAccount)),
+		ast.Item(keyRegion, ast.StringTerm(r.ResourceRegion)),
+		ast.Item(keyTags, stringMap(r.ResourceTags)),
+		ast.Item(keyPolicy, repo),
+		ast.Item(keyRegistryPolicy, registry),
+		ast.Item(keyRegistryPolicyScope, ast.StringTerm(scope)),
+	)
+	context := emptyObject
+	if len(r.Context) > 0 {
+		obj := ast.NewObject()
+		for k, vals := range r.Context {
+			obj.Insert(ast.StringTerm(strings.ToLower(k)), stringList(vals))
+		}
+		context = ast.NewTerm(obj)
+	}
+	return ast.NewObject(
+		ast.Item(keyAction, ast.StringTerm(r.Action)),
+		ast.Item(keyActionLC, ast.StringTerm(strings.ToLower(r.Action))),
+		ast.Item(keyPrincipal, ast.NewTerm(principal)),
+		ast.Item(keyResource, ast.NewTerm(resource)),
+		ast.Item(keyContext, context),
+	), used, nil
+}
+
+// The input document's keys, and empty values, are built once: terms are
+// only read once in an input, so inputs can share them.
+var (
+	keyAction, keyActionLC, keyPrincipal, keyResource, keyContext     = ast.StringTerm("action"), ast.StringTerm("action_lc"), ast.StringTerm("principal"), ast.StringTerm("resource"), ast.StringTerm("context")
+	keyARN, keyAccount, keyType, keyRoleARN, keyUserID, keyUsername   = ast.StringTerm("arn"), ast.StringTerm("account"), ast.StringTerm("type"), ast.StringTerm("role_arn"), ast.StringTerm("userid"), ast.StringTerm("username")
+	keyTags, keyOrgID, keyOrgPaths, keyPolicies, keyRegion, keyPolicy = ast.StringTerm("tags"), ast.StringTerm("org_id"), ast.StringTerm("org_paths"), ast.StringTerm("policies"), ast.StringTerm("region"), ast.StringTerm("policy")
+	keyRegistryPolicy, keyRegistryPolicyScope                         = ast.StringTerm("registry_policy"), ast.StringTerm("registry_policy_scope")
+	emptyObject, emptyArray                                           = ast.NewTerm(ast.NewObject()), ast.ArrayTerm()
+)
+
+func stringMap(m map[string]string) *ast.Term {
+	if len(m) == 0 {
+		return emptyObject
+	}
+	obj := ast.NewObject()
+	for k, v := range m {
+		obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
+	}
+	return ast.NewTerm(obj)
+}
+
+func stringList(l []string) *ast.Term {
+	if len(l) == 0 {
+		return emptyArray
+	}
+	terms := make([]*ast.Term, len(l))
+	for i, s := range l {
+		terms[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(terms...)
+}
+
+// compile returns the compiled form of a policy text, compiling it the
+// first time it is seen.
+func (e *Engine) compile(text string, kind Kind) *compiled {
+	key := policyKey{kind, text}
+	now := e.clock.Add(1)
+	e.mu.RLock()
+	c := e.policies[key]
+	e.mu.RUnlock()
+	if c == nil {
+		c = &compiled{}
+		id, src, err := Compile(text, kind)
+		c.id, c.err = id, err
+		if err == nil {
+			c.contextKeys, c.allContext = contextKeysOf(text, kind)
+		}
+		if err == nil {
+			c.module, c.err = ast.ParseModuleWithOpts(id, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if c.err != nil {
+				c.err = fmt.Errorf("compiled policy does not parse: %w", c.err)
+			}
+		}
+		e.mu.Lock()
+		if prev := e.policies[key]; prev != nil {
+			c = prev
+		} else {
+			e.policies[key] = c
+			c.lastUsed.Store(now)
+			e.evictLocked()
+		}
+		e.mu.Unlock()
+	}
+	c.lastUsed.Store(now)
+	return c
+}
+
+// worldWith returns a world holding every policy in used, building one if
+// the current world lacks any.
+func (e *Engine) worldWith(ctx context.Context, used []*compiled) (*world, error) {
+	if w := e.world.Load(); w != nil && w.has(used) {
+		return w, nil
+	}
+	e.build.Lock()
+	defer e.build.Unlock()
+	if w := e.world.Load(); w != nil && w.has(used) {
+		return w, nil
+	}
+	e.mu.RLock()
+	modules := make(map[string]*ast.Module, len(e.library)+len(e.policies))
+	for name, m := range e.library {
+		modules[name] = m
+	}
+	ids := map[string]bool{}
+	for _, c := range e.policies {
+		if c.err == nil && !ids[c.id] {
+			ids[c.id] = true
+			modules[c.id] = c.module
+		}
+	}
+	e.mu.RUnlock()
+	for _, c := range used {
+		if !ids[c.id] { // evicted and compiled again by another decision meanwhile
+			ids[c.id] = true
+			modules[c.id] = c.module
+		}
+	}
+	for _, c := range used {
+		if err := e.rejected[c.id]; err != nil {
+			return nil, err
+		}
+	}
+	compiler, err := e.compileWorld(modules, ids)
+	if err != nil {
+		return nil, err
+	}
+	q, err := rego.New(
+		rego.Query("data.berth.authz.decision"),
+		rego.Compiler(compiler),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("policy world: %w", err)
+	}
+	w := &world{query: q, ids: ids}
+	e.world.Store(w)
+	for _, c := range used {
+		if err := e.rejected[c.id]; err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// compileWorld compiles the modules. A policy module OPA refuses (none
+// should: Compile writes only what the library expects) is dropped and
+// remembered, so that it fails the decisions that need it and no others.
+// Called with build held.
+func (e *Engine) compileWorld(modules map[string]*ast.Module, ids map[string]bool) (*ast.Compiler, error) {
+	for {
+		compiler := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+		if compiler.Compile(modules); !compiler.Failed() {
+			return compiler, nil
+		}
+		dropped := false
+		for _, cerr := range compiler.Errors {
+			if cerr.Location == nil || !ids[cerr.Location.File] {
+				continue
+			}
+			id := cerr.Location.File
+			if len(e.rejected) >= e.maxPolicies {
+				clear(e.rejected)
+			}
+			e.rejected[id] = fmt.Errorf("compiled policy %s: %v", id, cerr)
+			delete(modules, id)
+			delete(ids, id)
+			dropped = true
+		}
+		if !dropped {
+			return nil, fmt.Errorf("policy world: %v", compiler.Errors)
+		}
+	}
+}
+
+func (w *world) has(used []*compiled) bool {
+	for _, c := range used {
+		if !w.ids[c.id] {
+			return false
+		}
+	}
+	return true
+}
+
+// evictLocked drops the least recently used policy texts when there are
+// more than maxPolicies, down to three quarters of it. The world keeps
+// their modules until it is next rebuilt; a decision needing one that was
+// dropped compiles it again. Called with mu held.
+func (e *Engine) evictLocked() {
+	if len(e.policies) <= e.maxPolicies {
+		return
+	}
+	type aged struct {
+		key  policyKey
+		used int64
+	}
+	candidates := make([]aged, 0, len(e.policies))
+	for k, c := range e.policies {
+		candidates = append(candidates, aged{k, c.lastUsed.Load()})
+	}
+	sort.Slice(candidates, func(i, j int) bool { return candidates[i].used < candidates[j].used })
+	target := e.maxPolicies * 3 / 4
+	for _, a := range candidates {
+		if len(e.policies) <= target {
+			break
+		}
+		delete(e.policies, a.key)
+	}
+}
