@@ -134,6 +134,14 @@ func (a *Authorizer) principal(arn string) Principal {
 	if p, ok := a.principals.Principal(arn); ok {
 		return p
 	}
+	return PrincipalOf(arn)
+}
+
+// PrincipalOf is the principal an ARN names when nothing more is known of
+// it: an account's root (full access in its own account), or a user, role
+// session or federated user of the ARN's account with no identity policies
+// and no tags.
+func PrincipalOf(arn string) Principal {
 	if account := accountRoot(arn); account != "" {
 		return rootPrincipal(arn, account)
 	}

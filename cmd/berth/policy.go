@@ -184,7 +184,7 @@ func policyEval(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		// Not configured: a principal of its ARN's account with only the
 		// identity policies and tags given here.
-		p = principalFromARN(*principalARN)
+		p = policy.PrincipalOf(*principalARN)
 		if p.Account == "" {
 			return fmt.Errorf("--principal %q is not an IAM or STS principal ARN", *principalARN)
 		}
@@ -279,33 +279,6 @@ func policyEval(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "User: %s is not authorized to perform: %s on resource: %s %s\n", p.ARN, *action, *resource, d.Reason)
 		return exitImplicitDeny
 	}
-}
-
-// principalFromARN is a principal known only by its ARN: an account's
-// root, or a user or role session with no identity policies.
-func principalFromARN(arn string) policy.Principal {
-	if p, ok := (policy.RootsOnly{}).Principal(arn); ok {
-		return p
-	}
-	p := policy.Principal{ARN: arn, Account: core.AccountOfPrincipal(arn)}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 {
-		return policy.Principal{}
-	}
-	path := parts[5]
-	switch {
-	case parts[2] == "iam" && strings.HasPrefix(path, "user/"):
-		p.Type = "User"
-		p.Username = path[strings.LastIndex(path, "/")+1:]
-	case parts[2] == "sts" && strings.HasPrefix(path, "assumed-role/"):
-		p.Type = "AssumedRole"
-		if role, _, ok := strings.Cut(strings.TrimPrefix(path, "assumed-role/"), "/"); ok {
-			p.RoleARN = "arn:" + parts[1] + ":iam::" + p.Account + ":role/" + role
-		}
-	case parts[2] == "sts" && strings.HasPrefix(path, "federated-user/"):
-		p.Type = "FederatedUser"
-	}
-	return p
 }
 
 func policyExport(args []string, stdout, stderr io.Writer) error {
