@@ -195,19 +195,24 @@ func TestDecisionsAreListedOnTheAdminSurface(t *testing.T) {
 	}
 }
 
-// /_berth/decisions is an admin endpoint: switched off with --admin=false,
-// refused to web pages.
-func TestDecisionsHaveTheAdminGuards(t *testing.T) {
+// /_berth/decisions and /_berth/policies are admin endpoints: switched off
+// with --admin=false, refused to web pages.
+func TestDecisionsAndPoliciesHaveTheAdminGuards(t *testing.T) {
 	srv := newTestServer(t, nil)
-	if rec := adminRequest(srv, "GET", "/_berth/decisions", "127.0.0.1:4566", "Origin: https://evil.example"); rec.Code != http.StatusForbidden {
-		t.Errorf("from another origin: %d %s", rec.Code, rec.Body)
-	}
-	if rec := adminRequest(srv, "GET", "/_berth/decisions", "evil.example:4566"); rec.Code != http.StatusForbidden {
-		t.Errorf("addressed to another host: %d %s", rec.Code, rec.Body)
-	}
 	off := newTestServer(t, func(c *Config) { c.NoAdmin = true })
-	if rec := adminRequest(off, "GET", "/_berth/decisions", "127.0.0.1:4566"); rec.Code != http.StatusNotFound {
-		t.Errorf("with --admin=false: %d %s", rec.Code, rec.Body)
+	for _, path := range []string{"/_berth/decisions", "/_berth/policies"} {
+		if rec := adminRequest(srv, "GET", path, "127.0.0.1:4566"); rec.Code != http.StatusOK {
+			t.Errorf("%s from this machine: %d %s", path, rec.Code, rec.Body)
+		}
+		if rec := adminRequest(srv, "GET", path, "127.0.0.1:4566", "Origin: https://evil.example"); rec.Code != http.StatusForbidden {
+			t.Errorf("%s from another origin: %d %s", path, rec.Code, rec.Body)
+		}
+		if rec := adminRequest(srv, "GET", path, "evil.example:4566"); rec.Code != http.StatusForbidden {
+			t.Errorf("%s addressed to another host: %d %s", path, rec.Code, rec.Body)
+		}
+		if rec := adminRequest(off, "GET", path, "127.0.0.1:4566"); rec.Code != http.StatusNotFound {
+			t.Errorf("%s with --admin=false: %d %s", path, rec.Code, rec.Body)
+		}
 	}
 }
 
