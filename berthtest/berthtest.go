@@ -74,6 +74,12 @@ func WithRegion(region string) Option { return func(c *server.Config) { c.Region
 // fires it.
 func WithClock(c core.Clock) Option { return func(cfg *server.Config) { cfg.Clock = c } }
 
+// WithIAMConfig loads identities from an --iam-config file (accounts,
+// organisations, users and roles with access keys, tags and identity
+// policies). A caller acts as a configured user or role through
+// AWSConfigFor(its access key id); policies decide with or without it.
+func WithIAMConfig(file string) Option { return func(c *server.Config) { c.IAMConfig = file } }
+
 // New starts berth on a free loopback port with in-memory state, and stops
 // it when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
@@ -118,8 +124,9 @@ func (s *Server) Close() error {
 	return s.srv.Shutdown(ctx)
 }
 
-// AWSConfigFor returns an aws.Config whose caller is the given account (a
-// 12-digit access key id is that account).
+// AWSConfigFor returns an aws.Config whose access key id is account: a
+// 12-digit id is that account's root, and an access key of WithIAMConfig's
+// file is its user or role.
 func (s *Server) AWSConfigFor(account string) aws.Config {
 	return aws.Config{
 		Region:       s.Region,
