@@ -262,8 +262,21 @@ func token(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", env("DATA_DIR", d.DataDir), "the data dir of the berth that will check the token (BERTH_DATA_DIR)")
 	account := fs.String("account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account the token is for")
 	region := fs.String("region", env("REGION", d.Region), "region the token is for")
+	principal := fs.String("principal", "", "the principal the token acts as on /v2, e.g. arn:aws:iam::111111111111:user/alice of berth's --iam-config (default: the account's root; its account is the token's)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *principal != "" {
+		owner := core.AccountOfPrincipal(*principal)
+		if owner == "" {
+			return fmt.Errorf("--principal %q is not an IAM or STS principal ARN (arn:aws:iam::ACCOUNT:user/NAME, ...)", *principal)
+		}
+		accountSet := false
+		fs.Visit(func(f *flag.Flag) { accountSet = accountSet || f.Name == "account" })
+		if accountSet && *account != owner {
+			return fmt.Errorf("--principal %s is in account %s, not --account %s", *principal, owner, *account)
+		}
+		*account = owner
 	}
 	if !core.ValidAccountID(*account) {
 		return fmt.Errorf("--account must be 12 digits, got %q", *account)
@@ -280,7 +293,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tok, _ := core.NewTokens(secret, nil).Issue(core.TokenClaims{Registry: core.RegistryID{Account: *account, Region: *region}})
+	tok, _ := core.NewTokens(secret, nil).Issue(core.TokenClaims{Registry: core.RegistryID{Account: *account, Region: *region}, Principal: *principal})
 	fmt.Fprintln(stdout, tok)
 	return nil
 }

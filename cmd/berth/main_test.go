@@ -54,6 +54,23 @@ func TestTokenCommand(t *testing.T) {
 	if err := run([]string{"token", "--data-dir", dir, "--account", "12"}, &out, &out); err == nil {
 		t.Error("a 2-digit account was accepted")
 	}
+
+	// A token for a configured user acts as that user on /v2.
+	out.Reset()
+	alice := "arn:aws:iam::111111111111:user/alice"
+	if err := run([]string{"token", "--data-dir", dir, "--principal", alice}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	claims, err = core.NewTokens(secret, nil).Verify(strings.TrimSpace(out.String()))
+	if err != nil || claims.Principal != alice || claims.Registry.Account != "111111111111" {
+		t.Fatalf("--principal: Verify = %+v, %v", claims, err)
+	}
+	if err := run([]string{"token", "--data-dir", dir, "--principal", alice, "--account", "222222222222"}, &out, &out); err == nil {
+		t.Error("a principal of another account than --account was accepted")
+	}
+	if err := run([]string{"token", "--data-dir", dir, "--principal", "alice"}, &out, &out); err == nil {
+		t.Error("a principal that is not an ARN was accepted")
+	}
 }
 
 // berth token run where no berth keeps its state (another directory than
