@@ -90,3 +90,12 @@ func (s *Service) GetPreview(ctx context.Context, reg core.RegistryID, repo stri
 
 // WaitPreviews returns once every preview started so far has finished.
 func (s *Service) WaitPreviews() { s.running.Wait() }
+
+// ForgetPreviews drops every preview, for a registry reset: repositories
+// made again at the same instant on a manual clock would otherwise show the
+// previews of those they replace.
+func (s *Service) ForgetPreviews() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.previews)
+}

@@ -106,3 +106,26 @@ func TestLifecycleSweepRunsEveryInterval(t *testing.T) {
 		t.Fatalf("after three days and a sweep: %d %v", code, out)
 	}
 }
+
+// POST /_berth/reset forgets lifecycle previews with everything else, even
+// when the repository is made again at the same instant of a manual clock.
+func TestResetForgetsLifecyclePreviews(t *testing.T) {
+	clock := core.NewManualClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
+	srv := newTestServer(t, func(c *Config) { c.Clock, c.LifecycleInterval = clock, 0 })
+	body, _ := json.Marshal(map[string]string{"repositoryName": "app", "lifecyclePolicyText": expireUntaggedAfter3Days})
+	ecrCall(t, srv, "CreateRepository", `{"repositoryName":"app"}`, "000000000000")
+	if code, out := ecrCall(t, srv, "StartLifecyclePolicyPreview", string(body), "000000000000"); code != http.StatusOK {
+		t.Fatalf("StartLifecyclePolicyPreview: %d %v", code, out)
+	}
+	srv.lifecycle.WaitPreviews()
+	if code, out := ecrCall(t, srv, "GetLifecyclePolicyPreview", `{"repositoryName":"app"}`, "000000000000"); code != http.StatusOK || out["status"] != "COMPLETE" {
+		t.Fatalf("GetLifecyclePolicyPreview: %d %v", code, out)
+	}
+	if rec := adminRequest(srv, "POST", "/_berth/reset", "127.0.0.1:4566"); rec.Code != http.StatusOK {
+		t.Fatalf("reset: %d %s", rec.Code, rec.Body)
+	}
+	ecrCall(t, srv, "CreateRepository", `{"repositoryName":"app"}`, "000000000000")
+	if code, out := ecrCall(t, srv, "GetLifecyclePolicyPreview", `{"repositoryName":"app"}`, "000000000000"); code != http.StatusBadRequest || out["__type"] != "LifecyclePolicyPreviewNotFoundException" {
+		t.Fatalf("GetLifecyclePolicyPreview after a reset: %d %v", code, out)
+	}
+}
