@@ -70,7 +70,7 @@
 //	EventRepositoryCreated a repository was created, by a user or by the registry
 //	EventImageArchived     an image moved to the archive storage class
 //	EventImageRestored     an archived image was restored (also by pushing it again)
-//	EventPolicyChanged     a repository's or the registry's policy changed (Target says which)
+//	EventPolicyChanged     a repository's policy, its lifecycle policy or the registry's policy changed (Target says which)
 //
 // Every event carries Cause, Registry (account, region), Repository (empty
 // for the registry's own), Actor (the caller's principal ARN; empty for the

@@ -35,6 +35,8 @@ const (
 	TargetTag        Target = "tag"
 	TargetRepository Target = "repository"
 	TargetRegistry   Target = "registry"
+	// TargetLifecyclePolicy: a repository's lifecycle policy was set or removed.
+	TargetLifecyclePolicy Target = "lifecycle-policy"
 )
 
 // Cause says on whose behalf a change was made: a user's request, or one of

@@ -337,3 +337,36 @@ func TestUntagLastTagOfAListedImageIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// A repository's lifecycle policy is stored with it, its changes are
+// published (Target lifecycle-policy), and it goes with the repository.
+func TestLifecyclePolicyStoredWithTheRepository(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		rec := f.record()
+		const text = `{"rules":[]}`
+		_, err := f.r.UpdateRepository(bg, regA, "app", func(r *Repository) error { r.LifecyclePolicy = text; return nil })
+		must(t, err, "set lifecycle policy")
+		at := f.clock.Now()
+		_, err = f.r.UpdateRepository(bg, regA, "app", func(r *Repository) error { r.LifecycleEvaluatedAt = at; return nil })
+		must(t, err, "record an evaluation")
+		f.restart()
+		repo, err := f.r.GetRepository(bg, regA, "app")
+		must(t, err, "GetRepository")
+		if repo.LifecyclePolicy != text || !repo.LifecycleEvaluatedAt.Equal(at) {
+			t.Fatalf("stored %q at %v", repo.LifecyclePolicy, repo.LifecycleEvaluatedAt)
+		}
+		evs := rec.take(f)
+		if len(evs) != 1 || evs[0].Kind != EventPolicyChanged || evs[0].Target != TargetLifecyclePolicy || evs[0].Repository != "app" {
+			t.Fatalf("events %+v, want one lifecycle-policy change", evs)
+		}
+		_, err = f.r.DeleteRepository(bg, regA, "app", true)
+		must(t, err, "DeleteRepository")
+		f.createRepo(regA, "app")
+		repo, err = f.r.GetRepository(bg, regA, "app")
+		must(t, err, "GetRepository")
+		if repo.LifecyclePolicy != "" || !repo.LifecycleEvaluatedAt.IsZero() {
+			t.Fatalf("a new repository of the same name has lifecycle policy %q (%v)", repo.LifecyclePolicy, repo.LifecycleEvaluatedAt)
+		}
+	})
+}

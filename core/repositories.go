@@ -82,6 +82,14 @@ func (r *Registry) repositoryCreated(ctx context.Context, repo Repository, fromT
 		}
 		events = append(events, e)
 	}
+	if repo.LifecyclePolicy != "" {
+		e := r.event(ctx, EventPolicyChanged, repo.Registry, repo.Name)
+		e.Target = TargetLifecyclePolicy
+		if fromTemplate {
+			e.Cause = CauseTemplate
+		}
+		events = append(events, e)
+	}
 	return events
 }
 
@@ -154,26 +162,35 @@ func (r *Registry) ensureRepository(ctx context.Context, reg RegistryID, name st
 }
 
 // UpdateRepository changes a repository's settings in one transaction; if
-// change returns an error nothing is stored. A changed policy is published.
+// change returns an error nothing is stored. A changed repository or
+// lifecycle policy is published (EventPolicyChanged, Target says which).
 func (r *Registry) UpdateRepository(ctx context.Context, reg RegistryID, name string, change func(*Repository) error) (Repository, error) {
 	var repo Repository
-	policyChanged := false
+	var changed []Target
 	err := r.kv.Update(func(tx kv.Tx) error {
+		changed = nil
 		if err := getRepo(tx, reg, name, &repo); err != nil {
 			return err
 		}
-		before := repo.Policy
+		policy, lifecycle := repo.Policy, repo.LifecyclePolicy
 		if err := change(&repo); err != nil {
 			return err
 		}
 		repo.Registry, repo.Name = reg, name
-		policyChanged = repo.Policy != before
+		if repo.Policy != policy {
+			changed = append(changed, TargetRepository)
+		}
+		if repo.LifecyclePolicy != lifecycle {
+			changed = append(changed, TargetLifecyclePolicy)
+		}
 		return putJSON(tx, bRepos, repoKey(reg, name), repo)
 	})
-	if err == nil && policyChanged {
-		e := r.event(ctx, EventPolicyChanged, reg, name)
-		e.Target = TargetRepository
-		r.bus.publish(ctx, e)
+	if err == nil {
+		for _, target := range changed {
+			e := r.event(ctx, EventPolicyChanged, reg, name)
+			e.Target = target
+			r.bus.publish(ctx, e)
+		}
 	}
 	return repo, err
 }

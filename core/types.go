@@ -47,6 +47,9 @@ type Repository struct {
 	Name      string     `json:"name"`
 	CreatedAt time.Time  `json:"createdAt"`
 	RepositorySettings
+	// LifecycleEvaluatedAt is when the repository's lifecycle policy was
+	// last enforced (GetLifecyclePolicy's lastEvaluatedAt).
+	LifecycleEvaluatedAt time.Time `json:"lifecycleEvaluatedAt,omitzero"`
 }
 
 // RepositorySettings are what a user (or a creation template) sets on a
@@ -62,6 +65,9 @@ type RepositorySettings struct {
 	KMSKey               string        `json:"kmsKey,omitempty"`
 	Tags                 []ResourceTag `json:"tags,omitempty"`
 	Policy               string        `json:"policy,omitempty"`
+	// LifecyclePolicy is the lifecycle policy's text as the user gave it,
+	// validated by lifecycle.Parse before it is stored.
+	LifecyclePolicy string `json:"lifecyclePolicy,omitempty"`
 }
 
 // ResourceTag is an AWS resource tag.

@@ -2082,12 +2082,11 @@ func TestECRProtocol(t *testing.T) {
 
 	t.Run("an operation not implemented", func(t *testing.T) {
 		// Validated and authorized like any operation of the model, then unknown.
-		const policy = `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`
-		in, _ := json.Marshal(map[string]string{"repositoryName": "app", "lifecyclePolicyText": policy})
-		status, typ, msg := rawECR(t, b, prefix+"PutLifecyclePolicy", in)
+		in := []byte(`{"ecrRepositoryPrefix":"ecr-public","upstreamRegistryUrl":"public.ecr.aws"}`)
+		status, typ, msg := rawECR(t, b, prefix+"CreatePullThroughCacheRule", in)
 		eq(t, "status", status, http.StatusBadRequest)
 		eq(t, "__type", typ, "UnknownOperationException")
-		if !strings.Contains(msg, "PutLifecyclePolicy") {
+		if !strings.Contains(msg, "CreatePullThroughCacheRule") {
 			t.Fatalf("message %q does not name the operation", msg)
 		}
 		status, typ, _ = rawECR(t, b, "SomethingElse.CreateRepository", []byte(`{"repositoryName":"x"}`))
@@ -2095,9 +2094,9 @@ func TestECRProtocol(t *testing.T) {
 		eq(t, "__type of a foreign target", typ, "UnknownOperationException")
 
 		// The SDK sees it as an API error with that code.
-		_, err := defaultSDK(t, b).ecr.PutLifecyclePolicy(context.Background(), &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String("app"), LifecyclePolicyText: aws.String(policy)})
+		_, err := defaultSDK(t, b).ecr.CreatePullThroughCacheRule(context.Background(), &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("ecr-public"), UpstreamRegistryUrl: aws.String("public.ecr.aws")})
 		wantCode(t, err, "UnknownOperationException")
-		_, err = defaultSDK(t, b).ecr.PutLifecyclePolicy(context.Background(), &ecr.PutLifecyclePolicyInput{RepositoryName: aws.String("app"), LifecyclePolicyText: aws.String("{}")})
+		_, err = defaultSDK(t, b).ecr.CreatePullThroughCacheRule(context.Background(), &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("x"), UpstreamRegistryUrl: aws.String("public.ecr.aws")})
 		wantCode(t, err, "InvalidParameterException")
 	})
 

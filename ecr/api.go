@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/lifecycle"
 )
 
 // Config configures the ECR edge.
@@ -26,6 +27,10 @@ type Config struct {
 	// (--iam-config); nil, or a key it does not know, keeps the rule of
 	// callerFrom.
 	AccessKeys AccessKeyLookup
+	// Lifecycle serves the lifecycle policy operations; nil builds one over
+	// Registry that stores and previews but enforces nothing (the server
+	// passes the one it started).
+	Lifecycle *lifecycle.Service
 }
 
 // AccessKeyLookup resolves an access key id to its principal's ARN.
@@ -41,6 +46,7 @@ type Handler struct {
 	region         string
 	uris           URIs
 	keys           AccessKeyLookup
+	lifecycle      *lifecycle.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -85,6 +91,9 @@ func New(c Config) *Handler {
 	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log}
 	if h.log == nil {
 		h.log = slog.Default()
+	}
+	if h.lifecycle = c.Lifecycle; h.lifecycle == nil {
+		h.lifecycle = lifecycle.New(c.Registry, c.Registry.Clock(), h.log)
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)

@@ -43,11 +43,11 @@ func TestProtocolErrors(t *testing.T) {
 	}
 	// Modelled but not implemented yet: validated and authorized like any
 	// operation, then unknown — never a fake success.
-	rec, out = post(t, h, "PutLifecyclePolicy", `{"repositoryName":"a1","lifecyclePolicyText":"{}"}`, "", "")
+	rec, out = post(t, h, "CreatePullThroughCacheRule", `{"ecrRepositoryPrefix":"a","upstreamRegistryUrl":"public.ecr.aws"}`, "", "")
 	if rec.Code != 400 || out["__type"] != "InvalidParameterException" {
 		t.Errorf("unimplemented op, invalid input: %d %v", rec.Code, out)
 	}
-	rec, out = post(t, h, "PutLifecyclePolicy", `{"repositoryName":"a1","lifecyclePolicyText":"`+strings.Repeat(" ", 100)+`"}`, "", "")
+	rec, out = post(t, h, "CreatePullThroughCacheRule", `{"ecrRepositoryPrefix":"ecr-public","upstreamRegistryUrl":"public.ecr.aws"}`, "", "")
 	if rec.Code != 400 || out["__type"] != "UnknownOperationException" {
 		t.Errorf("unimplemented op: %d %v", rec.Code, out)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/coretest"
 	"github.com/berth-dev/berth/core/kv"
+	"github.com/berth-dev/berth/lifecycle"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -108,9 +109,20 @@ func newFuzzRegistry(t testing.TB) *fuzzRegistry {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A lifecycle policy and a finished preview of it, so that the lifecycle
+	// operations' seeds succeed; the policy acts on nothing in the fixture.
+	const lifecyclePolicy = `{"rules":[{"rulePriority":1,"description":"expire untagged","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`
+	if _, err := r.UpdateRepository(ctx, fuzzReg, "app", func(repo *core.Repository) error { repo.LifecyclePolicy = lifecyclePolicy; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	lc := lifecycle.New(r, f.Clock, slog.New(slog.DiscardHandler))
+	if _, err := lc.StartPreview(ctx, fuzzReg, "app", ""); err != nil {
+		t.Fatal(err)
+	}
+	lc.WaitPreviews()
 	w.arm()
 	h := New(Config{Registry: r, Tokens: core.NewTokens([]byte("fuzz-secret-fuzz-secret-fuzz-sec"), f.Clock),
-		DefaultAccount: fuzzReg.Account, Region: fuzzReg.Region, Log: slog.New(slog.DiscardHandler)})
+		DefaultAccount: fuzzReg.Account, Region: fuzzReg.Region, Log: slog.New(slog.DiscardHandler), Lifecycle: lc})
 	return &fuzzRegistry{h: h, f: f, watch: w}
 }
 

@@ -1,7 +1,7 @@
 package ecr
 
 // operations lists the operations berth implements. The rest of the API
-// (lifecycle, scanning, replication, pull-through cache, creation templates,
+// (scanning, replication, pull-through cache, creation templates,
 // signing) arrives with its own work; until then its requests are validated
 // and authorized like any other and answered UnknownOperationException —
 // never a fake success.
@@ -40,5 +40,10 @@ func (h *Handler) operations() map[string]opFunc {
 		"RegisterPullTimeUpdateExclusion":   op(h.registerPullTimeUpdateExclusion),
 		"DeregisterPullTimeUpdateExclusion": op(h.deregisterPullTimeUpdateExclusion),
 		"ListPullTimeUpdateExclusions":      op(h.listPullTimeUpdateExclusions),
+		"PutLifecyclePolicy":                op(h.putLifecyclePolicy),
+		"GetLifecyclePolicy":                op(h.getLifecyclePolicy),
+		"DeleteLifecyclePolicy":             op(h.deleteLifecyclePolicy),
+		"StartLifecyclePolicyPreview":       op(h.startLifecyclePolicyPreview),
+		"GetLifecyclePolicyPreview":         op(h.getLifecyclePolicyPreview),
 	}
 }

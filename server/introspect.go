@@ -132,6 +132,7 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		s.introspectionError(w, err)
 		return
 	}
+	s.lifecycle.ForgetPreviews()
 	writeJSON(w, map[string]any{"status": "ok"})
 }
 

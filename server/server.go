@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/berth-dev/berth/ecr"
 	"github.com/berth-dev/berth/identity"
+	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/policy"
 	"github.com/go-chi/chi/v5"
@@ -56,12 +57,16 @@ type Config struct {
 	// their access keys, tags and identity policies. "" declares none: every
 	// account's root, selected by a 12-digit access key id, is all there is.
 	IAMConfig string
+	// LifecycleInterval is how often every repository's lifecycle policy is
+	// enforced, besides after each push and policy change (--lifecycle-interval,
+	// default 5m); 0 turns the periodic sweep off.
+	LifecycleInterval time.Duration
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000",
-		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout}
+		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout, LifecycleInterval: DefaultLifecycleInterval}
 }
 
 // Server is a configured berth instance.
@@ -81,6 +86,9 @@ type Server struct {
 	// stopJanitor ends the upload and blob janitor, which runs from New
 	// until Shutdown on the server's clock.
 	stopJanitor func()
+	// lifecycle enforces lifecycle policies from New until stopLifecycle.
+	lifecycle     *lifecycle.Service
+	stopLifecycle func()
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -146,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 		s.accessKeys = identities
 		s.identities = identities
 	}
+	s.lifecycle, s.stopLifecycle = lifecycle.Start(reg, cfg.LifecycleInterval, log)
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -188,7 +197,8 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2", v2)
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
-		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log})
+		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
+		Lifecycle: s.lifecycle})
 	r.Post("/", api.ServeHTTP)
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
@@ -201,10 +211,14 @@ func (s *Server) routes() http.Handler {
 		r.Get("/_berth/decisions", s.listDecisions)
 		r.Get("/_berth/policies", s.policyInventory)
 		r.Post("/_berth/reset", s.reset)
+		r.Post("/_berth/lifecycle/run", s.runLifecycle)
 		r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
 	})
 	return r
 }
+
+// DefaultLifecycleInterval is --lifecycle-interval's default.
+const DefaultLifecycleInterval = 5 * time.Minute
 
 // Uploads nobody has written to for this long are discarded, and blobs no
 // repository links are deleted, at start and hourly.
@@ -273,5 +287,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = <-done
 	}
 	s.stopJanitor() // a round in progress finishes before the stores close
+	s.stopLifecycle()
 	return errors.Join(err, s.registry.Close())
 }

@@ -152,7 +152,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"a configured access key acts as its user or role on the ECR API and in the /v2 tokens issued to it. Without it every account's root, "+
 		"chosen by a 12-digit access key id, is all there is. Repository and registry policies decide either way (BERTH_IAM_CONFIG)")
 	bodyIdle := fs.Duration("body-idle-timeout", d.BodyIdleTimeout, "how long a request body may send nothing before the request fails and its connection closes (BERTH_BODY_IDLE_TIMEOUT)")
-	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout"); err != nil {
+	lifecycleInterval := fs.Duration("lifecycle-interval", d.LifecycleInterval, "how often every repository's lifecycle policy is enforced, besides after each push and policy change; 0 turns the periodic sweep off (BERTH_LIFECYCLE_INTERVAL)")
+	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout", "lifecycle-interval"); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -171,12 +172,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *maxUploads < 1 {
 		return fmt.Errorf("--max-uploads must be at least 1, got %d", *maxUploads)
 	}
+	if *lifecycleInterval < 0 {
+		return fmt.Errorf("--lifecycle-interval must be 0 (off) or positive, got %v", *lifecycleInterval)
+	}
 	if *bodyIdle <= 0 {
 		return fmt.Errorf("--body-idle-timeout must be positive, got %v", *bodyIdle)
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log,
-		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle, IAMConfig: *iamConfig}
+		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle, IAMConfig: *iamConfig, LifecycleInterval: *lifecycleInterval}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.

@@ -280,3 +280,17 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		t.Errorf("BERTH_MAX_UPLOADS=lots: %v, want an error naming the variable", err)
 	}
 }
+
+// --lifecycle-interval (BERTH_LIFECYCLE_INTERVAL) is a duration, 0 or
+// positive; berth refuses anything else before it listens.
+func TestServeRefusesABadLifecycleInterval(t *testing.T) {
+	err := run([]string{"serve", "--memory", "--addr", "127.0.0.1:0", "--lifecycle-interval", "-1m"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--lifecycle-interval") {
+		t.Errorf("--lifecycle-interval -1m: %v, want an error naming the flag", err)
+	}
+	t.Setenv("BERTH_LIFECYCLE_INTERVAL", "soon")
+	err = run([]string{"serve", "--memory", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "BERTH_LIFECYCLE_INTERVAL") {
+		t.Errorf("BERTH_LIFECYCLE_INTERVAL=soon: %v, want an error naming the variable", err)
+	}
+}

@@ -41,7 +41,7 @@
 //	func TestExpiresUntaggedImages(t *testing.T) {
 //		coretest.Each(t, func(t *testing.T, f *coretest.Fixture) {
 //			reg := coretest.RegA
-//			f.Wire(func(r *core.Registry) (stop func()) { return lifecycle.Start(r) })
+//			f.Wire(func(r *core.Registry) (stop func()) { _, stop := lifecycle.Start(r, 0, nil); return stop })
 //			f.CreateRepository(reg, "app")
 //			old := f.PushImage(reg, "app", "", "old") // untagged
 //			f.Clock.Advance(15 * 24 * time.Hour)

@@ -195,6 +195,37 @@ aws ecr describe-images --endpoint-url "$BERTH_ENDPOINT" --repository-name e2e/d
 grep -q RepositoryNotFoundException "$work/missing.err" ||
 	fail "describe-images on a missing repository: no RepositoryNotFoundException in stderr: $(cat "$work/missing.err")"
 
+# ---- lifecycle policy ------------------------------------------------------------------
+step "put-lifecycle-policy / get-lifecycle-policy / preview / delete-lifecycle-policy"
+cat >"$work/lifecycle.json" <<'JSON'
+{"rules":[{"rulePriority":1,"description":"expire untagged images after 14 days","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}
+JSON
+got="$(ecr put-lifecycle-policy --repository-name "$repo" --lifecycle-policy-text "file://$work/lifecycle.json" --query 'repositoryName')"
+expect_eq "$got" "$repo" "put-lifecycle-policy"
+got="$(ecr get-lifecycle-policy --repository-name "$repo" --query 'lifecyclePolicyText')"
+expect_eq "$got" "$(cat "$work/lifecycle.json")" "get-lifecycle-policy text"
+got="$(ecr start-lifecycle-policy-preview --repository-name "$repo" --query 'status')"
+expect_eq "$got" "IN_PROGRESS" "start-lifecycle-policy-preview status"
+for _ in $(seq 100); do
+	got="$(ecr get-lifecycle-policy-preview --repository-name "$repo" --query 'status')"
+	[[ $got == IN_PROGRESS ]] || break
+	sleep 0.1
+done
+expect_eq "$got" "COMPLETE" "get-lifecycle-policy-preview status"
+got="$(ecr delete-lifecycle-policy --repository-name "$repo" --query 'repositoryName')"
+expect_eq "$got" "$repo" "delete-lifecycle-policy"
+rc=0
+sed 's/"countNumber":14/"countNumber":0/' "$work/lifecycle.json" >"$work/bad-lifecycle.json"
+aws ecr put-lifecycle-policy --endpoint-url "$BERTH_ENDPOINT" --repository-name "$repo" \
+	--lifecycle-policy-text "file://$work/bad-lifecycle.json" >"$work/bad.out" 2>"$work/bad.err" || rc=$?
+((rc != 0)) || fail "put-lifecycle-policy of countNumber 0 exited 0: $(cat "$work/bad.out")"
+grep -q InvalidParameterException "$work/bad.err" ||
+	fail "put-lifecycle-policy of countNumber 0: no InvalidParameterException in stderr: $(cat "$work/bad.err")"
+rc=0
+aws ecr get-lifecycle-policy --endpoint-url "$BERTH_ENDPOINT" --repository-name "$repo" >"$work/gone.out" 2>"$work/gone.err" || rc=$?
+((rc != 0)) && grep -q LifecyclePolicyNotFoundException "$work/gone.err" ||
+	fail "get-lifecycle-policy after delete: $(cat "$work/gone.out" "$work/gone.err")"
+
 step "delete-repository"
 got="$(ecr delete-repository --repository-name "$repo" --query 'repository.repositoryName')"
 expect_eq "$got" "$repo" "delete-repository"
