@@ -35,7 +35,7 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
-	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/reset and /moto-api/* answer 404
+	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/* answer 404
 	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>), "ecr"
 	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>) or "aws"
 	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>, proxyEndpoint

@@ -144,7 +144,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
 	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>), ecr (<account>.dkr.ecr.<region>.localhost:<port>) or aws (<account>.dkr.ecr.<region>.amazonaws.com, as AWS and moto give it; resolves to berth only through a hosts entry) (BERTH_URI_STYLE)")
 	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
-	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
+	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (BERTH_LOG_LEVEL)")
 	logFormat := fs.String("log-format", env("LOG_FORMAT", "text"), "text or json (BERTH_LOG_FORMAT)")
 	maxUploads := fs.Int("max-uploads", d.MaxUploads, "open upload sessions per registry (account × region); one more is refused with LimitExceededException (BERTH_MAX_UPLOADS)")
