@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	berthrego "github.com/berth-dev/berth/rego"
 )
@@ -156,7 +158,7 @@ func (e *Engine) decide(ctx context.Context, r Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	rs, err := w.query.Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := evaluate(ctx, w.query, input)
 	if err != nil {
 		return Decision{}, fmt.Errorf("policy evaluation: %w", err)
 	}
@@ -166,7 +168,58 @@ func (e *Engine) decide(ctx context.Context, r Request) (Decision, error) {
 	return decisionOf(rs[0].Expressions[0].Value)
 }
 
+// evaluate runs the prepared query on input. What OPA does per evaluation
+// beyond evaluating is kept to what a decision needs:
+//   - the result stays an OPA term (decisionOf reads it) instead of being
+//     converted to Go maps and slices;
+//   - no metrics are recorded;
+//   - cancellation follows ctx through context.AfterFunc rather than a
+//     goroutine per evaluation (none at all for a context that cannot be
+//     cancelled);
+//   - the virtual-document cache is one that keeps nothing: it only saves
+//     evaluating a rule (or a function with the same arguments) a second
+//     time within one decision, which the library and compiled policies
+//     rarely do, and filling it costs more allocations than the rules it
+//     would spare. Evaluation is deterministic, so a rule evaluated twice
+//     has the same value: the decision is the same.
+func evaluate(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value) (rego.ResultSet, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cancel := neverCancelled
+	if ctx.Done() != nil {
+		cancel = topdown.NewCancel()
+		stop := context.AfterFunc(ctx, cancel.Cancel)
+		defer stop()
+	}
+	return q.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalExternalCancel(cancel),
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalGenerateJSON(keepTerm),
+		rego.EvalVirtualCache(noVirtualCache{}),
+	)
+}
+
+var neverCancelled = topdown.NewCancel()
+
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// noVirtualCache is a topdown.VirtualCache that remembers nothing.
+type noVirtualCache struct{}
+
+func (noVirtualCache) Push()                         {}
+func (noVirtualCache) Pop()                          {}
+func (noVirtualCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
+func (noVirtualCache) Put(ast.Ref, *ast.Term)        {}
+func (noVirtualCache) Keys() []ast.Ref               { return nil }
+
+// decisionOf reads the decision document, as an OPA term (what Decide
+// evaluates to) or converted to Go values.
 func decisionOf(v any) (Decision, error) {
+	if t, ok := v.(*ast.Term); ok {
+		return decisionOfTerm(t)
+	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return Decision{}, fmt.Errorf("policy evaluation: decision is %T", v)
@@ -183,6 +236,44 @@ func decisionOf(v any) (Decision, error) {
 	for _, s := range sids {
 		if s, ok := s.(string); ok {
 			d.Sids = append(d.Sids, s)
+		}
+	}
+	sort.Strings(d.Sids)
+	return d, nil
+}
+
+func decisionOfTerm(t *ast.Term) (Decision, error) {
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return Decision{}, fmt.Errorf("policy evaluation: decision is %s", ast.ValueName(t.Value))
+	}
+	str := func(key *ast.Term) string {
+		if v := obj.Get(key); v != nil {
+			if s, ok := v.Value.(ast.String); ok {
+				return string(s)
+			}
+		}
+		return ""
+	}
+	effect := str(keyEffect)
+	d := Decision{Effect: Effect(effect), Reason: str(keyReason)}
+	switch d.Effect {
+	case Allow, ExplicitDeny, ImplicitDeny:
+	default:
+		return Decision{}, fmt.Errorf("policy evaluation: effect %q", effect)
+	}
+	// sids is a set; the converted form is a list, so either is read.
+	collect := func(s *ast.Term) {
+		if s, ok := s.Value.(ast.String); ok {
+			d.Sids = append(d.Sids, string(s))
+		}
+	}
+	if sids := obj.Get(keySids); sids != nil {
+		switch v := sids.Value.(type) {
+		case ast.Set:
+			v.Foreach(collect)
+		case *ast.Array:
+			v.Foreach(collect)
 		}
 	}
 	sort.Strings(d.Sids)
@@ -283,6 +374,7 @@ var (
 	keyARN, keyAccount, keyType, keyRoleARN, keyUserID, keyUsername   = ast.StringTerm("arn"), ast.StringTerm("account"), ast.StringTerm("type"), ast.StringTerm("role_arn"), ast.StringTerm("userid"), ast.StringTerm("username")
 	keyTags, keyOrgID, keyOrgPaths, keyPolicies, keyRegion, keyPolicy = ast.StringTerm("tags"), ast.StringTerm("org_id"), ast.StringTerm("org_paths"), ast.StringTerm("policies"), ast.StringTerm("region"), ast.StringTerm("policy")
 	keyRegistryPolicy, keyRegistryPolicyScope                         = ast.StringTerm("registry_policy"), ast.StringTerm("registry_policy_scope")
+	keyEffect, keySids, keyReason                                     = ast.StringTerm("effect"), ast.StringTerm("sids"), ast.StringTerm("reason")
 	emptyObject, emptyArray                                           = ast.NewTerm(ast.NewObject()), ast.ArrayTerm()
 )
 
