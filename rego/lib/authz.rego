@@ -18,7 +18,7 @@ decision := combine(identity_matches, resource_matches)
 
 # The statements of the caller's identity policies that match the request.
 identity_matches := [m |
-	some id in object.get(input.principal, "policies", [])
+	some id in input.principal.policies
 	some m in data.berth.policies[id].match
 ]
 
@@ -30,12 +30,12 @@ resource_matches := [] if input.resource.arn == "*"
 
 resource_matches := array.concat(
 	[m |
-		id := object.get(input.resource, "policy", "")
+		id := input.resource.policy
 		id != ""
 		some m in data.berth.policies[id].match
 	],
 	[m |
-		id := object.get(input.resource, "registry_policy", "")
+		id := input.resource.registry_policy
 		id != ""
 		registry_policy_applies
 		some m in data.berth.policies[id].match
@@ -64,14 +64,14 @@ combine(identity, resource) := {
 	"reason": "with an explicit deny in an identity-based policy",
 } if {
 	sids := {m.sid | some m in identity; m.effect == "Deny"}
-	count(sids) > 0
+	sids != set()
 } else := {
 	"effect": "ExplicitDeny",
 	"sids": sids,
 	"reason": "with an explicit deny in a resource-based policy",
 } if {
 	sids := {m.sid | some m in resource; m.effect == "Deny"}
-	count(sids) > 0
+	sids != set()
 } else := {
 	"effect": "Allow",
 	"sids": {m.sid | some m in array.concat(identity, resource); m.effect == "Allow"},
