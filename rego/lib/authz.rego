@@ -4,8 +4,8 @@
 #
 # The decision is one rule over two lists, the matching statements of the
 # identity policies and of the resource's policies, handed to functions:
-# every rule OPA evaluates costs a cache entry, so the common path goes
-# through few of them.
+# every rule, function and expression OPA evaluates has its cost, so the
+# common path goes through few of them.
 package berth.authz
 
 default allow := false
