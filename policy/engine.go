@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	berthrego "github.com/berth-dev/berth/rego"
 )
@@ -96,6 +98,7 @@ type policyKey struct {
 // compiled is one policy text, compiled (or the error that stopped it).
 type compiled struct {
 	id       string
+	idTerm   *ast.Term // id, as it appears in inputs (nil: built when needed)
 	module   *ast.Module
 	err      error
 	lastUsed atomic.Int64
@@ -156,7 +159,7 @@ func (e *Engine) decide(ctx context.Context, r Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	rs, err := w.query.Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := evaluate(ctx, w.query, input)
 	if err != nil {
 		return Decision{}, fmt.Errorf("policy evaluation: %w", err)
 	}
@@ -166,7 +169,58 @@ func (e *Engine) decide(ctx context.Context, r Request) (Decision, error) {
 	return decisionOf(rs[0].Expressions[0].Value)
 }
 
+// evaluate runs the prepared query on input. What OPA does per evaluation
+// beyond evaluating is kept to what a decision needs:
+//   - the result stays an OPA term (decisionOf reads it) instead of being
+//     converted to Go maps and slices;
+//   - no metrics are recorded;
+//   - cancellation follows ctx through context.AfterFunc rather than a
+//     goroutine per evaluation (none at all for a context that cannot be
+//     cancelled);
+//   - the virtual-document cache is one that keeps nothing: it only saves
+//     evaluating a rule (or a function with the same arguments) a second
+//     time within one decision, which the library and compiled policies
+//     rarely do, and filling it costs more allocations than the rules it
+//     would spare. Evaluation is deterministic, so a rule evaluated twice
+//     has the same value: the decision is the same.
+func evaluate(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value) (rego.ResultSet, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cancel := neverCancelled
+	if ctx.Done() != nil {
+		cancel = topdown.NewCancel()
+		stop := context.AfterFunc(ctx, cancel.Cancel)
+		defer stop()
+	}
+	return q.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalExternalCancel(cancel),
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalGenerateJSON(keepTerm),
+		rego.EvalVirtualCache(noVirtualCache{}),
+	)
+}
+
+var neverCancelled = topdown.NewCancel()
+
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// noVirtualCache is a topdown.VirtualCache that remembers nothing.
+type noVirtualCache struct{}
+
+func (noVirtualCache) Push()                         {}
+func (noVirtualCache) Pop()                          {}
+func (noVirtualCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
+func (noVirtualCache) Put(ast.Ref, *ast.Term)        {}
+func (noVirtualCache) Keys() []ast.Ref               { return nil }
+
+// decisionOf reads the decision document, as an OPA term (what Decide
+// evaluates to) or converted to Go values.
 func decisionOf(v any) (Decision, error) {
+	if t, ok := v.(*ast.Term); ok {
+		return decisionOfTerm(t)
+	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return Decision{}, fmt.Errorf("policy evaluation: decision is %T", v)
@@ -183,6 +237,44 @@ func decisionOf(v any) (Decision, error) {
 	for _, s := range sids {
 		if s, ok := s.(string); ok {
 			d.Sids = append(d.Sids, s)
+		}
+	}
+	sort.Strings(d.Sids)
+	return d, nil
+}
+
+func decisionOfTerm(t *ast.Term) (Decision, error) {
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return Decision{}, fmt.Errorf("policy evaluation: decision is %s", ast.ValueName(t.Value))
+	}
+	str := func(key *ast.Term) string {
+		if v := obj.Get(key); v != nil {
+			if s, ok := v.Value.(ast.String); ok {
+				return string(s)
+			}
+		}
+		return ""
+	}
+	effect := str(keyEffect)
+	d := Decision{Effect: Effect(effect), Reason: str(keyReason)}
+	switch d.Effect {
+	case Allow, ExplicitDeny, ImplicitDeny:
+	default:
+		return Decision{}, fmt.Errorf("policy evaluation: effect %q", effect)
+	}
+	// sids is a set; the converted form is a list, so either is read.
+	collect := func(s *ast.Term) {
+		if s, ok := s.Value.(ast.String); ok {
+			d.Sids = append(d.Sids, string(s))
+		}
+	}
+	if sids := obj.Get(keySids); sids != nil {
+		switch v := sids.Value.(type) {
+		case ast.Set:
+			v.Foreach(collect)
+		case *ast.Array:
+			v.Foreach(collect)
 		}
 	}
 	sort.Strings(d.Sids)
@@ -206,6 +298,7 @@ func (e *Engine) Input(r Request) (map[string]any, error) {
 // returns the compiled policies it names.
 func (e *Engine) input(r Request) (ast.Value, []*compiled, error) {
 	var used []*compiled
+	var a terms
 	ref := func(text string, kind Kind) (*ast.Term, error) {
 		if text == "" {
 			return ast.InternedEmptyString, nil
@@ -215,9 +308,15 @@ func (e *Engine) input(r Request) (ast.Value, []*compiled, error) {
 			return nil, c.err
 		}
 		used = append(used, c)
-		return ast.StringTerm(c.id), nil
+		if c.idTerm == nil {
+			return ast.StringTerm(c.id), nil
+		}
+		return c.idTerm, nil
 	}
-	ids := make([]*ast.Term, 0, len(r.Principal.Policies))
+	var ids []*ast.Term
+	if len(r.Principal.Policies) > 0 {
+		ids = make([]*ast.Term, 0, len(r.Principal.Policies))
+	}
 	for _, text := range r.Principal.Policies {
 		t, err := ref(text, Identity)
 		if err != nil {
@@ -237,39 +336,64 @@ func (e *Engine) input(r Request) (ast.Value, []*compiled, error) {
 	if scope == "" {
 		scope = "V2"
 	}
+	policies := emptyArray
+	if len(ids) > 0 {
+		policies = ast.ArrayTerm(ids...)
+	}
 	p := r.Principal
 	principal := ast.NewObject(
-		ast.Item(keyARN, ast.StringTerm(p.ARN)),
-		ast.Item(keyAccount, ast.StringTerm(p.Account)),
-		ast.Item(keyType, ast.StringTerm(p.Type)),
-		ast.Item(keyRoleARN, ast.StringTerm(p.RoleARN)),
-		ast.Item(keyUserID, ast.StringTerm(p.UserID)),
-		ast.Item(keyUsername, ast.StringTerm(p.Username)),
-		ast.Item(keyTags, stringMap(p.Tags)),
-		ast.Item(keyOrgID, ast.StringTerm(p.OrgID)),
-		ast.Item(keyOrgPaths, stringList(p.OrgPaths)),
-		ast.Item(keyPolicies, ast.ArrayTerm(ids...)),
+		ast.Item(keyARN, a.str(p.ARN)),
+		ast.Item(keyAccount, a.str(p.Account)),
+		ast.Item(keyType, a.str(p.Type)),
+		ast.Item(keyRoleARN, a.str(p.RoleARN)),
+		ast.Item(keyUserID, a.str(p.UserID)),
+		ast.Item(keyUsername, a.str(p.Username)),
+		ast.Item(keyTags, a.stringMap(p.Tags)),
+		ast.Item(keyOrgID, a.str(p.OrgID)),
+		ast.Item(keyOrgPaths, a.stringList(p.OrgPaths)),
+		ast.Item(keyPolicies, policies),
 	)
 	resource := ast.NewObject(
-		ast.Item(keyARN, ast.StringTerm(r.Resource)),
-		ast.Item(keyAccount, ast.StringTerm(r.ResourceAccount)),
-		ast.Item(keyRegion, ast.StringTerm(r.ResourceRegion)),
-		ast.Item(keyTags, stringMap(r.ResourceTags)),
+		ast.Item(keyARN, a.str(r.Resource)),
+		ast.Item(keyAccount, a.str(r.ResourceAccount)),
+		ast.Item(keyRegion, a.str(r.ResourceRegion)),
+		ast.Item(keyTags, a.stringMap(r.ResourceTags)),
 		ast.Item(keyPolicy, repo),
 		ast.Item(keyRegistryPolicy, registry),
-		ast.Item(keyRegistryPolicyScope, ast.StringTerm(scope)),
+		ast.Item(keyRegistryPolicyScope, a.str(scope)),
 	)
 	context := emptyObject
 	if len(r.Context) > 0 {
-		obj := ast.NewObject()
+		// Keys already lower-cased (as Request asks) are distinct, and
+		// NewObject takes them as they are; others may meet once
+		// lower-cased, which Insert resolves.
+		items := make([][2]*ast.Term, 0, len(r.Context))
 		for k, vals := range r.Context {
-			obj.Insert(ast.StringTerm(strings.ToLower(k)), stringList(vals))
+			if lk := strings.ToLower(k); lk != k {
+				items = nil
+				break
+			}
+			items = append(items, ast.Item(a.str(k), a.stringList(vals)))
 		}
-		context = ast.NewTerm(obj)
+		if items != nil {
+			context = ast.NewTerm(ast.NewObject(items...))
+		} else {
+			obj := ast.NewObject()
+			for k, vals := range r.Context {
+				obj.Insert(a.str(strings.ToLower(k)), a.stringList(vals))
+			}
+			context = ast.NewTerm(obj)
+		}
+	}
+	action, actionLC := actionTerms[r.Action], (*ast.Term)(nil)
+	if action != nil {
+		actionLC = actionTerms[strings.ToLower(r.Action)]
+	} else {
+		action, actionLC = a.str(r.Action), a.str(strings.ToLower(r.Action))
 	}
 	return ast.NewObject(
-		ast.Item(keyAction, ast.StringTerm(r.Action)),
-		ast.Item(keyActionLC, ast.StringTerm(strings.ToLower(r.Action))),
+		ast.Item(keyAction, action),
+		ast.Item(keyActionLC, actionLC),
 		ast.Item(keyPrincipal, ast.NewTerm(principal)),
 		ast.Item(keyResource, ast.NewTerm(resource)),
 		ast.Item(keyContext, context),
@@ -283,29 +407,70 @@ var (
 	keyARN, keyAccount, keyType, keyRoleARN, keyUserID, keyUsername   = ast.StringTerm("arn"), ast.StringTerm("account"), ast.StringTerm("type"), ast.StringTerm("role_arn"), ast.StringTerm("userid"), ast.StringTerm("username")
 	keyTags, keyOrgID, keyOrgPaths, keyPolicies, keyRegion, keyPolicy = ast.StringTerm("tags"), ast.StringTerm("org_id"), ast.StringTerm("org_paths"), ast.StringTerm("policies"), ast.StringTerm("region"), ast.StringTerm("policy")
 	keyRegistryPolicy, keyRegistryPolicyScope                         = ast.StringTerm("registry_policy"), ast.StringTerm("registry_policy_scope")
+	keyEffect, keySids, keyReason                                     = ast.StringTerm("effect"), ast.StringTerm("sids"), ast.StringTerm("reason")
 	emptyObject, emptyArray                                           = ast.NewTerm(ast.NewObject()), ast.ArrayTerm()
 )
 
-func stringMap(m map[string]string) *ast.Term {
+// actionTerms are the ECR actions as the API spells them and lower-cased,
+// and common holds the strings most inputs contain (principal types,
+// registry policy scopes, the request keys berth's authorizer sets), built
+// once and shared by inputs like the keys above.
+var actionTerms, commonTerms = func() (map[string]*ast.Term, map[string]*ast.Term) {
+	actions := map[string]*ast.Term{}
+	for _, a := range ecrActions {
+		actions[a] = ast.StringTerm(a)
+		actions[strings.ToLower(a)] = ast.StringTerm(strings.ToLower(a))
+	}
+	common := map[string]*ast.Term{}
+	for _, s := range []string{
+		"Account", "User", "AssumedRole", "FederatedUser", "V1", "V2", "true", "false",
+		"aws:sourceip", "aws:securetransport", "aws:currenttime", "aws:epochtime",
+		"aws:principalisawsservice", "aws:requestedregion", "aws:tagkeys",
+	} {
+		common[s] = ast.StringTerm(s)
+	}
+	return actions, common
+}()
+
+// terms allocates an input's string terms in blocks rather than one by one.
+type terms struct{ block []ast.Term }
+
+func (a *terms) str(s string) *ast.Term {
+	if s == "" {
+		return ast.InternedEmptyString
+	}
+	if t := commonTerms[s]; t != nil {
+		return t
+	}
+	if len(a.block) == 0 {
+		a.block = make([]ast.Term, 16)
+	}
+	t := &a.block[0]
+	a.block = a.block[1:]
+	t.Value = ast.String(s)
+	return t
+}
+
+func (a *terms) stringMap(m map[string]string) *ast.Term {
 	if len(m) == 0 {
 		return emptyObject
 	}
-	obj := ast.NewObject()
+	items := make([][2]*ast.Term, 0, len(m))
 	for k, v := range m {
-		obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
+		items = append(items, ast.Item(a.str(k), a.str(v)))
 	}
-	return ast.NewTerm(obj)
+	return ast.NewTerm(ast.NewObject(items...))
 }
 
-func stringList(l []string) *ast.Term {
+func (a *terms) stringList(l []string) *ast.Term {
 	if len(l) == 0 {
 		return emptyArray
 	}
-	terms := make([]*ast.Term, len(l))
+	elems := make([]*ast.Term, len(l))
 	for i, s := range l {
-		terms[i] = ast.StringTerm(s)
+		elems[i] = a.str(s)
 	}
-	return ast.ArrayTerm(terms...)
+	return ast.ArrayTerm(elems...)
 }
 
 // compile returns the compiled form of a policy text, compiling it the
@@ -320,6 +485,7 @@ func (e *Engine) compile(text string, kind Kind) *compiled {
 		c = &compiled{}
 		id, src, err := Compile(text, kind)
 		c.id, c.err = id, err
+		c.idTerm = ast.StringTerm(id)
 		if err == nil {
 			c.contextKeys, c.allContext = contextKeysOf(text, kind)
 		}

@@ -4,8 +4,8 @@
 #
 # The decision is one rule over two lists, the matching statements of the
 # identity policies and of the resource's policies, handed to functions:
-# every rule OPA evaluates costs a cache entry, so the common path goes
-# through few of them.
+# every rule, function and expression OPA evaluates has its cost, so the
+# common path goes through few of them.
 package berth.authz
 
 default allow := false
@@ -18,7 +18,7 @@ decision := combine(identity_matches, resource_matches)
 
 # The statements of the caller's identity policies that match the request.
 identity_matches := [m |
-	some id in object.get(input.principal, "policies", [])
+	some id in input.principal.policies
 	some m in data.berth.policies[id].match
 ]
 
@@ -30,12 +30,12 @@ resource_matches := [] if input.resource.arn == "*"
 
 resource_matches := array.concat(
 	[m |
-		id := object.get(input.resource, "policy", "")
+		id := input.resource.policy
 		id != ""
 		some m in data.berth.policies[id].match
 	],
 	[m |
-		id := object.get(input.resource, "registry_policy", "")
+		id := input.resource.registry_policy
 		id != ""
 		registry_policy_applies
 		some m in data.berth.policies[id].match
@@ -58,20 +58,25 @@ registry_policy_applies if {
 
 # combine(identity, resource): the effect, the deciding statements' Sids (a
 # set: sorted when serialised) and the tail of AWS's AccessDenied message.
+#
+# A side's deny branch is taken when one of its matches is a Deny with a Sid
+# (its set of Sids is not empty); the set is only built then.
 combine(identity, resource) := {
 	"effect": "ExplicitDeny",
-	"sids": sids,
+	"sids": {m.sid | some m in identity; m.effect == "Deny"},
 	"reason": "with an explicit deny in an identity-based policy",
 } if {
-	sids := {m.sid | some m in identity; m.effect == "Deny"}
-	count(sids) > 0
+	some d in identity
+	d.effect == "Deny"
+	_ = d.sid
 } else := {
 	"effect": "ExplicitDeny",
-	"sids": sids,
+	"sids": {m.sid | some m in resource; m.effect == "Deny"},
 	"reason": "with an explicit deny in a resource-based policy",
 } if {
-	sids := {m.sid | some m in resource; m.effect == "Deny"}
-	count(sids) > 0
+	some d in resource
+	d.effect == "Deny"
+	_ = d.sid
 } else := {
 	"effect": "Allow",
 	"sids": {m.sid | some m in array.concat(identity, resource); m.effect == "Allow"},
@@ -114,15 +119,17 @@ allowed(identity, _) if {
 # Within the account: the identity side, or a resource policy granting the
 # caller directly ("any", "principal", "notprincipal"); a grant to the
 # account ("account") delegates to the account's identity policies.
+#
+# The accounts are compared first: it is what most often fails.
 allowed(identity, _) if {
-	input.action_lc != "ecr:getauthorizationtoken"
 	input.principal.account == input.resource.account
+	input.action_lc != "ecr:getauthorizationtoken"
 	identity_allows(identity)
 }
 
 allowed(_, resource) if {
-	input.action_lc != "ecr:getauthorizationtoken"
 	input.principal.account == input.resource.account
+	input.action_lc != "ecr:getauthorizationtoken"
 	some m in resource
 	m.effect == "Allow"
 	m.via in {"any", "principal", "notprincipal"}
@@ -130,8 +137,8 @@ allowed(_, resource) if {
 
 # Across accounts: both sides.
 allowed(identity, resource) if {
-	input.action_lc != "ecr:getauthorizationtoken"
 	input.principal.account != input.resource.account
+	input.action_lc != "ecr:getauthorizationtoken"
 	identity_allows(identity)
 	some m in resource
 	m.effect == "Allow"
