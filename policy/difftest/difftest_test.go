@@ -85,6 +85,8 @@ func TestDecisionsAgreeWithAnIndependentEvaluator(t *testing.T) {
 				continue
 			}
 			disagreements = append(disagreements, fmt.Sprintf("case %d: berth %s (%v), iam-simulate %s\n%s", c.N, got.Effect, got.Sids, want, describe(c)))
+			// DIFFTEST_DUMP=FILE appends each disagreement as a JSON line, for
+			// studying many at once.
 			if f := os.Getenv("DIFFTEST_DUMP"); f != "" {
 				b, _ := json.Marshal(map[string]any{"n": c.N, "berth": got.Effect, "sids": got.Sids, "oracle": want, "ignored": a.Ignored, "sim": c.Simulation})
 				fh, _ := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
