@@ -117,6 +117,11 @@ type Subscriber struct {
 	// (default 100ms on the bus's clock).
 	Retries int
 	Backoff time.Duration
+	// Supersedes, when set, lets a subscriber with one worker skip an event
+	// that an event queued after it makes redundant (lifecycle: a later push
+	// into the same repository evaluates everything the earlier one would
+	// have). A skipped event counts as handled.
+	Supersedes func(later, earlier Event) bool
 }
 
 // BusOptions configure a Bus.
@@ -374,12 +379,30 @@ func (s *subscription) work() {
 		e := s.queue[0]
 		s.queue[0] = Event{}
 		s.queue = s.queue[1:]
+		superseded := s.superseded(e)
 		s.changed.Broadcast()
 		s.mu.Unlock()
 
-		s.deliver(ctx, e)
+		if !superseded {
+			s.deliver(ctx, e)
+		}
 		s.bus.track(-1)
 	}
+}
+
+// superseded reports whether an event still queued makes e redundant. With
+// several workers a later event may be handled before e, so it never is.
+// Called with s.mu held.
+func (s *subscription) superseded(e Event) bool {
+	if s.Supersedes == nil || s.Workers > 1 {
+		return false
+	}
+	for _, later := range s.queue {
+		if s.Supersedes(later, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliver hands e to the handler, retrying failures with backoff.

@@ -667,3 +667,39 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A subscriber may skip an event that one queued after it makes redundant;
+// the others are all handled, in order, and the bus still drains.
+func TestBusSkipsSupersededEvents(t *testing.T) {
+	b := NewBus(BusOptions{Log: quietLog()})
+	started, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var handled []string
+	b.Subscribe(Subscriber{Name: "coalescing",
+		Supersedes: func(later, earlier Event) bool { return later.Repository == earlier.Repository },
+		Handle: func(ctx context.Context, e Event) error {
+			if e.Tag == "first" {
+				close(started)
+				<-release
+			}
+			mu.Lock()
+			handled = append(handled, e.Repository+":"+e.Tag)
+			mu.Unlock()
+			return nil
+		}})
+	b.publish(bg, Event{Kind: EventPush, Repository: "a", Tag: "first"})
+	<-started // the worker holds "first"; the rest queue behind it
+	for _, e := range []Event{{Repository: "a", Tag: "1"}, {Repository: "b", Tag: "2"}, {Repository: "a", Tag: "3"}, {Repository: "b", Tag: "4"}, {Repository: "c", Tag: "5"}} {
+		e.Kind = EventPush
+		b.publish(bg, e)
+	}
+	close(release)
+	must(t, b.Wait(bg), "Wait")
+	mu.Lock()
+	got := strings.Join(handled, " ")
+	mu.Unlock()
+	if want := "a:first a:3 b:4 c:5"; got != want {
+		t.Fatalf("handled %q, want %q", got, want)
+	}
+	must(t, b.Close(), "Close")
+}

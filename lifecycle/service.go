@@ -222,8 +222,14 @@ func (s *Service) Start(bus *core.Bus, interval time.Duration) (stop func()) {
 		// Not deletions: a sweep deleting thousands of images must not wait on
 		// this subscriber's queue while its worker waits for the sweep.
 		Kinds: []core.EventKind{core.EventPush, core.EventPolicyChanged},
+		// A burst of pushes into one repository enforces its policy once
+		// after the burst, not once per push: a later trigger for the same
+		// repository evaluates every image the earlier one would have.
+		Supersedes: func(later, earlier core.Event) bool {
+			return triggers(later) && later.Registry == earlier.Registry && later.Repository == earlier.Repository
+		},
 		Handle: func(ctx context.Context, e core.Event) error {
-			if e.Kind == core.EventPolicyChanged && e.Target != core.TargetLifecyclePolicy {
+			if !triggers(e) {
 				return nil
 			}
 			_, _, err := s.Enforce(ctx, e.Registry, e.Repository)
@@ -245,6 +251,12 @@ func (s *Service) Start(bus *core.Bus, interval time.Duration) (stop func()) {
 		stopSweep()
 		s.running.Wait()
 	}
+}
+
+// triggers reports whether e calls for enforcing its repository's policy:
+// a push into it, or a change of its lifecycle policy.
+func triggers(e core.Event) bool {
+	return e.Kind == core.EventPush || e.Kind == core.EventPolicyChanged && e.Target == core.TargetLifecyclePolicy
 }
 
 // Start builds a Service over reg, on reg's clock, and wires its
