@@ -330,3 +330,10 @@ func TestLoadRefusesAModuleThatIsNotACommand(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestMountOfAMissingDirectoryIsTheCallersError(t *testing.T) {
+	_, err := good.Call(context.Background(), goodInput{Name: "x"}, Mount{HostDir: filepath.Join(t.TempDir(), "absent"), GuestPath: "/db"})
+	if err == nil || !errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrExit) || errors.Is(err, ErrTrap) {
+		t.Fatalf("got %v", err)
+	}
+}

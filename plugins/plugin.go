@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"time"
 
@@ -121,6 +122,14 @@ func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Resp
 
 	fsConfig := wazero.NewFSConfig()
 	for _, m := range mounts {
+		// Checked here so that a wrong mount is the caller's error, not the plugin's failure.
+		info, err := os.Stat(m.HostDir)
+		if err != nil {
+			return sdk.Response{}, fmt.Errorf("plugin %s: mount: %w", name, err)
+		}
+		if !info.IsDir() {
+			return sdk.Response{}, fmt.Errorf("plugin %s: mount %s is not a directory", name, m.HostDir)
+		}
 		guest := path.Clean("/" + m.GuestPath)
 		fsConfig = fsConfig.WithReadOnlyDirMount(m.HostDir, guest)
 	}
