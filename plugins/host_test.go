@@ -125,6 +125,7 @@ type goodOutput struct {
 	File      string `json:"file"`
 	WriteErr  string `json:"write_error"`
 	WriteDone bool   `json:"write_done"`
+	Calls     int    `json:"calls"`
 }
 
 func callGood(t *testing.T, in goodInput, mounts ...Mount) goodOutput {
@@ -148,6 +149,14 @@ func TestGoodPluginAnswersAndItsStderrIsLoggedWithItsName(t *testing.T) {
 	log := testLog.String()
 	if !strings.Contains(log, `msg="greeting berth" plugin=good`) {
 		t.Fatalf("the plugin's stderr line is not in the host log with its name:\n%s", log)
+	}
+}
+
+func TestEveryCallRunsOnAFreshInstance(t *testing.T) {
+	for i := range 3 {
+		if out := callGood(t, goodInput{Name: "again"}); out.Calls != 1 {
+			t.Fatalf("call %d ran on an instance that had served %d calls", i+1, out.Calls)
+		}
 	}
 }
 

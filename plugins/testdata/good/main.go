@@ -21,7 +21,11 @@ type output struct {
 	File      string `json:"file,omitempty"`
 	WriteErr  string `json:"write_error,omitempty"`
 	WriteDone bool   `json:"write_done,omitempty"`
+	// Calls counts the calls this instance has served: always 1 when every call gets a fresh one.
+	Calls int `json:"calls"`
 }
+
+var calls int
 
 func main() {
 	sdk.Run(func(req sdk.Request) (sdk.Response, error) {
@@ -30,7 +34,8 @@ func main() {
 			return sdk.Response{}, err
 		}
 		fmt.Fprintf(os.Stderr, "greeting %s\n", in.Name)
-		out := output{Greeting: "hello " + in.Name}
+		calls++
+		out := output{Greeting: "hello " + in.Name, Calls: calls}
 		if in.ReadFile != "" {
 			data, err := os.ReadFile(in.ReadFile)
 			if err != nil {
