@@ -1,0 +1,197 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/berth-dev/berth/plugins/sdk"
+)
+
+// Kind is what a plugin is for; the host calls it with requests of that kind.
+type Kind string
+
+const (
+	KindScanner  Kind = "scanner"
+	KindVerifier Kind = "verifier"
+)
+
+// Manifest describes a plugin: NAME.json beside NAME.wasm.
+type Manifest struct {
+	Name    string `json:"name"`
+	Kind    Kind   `json:"kind"`
+	Version string `json:"version"`
+	// ABI is the plugin ABI version the module speaks; it must be sdk.ABIVersion.
+	ABI int `json:"abi"`
+}
+
+// Validate reports the first thing wrong with the manifest.
+func (m Manifest) Validate() error {
+	switch {
+	case m.Name == "":
+		return errors.New("manifest has no name")
+	case m.Kind != KindScanner && m.Kind != KindVerifier:
+		return fmt.Errorf("manifest kind %q is neither %q nor %q", m.Kind, KindScanner, KindVerifier)
+	case m.Version == "":
+		return errors.New("manifest has no version")
+	case m.ABI != sdk.ABIVersion:
+		return fmt.Errorf("manifest ABI version %d, this host speaks %d", m.ABI, sdk.ABIVersion)
+	}
+	return nil
+}
+
+// Errors of a call, for errors.Is; the error's text says which plugin and why.
+var (
+	// ErrExit: the plugin exited with a code other than 0 (a handler error, a Go panic, the Go
+	// runtime running out of memory…). The error carries the code and an excerpt of its stderr.
+	ErrExit = errors.New("plugin exited with an error")
+	// ErrTrap: the module trapped (unreachable, out-of-bounds access, stack overflow…).
+	ErrTrap = errors.New("plugin trapped")
+	// ErrTimeout: the call ran past the host's CallTimeout and was stopped.
+	ErrTimeout = errors.New("plugin ran out of time")
+	// ErrOutputTooLarge: the plugin wrote more than MaxStdout bytes to stdout and was stopped.
+	ErrOutputTooLarge = errors.New("plugin output too large")
+	// ErrBadResponse: stdout was not one JSON response envelope.
+	ErrBadResponse = errors.New("plugin response is not valid")
+	// ErrABIMismatch: the response carries another ABI version than the host's.
+	ErrABIMismatch = errors.New("plugin response has another ABI version")
+)
+
+// Plugin is a compiled plugin, ready to be called any number of times, concurrently.
+type Plugin struct {
+	manifest Manifest
+	compiled wazero.CompiledModule
+	host     *Host
+}
+
+// Manifest returns the plugin's manifest.
+func (p *Plugin) Manifest() Manifest { return p.manifest }
+
+// Load compiles a plugin's module (or fetches it from the compilation cache).
+func (h *Host) Load(ctx context.Context, manifest Manifest, wasm []byte) (*Plugin, error) {
+	if err := manifest.Validate(); err != nil {
+		return nil, err
+	}
+	compiled, err := h.runtime.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compiling plugin %s: %w", manifest.Name, err)
+	}
+	// A command module exports _start; without it instantiation would succeed doing nothing.
+	if _, ok := compiled.ExportedFunctions()["_start"]; !ok {
+		return nil, errors.Join(
+			fmt.Errorf("plugin %s is not a WASI command module: it exports no _start", manifest.Name),
+			compiled.Close(ctx))
+	}
+	return &Plugin{manifest: manifest, compiled: compiled, host: h}, nil
+}
+
+// Mount makes a host directory readable by the plugin at GuestPath for one call.
+type Mount struct {
+	HostDir   string
+	GuestPath string
+}
+
+// Call runs the plugin once on a fresh instance: input, encoded as JSON, is the request's input;
+// mounts are read-only. The returned error wraps one of the Err values above, or ctx's error
+// when the caller cancelled.
+func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Response, error) {
+	name := p.manifest.Name
+	inputJSON, err := json.Marshal(input)
+	if err != nil {
+		return sdk.Response{}, fmt.Errorf("plugin %s: encoding request input: %w", name, err)
+	}
+	request, err := json.Marshal(sdk.Request{ABI: sdk.ABIVersion, Kind: string(p.manifest.Kind), Input: inputJSON})
+	if err != nil {
+		return sdk.Response{}, fmt.Errorf("plugin %s: encoding request: %w", name, err)
+	}
+
+	limits := p.host.limits
+	callCtx, cancel := context.WithTimeoutCause(ctx, limits.CallTimeout, ErrTimeout)
+	defer cancel()
+	stdout := &boundedBuffer{max: limits.MaxStdout, overflow: cancel}
+	stderr := newLogWriter(p.host.logger.With("plugin", name), limits.MaxStderr)
+
+	fsConfig := wazero.NewFSConfig()
+	for _, m := range mounts {
+		// Checked here so that a wrong mount is the caller's error, not the plugin's failure.
+		info, err := os.Stat(m.HostDir)
+		if err != nil {
+			return sdk.Response{}, fmt.Errorf("plugin %s: mount: %w", name, err)
+		}
+		if !info.IsDir() {
+			return sdk.Response{}, fmt.Errorf("plugin %s: mount %s is not a directory", name, m.HostDir)
+		}
+		guest := path.Clean("/" + m.GuestPath)
+		fsConfig = fsConfig.WithReadOnlyDirMount(m.HostDir, guest)
+	}
+	config := p.host.moduleConfig().
+		WithStdin(bytes.NewReader(request)).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithFSConfig(fsConfig).
+		WithArgs(name)
+
+	mod, runErr := p.host.runtime.InstantiateModule(callCtx, p.compiled, config)
+	stderr.Flush()
+	if mod != nil {
+		// Closing the instance frees its memory; after proc_exit it is already closed.
+		_ = mod.Close(context.WithoutCancel(ctx))
+	}
+	if err := classify(ctx, callCtx, limits.CallTimeout, runErr, stdout, stderr); err != nil {
+		return sdk.Response{}, fmt.Errorf("plugin %s: %w", name, err)
+	}
+
+	var resp sdk.Response
+	dec := json.NewDecoder(bytes.NewReader(stdout.buf.Bytes()))
+	if err := dec.Decode(&resp); err != nil {
+		return sdk.Response{}, fmt.Errorf("plugin %s: %w: %v; stdout begins %q", name, ErrBadResponse, err, head(stdout.buf.Bytes(), 80))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return sdk.Response{}, fmt.Errorf("plugin %s: %w: more than one JSON value on stdout", name, ErrBadResponse)
+	}
+	if resp.ABI != sdk.ABIVersion {
+		return sdk.Response{}, fmt.Errorf("plugin %s: %w: %d, host speaks %d", name, ErrABIMismatch, resp.ABI, sdk.ABIVersion)
+	}
+	return resp, nil
+}
+
+// classify turns how the instance ended into an error, or nil for a clean exit. The order
+// matters: an overflow or a deadline closes the module too, and is the better reason.
+func classify(ctx, callCtx context.Context, timeout time.Duration, runErr error, stdout *boundedBuffer, stderr *logWriter) error {
+	if stdout.overflowed {
+		return fmt.Errorf("%w: more than %d bytes on stdout", ErrOutputTooLarge, stdout.max)
+	}
+	if runErr == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("call cancelled: %w", context.Cause(ctx))
+	}
+	if errors.Is(context.Cause(callCtx), ErrTimeout) {
+		return fmt.Errorf("%w: stopped after %s", ErrTimeout, timeout)
+	}
+	var exit *sys.ExitError
+	if errors.As(runErr, &exit) {
+		if exit.ExitCode() == 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: exit code %d; stderr %q", ErrExit, exit.ExitCode(), stderr.Excerpt())
+	}
+	return fmt.Errorf("%w: %v; stderr %q", ErrTrap, runErr, stderr.Excerpt())
+}
+
+func head(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
