@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 // distribution/distribution, the reference registry, is the durable peer:
@@ -164,7 +165,7 @@ func startDistribution(bin, dir string) (*server, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := benchutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -185,17 +186,6 @@ func startDistribution(bin, dir string) (*server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// freePort asks the kernel for a free loopback port (distribution takes an
-// address, not a listener, so there is a small window for a race).
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitHTTP polls url until it answers 200.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 // server is one ECR endpoint under test, running as a child process in its
@@ -115,7 +116,7 @@ func startMoto(ctx context.Context, command, dir string) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("moto_server not found (pip install 'moto[server]'): %w", err)
 	}
-	port, err := freePort()
+	port, err := benchutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -131,17 +132,6 @@ func startMoto(ctx context.Context, command, dir string) (*server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// freePort asks the kernel for a free loopback port. (moto_server takes a
-// port number, not a listener, so there is a small window for a race.)
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitHTTP polls url until the server answers anything over HTTP.

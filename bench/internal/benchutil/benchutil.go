@@ -1,6 +1,6 @@
 // Package benchutil holds what berth's benchmark programs share: finding the
-// module, building the binary under test, summarizing figures, and reading
-// the machine's load average.
+// module, building the binary under test, summarizing figures, reading the
+// machine's load average, and finding a free port for a peer server.
 package benchutil
 
 import (
@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,4 +157,16 @@ func ReplaceBlock(path, begin, end, block string) error {
 		return fmt.Errorf("%s has no %s … %s block to replace", path, begin, end)
 	}
 	return os.WriteFile(path, []byte(s[:i]+block+strings.TrimPrefix(s[j+len(end):], "\n")), 0o644)
+}
+
+// FreePort asks the kernel for a free loopback port, for peers that take a
+// port number rather than a listener (distribution, moto_server): another
+// process may take it before the peer binds it, a small window.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

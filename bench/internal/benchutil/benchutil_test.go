@@ -1,8 +1,10 @@
 package benchutil
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -28,4 +30,16 @@ func TestMinMax(t *testing.T) {
 	if lo, hi := MinMax(nil); lo != 0 || hi != 0 {
 		t.Fatalf("got %v %v", lo, hi)
 	}
+}
+
+func TestFreePortCanBeListenedOn(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatalf("port %d: %v", port, err)
+	}
+	ln.Close()
 }
