@@ -653,22 +653,26 @@ func testReadYourWrites(t *testing.T, s kv.Store) {
 
 func testFailedUpdate(t *testing.T, s kv.Store) {
 	put(t, s, "r", "keep", "old", "doomed", "still here", "z", "last")
-	err := s.Update(func(tx kv.Tx) error {
-		tx.Put("r", []byte("keep"), []byte("overwritten"))
-		tx.Put("r", []byte("added"), []byte("x"))
-		tx.Delete("r", []byte("doomed"))
-		tx.Put("r", []byte("z"), []byte("1"))
-		tx.Delete("r", []byte("z"))
-		tx.Put("newbucket", []byte("k"), []byte("x"))
-		return fmt.Errorf("wrapped: %w", errBoom)
-	})
+	err := s.Update(doomedWrites)
 	if !errors.Is(err, errBoom) {
 		t.Fatalf("Update returned %v, want the error fn returned", err)
 	}
 	checkUndone(t, s)
 }
 
-// checkUndone checks that the writes of testFailedUpdate's failed Update left no trace.
+// doomedWrites writes over, adds, deletes, and creates a bucket, then fails:
+// a store must keep none of it.
+func doomedWrites(tx kv.Tx) error {
+	tx.Put("r", []byte("keep"), []byte("overwritten"))
+	tx.Put("r", []byte("added"), []byte("x"))
+	tx.Delete("r", []byte("doomed"))
+	tx.Put("r", []byte("z"), []byte("1"))
+	tx.Delete("r", []byte("z"))
+	tx.Put("newbucket", []byte("k"), []byte("x"))
+	return fmt.Errorf("wrapped: %w", errBoom)
+}
+
+// checkUndone checks that doomedWrites, failed, left no trace.
 func checkUndone(t *testing.T, s kv.Store) {
 	t.Helper()
 	wantValue(t, s, "r", "keep", []byte("old"))
@@ -933,15 +937,7 @@ func testBatch(t *testing.T, s kv.Store) {
 
 func testFailedBatch(t *testing.T, s kv.Store) {
 	put(t, s, "r", "keep", "old", "doomed", "still here", "z", "last")
-	err := s.Batch(func(tx kv.Tx) error {
-		tx.Put("r", []byte("keep"), []byte("overwritten"))
-		tx.Put("r", []byte("added"), []byte("x"))
-		tx.Delete("r", []byte("doomed"))
-		tx.Put("r", []byte("z"), []byte("1"))
-		tx.Delete("r", []byte("z"))
-		tx.Put("newbucket", []byte("k"), []byte("x"))
-		return fmt.Errorf("wrapped: %w", errBoom)
-	})
+	err := s.Batch(doomedWrites)
 	if !errors.Is(err, errBoom) {
 		t.Fatalf("Batch returned %v, want the error fn returned", err)
 	}
