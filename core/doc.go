@@ -58,6 +58,14 @@
 // cache) are created in the same transaction as the write that needs them,
 // with the settings of the template that applies.
 //
+// # Per-image data
+//
+// Features record what they know about an image (a scan's findings, a
+// replication's status per destination) with UpdateImageData under a name of
+// their own, and read it with ImageData. It is removed in the transaction
+// that removes the image or its repository, and never written for an image
+// that is not there, so no feature has to sweep up after deletions.
+//
 // # Event contract
 //
 // Each operation describes itself as an Event:

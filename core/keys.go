@@ -23,6 +23,7 @@ const (
 	bUploads    = "uploads"        // id                        → uploadRecord JSON
 	bRegUploads = "reg-uploads"    // reg|id                    → "" (a registry's open sessions, counted against MaxUploads)
 	bMeta       = "meta"           // name                      → value (the layout's schema version)
+	// bImageData (imagedata.go): reg|repo|digest|name → a feature's bytes about one image
 )
 
 const sep = "\x00"

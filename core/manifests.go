@@ -560,6 +560,9 @@ func (r *Registry) deleteManifestTx(ctx context.Context, tx kv.Tx, reg RegistryI
 	if err := tx.Delete(bBytes, key); err != nil {
 		return nil, err
 	}
+	if err := deleteImageDataTx(tx, reg, repo, dg); err != nil {
+		return nil, err
+	}
 	if err := tx.Delete(bManifests, key); err != nil {
 		return nil, err
 	}

@@ -276,7 +276,7 @@ func (r *Registry) DeleteRepository(ctx context.Context, reg RegistryID, name st
 				return Errorf(KindRepositoryNotEmpty, "The repository with name '%s' in registry with id '%s' cannot be deleted because it still contains images", name, reg.Account)
 			}
 		}
-		for _, b := range []string{bManifests, bBytes, bTags, bDigestTags, bReferrers, bParents, bBlobUses} {
+		for _, b := range []string{bManifests, bBytes, bTags, bDigestTags, bReferrers, bParents, bBlobUses, bImageData} {
 			if err := deletePrefix(tx, b, pre); err != nil {
 				return err
 			}
