@@ -45,5 +45,13 @@ func (h *Handler) operations() map[string]opFunc {
 		"DeleteLifecyclePolicy":             op(h.deleteLifecyclePolicy),
 		"StartLifecyclePolicyPreview":       op(h.startLifecyclePolicyPreview),
 		"GetLifecyclePolicyPreview":         op(h.getLifecyclePolicyPreview),
+
+		// Repository creation templates and replication (issue 12).
+		"CreateRepositoryCreationTemplate":    op(h.createRepositoryCreationTemplate),
+		"DescribeRepositoryCreationTemplates": op(h.describeRepositoryCreationTemplates),
+		"UpdateRepositoryCreationTemplate":    op(h.updateRepositoryCreationTemplate),
+		"DeleteRepositoryCreationTemplate":    op(h.deleteRepositoryCreationTemplate),
+		"PutReplicationConfiguration":         op(h.putReplicationConfiguration),
+		"DescribeImageReplicationStatus":      op(h.describeImageReplicationStatus),
 	}
 }
