@@ -1,10 +1,9 @@
 package ecr
 
 // operations lists the operations berth implements. The rest of the API
-// (scanning, replication, pull-through cache, creation templates,
-// signing) arrives with its own work; until then its requests are validated
-// and authorized like any other and answered UnknownOperationException —
-// never a fake success.
+// arrives with its own work; until then its requests are validated and
+// authorized like any other and answered UnknownOperationException — never
+// a fake success.
 func (h *Handler) operations() map[string]opFunc {
 	return map[string]opFunc{
 		"CreateRepository":                  op(h.createRepository),
