@@ -12,6 +12,8 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
+	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/templates"
 )
 
 // Config configures the ECR edge.
@@ -31,6 +33,15 @@ type Config struct {
 	// Registry that stores and previews but enforces nothing (the server
 	// passes the one it started).
 	Lifecycle *lifecycle.Service
+	// Templates serves the repository creation template operations; nil
+	// builds one over Registry (templates are kept in the registry, so any
+	// Service over it sees the same ones).
+	Templates *templates.Service
+	// Replication serves PutReplicationConfiguration, DescribeRegistry and
+	// DescribeImageReplicationStatus; nil builds one over Registry that
+	// stores configurations but replicates nothing (the server passes the
+	// one it subscribed).
+	Replication *replication.Service
 }
 
 // AccessKeyLookup resolves an access key id to its principal's ARN.
@@ -47,6 +58,8 @@ type Handler struct {
 	uris           URIs
 	keys           AccessKeyLookup
 	lifecycle      *lifecycle.Service
+	templates      *templates.Service
+	replication    *replication.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -94,6 +107,12 @@ func New(c Config) *Handler {
 	}
 	if h.lifecycle = c.Lifecycle; h.lifecycle == nil {
 		h.lifecycle = lifecycle.New(c.Registry, c.Registry.Clock(), h.log)
+	}
+	if h.templates = c.Templates; h.templates == nil {
+		h.templates = templates.NewAttached(c.Registry, templates.Options{})
+	}
+	if h.replication = c.Replication; h.replication == nil {
+		h.replication = replication.New(c.Registry, h.log)
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)

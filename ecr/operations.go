@@ -1,10 +1,9 @@
 package ecr
 
 // operations lists the operations berth implements. The rest of the API
-// (scanning, replication, pull-through cache, creation templates,
-// signing) arrives with its own work; until then its requests are validated
-// and authorized like any other and answered UnknownOperationException —
-// never a fake success.
+// arrives with its own work; until then its requests are validated and
+// authorized like any other and answered UnknownOperationException — never
+// a fake success.
 func (h *Handler) operations() map[string]opFunc {
 	return map[string]opFunc{
 		"CreateRepository":                  op(h.createRepository),
@@ -45,5 +44,13 @@ func (h *Handler) operations() map[string]opFunc {
 		"DeleteLifecyclePolicy":             op(h.deleteLifecyclePolicy),
 		"StartLifecyclePolicyPreview":       op(h.startLifecyclePolicyPreview),
 		"GetLifecyclePolicyPreview":         op(h.getLifecyclePolicyPreview),
+
+		// Repository creation templates and replication (issue 12).
+		"CreateRepositoryCreationTemplate":    op(h.createRepositoryCreationTemplate),
+		"DescribeRepositoryCreationTemplates": op(h.describeRepositoryCreationTemplates),
+		"UpdateRepositoryCreationTemplate":    op(h.updateRepositoryCreationTemplate),
+		"DeleteRepositoryCreationTemplate":    op(h.deleteRepositoryCreationTemplate),
+		"PutReplicationConfiguration":         op(h.putReplicationConfiguration),
+		"DescribeImageReplicationStatus":      op(h.describeImageReplicationStatus),
 	}
 }

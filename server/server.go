@@ -23,6 +23,8 @@ import (
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/policy"
+	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/templates"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -89,6 +91,10 @@ type Server struct {
 	// lifecycle enforces lifecycle policies from New until stopLifecycle.
 	lifecycle     *lifecycle.Service
 	stopLifecycle func()
+	// templates are the creation templates; replication copies pushes to
+	// the destinations of each registry's replication configuration.
+	templates   *templates.Service
+	replication *replication.Service
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -142,12 +148,16 @@ func New(cfg Config) (*Server, error) {
 		principals = identities
 	}
 	authz := policy.NewAuthorizer(principals, policy.AuthorizerOptions{Log: log, Now: clock.Now})
-	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads,
+	// The creation templates are the registry's TemplateSource (with
+	// --create-on-push as an implicit ROOT template) and are kept in it.
+	tmpl := templates.New(templates.Options{CreateOnPush: cfg.CreateOnPush})
+	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, Templates: tmpl, MaxUploads: cfg.MaxUploads,
 		Authorizer: authz, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
+	tmpl.Attach(reg)
 	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log}
 	if identities != nil {
 		// A nil *Directory in the interface would not be a nil interface.
@@ -155,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		s.identities = identities
 	}
 	s.lifecycle, s.stopLifecycle = lifecycle.Start(reg, cfg.LifecycleInterval, log)
+	s.templates, s.replication = tmpl, replication.Start(reg, log)
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -198,7 +209,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
 		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
-		Lifecycle: s.lifecycle})
+		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication})
 	r.Post("/", api.ServeHTTP)
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
