@@ -71,7 +71,11 @@ func scanDBFetch(args []string, stdout, stderr io.Writer) error {
 			errs = append(errs, err)
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: %d advisories (%.1f MB, from %s) in %s\n", e, got.Files, float64(got.Bytes)/1e6, got.URL, got.Dir)
+		noun := "advisories"
+		if got.Files == 1 {
+			noun = "advisory"
+		}
+		fmt.Fprintf(stdout, "%s: %d %s (%.1f MB, from %s) in %s\n", e, got.Files, noun, float64(got.Bytes)/1e6, got.URL, got.Dir)
 	}
 	return errors.Join(errs...)
 }

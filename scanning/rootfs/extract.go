@@ -250,7 +250,11 @@ func (x *extraction) entry(tr *tar.Reader, hdr *tar.Header, ch *changes) error {
 		case strings.HasPrefix(base, ".wh..wh."):
 			// aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs), not part of the image
 		default:
-			ch.whiteouts = append(ch.whiteouts, path.Join(parent, base[len(".wh."):]))
+			// ".wh.", ".wh.." and ".wh..." name no sibling: joined, they
+			// would name the directory itself or its parent.
+			if n := base[len(".wh."):]; n != "" && n != "." && n != ".." {
+				ch.whiteouts = append(ch.whiteouts, path.Join(parent, n))
+			}
 		}
 		return nil
 	}

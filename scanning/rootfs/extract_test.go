@@ -87,6 +87,14 @@ func TestWhiteoutInAnUpperLayerDeletesTheDpkgDatabase(t *testing.T) {
 	}
 	wantContents(t, dir, map[string]string{"etc/os-release": debianRelease})
 
+	// Whiteouts that name no sibling hide nothing (not their directory).
+	upper = layerOf(mtTar, tarOf(t, file("var/lib/dpkg/.wh.", ""), file("var/lib/dpkg/.wh..", ""), file("var/lib/dpkg/.wh...", "")))
+	dir, _, err = extractTo(t, DefaultLimits, []Layer{base, upper}, osPatterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContents(t, dir, map[string]string{"etc/os-release": debianRelease, "var/lib/dpkg/status": dpkgStatus, "var/lib/dpkg/status.d/extra": "Package: extra\n\n"})
+
 	// A whiteout of the file alone.
 	upper = layerOf(mtTar, tarOf(t, file("var/lib/dpkg/.wh.status", "")))
 	dir, _, err = extractTo(t, DefaultLimits, []Layer{base, upper}, osPatterns)
