@@ -273,8 +273,8 @@ func readRecord(file string) ([]byte, record, error) {
 // packageFiles appends records to the per-package JSON arrays. Records
 // wait in memory, up to flushBytes in all, and are then appended to their
 // files, so indexing holds neither all the records nor many open files,
-// and opens each package's file about once per flush instead of once per
-// record (which took most of the time).
+// and opens each package's file once per flush instead of once per record
+// (file system calls are most of an index's cost).
 type packageFiles struct {
 	dir     string
 	pending map[string]*bytes.Buffer
