@@ -3,6 +3,7 @@
 //	berth serve   [flags]            run the registry (ECR API and OCI /v2 on one port)
 //	berth token   [--account A]      print a /v2 password (HTTP Basic user "AWS")
 //	berth policy  compile|eval|export   IAM policies as Rego, one decision, a bundle for opa test
+//	berth scan-db fetch --dir DIR --ecosystem E   download OSV advisories for scanning
 //	berth version
 //
 // Every flag has a BERTH_* environment equivalent (e.g. --data-dir and
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return helpIsNotAnError(token(args[1:], stdout, stderr))
 	case "policy":
 		return helpIsNotAnError(policyCommand(args[1:], stdout, stderr))
+	case "scan-db":
+		return helpIsNotAnError(scanDBCommand(args[1:], stdout, stderr))
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", versionString())
 		return nil
@@ -81,6 +84,7 @@ func usage(w io.Writer) {
   berth serve [flags]       run berth (berth serve -h lists the flags)
   berth token [flags]       print a password for docker login -u AWS
   berth policy ...          compile, evaluate and export IAM policies (berth policy help)
+  berth scan-db fetch ...   download OSV advisories for image scanning (berth scan-db help)
   berth version             print the version
 `)
 }
