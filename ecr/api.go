@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/scanning"
 	"github.com/berth-dev/berth/templates"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	// stores configurations but replicates nothing (the server passes the
 	// one it subscribed).
 	Replication *replication.Service
+	// Scanning serves the image scanning operations and the scan status of
+	// DescribeImages; nil builds one over Registry with no scanner plugins
+	// (its scans fail saying so) and no scan on push (the server passes the
+	// one it subscribed).
+	Scanning *scanning.Service
 }
 
 // AccessKeyLookup resolves an access key id to its principal's ARN.
@@ -60,6 +66,7 @@ type Handler struct {
 	lifecycle      *lifecycle.Service
 	templates      *templates.Service
 	replication    *replication.Service
+	scanning       *scanning.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -113,6 +120,9 @@ func New(c Config) *Handler {
 	}
 	if h.replication = c.Replication; h.replication == nil {
 		h.replication = replication.New(c.Registry, h.log)
+	}
+	if h.scanning = c.Scanning; h.scanning == nil {
+		h.scanning = scanning.New(c.Registry, scanning.Config{Clock: c.Registry.Clock(), Log: h.log})
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)

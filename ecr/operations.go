@@ -52,5 +52,12 @@ func (h *Handler) operations() map[string]opFunc {
 		"DeleteRepositoryCreationTemplate":    op(h.deleteRepositoryCreationTemplate),
 		"PutReplicationConfiguration":         op(h.putReplicationConfiguration),
 		"DescribeImageReplicationStatus":      op(h.describeImageReplicationStatus),
+
+		// Image scanning (ops_scanning.go).
+		"StartImageScan":                          op(h.startImageScan),
+		"DescribeImageScanFindings":               op(h.describeImageScanFindings),
+		"GetRegistryScanningConfiguration":        op(h.getRegistryScanningConfiguration),
+		"PutRegistryScanningConfiguration":        op(h.putRegistryScanningConfiguration),
+		"BatchGetRepositoryScanningConfiguration": op(h.batchGetRepositoryScanningConfiguration),
 	}
 }
