@@ -209,5 +209,4 @@ func script(steps map[string]any) entry {
 
 func scanOnPush(r *core.Repository) { r.ScanOnPush = true }
 
-
 func mkdir(dir, name string) error { return os.Mkdir(filepath.Join(dir, name), 0o755) }

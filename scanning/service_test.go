@@ -344,7 +344,7 @@ func TestWithoutQuotaAnImageMayBeRescannedAtOnce(t *testing.T) {
 func TestRegistryRulesDecideScanOnPushOverTheRepositorySetting(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, Config{Scanners: []Scanner{loadScanner(t, "banned", "banned", bannedPaths)}})
-	f.CreateRepository(reg, "prod-api")           // scanOnPush off, matched by the rule
+	f.CreateRepository(reg, "prod-api")            // scanOnPush off, matched by the rule
 	f.CreateRepository(reg, "dev-api", scanOnPush) // scanOnPush on, matched by no rule
 	if _, err := f.svc.PutRegistryConfig(ctx, reg, core.ScanningConfig{ScanType: ScanTypeBasic,
 		Rules: []core.ScanningRule{{ScanFrequency: FrequencyScanOnPush, Filters: []string{"prod"}}}}); err != nil {
