@@ -105,8 +105,10 @@ func merge(results []scannerResult) outcome {
 		if r.status == StatusComplete {
 			o.status = StatusComplete
 		}
-		if r.description != "" {
-			note := r.description
+		// ECR's own words are the status description's already; a scanner's
+		// other words are added to them.
+		note := strings.TrimSpace(strings.TrimPrefix(r.description, unsupportedPrefix))
+		if note != "" && note != describeComplete && note != describeUnsupported {
 			if len(results) > 1 {
 				note = r.scanner + ": " + note
 			}
