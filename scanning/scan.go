@@ -86,8 +86,13 @@ func (s *Service) scan(ctx context.Context, j job) outcome {
 		mounts = append(mounts, plugins.Mount{HostDir: s.cfg.DB.Dir, GuestPath: dbMount})
 	}
 	var results []scannerResult
+	var unavailable []string
 	for _, sc := range scanners {
 		resp, err := sc.Plugin.Call(ctx, in, mounts...)
+		if errors.Is(err, ErrScannerUnavailable) {
+			unavailable = append(unavailable, err.Error())
+			continue
+		}
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -96,6 +101,9 @@ func (s *Service) scan(ctx context.Context, j job) outcome {
 			return fail("%v", err)
 		}
 		results = append(results, r)
+	}
+	if len(results) == 0 {
+		return fail("no scanner plugin is loaded (%s)", strings.Join(unavailable, "; "))
 	}
 	o := merge(results)
 	o.platform = platform

@@ -31,7 +31,9 @@ type Core interface {
 	UpdateImageData(ctx context.Context, reg core.RegistryID, repo string, dg digest.Digest, name string, change func(old []byte) ([]byte, error)) error
 }
 
-// Caller is a scanner plugin as scanning calls it: *plugins.Plugin.
+// Caller is a scanner plugin as scanning calls it: *plugins.Plugin. A Caller
+// that cannot run at all (a plugin whose module failed to load) answers an
+// error wrapping ErrScannerUnavailable, and scans go on without it.
 type Caller interface {
 	Call(ctx context.Context, input any, mounts ...plugins.Mount) (sdk.Response, error)
 }
@@ -76,6 +78,9 @@ var (
 	ErrScanNotFound  = errors.New("image scan not found")
 	ErrQuotaExceeded = errors.New("the scan quota per image has been exceeded")
 	ErrClosed        = errors.New("scanning has stopped: berth is shutting down")
+	// ErrScannerUnavailable is a scanner that could not be loaded; it is
+	// skipped, as if it were not there.
+	ErrScannerUnavailable = errors.New("scanner unavailable")
 )
 
 // UnsupportedImageError is an image scanning cannot read at all: an index or

@@ -11,6 +11,8 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/core/coretest"
+	"github.com/berth-dev/berth/plugins"
+	"github.com/berth-dev/berth/plugins/sdk"
 )
 
 const dpkgStatus = `Package: libc6
@@ -478,5 +480,32 @@ func TestTheAdvisoryDatabaseIsMountedAtDB(t *testing.T) {
 	r := f.findings("app", img.Digest)
 	if r.Status != StatusComplete || !strings.Contains(r.Description, "db holds [Alpine:v3.20 Debian:12]") || !r.SourceUpdatedAt.Equal(updated) {
 		t.Fatalf("%s %q %v", r.Status, r.Description, r.SourceUpdatedAt)
+	}
+}
+
+// unloadable is a scanner whose module could not be loaded.
+type unloadable struct{}
+
+func (unloadable) Call(ctx context.Context, input any, mounts ...plugins.Mount) (sdk.Response, error) {
+	return sdk.Response{}, fmt.Errorf("plugin broken could not be loaded: %w", ErrScannerUnavailable)
+}
+
+func TestAScannerThatCouldNotLoadIsSkipped(t *testing.T) {
+	broken := Scanner{Name: "broken", Paths: []string{"etc/os-release"}, Plugin: unloadable{}}
+	f := newFixture(t, Config{Scanners: []Scanner{broken, loadScanner(t, "banned", "banned", bannedPaths)}})
+	f.CreateRepository(reg, "app", scanOnPush)
+	img := f.pushImage("app", "v1", gzipLayer(entry{name: "var/lib/dpkg/status", body: dpkgStatus}))
+	f.settle()
+	if r := f.findings("app", img.Digest); r.Status != StatusComplete || !slices.Equal(names(r.Findings), []string{"BANNED-telnetd"}) {
+		t.Fatalf("with the other scanner: %s %q %v", r.Status, r.Description, names(r.Findings))
+	}
+
+	g := newFixture(t, Config{Scanners: []Scanner{broken}})
+	g.CreateRepository(reg, "app", scanOnPush)
+	img = g.pushImage("app", "v1", gzipLayer(entry{name: "var/lib/dpkg/status", body: dpkgStatus}))
+	g.settle()
+	want := "The scan failed: no scanner plugin is loaded (plugin broken could not be loaded: scanner unavailable)"
+	if r := g.findings("app", img.Digest); r.Status != StatusFailed || r.Description != want {
+		t.Fatalf("alone: %s %q", r.Status, r.Description)
 	}
 }
