@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -477,3 +478,6 @@ func (s *Service) Findings(ctx context.Context, reg core.RegistryID, repo string
 	}
 	return Result{}, fmt.Errorf("scanning: the findings of %s kept changing while they were read", dg)
 }
+
+// Scanners returns the scanners loaded, for the log and introspection.
+func (s *Service) Scanners() []Scanner { return slices.Clone(s.cfg.Scanners) }
