@@ -13,7 +13,21 @@ import (
 // image its repository's configuration says to scan on push (Applied), once:
 // pushing the same image again (another tag) does not scan it again. An
 // index or an artifact that is not an image is recorded UNSUPPORTED_IMAGE.
+// With Config.Quiet, a second subscriber notes pushes and uploads as they
+// happen, so that scans wait for a burst of them to pause.
 func (s *Service) Subscribe(bus *core.Bus) {
+	if s.cfg.Quiet > 0 {
+		// Pushes and uploads as they happen, for Quiet: on a queue of their
+		// own, since the scans' may be far behind.
+		bus.Subscribe(core.Subscriber{
+			Name:  "scanning-activity",
+			Kinds: []core.EventKind{core.EventPush, core.EventUploadComplete},
+			Handle: func(ctx context.Context, e core.Event) error {
+				s.lastActive.Store(e.Time.UnixNano())
+				return nil
+			},
+		})
+	}
 	bus.Subscribe(core.Subscriber{
 		Name:      "scanning",
 		Kinds:     []core.EventKind{core.EventPush},

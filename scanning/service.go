@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/core"
@@ -67,6 +68,12 @@ type Config struct {
 	Quota bool
 	// Workers bounds how many scans run at once (default 2).
 	Workers int
+	// Quiet, when set, lets pushes go first: a scan waits until no push or
+	// blob upload has been seen for Quiet, or until it has waited
+	// maxDeferrals times Quiet, so that scans take no CPU from a burst of
+	// pushes (berth's target: pushes with scan on push at 0.9 of their
+	// pace without). Zero starts scans at once.
+	Quiet time.Duration
 	// TempDir is where images' files are extracted for a scan ("": the
 	// system's temporary directory).
 	TempDir string
@@ -103,6 +110,9 @@ type Service struct {
 	epoch string
 
 	slots chan struct{} // one per scan running
+	// lastActive is when the latest push or blob upload was seen (unix
+	// nanoseconds on the clock), for Quiet.
+	lastActive atomic.Int64
 
 	ctx    context.Context // ended by Close: scans in flight stop
 	cancel context.CancelFunc
@@ -264,7 +274,7 @@ func corrupt(err error) error {
 
 // run scans and records the outcome, waiting for a free slot first.
 func (s *Service) run(ctx context.Context, j job) {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || s.yield(ctx) != nil {
 		s.finish(j, outcome{status: StatusFailed, description: describeInterrupted})
 		return
 	}
@@ -280,6 +290,28 @@ func (s *Service) run(ctx context.Context, j job) {
 		o = outcome{status: StatusFailed, description: describeInterrupted}
 	}
 	s.finish(j, o)
+}
+
+// maxDeferrals bounds how long a scan yields to pushes: maxDeferrals × Quiet.
+const maxDeferrals = 50
+
+// yield waits, with Quiet set, until pushes have paused for Quiet or the
+// scan has waited long enough.
+func (s *Service) yield(ctx context.Context) error {
+	if s.cfg.Quiet <= 0 {
+		return nil
+	}
+	deadline := s.clock.Now().Add(maxDeferrals * s.cfg.Quiet)
+	for {
+		now := s.clock.Now()
+		idle := now.Sub(time.Unix(0, s.lastActive.Load()))
+		if idle >= s.cfg.Quiet || !now.Before(deadline) {
+			return nil
+		}
+		if err := core.Sleep(ctx, s.clock, min(s.cfg.Quiet-idle, deadline.Sub(now))); err != nil {
+			return err
+		}
+	}
 }
 
 // outcome is what a scan found.

@@ -509,3 +509,60 @@ func TestAScannerThatCouldNotLoadIsSkipped(t *testing.T) {
 		t.Fatalf("alone: %s %q", r.Status, r.Description)
 	}
 }
+
+func TestScansYieldToPushesUntilTheyPauseOrForLong(t *testing.T) {
+	f := newFixture(t, Config{Scanners: []Scanner{loadScanner(t, "banned", "banned", bannedPaths)}, Quiet: time.Second})
+	f.CreateRepository(reg, "app", scanOnPush)
+	status := func(img coretest.Pushed) string {
+		r, err := f.svc.Summary(context.Background(), reg, "app", img.Digest)
+		if err != nil {
+			return err.Error()
+		}
+		return r.Status
+	}
+	// settled waits (in real time) for the scan to reach a status.
+	settled := func(img coretest.Pushed, want string) bool {
+		for range 200 {
+			if status(img) == want {
+				return true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return false
+	}
+	img := f.pushImage("app", "v1", gzipLayer(entry{name: "var/lib/dpkg/status", body: dpkgStatus}))
+	if !settled(img, StatusInProgress) {
+		t.Fatalf("the scan on push did not start: %s", status(img))
+	}
+	// Uploads go on every 0.9 s: the scan waits...
+	for i := range 20 {
+		f.Clock.Advance(900 * time.Millisecond)
+		f.PushBlob(reg, "app", []byte(fmt.Sprint("layer ", i)), coretest.MediaTypeLayer)
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s := status(img); s != StatusInProgress {
+		t.Fatalf("the scan ran during a burst of pushes: %s", s)
+	}
+	// ... until they pause for a second.
+	f.Clock.Advance(time.Second)
+	if !settled(img, StatusComplete) {
+		t.Fatalf("the scan did not run once pushes paused: %s", status(img))
+	}
+	// A scan that has waited 50 seconds runs, pushes or not.
+	img2 := f.pushImage("app", "v2", gzipLayer(entry{name: "var/lib/dpkg/status", body: dpkgStatus}, entry{name: "v2"}))
+	if !settled(img2, StatusInProgress) {
+		t.Fatalf("the second scan on push did not start: %s", status(img2))
+	}
+	for i := 0; i < 60 && status(img2) == StatusInProgress; i++ {
+		f.Clock.Advance(900 * time.Millisecond)
+		f.PushBlob(reg, "app", []byte(fmt.Sprint("more ", i)), coretest.MediaTypeLayer)
+		time.Sleep(30 * time.Millisecond)
+	}
+	if !settled(img2, StatusComplete) {
+		t.Fatalf("the scan waited past its bound: %s", status(img2))
+	}
+	if waited := f.Clock.Now().Sub(img2.Image.PushedAt); waited < 45*time.Second {
+		t.Errorf("the scan ran %s after its push, in a burst", waited)
+	}
+}
