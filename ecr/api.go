@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
+	"github.com/berth-dev/berth/pullthrough"
 )
 
 // Config configures the ECR edge.
@@ -31,6 +32,10 @@ type Config struct {
 	// Registry that stores and previews but enforces nothing (the server
 	// passes the one it started).
 	Lifecycle *lifecycle.Service
+	// PullThrough serves the pull-through cache rule operations: the
+	// Service the Registry was built with as its Upstream. nil: the
+	// operations are unknown (a rule would pull nothing).
+	PullThrough *pullthrough.Service
 }
 
 // AccessKeyLookup resolves an access key id to its principal's ARN.
@@ -47,6 +52,7 @@ type Handler struct {
 	uris           URIs
 	keys           AccessKeyLookup
 	lifecycle      *lifecycle.Service
+	ptc            *pullthrough.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -88,7 +94,8 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 
 // New builds the handler.
 func New(c Config) *Handler {
-	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log}
+	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log,
+		ptc: c.PullThrough}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

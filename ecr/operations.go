@@ -6,7 +6,7 @@ package ecr
 // and authorized like any other and answered UnknownOperationException —
 // never a fake success.
 func (h *Handler) operations() map[string]opFunc {
-	return map[string]opFunc{
+	ops := map[string]opFunc{
 		"CreateRepository":                  op(h.createRepository),
 		"DescribeRepositories":              op(h.describeRepositories),
 		"DeleteRepository":                  op(h.deleteRepository),
@@ -46,4 +46,12 @@ func (h *Handler) operations() map[string]opFunc {
 		"StartLifecyclePolicyPreview":       op(h.startLifecyclePolicyPreview),
 		"GetLifecyclePolicyPreview":         op(h.getLifecyclePolicyPreview),
 	}
+	if h.ptc != nil { // the pull-through cache's rules, when berth has one
+		ops["CreatePullThroughCacheRule"] = op(h.createPullThroughCacheRule)
+		ops["DescribePullThroughCacheRules"] = op(h.describePullThroughCacheRules)
+		ops["UpdatePullThroughCacheRule"] = op(h.updatePullThroughCacheRule)
+		ops["DeletePullThroughCacheRule"] = op(h.deletePullThroughCacheRule)
+		ops["ValidatePullThroughCacheRule"] = op(h.validatePullThroughCacheRule)
+	}
+	return ops
 }

@@ -41,6 +41,15 @@ var (
 	ErrSecretNotFound      = errors.New("secret not found")
 )
 
+// RuleError is ErrRuleExists or ErrRuleNotFound, about the rule with Prefix.
+type RuleError struct {
+	Err    error
+	Prefix string
+}
+
+func (e *RuleError) Error() string { return e.Err.Error() + ": " + e.Prefix }
+func (e *RuleError) Unwrap() error { return e.Err }
+
 // DefaultRefresh is how often a cached tag is checked upstream at most:
 // "at least once every 24 hours" (ECR user guide, Sync an upstream registry).
 const DefaultRefresh = 24 * time.Hour
@@ -126,7 +135,7 @@ func (s *Service) Create(ctx context.Context, reg core.RegistryID, in Input) (co
 	_, err = s.core.UpdateSettings(ctx, reg, func(st *core.RegistrySettings) error {
 		switch {
 		case indexOf(st.PullThroughRules, rule.Prefix) >= 0:
-			return ErrRuleExists
+			return &RuleError{ErrRuleExists, rule.Prefix}
 		case len(st.PullThroughRules) >= MaxRules:
 			return core.Errorf(core.KindLimitExceeded, "The registry with id '%s' already has %d pull through cache rules, the most it may have", reg.Account, MaxRules)
 		}
@@ -148,7 +157,7 @@ func (s *Service) Describe(ctx context.Context, reg core.RegistryID, prefixes []
 	for _, p := range prefixes {
 		i := indexOf(rules, p)
 		if i < 0 {
-			return nil, ErrRuleNotFound
+			return nil, &RuleError{ErrRuleNotFound, p}
 		}
 		if !slices.ContainsFunc(out, func(r core.PullThroughRule) bool { return r.Prefix == rules[i].Prefix }) {
 			out = append(out, rules[i])
@@ -170,7 +179,7 @@ func (s *Service) Update(ctx context.Context, reg core.RegistryID, prefix, crede
 	_, err := s.core.UpdateSettings(ctx, reg, func(st *core.RegistrySettings) error {
 		i := indexOf(st.PullThroughRules, prefix)
 		if i < 0 {
-			return ErrRuleNotFound
+			return &RuleError{ErrRuleNotFound, prefix}
 		}
 		r := st.PullThroughRules[i]
 		in := Input{Prefix: r.Prefix, UpstreamRegistry: r.UpstreamRegistry, UpstreamURL: r.UpstreamURL, UpstreamPrefix: r.UpstreamPrefix,
@@ -198,7 +207,7 @@ func (s *Service) Delete(ctx context.Context, reg core.RegistryID, prefix string
 	_, err := s.core.UpdateSettings(ctx, reg, func(st *core.RegistrySettings) error {
 		i := indexOf(st.PullThroughRules, prefix)
 		if i < 0 {
-			return ErrRuleNotFound
+			return &RuleError{ErrRuleNotFound, prefix}
 		}
 		rule = st.PullThroughRules[i]
 		st.PullThroughRules = slices.Delete(st.PullThroughRules, i, i+1)
@@ -216,7 +225,7 @@ func (s *Service) Validate(ctx context.Context, reg core.RegistryID, prefix stri
 	}
 	i := indexOf(rules, prefix)
 	if i < 0 {
-		return rule, "", ErrRuleNotFound
+		return rule, "", &RuleError{ErrRuleNotFound, prefix}
 	}
 	rule = rules[i]
 	up, err := ParseUpstream(rule.UpstreamURL)
