@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/policy"
+	"github.com/berth-dev/berth/pullthrough"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -61,12 +62,20 @@ type Config struct {
 	// enforced, besides after each push and policy change (--lifecycle-interval,
 	// default 5m); 0 turns the periodic sweep off.
 	LifecycleInterval time.Duration
+	// PTCCredentials is the --ptc-credentials file: the upstream
+	// credentials pull-through cache rules name by credentialArn ("" none).
+	PTCCredentials string
+	// PTCRefresh is how long a tag pulled through is served before a pull
+	// checks it upstream again (--ptc-refresh, default 24h); 0 checks on
+	// every pull.
+	PTCRefresh time.Duration
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000",
-		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout, LifecycleInterval: DefaultLifecycleInterval}
+		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout, LifecycleInterval: DefaultLifecycleInterval,
+		PTCRefresh: pullthrough.DefaultRefresh}
 }
 
 // Server is a configured berth instance.
@@ -89,6 +98,8 @@ type Server struct {
 	// lifecycle enforces lifecycle policies from New until stopLifecycle.
 	lifecycle     *lifecycle.Service
 	stopLifecycle func()
+	// pullThrough is the registry's Upstream and keeps its rules.
+	pullThrough *pullthrough.Service
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -107,6 +118,14 @@ func New(cfg Config) (*Server, error) {
 		if identities, err = identity.Load(cfg.IAMConfig); err != nil {
 			return nil, fmt.Errorf("--iam-config: %w", err)
 		}
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = core.SystemClock
+	}
+	pullThrough, err := pullthrough.New(pullthrough.Options{Credentials: cfg.PTCCredentials, Refresh: cfg.PTCRefresh, Clock: clock, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("pull-through cache: %w", err)
 	}
 	var (
 		meta   kv.Store
@@ -130,10 +149,6 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = core.SystemClock
-	}
 	// Policies decide with or without --iam-config: without it every
 	// account's root is all there is, and a repository policy still grants
 	// another account's root a cross-account pull.
@@ -143,12 +158,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	authz := policy.NewAuthorizer(principals, policy.AuthorizerOptions{Log: log, Now: clock.Now})
 	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads,
-		Authorizer: authz, Log: log})
+		Authorizer: authz, Upstream: pullThrough, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log}
+	pullThrough.Bind(reg)
+	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log, pullThrough: pullThrough}
 	if identities != nil {
 		// A nil *Directory in the interface would not be a nil interface.
 		s.accessKeys = identities
@@ -198,7 +214,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
 		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
-		Lifecycle: s.lifecycle})
+		Lifecycle: s.lifecycle, PullThrough: s.pullThrough})
 	r.Post("/", api.ServeHTTP)
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
