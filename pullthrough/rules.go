@@ -186,14 +186,19 @@ func checkRoleARN(reg core.RegistryID, arn string) error {
 	return nil
 }
 
+// RoleSession is the session name of the role berth assumes for a rule's
+// customRoleArn: the one --iam-config gives a role that names none, so that
+// the role's identity policies apply.
+const RoleSession = "berth"
+
 // roleSession is the principal berth acts as when it pulls with a rule's
-// custom role: a session of that role (its identity policies apply).
+// custom role: a session of that role.
 func roleSession(arn string) string {
 	m := roleARN.FindStringSubmatch(arn)
 	if m == nil {
 		return ""
 	}
-	return "arn:aws:sts::" + m[2] + ":assumed-role/" + m[3] + "/ecr-pullthroughcache"
+	return "arn:aws:sts::" + m[2] + ":assumed-role/" + m[3] + "/" + RoleSession
 }
 
 // match finds the rule for a cache repository: the longest prefix it is

@@ -270,7 +270,7 @@ func TestECRUpstreamInsideBerth(t *testing.T) {
 		}
 	}
 	authz.mu.Unlock()
-	if len(asked) != 1 || asked[0].Action != "ecr:BatchGetImage" || asked[0].Principal != "arn:aws:sts::111111111111:assumed-role/ptc-puller/ecr-pullthroughcache" ||
+	if len(asked) != 1 || asked[0].Action != "ecr:BatchGetImage" || asked[0].Principal != "arn:aws:sts::111111111111:assumed-role/ptc-puller/berth" ||
 		asked[0].Resources[0].ARN != core.RepositoryARN(upReg, "team-a/app") {
 		t.Fatalf("the upstream pull was authorized as %+v", asked)
 	}
