@@ -169,7 +169,7 @@ func (r *Registry) fetchBlob(ctx context.Context, reg RegistryID, repo string, d
 	}
 	if !serve || src.Size < 0 {
 		// Nobody to stream to, or no size to announce: store it all first.
-		return outcome(im.drain())
+		return outcome(im.wait())
 	}
 	return im, true, nil
 }
@@ -186,37 +186,65 @@ func outcome(err error) (blob.Reader, bool, error) {
 }
 
 // blobImport stores an upstream's blob while it is read: the tee of a first
-// pull. Every byte taken from the upstream goes into an upload (hashed as it
-// is written) before the reader sees it, and the upload is committed —
-// digest verified, blob linked into the repository — before the reader gets
-// the last bytes, so a client never receives the whole of a blob that was
-// not stored. The reader may seek: forward, the bytes in between are taken
-// into the upload; backward, the rest is stored first and the reader goes on
-// from the stored blob. Close before the end (a client that went away, a
-// HEAD) hands the rest to a goroutine: the import completes for the callers
-// waiting on it, or fails for them. A blobImport is used by one goroutine at
-// a time: its reader's, then the drain's.
+// pull. A pump goroutine takes the upstream's bytes a MiB at a time, writes
+// each chunk into an upload (hashed as it is written) and only then hands it
+// to the reader, so that storing and serving overlap. The last chunk is
+// handed on only once the bytes are known to match the digest, so a client
+// never receives the whole of a blob that was refused; the commit (sync,
+// rename, link) follows, and the blob becomes reachable once it is done.
+//
+// The reader may seek: forward, the bytes in between are skipped (they are
+// stored all the same); backward, it waits for the import to end and goes
+// on from the stored blob. A reader that closes early (a client that went
+// away, a HEAD) leaves the pump running: the import completes for the
+// callers waiting on it, or fails for them.
 type blobImport struct {
 	r    *Registry
 	ctx  context.Context
 	reg  RegistryID
 	repo string
 	d    digest.Digest
+	size int64 // declared by the upstream; < 0 unknown
+
+	// The pump's own.
 	body io.ReadCloser
 	up   blob.Upload
 	id   string // the upload's, in flight for the janitor
-	size int64  // declared by the upstream; < 0 unknown
 	n    int64  // bytes taken from the upstream into up
 	end  func(error)
-	done bool
-	err  error // why the import failed
 
-	pos    int64       // the reader's position
+	chunks   chan importChunk // pump → reader; closed when the pump stops sending
+	gone     chan struct{}    // closed when the reader stops reading
+	goneOnce sync.Once
+	done     chan struct{} // closed when the import has ended
+	err      error         // its outcome, set before done is closed
+
+	// The reader's own.
+	pos    int64  // the position asked for
+	off    int64  // the offset of cur[0]
+	cur    []byte // what is left of the chunk being read
+	curBuf *[chunkSize]byte
+	rerr   error       // the failure the reader met
 	stored blob.Reader // once the reader went back, the stored blob
 }
 
+// importChunk is a piece of the blob, stored, on its way to the reader; or
+// the failure that ended the import.
+type importChunk struct {
+	buf *[chunkSize]byte
+	n   int
+	err error
+}
+
+// chunkSize is how much the pump takes from the upstream at once; a few
+// chunks in flight bound what an import holds in memory.
+const chunkSize = 1 << 20
+
+var chunkBuffers = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+
 // startImport opens the upload the blob streams into, creating the
-// repository for the pull-through cache first. On failure it ends the fetch.
+// repository for the pull-through cache first, and starts the pump. On
+// failure it ends the fetch.
 func (r *Registry) startImport(ctx context.Context, reg RegistryID, repo string, d digest.Digest, src UpstreamBlob, end func(error)) (*blobImport, error) {
 	fail := func(err error) (*blobImport, error) {
 		src.Body.Close()
@@ -237,15 +265,109 @@ func (r *Registry) startImport(ctx context.Context, reg RegistryID, repo string,
 		r.mu.Unlock()
 		return fail(err)
 	}
-	return &blobImport{r: r, ctx: ctx, reg: reg, repo: repo, d: d, body: src.Body, up: up, id: id, size: src.Size, end: end}, nil
+	t := &blobImport{r: r, ctx: ctx, reg: reg, repo: repo, d: d, size: src.Size, body: src.Body, up: up, id: id, end: end,
+		chunks: make(chan importChunk, 4), gone: make(chan struct{}), done: make(chan struct{})}
+	go t.pump()
+	return t, nil
 }
 
-// finish ends the import once, with its outcome.
-func (t *blobImport) finish(err error, consumed bool) error {
-	if t.done {
-		return t.err
+// pump takes the blob from the upstream into the upload, handing each
+// chunk on to the reader (while there is one), and ends the import.
+func (t *blobImport) pump() {
+	defer close(t.chunks)
+	for {
+		want := int64(chunkSize)
+		if t.size >= 0 {
+			want = min(want, t.size-t.n)
+		}
+		buf := chunkBuffers.Get().(*[chunkSize]byte)
+		k, rerr := readSome(t.body, buf[:want])
+		if k > 0 {
+			if _, err := t.up.Write(buf[:k]); err != nil {
+				chunkBuffers.Put(buf)
+				t.fail(err, false)
+				return
+			}
+			t.n += int64(k)
+		}
+		last := t.size >= 0 && t.n == t.size || t.size < 0 && rerr == io.EOF
+		switch {
+		case last:
+		case rerr == io.EOF:
+			chunkBuffers.Put(buf)
+			t.fail(t.upstreamFailed(io.ErrUnexpectedEOF), false)
+			return
+		case rerr != nil:
+			chunkBuffers.Put(buf)
+			t.fail(t.upstreamFailed(rerr), false)
+			return
+		default:
+			t.send(importChunk{buf: buf, n: k})
+			continue
+		}
+		// The last chunk: handed on only once the content is known good.
+		if su, ok := t.up.(blob.SHA256Upload); ok && t.d.Algorithm() == digest.SHA256 {
+			if su.SHA256() != t.d {
+				chunkBuffers.Put(buf)
+				t.fail(t.mismatch(), false)
+				return
+			}
+			t.send(importChunk{buf: buf, n: k})
+			t.commit()
+			return
+		}
+		if err := t.commit(); err != nil {
+			chunkBuffers.Put(buf)
+			t.send(importChunk{err: err})
+			return
+		}
+		t.send(importChunk{buf: buf, n: k})
+		return
 	}
-	t.done, t.err = true, err
+}
+
+// readSome reads what the body has now, up to len(p) (at least a byte,
+// unless p is empty or the body ends or fails): the reader gets bytes as
+// soon as they arrive, in pieces as large as the upstream's pace allows.
+func readSome(body io.Reader, p []byte) (int, error) {
+	for len(p) > 0 {
+		k, err := body.Read(p)
+		if k > 0 || err != nil {
+			return k, err
+		}
+	}
+	return 0, nil
+}
+
+// send hands a chunk to the reader, unless it has gone.
+func (t *blobImport) send(c importChunk) {
+	select {
+	case t.chunks <- c:
+	case <-t.gone:
+		if c.buf != nil {
+			chunkBuffers.Put(c.buf)
+		}
+	}
+}
+
+// fail ends the import with err, and tells the reader.
+func (t *blobImport) fail(err error, consumed bool) {
+	t.finish(err, consumed)
+	t.send(importChunk{err: err})
+}
+
+// commit verifies and stores the upload and links the blob: the import's end.
+func (t *blobImport) commit() error {
+	_, consumed, err := t.r.commit(t.ctx, t.reg, t.repo, t.up, t.d, "")
+	if errors.Is(err, &Error{Kind: KindDigestInvalid}) {
+		err = t.mismatch()
+	}
+	t.finish(err, consumed)
+	return err
+}
+
+// finish ends the import with its outcome.
+func (t *blobImport) finish(err error, consumed bool) {
 	t.body.Close()
 	if err != nil && !consumed {
 		t.up.Cancel()
@@ -253,8 +375,13 @@ func (t *blobImport) finish(err error, consumed bool) error {
 	t.r.mu.Lock()
 	delete(t.r.inFlight, t.id)
 	t.r.mu.Unlock()
+	t.err = err
+	close(t.done)
 	t.end(err)
-	return err
+}
+
+func (t *blobImport) mismatch() error {
+	return Errorf(KindUpstreamUnavailable, "the upstream registry sent content that does not match digest %s", t.d)
 }
 
 // upstreamFailed words a failure to read the upstream's body.
@@ -265,88 +392,71 @@ func (t *blobImport) upstreamFailed(err error) error {
 	return &Error{Kind: KindUpstreamUnavailable, Message: "reading blob " + string(t.d) + " from the upstream registry failed: " + err.Error(), Err: err}
 }
 
-// take copies p's worth of upstream bytes into the upload and p.
-func (t *blobImport) take(p []byte) (int, error) {
-	if t.size >= 0 && int64(len(p)) > t.size-t.n {
-		p = p[:t.size-t.n]
-	}
-	k, rerr := t.body.Read(p)
-	if k > 0 {
-		if _, err := t.up.Write(p[:k]); err != nil {
-			return 0, t.finish(err, false)
-		}
-		t.n += int64(k)
-	}
-	switch {
-	case t.size >= 0 && t.n == t.size, rerr == io.EOF && t.size < 0:
-		// The last bytes are handed on only once they are stored.
-		if err := t.complete(); err != nil {
-			return 0, err
-		}
-		return k, nil
-	case rerr == io.EOF:
-		return 0, t.finish(t.upstreamFailed(io.ErrUnexpectedEOF), false)
-	case rerr != nil:
-		return 0, t.finish(t.upstreamFailed(rerr), false)
-	}
-	return k, nil
-}
+// detach stops handing chunks to the reader; the pump goes on.
+func (t *blobImport) detach() { t.goneOnce.Do(func() { close(t.gone) }) }
 
-// complete commits the upload: the digest is verified and the blob linked.
-func (t *blobImport) complete() error {
-	_, consumed, err := t.r.commit(t.ctx, t.reg, t.repo, t.up, t.d, "")
-	if errors.Is(err, &Error{Kind: KindDigestInvalid}) {
-		err = Errorf(KindUpstreamUnavailable, "the upstream registry sent content that does not match digest %s", t.d)
-	}
-	return t.finish(err, consumed)
-}
-
-// drainBuffers hold drain's buffers: a MiB per read keeps syscalls few.
-var drainBuffers = sync.Pool{New: func() any { return new([1 << 20]byte) }}
-
-// drain takes the rest of the blob from the upstream and completes the import.
-func (t *blobImport) drain() error {
-	if t.done {
-		return t.err
-	}
-	bp := drainBuffers.Get().(*[1 << 20]byte)
-	defer drainBuffers.Put(bp)
-	for !t.done {
-		if _, err := t.take(bp[:]); err != nil {
-			return err
-		}
-	}
+// wait lets the import run to its end without a reader, and returns its outcome.
+func (t *blobImport) wait() error {
+	t.detach()
+	<-t.done
 	return t.err
 }
 
-// Read serves the blob from its position, taking from the upstream as needed.
+// Read serves the blob from its position.
 func (t *blobImport) Read(p []byte) (int, error) {
 	if t.stored != nil {
 		return t.stored.Read(p)
 	}
+	if t.rerr != nil {
+		return 0, t.rerr
+	}
 	if t.pos >= t.size {
+		// The end, once the blob is stored (an HTTP response stops at the
+		// size and does not wait for it).
+		if err := t.wait(); err != nil {
+			t.rerr = err
+			return 0, err
+		}
 		return 0, io.EOF
 	}
-	if t.pos < t.n || t.done {
-		// Behind what was taken (or taken whole): from the stored blob.
+	if t.pos < t.off {
+		// Behind what was handed on: from the stored blob, once stored.
 		if err := t.openStored(); err != nil {
+			t.rerr = err
 			return 0, err
 		}
 		return t.stored.Read(p)
 	}
-	for t.pos > t.n { // skip ahead, storing what is skipped
-		if _, err := t.take(p[:min(int64(len(p)), t.pos-t.n)]); err != nil {
-			return 0, err
+	for t.pos >= t.off+int64(len(t.cur)) { // the next chunk, skipping what is not asked for
+		t.release()
+		c, ok := <-t.chunks
+		switch {
+		case !ok:
+			t.rerr = errors.New("core: the upstream import stopped")
+			return 0, t.rerr
+		case c.err != nil:
+			t.rerr = c.err
+			return 0, c.err
 		}
+		t.off += int64(len(t.cur))
+		t.cur, t.curBuf = c.buf[:c.n], c.buf
 	}
-	k, err := t.take(p)
+	k := copy(p, t.cur[t.pos-t.off:])
 	t.pos += int64(k)
-	return k, err
+	return k, nil
 }
 
-// openStored completes the import and goes on reading from the stored blob.
+// release gives the chunk read back to the pool.
+func (t *blobImport) release() {
+	if t.curBuf != nil {
+		chunkBuffers.Put(t.curBuf)
+		t.curBuf = nil
+	}
+}
+
+// openStored waits for the import to end and goes on from the stored blob.
 func (t *blobImport) openStored() error {
-	if err := t.drain(); err != nil {
+	if err := t.wait(); err != nil {
 		return err
 	}
 	rd, err := t.r.blobs.Open(t.d)
@@ -357,11 +467,12 @@ func (t *blobImport) openStored() error {
 		rd.Close()
 		return err
 	}
-	t.stored = rd
+	t.release()
+	t.cur, t.stored = nil, rd
 	return nil
 }
 
-// Seek moves the reader's position; bytes move only when it reads.
+// Seek moves the reader's position; the pump goes on regardless.
 func (t *blobImport) Seek(offset int64, whence int) (int64, error) {
 	if t.stored != nil {
 		pos, err := t.stored.Seek(offset, whence)
@@ -384,17 +495,13 @@ func (t *blobImport) Seek(offset int64, whence int) (int64, error) {
 // Size is the size the upstream declared.
 func (t *blobImport) Size() int64 { return t.size }
 
-// Close ends the reader; an import not complete yet goes on without it.
+// Close ends the reader; the import goes on without it.
 func (t *blobImport) Close() error {
+	t.detach()
+	t.release()
+	t.cur = nil
 	if t.stored != nil {
-		t.stored.Close()
-	}
-	if !t.done {
-		go func() {
-			if err := t.drain(); err != nil {
-				t.r.log.Warn("importing a blob from the upstream registry failed", "registry", t.reg, "repository", t.repo, "digest", t.d, "err", err)
-			}
-		}()
+		return t.stored.Close()
 	}
 	return nil
 }
