@@ -22,7 +22,9 @@ import (
 // instead of the miss.
 //
 // Concurrent misses of the same manifest reference, or of the same blob,
-// make one call. Reads made for the pull-through cache itself (ctx marked
+// make one call; but a KindDenied error is the caller's own (the Upstream
+// may check the caller's permission to import), so a caller that shared
+// another's denied call asks again for itself. Reads made for the pull-through cache itself (ctx marked
 // with CausePullThrough, e.g. an Upstream reading another registry berth
 // holds) are never offered to it, so that no rule can send a miss back to
 // itself.
@@ -80,7 +82,10 @@ func (r *Registry) offerMiss(ctx context.Context, key string, fetch func(ctx con
 	if !r.consults(ctx) {
 		return false, nil
 	}
-	_, err, _ := r.fetches.Do(key, func() (any, error) { return nil, fetch(upstreamContext(ctx)) })
+	_, err, shared := r.fetches.Do(key, func() (any, error) { return nil, fetch(upstreamContext(ctx)) })
+	if shared && IsKind(err, KindDenied) {
+		err = fetch(upstreamContext(ctx))
+	}
 	switch {
 	case err == nil:
 		return true, nil
@@ -134,14 +139,17 @@ func (r *Registry) fetchBlob(ctx context.Context, reg RegistryID, repo string, d
 	}
 	key := regPrefix(reg) + repo + sep + string(d)
 	r.mu.Lock()
-	if f := r.blobFetches[key]; f != nil {
+	for f := r.blobFetches[key]; f != nil; f = r.blobFetches[key] {
 		r.mu.Unlock()
 		select {
 		case <-f.done:
-			return outcome(f.err)
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		}
+		if !IsKind(f.err, KindDenied) {
+			return outcome(f.err)
+		}
+		r.mu.Lock() // another caller was denied: this one asks for itself
 	}
 	f := &blobFetch{done: make(chan struct{})}
 	if r.blobFetches == nil {

@@ -25,6 +25,8 @@ type fakeUpstream struct {
 	blobs                    map[digest.Digest][]byte
 	fail                     error         // returned instead of fetching
 	gate                     chan struct{} // when set, manifest fetches wait for it
+	blobGate                 chan struct{} // when set, blob fetches wait for it
+	deny                     string        // a principal the upstream refuses to import for
 	mu                       sync.Mutex
 	bodies                   map[digest.Digest]io.ReadCloser // a blob's body, instead of its bytes
 	unsized                  bool                            // declare no size
@@ -37,6 +39,9 @@ func (u *fakeUpstream) FetchManifest(ctx context.Context, reg RegistryID, repo, 
 	u.manifestCalls.Add(1)
 	if u.gate != nil {
 		<-u.gate
+	}
+	if u.deny != "" && CallerFrom(ctx).Principal == u.deny {
+		return Denied("%s may not import", u.deny)
 	}
 	if CauseFrom(ctx) != CausePullThrough {
 		return errors.New("an upstream fetch without the pull-through cause")
@@ -56,6 +61,12 @@ func (u *fakeUpstream) FetchManifest(ctx context.Context, reg RegistryID, repo, 
 
 func (u *fakeUpstream) FetchBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (UpstreamBlob, error) {
 	u.blobCalls.Add(1)
+	if u.blobGate != nil {
+		<-u.blobGate
+	}
+	if u.deny != "" && CallerFrom(ctx).Principal == u.deny {
+		return UpstreamBlob{}, Denied("%s may not import", u.deny)
+	}
 	if u.fail != nil {
 		return UpstreamBlob{}, u.fail
 	}
@@ -485,6 +496,50 @@ func TestPullThroughReadsAreNotOffered(t *testing.T) {
 		wantKind(t, err, KindRepositoryNotFound, "a pull-through blob read that misses")
 		if u.manifestCalls.Load()+u.blobCalls.Load()+u.refreshAsked.Load() != 0 {
 			t.Fatal("the Upstream was consulted for its own read")
+		}
+	})
+}
+
+// A denial is the caller's own: a caller who joined a denied caller's
+// fetch (of a manifest or a blob) asks the Upstream again for itself.
+func TestADenialIsNotShared(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		u := newUpstreamFixture(t, f)
+		denied := "arn:aws:iam::111111111111:user/pull-only"
+		u.deny = denied
+		u.gate, u.blobGate = make(chan struct{}), make(chan struct{})
+		layer := digest.FromBytes([]byte("an upstream layer"))
+		type result struct {
+			who string
+			err error
+		}
+		results := make(chan result, 4)
+		for _, who := range []string{denied, RootPrincipal(regA.Account)} {
+			ctx := WithCaller(bg, Caller{Registry: regA, Principal: who})
+			go func() { _, _, err := f.r.GetManifest(ctx, regA, "hub/alpine", "3.20", nil); results <- result{"manifest " + who, err} }()
+			go func() {
+				rd, err := f.r.OpenBlob(ctx, regA, "hub/alpine", layer)
+				if err == nil {
+					_, err = io.ReadAll(rd)
+					rd.Close()
+				}
+				results <- result{"blob " + who, err}
+			}()
+			// The first caller's fetches start before the second caller arrives.
+			for u.manifestCalls.Load() == 0 || u.blobCalls.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // the second caller joins the fetches in progress
+		close(u.gate)
+		close(u.blobGate)
+		for range 4 {
+			r := <-results
+			if strings.Contains(r.who, denied) {
+				wantKind(t, r.err, KindDenied, r.who)
+			} else if r.err != nil {
+				t.Fatalf("%s: %v", r.who, r.err)
+			}
 		}
 	})
 }

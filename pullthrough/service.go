@@ -28,6 +28,7 @@ type Core interface {
 	ResolveImage(ctx context.Context, reg core.RegistryID, repo string, dg digest.Digest, tag string) (core.Image, error)
 	OpenBlob(ctx context.Context, reg core.RegistryID, repo string, d digest.Digest) (blob.Reader, error)
 	Authorize(ctx context.Context, req core.AuthRequest) error
+	HasRepository(ctx context.Context, reg core.RegistryID, name string) error
 	ImageData(ctx context.Context, reg core.RegistryID, repo string, dg digest.Digest, name string) ([]byte, bool, error)
 	UpdateImageData(ctx context.Context, reg core.RegistryID, repo string, dg digest.Digest, name string, change func(old []byte) ([]byte, error)) error
 }
@@ -281,6 +282,9 @@ func (s *Service) FetchManifest(ctx context.Context, reg core.RegistryID, repo, 
 	if !ok {
 		return noRule(repo, ref)
 	}
+	if err := s.admit(ctx, reg, repo); err != nil {
+		return err
+	}
 	var img core.Image
 	if loc.up.Kind == ECR {
 		img, err = s.copyFromECR(ctx, reg, repo, ref, loc)
@@ -303,10 +307,34 @@ func (s *Service) FetchBlob(ctx context.Context, reg core.RegistryID, repo strin
 	if !ok {
 		return core.UpstreamBlob{}, core.Errorf(core.KindBlobNotFound, "no pull through cache rule covers '%s'", repo)
 	}
+	if err := s.admit(ctx, reg, repo); err != nil {
+		return core.UpstreamBlob{}, err
+	}
 	if loc.up.Kind == ECR {
 		return s.openFromECR(ctx, reg, d, loc)
 	}
 	return s.openRemoteBlob(ctx, d, loc)
+}
+
+// admit checks that the caller whose pull missed may have the cache import
+// for it: "ecr:BatchImportUpstreamImage – Grants permission to retrieve the
+// external image and import it to your private registry", and
+// "ecr:CreateRepository ... required if the repository storing the cached
+// images doesn't already exist" (ECR user guide, IAM permissions required to
+// sync an upstream registry). The registry's own reads (no caller) import
+// without asking.
+func (s *Service) admit(ctx context.Context, reg core.RegistryID, repo string) error {
+	if core.CallerFrom(ctx).Principal == "" {
+		return nil
+	}
+	res := []core.Resource{core.RepositoryResource(reg, repo)}
+	if err := s.core.Authorize(ctx, core.AuthRequest{Action: "ecr:BatchImportUpstreamImage", Resources: res}); err != nil {
+		return err
+	}
+	if err := s.core.HasRepository(ctx, reg, repo); core.IsKind(err, core.KindRepositoryNotFound) {
+		return s.core.Authorize(ctx, core.AuthRequest{Action: "ecr:CreateRepository", Resources: res})
+	}
+	return nil
 }
 
 // checkTimes is what the Service keeps about an image it pulled through:

@@ -223,19 +223,19 @@ func TestCredentialsFromTheFile(t *testing.T) {
 	}
 }
 
-// recordingAuthorizer allows or denies everything, and remembers what it
-// was asked.
+// recordingAuthorizer allows everything but what deny names (a principal,
+// or "principal action"), and remembers what it was asked.
 type recordingAuthorizer struct {
 	mu    sync.Mutex
 	asked []core.AuthRequest
-	deny  bool
+	deny  string
 }
 
 func (a *recordingAuthorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.asked = append(a.asked, req)
-	if a.deny {
+	if a.deny != "" && (a.deny == req.Principal || a.deny == req.Principal+" "+req.Action) {
 		return core.AccessDenied(req, req.Resources[0], "no resource-based policy allows the "+req.Action+" action")
 	}
 	return nil
@@ -277,7 +277,7 @@ func TestECRUpstreamInsideBerth(t *testing.T) {
 
 	// Denied upstream: an upstream failure with the authorizer's reason;
 	// nothing is read.
-	authz.deny = true
+	authz.deny = roleSession(role)
 	_, _, err = c.r.GetManifest(bg(), reg, "mirror/other", "v1", nil)
 	if !core.IsKind(err, core.KindUpstreamUnavailable) || !strings.Contains(err.Error(), "not authorized to perform: ecr:BatchGetImage") {
 		t.Fatalf("a denied upstream pull: %v", err)
@@ -285,7 +285,7 @@ func TestECRUpstreamInsideBerth(t *testing.T) {
 	if _, failure, err := c.svc.Validate(bg(), reg, "mirror"); err != nil || !strings.Contains(failure, "not authorized") {
 		t.Fatalf("Validate of a denied rule: %q %v", failure, err)
 	}
-	authz.deny = false
+	authz.deny = ""
 	if _, failure, err := c.svc.Validate(bg(), reg, "mirror"); err != nil || failure != "" {
 		t.Fatalf("Validate of an allowed rule: %q %v", failure, err)
 	}
@@ -311,5 +311,51 @@ func TestECRUpstreamSameAccountBlobFirst(t *testing.T) {
 	}
 	if m := c.f.Pull(reg, "west/app", "v1"); m.Digest != pushed.Digest {
 		t.Fatalf("pulled %s", m.Digest)
+	}
+}
+
+// The caller whose pull misses needs ecr:BatchImportUpstreamImage on the
+// cache repository, and ecr:CreateRepository while it does not exist (ECR
+// user guide, IAM permissions required to sync an upstream registry);
+// refused, it is denied before anything is fetched, and other callers are
+// not.
+func TestTheCallerMayImport(t *testing.T) {
+	u := newUpstream(t)
+	img := u.push(t, "library/app", "v1", 1024, 1)
+	u.resetCounts()
+	authz := &recordingAuthorizer{}
+	c := newCache(t, "", authz)
+	c.rule(t, Input{Prefix: "hub", UpstreamURL: "http://" + u.host})
+	puller := "arn:aws:iam::111111111111:user/puller"
+	as := coretest.As(reg, puller)
+	for _, action := range []string{"ecr:CreateRepository", "ecr:BatchImportUpstreamImage"} {
+		authz.deny = puller + " " + action
+		_, _, err := c.r.GetManifest(as, reg, "hub/library/app", "v1", nil)
+		if !core.IsKind(err, core.KindDenied) || !strings.Contains(err.Error(), action) {
+			t.Fatalf("a caller refused %s: %v", action, err)
+		}
+	}
+	if n := u.count("GET manifests"); n != 0 {
+		t.Fatalf("a refused caller's pull reached the upstream (%d)", n)
+	}
+	c.pull(t, "hub/library/app", "v1", img) // root may
+	// Once the repository exists, importing needs no CreateRepository.
+	authz.deny = puller + " ecr:CreateRepository"
+	u.push(t, "library/app", "v2", 1024, 1)
+	if _, _, err := c.r.GetManifest(as, reg, "hub/library/app", "v2", nil); err != nil {
+		t.Fatalf("an import into an existing cache repository: %v", err)
+	}
+	// The registry's own reads (no caller) import without asking.
+	authz.mu.Lock()
+	authz.asked = nil
+	authz.mu.Unlock()
+	u.push(t, "library/app", "v3", 1024, 1)
+	if _, _, err := c.r.GetManifest(context.Background(), reg, "hub/library/app", "v3", nil); err != nil {
+		t.Fatal(err)
+	}
+	authz.mu.Lock()
+	defer authz.mu.Unlock()
+	if len(authz.asked) != 0 {
+		t.Fatalf("the registry's own read asked %+v", authz.asked)
 	}
 }
