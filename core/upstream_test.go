@@ -516,7 +516,10 @@ func TestADenialIsNotShared(t *testing.T) {
 		results := make(chan result, 4)
 		for _, who := range []string{denied, RootPrincipal(regA.Account)} {
 			ctx := WithCaller(bg, Caller{Registry: regA, Principal: who})
-			go func() { _, _, err := f.r.GetManifest(ctx, regA, "hub/alpine", "3.20", nil); results <- result{"manifest " + who, err} }()
+			go func() {
+				_, _, err := f.r.GetManifest(ctx, regA, "hub/alpine", "3.20", nil)
+				results <- result{"manifest " + who, err}
+			}()
 			go func() {
 				rd, err := f.r.OpenBlob(ctx, regA, "hub/alpine", layer)
 				if err == nil {
