@@ -46,7 +46,7 @@ type upstream struct {
 	liesHdr map[string]string // path → a Docker-Content-Digest served with it
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	u := &upstream{counts: map[string]int{}, lies: map[string][]byte{}, liesHdr: map[string]string{}}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +117,7 @@ func (u *upstream) resetCounts() {
 }
 
 // push writes an image into the upstream and returns it.
-func (u *upstream) push(t *testing.T, repo, tag string, size, layers int64) v1.Image {
+func (u *upstream) push(t testing.TB, repo, tag string, size, layers int64) v1.Image {
 	t.Helper()
 	img, err := random.Image(size, layers)
 	if err != nil {
