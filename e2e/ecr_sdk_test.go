@@ -2082,11 +2082,12 @@ func TestECRProtocol(t *testing.T) {
 
 	t.Run("an operation not implemented", func(t *testing.T) {
 		// Validated and authorized like any operation of the model, then unknown.
-		in := []byte(`{"ecrRepositoryPrefix":"ecr-public","upstreamRegistryUrl":"public.ecr.aws"}`)
-		status, typ, msg := rawECR(t, b, prefix+"CreatePullThroughCacheRule", in)
+		profile := "arn:aws:signer:us-east-1:000000000000:/signing-profiles/berth_profile"
+		in := []byte(`{"signingConfiguration":{"rules":[{"signingProfileArn":"` + profile + `"}]}}`)
+		status, typ, msg := rawECR(t, b, prefix+"PutSigningConfiguration", in)
 		eq(t, "status", status, http.StatusBadRequest)
 		eq(t, "__type", typ, "UnknownOperationException")
-		if !strings.Contains(msg, "CreatePullThroughCacheRule") {
+		if !strings.Contains(msg, "PutSigningConfiguration") {
 			t.Fatalf("message %q does not name the operation", msg)
 		}
 		status, typ, _ = rawECR(t, b, "SomethingElse.CreateRepository", []byte(`{"repositoryName":"x"}`))
@@ -2094,10 +2095,13 @@ func TestECRProtocol(t *testing.T) {
 		eq(t, "__type of a foreign target", typ, "UnknownOperationException")
 
 		// The SDK sees it as an API error with that code.
-		_, err := defaultSDK(t, b).ecr.CreatePullThroughCacheRule(context.Background(), &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("ecr-public"), UpstreamRegistryUrl: aws.String("public.ecr.aws")})
-		wantCode(t, err, "UnknownOperationException")
-		_, err = defaultSDK(t, b).ecr.CreatePullThroughCacheRule(context.Background(), &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("x"), UpstreamRegistryUrl: aws.String("public.ecr.aws")})
-		wantCode(t, err, "InvalidParameterException")
+		signing := func(arn string) error {
+			_, err := defaultSDK(t, b).ecr.PutSigningConfiguration(context.Background(), &ecr.PutSigningConfigurationInput{
+				SigningConfiguration: &types.SigningConfiguration{Rules: []types.SigningRule{{SigningProfileArn: aws.String(arn)}}}})
+			return err
+		}
+		wantCode(t, signing(profile), "UnknownOperationException")
+		wantCode(t, signing("x"), "InvalidParameterException")
 	})
 
 	t.Run("malformed JSON", func(t *testing.T) {
