@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	// stores configurations but replicates nothing (the server passes the
 	// one it subscribed).
 	Replication *replication.Service
+	// Signing serves the signing configuration operations and
+	// DescribeImageSigningStatus; nil builds one over Registry, with keys in
+	// memory, that stores configurations but signs nothing (the server
+	// passes the one it subscribed).
+	Signing *signing.Service
 }
 
 // AccessKeyLookup resolves an access key id to its principal's ARN.
@@ -60,6 +66,7 @@ type Handler struct {
 	lifecycle      *lifecycle.Service
 	templates      *templates.Service
 	replication    *replication.Service
+	signing        *signing.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -113,6 +120,9 @@ func New(c Config) *Handler {
 	}
 	if h.replication = c.Replication; h.replication == nil {
 		h.replication = replication.New(c.Registry, h.log)
+	}
+	if h.signing = c.Signing; h.signing == nil {
+		h.signing = signing.New(c.Registry, signing.NewKeys("", c.Registry.Clock()), c.Registry.Clock(), h.log)
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)

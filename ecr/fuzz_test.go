@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/core/coretest"
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/berth-dev/berth/lifecycle"
+	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 	"github.com/opencontainers/go-digest"
 )
@@ -124,6 +125,11 @@ func newFuzzRegistry(t testing.TB) *fuzzRegistry {
 	// A creation template, so that the seeds updating and deleting it succeed.
 	if _, err := templates.NewAttached(r, templates.Options{}).Create(ctx, fuzzReg,
 		templates.Template{Prefix: "team", AppliedFor: []core.CreateReason{core.CreateOnPush}}); err != nil {
+		t.Fatal(err)
+	}
+	// A signing configuration, so that the seeds getting and deleting it succeed.
+	if _, err := signing.New(r, signing.NewKeys("", f.Clock), f.Clock, slog.New(slog.DiscardHandler)).Put(ctx, fuzzReg,
+		signing.Configuration{Rules: []signing.Rule{{SigningProfileArn: "arn:aws:signer:us-east-1:111111111111:/signing-profiles/fuzz"}}}); err != nil {
 		t.Fatal(err)
 	}
 	w.arm()

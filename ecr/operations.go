@@ -52,5 +52,11 @@ func (h *Handler) operations() map[string]opFunc {
 		"DeleteRepositoryCreationTemplate":    op(h.deleteRepositoryCreationTemplate),
 		"PutReplicationConfiguration":         op(h.putReplicationConfiguration),
 		"DescribeImageReplicationStatus":      op(h.describeImageReplicationStatus),
+
+		// Managed signing (issue 13).
+		"PutSigningConfiguration":    op(h.putSigningConfiguration),
+		"GetSigningConfiguration":    op(h.getSigningConfiguration),
+		"DeleteSigningConfiguration": op(h.deleteSigningConfiguration),
+		"DescribeImageSigningStatus": op(h.describeImageSigningStatus),
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 	"github.com/go-chi/chi/v5"
 )
@@ -95,6 +96,9 @@ type Server struct {
 	// the destinations of each registry's replication configuration.
 	templates   *templates.Service
 	replication *replication.Service
+	// signing signs pushes as each registry's signing configuration asks,
+	// with keys kept in the data dir's signing/ (in memory with --memory).
+	signing *signing.Service
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -166,6 +170,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.lifecycle, s.stopLifecycle = lifecycle.Start(reg, cfg.LifecycleInterval, log)
 	s.templates, s.replication = tmpl, replication.Start(reg, log)
+	signingDir := ""
+	if !cfg.Memory {
+		signingDir = filepath.Join(cfg.DataDir, "signing")
+	}
+	s.signing = signing.Start(reg, signing.NewKeys(signingDir, clock), log)
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -209,8 +218,12 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
 		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
-		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication})
+		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication, Signing: s.signing})
 	r.Post("/", api.ServeHTTP)
+	// Signing certificates are public: no admin restriction, no credentials.
+	certs := signing.CertificateHandler(s.signing.Keys())
+	r.Get(signing.CAPath, certs.ServeHTTP)
+	r.Get(signing.ProfilesPath+"*", certs.ServeHTTP)
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
 	})
