@@ -291,18 +291,11 @@ func (s *Scanner) readAdvisories(db fs.FS, ecosystem, name string) ([]osv.Record
 	if err != nil {
 		return nil, err
 	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("advisory index file %s is not a JSON array: %w", p, err)
-	}
-	records := make([]osv.Record, 0, len(raw))
-	for i, r := range raw {
-		var rec osv.Record
-		if err := json.Unmarshal(r, &rec); err != nil {
-			s.logf("skipping record %d of %s: %v", i, p, err)
-			continue
-		}
-		records = append(records, rec)
+	records, err := osv.DecodeArray(data, func(i int, err error) {
+		s.logf("skipping record %d of %s: %v", i, p, err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("advisory index file %s is not a JSON array of records: %w", p, err)
 	}
 	return records, nil
 }

@@ -157,7 +157,7 @@ func TestDistrolessStatusDFilesAreReadAndTheirChecksumListsSkipped(t *testing.T)
 	rootfs := fstest.MapFS{
 		"usr/lib/os-release": {Data: []byte(debian12)},
 		// dpkg-deb --field output: no Status field.
-		"var/lib/dpkg/status.d/openssh-client": {Data: []byte("Package: openssh-client\nVersion: 1:9.2p1-2+deb12u2\nSource: openssh\nArchitecture: amd64\n")},
+		"var/lib/dpkg/status.d/openssh-client":         {Data: []byte("Package: openssh-client\nVersion: 1:9.2p1-2+deb12u2\nSource: openssh\nArchitecture: amd64\n")},
 		"var/lib/dpkg/status.d/openssh-client.md5sums": {Data: []byte("0123456789abcdef0123456789abcdef  usr/bin/ssh\n")},
 		"var/lib/dpkg/status.d/tzdata":                 {Data: []byte("Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n")},
 	}

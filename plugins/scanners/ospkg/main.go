@@ -1,0 +1,62 @@
+// Command ospkg is berth's built-in OS-package scanner, a plugin like any other (plugins/ABI.md,
+// "Scanner kind"), built with the SDK users get. It reads the distribution and the dpkg or apk
+// database from the image paths the host mounts at /rootfs, and matches the installed source
+// packages against the OSV advisory index mounted at /db.
+//
+// Build it with `go generate ./plugins/scanners`, which writes ospkg.wasm beside its manifest.
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/scan"
+	"github.com/berth-dev/berth/plugins/sdk"
+)
+
+func main() {
+	sdk.Run(handle)
+}
+
+func handle(req sdk.Request) (sdk.Response, error) {
+	if req.Kind != "scanner" {
+		return sdk.Response{}, fmt.Errorf("ospkg is a scanner, not a %q", req.Kind)
+	}
+	var in scan.Input
+	if err := req.Decode(&in); err != nil {
+		return sdk.Response{}, err
+	}
+	rootfs, err := dir("rootfs", in.Rootfs)
+	if err != nil {
+		return sdk.Response{}, err
+	}
+	var db fs.FS
+	if in.DB != "" {
+		if db, err = dir("db", in.DB); err != nil {
+			return sdk.Response{}, err
+		}
+	}
+	s := scan.Scanner{Log: os.Stderr}
+	out, err := s.Scan(rootfs, db)
+	if err != nil {
+		return sdk.Response{}, err
+	}
+	return sdk.Output(out)
+}
+
+// dir opens a mounted directory, refusing a missing one: an image whose root is absent would
+// otherwise look like an image without an operating system.
+func dir(field, p string) (fs.FS, error) {
+	if p == "" {
+		return nil, fmt.Errorf("input has no %s", field)
+	}
+	info, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", field, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("input %s: %s is not a directory", field, p)
+	}
+	return os.DirFS(p), nil
+}
