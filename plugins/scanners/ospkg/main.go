@@ -42,7 +42,8 @@ func handle(req sdk.Request) (sdk.Response, error) {
 	if err != nil {
 		return sdk.Response{}, err
 	}
-	return sdk.Output(out)
+	// sdk.Output would encode with encoding/json; AppendJSON writes the same JSON faster.
+	return sdk.Response{Output: out.AppendJSON(nil)}, nil
 }
 
 // dir opens a mounted directory, refusing a missing one: an image whose root is absent would

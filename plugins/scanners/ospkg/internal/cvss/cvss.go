@@ -7,6 +7,7 @@ package cvss
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -18,7 +19,7 @@ type Score struct {
 }
 
 // String formats the base score with one decimal, as scores are published.
-func (s Score) String() string { return fmt.Sprintf("%.1f", s.Base) }
+func (s Score) String() string { return strconv.FormatFloat(s.Base, 'f', 1, 64) }
 
 // metrics splits "K:V/K:V" into a map, refusing duplicates and keys outside known. The base
 // keys must all be present; the others (temporal, environmental) are allowed and ignored,
@@ -76,16 +77,16 @@ func V3(vector string) (Score, error) {
 		return Score{}, fmt.Errorf("CVSS v3 vector %q: %w", vector, err)
 	}
 	changed := m["S"] == "C"
-	av := map[string]float64{"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2}[m["AV"]]
-	ac := map[string]float64{"L": 0.77, "H": 0.44}[m["AC"]]
-	pr := map[string]float64{"N": 0.85, "L": 0.62, "H": 0.27}[m["PR"]]
+	av := weight(m["AV"], v3AV)
+	ac := weight(m["AC"], v3AC)
+	pr := weight(m["PR"], v3PR)
 	if changed {
 		// Privileges weigh less when the impact reaches beyond the vulnerable component.
-		pr = map[string]float64{"N": 0.85, "L": 0.68, "H": 0.5}[m["PR"]]
+		pr = weight(m["PR"], v3PRChanged)
 	}
-	ui := map[string]float64{"N": 0.85, "R": 0.62}[m["UI"]]
-	cia := map[string]float64{"H": 0.56, "L": 0.22, "N": 0}
-	iss := 1 - (1-cia[m["C"]])*(1-cia[m["I"]])*(1-cia[m["A"]])
+	ui := weight(m["UI"], v3UI)
+	cia := func(k string) float64 { return weight(m[k], v3CIA) }
+	iss := 1 - (1-cia("C"))*(1-cia("I"))*(1-cia("A"))
 	var impact float64
 	if changed {
 		impact = 7.52*(iss-0.029) - 3.25*math.Pow(iss-0.02, 15)
@@ -103,6 +104,36 @@ func V3(vector string) (Score, error) {
 		base = roundup(math.Min(impact+exploitability, 10))
 	}
 	return Score{Vector: vector, Base: base}, nil
+}
+
+// weighted is a metric value and its weight in the equations.
+type weighted struct {
+	value  string
+	weight float64
+}
+
+// The specifications' weights: v3.1 section 7.4, v2 section 3.2.1.
+var (
+	v3AV        = []weighted{{"N", 0.85}, {"A", 0.62}, {"L", 0.55}, {"P", 0.2}}
+	v3AC        = []weighted{{"L", 0.77}, {"H", 0.44}}
+	v3PR        = []weighted{{"N", 0.85}, {"L", 0.62}, {"H", 0.27}}
+	v3PRChanged = []weighted{{"N", 0.85}, {"L", 0.68}, {"H", 0.5}}
+	v3UI        = []weighted{{"N", 0.85}, {"R", 0.62}}
+	v3CIA       = []weighted{{"H", 0.56}, {"L", 0.22}, {"N", 0}}
+	v2AV        = []weighted{{"L", 0.395}, {"A", 0.646}, {"N", 1.0}}
+	v2AC        = []weighted{{"H", 0.35}, {"M", 0.61}, {"L", 0.71}}
+	v2Au        = []weighted{{"M", 0.45}, {"S", 0.56}, {"N", 0.704}}
+	v2CIA       = []weighted{{"N", 0}, {"P", 0.275}, {"C", 0.660}}
+)
+
+// weight looks a metric's (validated) value up.
+func weight(v string, table []weighted) float64 {
+	for _, w := range table {
+		if w.value == v {
+			return w.weight
+		}
+	}
+	return 0
 }
 
 // roundup is the specification's Roundup (v3.1, Appendix A): the smallest one-decimal number
@@ -136,11 +167,11 @@ func V2(vector string) (Score, error) {
 	if err != nil {
 		return Score{}, fmt.Errorf("CVSS v2 vector %q: %w", vector, err)
 	}
-	av := map[string]float64{"L": 0.395, "A": 0.646, "N": 1.0}[m["AV"]]
-	ac := map[string]float64{"H": 0.35, "M": 0.61, "L": 0.71}[m["AC"]]
-	au := map[string]float64{"M": 0.45, "S": 0.56, "N": 0.704}[m["Au"]]
-	cia := map[string]float64{"N": 0, "P": 0.275, "C": 0.660}
-	impact := 10.41 * (1 - (1-cia[m["C"]])*(1-cia[m["I"]])*(1-cia[m["A"]]))
+	av := weight(m["AV"], v2AV)
+	ac := weight(m["AC"], v2AC)
+	au := weight(m["Au"], v2Au)
+	cia := func(k string) float64 { return weight(m[k], v2CIA) }
+	impact := 10.41 * (1 - (1-cia("C"))*(1-cia("I"))*(1-cia("A")))
 	exploitability := 20 * av * ac * au
 	f := 1.176
 	if impact == 0 {

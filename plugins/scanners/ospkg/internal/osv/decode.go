@@ -1,82 +1,28 @@
 package osv
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// DecodeArray parses a JSON array of OSV records, as the advisory index stores them per
-// package. A record that is not a valid OSV record (a field of the wrong type) is skipped and
-// reported to bad with its index; JSON that is not well-formed fails the whole array.
-//
-// It is a hand-written decoder for one reason: speed inside the sandbox. The host stops
+// The decoder below is hand-written for one reason: speed inside the sandbox. The host stops
 // runaway plugins by having wazero check for cancellation at every loop iteration and function
 // entry (WithCloseOnContextDone), which costs tens of nanoseconds each time, so
 // encoding/json's byte-at-a-time state machine and reflection decode a few MB/s there. This
-// decoder finds string ends with bytes.IndexByte (assembly, several bytes per iteration),
-// builds the few types it needs without reflection, and skips everything else structurally.
-// Its results equal encoding/json's (FuzzDecodeRecordAgreesWithEncodingJSON).
-func DecodeArray(data []byte, bad func(i int, err error)) ([]Record, error) {
-	d := decoder{data: data}
-	d.ws()
-	if d.peek() == 'n' {
-		if err := d.literal("null"); err != nil {
-			return nil, err
-		}
-		return nil, d.end()
-	}
-	if err := d.expect('['); err != nil {
-		return nil, err
-	}
-	if err := d.enter(); err != nil {
-		return nil, err
-	}
-	var records []Record
-	d.ws()
-	if d.peek() == ']' {
-		d.pos++
-		return records, d.end()
-	}
-	for i := 0; ; i++ {
-		d.ws()
-		start := d.pos
-		var r Record
-		if err := d.record(&r); err != nil {
-			var typeErr *typeError
-			if !errors.As(err, &typeErr) {
-				return nil, err
-			}
-			// Well-formed JSON that is no OSV record: skip it whole and go on.
-			d.pos = start
-			if err := d.skip(); err != nil {
-				return nil, err
-			}
-			if bad != nil {
-				bad(i, err)
-			}
-		} else {
-			records = append(records, r)
-		}
-		d.ws()
-		switch d.next() {
-		case ',':
-			continue
-		case ']':
-			return records, d.end()
-		}
-		return nil, d.syntax("',' or ']' after an array element")
-	}
-}
+// decoder scans strings eight bytes per step, builds the few types it needs without
+// reflection or closures, and skips everything else structurally. DecodeRecord reads exactly
+// as encoding/json does (FuzzDecodeRecordAgreesWithEncodingJSON); Matches uses the same
+// parts to read only what a scan needs.
 
 // DecodeRecord parses one OSV record.
 func DecodeRecord(data []byte) (Record, error) {
-	d := decoder{data: data}
+	d := newDecoder(data)
 	var r Record
 	d.ws()
 	if err := d.record(&r); err != nil {
@@ -86,9 +32,16 @@ func DecodeRecord(data []byte) (Record, error) {
 }
 
 type decoder struct {
-	data  []byte
+	data []byte
+	// src is data as one string: a plain string value is a slice of it, without a copy (and
+	// an allocation) of its own.
+	src   string
 	pos   int
 	depth int
+}
+
+func newDecoder(data []byte) *decoder {
+	return &decoder{data: data, src: string(data)}
 }
 
 // maxDepth bounds nesting as encoding/json's scanner does, so that a hostile record cannot
@@ -160,89 +113,124 @@ func (d *decoder) end() error {
 	return nil
 }
 
-// stringEnd returns the index of the closing quote of the string whose opening quote is at
-// d.pos, and whether its contents are plain (printable ASCII without escapes, to be taken as
-// they are). It checks what encoding/json's scanner checks: no raw control characters, valid
-// escapes.
-func (d *decoder) stringEnd() (int, bool, error) {
+// String flags, from scanString.
+const (
+	strEscaped  = 1 << iota // has a backslash escape
+	strNonASCII             // has a byte of 0x80 or more
+	strUpper                // has an ASCII upper-case letter (only keys care)
+)
+
+const (
+	ones        = 0x0101010101010101
+	highs       = 0x8080808080808080
+	quotes      = 0x2222222222222222
+	backslashes = 0x5c5c5c5c5c5c5c5c
+	spaces      = 0x2020202020202020
+	upperA      = 0x4141414141414141
+	afterZ      = 0x5b5b5b5b5b5b5b5b
+)
+
+// scanString finds the end of the string whose opening quote is at d.pos: the index of its
+// closing quote and what its contents hold. It reads eight bytes per step: one step finds
+// the first quote, backslash or control character of a word (the lowest byte the bit tricks
+// flag is exact), so a short key costs one step. It checks what encoding/json's scanner
+// checks: no raw control character, valid escapes.
+func (d *decoder) scanString() (int, uint8, error) {
+	b := d.data
 	i := d.pos + 1
-	var q int
+	var flags uint8
+	var high, upper uint64
 	for {
-		j := bytes.IndexByte(d.data[i:], '"')
-		if j < 0 {
-			d.pos = len(d.data)
-			return 0, false, d.syntax("the end of a string")
-		}
-		q = i + j
-		// The quote is escaped when an odd number of backslashes precede it.
-		n := 0
-		for k := q - 1; k > d.pos && d.data[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 0 {
-			break
-		}
-		i = q + 1
-	}
-	seg := d.data[d.pos+1 : q]
-	ascii, ctrl := classify(seg)
-	if ctrl {
-		d.pos += 1 + bytes.IndexFunc(seg, func(r rune) bool { return r < ' ' })
-		return 0, false, d.syntax("no control character in a string")
-	}
-	if bytes.IndexByte(seg, '\\') < 0 {
-		return q, ascii, nil
-	}
-	if err := checkEscapes(seg); err != nil {
-		return 0, false, err
-	}
-	return q, false, nil
-}
-
-// classify reports whether b is all ASCII and whether it has a control character (below
-// 0x20), eight bytes at a time.
-func classify(b []byte) (ascii, ctrl bool) {
-	const highs, spaces = 0x8080808080808080, 0x2020202020202020
-	var high, low uint64
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		high |= w & highs
-		// Some byte of w is below 0x20 (the "hasless" bit trick).
-		low |= (w - spaces) &^ w & highs
-	}
-	for ; i < len(b); i++ {
-		high |= uint64(b[i] & 0x80)
-		if b[i] < 0x20 {
-			low = 1
-		}
-	}
-	return high == 0, low != 0
-}
-
-// checkEscapes checks every backslash escape of a string's contents.
-func checkEscapes(seg []byte) error {
-	for i := 0; ; {
-		j := bytes.IndexByte(seg[i:], '\\')
-		if j < 0 {
-			return nil
-		}
-		i += j
-		if i+1 >= len(seg) {
-			return errors.New("invalid JSON: unfinished escape")
-		}
-		switch seg[i+1] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			i += 2
-		case 'u':
-			if i+6 > len(seg) || !isHex4(seg[i+2:i+6]) {
-				return errors.New("invalid JSON: bad \\u escape")
+		if i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			stop := hasZero(w^quotes) | hasZero(w^backslashes) | (w-spaces)&^w&highs
+			ordinary := ^uint64(0)
+			if stop != 0 {
+				// Only the bytes before the first flagged one are ordinary.
+				ordinary = uint64(1)<<(bits.TrailingZeros64(stop)&^7) - 1
 			}
-			i += 6
-		default:
-			return fmt.Errorf("invalid JSON: escape \\%c", seg[i+1])
+			high |= w & highs & ordinary
+			upper |= ((w | highs) - upperA) &^ ((w | highs) - afterZ) &^ w & highs & ordinary
+			if stop == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(stop) >> 3
+		}
+		if i >= len(b) {
+			d.pos = len(b)
+			return 0, 0, d.syntax("the end of a string")
+		}
+		switch c := b[i]; {
+		case c == '"':
+			if high != 0 {
+				flags |= strNonASCII
+			}
+			if upper != 0 {
+				flags |= strUpper
+			}
+			return i, flags, nil
+		case c == '\\':
+			flags |= strEscaped
+			n, err := escapeLen(b[i:])
+			if err != nil {
+				d.pos = i
+				return 0, 0, err
+			}
+			i += n
+		case c < 0x20:
+			d.pos = i
+			return 0, 0, d.syntax("no control character in a string")
+		default: // an ordinary byte in the last, short word of the input
+			high |= uint64(c & 0x80)
+			if 'A' <= c && c <= 'Z' {
+				upper = 1
+			}
+			i++
 		}
 	}
+}
+
+// hasZero is non-zero when a byte of w is zero; its lowest flagged byte is the first zero.
+func hasZero(w uint64) uint64 { return (w - ones) &^ w & highs }
+
+// escapeLen checks the escape at the start of b and returns its length.
+func escapeLen(b []byte) (int, error) {
+	if len(b) < 2 {
+		return 0, errors.New("invalid JSON: unfinished escape")
+	}
+	switch b[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2, nil
+	case 'u':
+		if len(b) < 6 || !isHex4(b[2:6]) {
+			return 0, errors.New("invalid JSON: bad \\u escape")
+		}
+		return 6, nil
+	}
+	return 0, fmt.Errorf("invalid JSON: escape \\%c", b[1])
+}
+
+// str reads a string value; a value of another type is a typeError for field.
+func (d *decoder) str(field string) (string, error) {
+	s, _, err := d.strFlags(field)
+	return s, err
+}
+
+func (d *decoder) strFlags(field string) (string, uint8, error) {
+	if d.peek() != '"' {
+		return "", 0, d.typeMismatch(field, "a string")
+	}
+	end, flags, err := d.scanString()
+	if err != nil {
+		return "", 0, err
+	}
+	start := d.pos + 1
+	d.pos = end + 1
+	if flags&(strEscaped|strNonASCII) == 0 || flags&strEscaped == 0 && utf8.Valid(d.data[start:end]) {
+		return d.src[start:end], flags, nil
+	}
+	return unquote(d.data[start:end]), flags, nil
 }
 
 func isHex4(b []byte) bool {
@@ -252,23 +240,6 @@ func isHex4(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// str reads a string value; a value of another type is a typeError for field.
-func (d *decoder) str(field string) (string, error) {
-	if d.peek() != '"' {
-		return "", d.typeMismatch(field, "a string")
-	}
-	end, plain, err := d.stringEnd()
-	if err != nil {
-		return "", err
-	}
-	raw := d.data[d.pos+1 : end]
-	d.pos = end + 1
-	if plain {
-		return string(raw), nil
-	}
-	return unquote(raw), nil
 }
 
 // typeMismatch checks that the value at d.pos is well-formed (skipping it) and returns the
@@ -346,16 +317,30 @@ func (d *decoder) skip() error {
 	d.ws()
 	switch c := d.peek(); {
 	case c == '"':
-		end, _, err := d.stringEnd()
+		end, _, err := d.scanString()
 		if err != nil {
 			return err
 		}
 		d.pos = end + 1
 		return nil
 	case c == '{':
-		return d.object("", nil, func(string) error { return d.skip() })
+		more, err := d.openObject("")
+		for more && err == nil {
+			if _, err = d.key(nil); err == nil {
+				if err = d.skip(); err == nil {
+					more, err = d.moreMembers()
+				}
+			}
+		}
+		return err
 	case c == '[':
-		return d.array("", func() error { return d.skip() })
+		more, err := d.openArray("")
+		for more && err == nil {
+			if err = d.skip(); err == nil {
+				more, err = d.moreElements()
+			}
+		}
+		return err
 	case c == 't':
 		return d.literal("true")
 	case c == 'f':
@@ -369,7 +354,7 @@ func (d *decoder) skip() error {
 }
 
 func (d *decoder) literal(word string) error {
-	if !bytes.HasPrefix(d.data[d.pos:], []byte(word)) {
+	if !strings.HasPrefix(d.src[d.pos:], word) {
 		return d.syntax(word)
 	}
 	d.pos += len(word)
@@ -378,7 +363,6 @@ func (d *decoder) literal(word string) error {
 
 // number passes over a number with JSON's grammar.
 func (d *decoder) number() error {
-	start := d.pos
 	if d.peek() == '-' {
 		d.pos++
 	}
@@ -410,77 +394,121 @@ func (d *decoder) number() error {
 			return d.syntax("a digit")
 		}
 	}
-	if d.pos == start {
-		return d.syntax("a number")
-	}
 	return nil
 }
 
-// object walks an object, calling member for each key with d.pos at its value; a key that
-// equals one of names but for case is given as that name, as encoding/json matches fields.
-// null is an empty object, as encoding/json treats it for a struct. Another type is a
-// typeError.
-func (d *decoder) object(field string, names []string, member func(key string) error) error {
+// openObject starts reading an object and reports whether it has members. null reads as an
+// empty object, as encoding/json treats it for a struct; another type is a typeError.
+// The members are read with key and value, then moreMembers.
+func (d *decoder) openObject(field string) (bool, error) {
 	d.ws()
-	if d.peek() == 'n' {
-		return d.literal("null")
-	}
-	if d.peek() != '{' {
-		return d.typeMismatch(field, "an object")
-	}
-	if err := d.enter(); err != nil {
-		return err
-	}
-	defer func() { d.depth-- }()
-	d.pos++
-	d.ws()
-	if d.peek() == '}' {
+	switch d.peek() {
+	case 'n':
+		return false, d.literal("null")
+	case '{':
+		if err := d.enter(); err != nil {
+			return false, err
+		}
 		d.pos++
-		return nil
+		d.ws()
+		if d.peek() == '}' {
+			d.pos++
+			d.depth--
+			return false, nil
+		}
+		return true, nil
 	}
-	for {
-		d.ws()
-		if d.peek() != '"' {
-			return d.syntax("an object key")
-		}
-		key, err := d.str("")
-		if err != nil {
-			return err
-		}
-		key = canon(key, names)
-		d.ws()
-		if err := d.expect(':'); err != nil {
-			return err
-		}
-		d.ws()
-		if err := member(key); err != nil {
-			return err
-		}
-		d.ws()
-		switch d.next() {
-		case ',':
-			continue
-		case '}':
-			return nil
-		}
-		d.pos--
-		return d.syntax("',' or '}' in an object")
+	return false, d.typeMismatch(field, "an object")
+}
+
+// key reads a member's key and colon, leaving d.pos at its value. A key that equals one of
+// names but for case is returned as that name, as encoding/json matches fields.
+func (d *decoder) key(names []string) (string, error) {
+	d.ws()
+	if d.peek() != '"' {
+		return "", d.syntax("an object key")
 	}
+	k, flags, err := d.strFlags("")
+	if err != nil {
+		return "", err
+	}
+	d.ws()
+	if err := d.expect(':'); err != nil {
+		return "", err
+	}
+	d.ws()
+	// Only a key with an upper-case or non-ASCII letter can match a name but for case.
+	if flags&(strUpper|strNonASCII) != 0 {
+		k = canon(k, names)
+	}
+	return k, nil
+}
+
+// moreMembers reads the ',' before another member or the '}' that ends the object.
+func (d *decoder) moreMembers() (bool, error) {
+	d.ws()
+	switch d.next() {
+	case ',':
+		return true, nil
+	case '}':
+		d.depth--
+		return false, nil
+	}
+	d.pos--
+	return false, d.syntax("',' or '}' in an object")
+}
+
+// openArray starts reading an array and reports whether it has elements; null reads as an
+// empty array. The elements are read one by one, each followed by moreElements.
+func (d *decoder) openArray(field string) (bool, error) {
+	d.ws()
+	switch d.peek() {
+	case 'n':
+		return false, d.literal("null")
+	case '[':
+		if err := d.enter(); err != nil {
+			return false, err
+		}
+		d.pos++
+		d.ws()
+		if d.peek() == ']' {
+			d.pos++
+			d.depth--
+			return false, nil
+		}
+		return true, nil
+	}
+	return false, d.typeMismatch(field, "an array")
+}
+
+// moreElements reads the ',' before another element or the ']' that ends the array.
+func (d *decoder) moreElements() (bool, error) {
+	d.ws()
+	switch d.next() {
+	case ',':
+		d.ws()
+		return true, nil
+	case ']':
+		d.depth--
+		return false, nil
+	}
+	d.pos--
+	return false, d.syntax("',' or ']' in an array")
 }
 
 // canon returns the name key matches exactly, else the one it matches ignoring case
 // (bytes.EqualFold, as encoding/json), else key.
 func canon(key string, names []string) string {
+	for _, n := range names {
+		if n == key {
+			return n
+		}
+	}
 	ascii := true
 	for i := 0; i < len(key); i++ {
 		if key[i] >= utf8.RuneSelf {
 			ascii = false
 			break
-		}
-	}
-	for _, n := range names {
-		if n == key {
-			return n
 		}
 	}
 	for _, n := range names {
@@ -492,43 +520,7 @@ func canon(key string, names []string) string {
 	return key
 }
 
-// array walks an array, calling elem with d.pos at each element. null is an empty array.
-func (d *decoder) array(field string, elem func() error) error {
-	d.ws()
-	if d.peek() == 'n' {
-		return d.literal("null")
-	}
-	if d.peek() != '[' {
-		return d.typeMismatch(field, "an array")
-	}
-	if err := d.enter(); err != nil {
-		return err
-	}
-	defer func() { d.depth-- }()
-	d.pos++
-	d.ws()
-	if d.peek() == ']' {
-		d.pos++
-		return nil
-	}
-	for {
-		d.ws()
-		if err := elem(); err != nil {
-			return err
-		}
-		d.ws()
-		switch d.next() {
-		case ',':
-			continue
-		case ']':
-			return nil
-		}
-		d.pos--
-		return d.syntax("',' or ']' in an array")
-	}
-}
-
-// optStr reads a string field; null leaves it empty, as in encoding/json.
+// optStr reads a string field; null leaves it as it was, as in encoding/json.
 func (d *decoder) optStr(field string, into *string) error {
 	if d.peek() == 'n' {
 		return d.literal("null")
@@ -540,18 +532,21 @@ func (d *decoder) optStr(field string, into *string) error {
 	return err
 }
 
+// strings reads an array of strings; null makes it nil.
 func (d *decoder) strings(field string, into *[]string) error {
 	if d.peek() == 'n' {
 		*into = nil
 		return d.literal("null")
 	}
 	list := []string{}
-	err := d.array(field, func() error {
+	more, err := d.openArray(field)
+	for more && err == nil {
 		var s string
-		err := d.optStr(field, &s)
-		list = append(list, s)
-		return err
-	})
+		if err = d.optStr(field, &s); err == nil {
+			list = append(list, s)
+			more, err = d.moreElements()
+		}
+	}
 	if err == nil {
 		*into = list
 	}
@@ -569,61 +564,79 @@ var (
 )
 
 func (d *decoder) record(r *Record) error {
-	return d.object("record", recordNames, func(key string) error {
+	more, err := d.openObject("record")
+	for more && err == nil {
+		var key string
+		if key, err = d.key(recordNames); err != nil {
+			break
+		}
 		switch key {
 		case "id":
-			return d.optStr(key, &r.ID)
+			err = d.optStr(key, &r.ID)
 		case "modified":
-			return d.optStr(key, &r.Modified)
+			err = d.optStr(key, &r.Modified)
 		case "withdrawn":
-			return d.optStr(key, &r.Withdrawn)
+			err = d.optStr(key, &r.Withdrawn)
 		case "summary":
-			return d.optStr(key, &r.Summary)
+			err = d.optStr(key, &r.Summary)
 		case "details":
-			return d.optStr(key, &r.Details)
+			err = d.optStr(key, &r.Details)
 		case "aliases":
-			return d.strings(key, &r.Aliases)
+			err = d.strings(key, &r.Aliases)
 		case "upstream":
-			return d.strings(key, &r.Upstream)
+			err = d.strings(key, &r.Upstream)
 		case "severity":
-			return d.severities(&r.Severity)
+			err = d.severities(&r.Severity)
 		case "affected":
-			if d.peek() == 'n' {
-				r.Affected = nil
-				return d.literal("null")
-			}
-			r.Affected = []Affected{}
-			return d.array(key, func() error {
-				var a Affected
-				err := d.affected(&a)
-				r.Affected = append(r.Affected, a)
-				return err
-			})
+			err = d.affectedList(&r.Affected)
 		case "references":
-			if d.peek() == 'n' {
-				r.References = nil
-				return d.literal("null")
-			}
-			r.References = []Reference{}
-			return d.array(key, func() error {
-				var ref Reference
-				err := d.object(key, referenceNames, func(k string) error {
-					switch k {
-					case "type":
-						return d.optStr(k, &ref.Type)
-					case "url":
-						return d.optStr(k, &ref.URL)
-					}
-					return d.skip()
-				})
-				r.References = append(r.References, ref)
-				return err
-			})
+			err = d.references(&r.References)
 		case "database_specific":
-			return d.specific(&r.DatabaseSpecific)
+			err = d.specific(&r.DatabaseSpecific)
+		default:
+			err = d.skip()
 		}
-		return d.skip()
-	})
+		if err == nil {
+			more, err = d.moreMembers()
+		}
+	}
+	return err
+}
+
+func (d *decoder) references(into *[]Reference) error {
+	if d.peek() == 'n' {
+		*into = nil
+		return d.literal("null")
+	}
+	list := []Reference{}
+	more, err := d.openArray("references")
+	for more && err == nil {
+		var ref Reference
+		m, e := d.openObject("references")
+		for err = e; m && err == nil; {
+			var k string
+			if k, err = d.key(referenceNames); err != nil {
+				break
+			}
+			switch k {
+			case "type":
+				err = d.optStr(k, &ref.Type)
+			case "url":
+				err = d.optStr(k, &ref.URL)
+			default:
+				err = d.skip()
+			}
+			if err == nil {
+				m, err = d.moreMembers()
+			}
+		}
+		if err == nil {
+			list = append(list, ref)
+			more, err = d.moreElements()
+		}
+	}
+	*into = list
+	return err
 }
 
 func (d *decoder) severities(into *[]Severity) error {
@@ -631,122 +644,220 @@ func (d *decoder) severities(into *[]Severity) error {
 		*into = nil
 		return d.literal("null")
 	}
-	*into = []Severity{}
-	return d.array("severity", func() error {
-		var s Severity
-		err := d.object("severity", severityNames, func(k string) error {
+	list := []Severity{}
+	more, err := d.openArray("severity")
+	for more && err == nil {
+		var sev Severity
+		m, e := d.openObject("severity")
+		for err = e; m && err == nil; {
+			var k string
+			if k, err = d.key(severityNames); err != nil {
+				break
+			}
 			switch k {
 			case "type":
-				return d.optStr(k, &s.Type)
+				err = d.optStr(k, &sev.Type)
 			case "score":
-				return d.optStr(k, &s.Score)
+				err = d.optStr(k, &sev.Score)
+			default:
+				err = d.skip()
 			}
-			return d.skip()
-		})
-		*into = append(*into, s)
-		return err
-	})
+			if err == nil {
+				m, err = d.moreMembers()
+			}
+		}
+		if err == nil {
+			list = append(list, sev)
+			more, err = d.moreElements()
+		}
+	}
+	*into = list
+	return err
+}
+
+func (d *decoder) affectedList(into *[]Affected) error {
+	if d.peek() == 'n' {
+		*into = nil
+		return d.literal("null")
+	}
+	list := []Affected{}
+	more, err := d.openArray("affected")
+	for more && err == nil {
+		var a Affected
+		if err = d.affected(&a); err == nil {
+			list = append(list, a)
+			more, err = d.moreElements()
+		}
+	}
+	*into = list
+	return err
 }
 
 func (d *decoder) affected(a *Affected) error {
-	return d.object("affected", affectedNames, func(key string) error {
+	more, err := d.openObject("affected")
+	for more && err == nil {
+		var key string
+		if key, err = d.key(affectedNames); err != nil {
+			break
+		}
 		switch key {
 		case "package":
-			return d.object(key, packageNames, func(k string) error {
-				switch k {
-				case "ecosystem":
-					return d.optStr(k, &a.Package.Ecosystem)
-				case "name":
-					return d.optStr(k, &a.Package.Name)
-				}
-				return d.skip()
-			})
+			err = d.pkg(&a.Package)
 		case "severity":
-			return d.severities(&a.Severity)
+			err = d.severities(&a.Severity)
 		case "versions":
-			return d.strings(key, &a.Versions)
+			err = d.strings(key, &a.Versions)
 		case "ecosystem_specific":
-			return d.specific(&a.EcosystemSpecific)
+			err = d.specific(&a.EcosystemSpecific)
 		case "database_specific":
-			return d.specific(&a.DatabaseSpecific)
+			err = d.specific(&a.DatabaseSpecific)
 		case "ranges":
-			if d.peek() == 'n' {
-				a.Ranges = nil
-				return d.literal("null")
-			}
-			a.Ranges = []Range{}
-			return d.array(key, func() error {
-				var rg Range
-				err := d.rangeObject(&rg)
-				a.Ranges = append(a.Ranges, rg)
-				return err
-			})
+			err = d.ranges(&a.Ranges)
+		default:
+			err = d.skip()
 		}
-		return d.skip()
-	})
+		if err == nil {
+			more, err = d.moreMembers()
+		}
+	}
+	return err
 }
 
-func (d *decoder) rangeObject(rg *Range) error {
-	return d.object("ranges", rangeNames, func(key string) error {
-		switch key {
-		case "type":
-			return d.optStr(key, &rg.Type)
-		case "events":
-			if d.peek() == 'n' {
-				rg.Events = nil
-				return d.literal("null")
-			}
-			rg.Events = []Event{}
-			return d.array(key, func() error {
-				var e Event
-				err := d.object(key, eventNames, func(k string) error {
-					switch k {
-					case "introduced":
-						return d.optStr(k, &e.Introduced)
-					case "fixed":
-						return d.optStr(k, &e.Fixed)
-					case "last_affected":
-						return d.optStr(k, &e.LastAffected)
-					case "limit":
-						return d.optStr(k, &e.Limit)
-					}
-					return d.skip()
-				})
-				rg.Events = append(rg.Events, e)
-				return err
-			})
+func (d *decoder) pkg(p *Package) error {
+	more, err := d.openObject("package")
+	for more && err == nil {
+		var k string
+		if k, err = d.key(packageNames); err != nil {
+			break
 		}
-		return d.skip()
-	})
+		switch k {
+		case "ecosystem":
+			err = d.optStr(k, &p.Ecosystem)
+		case "name":
+			err = d.optStr(k, &p.Name)
+		default:
+			err = d.skip()
+		}
+		if err == nil {
+			more, err = d.moreMembers()
+		}
+	}
+	return err
+}
+
+func (d *decoder) ranges(into *[]Range) error {
+	if d.peek() == 'n' {
+		*into = nil
+		return d.literal("null")
+	}
+	list := []Range{}
+	more, err := d.openArray("ranges")
+	for more && err == nil {
+		var rg Range
+		m, e := d.openObject("ranges")
+		for err = e; m && err == nil; {
+			var k string
+			if k, err = d.key(rangeNames); err != nil {
+				break
+			}
+			switch k {
+			case "type":
+				err = d.optStr(k, &rg.Type)
+			case "events":
+				err = d.events(&rg.Events)
+			default:
+				err = d.skip()
+			}
+			if err == nil {
+				m, err = d.moreMembers()
+			}
+		}
+		if err == nil {
+			list = append(list, rg)
+			more, err = d.moreElements()
+		}
+	}
+	*into = list
+	return err
+}
+
+func (d *decoder) events(into *[]Event) error {
+	if d.peek() == 'n' {
+		*into = nil
+		return d.literal("null")
+	}
+	list := []Event{}
+	more, err := d.openArray("events")
+	for more && err == nil {
+		var e Event
+		m, oerr := d.openObject("events")
+		for err = oerr; m && err == nil; {
+			var k string
+			if k, err = d.key(eventNames); err != nil {
+				break
+			}
+			switch k {
+			case "introduced":
+				err = d.optStr(k, &e.Introduced)
+			case "fixed":
+				err = d.optStr(k, &e.Fixed)
+			case "last_affected":
+				err = d.optStr(k, &e.LastAffected)
+			case "limit":
+				err = d.optStr(k, &e.Limit)
+			default:
+				err = d.skip()
+			}
+			if err == nil {
+				m, err = d.moreMembers()
+			}
+		}
+		if err == nil {
+			list = append(list, e)
+			more, err = d.moreElements()
+		}
+	}
+	*into = list
+	return err
 }
 
 // specific keeps the string "severity" and "urgency" of a free-form object, as
 // Specific.UnmarshalJSON does: the last value of a key decides, and one that is not a string
-// leaves the field as it was.
+// leaves the field as it was. Anything but an object is ignored.
 func (d *decoder) specific(s *Specific) error {
 	if d.peek() != '{' {
 		return d.skip()
 	}
 	var sev, urg *string
-	// Specific.UnmarshalJSON reads a map, whose keys match exactly.
-	err := d.object("", nil, func(key string) error {
+	more, err := d.openObject("")
+	for more && err == nil {
+		var k string
+		// Specific.UnmarshalJSON reads a map, whose keys match exactly.
+		if k, err = d.key(nil); err != nil {
+			break
+		}
 		var last **string
-		switch key {
+		switch k {
 		case "severity":
 			last = &sev
 		case "urgency":
 			last = &urg
-		default:
-			return d.skip()
 		}
-		if d.peek() != '"' {
+		switch {
+		case last == nil:
+			err = d.skip()
+		case d.peek() != '"':
 			*last = nil
-			return d.skip()
+			err = d.skip()
+		default:
+			var v string
+			v, err = d.str(k)
+			*last = &v
 		}
-		v, err := d.str(key)
-		*last = &v
-		return err
-	})
+		if err == nil {
+			more, err = d.moreMembers()
+		}
+	}
 	if sev != nil {
 		s.Severity = *sev
 	}

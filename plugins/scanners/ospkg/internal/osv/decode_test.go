@@ -50,21 +50,15 @@ func TestDecodeRecordEqualsEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestDecodeArraySkipsARecordOfTheWrongShapeButNotBrokenJSON(t *testing.T) {
-	var bad []int
-	recs, err := DecodeArray([]byte(` [ {"id":"A"}, {"id": 42, "affected": [{"package": {"name": "x"}}]}, {"id":"B","aliases":"not a list"}, {"id":"C"} ] `),
-		func(i int, err error) { bad = append(bad, i) })
-	if err != nil || len(recs) != 2 || recs[0].ID != "A" || recs[1].ID != "C" || !reflect.DeepEqual(bad, []int{1, 2}) {
-		t.Fatalf("records %+v, bad %v, error %v", recs, bad, err)
-	}
-	for _, broken := range []string{``, `{}`, `[`, `[{"id":"A"}`, `[{"id":"A"},]`, `[{"id":"A"}] x`, `[{"id":"A}]`, "[{\"id\":\"a\x01b\"}]",
-		`[{"id":"\q"}]`, `[{"id":"\u12"}]`, `[{"x":01}]`, `[{"x":tru}]`, `[{"x" 1}]`, `[{1:2}]`, strings.Repeat("[", 10001) + strings.Repeat("]", 10001)} {
-		if _, err := DecodeArray([]byte(broken), nil); err == nil {
+func TestDecodeRecordRefusesBrokenJSON(t *testing.T) {
+	for _, broken := range []string{``, `[]`, `{`, `{"id":"A"`, `{"id":"A",}`, `{"id":"A"} x`, `{"id":"A}`, "{\"id\":\"a\x01b\"}",
+		`{"id":"\q"}`, `{"id":"\u12"}`, `{"x":01}`, `{"x":tru}`, `{"x" 1}`, `{1:2}`, `{"x":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`} {
+		if _, err := DecodeRecord([]byte(broken)); err == nil {
 			t.Errorf("accepted %q", broken[:min(len(broken), 40)])
 		}
 	}
-	if recs, err := DecodeArray([]byte(`[]`), nil); err != nil || len(recs) != 0 {
-		t.Fatalf("empty array: %v %v", recs, err)
+	if _, err := DecodeRecord([]byte(`{"id":42}`)); err == nil {
+		t.Error("accepted a number for the id")
 	}
 }
 
@@ -82,6 +76,102 @@ func FuzzDecodeRecordAgreesWithEncodingJSON(f *testing.F) {
 			t.Fatalf("encoding/json error %v, DecodeRecord error %v, on %q", jsonErr, err, data)
 		}
 		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("on %q\n got %+v\nwant %+v", data, got, want)
+		}
+	})
+}
+
+// matchesByFullDecode is what Matches must return: every record decoded, then Affects.
+func matchesByFullDecode(t *testing.T, data []byte, ecosystem, name string, versions []string, cmp Compare) []Match {
+	t.Helper()
+	var recs []Record
+	if err := json.Unmarshal(data, &recs); err != nil {
+		t.Fatal(err)
+	}
+	var want []Match
+	for _, r := range recs {
+		for _, v := range versions {
+			if a, ok := r.Affects(ecosystem, name, v, cmp); ok {
+				m := Match{Record: r, Affected: *a, Version: v}
+				m.Record.Affected = nil
+				want = append(want, m)
+			}
+		}
+	}
+	return want
+}
+
+func TestMatchesEqualsFullDecodingThenAffects(t *testing.T) {
+	var all []json.RawMessage
+	for _, data := range records(t) {
+		if json.Valid(data) {
+			all = append(all, data)
+		}
+	}
+	extra := []string{
+		`{"id":"DEBIAN-CVE-2024-1","summary":"first","affected":[{"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"5"}]}],"package":{"name":"openssh","ecosystem":"Debian:12"},"severity":[{"type":"CVSS_V3","score":"x"}]},{"package":{"ecosystem":"Debian:12","name":"openssh"},"versions":["9"]}],"references":[{"type":"WEB","url":"u"}],"aliases":["CVE-2024-1"],"upstream":null,"database_specific":{"severity":"HIGH","nested":{"a":["]","}"]}}}`,
+		`{"affected":[{"package":{"ecosystem":"Debian:12","name":"openssh"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}],"withdrawn":"2024-01-01","id":"W"}`,
+		`{"id":"other package","affected":[{"package":{"ecosystem":"Debian:12","name":"glibc"},"versions":["1"]}]}`,
+	}
+	for _, e := range extra {
+		all = append(all, json.RawMessage(e))
+	}
+	data, _ := json.Marshal(all)
+	cmp := func(a, b string) int { return strings.Compare(a, b) }
+	for _, tc := range []struct {
+		ecosystem, name string
+		versions        []string
+	}{
+		{"Debian:12", "openssh", []string{"1", "9", "1:9.2p1-2+deb12u2"}},
+		{"Debian:12", "glibc", []string{"1", "2.36-9+deb12u1"}},
+		{"Alpine:v3.17", "openssl", []string{"3.0.7-r0"}},
+		{"Debian:12", "absent", []string{"1"}},
+	} {
+		got, err := Matches(data, tc.ecosystem, tc.name, tc.versions, cmp, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := matchesByFullDecode(t, data, tc.ecosystem, tc.name, tc.versions, cmp)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %s:\n got %+v\nwant %+v", tc.ecosystem, tc.name, got, want)
+		}
+		if tc.name == "openssh" && len(got) < 3 {
+			t.Errorf("openssh: %d matches, the test means more", len(got))
+		}
+	}
+}
+
+func TestMatchesSkipsARecordWhoseReadFieldsHaveTheWrongShape(t *testing.T) {
+	data := []byte(`[{"id":1,"affected":[{"package":{"ecosystem":"E","name":"n"},"versions":["1"]}]},{"id":"ok","affected":[{"package":{"ecosystem":"E","name":"n"},"versions":["1"]}]}]`)
+	var bad []int
+	got, err := Matches(data, "E", "n", []string{"1"}, strings.Compare, func(i int, err error) { bad = append(bad, i) })
+	if err != nil || len(got) != 1 || got[0].Record.ID != "ok" || !reflect.DeepEqual(bad, []int{0}) {
+		t.Fatalf("matches %+v, bad %v, error %v", got, bad, err)
+	}
+	for _, broken := range []string{`[`, `[{"id":"x"`, `[{"affected":[{"package":{"ecosystem":"E","name":"n"}`, `[{"x":"unterminated}]`, `[{"x":[[[[[}]`} {
+		if _, err := Matches([]byte(broken), "E", "n", []string{"1"}, strings.Compare, nil); err == nil {
+			t.Errorf("accepted %q", broken)
+		}
+	}
+}
+
+// On any input Matches stops, and on valid JSON whose records all decode it agrees with
+// decoding everything.
+func FuzzMatchesAgreesWithFullDecoding(f *testing.F) {
+	for _, data := range records(f) {
+		f.Add(append(append([]byte("["), data...), ']'))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := Matches(data, "Debian:12", "openssh", []string{"1:9.2p1-2+deb12u2", "5"}, strings.Compare, nil)
+		var recs []Record
+		if !json.Valid(data) || json.Unmarshal(data, &recs) != nil {
+			return
+		}
+		if err != nil {
+			t.Fatalf("valid input refused: %v", err)
+		}
+		want := matchesByFullDecode(t, data, "Debian:12", "openssh", []string{"1:9.2p1-2+deb12u2", "5"}, strings.Compare)
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("on %q\n got %+v\nwant %+v", data, got, want)
 		}
 	})

@@ -140,15 +140,15 @@ func (r Range) includes(v string, cmp Compare) bool {
 	if hasLimit && !belowLimit {
 		return false
 	}
-	events := slices.Clone(r.Events)
-	slices.SortStableFunc(events, func(x, y Event) int {
-		if c := compareEventVersions(x, y, cmp); c != 0 {
-			return c
+	events := r.Events
+	// Ranges are almost always written in order; sort a copy only when this one is not.
+	for i := 1; i < len(events); i++ {
+		if eventOrder(events[i-1], events[i], cmp) > 0 {
+			events = slices.Clone(events)
+			slices.SortStableFunc(events, func(x, y Event) int { return eventOrder(x, y, cmp) })
+			break
 		}
-		// On a tie an introduced comes first, so that the fixed or last_affected at the
-		// same version has the last word.
-		return boolOrder(x.Introduced == "") - boolOrder(y.Introduced == "")
-	})
+	}
 	vulnerable := false
 	for _, e := range events {
 		switch {
@@ -193,6 +193,15 @@ func compareEventVersions(x, y Event, cmp Compare) int {
 		return 1
 	}
 	return cmp(eventVersion(x), eventVersion(y))
+}
+
+// eventOrder orders events by version; on a tie an introduced comes first, so that the fixed
+// or last_affected at the same version has the last word.
+func eventOrder(x, y Event, cmp Compare) int {
+	if c := compareEventVersions(x, y, cmp); c != 0 {
+		return c
+	}
+	return boolOrder(x.Introduced == "") - boolOrder(y.Introduced == "")
 }
 
 func boolOrder(b bool) int {

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -80,19 +79,15 @@ func (s *Scanner) candidate(rec *osv.Record, a *osv.Affected, pkg, version strin
 	}
 }
 
-// distroCVE matches the ids distributions give their per-CVE records: DEBIAN-CVE-…,
-// UBUNTU-CVE-…, ALPINE-CVE-….
-var distroCVE = regexp.MustCompile(`^[A-Z][A-Z0-9]*-(CVE-[0-9]{4}-[0-9]{4,})$`)
-
 // FindingName names a finding as ECR does, by CVE when there is one: the CVE a distribution's
-// record wraps, the record's own CVE id, or the one CVE an advisory (a DSA, a USN) is an
-// alias of; otherwise the advisory's id.
+// record wraps (DEBIAN-CVE-…, UBUNTU-CVE-…, ALPINE-CVE-…), the record's own CVE id, or the one
+// CVE an advisory (a DSA, a USN) is an alias of; otherwise the advisory's id.
 func FindingName(rec *osv.Record) string {
-	if m := distroCVE.FindStringSubmatch(rec.ID); m != nil {
-		return m[1]
-	}
-	if strings.HasPrefix(rec.ID, "CVE-") {
+	if isCVE(rec.ID) {
 		return rec.ID
+	}
+	if i := strings.Index(rec.ID, "-CVE-"); i > 0 && isUpperAlnum(rec.ID[:i]) && isCVE(rec.ID[i+1:]) {
+		return rec.ID[i+1:]
 	}
 	if cves := rec.CVEs(); len(cves) == 1 {
 		return cves[0]
@@ -100,12 +95,43 @@ func FindingName(rec *osv.Record) string {
 	return rec.ID
 }
 
+// isCVE reports whether id is a CVE id: CVE-YYYY-NNNN…
+func isCVE(id string) bool {
+	rest, ok := strings.CutPrefix(id, "CVE-")
+	if !ok || len(rest) < 9 || rest[4] != '-' {
+		return false
+	}
+	return isDigits(rest[:4]) && isDigits(rest[5:])
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isUpperAlnum reports whether s is a distribution's prefix: an upper-case letter, then
+// upper-case letters and digits.
+func isUpperAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func description(rec *osv.Record) string {
 	d := strings.TrimSpace(rec.Summary)
 	if d == "" {
 		d = strings.TrimSpace(rec.Details)
 	}
-	if utf8.RuneCountInString(d) <= MaxDescription {
+	// Counting characters costs a loop over the text; most are short enough in bytes.
+	if len(d) <= MaxDescription || utf8.RuneCountInString(d) <= MaxDescription {
 		return d
 	}
 	runes := []rune(d)
@@ -135,25 +161,13 @@ func (s *Scanner) severity(rec *osv.Record, a *osv.Affected) (string, evidence, 
 	for _, sev := range all {
 		switch sev.Type {
 		case "CVSS_V3":
-			if v3 != nil {
-				continue
+			if v3 == nil {
+				v3 = s.score(rec.ID, sev.Score, cvss.V3)
 			}
-			sc, err := cvss.V3(sev.Score)
-			if err != nil {
-				s.logf("%s: %v", rec.ID, err)
-				continue
-			}
-			v3 = &sc
 		case "CVSS_V2":
-			if v2 != nil {
-				continue
+			if v2 == nil {
+				v2 = s.score(rec.ID, sev.Score, cvss.V2)
 			}
-			sc, err := cvss.V2(sev.Score)
-			if err != nil {
-				s.logf("%s: %v", rec.ID, err)
-				continue
-			}
-			v2 = &sc
 		}
 	}
 	if v3 != nil {
@@ -176,6 +190,24 @@ func (s *Scanner) severity(rec *osv.Record, a *osv.Affected) (string, evidence, 
 		return v2Severity(v2.Base), evidenceCVSS2, nil, v2
 	}
 	return SeverityUndefined, evidenceNone, nil, nil
+}
+
+// score parses a vector once per scan: advisories share a few hundred distinct vectors.
+func (s *Scanner) score(id, vector string, parse func(string) (cvss.Score, error)) *cvss.Score {
+	if sc, ok := s.scores[vector]; ok {
+		return sc
+	}
+	var sc *cvss.Score
+	if parsed, err := parse(vector); err != nil {
+		s.logf("%s: %v", id, err)
+	} else {
+		sc = &parsed
+	}
+	if s.scores == nil {
+		s.scores = map[string]*cvss.Score{}
+	}
+	s.scores[vector] = sc
+	return sc
 }
 
 // v3Severity bands a CVSS v3 base score as NVD does, a zero score being informational.

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/apk"
+	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/cvss"
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/dpkg"
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/osrelease"
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/osv"
@@ -109,6 +110,8 @@ type Scanner struct {
 	// Log receives warnings (an advisory that does not parse, a vector that does not either);
 	// the plugin's stderr, which the host forwards to its log.
 	Log io.Writer
+
+	scores map[string]*cvss.Score // parsed vectors, nil for a vector that does not parse
 }
 
 // unsupported is the answer for an image this scanner cannot read.
@@ -275,29 +278,19 @@ func AdvisoryPath(ecosystem, name string) string {
 	return url.PathEscape(ecosystem) + "/" + url.PathEscape(name) + ".json"
 }
 
-// readAdvisories reads the records filed against one source package; none when the index has
-// no file for it. A record that does not parse is skipped with a warning, so that one odd
-// advisory does not hide the others.
-func (s *Scanner) readAdvisories(db fs.FS, ecosystem, name string) ([]osv.Record, error) {
+// advisoryFile reads the index's file of records filed against one source package; nil
+// when there is none.
+func (s *Scanner) advisoryFile(db fs.FS, ecosystem, name string) ([]byte, string, error) {
 	p := AdvisoryPath(ecosystem, name)
 	if !fs.ValidPath(p) {
 		s.logf("package name %q makes no valid index path; not checked", name)
-		return nil, nil
+		return nil, p, nil
 	}
 	data, err := fs.ReadFile(db, p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, p, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	records, err := osv.DecodeArray(data, func(i int, err error) {
-		s.logf("skipping record %d of %s: %v", i, p, err)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("advisory index file %s is not a JSON array of records: %w", p, err)
-	}
-	return records, nil
+	return data, p, err
 }
 
 // match finds the advisories affecting each installed source package.
@@ -316,22 +309,27 @@ func (s *Scanner) match(db fs.FS, ecosystem string, pkgs []source, cmp osv.Compa
 
 	best := map[findingKey]candidate{}
 	for _, name := range names {
-		records, err := s.readAdvisories(db, ecosystem, name)
+		data, p, err := s.advisoryFile(db, ecosystem, name)
 		if err != nil {
 			return nil, err
 		}
-		for i := range records {
-			rec := &records[i]
-			for _, version := range versions[name] {
-				a, ok := rec.Affects(ecosystem, name, version, cmp)
-				if !ok {
-					continue
-				}
-				c := s.candidate(rec, a, name, version)
-				key := findingKey{c.finding.Name, name, version}
-				if prev, ok := best[key]; !ok || c.better(prev) {
-					best[key] = c
-				}
+		if data == nil {
+			continue
+		}
+		// A record that does not parse is skipped with a warning, so that one odd advisory
+		// does not hide the others.
+		matches, err := osv.Matches(data, ecosystem, name, versions[name], cmp, func(i int, err error) {
+			s.logf("skipping record %d of %s: %v", i, p, err)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("advisory index file %s is not a JSON array of records: %w", p, err)
+		}
+		for i := range matches {
+			m := &matches[i]
+			c := s.candidate(&m.Record, &m.Affected, name, m.Version)
+			key := findingKey{c.finding.Name, name, m.Version}
+			if prev, ok := best[key]; !ok || c.better(prev) {
+				best[key] = c
 			}
 		}
 	}

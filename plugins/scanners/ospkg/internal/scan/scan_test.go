@@ -276,7 +276,9 @@ func TestAnUnreadableRecordIsSkippedAndTheOthersStillMatch(t *testing.T) {
 	}
 	good, _ := json.Marshal(regreSSHion())
 	db := index(t, nil)
-	db[AdvisoryPath("Debian:12", "openssh")] = &fstest.MapFile{Data: []byte(`[{"id": 42}, ` + string(good) + `]`)}
+	// The first record would affect openssh, but its id is a number.
+	bad := `{"id": 42, "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssh"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}`
+	db[AdvisoryPath("Debian:12", "openssh")] = &fstest.MapFile{Data: []byte(`[` + bad + `, ` + string(good) + `]`)}
 	out, log := scanOf(t, rootfs, db)
 	if len(out.Findings) != 1 || !strings.Contains(log, "skipping record 0 of Debian:12/openssh.json") {
 		t.Fatalf("findings %+v, log %q", out.Findings, log)
