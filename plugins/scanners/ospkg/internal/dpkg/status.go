@@ -5,7 +5,6 @@
 package dpkg
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -35,60 +34,90 @@ const MaxLine = 1 << 20
 // distroless writes status.d files with `dpkg-deb --field`, which has no Status field, so
 // when statusOptional is set a paragraph without one counts as installed.
 func ParseStatus(r io.Reader, statusOptional bool) ([]Package, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
-	var pkgs []Package
-	fields := map[string]string{}
-	last := ""
-	flush := func() {
-		defer clear(fields)
-		name := fields["package"]
-		version := fields["version"]
-		if name == "" || version == "" {
-			return
-		}
-		status, hasStatus := fields["status"]
-		if hasStatus || !statusOptional {
-			words := strings.Fields(status)
-			if len(words) != 3 || words[2] != "installed" {
-				return
-			}
-		}
-		p := Package{Name: name, Version: version, Source: name, SourceVersion: version}
-		if src := fields["source"]; src != "" {
-			p.Source, p.SourceVersion = parseSource(src, version)
-		}
-		pkgs = append(pkgs, p)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
 	}
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(text) == "" {
+	var pkgs []Package
+	var name, version, source, status string
+	hasStatus, inField := false, false
+	flush := func() {
+		if name != "" && version != "" && (hasStatus || !statusOptional) && !installed(status) {
+			name = ""
+		}
+		if name != "" && version != "" {
+			p := Package{Name: name, Version: version, Source: name, SourceVersion: version}
+			if source != "" {
+				p.Source, p.SourceVersion = parseSource(source, version)
+			}
+			pkgs = append(pkgs, p)
+		}
+		name, version, source, status, hasStatus, inField = "", "", "", "", false, false
+	}
+	text := string(data)
+	for n := 1; text != ""; n++ {
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
+		if len(line) > MaxLine {
+			return nil, fmt.Errorf("line %d: longer than %d bytes", n, MaxLine)
+		}
+		line = strings.TrimSuffix(line, "\r")
+		if isBlank(line) {
 			flush()
-			last = ""
 			continue
 		}
-		if text[0] == ' ' || text[0] == '\t' {
+		if line[0] == ' ' || line[0] == '\t' {
 			// A continuation line belongs to the field before it; the fields read here are
 			// single-line, so it only needs to be skipped.
-			if last == "" {
-				return nil, fmt.Errorf("line %d: continuation line outside a field", line)
+			if !inField {
+				return nil, fmt.Errorf("line %d: continuation line outside a field", n)
 			}
 			continue
 		}
-		key, value, ok := strings.Cut(text, ":")
-		if !ok || key == "" {
-			return nil, fmt.Errorf("line %d: %q is neither a field nor a continuation line", line, head(text))
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return nil, fmt.Errorf("line %d: %q is neither a field nor a continuation line", n, head(line))
 		}
-		last = strings.ToLower(strings.TrimSpace(key))
-		fields[last] = strings.TrimSpace(value)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line %d: %w", line+1, err)
+		inField = true
+		value := strings.TrimSpace(line[colon+1:])
+		// Field names are case-insensitive; dpkg writes them capitalised.
+		switch key := line[:colon]; {
+		case key == "Package" || len(key) == 7 && strings.EqualFold(key, "package"):
+			name = value
+		case key == "Version" || len(key) == 7 && strings.EqualFold(key, "version"):
+			version = value
+		case key == "Source" || len(key) == 6 && strings.EqualFold(key, "source"):
+			source = value
+		case key == "Status" || len(key) == 6 && strings.EqualFold(key, "status"):
+			status, hasStatus = value, true
+		}
 	}
 	flush()
 	return pkgs, nil
+}
+
+// installed reports whether a Status field ("want flag status") says the package is
+// installed: its last word is "installed" ("install ok installed", "hold ok installed").
+func installed(status string) bool {
+	want, rest, ok := strings.Cut(status, " ")
+	if !ok || want == "" {
+		return false
+	}
+	flag, state, ok := strings.Cut(strings.TrimLeft(rest, " "), " ")
+	return ok && flag != "" && strings.TrimSpace(state) == "installed"
+}
+
+func isBlank(line string) bool {
+	for i := 0; i < len(line); i++ {
+		if line[i] != ' ' && line[i] != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // parseSource reads a Source field: "name" or "name (version)", the version being the source

@@ -3,8 +3,6 @@ package dpkg
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 )
 
 // Version is a Debian package version: [epoch:]upstream[-revision].
@@ -22,29 +20,45 @@ func ParseVersion(s string) (Version, error) {
 	if s == "" {
 		return Version{}, errors.New("version string is empty")
 	}
-	if strings.ContainsAny(s, " \t\n\r") {
-		return Version{}, fmt.Errorf("version %q has embedded spaces", s)
+	// One pass finds the first colon, the last hyphen and any space: loops are what cost in
+	// the plugin's sandbox, and advisories hold thousands of versions.
+	colon, hyphen := -1, -1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ':':
+			if colon < 0 {
+				colon = i
+			}
+		case '-':
+			hyphen = i
+		case ' ', '\t', '\n', '\r':
+			return Version{}, fmt.Errorf("version %q has embedded spaces", s)
+		}
 	}
 	var v Version
 	rest := s
-	if i := strings.IndexByte(s, ':'); i >= 0 {
-		epoch := s[:i]
+	if colon >= 0 {
+		epoch := s[:colon]
 		if epoch == "" {
 			return Version{}, fmt.Errorf("version %q: epoch is empty", s)
 		}
-		n, err := strconv.ParseInt(epoch, 10, 32)
-		if err != nil || n < 0 || strings.TrimLeft(epoch, "0123456789") != "" {
-			return Version{}, fmt.Errorf("version %q: epoch is not a number below 2^31", s)
+		n := 0
+		for i := 0; i < len(epoch); i++ {
+			c := epoch[i]
+			if c < '0' || c > '9' || n > (1<<31-1-int(c-'0'))/10 {
+				return Version{}, fmt.Errorf("version %q: epoch is not a number below 2^31", s)
+			}
+			n = n*10 + int(c-'0')
 		}
-		v.Epoch = int(n)
-		rest = s[i+1:]
+		v.Epoch = n
+		rest = s[colon+1:]
 		if rest == "" {
 			return Version{}, fmt.Errorf("version %q: nothing after the epoch", s)
 		}
 	}
-	if i := strings.LastIndexByte(rest, '-'); i >= 0 {
-		v.Revision = rest[i+1:]
-		rest = rest[:i]
+	if hyphen > colon {
+		v.Revision = s[hyphen+1:]
+		rest = s[colon+1 : hyphen]
 		if v.Revision == "" {
 			return Version{}, fmt.Errorf("version %q: revision is empty", s)
 		}

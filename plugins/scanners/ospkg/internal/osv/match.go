@@ -21,13 +21,13 @@ type Match struct {
 // affected entry naming the package (ecosystem and name exactly) whose versions include it,
 // as Record.Affects decides. Withdrawn records affect nothing.
 //
-// It decodes only what it needs, for speed in the sandbox (see DecodeArray): each record's
+// It decodes only what it needs, for speed in the sandbox (see decode.go): each record's
 // affected entries for other packages or releases, and every field of a record that matches
 // nothing, are skipped by a structural scan that jumps from one quote or bracket to the
 // next. That scan assumes well-formed JSON, which the index holds (it is built from records
 // that parsed); on anything else it may read less strictly than DecodeArray but never fails
 // to stop. A record whose fields that are read have the wrong shape is reported to bad and
-// skipped, as by DecodeArray.
+// skipped. The matches' strings share data's memory: data must not be modified afterwards.
 func Matches(data []byte, ecosystem, name string, versions []string, cmp Compare, bad func(i int, err error)) ([]Match, error) {
 	d := newDecoder(data)
 	d.ws()
@@ -136,10 +136,25 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 }
 
 func fieldOf(key string) int {
-	for i, n := range recordNames {
-		if n == key {
-			return i
-		}
+	switch key {
+	case "id":
+		return fieldID
+	case "modified":
+		return fieldModified
+	case "summary":
+		return fieldSummary
+	case "details":
+		return fieldDetails
+	case "aliases":
+		return fieldAliases
+	case "upstream":
+		return fieldUpstream
+	case "severity":
+		return fieldSeverity
+	case "references":
+		return fieldReferences
+	case "database_specific":
+		return fieldDatabaseSpecific
 	}
 	return -1
 }
@@ -208,10 +223,17 @@ func (d *decoder) matchAffected(ecosystem, name string, entries []Affected) ([]A
 				err = d.pkg(&pkg)
 			} else {
 				field := -1
-				for i, n := range affectedNames {
-					if n == k {
-						field = i
-					}
+				switch k {
+				case "severity":
+					field = affSeverity
+				case "versions":
+					field = affVersions
+				case "ecosystem_specific":
+					field = affEcosystemSpecific
+				case "database_specific":
+					field = affDatabaseSpecific
+				case "ranges":
+					field = affRanges
 				}
 				start := d.pos
 				err = d.skipFast()
@@ -269,29 +291,28 @@ const (
 )
 
 // skipFast passes over a value by its structure alone: from bracket to quote to bracket,
-// eight bytes per step between them, strings scanned as by scanString. Scalars are read
-// strictly (they are short).
+// eight bytes per step, and within a string from quote to backslash to quote. It checks
+// only that brackets balance and strings end; scalars are read strictly (they are short).
 func (d *decoder) skipFast() error {
 	d.ws()
 	switch d.peek() {
-	case '"':
-		end, _, err := d.scanString()
-		if err != nil {
-			return err
-		}
-		d.pos = end + 1
-		return nil
-	case '{', '[':
+	case '"', '{', '[':
 	default:
 		return d.skip()
 	}
 	b := d.data
 	depth := 0
+	inString := false
 	for i := d.pos; ; {
 		if i+8 <= len(b) {
 			w := binary.LittleEndian.Uint64(b[i:])
-			stop := hasZero(w^quotes) | hasZero(w^openBraces) | hasZero(w^closeBraces) |
-				hasZero(w^openBrackets) | hasZero(w^closeBrackets)
+			var stop uint64
+			if inString {
+				stop = hasZero(w^quotes) | hasZero(w^backslashes)
+			} else {
+				stop = hasZero(w^quotes) | hasZero(w^openBraces) | hasZero(w^closeBraces) |
+					hasZero(w^openBrackets) | hasZero(w^closeBrackets)
+			}
 			if stop == 0 {
 				i += 8
 				continue
@@ -300,28 +321,32 @@ func (d *decoder) skipFast() error {
 		}
 		if i >= len(b) {
 			d.pos = len(b)
-			return d.syntax("the end of an object or array")
+			return d.syntax("the end of a value")
 		}
-		switch b[i] {
-		case '"':
-			d.pos = i
-			end, _, err := d.scanString()
-			if err != nil {
-				return err
+		c := b[i]
+		i++
+		switch {
+		case inString:
+			switch c {
+			case '"':
+				inString = false
+				if depth == 0 {
+					d.pos = i
+					return nil
+				}
+			case '\\':
+				i++ // the escaped character, even a quote (a \uXXXX's digits are no quote)
 			}
-			i = end + 1
-		case '{', '[':
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
 			depth++
-			i++
-		case '}', ']':
+		case c == '}' || c == ']':
 			depth--
-			i++
 			if depth == 0 {
 				d.pos = i
 				return nil
 			}
-		default:
-			i++
 		}
 	}
 }

@@ -39,6 +39,7 @@ const (
 
 type candidate struct {
 	finding  Finding
+	rank     int // severityRank of the finding's severity
 	evidence evidence
 	id       string // the record's own id, for a deterministic choice among equals
 	pkg      string
@@ -49,20 +50,21 @@ func (c candidate) better(than candidate) bool {
 	if c.evidence != than.evidence {
 		return c.evidence > than.evidence
 	}
-	if r, s := severityRank[c.finding.Severity], severityRank[than.finding.Severity]; r != s {
-		return r > s
+	if c.rank != than.rank {
+		return c.rank > than.rank
 	}
 	return c.id < than.id
 }
 
 func (s *Scanner) candidate(rec *osv.Record, a *osv.Affected, pkg, version string) candidate {
 	severity, ev, v3, v2 := s.severity(rec, a)
-	attrs := []Attribute{{"package_name", pkg}, {"package_version", version}}
+	attrs := make([]Attribute, 2, 6)
+	attrs[0], attrs[1] = Attribute{"package_name", pkg}, Attribute{"package_version", version}
 	if v3 != nil {
-		attrs = append(attrs, Attribute{"CVSS3_SCORE", v3.String()}, Attribute{"CVSS3_VECTOR", v3.Vector})
+		attrs = append(attrs, Attribute{"CVSS3_SCORE", v3.text}, Attribute{"CVSS3_VECTOR", v3.Vector})
 	}
 	if v2 != nil {
-		attrs = append(attrs, Attribute{"CVSS2_SCORE", v2.String()}, Attribute{"CVSS2_VECTOR", v2.Vector})
+		attrs = append(attrs, Attribute{"CVSS2_SCORE", v2.text}, Attribute{"CVSS2_VECTOR", v2.Vector})
 	}
 	return candidate{
 		finding: Finding{
@@ -72,6 +74,7 @@ func (s *Scanner) candidate(rec *osv.Record, a *osv.Affected, pkg, version strin
 			Severity:    severity,
 			Attributes:  attrs,
 		},
+		rank:     severityRank[severity],
 		evidence: ev,
 		id:       rec.ID,
 		pkg:      pkg,
@@ -155,10 +158,9 @@ func uri(rec *osv.Record) string {
 // package's own, else the record's) scored here; else a textual severity (an "Ubuntu" priority,
 // a database's "severity", Debian's "urgency"); else a CVSS v2 vector; else UNDEFINED. The
 // vectors found are returned for the finding's attributes.
-func (s *Scanner) severity(rec *osv.Record, a *osv.Affected) (string, evidence, *cvss.Score, *cvss.Score) {
-	all := append(append([]osv.Severity{}, a.Severity...), rec.Severity...)
-	var v3, v2 *cvss.Score
-	for _, sev := range all {
+func (s *Scanner) severity(rec *osv.Record, a *osv.Affected) (string, evidence, *score, *score) {
+	var v3, v2 *score
+	for _, sev := range concat(a.Severity, rec.Severity) {
 		switch sev.Type {
 		case "CVSS_V3":
 			if v3 == nil {
@@ -174,7 +176,7 @@ func (s *Scanner) severity(rec *osv.Record, a *osv.Affected) (string, evidence, 
 		return v3Severity(v3.Base), evidenceCVSS3, v3, v2
 	}
 	var words []string
-	for _, sev := range all {
+	for _, sev := range concat(a.Severity, rec.Severity) {
 		if sev.Type == "Ubuntu" {
 			words = append(words, sev.Score)
 		}
@@ -192,19 +194,36 @@ func (s *Scanner) severity(rec *osv.Record, a *osv.Affected) (string, evidence, 
 	return SeverityUndefined, evidenceNone, nil, nil
 }
 
+// concat is a and then b, without copying when one is empty (the common case).
+func concat(a, b []osv.Severity) []osv.Severity {
+	switch {
+	case len(a) == 0:
+		return b
+	case len(b) == 0:
+		return a
+	}
+	return append(append(make([]osv.Severity, 0, len(a)+len(b)), a...), b...)
+}
+
+// score is a parsed vector and its base score as text.
+type score struct {
+	cvss.Score
+	text string
+}
+
 // score parses a vector once per scan: advisories share a few hundred distinct vectors.
-func (s *Scanner) score(id, vector string, parse func(string) (cvss.Score, error)) *cvss.Score {
+func (s *Scanner) score(id, vector string, parse func(string) (cvss.Score, error)) *score {
 	if sc, ok := s.scores[vector]; ok {
 		return sc
 	}
-	var sc *cvss.Score
+	var sc *score
 	if parsed, err := parse(vector); err != nil {
 		s.logf("%s: %v", id, err)
 	} else {
-		sc = &parsed
+		sc = &score{Score: parsed, text: parsed.String()}
 	}
 	if s.scores == nil {
-		s.scores = map[string]*cvss.Score{}
+		s.scores = map[string]*score{}
 	}
 	s.scores[vector] = sc
 	return sc

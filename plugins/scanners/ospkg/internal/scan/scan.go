@@ -18,7 +18,6 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/apk"
-	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/cvss"
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/dpkg"
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/osrelease"
 	"github.com/berth-dev/berth/plugins/scanners/ospkg/internal/osv"
@@ -111,7 +110,7 @@ type Scanner struct {
 	// the plugin's stderr, which the host forwards to its log.
 	Log io.Writer
 
-	scores map[string]*cvss.Score // parsed vectors, nil for a vector that does not parse
+	scores map[string]*score // parsed vectors, nil for a vector that does not parse
 }
 
 // unsupported is the answer for an image this scanner cannot read.
@@ -307,7 +306,8 @@ func (s *Scanner) match(db fs.FS, ecosystem string, pkgs []source, cmp osv.Compa
 	}
 	slices.Sort(names)
 
-	best := map[findingKey]candidate{}
+	var cands []candidate
+	best := map[findingKey]int{} // index in cands
 	for _, name := range names {
 		data, p, err := s.advisoryFile(db, ecosystem, name)
 		if err != nil {
@@ -328,17 +328,20 @@ func (s *Scanner) match(db fs.FS, ecosystem string, pkgs []source, cmp osv.Compa
 			m := &matches[i]
 			c := s.candidate(&m.Record, &m.Affected, name, m.Version)
 			key := findingKey{c.finding.Name, name, m.Version}
-			if prev, ok := best[key]; !ok || c.better(prev) {
-				best[key] = c
+			if j, ok := best[key]; !ok {
+				best[key] = len(cands)
+				cands = append(cands, c)
+			} else if c.better(cands[j]) {
+				cands[j] = c
 			}
 		}
 	}
-	cands := make([]candidate, 0, len(best))
-	for _, c := range best {
-		cands = append(cands, c)
+	order := make([]*candidate, len(cands))
+	for i := range cands {
+		order[i] = &cands[i]
 	}
-	slices.SortFunc(cands, func(a, b candidate) int {
-		if c := severityRank[b.finding.Severity] - severityRank[a.finding.Severity]; c != 0 {
+	slices.SortFunc(order, func(a, b *candidate) int {
+		if c := b.rank - a.rank; c != 0 {
 			return c
 		}
 		if c := strings.Compare(a.finding.Name, b.finding.Name); c != 0 {
@@ -349,8 +352,8 @@ func (s *Scanner) match(db fs.FS, ecosystem string, pkgs []source, cmp osv.Compa
 		}
 		return strings.Compare(a.version, b.version)
 	})
-	findings := make([]Finding, len(cands))
-	for i, c := range cands {
+	findings := make([]Finding, len(order))
+	for i, c := range order {
 		findings[i] = c.finding
 	}
 	return findings, nil
