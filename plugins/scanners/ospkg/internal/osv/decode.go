@@ -78,6 +78,11 @@ func (d *decoder) syntax(want string) error {
 }
 
 func (d *decoder) ws() {
+	// Most calls find no whitespace (the index's records are usually compact): returning
+	// before the loop spares the sandbox's check at its head.
+	if d.pos >= len(d.data) || d.data[d.pos] > ' ' {
+		return
+	}
 	for d.pos < len(d.data) {
 		switch d.data[d.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -195,6 +200,46 @@ func (d *decoder) scanString() (int, uint8, error) {
 	}
 }
 
+// short finds the end of a short plain string whose opening quote is at d.pos: closed within
+// the 16 bytes after the quote, with no escape, control or non-ASCII byte. Keys and most
+// values are such strings, and reading them here, in straight-line code, spares scanString's
+// call and loop (each a check in the sandbox). ok is false for any other string.
+func (d *decoder) short() (end int, upper, ok bool) {
+	b := d.data
+	i := d.pos + 1
+	if i+16 > len(b) {
+		return 0, false, false
+	}
+	// Two words, unrolled and written out: a loop, or a call that is not inlined, would cost
+	// a check in the sandbox.
+	w := binary.LittleEndian.Uint64(b[i:])
+	q := hasZero(w ^ quotes)
+	before, mask := 8, ^uint64(0)
+	if q != 0 {
+		before = bits.TrailingZeros64(q) >> 3
+		mask = uint64(1)<<(8*before) - 1
+	}
+	if (hasZero(w^backslashes)|(w-spaces)&^w&highs|w&highs)&mask != 0 {
+		return 0, false, false
+	}
+	upper = ((w|highs)-upperA)&^((w|highs)-afterZ)&^w&highs&mask != 0
+	if before < 8 {
+		return i + before, upper, true
+	}
+	w = binary.LittleEndian.Uint64(b[i+8:])
+	q = hasZero(w ^ quotes)
+	if q == 0 {
+		return 0, false, false
+	}
+	before = bits.TrailingZeros64(q) >> 3
+	mask = uint64(1)<<(8*before) - 1
+	if (hasZero(w^backslashes)|(w-spaces)&^w&highs|w&highs)&mask != 0 {
+		return 0, false, false
+	}
+	upper = upper || ((w|highs)-upperA)&^((w|highs)-afterZ)&^w&highs&mask != 0
+	return i + 8 + before, upper, true
+}
+
 // hasZero is non-zero when a byte of w is zero; its lowest flagged byte is the first zero.
 func hasZero(w uint64) uint64 { return (w - ones) &^ w & highs }
 
@@ -224,6 +269,15 @@ func (d *decoder) str(field string) (string, error) {
 func (d *decoder) strFlags(field string) (string, uint8, error) {
 	if d.peek() != '"' {
 		return "", 0, d.typeMismatch(field, "a string")
+	}
+	if end, upper, ok := d.short(); ok {
+		var flags uint8
+		if upper {
+			flags = strUpper
+		}
+		start := d.pos + 1
+		d.pos = end + 1
+		return d.src[start:end], flags, nil
 	}
 	end, flags, err := d.scanString()
 	if err != nil {

@@ -67,7 +67,8 @@ func Matches(data []byte, ecosystem, name string, versions []string, cmp Compare
 // span is where a value lies in the input, to be decoded once it is known to be needed.
 type span struct{ start, end int }
 
-// The record fields read from their spans once a record matches, in recordNames' order.
+// The record fields read from their spans once a record matches (strings are read at once), in
+// recordNames' order.
 const (
 	fieldID = iota
 	fieldModified
@@ -86,6 +87,7 @@ const (
 func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Compare, entries []Affected) ([]Match, []Affected, error) {
 	var spans [recordFields]span
 	var withdrawn string
+	var r Record
 	more, err := d.openObject("record")
 	for more && err == nil {
 		var key string
@@ -95,6 +97,16 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 		switch key {
 		case "withdrawn":
 			err = d.optStr(key, &withdrawn)
+		case "id":
+			// Strings are read at once: it costs what skipping them would (their text is not
+			// copied), and a matching record does not scan them twice.
+			err = d.optStr(key, &r.ID)
+		case "modified":
+			err = d.optStr(key, &r.Modified)
+		case "summary":
+			err = d.optStr(key, &r.Summary)
+		case "details":
+			err = d.optStr(key, &r.Details)
 		case "affected":
 			entries, err = d.matchAffected(ecosystem, name, entries[:0])
 		default:
@@ -124,7 +136,6 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 	if len(matches) == 0 {
 		return nil, entries, nil
 	}
-	var r Record
 	if err := d.decodeSpans(&r, &spans); err != nil {
 		return nil, entries, err
 	}
@@ -137,14 +148,6 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 
 func fieldOf(key string) int {
 	switch key {
-	case "id":
-		return fieldID
-	case "modified":
-		return fieldModified
-	case "summary":
-		return fieldSummary
-	case "details":
-		return fieldDetails
 	case "aliases":
 		return fieldAliases
 	case "upstream":
@@ -169,14 +172,6 @@ func (d *decoder) decodeSpans(r *Record, spans *[recordFields]span) error {
 		key := recordNames[field]
 		var err error
 		switch field {
-		case fieldID:
-			err = sub.optStr(key, &r.ID)
-		case fieldModified:
-			err = sub.optStr(key, &r.Modified)
-		case fieldSummary:
-			err = sub.optStr(key, &r.Summary)
-		case fieldDetails:
-			err = sub.optStr(key, &r.Details)
 		case fieldAliases:
 			err = sub.strings(key, &r.Aliases)
 		case fieldUpstream:
@@ -296,7 +291,12 @@ const (
 func (d *decoder) skipFast() error {
 	d.ws()
 	switch d.peek() {
-	case '"', '{', '[':
+	case '"':
+		if end, _, ok := d.short(); ok {
+			d.pos = end + 1
+			return nil
+		}
+	case '{', '[':
 	default:
 		return d.skip()
 	}

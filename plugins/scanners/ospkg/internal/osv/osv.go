@@ -110,9 +110,13 @@ func (r *Record) Affects(ecosystem, name, version string, cmp Compare) (*Affecte
 
 // Includes reports whether version is one of the affected versions.
 func (a *Affected) Includes(version string, cmp Compare) bool {
-	for _, v := range a.Versions {
-		if cmp(v, version) == 0 {
-			return true
+	// The guards spare the sandbox's check at a loop's head when there is nothing to loop
+	// over (Debian's records list no versions).
+	if len(a.Versions) > 0 {
+		for _, v := range a.Versions {
+			if cmp(v, version) == 0 {
+				return true
+			}
 		}
 	}
 	for _, r := range a.Ranges {

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -10,6 +11,16 @@ import (
 // byte-at-a-time escaping cost more than the scan (see osv.DecodeArray): strings that need no
 // escaping, nearly all of them, are copied whole.
 func (o *Output) AppendJSON(b []byte) []byte {
+	// One allocation of about the right size: growing by copies costs loops in the sandbox.
+	size := 256 + len(o.Description)
+	for i := range o.Findings {
+		f := &o.Findings[i]
+		size += 96 + len(f.Name) + len(f.Description) + len(f.URI) + len(f.Severity)
+		for _, a := range f.Attributes {
+			size += 24 + len(a.Key) + len(a.Value)
+		}
+	}
+	b = slices.Grow(b, size)
 	b = append(b, `{"status":`...)
 	b = appendString(b, o.Status)
 	b = append(b, `,"description":`...)
