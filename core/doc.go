@@ -65,6 +65,9 @@
 // their own, and read it with ImageData. It is removed in the transaction
 // that removes the image or its repository, and never written for an image
 // that is not there, so no feature has to sweep up after deletions.
+// What a feature configures for a whole registry (creation templates, a
+// replication configuration) it keeps the same way, with UpdateRegistryData
+// and RegistryData; Reset removes it.
 //
 // # Event contract
 //

@@ -24,6 +24,7 @@ const (
 	bRegUploads = "reg-uploads"    // reg|id                    → "" (a registry's open sessions, counted against MaxUploads)
 	bMeta       = "meta"           // name                      → value (the layout's schema version)
 	// bImageData (imagedata.go): reg|repo|digest|name → a feature's bytes about one image
+	// bRegistryData (registrydata.go): reg|name → a feature's bytes about one registry
 )
 
 const sep = "\x00"

@@ -2082,12 +2082,11 @@ func TestECRProtocol(t *testing.T) {
 
 	t.Run("an operation not implemented", func(t *testing.T) {
 		// Validated and authorized like any operation of the model, then unknown.
-		profile := "arn:aws:signer:us-east-1:000000000000:/signing-profiles/berth_profile"
-		in := []byte(`{"signingConfiguration":{"rules":[{"signingProfileArn":"` + profile + `"}]}}`)
-		status, typ, msg := rawECR(t, b, prefix+"PutSigningConfiguration", in)
+		in := []byte(`{"repositoryName":"app","imageId":{"imageTag":"v1"}}`)
+		status, typ, msg := rawECR(t, b, prefix+"StartImageScan", in)
 		eq(t, "status", status, http.StatusBadRequest)
 		eq(t, "__type", typ, "UnknownOperationException")
-		if !strings.Contains(msg, "PutSigningConfiguration") {
+		if !strings.Contains(msg, "StartImageScan") {
 			t.Fatalf("message %q does not name the operation", msg)
 		}
 		status, typ, _ = rawECR(t, b, "SomethingElse.CreateRepository", []byte(`{"repositoryName":"x"}`))
@@ -2095,13 +2094,13 @@ func TestECRProtocol(t *testing.T) {
 		eq(t, "__type of a foreign target", typ, "UnknownOperationException")
 
 		// The SDK sees it as an API error with that code.
-		signing := func(arn string) error {
-			_, err := defaultSDK(t, b).ecr.PutSigningConfiguration(context.Background(), &ecr.PutSigningConfigurationInput{
-				SigningConfiguration: &types.SigningConfiguration{Rules: []types.SigningRule{{SigningProfileArn: aws.String(arn)}}}})
+		scan := func(repo string) error {
+			_, err := defaultSDK(t, b).ecr.StartImageScan(context.Background(), &ecr.StartImageScanInput{
+				RepositoryName: aws.String(repo), ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
 			return err
 		}
-		wantCode(t, signing(profile), "UnknownOperationException")
-		wantCode(t, signing("x"), "InvalidParameterException")
+		wantCode(t, scan("app"), "UnknownOperationException")
+		wantCode(t, scan("UPPER"), "InvalidParameterException")
 	})
 
 	t.Run("malformed JSON", func(t *testing.T) {

@@ -13,6 +13,9 @@ import (
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/pullthrough"
+	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/signing"
+	"github.com/berth-dev/berth/templates"
 )
 
 // Config configures the ECR edge.
@@ -32,6 +35,20 @@ type Config struct {
 	// Registry that stores and previews but enforces nothing (the server
 	// passes the one it started).
 	Lifecycle *lifecycle.Service
+	// Templates serves the repository creation template operations; nil
+	// builds one over Registry (templates are kept in the registry, so any
+	// Service over it sees the same ones).
+	Templates *templates.Service
+	// Replication serves PutReplicationConfiguration, DescribeRegistry and
+	// DescribeImageReplicationStatus; nil builds one over Registry that
+	// stores configurations but replicates nothing (the server passes the
+	// one it subscribed).
+	Replication *replication.Service
+	// Signing serves the signing configuration operations and
+	// DescribeImageSigningStatus; nil builds one over Registry, with keys in
+	// memory, that stores configurations but signs nothing (the server
+	// passes the one it subscribed).
+	Signing *signing.Service
 	// PullThrough serves the pull-through cache rule operations: the
 	// Service the Registry was built with as its Upstream. nil: the
 	// operations are unknown (a rule would pull nothing).
@@ -52,6 +69,9 @@ type Handler struct {
 	uris           URIs
 	keys           AccessKeyLookup
 	lifecycle      *lifecycle.Service
+	templates      *templates.Service
+	replication    *replication.Service
+	signing        *signing.Service
 	ptc            *pullthrough.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
@@ -101,6 +121,15 @@ func New(c Config) *Handler {
 	}
 	if h.lifecycle = c.Lifecycle; h.lifecycle == nil {
 		h.lifecycle = lifecycle.New(c.Registry, c.Registry.Clock(), h.log)
+	}
+	if h.templates = c.Templates; h.templates == nil {
+		h.templates = templates.NewAttached(c.Registry, templates.Options{})
+	}
+	if h.replication = c.Replication; h.replication == nil {
+		h.replication = replication.New(c.Registry, h.log)
+	}
+	if h.signing = c.Signing; h.signing == nil {
+		h.signing = signing.New(c.Registry, signing.NewKeys("", c.Registry.Clock()), c.Registry.Clock(), h.log)
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)

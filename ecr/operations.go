@@ -1,10 +1,9 @@
 package ecr
 
 // operations lists the operations berth implements. The rest of the API
-// (scanning, replication, pull-through cache, creation templates,
-// signing) arrives with its own work; until then its requests are validated
-// and authorized like any other and answered UnknownOperationException —
-// never a fake success.
+// arrives with its own work; until then its requests are validated and
+// authorized like any other and answered UnknownOperationException — never
+// a fake success.
 func (h *Handler) operations() map[string]opFunc {
 	ops := map[string]opFunc{
 		"CreateRepository":                  op(h.createRepository),
@@ -45,6 +44,20 @@ func (h *Handler) operations() map[string]opFunc {
 		"DeleteLifecyclePolicy":             op(h.deleteLifecyclePolicy),
 		"StartLifecyclePolicyPreview":       op(h.startLifecyclePolicyPreview),
 		"GetLifecyclePolicyPreview":         op(h.getLifecyclePolicyPreview),
+
+		// Repository creation templates and replication (issue 12).
+		"CreateRepositoryCreationTemplate":    op(h.createRepositoryCreationTemplate),
+		"DescribeRepositoryCreationTemplates": op(h.describeRepositoryCreationTemplates),
+		"UpdateRepositoryCreationTemplate":    op(h.updateRepositoryCreationTemplate),
+		"DeleteRepositoryCreationTemplate":    op(h.deleteRepositoryCreationTemplate),
+		"PutReplicationConfiguration":         op(h.putReplicationConfiguration),
+		"DescribeImageReplicationStatus":      op(h.describeImageReplicationStatus),
+
+		// Managed signing (issue 13).
+		"PutSigningConfiguration":    op(h.putSigningConfiguration),
+		"GetSigningConfiguration":    op(h.getSigningConfiguration),
+		"DeleteSigningConfiguration": op(h.deleteSigningConfiguration),
+		"DescribeImageSigningStatus": op(h.describeImageSigningStatus),
 	}
 	if h.ptc != nil { // the pull-through cache's rules, when berth has one
 		ops["CreatePullThroughCacheRule"] = op(h.createPullThroughCacheRule)

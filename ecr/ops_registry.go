@@ -8,7 +8,11 @@ import (
 )
 
 func (h *Handler) describeRegistry(c *call, in *DescribeRegistryRequest) (*DescribeRegistryResponse, error) {
-	return &DescribeRegistryResponse{RegistryId: c.registry.Account, ReplicationConfiguration: &ReplicationConfiguration{Rules: []ReplicationRule{}}}, nil
+	cfg, err := h.replication.Get(c.ctx, c.registry)
+	if err != nil {
+		return nil, err
+	}
+	return &DescribeRegistryResponse{RegistryId: c.registry.Account, ReplicationConfiguration: replicationOut(cfg)}, nil
 }
 
 // accountSettingValues lists each account setting's allowed values.

@@ -24,6 +24,9 @@ import (
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/pullthrough"
+	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/signing"
+	"github.com/berth-dev/berth/templates"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -98,6 +101,13 @@ type Server struct {
 	// lifecycle enforces lifecycle policies from New until stopLifecycle.
 	lifecycle     *lifecycle.Service
 	stopLifecycle func()
+	// templates are the creation templates; replication copies pushes to
+	// the destinations of each registry's replication configuration.
+	templates   *templates.Service
+	replication *replication.Service
+	// signing signs pushes as each registry's signing configuration asks,
+	// with keys kept in the data dir's signing/ (in memory with --memory).
+	signing *signing.Service
 	// pullThrough is the registry's Upstream and keeps its rules.
 	pullThrough *pullthrough.Service
 
@@ -157,12 +167,16 @@ func New(cfg Config) (*Server, error) {
 		principals = identities
 	}
 	authz := policy.NewAuthorizer(principals, policy.AuthorizerOptions{Log: log, Now: clock.Now})
-	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, CreateOnPush: cfg.CreateOnPush, MaxUploads: cfg.MaxUploads,
+	// The creation templates are the registry's TemplateSource (with
+	// --create-on-push as an implicit ROOT template) and are kept in it.
+	tmpl := templates.New(templates.Options{CreateOnPush: cfg.CreateOnPush})
+	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, Templates: tmpl, MaxUploads: cfg.MaxUploads,
 		Authorizer: authz, Upstream: pullThrough, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
+	tmpl.Attach(reg)
 	pullThrough.Bind(reg)
 	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log, pullThrough: pullThrough}
 	if identities != nil {
@@ -171,6 +185,12 @@ func New(cfg Config) (*Server, error) {
 		s.identities = identities
 	}
 	s.lifecycle, s.stopLifecycle = lifecycle.Start(reg, cfg.LifecycleInterval, log)
+	s.templates, s.replication = tmpl, replication.Start(reg, log)
+	signingDir := ""
+	if !cfg.Memory {
+		signingDir = filepath.Join(cfg.DataDir, "signing")
+	}
+	s.signing = signing.Start(reg, signing.NewKeys(signingDir, clock), log)
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -214,8 +234,12 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
 		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
-		Lifecycle: s.lifecycle, PullThrough: s.pullThrough})
+		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication, Signing: s.signing, PullThrough: s.pullThrough})
 	r.Post("/", api.ServeHTTP)
+	// Signing certificates are public: no admin restriction, no credentials.
+	certs := signing.CertificateHandler(s.signing.Keys())
+	r.Get(signing.CAPath, certs.ServeHTTP)
+	r.Get(signing.ProfilesPath+"*", certs.ServeHTTP)
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
 	})

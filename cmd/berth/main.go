@@ -3,6 +3,7 @@
 //	berth serve   [flags]            run the registry (ECR API and OCI /v2 on one port)
 //	berth token   [--account A]      print a /v2 password (HTTP Basic user "AWS")
 //	berth policy  compile|eval|export   IAM policies as Rego, one decision, a bundle for opa test
+//	berth scan-db fetch --dir DIR --ecosystem E   download OSV advisories for scanning
 //	berth version
 //
 // Every flag has a BERTH_* environment equivalent (e.g. --data-dir and
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return helpIsNotAnError(token(args[1:], stdout, stderr))
 	case "policy":
 		return helpIsNotAnError(policyCommand(args[1:], stdout, stderr))
+	case "scan-db":
+		return helpIsNotAnError(scanDBCommand(args[1:], stdout, stderr))
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "berth", versionString())
 		return nil
@@ -81,6 +84,7 @@ func usage(w io.Writer) {
   berth serve [flags]       run berth (berth serve -h lists the flags)
   berth token [flags]       print a password for docker login -u AWS
   berth policy ...          compile, evaluate and export IAM policies (berth policy help)
+  berth scan-db fetch ...   download OSV advisories for image scanning (berth scan-db help)
   berth version             print the version
 `)
 }
@@ -141,7 +145,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	region := fs.String("region", env("REGION", d.Region), "default region (BERTH_REGION)")
 	account := fs.String("default-account", env("DEFAULT_ACCOUNT", d.DefaultAccount), "account for callers without a 12-digit access key (BERTH_DEFAULT_ACCOUNT)")
 	noAuth := fs.Bool("no-auth", envBool("NO_AUTH"), "serve /v2 anonymously as the default account (BERTH_NO_AUTH)")
-	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push (BERTH_CREATE_ON_PUSH)")
+	createOnPush := fs.Bool("create-on-push", envBool("CREATE_ON_PUSH"), "create missing repositories on push with default settings where no CREATE_ON_PUSH creation template applies: berth's own implicit ROOT template (BERTH_CREATE_ON_PUSH)")
 	uriStyle := fs.String("uri-style", env("URI_STYLE", "localhost"), "repositoryUri host: localhost (localhost:<port>), ecr (<account>.dkr.ecr.<region>.localhost:<port>) or aws (<account>.dkr.ecr.<region>.amazonaws.com, as AWS and moto give it; resolves to berth only through a hosts entry) (BERTH_URI_STYLE)")
 	hostname := fs.String("hostname", env("HOSTNAME", ""), "host name to put in repositoryUri and proxyEndpoint, e.g. a compose service name (BERTH_HOSTNAME)")
 	admin := fs.Bool("admin", envBoolOn("ADMIN"), "serve /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/reset to local clients; --admin=false answers 404 there (BERTH_ADMIN)")
