@@ -460,3 +460,31 @@ func TestPullThroughRefreshOnTheInjectedClock(t *testing.T) {
 	got, err = pull()
 	wantDigest(t, "a pull once the refresh is due", got, err, moved)
 }
+
+// A repository the pull-through cache creates takes the settings of the
+// PULL_THROUGH_CACHE creation template that matches it (and not those of
+// a template applied for other reasons).
+func TestPullThroughAppliesItsCreationTemplate(t *testing.T) {
+	t.Parallel()
+	u := newLiveUpstream(t, "", "")
+	img := u.push(t, "library/app", "v1", 1000, 1)
+	b := Start(t)
+	s := defaultSDK(t, b)
+	_, err := s.ecr.CreateRepositoryCreationTemplate(s.ctx, &ecr.CreateRepositoryCreationTemplateInput{
+		Prefix: aws.String("hub"), AppliedFor: []types.RCTAppliedFor{types.RCTAppliedForPullThroughCache},
+		ImageTagMutability: types.ImageTagMutabilityImmutable, ResourceTags: []types.Tag{{Key: aws.String("origin"), Value: aws.String("cache")}}})
+	noErr(t, "CreateRepositoryCreationTemplate", err)
+	_, err = s.ecr.CreateRepositoryCreationTemplate(s.ctx, &ecr.CreateRepositoryCreationTemplateInput{
+		Prefix: aws.String("ROOT"), AppliedFor: []types.RCTAppliedFor{types.RCTAppliedForCreateOnPush},
+		ResourceTags: []types.Tag{{Key: aws.String("origin"), Value: aws.String("push")}}})
+	noErr(t, "CreateRepositoryCreationTemplate ROOT", err)
+	s.createRule(&ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: aws.String(u.URL)})
+	got, err := pullAll(ref(t, b, "hub/library/app:v1"), ggcr(newTransport(t, b), b.Token("")))
+	wantDigest(t, "a first pull", got, err, img)
+	repos, err := s.ecr.DescribeRepositories(s.ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"hub/library/app"}})
+	noErr(t, "DescribeRepositories", err)
+	eq(t, "imageTagMutability", repos.Repositories[0].ImageTagMutability, types.ImageTagMutabilityImmutable)
+	tags, err := s.ecr.ListTagsForResource(s.ctx, &ecr.ListTagsForResourceInput{ResourceArn: repos.Repositories[0].RepositoryArn})
+	noErr(t, "ListTagsForResource", err)
+	eq(t, "tags", fmt.Sprint(tagMap(tags.Tags)), "map[origin:cache]")
+}
