@@ -11,8 +11,6 @@ const bSettings = "registry-settings" // reg → RegistrySettings JSON
 // RegistrySettings is the per-registry (account × region) configuration.
 type RegistrySettings struct {
 	Policy string `json:"policy,omitempty"`
-	// PullThroughRules are the registry's pull-through cache rules.
-	PullThroughRules []PullThroughRule `json:"pullThroughRules,omitempty"`
 	// Account settings by name (BASIC_SCAN_TYPE_VERSION, REGISTRY_POLICY_SCOPE, BLOB_MOUNTING).
 	Account map[string]string `json:"account,omitempty"`
 	// PullTimeExclusions are principal ARNs whose pulls do not update lastRecordedPullTime.

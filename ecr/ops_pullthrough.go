@@ -29,7 +29,7 @@ func pullThroughError(reg core.RegistryID, url string, err error) error {
 	return err
 }
 
-func ruleOut(reg core.RegistryID, r core.PullThroughRule) PullThroughCacheRule {
+func ruleOut(reg core.RegistryID, r pullthrough.Rule) PullThroughCacheRule {
 	return PullThroughCacheRule{CreatedAt: At(r.CreatedAt), UpdatedAt: At(r.UpdatedAt), CredentialArn: r.CredentialARN, CustomRoleArn: r.CustomRoleARN,
 		EcrRepositoryPrefix: r.Prefix, RegistryId: reg.Account, UpstreamRegistry: r.UpstreamRegistry, UpstreamRegistryUrl: r.UpstreamURL,
 		UpstreamRepositoryPrefix: pullthrough.UpstreamPrefixOut(r)}

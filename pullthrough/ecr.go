@@ -19,7 +19,7 @@ import (
 // PTC).
 
 // actor is the principal a rule pulls as.
-func actor(reg core.RegistryID, rule core.PullThroughRule) core.Caller {
+func actor(reg core.RegistryID, rule Rule) core.Caller {
 	if rule.CustomRoleARN != "" {
 		return core.Caller{Registry: reg, Principal: roleSession(rule.CustomRoleARN)}
 	}
@@ -28,7 +28,7 @@ func actor(reg core.RegistryID, rule core.PullThroughRule) core.Caller {
 
 // authorizeUpstream asks whether the rule's principal may perform action on
 // the upstream resource; a denial is an upstream failure, with its reason.
-func (s *Service) authorizeUpstream(ctx context.Context, reg core.RegistryID, rule core.PullThroughRule, action string, res core.Resource) error {
+func (s *Service) authorizeUpstream(ctx context.Context, reg core.RegistryID, rule Rule, action string, res core.Resource) error {
 	err := s.core.Authorize(core.WithCaller(ctx, actor(reg, rule)), core.AuthRequest{Action: action, Resources: []core.Resource{res}})
 	if core.IsKind(err, core.KindDenied) {
 		return unavailable("The upstream registry denied the pull through cache: %s", err.Error())
@@ -70,7 +70,7 @@ func (s *Service) openFromECR(ctx context.Context, reg core.RegistryID, d digest
 
 // validateECR checks that the rule's principal may pull from the upstream
 // repositories the rule maps to.
-func (s *Service) validateECR(ctx context.Context, reg core.RegistryID, rule core.PullThroughRule, up Upstream) error {
+func (s *Service) validateECR(ctx context.Context, reg core.RegistryID, rule Rule, up Upstream) error {
 	res := core.AllRepositories(up.ECR)
 	if p := normalPrefix(rule.UpstreamPrefix); p != "" && p != Root {
 		res = core.Resource{ARN: core.RepositoryARN(up.ECR, p+"/*"), Registry: up.ECR}

@@ -165,7 +165,7 @@ func newCache(t *testing.T, credentials string, authz core.Authorizer) *cache {
 	return &cache{svc: svc, f: f, r: f.Registry()}
 }
 
-func (c *cache) rule(t *testing.T, in Input) core.PullThroughRule {
+func (c *cache) rule(t *testing.T, in Input) Rule {
 	t.Helper()
 	rule, err := c.svc.Create(coretest.AsRoot(reg), reg, in)
 	if err != nil {

@@ -52,7 +52,7 @@ const maxTransports = 256
 
 // authenticator is the credential a rule sends its upstream, and a key that
 // changes when the secret does.
-func (s *Service) authenticator(rule core.PullThroughRule) (authn.Authenticator, string, error) {
+func (s *Service) authenticator(rule Rule) (authn.Authenticator, string, error) {
 	if rule.CredentialARN == "" {
 		return authn.Anonymous, "", nil
 	}
@@ -67,7 +67,7 @@ func (s *Service) authenticator(rule core.PullThroughRule) (authn.Authenticator,
 // transport returns an authenticated transport to the upstream for
 // repository repo ("" for the registry itself), reusing one while its
 // credential stays the same.
-func (s *Service) transport(ctx context.Context, rule core.PullThroughRule, up Upstream, repo string) (http.RoundTripper, string, error) {
+func (s *Service) transport(ctx context.Context, rule Rule, up Upstream, repo string) (http.RoundTripper, string, error) {
 	auth, credKey, err := s.authenticator(rule)
 	if err != nil {
 		return nil, "", err
@@ -237,7 +237,7 @@ func (s *Service) openRemoteBlob(ctx context.Context, d digest.Digest, loc locat
 
 // validateRemote authenticates to the upstream as the rule would, and asks
 // for its API root.
-func (s *Service) validateRemote(ctx context.Context, rule core.PullThroughRule, up Upstream) error {
+func (s *Service) validateRemote(ctx context.Context, rule Rule, up Upstream) error {
 	loc := located{rule: rule, up: up}
 	tr, key, err := s.transport(ctx, rule, up, "")
 	if err != nil {

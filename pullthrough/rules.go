@@ -204,7 +204,7 @@ func roleSession(arn string) string {
 // match finds the rule for a cache repository: the longest prefix it is
 // under, ROOT for any repository no other rule claims. rest is the name
 // below the prefix; a repository named exactly as a prefix matches nothing.
-func match(rules []core.PullThroughRule, repo string) (rule core.PullThroughRule, rest string, ok bool) {
+func match(rules []Rule, repo string) (rule Rule, rest string, ok bool) {
 	best := -1
 	for _, r := range rules {
 		p := normalPrefix(r.Prefix)
@@ -224,7 +224,7 @@ func match(rules []core.PullThroughRule, repo string) (rule core.PullThroughRule
 // the upstream repository: "my-app/image1 → upstream-app/image1" for an
 // upstream prefix upstream-app, unchanged for ROOT (user guide, Customizing
 // repository prefixes).
-func upstreamName(rule core.PullThroughRule, rest string) string {
+func upstreamName(rule Rule, rest string) string {
 	p := normalPrefix(rule.UpstreamPrefix)
 	if p == "" || p == Root {
 		return rest
@@ -235,7 +235,7 @@ func upstreamName(rule core.PullThroughRule, rest string) string {
 // UpstreamPrefixOut is the upstreamRepositoryPrefix ECR reports for a rule:
 // ROOT by default for an ecr upstream ("When this field isn't specified,
 // Amazon ECR will use the ROOT"), none for others.
-func UpstreamPrefixOut(r core.PullThroughRule) string {
+func UpstreamPrefixOut(r Rule) string {
 	if r.UpstreamPrefix == "" && r.UpstreamRegistry == ECR {
 		return Root
 	}

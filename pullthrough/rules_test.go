@@ -14,7 +14,7 @@ import (
 // for ECR to ECR pull through cache), and longest-prefix matching with ROOT
 // for what no other rule claims.
 func TestRuleMatchingAndUpstreamNames(t *testing.T) {
-	rules := []core.PullThroughRule{
+	rules := []Rule{
 		{Prefix: "ecr-public"},
 		{Prefix: "ROOT"},
 		{Prefix: "team-a", UpstreamPrefix: "team-a"},

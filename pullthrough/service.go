@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -16,13 +17,13 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// Core is what the pull-through cache needs of core.Registry: the registry
-// settings its rules live in, the trusted writes it imports with, reads of
-// the registries berth holds (for ecr upstreams) and the authorizer, and
-// per-image data for when a tag was last checked upstream.
+// Core is what the pull-through cache needs of core.Registry: the
+// per-registry data its rules live in, the trusted writes it imports with,
+// reads of the registries berth holds (for ecr upstreams) and the
+// authorizer, and per-image data for when a tag was last checked upstream.
 type Core interface {
-	Settings(ctx context.Context, reg core.RegistryID) (core.RegistrySettings, error)
-	UpdateSettings(ctx context.Context, reg core.RegistryID, change func(*core.RegistrySettings) error) (core.RegistrySettings, error)
+	RegistryData(ctx context.Context, reg core.RegistryID, name string) ([]byte, bool, error)
+	UpdateRegistryData(ctx context.Context, reg core.RegistryID, name string, change func(old []byte) ([]byte, error)) error
 	ImportManifest(ctx context.Context, reg core.RegistryID, repo string, in core.PutManifestInput) (core.Image, error)
 	CopyImage(ctx context.Context, in core.CopyImageInput) (core.Image, error)
 	ResolveImage(ctx context.Context, reg core.RegistryID, repo string, dg digest.Digest, tag string) (core.Image, error)
@@ -106,83 +107,111 @@ func (s *Service) Bind(c Core) { s.core = c }
 
 var _ core.Upstream = (*Service)(nil)
 
+// dataRules names a registry's rules in its per-registry data.
+const dataRules = "pull-through-cache-rules"
+
 // rules returns a registry's rules.
-func (s *Service) rules(ctx context.Context, reg core.RegistryID) ([]core.PullThroughRule, error) {
-	st, err := s.core.Settings(ctx, reg)
-	return st.PullThroughRules, err
+func (s *Service) rules(ctx context.Context, reg core.RegistryID) ([]Rule, error) {
+	b, found, err := s.core.RegistryData(ctx, reg, dataRules)
+	if err != nil || !found {
+		return nil, err
+	}
+	var rules []Rule
+	if err := json.Unmarshal(b, &rules); err != nil {
+		return nil, fmt.Errorf("the pull through cache rules of %s cannot be read: %w", reg, err)
+	}
+	return rules, nil
 }
 
-func indexOf(rules []core.PullThroughRule, prefix string) int {
-	return slices.IndexFunc(rules, func(r core.PullThroughRule) bool { return normalPrefix(r.Prefix) == normalPrefix(prefix) })
+// updateRules changes a registry's rules in one transaction; an error from
+// change stores nothing.
+func (s *Service) updateRules(ctx context.Context, reg core.RegistryID, change func(rules []Rule) ([]Rule, error)) error {
+	return s.core.UpdateRegistryData(ctx, reg, dataRules, func(old []byte) ([]byte, error) {
+		var rules []Rule
+		if old != nil {
+			if err := json.Unmarshal(old, &rules); err != nil {
+				return nil, fmt.Errorf("the pull through cache rules of %s cannot be read: %w", reg, err)
+			}
+		}
+		rules, err := change(rules)
+		if err != nil || len(rules) == 0 {
+			return nil, err
+		}
+		return json.Marshal(rules)
+	})
+}
+
+func indexOf(rules []Rule, prefix string) int {
+	return slices.IndexFunc(rules, func(r Rule) bool { return normalPrefix(r.Prefix) == normalPrefix(prefix) })
 }
 
 // Create validates and stores a new rule.
-func (s *Service) Create(ctx context.Context, reg core.RegistryID, in Input) (core.PullThroughRule, error) {
+func (s *Service) Create(ctx context.Context, reg core.RegistryID, in Input) (Rule, error) {
 	up, err := checkInput(reg, in)
 	if err != nil {
-		return core.PullThroughRule{}, err
+		return Rule{}, err
 	}
 	if in.CredentialARN != "" {
 		if _, err := s.creds.Lookup(in.CredentialARN); err != nil {
-			return core.PullThroughRule{}, err
+			return Rule{}, err
 		}
 	}
 	now := s.clock.Now()
-	rule := core.PullThroughRule{Prefix: in.Prefix, UpstreamRegistry: up.Kind, UpstreamURL: in.UpstreamURL,
+	rule := Rule{Prefix: in.Prefix, UpstreamRegistry: up.Kind, UpstreamURL: in.UpstreamURL,
 		CredentialARN: in.CredentialARN, CustomRoleARN: in.CustomRoleARN, CreatedAt: now, UpdatedAt: now}
 	if p := normalPrefix(in.UpstreamPrefix); p != Root {
 		rule.UpstreamPrefix = in.UpstreamPrefix
 	}
-	_, err = s.core.UpdateSettings(ctx, reg, func(st *core.RegistrySettings) error {
+	err = s.updateRules(ctx, reg, func(rules []Rule) ([]Rule, error) {
 		switch {
-		case indexOf(st.PullThroughRules, rule.Prefix) >= 0:
-			return &RuleError{ErrRuleExists, rule.Prefix}
-		case len(st.PullThroughRules) >= MaxRules:
-			return core.Errorf(core.KindLimitExceeded, "The registry with id '%s' already has %d pull through cache rules, the most it may have", reg.Account, MaxRules)
+		case indexOf(rules, rule.Prefix) >= 0:
+			return nil, &RuleError{ErrRuleExists, rule.Prefix}
+		case len(rules) >= MaxRules:
+			return nil, core.Errorf(core.KindLimitExceeded, "The registry with id '%s' already has %d pull through cache rules, the most it may have", reg.Account, MaxRules)
 		}
-		st.PullThroughRules = append(st.PullThroughRules, rule)
-		slices.SortFunc(st.PullThroughRules, func(a, b core.PullThroughRule) int { return strings.Compare(a.Prefix, b.Prefix) })
-		return nil
+		rules = append(rules, rule)
+		slices.SortFunc(rules, func(a, b Rule) int { return strings.Compare(a.Prefix, b.Prefix) })
+		return rules, nil
 	})
 	return rule, err
 }
 
 // Describe returns a registry's rules in prefix order: those named (each
 // must exist), or all of them.
-func (s *Service) Describe(ctx context.Context, reg core.RegistryID, prefixes []string) ([]core.PullThroughRule, error) {
+func (s *Service) Describe(ctx context.Context, reg core.RegistryID, prefixes []string) ([]Rule, error) {
 	rules, err := s.rules(ctx, reg)
 	if err != nil || len(prefixes) == 0 {
 		return rules, err
 	}
-	var out []core.PullThroughRule
+	var out []Rule
 	for _, p := range prefixes {
 		i := indexOf(rules, p)
 		if i < 0 {
 			return nil, &RuleError{ErrRuleNotFound, p}
 		}
-		if !slices.ContainsFunc(out, func(r core.PullThroughRule) bool { return r.Prefix == rules[i].Prefix }) {
+		if !slices.ContainsFunc(out, func(r Rule) bool { return r.Prefix == rules[i].Prefix }) {
 			out = append(out, rules[i])
 		}
 	}
-	slices.SortFunc(out, func(a, b core.PullThroughRule) int { return strings.Compare(a.Prefix, b.Prefix) })
+	slices.SortFunc(out, func(a, b Rule) int { return strings.Compare(a.Prefix, b.Prefix) })
 	return out, nil
 }
 
 // Update changes a rule's credential and custom role; an empty one is left
 // as it was.
-func (s *Service) Update(ctx context.Context, reg core.RegistryID, prefix, credentialARN, customRoleARN string) (core.PullThroughRule, error) {
+func (s *Service) Update(ctx context.Context, reg core.RegistryID, prefix, credentialARN, customRoleARN string) (Rule, error) {
 	if credentialARN != "" {
 		if _, err := s.creds.Lookup(credentialARN); err != nil {
-			return core.PullThroughRule{}, err
+			return Rule{}, err
 		}
 	}
-	var rule core.PullThroughRule
-	_, err := s.core.UpdateSettings(ctx, reg, func(st *core.RegistrySettings) error {
-		i := indexOf(st.PullThroughRules, prefix)
+	var rule Rule
+	err := s.updateRules(ctx, reg, func(rules []Rule) ([]Rule, error) {
+		i := indexOf(rules, prefix)
 		if i < 0 {
-			return &RuleError{ErrRuleNotFound, prefix}
+			return nil, &RuleError{ErrRuleNotFound, prefix}
 		}
-		r := st.PullThroughRules[i]
+		r := rules[i]
 		in := Input{Prefix: r.Prefix, UpstreamRegistry: r.UpstreamRegistry, UpstreamURL: r.UpstreamURL, UpstreamPrefix: r.UpstreamPrefix,
 			CredentialARN: r.CredentialARN, CustomRoleARN: r.CustomRoleARN}
 		if credentialARN != "" {
@@ -192,34 +221,33 @@ func (s *Service) Update(ctx context.Context, reg core.RegistryID, prefix, crede
 			in.CustomRoleARN = customRoleARN
 		}
 		if _, err := checkInput(reg, in); err != nil {
-			return err
+			return nil, err
 		}
 		r.CredentialARN, r.CustomRoleARN, r.UpdatedAt = in.CredentialARN, in.CustomRoleARN, s.clock.Now()
-		st.PullThroughRules[i], rule = r, r
-		return nil
+		rules[i], rule = r, r
+		return rules, nil
 	})
 	return rule, err
 }
 
 // Delete removes a rule and returns it. Repositories it created, and what
 // they cached, stay.
-func (s *Service) Delete(ctx context.Context, reg core.RegistryID, prefix string) (core.PullThroughRule, error) {
-	var rule core.PullThroughRule
-	_, err := s.core.UpdateSettings(ctx, reg, func(st *core.RegistrySettings) error {
-		i := indexOf(st.PullThroughRules, prefix)
+func (s *Service) Delete(ctx context.Context, reg core.RegistryID, prefix string) (Rule, error) {
+	var rule Rule
+	err := s.updateRules(ctx, reg, func(rules []Rule) ([]Rule, error) {
+		i := indexOf(rules, prefix)
 		if i < 0 {
-			return &RuleError{ErrRuleNotFound, prefix}
+			return nil, &RuleError{ErrRuleNotFound, prefix}
 		}
-		rule = st.PullThroughRules[i]
-		st.PullThroughRules = slices.Delete(st.PullThroughRules, i, i+1)
-		return nil
+		rule = rules[i]
+		return slices.Delete(rules, i, i+1), nil
 	})
 	return rule, err
 }
 
 // Validate contacts a rule's upstream as the rule would, and reports
 // whether that works; failure says why not.
-func (s *Service) Validate(ctx context.Context, reg core.RegistryID, prefix string) (rule core.PullThroughRule, failure string, err error) {
+func (s *Service) Validate(ctx context.Context, reg core.RegistryID, prefix string) (rule Rule, failure string, err error) {
 	rules, err := s.rules(ctx, reg)
 	if err != nil {
 		return rule, "", err
@@ -243,7 +271,7 @@ func (s *Service) Validate(ctx context.Context, reg core.RegistryID, prefix stri
 
 // located is a cache repository's rule and where it pulls from.
 type located struct {
-	rule     core.PullThroughRule
+	rule     Rule
 	up       Upstream
 	upstream string // the upstream repository
 }

@@ -1,11 +1,11 @@
-package core
+package pullthrough
 
 import "time"
 
-// PullThroughRule is one of a registry's pull-through cache rules, as ECR's
-// CreatePullThroughCacheRule describes it. Core only keeps the rules (in
-// RegistrySettings); the pullthrough package validates and applies them.
-type PullThroughRule struct {
+// Rule is one of a registry's pull-through cache rules, as ECR's
+// CreatePullThroughCacheRule describes it. A registry's rules are kept, in
+// prefix order, as its per-registry data under dataRules.
+type Rule struct {
 	// Prefix is the ecrRepositoryPrefix, as given: a repository namespace,
 	// or ROOT for every repository no other rule claims.
 	Prefix           string    `json:"prefix"`
