@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
+	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
 	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
@@ -48,6 +49,10 @@ type Config struct {
 	// memory, that stores configurations but signs nothing (the server
 	// passes the one it subscribed).
 	Signing *signing.Service
+	// PullThrough serves the pull-through cache rule operations: the
+	// Service the Registry was built with as its Upstream. nil: the
+	// operations are unknown (a rule would pull nothing).
+	PullThrough *pullthrough.Service
 }
 
 // AccessKeyLookup resolves an access key id to its principal's ARN.
@@ -67,6 +72,7 @@ type Handler struct {
 	templates      *templates.Service
 	replication    *replication.Service
 	signing        *signing.Service
+	ptc            *pullthrough.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -108,7 +114,8 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 
 // New builds the handler.
 func New(c Config) *Handler {
-	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log}
+	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log,
+		ptc: c.PullThrough}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/oci"
 	"github.com/berth-dev/berth/policy"
+	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
 	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
@@ -64,12 +65,20 @@ type Config struct {
 	// enforced, besides after each push and policy change (--lifecycle-interval,
 	// default 5m); 0 turns the periodic sweep off.
 	LifecycleInterval time.Duration
+	// PTCCredentials is the --ptc-credentials file: the upstream
+	// credentials pull-through cache rules name by credentialArn ("" none).
+	PTCCredentials string
+	// PTCRefresh is how long a tag pulled through is served before a pull
+	// checks it upstream again (--ptc-refresh, default 24h); 0 checks on
+	// every pull.
+	PTCRefresh time.Duration
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000",
-		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout, LifecycleInterval: DefaultLifecycleInterval}
+		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout, LifecycleInterval: DefaultLifecycleInterval,
+		PTCRefresh: pullthrough.DefaultRefresh}
 }
 
 // Server is a configured berth instance.
@@ -99,6 +108,8 @@ type Server struct {
 	// signing signs pushes as each registry's signing configuration asks,
 	// with keys kept in the data dir's signing/ (in memory with --memory).
 	signing *signing.Service
+	// pullThrough is the registry's Upstream and keeps its rules.
+	pullThrough *pullthrough.Service
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -117,6 +128,14 @@ func New(cfg Config) (*Server, error) {
 		if identities, err = identity.Load(cfg.IAMConfig); err != nil {
 			return nil, fmt.Errorf("--iam-config: %w", err)
 		}
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = core.SystemClock
+	}
+	pullThrough, err := pullthrough.New(pullthrough.Options{Credentials: cfg.PTCCredentials, Refresh: cfg.PTCRefresh, Clock: clock, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("pull-through cache: %w", err)
 	}
 	var (
 		meta   kv.Store
@@ -140,10 +159,6 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = core.SystemClock
-	}
 	// Policies decide with or without --iam-config: without it every
 	// account's root is all there is, and a repository policy still grants
 	// another account's root a cross-account pull.
@@ -156,13 +171,14 @@ func New(cfg Config) (*Server, error) {
 	// --create-on-push as an implicit ROOT template) and are kept in it.
 	tmpl := templates.New(templates.Options{CreateOnPush: cfg.CreateOnPush})
 	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, Templates: tmpl, MaxUploads: cfg.MaxUploads,
-		Authorizer: authz, Log: log})
+		Authorizer: authz, Upstream: pullThrough, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
 	tmpl.Attach(reg)
-	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log}
+	pullThrough.Bind(reg)
+	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log, pullThrough: pullThrough}
 	if identities != nil {
 		// A nil *Directory in the interface would not be a nil interface.
 		s.accessKeys = identities
@@ -218,7 +234,7 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
 		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
-		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication, Signing: s.signing})
+		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication, Signing: s.signing, PullThrough: s.pullThrough})
 	r.Post("/", api.ServeHTTP)
 	// Signing certificates are public: no admin restriction, no credentials.
 	certs := signing.CertificateHandler(s.signing.Keys())
