@@ -5,7 +5,14 @@
 // build to.
 package verifiers
 
-import _ "embed"
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+
+	"github.com/berth-dev/berth/plugins"
+)
 
 var (
 	//go:embed cosignverify.json
@@ -23,4 +30,17 @@ type Builtin struct {
 // Cosignverify returns the built-in verifier.
 func Cosignverify() Builtin {
 	return Builtin{Manifest: cosignverifyManifest, Wasm: cosignverifyWasm}
+}
+
+// Load compiles the built-in verifier in h (or takes it from h's compilation cache).
+func Load(ctx context.Context, h *plugins.Host) (*plugins.Plugin, error) {
+	b := Cosignverify()
+	var m plugins.Manifest
+	if err := json.Unmarshal(b.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("built-in verifier manifest: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("built-in verifier manifest: %w", err)
+	}
+	return h.Load(ctx, m, b.Wasm)
 }
