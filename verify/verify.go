@@ -230,7 +230,7 @@ func (s *Service) Before(ctx context.Context, e core.Event) error {
 // verifies: cosign signs the index a multi-platform tag names, and clients pull the
 // platform's manifest by digest.
 func (s *Service) decide(ctx context.Context, p *policy, r *rule, reg core.RegistryID, repo string, dg digest.Digest, pull bool) (Result, error) {
-	res, err := s.Verify(ctx, p, r, reg, repo, dg)
+	res, err := s.verifyImage(ctx, p, r, reg, repo, dg)
 	if err != nil || res.Verified || !pull {
 		return res, err
 	}
@@ -239,7 +239,7 @@ func (s *Service) decide(ctx context.Context, p *policy, r *rule, reg core.Regis
 		return res, nil
 	}
 	for _, parent := range img.Parents {
-		if pres, perr := s.Verify(ctx, p, r, reg, repo, parent); perr == nil && pres.Verified {
+		if pres, perr := s.verifyImage(ctx, p, r, reg, repo, parent); perr == nil && pres.Verified {
 			pres.Signature = pres.Signature + " (of index " + parent.String() + ")"
 			return pres, nil
 		}
@@ -247,8 +247,20 @@ func (s *Service) decide(ctx context.Context, p *policy, r *rule, reg core.Regis
 	return res, nil
 }
 
-// Verify decides whether dg in repo carries a signature r trusts.
-func (s *Service) Verify(ctx context.Context, p *policy, r *rule, reg core.RegistryID, repo string, dg digest.Digest) (Result, error) {
+// Check verifies dg in repo against the rule that matches repo, as a tag move would, without
+// recording a decision; ok is false when no rule matches.
+func (s *Service) Check(ctx context.Context, reg core.RegistryID, repo string, dg digest.Digest) (res Result, ok bool, err error) {
+	p := s.policy.Load()
+	r := p.match(repo)
+	if r == nil {
+		return Result{}, false, nil
+	}
+	res, err = s.verifyImage(ctx, p, r, reg, repo, dg)
+	return res, true, err
+}
+
+// verifyImage decides whether dg in repo carries a signature r trusts.
+func (s *Service) verifyImage(ctx context.Context, p *policy, r *rule, reg core.RegistryID, repo string, dg digest.Digest) (Result, error) {
 	f, err := locate(ctx, s.reg, reg, repo, dg)
 	if err != nil {
 		return Result{}, err

@@ -16,11 +16,8 @@ import (
 	"strconv"
 	"time"
 
-	notation "github.com/notaryproject/notation-core-go/signature"
-	_ "github.com/notaryproject/notation-core-go/signature/jws" // registers application/jose+json
 	notationx509 "github.com/notaryproject/notation-core-go/x509"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/berth-dev/berth/plugins/verifiers/schema"
 )
@@ -160,11 +157,7 @@ func cosignLegacy(s schema.Signature, k trusted, dg string, now time.Time) error
 	if err != nil {
 		return err
 	}
-	v, err := signature.LoadVerifier(pub, crypto.SHA256)
-	if err != nil {
-		return err
-	}
-	if err := v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(s.Payload)); err != nil {
+	if err := verifySignature(pub, s.Payload, sig); err != nil {
 		return fmt.Errorf("signature does not verify: %v", err)
 	}
 	var p simpleSigning
@@ -251,14 +244,10 @@ func sigstoreBundle(s schema.Signature, k trusted, dg string, now time.Time) err
 	if err != nil {
 		return err
 	}
-	v, err := signature.LoadVerifier(pub, crypto.SHA256)
-	if err != nil {
-		return err
-	}
 	signed := pae(env.PayloadType, env.Payload)
 	verified := false
 	for _, sig := range env.Signatures {
-		if v.VerifySignature(bytes.NewReader(sig.Sig), bytes.NewReader(signed)) == nil {
+		if verifySignature(pub, signed, sig.Sig) == nil {
 			verified = true
 			break
 		}
@@ -300,30 +289,21 @@ type notaryPayload struct {
 
 // notary checks a Notation signature as notation-go's verifier does for integrity and
 // authenticity: the envelope verifies with its leaf certificate, the chain is a valid
-// code-signing chain, and its root is the trusted certificate; the signature has not expired;
-// and the signed payload's target is the image.
+// code-signing chain (notation-core-go's rules), and its root is the trusted certificate; the
+// signature has not expired; and the signed payload's target is the image.
 func notary(s schema.Signature, k trusted, dg string, now time.Time) error {
 	if k.cert == nil {
 		return errors.New("a Notation signature needs a trusted certificate, and this key is a bare public key")
 	}
-	mt := s.MediaType
-	if mt == "" {
-		mt = "application/jose+json"
+	if s.MediaType != "" && s.MediaType != jwsMediaType {
+		return fmt.Errorf("envelope type %q is not supported (only %s)", s.MediaType, jwsMediaType)
 	}
-	env, err := notation.ParseEnvelope(mt, s.Envelope)
+	env, err := parseJWS(s.Envelope)
 	if err != nil {
 		return fmt.Errorf("envelope: %v", err)
 	}
-	content, err := env.Verify()
-	if err != nil {
-		return fmt.Errorf("envelope does not verify: %v", err)
-	}
-	si := content.SignerInfo
-	chain := si.CertificateChain
-	if len(chain) == 0 {
-		return errors.New("envelope carries no certificate chain")
-	}
-	signingTime := si.SignedAttributes.SigningTime
+	chain := env.chain
+	signingTime := env.signingTime
 	if err := notationx509.ValidateCodeSigningCertChain(chain, &signingTime); err != nil {
 		return fmt.Errorf("certificate chain: %v", err)
 	}
@@ -335,19 +315,11 @@ func notary(s schema.Signature, k trusted, dg string, now time.Time) error {
 			return fmt.Errorf("certificate %q is not valid at %s", c.Subject, now.Format(time.RFC3339))
 		}
 	}
-	if exp := si.SignedAttributes.Expiry; !exp.IsZero() && now.After(exp) {
-		return fmt.Errorf("signature expired at %s", exp.Format(time.RFC3339))
-	}
-	for _, a := range si.SignedAttributes.ExtendedAttributes {
-		if a.Critical {
-			return fmt.Errorf("unsupported critical attribute %v", a.Key)
-		}
-	}
-	if content.Payload.ContentType != "application/vnd.cncf.notary.payload.v1+json" {
-		return fmt.Errorf("payload content type is %q", content.Payload.ContentType)
+	if !env.expiry.IsZero() && now.After(env.expiry) {
+		return fmt.Errorf("signature expired at %s", env.expiry.Format(time.RFC3339))
 	}
 	var p notaryPayload
-	if err := json.Unmarshal(content.Payload.Content, &p); err != nil {
+	if err := json.Unmarshal(env.payload, &p); err != nil {
 		return fmt.Errorf("payload: %v", err)
 	}
 	if p.TargetArtifact.Digest != dg {
