@@ -292,4 +292,3 @@ func HexDigest() digest.Digest {
 	_, _ = rand.Read(b[:])
 	return digest.Digest("sha256:" + hex.EncodeToString(b[:]))
 }
-

@@ -130,3 +130,15 @@ func TestAKeyThatIsNotPEMIsReportedOnEveryCandidate(t *testing.T) {
 		}
 	}
 }
+
+func TestCandidatesAfterTheFirstThatVerifiesAreNotChecked(t *testing.T) {
+	k := sigtest.NewKey()
+	payload := sigtest.CosignPayload("r", image.Digest)
+	out := Decide(schema.Input{Digest: image.Digest.String(), Keys: []schema.Key{{ID: "k", PEM: k.PublicPEM()}},
+		Signatures: []schema.Signature{{ID: "bad", Format: schema.FormatCosign, Payload: payload, Signature: "AAAA"},
+			legacy(k, payload), {ID: "later", Format: schema.FormatCosign, Payload: payload, Signature: "AAAA"}}})
+	if !out.Verified || out.Signature != "sig#0" || len(out.Candidates) != 3 || out.Candidates[2].Verified ||
+		!strings.Contains(out.Candidates[2].Reasons[0], "not checked") || strings.Contains(out.Candidates[0].Reasons[0], "not checked") {
+		t.Fatalf("%+v", out)
+	}
+}
