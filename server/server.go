@@ -25,6 +25,7 @@ import (
 	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/replication"
 	"github.com/berth-dev/berth/templates"
+	"github.com/berth-dev/berth/verify"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -37,7 +38,7 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
-	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/* answer 404
+	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/verification, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/* answer 404
 	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>), "ecr"
 	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>) or "aws"
 	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>, proxyEndpoint
@@ -63,6 +64,9 @@ type Config struct {
 	// enforced, besides after each push and policy change (--lifecycle-interval,
 	// default 5m); 0 turns the periodic sweep off.
 	LifecycleInterval time.Duration
+	// VerifyConfig is the --verify-config file: signature verification rules
+	// (package verify); "" starts with none, PUT /_berth/verification sets them.
+	VerifyConfig string
 }
 
 // Defaults returns the documented defaults.
@@ -95,6 +99,8 @@ type Server struct {
 	// the destinations of each registry's replication configuration.
 	templates   *templates.Service
 	replication *replication.Service
+	// verification is the signature verification policy and its hook.
+	verification *verify.Service
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -166,6 +172,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.lifecycle, s.stopLifecycle = lifecycle.Start(reg, cfg.LifecycleInterval, log)
 	s.templates, s.replication = tmpl, replication.Start(reg, log)
+	if err := s.startVerification(); err != nil {
+		s.stopLifecycle()
+		return nil, errors.Join(err, reg.Close())
+	}
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -220,6 +230,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/_berth/ecr/images", s.listImages)
 		r.Get("/_berth/ecr/blobs", s.listBlobs)
 		r.Get("/_berth/decisions", s.listDecisions)
+		r.Get("/_berth/verification", s.getVerification)
+		r.Put("/_berth/verification", s.putVerification)
 		r.Get("/_berth/policies", s.policyInventory)
 		r.Post("/_berth/reset", s.reset)
 		r.Post("/_berth/lifecycle/run", s.runLifecycle)
