@@ -329,3 +329,35 @@ func TestCosignCLISignsVerifiesAndBerthEnforces(t *testing.T) {
 		t.Fatalf("/v2 tag of an image cosign did not sign: %v", err)
 	}
 }
+
+func TestAUsersVerifierPluginDecidesInsteadOfTheBuiltIn(t *testing.T) {
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "verifiers")
+	os.Mkdir(plugins, 0o755)
+	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "approved.wasm"), "./testdata/approvedverifier")
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the verifier plugin: %v\n%s", err, out)
+	}
+	writeFile(t, plugins, "approved.json", `{"name": "approved", "kind": "verifier", "version": "1.0.0", "abi": 1}`)
+	key := sigtest.NewKey()
+	cfg := writeFile(t, dir, "verify.yaml", "verifier: approved\npluginsDir: verifiers\n"+verifyPolicy(false, key.PublicPEM()))
+	b := Start(t, "--create-on-push", "--verify-config", cfg)
+	token := b.Token("")
+	tr := newTransport(t, b)
+	c := raw(t, b, token)
+
+	// Signed by the trusted key but not approved: the built-in would accept it, this plugin does not.
+	img, dg := pushByDigest(t, b, tr, token, "prod/app")
+	d := digest.Digest(dg.String())
+	storeArtifact(t, c, "prod/app", sigtest.LegacyTag(d), sigtest.SignLegacy(key, "prod/app", d))
+	err := remote.Tag(ref(t, b, "prod/app:v1").Context().Tag("v1"), img, ggcr(tr, token)...)
+	if code, _ := transportCode(err); code != transport.DeniedErrorCode || !strings.Contains(err.Error(), "no approval in the payload") {
+		t.Fatalf("tag move the user's verifier refuses: %v", err)
+	}
+	approved := []byte(`{"critical":{"image":{"docker-manifest-digest":"` + dg.String() + `"}},"optional":{"approved-by":"qa"}}`)
+	storeArtifact(t, c, "prod/app", sigtest.LegacyTag(d), sigtest.CosignLegacy([2][]byte{approved, []byte("not a signature")}))
+	if err := remote.Tag(ref(t, b, "prod/app:v1").Context().Tag("v1"), img, ggcr(tr, token)...); err != nil {
+		t.Fatalf("tag move the user's verifier accepts: %v", err)
+	}
+}

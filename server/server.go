@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/identity"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/plugins"
 	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/replication"
 	"github.com/berth-dev/berth/templates"
@@ -99,8 +100,10 @@ type Server struct {
 	// the destinations of each registry's replication configuration.
 	templates   *templates.Service
 	replication *replication.Service
-	// verification is the signature verification policy and its hook.
+	// verification is the signature verification policy and its hook;
+	// verifierHost runs the user's verifier plugins, if any.
 	verification *verify.Service
+	verifierHost *plugins.Host
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -311,5 +314,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stopJanitor() // a round in progress finishes before the stores close
 	s.stopLifecycle()
+	if s.verifierHost != nil {
+		err = errors.Join(err, s.verifierHost.Close(context.Background()))
+	}
 	return errors.Join(err, s.registry.Close())
 }

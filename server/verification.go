@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,7 +87,15 @@ func (s *Server) startVerification() error {
 		if err != nil {
 			return fmt.Errorf("--verify-config: %w", err)
 		}
+		if c.PluginsDir != "" {
+			if err := s.loadVerifiers(c.PluginsDir); err != nil {
+				return fmt.Errorf("--verify-config: %w", err)
+			}
+		}
 		if err := s.verification.SetConfig(c); err != nil {
+			if s.verifierHost != nil {
+				err = errors.Join(err, s.verifierHost.Close(context.Background()))
+			}
 			return fmt.Errorf("--verify-config: %w", err)
 		}
 		if len(c.Rules) > 0 {
@@ -161,4 +170,30 @@ func decisionsWithVerifications(authz, verifications any) []json.RawMessage {
 		out = append(out, a.raw)
 	}
 	return out
+}
+
+// loadVerifiers loads the user's verifier plugins; one that fails to load is reported and
+// skipped, as --plugins-dir does for scanners, and a policy naming it is then refused.
+func (s *Server) loadVerifiers(dir string) error {
+	ctx := context.Background()
+	h, err := plugins.NewHost(ctx, plugins.Config{CacheDir: s.verifierCacheDir(), Logger: s.log,
+		Limits: plugins.Limits{CallTimeout: 10 * time.Second}})
+	if err != nil {
+		return err
+	}
+	loaded, failed, err := h.LoadDir(ctx, dir)
+	if err != nil {
+		return errors.Join(err, h.Close(ctx))
+	}
+	for _, f := range failed {
+		s.log.Error("verifier plugin not loaded", "file", f.File, "err", f.Err)
+	}
+	for _, p := range loaded {
+		if m := p.Manifest(); m.Kind == plugins.KindVerifier {
+			s.verification.AddVerifier(m.Name, p)
+			s.log.Info("verifier plugin loaded", "plugin", m.Name, "version", m.Version)
+		}
+	}
+	s.verifierHost = h
+	return nil
 }

@@ -41,9 +41,13 @@ const (
 //	      - name: release-ca
 //	        file: ca.pem         # --verify-config only; relative to the file
 //	verifier: cosignverify       # the verifier plugin (default: the built-in one)
+//	pluginsDir: verifiers        # --verify-config only: verifier plugins (NAME.wasm, NAME.json)
 type Config struct {
 	Rules    []Rule `yaml:"rules" json:"rules"`
 	Verifier string `yaml:"verifier,omitempty" json:"verifier,omitempty"`
+	// PluginsDir holds the user's verifier plugins, loaded at start; one named like the
+	// built-in replaces it. Absolute once parsed.
+	PluginsDir string `yaml:"pluginsDir,omitempty" json:"pluginsDir,omitempty"`
 }
 
 // Rule is one pattern's policy.
@@ -92,6 +96,14 @@ func ParseConfig(data []byte, dir string) (Config, error) {
 	var c Config
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict()); err != nil {
 		return Config{}, fmt.Errorf("verification config: %s", yaml.FormatError(err, false, false))
+	}
+	if c.PluginsDir != "" {
+		if dir == "" {
+			return Config{}, fmt.Errorf("pluginsDir names a directory on berth's machine; only --verify-config may")
+		}
+		if !filepath.IsAbs(c.PluginsDir) {
+			c.PluginsDir = filepath.Join(dir, c.PluginsDir)
+		}
 	}
 	for i := range c.Rules {
 		for j := range c.Rules[i].Keys {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type Options struct {
 // Service is the verification policy in force, its hook and its cache.
 type Service struct {
 	reg       Registry
+	vmu       sync.RWMutex
 	verifiers map[string]Plugin
 	clock     core.Clock
 	log       *slog.Logger
@@ -112,13 +114,32 @@ func New(o Options) *Service {
 	return s
 }
 
+// AddVerifier makes a verifier plugin available to policies under name, replacing one of the
+// same name (the built-in, for a user's plugin of its name).
+func (s *Service) AddVerifier(name string, p Plugin) {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	m := maps.Clone(s.verifiers)
+	if m == nil {
+		m = map[string]Plugin{}
+	}
+	m[name] = p
+	s.verifiers = m
+}
+
+func (s *Service) verifier(name string) Plugin {
+	s.vmu.RLock()
+	defer s.vmu.RUnlock()
+	return s.verifiers[name]
+}
+
 // SetConfig validates c and puts it in force; an invalid c changes nothing.
 func (s *Service) SetConfig(c Config) error {
 	p, err := compile(c)
 	if err != nil {
 		return err
 	}
-	if len(p.rules) > 0 && s.verifiers[p.verifier] == nil {
+	if len(p.rules) > 0 && s.verifier(p.verifier) == nil {
 		return fmt.Errorf("verifier plugin %q is not loaded", p.verifier)
 	}
 	if c.Rules == nil {
@@ -305,7 +326,7 @@ func (s *Service) countLocked() int {
 }
 
 func (s *Service) call(ctx context.Context, p *policy, r *rule, repo string, dg digest.Digest, sigs []schema.Signature) (Result, error) {
-	plugin := s.verifiers[p.verifier]
+	plugin := s.verifier(p.verifier)
 	if plugin == nil {
 		return Result{}, fmt.Errorf("verifier plugin %q is not loaded", p.verifier)
 	}

@@ -331,6 +331,7 @@ func TestConfigIsValidatedBeforeItIsPutInForce(t *testing.T) {
 		{"no patterns", "rules: [{name: r, mode: audit, keys: [{pem: x}]}]", "no repository patterns"},
 		{"unknown field", "rules: [{name: r, repositories: [a], mode: audit, tags: true}]", "unknown field"},
 		{"a file over HTTP", "rules: [{name: r, repositories: [a], mode: audit, keys: [{file: /etc/passwd}]}]", "send its PEM inline"},
+		{"plugins over HTTP", "pluginsDir: /tmp\nrules: []", "only --verify-config"},
 		{"twice", "rules: [{name: r, repositories: [a], mode: audit, keys: [{pem: x}]}, {name: r, repositories: [b], mode: audit, keys: [{pem: x}]}]", "named twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
