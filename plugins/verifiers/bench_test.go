@@ -54,3 +54,19 @@ func BenchmarkCall(b *testing.B) {
 		})
 	}
 }
+
+// Compiling the built-in verifier with an empty compilation cache: what the first decision of
+// a fresh data dir (or of a --memory process) waits for, unless berth warmed it at start.
+func BenchmarkLoadCold(b *testing.B) {
+	ctx := context.Background()
+	for b.Loop() {
+		h, err := plugins.NewHost(ctx, plugins.Config{CacheDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Load(ctx, h); err != nil {
+			b.Fatal(err)
+		}
+		h.Close(ctx)
+	}
+}
