@@ -58,7 +58,11 @@ func (l *lazyVerifier) load() (*plugins.Plugin, error) {
 			l.err = err
 			return
 		}
-		l.plugin, l.err = verifiers.Load(ctx, h)
+		if l.plugin, l.err = verifiers.Load(ctx, h); l.err == nil {
+			// A decision waits for its call: one instance started ahead takes the sandbox's
+			// start-up off that wait.
+			l.plugin.Warm(1)
+		}
 	})
 	return l.plugin, l.err
 }
@@ -190,6 +194,7 @@ func (s *Server) loadVerifiers(dir string) error {
 	}
 	for _, p := range loaded {
 		if m := p.Manifest(); m.Kind == plugins.KindVerifier {
+			p.Warm(1)
 			s.verification.AddVerifier(m.Name, p)
 			s.log.Info("verifier plugin loaded", "plugin", m.Name, "version", m.Version)
 		}

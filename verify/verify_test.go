@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	p.Warm(1) // as berth runs it
 	builtin = p
 	code := m.Run()
 	h.Close(ctx)
