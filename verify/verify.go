@@ -54,6 +54,9 @@ type Options struct {
 	Keep int
 	// CacheSize bounds the cached decisions (default 4096); past it the cache starts over.
 	CacheSize int
+	// CacheTTL is how long a decision is reused (default 10m): certificates expire and
+	// signatures too, so a decision is not kept forever even when nothing is pushed.
+	CacheTTL time.Duration
 }
 
 // Service is the verification policy in force, its hook and its cache.
@@ -64,11 +67,12 @@ type Service struct {
 	clock     core.Clock
 	log       *slog.Logger
 	cacheSize int
+	cacheTTL  time.Duration
 
 	policy atomic.Pointer[policy]
 
 	cmu   sync.Mutex
-	cache map[digest.Digest]map[cacheKey]Result
+	cache map[digest.Digest]map[cacheKey]cached
 
 	dmu       sync.Mutex
 	decisions []Decision
@@ -79,6 +83,12 @@ type Service struct {
 type cacheKey struct {
 	signatures string // the signature manifests' digests
 	keys       string // the rule's key fingerprint
+	verifier   string // the plugin that decided
+}
+
+type cached struct {
+	res     Result
+	expires time.Time
 }
 
 // Result is one verification of one image.
@@ -108,8 +118,11 @@ func New(o Options) *Service {
 	if o.CacheSize <= 0 {
 		o.CacheSize = 4096
 	}
-	s := &Service{reg: o.Registry, verifiers: o.Verifiers, clock: o.Clock, log: o.Log, cacheSize: o.CacheSize,
-		cache: map[digest.Digest]map[cacheKey]Result{}, decisions: make([]Decision, o.Keep)}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 10 * time.Minute
+	}
+	s := &Service{reg: o.Registry, verifiers: o.Verifiers, clock: o.Clock, log: o.Log, cacheSize: o.CacheSize, cacheTTL: o.CacheTTL,
+		cache: map[digest.Digest]map[cacheKey]cached{}, decisions: make([]Decision, o.Keep)}
 	s.policy.Store(&policy{verifier: DefaultVerifier})
 	return s
 }
@@ -286,15 +299,17 @@ func (s *Service) verifyImage(ctx context.Context, p *policy, r *rule, reg core.
 	if err != nil {
 		return Result{}, err
 	}
-	key := cacheKey{signatures: f.setKey(), keys: r.fingerprint}
+	key := cacheKey{signatures: f.setKey(), keys: r.fingerprint, verifier: p.verifier}
+	now := s.clock.Now()
 	s.cmu.Lock()
-	res, ok := s.cache[dg][key]
+	c, ok := s.cache[dg][key]
 	s.cmu.Unlock()
-	if ok {
-		res.Cached = true
-		return res, nil
+	if ok && now.Before(c.expires) {
+		c.res.Cached = true
+		return c.res, nil
 	}
 	sigs, problems := candidates(ctx, s.reg, reg, repo, f)
+	var res Result
 	if len(sigs) == 0 {
 		// Nothing to ask the plugin about.
 		res = Result{Candidates: []schema.Candidate{}, Problems: problems}
@@ -307,12 +322,12 @@ func (s *Service) verifyImage(ctx context.Context, p *policy, r *rule, reg core.
 	}
 	s.cmu.Lock()
 	if s.countLocked() >= s.cacheSize {
-		s.cache = map[digest.Digest]map[cacheKey]Result{}
+		s.cache = map[digest.Digest]map[cacheKey]cached{}
 	}
 	if s.cache[dg] == nil {
-		s.cache[dg] = map[cacheKey]Result{}
+		s.cache[dg] = map[cacheKey]cached{}
 	}
-	s.cache[dg][key] = res
+	s.cache[dg][key] = cached{res: res, expires: now.Add(s.cacheTTL)}
 	s.cmu.Unlock()
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -306,8 +307,8 @@ func TestInvalidateDropsTheDecisionsASignatureEventConcerns(t *testing.T) {
 	v := New(Options{})
 	a, b := digest.FromString("a"), digest.FromString("b")
 	sigA := digest.FromString("sig-a")
-	v.cache[a] = map[cacheKey]Result{{signatures: string(sigA) + ","}: {Verified: true}}
-	v.cache[b] = map[cacheKey]Result{{signatures: ""}: {}}
+	v.cache[a] = map[cacheKey]cached{{signatures: string(sigA) + ","}: {res: Result{Verified: true}}}
+	v.cache[b] = map[cacheKey]cached{{signatures: ""}: {}}
 	v.Invalidate(core.Event{Kind: core.EventPush, Subject: b})
 	if _, ok := v.cache[b]; ok {
 		t.Fatal("a referrer's push kept its subject's decision")
@@ -316,7 +317,7 @@ func TestInvalidateDropsTheDecisionsASignatureEventConcerns(t *testing.T) {
 	if _, ok := v.cache[a]; ok {
 		t.Fatal("deleting a signature kept the decision that counted it")
 	}
-	v.cache[a] = map[cacheKey]Result{{}: {}}
+	v.cache[a] = map[cacheKey]cached{{}: {}}
 	v.Invalidate(core.Event{Kind: core.EventPush, Tags: []string{"sha256-" + a.Encoded() + ".sig"}})
 	if _, ok := v.cache[a]; ok {
 		t.Fatal("a .sig tag's push kept the decision of the image it names")
@@ -377,4 +378,24 @@ func jsonString(s string) string {
 	b.WriteString(strings.ReplaceAll(s, "\n", `\n`))
 	b.WriteByte('"')
 	return b.String()
+}
+
+func TestACachedDecisionIsDecidedAgainAfterItsTTL(t *testing.T) {
+	h := newHarness(t, Enforce, false)
+	clock := core.NewManualClock(time.Now())
+	h.v.clock = clock
+	img := h.image("prod/app", "a")
+	h.store("prod/app", sigtest.LegacyTag(img.Digest), sigtest.SignLegacy(h.key, "prod/app", img.Digest))
+	for i, want := range []bool{false, true} {
+		if err := h.tag("prod/app", "v1", img); err != nil {
+			t.Fatal(err)
+		}
+		if h.last().Cached != want {
+			t.Fatalf("decision %d cached %v, want %v", i+1, h.last().Cached, want)
+		}
+	}
+	clock.Advance(10*time.Minute + time.Second)
+	if err := h.tag("prod/app", "v1", img); err != nil || h.last().Cached {
+		t.Fatalf("after the TTL: %v, cached %v", err, h.last().Cached)
+	}
 }
