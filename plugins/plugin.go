@@ -111,6 +111,7 @@ type Plugin struct {
 	manifest Manifest
 	compiled wazero.CompiledModule
 	host     *Host
+	warm     chan *warmInstance // instances started ahead (Warm); nil: none
 }
 
 // Manifest returns the plugin's manifest.
@@ -154,6 +155,15 @@ func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Resp
 		return sdk.Response{}, fmt.Errorf("plugin %s: encoding request: %w", name, err)
 	}
 
+	if len(mounts) == 0 && p.warm != nil {
+		select {
+		case w := <-p.warm:
+			go p.startWarm()
+			return p.callWarm(ctx, w, request)
+		default: // every warm instance is taken: start one now
+		}
+	}
+
 	limits := p.host.limits
 	callCtx, cancel := context.WithTimeoutCause(ctx, limits.CallTimeout, ErrTimeout)
 	defer cancel()
@@ -189,7 +199,11 @@ func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Resp
 	if err := classify(ctx, callCtx, limits.CallTimeout, runErr, stdout, stderr); err != nil {
 		return sdk.Response{}, fmt.Errorf("plugin %s: %w", name, err)
 	}
+	return decodeResponse(name, stdout)
+}
 
+// decodeResponse reads the one JSON response a plugin wrote.
+func decodeResponse(name string, stdout *boundedBuffer) (sdk.Response, error) {
 	var resp sdk.Response
 	dec := json.NewDecoder(bytes.NewReader(stdout.buf.Bytes()))
 	if err := dec.Decode(&resp); err != nil {

@@ -22,11 +22,13 @@ import (
 	"github.com/berth-dev/berth/identity"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/plugins"
 	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
 	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
+	"github.com/berth-dev/berth/verify"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -39,7 +41,7 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
-	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/* answer 404
+	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/verification, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/* answer 404
 	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>), "ecr"
 	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>) or "aws"
 	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>, proxyEndpoint
@@ -72,6 +74,9 @@ type Config struct {
 	// checks it upstream again (--ptc-refresh, default 24h); 0 checks on
 	// every pull.
 	PTCRefresh time.Duration
+	// VerifyConfig is the --verify-config file: signature verification rules
+	// (package verify); "" starts with none, PUT /_berth/verification sets them.
+	VerifyConfig string
 }
 
 // Defaults returns the documented defaults.
@@ -110,6 +115,10 @@ type Server struct {
 	signing *signing.Service
 	// pullThrough is the registry's Upstream and keeps its rules.
 	pullThrough *pullthrough.Service
+	// verification is the signature verification policy and its hook;
+	// verifierHost runs the user's verifier plugins, if any.
+	verification *verify.Service
+	verifierHost *plugins.Host
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -191,6 +200,10 @@ func New(cfg Config) (*Server, error) {
 		signingDir = filepath.Join(cfg.DataDir, "signing")
 	}
 	s.signing = signing.Start(reg, signing.NewKeys(signingDir, clock), log)
+	if err := s.startVerification(); err != nil {
+		s.stopLifecycle()
+		return nil, errors.Join(err, reg.Close())
+	}
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -249,6 +262,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/_berth/ecr/images", s.listImages)
 		r.Get("/_berth/ecr/blobs", s.listBlobs)
 		r.Get("/_berth/decisions", s.listDecisions)
+		r.Get("/_berth/verification", s.getVerification)
+		r.Put("/_berth/verification", s.putVerification)
 		r.Get("/_berth/policies", s.policyInventory)
 		r.Post("/_berth/reset", s.reset)
 		r.Post("/_berth/lifecycle/run", s.runLifecycle)
@@ -328,5 +343,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stopJanitor() // a round in progress finishes before the stores close
 	s.stopLifecycle()
+	if s.verifierHost != nil {
+		err = errors.Join(err, s.verifierHost.Close(context.Background()))
+	}
 	return errors.Join(err, s.registry.Close())
 }
