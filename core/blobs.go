@@ -46,13 +46,18 @@ func (r *Registry) StatBlob(ctx context.Context, reg RegistryID, repo string, d 
 }
 
 // OpenBlob opens a blob reachable from the repository; a miss is first
-// offered to the Upstream (a pull-through cache).
+// offered to the Upstream (a pull-through cache), and the first caller to
+// miss is served the upstream's bytes while they are stored.
 func (r *Registry) OpenBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (blob.Reader, error) {
 	_, err := r.StatBlob(ctx, reg, repo, d)
 	if missing(err) {
-		if again, ferr := r.fetchBlob(ctx, reg, repo, d); ferr != nil {
+		tee, again, ferr := r.fetchBlob(ctx, reg, repo, d, true)
+		switch {
+		case tee != nil:
+			return tee, nil
+		case ferr != nil:
 			err = ferr
-		} else if again {
+		case again:
 			_, err = r.StatBlob(ctx, reg, repo, d)
 		}
 	}
@@ -64,6 +69,21 @@ func (r *Registry) OpenBlob(ctx context.Context, reg RegistryID, repo string, d 
 		return nil, blobNotFound(d)
 	}
 	return rd, err
+}
+
+// LocateBlob is StatBlob for a caller about to hand out the blob's location
+// (ECR's GetDownloadUrlForLayer): a miss is first offered to the Upstream,
+// and the blob stored whole, so that the location names a blob that exists.
+func (r *Registry) LocateBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (int64, error) {
+	size, err := r.StatBlob(ctx, reg, repo, d)
+	if missing(err) {
+		if _, again, ferr := r.fetchBlob(ctx, reg, repo, d, false); ferr != nil {
+			return 0, ferr
+		} else if again {
+			return r.StatBlob(ctx, reg, repo, d)
+		}
+	}
+	return size, err
 }
 
 // DeleteBlob makes a blob unreachable from the repository; its bytes go when

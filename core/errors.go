@@ -43,6 +43,9 @@ const (
 	KindUpstreamUnavailable   Kind = "UpstreamUnavailable" // a pull-through fetch failed upstream
 	KindBlobInUse             Kind = "BlobInUse"           // a manifest of the repository still needs the blob
 	KindBodyUnreadable        Kind = "BodyUnreadable"      // the request body could not be read (see BodyUnreadable)
+	// KindSignatureRequired: a signature verification rule in enforce mode
+	// found no valid signature by a trusted key (a before hook's veto).
+	KindSignatureRequired Kind = "SignatureRequired"
 )
 
 // Kinds lists every Kind, so edges can check that they map each one.
@@ -53,7 +56,7 @@ var Kinds = []Kind{
 	KindUploadNotFound, KindDigestInvalid, KindRangeInvalid, KindSizeInvalid, KindImageTagImmutable,
 	KindUnauthorized, KindDenied, KindUnsupported, KindInvalidParameter, KindImageAlreadyExists,
 	KindImageArchived, KindNotFound, KindAlreadyExists, KindLimitExceeded, KindInvalidTagParameter, KindTooManyTags,
-	KindLayerPartTooSmall, KindUpstreamUnavailable, KindBlobInUse, KindBodyUnreadable,
+	KindLayerPartTooSmall, KindUpstreamUnavailable, KindBlobInUse, KindBodyUnreadable, KindSignatureRequired,
 }
 
 // Error is a domain error: a Kind and a message in the wording clients expect.

@@ -448,6 +448,9 @@ func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref st
 // to the Upstream (a pull-through cache), and read again if it found one.
 func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string, withBody bool) (Image, []byte, error) {
 	img, body, err := r.readStoredManifest(reg, repo, ref, withBody)
+	if err == nil && !IsDigestReference(ref) {
+		img, body = r.refreshTag(ctx, reg, repo, ref, img, body, withBody)
+	}
 	if missing(err) {
 		if again, ferr := r.fetchManifest(ctx, reg, repo, ref); ferr != nil {
 			err = ferr

@@ -39,7 +39,10 @@ type Registry struct {
 	templates TemplateSource
 	upstream  Upstream
 	fetches   singleflight.Group // concurrent misses of one reference fetch once
-	authz     Authorizer
+	// blobFetches are the blobs being fetched from the Upstream, by
+	// registry, repository and digest (guarded by mu).
+	blobFetches map[string]*blobFetch
+	authz       Authorizer
 	// authzContext is what an authorizer is given of each resource, decoded
 	// once per stored version.
 	authzContext authzContext

@@ -2082,11 +2082,11 @@ func TestECRProtocol(t *testing.T) {
 
 	t.Run("an operation not implemented", func(t *testing.T) {
 		// Validated and authorized like any operation of the model, then unknown.
-		in := []byte(`{"ecrRepositoryPrefix":"ecr-public","upstreamRegistryUrl":"public.ecr.aws"}`)
-		status, typ, msg := rawECR(t, b, prefix+"CreatePullThroughCacheRule", in)
+		in := []byte(`{"repositoryName":"app","imageId":{"imageTag":"v1"}}`)
+		status, typ, msg := rawECR(t, b, prefix+"StartImageScan", in)
 		eq(t, "status", status, http.StatusBadRequest)
 		eq(t, "__type", typ, "UnknownOperationException")
-		if !strings.Contains(msg, "CreatePullThroughCacheRule") {
+		if !strings.Contains(msg, "StartImageScan") {
 			t.Fatalf("message %q does not name the operation", msg)
 		}
 		status, typ, _ = rawECR(t, b, "SomethingElse.CreateRepository", []byte(`{"repositoryName":"x"}`))
@@ -2094,10 +2094,13 @@ func TestECRProtocol(t *testing.T) {
 		eq(t, "__type of a foreign target", typ, "UnknownOperationException")
 
 		// The SDK sees it as an API error with that code.
-		_, err := defaultSDK(t, b).ecr.CreatePullThroughCacheRule(context.Background(), &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("ecr-public"), UpstreamRegistryUrl: aws.String("public.ecr.aws")})
-		wantCode(t, err, "UnknownOperationException")
-		_, err = defaultSDK(t, b).ecr.CreatePullThroughCacheRule(context.Background(), &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("x"), UpstreamRegistryUrl: aws.String("public.ecr.aws")})
-		wantCode(t, err, "InvalidParameterException")
+		scan := func(repo string) error {
+			_, err := defaultSDK(t, b).ecr.StartImageScan(context.Background(), &ecr.StartImageScanInput{
+				RepositoryName: aws.String(repo), ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
+			return err
+		}
+		wantCode(t, scan("app"), "UnknownOperationException")
+		wantCode(t, scan("UPPER"), "InvalidParameterException")
 	})
 
 	t.Run("malformed JSON", func(t *testing.T) {

@@ -12,8 +12,10 @@ import (
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
+	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
 	"github.com/berth-dev/berth/scanning"
+	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 )
 
@@ -48,6 +50,15 @@ type Config struct {
 	// (its scans fail saying so) and no scan on push (the server passes the
 	// one it subscribed).
 	Scanning *scanning.Service
+	// Signing serves the signing configuration operations and
+	// DescribeImageSigningStatus; nil builds one over Registry, with keys in
+	// memory, that stores configurations but signs nothing (the server
+	// passes the one it subscribed).
+	Signing *signing.Service
+	// PullThrough serves the pull-through cache rule operations: the
+	// Service the Registry was built with as its Upstream. nil: the
+	// operations are unknown (a rule would pull nothing).
+	PullThrough *pullthrough.Service
 }
 
 // AccessKeyLookup resolves an access key id to its principal's ARN.
@@ -67,6 +78,8 @@ type Handler struct {
 	templates      *templates.Service
 	replication    *replication.Service
 	scanning       *scanning.Service
+	signing        *signing.Service
+	ptc            *pullthrough.Service
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
@@ -108,7 +121,8 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 
 // New builds the handler.
 func New(c Config) *Handler {
-	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log}
+	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log,
+		ptc: c.PullThrough}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -123,6 +137,9 @@ func New(c Config) *Handler {
 	}
 	if h.scanning = c.Scanning; h.scanning == nil {
 		h.scanning = scanning.New(c.Registry, scanning.Config{Clock: c.Registry.Clock(), Log: h.log})
+	}
+	if h.signing = c.Signing; h.signing == nil {
+		h.signing = signing.New(c.Registry, signing.NewKeys("", c.Registry.Clock()), c.Registry.Clock(), h.log)
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)

@@ -63,6 +63,9 @@ var kindToException = map[core.Kind]string{
 	core.KindUpstreamUnavailable:   "UnableToGetUpstreamImageException",
 	core.KindBlobInUse:             "InvalidParameterException",
 	core.KindBodyUnreadable:        "SerializationException",
+	// PutImage's model lists no signature error; InvalidParameterException
+	// is the one of its errors that fits a refused image.
+	core.KindSignatureRequired: "InvalidParameterException",
 }
 
 // toAWS maps any error to its wire form. A core error whose kind a handler

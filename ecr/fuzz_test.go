@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/scanning"
+	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 	"github.com/opencontainers/go-digest"
 )
@@ -136,6 +137,11 @@ func newFuzzRegistry(t testing.TB) *fuzzRegistry {
 	}
 	sc.Wait(context.Background())
 	sc.Close()
+	// A signing configuration, so that the seeds getting and deleting it succeed.
+	if _, err := signing.New(r, signing.NewKeys("", f.Clock), f.Clock, slog.New(slog.DiscardHandler)).Put(ctx, fuzzReg,
+		signing.Configuration{Rules: []signing.Rule{{SigningProfileArn: "arn:aws:signer:us-east-1:111111111111:/signing-profiles/fuzz"}}}); err != nil {
+		t.Fatal(err)
+	}
 	w.arm()
 	h := New(Config{Registry: r, Tokens: core.NewTokens([]byte("fuzz-secret-fuzz-secret-fuzz-sec"), f.Clock),
 		DefaultAccount: fuzzReg.Account, Region: fuzzReg.Region, Log: slog.New(slog.DiscardHandler), Lifecycle: lc})

@@ -5,7 +5,7 @@ package ecr
 // authorized like any other and answered UnknownOperationException — never
 // a fake success.
 func (h *Handler) operations() map[string]opFunc {
-	return map[string]opFunc{
+	ops := map[string]opFunc{
 		"CreateRepository":                  op(h.createRepository),
 		"DescribeRepositories":              op(h.describeRepositories),
 		"DeleteRepository":                  op(h.deleteRepository),
@@ -59,5 +59,19 @@ func (h *Handler) operations() map[string]opFunc {
 		"GetRegistryScanningConfiguration":        op(h.getRegistryScanningConfiguration),
 		"PutRegistryScanningConfiguration":        op(h.putRegistryScanningConfiguration),
 		"BatchGetRepositoryScanningConfiguration": op(h.batchGetRepositoryScanningConfiguration),
+
+		// Managed signing (issue 13).
+		"PutSigningConfiguration":    op(h.putSigningConfiguration),
+		"GetSigningConfiguration":    op(h.getSigningConfiguration),
+		"DeleteSigningConfiguration": op(h.deleteSigningConfiguration),
+		"DescribeImageSigningStatus": op(h.describeImageSigningStatus),
 	}
+	if h.ptc != nil { // the pull-through cache's rules, when berth has one
+		ops["CreatePullThroughCacheRule"] = op(h.createPullThroughCacheRule)
+		ops["DescribePullThroughCacheRules"] = op(h.describePullThroughCacheRules)
+		ops["UpdatePullThroughCacheRule"] = op(h.updatePullThroughCacheRule)
+		ops["DeletePullThroughCacheRule"] = op(h.deletePullThroughCacheRule)
+		ops["ValidatePullThroughCacheRule"] = op(h.validatePullThroughCacheRule)
+	}
+	return ops
 }

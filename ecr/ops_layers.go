@@ -128,9 +128,12 @@ func (h *Handler) getDownloadUrlForLayer(c *call, in *GetDownloadUrlForLayerRequ
 	if err != nil {
 		return nil, invalidParameter("layerDigest", "Invalid layer digest")
 	}
-	if _, err := h.reg.StatBlob(c.ctx, reg, in.RepositoryName, dg); err != nil {
-		if core.IsKind(err, core.KindBlobNotFound) {
+	if _, err := h.reg.LocateBlob(c.ctx, reg, in.RepositoryName, dg); err != nil {
+		switch core.KindOf(err) {
+		case core.KindBlobNotFound:
 			return nil, newError("LayersNotFoundException", "The specified layer %s does not exist in the repository with name '%s' in the registry with id '%s'", dg, in.RepositoryName, reg.Account)
+		case core.KindUpstreamUnavailable:
+			return nil, newError("UnableToGetUpstreamLayerException", "%s", err.Error())
 		}
 		return nil, err
 	}

@@ -28,8 +28,12 @@ func (u *manifestUpstream) FetchManifest(ctx context.Context, reg core.RegistryI
 	return err
 }
 
-func (u *manifestUpstream) FetchBlob(ctx context.Context, reg core.RegistryID, repo string, d digest.Digest) error {
-	return core.Errorf(core.KindBlobNotFound, "no blobs upstream")
+func (u *manifestUpstream) FetchBlob(ctx context.Context, reg core.RegistryID, repo string, d digest.Digest) (core.UpstreamBlob, error) {
+	return core.UpstreamBlob{}, core.Errorf(core.KindBlobNotFound, "no blobs upstream")
+}
+
+func (u *manifestUpstream) RefreshDue(ctx context.Context, reg core.RegistryID, repo, tag string, held digest.Digest) bool {
+	return false
 }
 
 // BatchGetImage of an image a pull-through cache has not fetched yet — in a

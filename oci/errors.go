@@ -54,6 +54,7 @@ var codeFor = map[core.Kind]struct {
 	core.KindUpstreamUnavailable:   {"UNKNOWN", http.StatusBadGateway},             // the spec has no code for a failing upstream
 	core.KindBodyUnreadable:        {"BLOB_UPLOAD_INVALID", http.StatusBadRequest}, // a manifest's: MANIFEST_INVALID (writeError)
 	core.KindBlobInUse:             {"DENIED", http.StatusConflict},
+	core.KindSignatureRequired:     {"DENIED", http.StatusForbidden},
 }
 
 // writeError answers with the spec's error body. Unclassified errors are

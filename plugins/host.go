@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -58,6 +59,12 @@ type Host struct {
 	cache   wazero.CompilationCache
 	logger  *slog.Logger
 	limits  Limits
+
+	// Warm instances (Plugin.Warm) run between calls; Close stops them before the runtime.
+	warmMu  sync.Mutex
+	warming map[*warmInstance]bool
+	closed  bool
+	running sync.WaitGroup
 }
 
 // NewHost starts a wazero runtime with the sandbox's settings and WASI preview1.
@@ -110,6 +117,7 @@ func (h *Host) Limits() Limits { return h.limits }
 // Close releases the runtime, every compiled plugin with it, and the cache handle (the cache's
 // files stay for the next start).
 func (h *Host) Close(ctx context.Context) error {
+	h.stopWarm()
 	err := h.runtime.Close(ctx)
 	if h.cache != nil {
 		err = errors.Join(err, h.cache.Close(ctx))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -32,7 +33,15 @@ type Manifest struct {
 	Version string `json:"version"`
 	// ABI is the plugin ABI version the module speaks; it must be sdk.ABIVersion.
 	ABI int `json:"abi"`
+	// Paths are, for a scanner, the image paths it reads: patterns relative to the image root
+	// (no leading slash), matched element by element with path.Match syntax, e.g.
+	// "var/lib/dpkg/status.d/*". The host extracts only these into the scanner's /rootfs, so a
+	// scan never unpacks more of an image than its scanner asked for.
+	Paths []string `json:"paths,omitempty"`
 }
+
+// MaxPaths bounds a scanner's path patterns: each is matched against every file of every layer.
+const MaxPaths = 64
 
 // Validate reports the first thing wrong with the manifest.
 func (m Manifest) Validate() error {
@@ -45,6 +54,37 @@ func (m Manifest) Validate() error {
 		return errors.New("manifest has no version")
 	case m.ABI != sdk.ABIVersion:
 		return fmt.Errorf("manifest ABI version %d, this host speaks %d", m.ABI, sdk.ABIVersion)
+	case m.Kind != KindScanner && len(m.Paths) > 0:
+		return fmt.Errorf("manifest of kind %q has paths; only a %q reads image paths", m.Kind, KindScanner)
+	case len(m.Paths) > MaxPaths:
+		return fmt.Errorf("manifest has %d paths, at most %d are allowed", len(m.Paths), MaxPaths)
+	}
+	for _, p := range m.Paths {
+		if err := validatePathPattern(p); err != nil {
+			return fmt.Errorf("manifest path %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// validatePathPattern accepts a clean relative pattern in path.Match syntax.
+func validatePathPattern(p string) error {
+	switch {
+	case p == "" || p == ".":
+		return errors.New("empty")
+	case strings.HasPrefix(p, "/"):
+		return errors.New("must be relative to the image root, without a leading slash")
+	case path.Clean(p) != p:
+		return fmt.Errorf("not clean (would be %q)", path.Clean(p))
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." {
+			return errors.New("must not leave the image root with ..")
+		}
+	}
+	// Match checks the whole pattern's syntax whatever the name, so one call finds a bad one.
+	if _, err := path.Match(p, ""); err != nil {
+		return err
 	}
 	return nil
 }
@@ -71,6 +111,7 @@ type Plugin struct {
 	manifest Manifest
 	compiled wazero.CompiledModule
 	host     *Host
+	warm     chan *warmInstance // instances started ahead (Warm); nil: none
 }
 
 // Manifest returns the plugin's manifest.
@@ -114,6 +155,15 @@ func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Resp
 		return sdk.Response{}, fmt.Errorf("plugin %s: encoding request: %w", name, err)
 	}
 
+	if len(mounts) == 0 && p.warm != nil {
+		select {
+		case w := <-p.warm:
+			go p.startWarm()
+			return p.callWarm(ctx, w, request)
+		default: // every warm instance is taken: start one now
+		}
+	}
+
 	limits := p.host.limits
 	callCtx, cancel := context.WithTimeoutCause(ctx, limits.CallTimeout, ErrTimeout)
 	defer cancel()
@@ -149,7 +199,11 @@ func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Resp
 	if err := classify(ctx, callCtx, limits.CallTimeout, runErr, stdout, stderr); err != nil {
 		return sdk.Response{}, fmt.Errorf("plugin %s: %w", name, err)
 	}
+	return decodeResponse(name, stdout)
+}
 
+// decodeResponse reads the one JSON response a plugin wrote.
+func decodeResponse(name string, stdout *boundedBuffer) (sdk.Response, error) {
 	var resp sdk.Response
 	dec := json.NewDecoder(bytes.NewReader(stdout.buf.Bytes()))
 	if err := dec.Decode(&resp); err != nil {

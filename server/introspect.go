@@ -137,13 +137,13 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 }
 
 // listDecisions answers GET /_berth/decisions: the authorizer's recent
-// decisions, oldest first.
+// decisions and the signature verifications', oldest first.
 func (s *Server) listDecisions(w http.ResponseWriter, r *http.Request) {
 	out := s.authz.Decisions()
 	if out == nil {
 		out = []policy.DecisionRecord{} // [] rather than null for none yet
 	}
-	writeJSON(w, out)
+	writeJSON(w, decisionsWithVerifications(out, s.verification.Decisions()))
 }
 
 // policyInventory is every stored policy and configured identity, as

@@ -22,9 +22,13 @@ import (
 	"github.com/berth-dev/berth/identity"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/oci"
+	"github.com/berth-dev/berth/plugins"
 	"github.com/berth-dev/berth/policy"
+	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
+	"github.com/berth-dev/berth/verify"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -37,7 +41,7 @@ type Config struct {
 	DefaultAccount string
 	NoAuth         bool
 	CreateOnPush   bool
-	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/* answer 404
+	NoAdmin        bool // --admin=false: /_berth/ecr/*, /_berth/decisions, /_berth/verification, /_berth/policies, /_berth/lifecycle/run, /_berth/reset and /moto-api/* answer 404
 	// URIStyle is "localhost" (repositoryUri localhost:<port>/<name>), "ecr"
 	// (<account>.dkr.ecr.<region>.localhost:<port>/<name>) or "aws"
 	// (<account>.dkr.ecr.<region>.amazonaws.com/<name>, proxyEndpoint
@@ -63,12 +67,23 @@ type Config struct {
 	// enforced, besides after each push and policy change (--lifecycle-interval,
 	// default 5m); 0 turns the periodic sweep off.
 	LifecycleInterval time.Duration
+	// PTCCredentials is the --ptc-credentials file: the upstream
+	// credentials pull-through cache rules name by credentialArn ("" none).
+	PTCCredentials string
+	// PTCRefresh is how long a tag pulled through is served before a pull
+	// checks it upstream again (--ptc-refresh, default 24h); 0 checks on
+	// every pull.
+	PTCRefresh time.Duration
+	// VerifyConfig is the --verify-config file: signature verification rules
+	// (package verify); "" starts with none, PUT /_berth/verification sets them.
+	VerifyConfig string
 }
 
 // Defaults returns the documented defaults.
 func Defaults() Config {
 	return Config{Addr: "127.0.0.1:4566", DataDir: ".berth", Region: "us-east-1", DefaultAccount: "000000000000",
-		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout, LifecycleInterval: DefaultLifecycleInterval}
+		MaxUploads: core.DefaultMaxUploads, BodyIdleTimeout: DefaultBodyIdleTimeout, LifecycleInterval: DefaultLifecycleInterval,
+		PTCRefresh: pullthrough.DefaultRefresh}
 }
 
 // Server is a configured berth instance.
@@ -95,6 +110,15 @@ type Server struct {
 	// the destinations of each registry's replication configuration.
 	templates   *templates.Service
 	replication *replication.Service
+	// signing signs pushes as each registry's signing configuration asks,
+	// with keys kept in the data dir's signing/ (in memory with --memory).
+	signing *signing.Service
+	// pullThrough is the registry's Upstream and keeps its rules.
+	pullThrough *pullthrough.Service
+	// verification is the signature verification policy and its hook;
+	// verifierHost runs the user's verifier plugins, if any.
+	verification *verify.Service
+	verifierHost *plugins.Host
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -113,6 +137,14 @@ func New(cfg Config) (*Server, error) {
 		if identities, err = identity.Load(cfg.IAMConfig); err != nil {
 			return nil, fmt.Errorf("--iam-config: %w", err)
 		}
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = core.SystemClock
+	}
+	pullThrough, err := pullthrough.New(pullthrough.Options{Credentials: cfg.PTCCredentials, Refresh: cfg.PTCRefresh, Clock: clock, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("pull-through cache: %w", err)
 	}
 	var (
 		meta   kv.Store
@@ -136,10 +168,6 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = core.SystemClock
-	}
 	// Policies decide with or without --iam-config: without it every
 	// account's root is all there is, and a repository policy still grants
 	// another account's root a cross-account pull.
@@ -152,13 +180,14 @@ func New(cfg Config) (*Server, error) {
 	// --create-on-push as an implicit ROOT template) and are kept in it.
 	tmpl := templates.New(templates.Options{CreateOnPush: cfg.CreateOnPush})
 	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, Templates: tmpl, MaxUploads: cfg.MaxUploads,
-		Authorizer: authz, Log: log})
+		Authorizer: authz, Upstream: pullThrough, Log: log})
 	if err != nil {
 		meta.Close()
 		return nil, err
 	}
 	tmpl.Attach(reg)
-	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log}
+	pullThrough.Bind(reg)
+	s := &Server{cfg: cfg, registry: reg, tokens: core.NewTokens(secret, clock), authz: authz, clock: clock, log: log, pullThrough: pullThrough}
 	if identities != nil {
 		// A nil *Directory in the interface would not be a nil interface.
 		s.accessKeys = identities
@@ -166,6 +195,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.lifecycle, s.stopLifecycle = lifecycle.Start(reg, cfg.LifecycleInterval, log)
 	s.templates, s.replication = tmpl, replication.Start(reg, log)
+	signingDir := ""
+	if !cfg.Memory {
+		signingDir = filepath.Join(cfg.DataDir, "signing")
+	}
+	s.signing = signing.Start(reg, signing.NewKeys(signingDir, clock), log)
+	if err := s.startVerification(); err != nil {
+		s.stopLifecycle()
+		return nil, errors.Join(err, reg.Close())
+	}
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -209,8 +247,12 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
 		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
-		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication})
+		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication, Signing: s.signing, PullThrough: s.pullThrough})
 	r.Post("/", api.ServeHTTP)
+	// Signing certificates are public: no admin restriction, no credentials.
+	certs := signing.CertificateHandler(s.signing.Keys())
+	r.Get(signing.CAPath, certs.ServeHTTP)
+	r.Get(signing.ProfilesPath+"*", certs.ServeHTTP)
 	r.Get("/_berth/layers/{token}", func(w http.ResponseWriter, r *http.Request) {
 		api.ServeLayer(w, r, chi.URLParam(r, "token"))
 	})
@@ -220,6 +262,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/_berth/ecr/images", s.listImages)
 		r.Get("/_berth/ecr/blobs", s.listBlobs)
 		r.Get("/_berth/decisions", s.listDecisions)
+		r.Get("/_berth/verification", s.getVerification)
+		r.Put("/_berth/verification", s.putVerification)
 		r.Get("/_berth/policies", s.policyInventory)
 		r.Post("/_berth/reset", s.reset)
 		r.Post("/_berth/lifecycle/run", s.runLifecycle)
@@ -299,5 +343,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stopJanitor() // a round in progress finishes before the stores close
 	s.stopLifecycle()
+	if s.verifierHost != nil {
+		err = errors.Join(err, s.verifierHost.Close(context.Background()))
+	}
 	return errors.Join(err, s.registry.Close())
 }

@@ -156,8 +156,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"a configured access key acts as its user or role on the ECR API and in the /v2 tokens issued to it. Without it every account's root, "+
 		"chosen by a 12-digit access key id, is all there is. Repository and registry policies decide either way (BERTH_IAM_CONFIG)")
 	bodyIdle := fs.Duration("body-idle-timeout", d.BodyIdleTimeout, "how long a request body may send nothing before the request fails and its connection closes (BERTH_BODY_IDLE_TIMEOUT)")
+	verifyConfig := fs.String("verify-config", env("VERIFY_CONFIG", ""), "YAML file of signature verification rules: repository patterns, trusted keys and certificates (PEM), mode enforce or audit, and whether pulls are verified too; tag moves to images without a valid cosign or Notation signature are refused (enforce) or recorded (audit). PUT /_berth/verification replaces them (BERTH_VERIFY_CONFIG)")
 	lifecycleInterval := fs.Duration("lifecycle-interval", d.LifecycleInterval, "how often every repository's lifecycle policy is enforced, besides after each push and policy change; 0 turns the periodic sweep off (BERTH_LIFECYCLE_INTERVAL)")
-	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout", "lifecycle-interval"); err != nil {
+	ptcCredentials := fs.String("ptc-credentials", env("PTC_CREDENTIALS", ""), "YAML or JSON file mapping the credentialArn of pull-through cache rules to the upstream's username and accessToken, in place of Secrets Manager (BERTH_PTC_CREDENTIALS)")
+	ptcRefresh := fs.Duration("ptc-refresh", d.PTCRefresh, "how long a tag pulled through the cache is served before a pull checks it upstream again; 0 checks on every pull (BERTH_PTC_REFRESH)")
+	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout", "lifecycle-interval", "ptc-refresh"); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -179,12 +182,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *lifecycleInterval < 0 {
 		return fmt.Errorf("--lifecycle-interval must be 0 (off) or positive, got %v", *lifecycleInterval)
 	}
+	if *ptcRefresh < 0 {
+		return fmt.Errorf("--ptc-refresh must be 0 (every pull) or positive, got %v", *ptcRefresh)
+	}
 	if *bodyIdle <= 0 {
 		return fmt.Errorf("--body-idle-timeout must be positive, got %v", *bodyIdle)
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log,
-		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle, IAMConfig: *iamConfig, LifecycleInterval: *lifecycleInterval}
+		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle, IAMConfig: *iamConfig, LifecycleInterval: *lifecycleInterval,
+		PTCCredentials: *ptcCredentials, PTCRefresh: *ptcRefresh, VerifyConfig: *verifyConfig}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.

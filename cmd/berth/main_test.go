@@ -294,3 +294,32 @@ func TestServeRefusesABadLifecycleInterval(t *testing.T) {
 		t.Errorf("BERTH_LIFECYCLE_INTERVAL=soon: %v, want an error naming the variable", err)
 	}
 }
+
+// --ptc-refresh (BERTH_PTC_REFRESH) is a duration, 0 or positive, and an
+// unusable --ptc-credentials file (BERTH_PTC_CREDENTIALS) stops berth before
+// it listens, naming the file and what is wrong with it.
+func TestServeRefusesBadPullThroughSettings(t *testing.T) {
+	err := run([]string{"serve", "--memory", "--addr", "127.0.0.1:0", "--ptc-refresh", "-1h"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--ptc-refresh") {
+		t.Errorf("--ptc-refresh -1h: %v, want an error naming the flag", err)
+	}
+	t.Setenv("BERTH_PTC_REFRESH", "daily")
+	err = run([]string{"serve", "--memory", "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "BERTH_PTC_REFRESH") {
+		t.Errorf("BERTH_PTC_REFRESH=daily: %v, want an error naming the variable", err)
+	}
+	os.Unsetenv("BERTH_PTC_REFRESH")
+	path := filepath.Join(t.TempDir(), "ptc.yaml")
+	if err := os.WriteFile(path, []byte("docker-hub:\n  username: u\n  accessToken: t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	t.Setenv("BERTH_PTC_CREDENTIALS", path)
+	err = run([]string{"serve", "--memory", "--addr", "127.0.0.1:0"}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "'docker-hub' is not the ARN") {
+		t.Errorf("a credentials file keyed by a name: %v", err)
+	}
+	if strings.Contains(out.String(), "listening") {
+		t.Errorf("berth announced an address: %q", out.String())
+	}
+}

@@ -96,6 +96,15 @@ type Upload interface {
 	Close() error
 }
 
+// SHA256Upload is an Upload that keeps the sha256 of its bytes as they are
+// written (FS's and Mem's do). SHA256 returns it without committing them:
+// a caller streaming the bytes on elsewhere can refuse content that does not
+// match before the commit's sync, rather than after.
+type SHA256Upload interface {
+	Upload
+	SHA256() digest.Digest
+}
+
 func badTruncate(size, to int64) error {
 	return fmt.Errorf("blob: cannot truncate an upload of %d bytes to %d", size, to)
 }

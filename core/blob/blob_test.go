@@ -276,3 +276,34 @@ func TestFSResumeCutsOffAFirstChunkACrashInterrupted(t *testing.T) {
 	f.Close()
 	resumeAndCommit(t, s, "u", 0, []byte("the chunk, sent again"), []byte("the chunk, sent again"))
 }
+
+// Both stores' uploads tell the sha256 of what was written so far, across a
+// resume, without committing it.
+func TestUploadsTellTheirSHA256(t *testing.T) {
+	fs, _ := newFS(t)
+	for name, s := range map[string]blob.Store{"mem": blob.NewMem(), "fs": fs} {
+		up, err := s.CreateUpload("sum-" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up.Write([]byte("hello, "))
+		up.Close()
+		if up, err = s.ResumeUpload("sum-" + name); err != nil {
+			t.Fatal(err)
+		}
+		up.Write([]byte("world"))
+		su, ok := up.(blob.SHA256Upload)
+		if !ok {
+			t.Fatalf("%s: the upload does not keep its sha256", name)
+		}
+		if got := su.SHA256(); got != digest.FromString("hello, world") {
+			t.Fatalf("%s: SHA256 = %s", name, got)
+		}
+		if _, err := s.Stat(digest.FromString("hello, world")); err == nil {
+			t.Fatalf("%s: SHA256 committed the upload", name)
+		}
+		if _, err := up.Commit(digest.FromString("hello, world")); err != nil {
+			t.Fatalf("%s: Commit after SHA256: %v", name, err)
+		}
+	}
+}

@@ -242,6 +242,8 @@ func (u *fsUpload) Truncate(size int64) error {
 	return nil
 }
 
+func (u *fsUpload) SHA256() digest.Digest { return digest.NewDigest(digest.SHA256, u.h) }
+
 func (u *fsUpload) ID() string  { return u.id }
 func (u *fsUpload) Size() int64 { return u.size }
 

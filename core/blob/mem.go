@@ -138,6 +138,8 @@ func (u *memUpload) Truncate(size int64) error {
 	return nil
 }
 
+func (u *memUpload) SHA256() digest.Digest { return digest.NewDigest(digest.SHA256, u.h) }
+
 func (u *memUpload) ID() string   { return u.id }
 func (u *memUpload) Size() int64  { return int64(u.buf.Len()) }
 func (u *memUpload) Close() error { return nil }

@@ -474,8 +474,12 @@ func (u *fakeUpstream) FetchManifest(ctx context.Context, reg core.RegistryID, r
 	return core.Errorf(core.KindManifestNotFound, "upstream has no %s", ref)
 }
 
-func (u *fakeUpstream) FetchBlob(ctx context.Context, reg core.RegistryID, repo string, d digest.Digest) error {
-	return core.Errorf(core.KindBlobNotFound, "upstream has no %s", d)
+func (u *fakeUpstream) FetchBlob(ctx context.Context, reg core.RegistryID, repo string, d digest.Digest) (core.UpstreamBlob, error) {
+	return core.UpstreamBlob{}, core.Errorf(core.KindBlobNotFound, "upstream has no %s", d)
+}
+
+func (u *fakeUpstream) RefreshDue(ctx context.Context, reg core.RegistryID, repo, tag string, held digest.Digest) bool {
+	return false
 }
 
 // Options reach the Registry, before and after Restart.

@@ -72,3 +72,18 @@ func TestDecodeOfARequestWithoutInputIsAnError(t *testing.T) {
 		t.Fatal("decoding a request without input succeeded")
 	}
 }
+
+func TestServeWritesTheOutputAsItIsAroundTheEnvelope(t *testing.T) {
+	for output, want := range map[string]string{
+		`{ "spaced" : [1, 2] }`: `{"abi":1,"output":{ "spaced" : [1, 2] }}`,
+		``:                      `{"abi":1}`,
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Serve(strings.NewReader(`{"abi":1,"kind":"scanner"}`), &stdout, &stderr, func(Request) (Response, error) {
+			return Response{Output: []byte(output)}, nil
+		})
+		if code != ExitOK || stdout.String() != want {
+			t.Errorf("output %q: exit code %d, stdout %s, want %s", output, code, stdout.String(), want)
+		}
+	}
+}

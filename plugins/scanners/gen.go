@@ -1,0 +1,3 @@
+package scanners
+
+//go:generate go run ./internal/build -o ospkg.wasm

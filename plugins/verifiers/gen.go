@@ -1,0 +1,3 @@
+package verifiers
+
+//go:generate go run ./internal/build -o cosignverify.wasm

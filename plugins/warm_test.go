@@ -1,0 +1,87 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// warmed loads a second copy of a test plugin with n instances started ahead.
+func warmed(t *testing.T, name string, n int) *Plugin {
+	t.Helper()
+	p, err := loadTestPlugin(testHost, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Warm(n)
+	return p
+}
+
+func TestWarmInstancesServeOneCallEachWithTheirOwnAnswers(t *testing.T) {
+	p := warmed(t, "good", 2)
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 6 {
+		wg.Go(func() {
+			name := fmt.Sprintf("warm-%d", i)
+			resp, err := p.Call(context.Background(), goodInput{Name: name})
+			if err != nil {
+				errs <- err
+				return
+			}
+			var out goodOutput
+			if err := resp.Decode(&out); err != nil {
+				errs <- err
+				return
+			}
+			if out.Greeting != "hello "+name || out.Calls != 1 {
+				errs <- fmt.Errorf("%s: %+v", name, out)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestAWarmInstanceIsBoundByTheCallTimeoutFromTheCallOn(t *testing.T) {
+	p := warmed(t, "misbehave", 1)
+	time.Sleep(testLimits.CallTimeout) // idle time before the call does not count
+	start := time.Now()
+	_, err := p.Call(context.Background(), map[string]string{"mode": "loop"})
+	if !errors.Is(err, ErrTimeout) || time.Since(start) > testLimits.CallTimeout+2*time.Second {
+		t.Fatalf("got %v after %s, want %v at %s", err, time.Since(start), ErrTimeout, testLimits.CallTimeout)
+	}
+}
+
+func TestAWarmInstanceFailsLikeAColdOne(t *testing.T) {
+	p := warmed(t, "misbehave", 1)
+	for mode, want := range map[string]error{"flood": ErrOutputTooLarge, "exit-7": ErrExit, "garbage": ErrBadResponse, "panic": ErrExit} {
+		if _, err := p.Call(context.Background(), map[string]string{"mode": mode}); !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", mode, err, want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := p.Call(ctx, map[string]string{"mode": "loop"}); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("caller's deadline: got %v", err)
+	}
+}
+
+func TestCallsWithMountsDoNotTakeWarmInstances(t *testing.T) {
+	p := warmed(t, "good", 1)
+	dir := t.TempDir()
+	resp, err := p.Call(context.Background(), goodInput{Name: "m", ReadFile: "/data/x"}, Mount{HostDir: dir, GuestPath: "/data"})
+	if err == nil {
+		t.Fatalf("reading a missing file succeeded: %s", resp.Output)
+	}
+	if len(p.warm) != 1 {
+		// The warm instance is still queued (it may still be starting, but it is there).
+		t.Fatalf("%d warm instances queued, want 1", len(p.warm))
+	}
+}
