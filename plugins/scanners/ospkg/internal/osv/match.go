@@ -118,7 +118,9 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 			}
 		}
 		if err == nil {
-			more, err = d.moreMembers()
+			if more = d.comma(); !more {
+				more, err = d.moreMembers()
+			}
 		}
 	}
 	if err != nil || withdrawn != "" || len(entries) == 0 {
@@ -237,7 +239,9 @@ func (d *decoder) matchAffected(ecosystem, name string, entries []Affected) ([]A
 				}
 			}
 			if err == nil {
-				m, err = d.moreMembers()
+				if m = d.comma(); !m {
+					m, err = d.moreMembers()
+				}
 			}
 		}
 		if err == nil && pkg.Ecosystem == ecosystem && pkg.Name == name {
