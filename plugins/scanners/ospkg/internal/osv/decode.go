@@ -824,8 +824,18 @@ func (d *decoder) pkg(p *Package) error {
 	more, err := d.openObject("package")
 	for more && err == nil {
 		var k string
-		if k, err = d.key(packageNames); err != nil {
-			break
+		// key's fast path, written out: a call costs a check in the sandbox.
+		fast := false
+		if d.peek() == '"' {
+			if end, upper, ok := d.short(); ok && !upper && end+1 < len(d.data) && d.data[end+1] == ':' {
+				k, d.pos, fast = d.src[d.pos+1:end], end+2, true
+				d.ws()
+			}
+		}
+		if !fast {
+			if k, err = d.key(packageNames); err != nil {
+				break
+			}
 		}
 		switch k {
 		case "ecosystem":

@@ -91,8 +91,18 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 	more, err := d.openObject("record")
 	for more && err == nil {
 		var key string
-		if key, err = d.key(recordNames); err != nil {
-			break
+		// key's fast path, written out: a call costs a check in the sandbox.
+		fast := false
+		if d.peek() == '"' {
+			if end, upper, ok := d.short(); ok && !upper && end+1 < len(d.data) && d.data[end+1] == ':' {
+				key, d.pos, fast = d.src[d.pos+1:end], end+2, true
+				d.ws()
+			}
+		}
+		if !fast {
+			if key, err = d.key(recordNames); err != nil {
+				break
+			}
 		}
 		switch key {
 		case "withdrawn":
@@ -213,8 +223,18 @@ func (d *decoder) matchAffected(ecosystem, name string, entries []Affected) ([]A
 		m, e := d.openObject("affected")
 		for err = e; m && err == nil; {
 			var k string
-			if k, err = d.key(affectedNames); err != nil {
-				break
+			// key's fast path, written out: a call costs a check in the sandbox.
+			fast := false
+			if d.peek() == '"' {
+				if end, upper, ok := d.short(); ok && !upper && end+1 < len(d.data) && d.data[end+1] == ':' {
+					k, d.pos, fast = d.src[d.pos+1:end], end+2, true
+					d.ws()
+				}
+			}
+			if !fast {
+				if k, err = d.key(affectedNames); err != nil {
+					break
+				}
 			}
 			if k == "package" {
 				err = d.pkg(&pkg)
