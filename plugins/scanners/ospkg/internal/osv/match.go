@@ -44,24 +44,42 @@ func Matches(data []byte, ecosystem, name string, versions []string, cmp Compare
 		start := d.pos
 		var found []Match
 		found, entries, err = d.matchRecord(ecosystem, name, versions, cmp, entries[:0])
-		var typeErr *typeError
-		if errors.As(err, &typeErr) {
-			// Well-formed JSON that is no OSV record: skip it whole and go on.
-			d.pos = start
-			err = d.skipFast()
-			if bad != nil {
-				bad(i, typeErr)
-			}
+		// Only a failed record gets a typeError variable: declared for every record, it would
+		// be one allocation each (errors.As takes its address).
+		if err != nil {
+			err = d.skipIfTypeError(i, err, start, bad)
 		}
 		if err == nil {
-			matches = append(matches, found...)
-			more, err = d.moreElements()
+			if len(found) > 0 {
+				matches = append(matches, found...)
+			}
+			if more = d.comma(); !more {
+				more, err = d.moreElements()
+			}
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return matches, d.end()
+}
+
+// skipIfTypeError skips the record that began at start when err is a typeError (well-formed
+// JSON that is no OSV record), reporting it to bad, and returns nil then; any other error is
+// returned as it is.
+func (d *decoder) skipIfTypeError(i int, err error, start int, bad func(int, error)) error {
+	var typeErr *typeError
+	if !errors.As(err, &typeErr) {
+		return err
+	}
+	d.pos = start
+	if err := d.skipFast(); err != nil {
+		return err
+	}
+	if bad != nil {
+		bad(i, typeErr)
+	}
+	return nil
 }
 
 // span is where a value lies in the input, to be decoded once it is known to be needed.
