@@ -17,7 +17,10 @@ func scanDBUsage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   berth scan-db fetch --dir DIR --ecosystem E [--ecosystem E ...] [--source URL]
         download OSV's advisories of each ecosystem (e.g. Debian:12, Alpine:v3.20,
-        Ubuntu:22.04:LTS) into DIR/<ecosystem>/, the directory berth serve --scan-db reads
+        Ubuntu:22.04:LTS) into DIR/<ecosystem>/, the directory berth serve --scan-db reads.
+        OSV exports releases only inside their main ecosystem's archive, so Debian:12
+        is downloaded as <source>/Debian/all.zip (once per --ecosystem) and only the
+        advisories with a Debian:12 package are kept; a name without ':' keeps all
 `)
 }
 
@@ -41,7 +44,7 @@ func scanDBFetch(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("scan-db fetch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", env("SCAN_DB", ""), "the advisory directory; each ecosystem's files replace those in DIR/<ecosystem>/ (required; BERTH_SCAN_DB)")
-	source := fs.String("source", osvdb.DefaultSource, "where <source>/<ecosystem>/all.zip is downloaded from")
+	source := fs.String("source", osvdb.DefaultSource, "where <source>/<main ecosystem>/all.zip is downloaded from (Debian for Debian:12)")
 	var ecosystems listFlag
 	fs.Var(&ecosystems, "ecosystem", "an OSV ecosystem, spelled as OSV does, e.g. Debian:12 or Alpine:v3.20 (repeatable; at least one)")
 	if err := fs.Parse(args); err != nil {
@@ -75,7 +78,11 @@ func scanDBFetch(args []string, stdout, stderr io.Writer) error {
 		if got.Files == 1 {
 			noun = "advisory"
 		}
-		fmt.Fprintf(stdout, "%s: %d %s (%.1f MB, from %s) in %s\n", e, got.Files, noun, float64(got.Bytes)/1e6, got.URL, got.Dir)
+		left := ""
+		if got.Skipped > 0 {
+			left = fmt.Sprintf("; %d not in %s left out", got.Skipped, e)
+		}
+		fmt.Fprintf(stdout, "%s: %d %s (%.1f MB, from %s%s) in %s\n", e, got.Files, noun, float64(got.Bytes)/1e6, got.URL, left, got.Dir)
 	}
 	return errors.Join(errs...)
 }

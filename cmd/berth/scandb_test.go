@@ -22,6 +22,12 @@ const (
 "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.11-1~deb12u2"}]}]}]}`
 	osvGlibcDebian = `{"id":"DEBIAN-CVE-2023-4911","modified":"2024-09-03T08:00:00Z","aliases":["CVE-2023-4911"],
 "affected":[{"package":{"ecosystem":"Debian:12","name":"glibc"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.36-9+deb12u3"}]}]}]}`
+	// Other releases in the same exports, which a fetch of Debian:12 or
+	// Alpine:v3.20 leaves out.
+	osvOpenSSLDebian11 = `{"id":"DSA-5417-1","modified":"2023-06-01T00:00:00Z",
+"affected":[{"package":{"ecosystem":"Debian:11","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.1.1n-0+deb11u5"}]}]}]}`
+	osvOpenSSLAlpine319 = `{"id":"ALPINE-CVE-2023-5363-319","modified":"2023-11-07T00:00:00Z",
+"affected":[{"package":{"ecosystem":"Alpine:v3.19","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.1.4-r0"}]}]}]}`
 	osvOpenSSLAlpine = `{"id":"ALPINE-CVE-2023-5363","modified":"2023-11-07T00:00:00Z","aliases":["CVE-2023-5363"],
 "affected":[{"package":{"ecosystem":"Alpine:v3.20","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.1.4-r0"}]}]}]}`
 )
@@ -43,12 +49,14 @@ func fixtureZip(t *testing.T, files map[string]string) []byte {
 	return buf.Bytes()
 }
 
-// osvBucket serves all.zip fixtures at OSV's paths.
+// osvBucket serves all.zip fixtures at OSV's paths: one export per main
+// ecosystem, every release inside (google/osv.dev PR #2734).
 func osvBucket(t *testing.T) string {
 	t.Helper()
 	objects := map[string][]byte{
-		"/Debian:12/all.zip":    fixtureZip(t, map[string]string{"DSA-5532-1.json": osvOpenSSLDebian, "DEBIAN-CVE-2023-4911.json": osvGlibcDebian}),
-		"/Alpine:v3.20/all.zip": fixtureZip(t, map[string]string{"ALPINE-CVE-2023-5363.json": osvOpenSSLAlpine}),
+		"/Debian/all.zip": fixtureZip(t, map[string]string{"DSA-5532-1.json": osvOpenSSLDebian, "DEBIAN-CVE-2023-4911.json": osvGlibcDebian,
+			"DSA-5417-1.json": osvOpenSSLDebian11}),
+		"/Alpine/all.zip": fixtureZip(t, map[string]string{"ALPINE-CVE-2023-5363.json": osvOpenSSLAlpine, "ALPINE-CVE-2023-5363-319.json": osvOpenSSLAlpine319}),
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		obj, ok := objects[r.URL.Path]
@@ -70,7 +78,8 @@ func TestScanDBFetchDownloadsEcosystemsThatIndexAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"Debian:12: 2 advisories", "Alpine:v3.20: 1 advisory (", filepath.Join(dir, "Debian:12")} {
+	for _, want := range []string{"Debian:12: 2 advisories", "Alpine:v3.20: 1 advisory (", filepath.Join(dir, "Debian:12"),
+		source + "/Debian/all.zip; 1 not in Debian:12 left out", source + "/Alpine/all.zip; 1 not in Alpine:v3.20 left out"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

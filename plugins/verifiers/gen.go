@@ -1,3 +1,3 @@
 package verifiers
 
-//go:generate go run ./internal/build -o cosignverify.wasm
+//go:generate go run ../internal/wasmbuild/cmd/wasmbuild -o cosignverify.wasm github.com/berth-dev/berth/plugins/verifiers/cosignverify

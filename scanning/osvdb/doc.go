@@ -10,7 +10,8 @@
 // directory and renamed into place when complete, so a reader never sees a
 // half-built index, and an unchanged source is indexed once.
 //
-// Fetcher downloads <source>/<ecosystem>/all.zip and unpacks its JSON files
-// into <dir>/<ecosystem>/, replacing that ecosystem's previous files only
-// once the new ones are all on disk.
+// Fetcher downloads <source>/<main ecosystem>/all.zip (Debian for
+// Debian:12, as OSV.dev exports releases only there) and unpacks the
+// release's JSON files into <dir>/<ecosystem>/, replacing that ecosystem's
+// previous files only once the new ones are all on disk.
 package osvdb

@@ -74,40 +74,95 @@ func listFiles(t *testing.T, dir string) []string {
 	return files
 }
 
-func TestFetchUnpacksAnEcosystemsZip(t *testing.T) {
+func TestFetchOfAnEcosystemWithoutAReleaseKeepsEveryRecord(t *testing.T) {
 	b, url := serve(t, map[string][]byte{
-		"/Ubuntu:22.04:LTS/all.zip": zipOf(t, [2]string{"CVE-2023-5363.json", cve20235363}, [2]string{"sub/", ""},
+		"/Ubuntu/all.zip": zipOf(t, [2]string{"CVE-2023-5363.json", cve20235363}, [2]string{"sub/", ""},
 			[2]string{"sub/DEBIAN-CVE-2023-4911.json", looneyTunables}, [2]string{"LICENSE.txt", "CC-BY-SA"}),
 	})
 	dir := t.TempDir()
-	got, err := Fetcher{Source: url + "/"}.Fetch(context.Background(), dir, "Ubuntu:22.04:LTS")
+	got, err := Fetcher{Source: url + "/"}.Fetch(context.Background(), dir, "Ubuntu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Files != 2 || got.Bytes != int64(len(cve20235363)+len(looneyTunables)) || got.Dir != filepath.Join(dir, "Ubuntu:22.04:LTS") {
+	if got.Files != 2 || got.Skipped != 0 || got.Bytes != int64(len(cve20235363)+len(looneyTunables)) || got.Dir != filepath.Join(dir, "Ubuntu") {
 		t.Errorf("%+v", got)
 	}
-	if want := []string{"Ubuntu:22.04:LTS/CVE-2023-5363.json", "Ubuntu:22.04:LTS/sub/DEBIAN-CVE-2023-4911.json"}; !slices.Equal(listFiles(t, dir), want) {
+	if want := []string{"Ubuntu/CVE-2023-5363.json", "Ubuntu/sub/DEBIAN-CVE-2023-4911.json"}; !slices.Equal(listFiles(t, dir), want) {
 		t.Errorf("files %v, want %v (and nothing else: no zip, no temporary directory)", listFiles(t, dir), want)
 	}
-	if b.asked[0] != "/Ubuntu:22.04:LTS/all.zip" {
+	if !slices.Equal(b.asked, []string{"/Ubuntu/all.zip"}) {
 		t.Errorf("asked for %v", b.asked)
 	}
-	content, _ := os.ReadFile(filepath.Join(dir, "Ubuntu:22.04:LTS", "CVE-2023-5363.json"))
+	content, _ := os.ReadFile(filepath.Join(dir, "Ubuntu", "CVE-2023-5363.json"))
 	if string(content) != cve20235363 {
 		t.Errorf("content %q", content)
 	}
 }
 
+// OSV.dev exports Debian:12's records only inside Debian/all.zip
+// (google/osv.dev PR #2734): a release is filtered out of it.
+func TestFetchOfAReleaseKeepsOnlyItsRecordsFromTheMainEcosystemsExport(t *testing.T) {
+	debian11 := `{"id":"DSA-5417-1","modified":"2023-06-01T00:00:00Z",
+"affected":[{"package":{"ecosystem":"Debian:11","name":"openssl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.1.1n-0+deb11u5"}]}]}]}`
+	// Names Debian:12 only outside affected[].package: not a Debian:12 record.
+	debian13 := `{"id":"DEBIAN-CVE-2025-1","modified":"2025-01-01T00:00:00Z","details":"fixed before Debian:12",
+"affected":[{"package":{"ecosystem":"Debian:13","name":"curl"}}]}`
+	both := `{"id":"DEBIAN-CVE-2024-2","modified":"2024-01-01T00:00:00Z",
+"affected":[{"package":{"ecosystem":"Debian:11","name":"zlib"}},{"package":{"ecosystem":"Debian:12","name":"zlib"}}]}`
+	b, url := serve(t, map[string][]byte{"/Debian/all.zip": zipOf(t,
+		[2]string{"DSA-5532-1.json", dsa5532}, [2]string{"DSA-5417-1.json", debian11},
+		[2]string{"DEBIAN-CVE-2025-1.json", debian13}, [2]string{"DEBIAN-CVE-2024-2.json", both},
+		[2]string{"DSA-0000-1.json", withdrawn}, [2]string{"BROKEN.json", `{"affected":[{"package":{"ecosystem":"Debian:12"`},
+		[2]string{"sub/DEBIAN-CVE-2023-4911.json", looneyTunables})})
+	dir := t.TempDir()
+	f := Fetcher{Source: url}
+	got, err := f.Fetch(context.Background(), dir, "Debian:12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Files != 3 || got.Skipped != 4 || got.Bytes != int64(len(dsa5532)+len(both)+len(looneyTunables)) ||
+		got.Dir != filepath.Join(dir, "Debian:12") || got.URL != url+"/Debian/all.zip" {
+		t.Errorf("%+v", got)
+	}
+	got11, err := f.Fetch(context.Background(), dir, "Debian:11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got11.Files != 2 || got11.Skipped != 5 {
+		t.Errorf("%+v", got11)
+	}
+	want := []string{"Debian:11/DEBIAN-CVE-2024-2.json", "Debian:11/DSA-5417-1.json",
+		"Debian:12/DEBIAN-CVE-2024-2.json", "Debian:12/DSA-5532-1.json", "Debian:12/sub/DEBIAN-CVE-2023-4911.json"}
+	if files := listFiles(t, dir); !slices.Equal(files, want) {
+		t.Errorf("files %v, want %v", files, want)
+	}
+	// Each release is a download of its own: the main export twice.
+	if !slices.Equal(b.asked, []string{"/Debian/all.zip", "/Debian/all.zip"}) {
+		t.Errorf("asked for %v", b.asked)
+	}
+	content, _ := os.ReadFile(filepath.Join(dir, "Debian:12", "DSA-5532-1.json"))
+	if string(content) != dsa5532 {
+		t.Errorf("content %q", content)
+	}
+	// A release with no record in the export is an empty directory, not an error.
+	got14, err := f.Fetch(context.Background(), dir, "Debian:14")
+	if err != nil || got14.Files != 0 || got14.Skipped != 7 {
+		t.Errorf("%+v %v", got14, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "Debian:14")); err != nil || !fi.IsDir() {
+		t.Errorf("Debian:14: %v", err)
+	}
+}
+
 func TestFetchReplacesTheEcosystemsPreviousFiles(t *testing.T) {
-	b, url := serve(t, map[string][]byte{"/Debian:12/all.zip": zipOf(t, [2]string{"DSA-5532-1.json", dsa5532}, [2]string{"OLD-1.json", withdrawn})})
+	b, url := serve(t, map[string][]byte{"/Debian/all.zip": zipOf(t, [2]string{"DSA-5532-1.json", dsa5532}, [2]string{"OLD-1.json", withdrawn})})
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"Alpine:v3.20/CVE-1.json": cve20235363})
 	f := Fetcher{Source: url}
 	if _, err := f.Fetch(context.Background(), dir, "Debian:12"); err != nil {
 		t.Fatal(err)
 	}
-	b.objects["/Debian:12/all.zip"] = zipOf(t, [2]string{"DSA-5532-1.json", dsa5532}, [2]string{"DEBIAN-CVE-2023-4911.json", looneyTunables})
+	b.objects["/Debian/all.zip"] = zipOf(t, [2]string{"DSA-5532-1.json", dsa5532}, [2]string{"DEBIAN-CVE-2023-4911.json", looneyTunables})
 	if _, err := f.Fetch(context.Background(), dir, "Debian:12"); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +175,7 @@ func TestFetchReplacesTheEcosystemsPreviousFiles(t *testing.T) {
 func TestFetchRefusesZipSlipAndChangesNothing(t *testing.T) {
 	for _, name := range []string{"../evil.json", "/etc/evil.json", "a/../../evil.json", `..\evil.json`} {
 		t.Run(name, func(t *testing.T) {
-			_, url := serve(t, map[string][]byte{"/Debian:12/all.zip": zipOf(t, [2]string{"ok.json", dsa5532}, [2]string{name, withdrawn})})
+			_, url := serve(t, map[string][]byte{"/Debian/all.zip": zipOf(t, [2]string{"ok.json", dsa5532}, [2]string{name, withdrawn})})
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "db")
 			writeTree(t, dir, map[string]string{"Debian:12/DSA-5532-1.json": dsa5532})
@@ -139,7 +194,7 @@ func TestFetchSaysWhenTheSourceHasNoSuchEcosystem(t *testing.T) {
 	_, url := serve(t, map[string][]byte{})
 	dir := t.TempDir()
 	_, err := Fetcher{Source: url}.Fetch(context.Background(), dir, "debian:12")
-	if err == nil || !strings.Contains(err.Error(), "404 Not Found: the source has no such ecosystem") || !strings.Contains(err.Error(), "/debian:12/all.zip") {
+	if err == nil || !strings.Contains(err.Error(), "404 Not Found: the source has no such ecosystem") || !strings.Contains(err.Error(), "/debian/all.zip") {
 		t.Fatalf("err %v", err)
 	}
 	if got := listFiles(t, dir); len(got) != 0 {
@@ -153,7 +208,7 @@ func TestFetchSaysWhenTheSourceHasNoSuchEcosystem(t *testing.T) {
 	if _, err := (Fetcher{Source: srv.URL}).Fetch(context.Background(), dir, "Debian:12"); err == nil || !strings.Contains(err.Error(), "503 Service Unavailable") {
 		t.Fatalf("err %v", err)
 	}
-	_, url = serve(t, map[string][]byte{"/Debian:12/all.zip": []byte("<html>not a zip</html>")})
+	_, url = serve(t, map[string][]byte{"/Debian/all.zip": []byte("<html>not a zip</html>")})
 	if _, err := (Fetcher{Source: url}).Fetch(context.Background(), dir, "Debian:12"); err == nil || !strings.Contains(err.Error(), "not a zip archive") {
 		t.Fatalf("err %v", err)
 	}
@@ -161,7 +216,7 @@ func TestFetchSaysWhenTheSourceHasNoSuchEcosystem(t *testing.T) {
 
 func TestFetchLimits(t *testing.T) {
 	big := zipOf(t, [2]string{"a.json", dsa5532}, [2]string{"b.json", looneyTunables}, [2]string{"c.json", cve20235363})
-	_, url := serve(t, map[string][]byte{"/Debian:12/all.zip": big})
+	_, url := serve(t, map[string][]byte{"/Debian/all.zip": big})
 	for _, tc := range []struct {
 		name string
 		f    Fetcher
@@ -201,8 +256,8 @@ func TestFetchRefusesBadEcosystemNamesAndSources(t *testing.T) {
 
 func TestFetchedDirectoryIsIndexed(t *testing.T) {
 	_, url := serve(t, map[string][]byte{
-		"/Debian:12/all.zip":    zipOf(t, [2]string{"DSA-5532-1.json", dsa5532}, [2]string{"DEBIAN-CVE-2023-4911.json", looneyTunables}),
-		"/Alpine:v3.18/all.zip": zipOf(t, [2]string{"CVE-2023-5363.json", cve20235363}),
+		"/Debian/all.zip": zipOf(t, [2]string{"DSA-5532-1.json", dsa5532}, [2]string{"DEBIAN-CVE-2023-4911.json", looneyTunables}),
+		"/Alpine/all.zip": zipOf(t, [2]string{"CVE-2023-5363.json", cve20235363}),
 	})
 	dir := t.TempDir()
 	for _, eco := range []string{"Debian:12", "Alpine:v3.18"} {

@@ -44,24 +44,42 @@ func Matches(data []byte, ecosystem, name string, versions []string, cmp Compare
 		start := d.pos
 		var found []Match
 		found, entries, err = d.matchRecord(ecosystem, name, versions, cmp, entries[:0])
-		var typeErr *typeError
-		if errors.As(err, &typeErr) {
-			// Well-formed JSON that is no OSV record: skip it whole and go on.
-			d.pos = start
-			err = d.skipFast()
-			if bad != nil {
-				bad(i, typeErr)
-			}
+		// Only a failed record gets a typeError variable: declared for every record, it would
+		// be one allocation each (errors.As takes its address).
+		if err != nil {
+			err = d.skipIfTypeError(i, err, start, bad)
 		}
 		if err == nil {
-			matches = append(matches, found...)
-			more, err = d.moreElements()
+			if len(found) > 0 {
+				matches = append(matches, found...)
+			}
+			if more = d.comma(); !more {
+				more, err = d.moreElements()
+			}
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return matches, d.end()
+}
+
+// skipIfTypeError skips the record that began at start when err is a typeError (well-formed
+// JSON that is no OSV record), reporting it to bad, and returns nil then; any other error is
+// returned as it is.
+func (d *decoder) skipIfTypeError(i int, err error, start int, bad func(int, error)) error {
+	var typeErr *typeError
+	if !errors.As(err, &typeErr) {
+		return err
+	}
+	d.pos = start
+	if err := d.skipFast(); err != nil {
+		return err
+	}
+	if bad != nil {
+		bad(i, typeErr)
+	}
+	return nil
 }
 
 // span is where a value lies in the input, to be decoded once it is known to be needed.
@@ -91,8 +109,18 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 	more, err := d.openObject("record")
 	for more && err == nil {
 		var key string
-		if key, err = d.key(recordNames); err != nil {
-			break
+		// key's fast path, written out: a call costs a check in the sandbox.
+		fast := false
+		if d.peek() == '"' {
+			if end, upper, ok := d.short(); ok && !upper && end+1 < len(d.data) && d.data[end+1] == ':' {
+				key, d.pos, fast = d.src[d.pos+1:end], end+2, true
+				d.ws()
+			}
+		}
+		if !fast {
+			if key, err = d.key(recordNames); err != nil {
+				break
+			}
 		}
 		switch key {
 		case "withdrawn":
@@ -118,7 +146,9 @@ func (d *decoder) matchRecord(ecosystem, name string, versions []string, cmp Com
 			}
 		}
 		if err == nil {
-			more, err = d.moreMembers()
+			if more = d.comma(); !more {
+				more, err = d.moreMembers()
+			}
 		}
 	}
 	if err != nil || withdrawn != "" || len(entries) == 0 {
@@ -211,8 +241,18 @@ func (d *decoder) matchAffected(ecosystem, name string, entries []Affected) ([]A
 		m, e := d.openObject("affected")
 		for err = e; m && err == nil; {
 			var k string
-			if k, err = d.key(affectedNames); err != nil {
-				break
+			// key's fast path, written out: a call costs a check in the sandbox.
+			fast := false
+			if d.peek() == '"' {
+				if end, upper, ok := d.short(); ok && !upper && end+1 < len(d.data) && d.data[end+1] == ':' {
+					k, d.pos, fast = d.src[d.pos+1:end], end+2, true
+					d.ws()
+				}
+			}
+			if !fast {
+				if k, err = d.key(affectedNames); err != nil {
+					break
+				}
 			}
 			if k == "package" {
 				err = d.pkg(&pkg)
@@ -237,7 +277,9 @@ func (d *decoder) matchAffected(ecosystem, name string, entries []Affected) ([]A
 				}
 			}
 			if err == nil {
-				m, err = d.moreMembers()
+				if m = d.comma(); !m {
+					m, err = d.moreMembers()
+				}
 			}
 		}
 		if err == nil && pkg.Ecosystem == ecosystem && pkg.Name == name {

@@ -307,7 +307,11 @@ func (s *Scanner) match(db fs.FS, ecosystem string, pkgs []source, cmp osv.Compa
 	slices.Sort(names)
 
 	var cands []candidate
-	best := map[findingKey]int{} // index in cands
+	// One finding per advisory name and installed package (name and version): a DSA and the
+	// DEBIAN-CVE record of its CVE are one finding. Keyed by advisory name for one package
+	// and version at a time, the map hashes one string per lookup where a key of all three
+	// would hash three, each a few calls in the sandbox.
+	best := map[string]int{} // index in cands
 	for _, name := range names {
 		data, p, err := s.advisoryFile(db, ecosystem, name)
 		if err != nil {
@@ -324,15 +328,24 @@ func (s *Scanner) match(db fs.FS, ecosystem string, pkgs []source, cmp osv.Compa
 		if err != nil {
 			return nil, fmt.Errorf("advisory index file %s is not a JSON array of records: %w", p, err)
 		}
-		for i := range matches {
-			m := &matches[i]
-			c := s.candidate(&m.Record, &m.Affected, name, m.Version)
-			key := findingKey{c.finding.Name, name, m.Version}
-			if j, ok := best[key]; !ok {
-				best[key] = len(cands)
-				cands = append(cands, c)
-			} else if c.better(cands[j]) {
-				cands[j] = c
+		if len(matches) == 0 {
+			continue
+		}
+		vs := versions[name]
+		for _, v := range vs {
+			clear(best)
+			for i := range matches {
+				m := &matches[i]
+				if len(vs) > 1 && m.Version != v {
+					continue
+				}
+				c := s.candidate(&m.Record, &m.Affected, name, m.Version)
+				if j, ok := best[c.finding.Name]; !ok {
+					best[c.finding.Name] = len(cands)
+					cands = append(cands, c)
+				} else if c.better(cands[j]) {
+					cands[j] = c
+				}
 			}
 		}
 	}
@@ -357,10 +370,4 @@ func (s *Scanner) match(db fs.FS, ecosystem string, pkgs []source, cmp osv.Compa
 		findings[i] = c.finding
 	}
 	return findings, nil
-}
-
-// findingKey makes one finding per advisory name and installed package: a DSA and the
-// DEBIAN-CVE record of its CVE are one finding.
-type findingKey struct {
-	name, pkg, version string
 }
