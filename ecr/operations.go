@@ -1,9 +1,9 @@
 package ecr
 
-// operations lists the operations berth implements. The rest of the API
-// arrives with its own work; until then its requests are validated and
-// authorized like any other and answered UnknownOperationException — never
-// a fake success.
+// operations lists the operations berth implements: every one of the model
+// (the pull-through cache's when berth has one). An operation missing here
+// would be validated and authorized like any other and answered
+// UnknownOperationException — never a fake success.
 func (h *Handler) operations() map[string]opFunc {
 	ops := map[string]opFunc{
 		"CreateRepository":                  op(h.createRepository),
