@@ -15,7 +15,14 @@
 // Scans run on a bounded pool: scan on push is a core.Subscriber with as many
 // workers as the pool has slots, and StartImageScan answers IN_PROGRESS at
 // once and waits for a slot in the background, so neither a push nor the API
-// waits for a scan.
+// waits for a scan. With Config.Quiet a scan also waits for pushes and
+// uploads to pause, so that a burst of pushes keeps the CPU.
+//
+// A scan's record is an epoch-stamped summary (status, times, severity
+// counts) beside its findings, each scan's under a name of its own that the
+// summary points at: DescribeImages reads only summaries, a rescan replaces
+// the findings only once it completes, and a scan left IN_PROGRESS by a
+// process that stopped reads as interrupted.
 //
 // The package knows core only through the few methods it calls (Core), so it
 // can be tested alone.
