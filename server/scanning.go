@@ -114,8 +114,14 @@ func (s *Server) startScanning(ctx context.Context) error {
 	if workers <= 0 {
 		workers = DefaultScanWorkers
 	}
+	quiet := scanQuiet
+	if cfg.Clock != nil {
+		// A test's clock moves when the test moves it: a scan waiting for
+		// pushes to pause would wait for that.
+		quiet = 0
+	}
 	s.scanning = scanning.New(s.registry, scanning.Config{Scanners: all, Selection: sel, DB: db, Quota: cfg.ScanQuota,
-		Workers: workers, Quiet: scanQuiet, Clock: s.clock, Log: s.log})
+		Workers: workers, Quiet: quiet, Clock: s.clock, Log: s.log})
 	s.scanning.Subscribe(s.registry.Bus())
 	return nil
 }
