@@ -15,6 +15,9 @@ type RegistrySettings struct {
 	Account map[string]string `json:"account,omitempty"`
 	// PullTimeExclusions are principal ARNs whose pulls do not update lastRecordedPullTime.
 	PullTimeExclusions []string `json:"pullTimeExclusions,omitempty"`
+	// Scanning is the registry's scanning configuration; nil until one is
+	// put (ECR's default then: BASIC, no rules).
+	Scanning *ScanningConfig `json:"scanning,omitempty"`
 }
 
 // DefaultAccountSettings are ECR's defaults for an account that set nothing.

@@ -2080,13 +2080,14 @@ func TestECRProtocol(t *testing.T) {
 	b := Start(t)
 	const prefix = "AmazonEC2ContainerRegistry_V20150921."
 
-	t.Run("an operation not implemented", func(t *testing.T) {
-		// Validated and authorized like any operation of the model, then unknown.
+	t.Run("an operation not in the model", func(t *testing.T) {
+		// Every operation of the model is implemented (scanning was the last);
+		// a name the model does not have is unknown.
 		in := []byte(`{"repositoryName":"app","imageId":{"imageTag":"v1"}}`)
-		status, typ, msg := rawECR(t, b, prefix+"StartImageScan", in)
+		status, typ, msg := rawECR(t, b, prefix+"StartImageScans", in)
 		eq(t, "status", status, http.StatusBadRequest)
 		eq(t, "__type", typ, "UnknownOperationException")
-		if !strings.Contains(msg, "StartImageScan") {
+		if !strings.Contains(msg, "StartImageScans") {
 			t.Fatalf("message %q does not name the operation", msg)
 		}
 		status, typ, _ = rawECR(t, b, "SomethingElse.CreateRepository", []byte(`{"repositoryName":"x"}`))
@@ -2099,7 +2100,7 @@ func TestECRProtocol(t *testing.T) {
 				RepositoryName: aws.String(repo), ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
 			return err
 		}
-		wantCode(t, scan("app"), "UnknownOperationException")
+		wantCode(t, scan("app"), "RepositoryNotFoundException")
 		wantCode(t, scan("UPPER"), "InvalidParameterException")
 	})
 

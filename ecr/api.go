@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/scanning"
 	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 )
@@ -44,6 +45,11 @@ type Config struct {
 	// stores configurations but replicates nothing (the server passes the
 	// one it subscribed).
 	Replication *replication.Service
+	// Scanning serves the image scanning operations and the scan status of
+	// DescribeImages; nil builds one over Registry with no scanner plugins
+	// (its scans fail saying so) and no scan on push (the server passes the
+	// one it subscribed).
+	Scanning *scanning.Service
 	// Signing serves the signing configuration operations and
 	// DescribeImageSigningStatus; nil builds one over Registry, with keys in
 	// memory, that stores configurations but signs nothing (the server
@@ -71,6 +77,7 @@ type Handler struct {
 	lifecycle      *lifecycle.Service
 	templates      *templates.Service
 	replication    *replication.Service
+	scanning       *scanning.Service
 	signing        *signing.Service
 	ptc            *pullthrough.Service
 	log            *slog.Logger
@@ -127,6 +134,9 @@ func New(c Config) *Handler {
 	}
 	if h.replication = c.Replication; h.replication == nil {
 		h.replication = replication.New(c.Registry, h.log)
+	}
+	if h.scanning = c.Scanning; h.scanning == nil {
+		h.scanning = scanning.New(c.Registry, scanning.Config{Clock: c.Registry.Clock(), Log: h.log})
 	}
 	if h.signing = c.Signing; h.signing == nil {
 		h.signing = signing.New(c.Registry, signing.NewKeys("", c.Registry.Clock()), c.Registry.Clock(), h.log)

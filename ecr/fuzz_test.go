@@ -2,6 +2,7 @@ package ecr
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"hash/fnv"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/core/coretest"
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/berth-dev/berth/lifecycle"
+	"github.com/berth-dev/berth/scanning"
 	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 	"github.com/opencontainers/go-digest"
@@ -127,6 +129,14 @@ func newFuzzRegistry(t testing.TB) *fuzzRegistry {
 		templates.Template{Prefix: "team", AppliedFor: []core.CreateReason{core.CreateOnPush}}); err != nil {
 		t.Fatal(err)
 	}
+	// A scan of latest, so that DescribeImageScanFindings' seed finds one
+	// (it fails: the fixture loads no scanner plugin).
+	sc := scanning.New(r, scanning.Config{Clock: f.Clock, Log: slog.New(slog.DiscardHandler)})
+	if _, err := sc.StartScan(ctx, fuzzReg, "app", img.Image); err != nil {
+		t.Fatal(err)
+	}
+	sc.Wait(context.Background())
+	sc.Close()
 	// A signing configuration, so that the seeds getting and deleting it succeed.
 	if _, err := signing.New(r, signing.NewKeys("", f.Clock), f.Clock, slog.New(slog.DiscardHandler)).Put(ctx, fuzzReg,
 		signing.Configuration{Rules: []signing.Rule{{SigningProfileArn: "arn:aws:signer:us-east-1:111111111111:/signing-profiles/fuzz"}}}); err != nil {

@@ -1,9 +1,9 @@
 package ecr
 
-// operations lists the operations berth implements. The rest of the API
-// arrives with its own work; until then its requests are validated and
-// authorized like any other and answered UnknownOperationException — never
-// a fake success.
+// operations lists the operations berth implements: every one of the model
+// (the pull-through cache's when berth has one). An operation missing here
+// would be validated and authorized like any other and answered
+// UnknownOperationException — never a fake success.
 func (h *Handler) operations() map[string]opFunc {
 	ops := map[string]opFunc{
 		"CreateRepository":                  op(h.createRepository),
@@ -52,6 +52,13 @@ func (h *Handler) operations() map[string]opFunc {
 		"DeleteRepositoryCreationTemplate":    op(h.deleteRepositoryCreationTemplate),
 		"PutReplicationConfiguration":         op(h.putReplicationConfiguration),
 		"DescribeImageReplicationStatus":      op(h.describeImageReplicationStatus),
+
+		// Image scanning (ops_scanning.go).
+		"StartImageScan":                          op(h.startImageScan),
+		"DescribeImageScanFindings":               op(h.describeImageScanFindings),
+		"GetRegistryScanningConfiguration":        op(h.getRegistryScanningConfiguration),
+		"PutRegistryScanningConfiguration":        op(h.putRegistryScanningConfiguration),
+		"BatchGetRepositoryScanningConfiguration": op(h.batchGetRepositoryScanningConfiguration),
 
 		// Managed signing (issue 13).
 		"PutSigningConfiguration":    op(h.putSigningConfiguration),

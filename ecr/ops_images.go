@@ -177,6 +177,7 @@ func (h *Handler) imageDetail(c *call, reg core.RegistryID, repo string, img cor
 	if img.Subject != nil {
 		d.SubjectManifestDigest = img.Subject.Digest.String()
 	}
+	h.scanDetail(c.ctx, reg, repo, &d, img)
 	return d
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/scanning"
 	"github.com/berth-dev/berth/signing"
 	"github.com/berth-dev/berth/templates"
 	"github.com/berth-dev/berth/verify"
@@ -77,6 +78,16 @@ type Config struct {
 	// VerifyConfig is the --verify-config file: signature verification rules
 	// (package verify); "" starts with none, PUT /_berth/verification sets them.
 	VerifyConfig string
+	// Image scanning: PluginsDir holds scanner plugins besides the built-in
+	// ones (--plugins-dir); ScanDB is a directory of OSV advisories
+	// (--scan-db); ScanConfig picks scanners per repository (--scan-config);
+	// ScanQuota enforces one scan per image per 24 hours (--scan-quota);
+	// ScanWorkers bounds the scans at once (--scan-workers, 0: DefaultScanWorkers).
+	PluginsDir  string
+	ScanDB      string
+	ScanConfig  string
+	ScanQuota   bool
+	ScanWorkers int
 }
 
 // Defaults returns the documented defaults.
@@ -119,6 +130,14 @@ type Server struct {
 	// verifierHost runs the user's verifier plugins, if any.
 	verification *verify.Service
 	verifierHost *plugins.Host
+
+	// scanning runs scans with the plugins of its host until stopScanning;
+	// warming counts plugins compiling in the background; scanTemp is the
+	// advisory index's directory under --memory.
+	scanning *scanning.Service
+	plugins  *plugins.Host
+	warming  sync.WaitGroup
+	scanTemp string
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
@@ -204,6 +223,13 @@ func New(cfg Config) (*Server, error) {
 		s.stopLifecycle()
 		return nil, errors.Join(err, reg.Close())
 	}
+	if err := s.startScanning(context.Background()); err != nil {
+		s.stopLifecycle()
+		if s.verifierHost != nil {
+			err = errors.Join(err, s.verifierHost.Close(context.Background()))
+		}
+		return nil, errors.Join(err, s.stopScanning(), reg.Close())
+	}
 	s.handler = s.routes()
 	s.stopJanitor = core.Every(clock, uploadSweepEvery, s.sweep)
 	// Built here, not in Serve, so that a Shutdown before (or while) Serve
@@ -247,7 +273,8 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/v2/*", v2)
 	api := ecr.New(ecr.Config{Registry: s.registry, Tokens: s.tokens, DefaultAccount: s.cfg.DefaultAccount, Region: s.cfg.Region,
 		URIs: ecr.URIs{Style: s.cfg.URIStyle, Hostname: s.cfg.Hostname}, AccessKeys: s.accessKeys, Log: s.log,
-		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication, Signing: s.signing, PullThrough: s.pullThrough})
+		Lifecycle: s.lifecycle, Templates: s.templates, Replication: s.replication, Signing: s.signing, PullThrough: s.pullThrough,
+		Scanning: s.scanning})
 	r.Post("/", api.ServeHTTP)
 	// Signing certificates are public: no admin restriction, no credentials.
 	certs := signing.CertificateHandler(s.signing.Keys())
@@ -346,5 +373,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.verifierHost != nil {
 		err = errors.Join(err, s.verifierHost.Close(context.Background()))
 	}
-	return errors.Join(err, s.registry.Close())
+	scanErr := s.stopScanning() // scans stop before the plugins they run close, and both before the stores
+	return errors.Join(err, scanErr, s.registry.Close())
 }

@@ -160,7 +160,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	lifecycleInterval := fs.Duration("lifecycle-interval", d.LifecycleInterval, "how often every repository's lifecycle policy is enforced, besides after each push and policy change; 0 turns the periodic sweep off (BERTH_LIFECYCLE_INTERVAL)")
 	ptcCredentials := fs.String("ptc-credentials", env("PTC_CREDENTIALS", ""), "YAML or JSON file mapping the credentialArn of pull-through cache rules to the upstream's username and accessToken, in place of Secrets Manager (BERTH_PTC_CREDENTIALS)")
 	ptcRefresh := fs.Duration("ptc-refresh", d.PTCRefresh, "how long a tag pulled through the cache is served before a pull checks it upstream again; 0 checks on every pull (BERTH_PTC_REFRESH)")
-	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout", "lifecycle-interval", "ptc-refresh"); err != nil {
+	pluginsDir := fs.String("plugins-dir", env("PLUGINS_DIR", ""), "directory of scanner plugins (NAME.wasm beside its manifest NAME.json) to load besides the built-in ones; one named like a built-in replaces it, and one that fails to load is reported and skipped (BERTH_PLUGINS_DIR)")
+	scanDB := fs.String("scan-db", env("SCAN_DB", ""), "directory of OSV advisories (berth scan-db fetch) that scans match packages against; indexed into the data dir at start. Without it scans complete without checking packages and say so (BERTH_SCAN_DB)")
+	scanConfig := fs.String("scan-config", env("SCAN_CONFIG", ""), "YAML file choosing which scanner plugins scan which repositories (rules of repositories patterns and scanner names, first match wins); without it every scanner scans every image (BERTH_SCAN_CONFIG)")
+	scanQuota := fs.Bool("scan-quota", envBool("SCAN_QUOTA"), "enforce ECR's one basic scan per image per 24 hours, scan on push included: a second StartImageScan answers LimitExceededException (BERTH_SCAN_QUOTA)")
+	scanWorkers := fs.Int("scan-workers", server.DefaultScanWorkers, "how many image scans run at once; more wait their turn, never delaying a push (BERTH_SCAN_WORKERS)")
+	if err := setFromEnv(fs, "max-uploads", "body-idle-timeout", "lifecycle-interval", "ptc-refresh", "scan-workers"); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -185,13 +190,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *ptcRefresh < 0 {
 		return fmt.Errorf("--ptc-refresh must be 0 (every pull) or positive, got %v", *ptcRefresh)
 	}
+	if *scanWorkers < 1 {
+		return fmt.Errorf("--scan-workers must be at least 1, got %d", *scanWorkers)
+	}
 	if *bodyIdle <= 0 {
 		return fmt.Errorf("--body-idle-timeout must be positive, got %v", *bodyIdle)
 	}
 	cfg := server.Config{Addr: *addr, DataDir: *dataDir, Memory: *memory, Region: *region, DefaultAccount: *account,
 		NoAuth: *noAuth, CreateOnPush: *createOnPush, URIStyle: *uriStyle, Hostname: *hostname, NoAdmin: !*admin, Log: log,
 		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle, IAMConfig: *iamConfig, LifecycleInterval: *lifecycleInterval,
-		PTCCredentials: *ptcCredentials, PTCRefresh: *ptcRefresh, VerifyConfig: *verifyConfig}
+		PTCCredentials: *ptcCredentials, PTCRefresh: *ptcRefresh, VerifyConfig: *verifyConfig,
+		PluginsDir: *pluginsDir, ScanDB: *scanDB, ScanConfig: *scanConfig, ScanQuota: *scanQuota, ScanWorkers: *scanWorkers}
 	// Stop signals are caught from before the server starts, so one that
 	// arrives while berth starts or as soon as it announces its address shuts
 	// it down cleanly rather than killing the process.
