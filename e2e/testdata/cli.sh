@@ -5,30 +5,9 @@
 #   BERTH_ENDPOINT=http://127.0.0.1:4566 \
 #   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
 #   bash e2e/testdata/cli.sh
-set -euo pipefail
-shopt -s inherit_errexit 2>/dev/null || true # bash >= 4.4: failures inside $(...) stop the script too
-
-: "${BERTH_ENDPOINT:?BERTH_ENDPOINT must be set, e.g. http://127.0.0.1:4566}"
-export AWS_PAGER=""
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 
 repo="${BERTH_CLI_REPO:-e2e/cli-app}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-step() { printf '== %s\n' "$*"; }
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	exit 1
-}
-# expect_eq GOT WANT WHAT
-expect_eq() {
-	if [[ "$1" != "$2" ]]; then
-		fail "$3: got [$1], want [$2]"
-	fi
-}
-ecr() { aws ecr --endpoint-url "$BERTH_ENDPOINT" --output text "$@"; }
-sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
-size_of() { wc -c <"$1" | tr -d ' '; }
 
 # ---- create-repository ------------------------------------------------------
 step "create-repository $repo"

@@ -2,29 +2,9 @@
 # The AWS CLI's image scanning commands against a berth started with
 # --plugins-dir (the example banned-packages scanner) and --scan-db
 # testdata/osv, as a user would run them. Any mismatch exits non-zero.
-set -euo pipefail
-shopt -s inherit_errexit 2>/dev/null || true
-
-: "${BERTH_ENDPOINT:?BERTH_ENDPOINT must be set, e.g. http://127.0.0.1:4566}"
-export AWS_PAGER=""
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 
 repo="e2e/scan-cli"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-step() { printf '== %s\n' "$*"; }
-fail() {
-	printf 'FAIL: %s\n' "$*" >&2
-	exit 1
-}
-expect_eq() {
-	if [[ "$1" != "$2" ]]; then
-		fail "$3: got [$1], want [$2]"
-	fi
-}
-ecr() { aws ecr --endpoint-url "$BERTH_ENDPOINT" --output text "$@"; }
-sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
-size_of() { wc -c <"$1" | tr -d ' '; }
 
 # upload FILE: one-part layer upload, prints the digest.
 upload() {
