@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,37 +178,10 @@ func startDistribution(bin, dir string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting distribution: %w", err)
 	}
-	s := &server{name: "distribution", url: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
-	if err := s.waitHTTP(s.url+"/v2/", 20*time.Second); err != nil {
-		s.stop()
+	s := benchutil.Watch("distribution", "http://127.0.0.1:"+strconv.Itoa(port), cmd)
+	if err := s.WaitHTTP(s.URL+"/v2/", 20*time.Second); err != nil {
+		s.Stop()
 		return nil, err
 	}
 	return s, nil
-}
-
-// waitHTTP polls url until it answers 200.
-func (s *server) waitHTTP(url string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for {
-		resp, err := hc.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = errors.New(resp.Status)
-		}
-		select {
-		case werr := <-s.done:
-			s.done <- werr
-			return fmt.Errorf("%s exited before it answered: %v", s.name, werr)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer GET %s within %s: %v", s.name, url, limit, err)
-		}
-	}
 }

@@ -104,7 +104,7 @@ func (c *children) stopAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.s {
-		s.stop()
+		s.Stop()
 	}
 }
 
@@ -180,11 +180,11 @@ func run(o options) error {
 		}
 		kids.add(s)
 		t := &target{id: id, srv: s}
-		if t.r, err = newReg(regNames[id], s.url); err != nil {
+		if t.r, err = newReg(regNames[id], s.URL); err != nil {
 			return err
 		}
 		for range o.clients {
-			c, err := newReg(regNames[id], s.url)
+			c, err := newReg(regNames[id], s.URL)
 			if err != nil {
 				return err
 			}
@@ -217,7 +217,7 @@ func run(o options) error {
 		return err
 	}
 	for _, t := range targets {
-		fmt.Fprintf(os.Stderr, "%s at %s\n", regNames[t.id], t.srv.url)
+		fmt.Fprintf(os.Stderr, "%s at %s\n", regNames[t.id], t.srv.URL)
 	}
 
 	figs, err := measure(ctx, o, targets)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/berth-dev/berth/bench/internal/benchutil"
 )
 
 // serveGGCRArg is the hidden sub-command with which the bench re-executes
@@ -49,60 +48,7 @@ func serveGGCR() error {
 }
 
 // server is one registry under test, running as a child process.
-type server struct {
-	name string
-	url  string // http://host:port
-	cmd  *exec.Cmd
-	done chan error
-	once sync.Once
-}
-
-// startServer runs cmd and waits for the line "<prefix>http://host:port" on
-// its standard output.
-func startServer(name, prefix string, cmd *exec.Cmd) (*server, error) {
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	s := &server{name: name, cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-				ready <- u
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { s.done <- cmd.Wait() }()
-	select {
-	case s.url = <-ready:
-	case err := <-s.done:
-		return nil, fmt.Errorf("%s exited before it was ready: %v", name, err)
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("%s did not become ready", name)
-	}
-	return s, nil
-}
-
-// stop asks the child to exit and waits for it; later calls do nothing.
-func (s *server) stop() {
-	s.once.Do(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-}
+type server = benchutil.Child
 
 // startBerth runs berth in its default disk-backed mode on a fresh data dir,
 // or with --memory when dataDir is "".
@@ -114,7 +60,7 @@ func startBerth(name, bin, dataDir string) (*server, error) {
 		args = append(args, "--data-dir", dataDir)
 	}
 	args = append(args, "--no-auth", "--create-on-push", "--log-level", "warn")
-	return startServer(name, "berth listening on ", exec.Command(bin, args...))
+	return benchutil.StartChild(name, "berth listening on ", exec.Command(bin, args...))
 }
 
 // startGGCR runs go-containerregistry's registry in a child process.
@@ -123,5 +69,5 @@ func startGGCR() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startServer("ggcr", "ggcr listening on ", exec.Command(self, serveGGCRArg))
+	return benchutil.StartChild("ggcr", "ggcr listening on ", exec.Command(self, serveGGCRArg))
 }

@@ -29,7 +29,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"flag"
@@ -41,7 +40,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/bench/internal/benchutil"
@@ -93,17 +91,17 @@ func run(mib, layers, reps int, keep bool, bin, md string) error {
 	if err != nil {
 		return err
 	}
-	defer up.stop()
+	defer up.Stop()
 	cache, err := startBerth(bin, filepath.Join(dir, "cache"))
 	if err != nil {
 		return err
 	}
-	defer cache.stop()
-	if err := createRule(cache.url, "up", up.url); err != nil {
+	defer cache.Stop()
+	if err := createRule(cache.URL, "up", up.URL); err != nil {
 		return err
 	}
 
-	res, err := measure(up.url, cache.url, int64(mib)<<20, int64(layers), reps, keep)
+	res, err := measure(up.URL, cache.URL, int64(mib)<<20, int64(layers), reps, keep)
 	if err != nil {
 		return err
 	}
@@ -257,55 +255,11 @@ func (r results) report(mib, layers int, start, end benchutil.Load, took time.Du
 
 // ---- the two berth processes -----------------------------------------------
 
-type server struct {
-	url  string
-	cmd  *exec.Cmd
-	done chan error
-}
-
 // startBerth runs berth, disk-backed in dataDir, anonymous on /v2 (the
 // client and the cache need no token), and waits until it listens.
-func startBerth(bin, dataDir string) (*server, error) {
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--no-auth", "--create-on-push", "--log-level", "warn")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "berth listening on "); ok {
-				ready <- u
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { s.done <- cmd.Wait() }()
-	select {
-	case s.url = <-ready:
-		return s, nil
-	case err := <-s.done:
-		return nil, fmt.Errorf("berth exited before it was ready: %v", err)
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("berth did not become ready")
-	}
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+func startBerth(bin, dataDir string) (*benchutil.Child, error) {
+	return benchutil.StartChild("berth", "berth listening on ", exec.Command(bin, "serve", "--addr", "127.0.0.1:0",
+		"--data-dir", dataDir, "--no-auth", "--create-on-push", "--log-level", "warn"))
 }
 
 func hostOf(url string) string { return strings.TrimPrefix(url, "http://") }
