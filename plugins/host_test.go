@@ -126,6 +126,7 @@ type goodOutput struct {
 	WriteErr  string `json:"write_error"`
 	WriteDone bool   `json:"write_done"`
 	Calls     int    `json:"calls"`
+	Warm      bool   `json:"warm"`
 }
 
 func callGood(t *testing.T, in goodInput, mounts ...Mount) goodOutput {

@@ -158,7 +158,9 @@ func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Resp
 	if len(mounts) == 0 && p.warm != nil {
 		select {
 		case w := <-p.warm:
-			go p.startWarm()
+			// The replacement starts once this call is answered: started now, its start-up
+			// would take the CPU this call needs (on a 2-core machine, all of it).
+			defer func() { go p.startWarm() }()
 			return p.callWarm(ctx, w, request)
 		default: // every warm instance is taken: start one now
 		}
@@ -190,7 +192,7 @@ func (p *Plugin) Call(ctx context.Context, input any, mounts ...Mount) (sdk.Resp
 		WithFSConfig(fsConfig).
 		WithArgs(name)
 
-	mod, runErr := p.host.runtime.InstantiateModule(callCtx, p.compiled, config)
+	mod, runErr := p.host.runtime.InstantiateModule(withLinearMemory(callCtx), p.compiled, config)
 	stderr.Flush()
 	if mod != nil {
 		// Closing the instance frees its memory; after proc_exit it is already closed.

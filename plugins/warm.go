@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/berth-dev/berth/plugins/sdk"
 )
@@ -43,26 +46,62 @@ func (p *Plugin) startWarm() {
 	w := &warmInstance{ctx: ctx, cancel: cancel, stdin: stdinW, done: make(chan error, 1),
 		stderr: newLogWriter(p.host.logger.With("plugin", p.manifest.Name), limits.MaxStderr)}
 	w.stdout = &boundedBuffer{max: limits.MaxStdout, overflow: func() { cancel(ErrOutputTooLarge) }}
+	// Its start-up is bounded like a call: an instance that never comes to read its request
+	// (a plugin looping while it prepares) is stopped rather than left running.
+	startup := time.AfterFunc(limits.CallTimeout, func() { cancel(ErrTimeout) })
+	var wasReady atomic.Bool
+	ready := func() {
+		if startup.Stop() {
+			wasReady.Store(true)
+			p.warm <- w
+		}
+	}
 	config := p.host.moduleConfig().
-		WithStdin(stdinR).
+		WithStdin(&readySignal{r: stdinR, ready: ready}).
 		WithStdout(w.stdout).
 		WithStderr(w.stderr).
-		WithArgs(p.manifest.Name)
+		WithArgs(p.manifest.Name, sdk.WarmArg)
 	if !p.host.track(w) {
+		startup.Stop()
 		cancel(errHostClosed)
 		return // the host is closing: calls fall back to cold instances, which fail alike
 	}
 	go func() {
+		// Queued (by readySignal) once it waits for its request, not before: a call that took
+		// an instance still starting would wait for all of its start-up, where a cold
+		// instance, which skips a warm one's preparation, is quicker.
 		defer p.host.untrack(w)
-		mod, err := p.host.runtime.InstantiateModule(ctx, p.compiled, config)
+		mod, err := p.host.runtime.InstantiateModule(withLinearMemory(ctx), p.compiled, config)
 		// The answer is complete once the instance has ended; freeing it is not the caller's wait.
 		w.done <- err
+		startup.Stop()
+		if !wasReady.Load() && !errors.Is(context.Cause(ctx), errHostClosed) {
+			// Ended, or was stopped, before it came to read its request: a plugin that cannot
+			// prepare. It is not replaced; calls start their own instances.
+			if cause := context.Cause(ctx); cause != nil {
+				err = cause
+			}
+			p.host.logger.Warn("plugin instance started ahead of its call ended before reading it; calls start their own",
+				"plugin", p.manifest.Name, "error", err)
+		}
 		if mod != nil {
 			_ = mod.Close(context.Background())
 		}
 		stdinR.Close()
 	}()
-	p.warm <- w
+}
+
+// readySignal is a warm instance's stdin: its first read means the instance has started and
+// prepared, and now waits for its request.
+type readySignal struct {
+	r     io.Reader
+	once  sync.Once
+	ready func()
+}
+
+func (s *readySignal) Read(b []byte) (int, error) {
+	s.once.Do(s.ready)
+	return s.r.Read(b)
 }
 
 var errHostClosed = errors.New("plugin host closed")

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/plugins/sdk"
 )
 
 // warmed loads a second copy of a test plugin with n instances started ahead.
@@ -18,6 +23,62 @@ func warmed(t *testing.T, name string, n int) *Plugin {
 	}
 	p.Warm(n)
 	return p
+}
+
+// waitReady waits until n of p's warm instances have started and wait for their calls.
+func waitReady(t *testing.T, p *Plugin, n int) {
+	t.Helper()
+	deadline := time.Now().Add(testLimits.CallTimeout)
+	for len(p.warm) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d warm instances ready after %s", len(p.warm), n, testLimits.CallTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOnlyInstancesStartedAheadOfTheirCallAreToldTheyAreWarm(t *testing.T) {
+	p := warmed(t, "good", 1)
+	waitReady(t, p, 1)
+	var out goodOutput
+	resp, err := p.Call(context.Background(), goodInput{Name: "ahead"})
+	if err == nil {
+		err = resp.Decode(&out)
+	}
+	if err != nil || !out.Warm {
+		t.Fatalf("warm instance: %+v, %v; want warm", out, err)
+	}
+	if out := callGood(t, goodInput{Name: "cold"}); out.Warm {
+		t.Fatalf("instance started for its call was told it is warm: %+v", out)
+	}
+}
+
+// A plugin that loops while it prepares is stopped at the call bound, reported, and not
+// replaced; calls go on with instances of their own.
+func TestAWarmInstanceThatNeverComesToReadItsRequestIsStopped(t *testing.T) {
+	wasm, err := os.ReadFile(filepath.Join(wasmDir, "misbehave.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := testHost.Load(context.Background(), Manifest{Name: "misbehave-warm-loop", Kind: KindScanner, Version: "1.0.0", ABI: sdk.ABIVersion}, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Warm(1)
+	if _, err := p.Call(context.Background(), map[string]string{"mode": "exit-7"}); !errors.Is(err, ErrExit) {
+		t.Fatalf("call beside a looping warm instance: got %v, want %v", err, ErrExit)
+	}
+	deadline := time.Now().Add(testLimits.CallTimeout + 5*time.Second)
+	for !strings.Contains(testLog.String(), "plugin=misbehave-warm-loop") ||
+		!strings.Contains(testLog.String(), "ended before reading it") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about the looping warm instance; log:\n%s", testLog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(p.warm) != 0 {
+		t.Fatalf("%d warm instances queued, want none", len(p.warm))
+	}
 }
 
 func TestWarmInstancesServeOneCallEachWithTheirOwnAnswers(t *testing.T) {
@@ -75,13 +136,13 @@ func TestAWarmInstanceFailsLikeAColdOne(t *testing.T) {
 
 func TestCallsWithMountsDoNotTakeWarmInstances(t *testing.T) {
 	p := warmed(t, "good", 1)
+	waitReady(t, p, 1)
 	dir := t.TempDir()
 	resp, err := p.Call(context.Background(), goodInput{Name: "m", ReadFile: "/data/x"}, Mount{HostDir: dir, GuestPath: "/data"})
 	if err == nil {
 		t.Fatalf("reading a missing file succeeded: %s", resp.Output)
 	}
 	if len(p.warm) != 1 {
-		// The warm instance is still queued (it may still be starting, but it is there).
 		t.Fatalf("%d warm instances queued, want 1", len(p.warm))
 	}
 }

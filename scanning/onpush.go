@@ -23,7 +23,7 @@ func (s *Service) Subscribe(bus *core.Bus) {
 			Name:  "scanning-activity",
 			Kinds: []core.EventKind{core.EventPush, core.EventUploadComplete},
 			Handle: func(ctx context.Context, e core.Event) error {
-				s.lastActive.Store(e.Time.UnixNano())
+				s.noteActive(e.Time)
 				return nil
 			},
 		})
@@ -38,6 +38,11 @@ func (s *Service) Subscribe(bus *core.Bus) {
 }
 
 func (s *Service) onPush(ctx context.Context, e core.Event) error {
+	if s.cfg.Quiet > 0 {
+		// The push is activity too: noted here as well, since the activity subscriber's queue
+		// may not have reached it yet, and the scan would not wait for the burst it is in.
+		s.noteActive(e.Time)
+	}
 	img, err := s.core.ResolveImage(ctx, e.Registry, e.Repository, e.Digest, "")
 	if err != nil {
 		return ignoreGone(err)

@@ -295,6 +295,17 @@ func (s *Service) run(ctx context.Context, j job) {
 // maxDeferrals bounds how long a scan yields to pushes: maxDeferrals × Quiet.
 const maxDeferrals = 50
 
+// noteActive records activity at t, unless later activity is recorded already (the two
+// subscribers that note it run apart).
+func (s *Service) noteActive(t time.Time) {
+	for {
+		last := s.lastActive.Load()
+		if t.UnixNano() <= last || s.lastActive.CompareAndSwap(last, t.UnixNano()) {
+			return
+		}
+	}
+}
+
 // yield waits, with Quiet set, until pushes have paused for Quiet or the
 // scan has waited long enough.
 func (s *Service) yield(ctx context.Context) error {

@@ -99,6 +99,17 @@ func (r Response) Decode(v any) error {
 // Handler turns a request into a response; an error makes the call fail with ExitHandlerError.
 type Handler func(Request) (Response, error)
 
+// WarmArg is argv[1] of an instance the host started ahead of its call (plugins/ABI.md).
+const WarmArg = "--warm"
+
+// Warm reports whether this instance was started ahead of its call: its request is not yet
+// written, so work done before reading it (parsing embedded data, a self-test that runs every
+// code path once) is off the call's time. In an instance started for a call, the same work
+// would only add to it.
+func Warm() bool {
+	return len(os.Args) > 1 && os.Args[1] == WarmArg
+}
+
 // Run serves one call: it reads the request from stdin, calls handle, writes the response to
 // stdout and exits the process with one of the Exit codes. It does not return.
 func Run(handle Handler) {

@@ -23,6 +23,8 @@ type output struct {
 	WriteDone bool   `json:"write_done,omitempty"`
 	// Calls counts the calls this instance has served: always 1 when every call gets a fresh one.
 	Calls int `json:"calls"`
+	// Warm is sdk.Warm(): whether the host started this instance ahead of its call.
+	Warm bool `json:"warm"`
 }
 
 var calls int
@@ -35,7 +37,7 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "greeting %s\n", in.Name)
 		calls++
-		out := output{Greeting: "hello " + in.Name, Calls: calls}
+		out := output{Greeting: "hello " + in.Name, Calls: calls, Warm: sdk.Warm()}
 		if in.ReadFile != "" {
 			data, err := os.ReadFile(in.ReadFile)
 			if err != nil {

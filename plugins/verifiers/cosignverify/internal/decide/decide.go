@@ -30,8 +30,7 @@ type trusted struct {
 	cert *x509.Certificate
 }
 
-// Decide checks every candidate against every key. Keys that do not parse are reported on
-// every candidate rather than failing the call, so the caller sees which rule is misconfigured.
+// Decide checks every candidate against every key until one verifies.
 func Decide(in schema.Input) schema.Output {
 	now := time.Now()
 	if in.Time != "" {
@@ -39,15 +38,11 @@ func Decide(in schema.Input) schema.Output {
 			now = t
 		}
 	}
-	var keys []trusted
-	var keyProblems []string
-	for _, k := range in.Keys {
-		t, err := parseKey(k)
-		if err != nil {
-			keyProblems = append(keyProblems, fmt.Sprintf("key %s: %v", k.ID, err))
-			continue
-		}
-		keys = append(keys, t)
+	// Keys are parsed when first tried: one signature by the first key is the common case,
+	// and parsing a certificate costs a good part of a millisecond in the sandbox.
+	keys := make([]lazyKey, len(in.Keys))
+	for i, k := range in.Keys {
+		keys[i].key = k
 	}
 	out := schema.Output{Candidates: []schema.Candidate{}}
 	for _, s := range in.Signatures {
@@ -58,12 +53,17 @@ func Decide(in schema.Input) schema.Output {
 			out.Candidates = append(out.Candidates, c)
 			continue
 		}
-		c.Reasons = append(c.Reasons, keyProblems...)
 		if len(keys) == 0 {
 			c.Reasons = append(c.Reasons, "no trusted key to verify with")
 		}
-		for _, k := range keys {
-			var err error
+		for i := range keys {
+			k, err := keys[i].parsed()
+			if err != nil {
+				// A key that does not parse is reported on every candidate rather than failing
+				// the call, so the caller sees which rule is misconfigured.
+				c.Reasons = append(c.Reasons, fmt.Sprintf("key %s: %v", keys[i].key.ID, err))
+				continue
+			}
 			switch s.Format {
 			case schema.FormatCosign:
 				err = cosignLegacy(s, k, in.Digest, now)
@@ -86,6 +86,22 @@ func Decide(in schema.Input) schema.Output {
 		out.Candidates = append(out.Candidates, c)
 	}
 	return out
+}
+
+// lazyKey is a trusted key parsed on first use, once.
+type lazyKey struct {
+	key  schema.Key
+	done bool
+	t    trusted
+	err  error
+}
+
+func (l *lazyKey) parsed() (trusted, error) {
+	if !l.done {
+		l.t, l.err = parseKey(l.key)
+		l.done = true
+	}
+	return l.t, l.err
 }
 
 func parseKey(k schema.Key) (trusted, error) {
