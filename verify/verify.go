@@ -5,7 +5,8 @@
 // the verifier plugin; enforce refuses the request before anything changes
 // (core.KindSignatureRequired), audit records the decision and lets it through. Decisions are
 // cached by (manifest digest, signature manifests, key fingerprints) and dropped when a
-// signature is pushed or deleted.
+// signature is pushed or deleted. A policy Put sets is stored with the registry's data before
+// it is in force, and Restore chooses at start between it and the --verify-config file's.
 package verify
 
 import (
