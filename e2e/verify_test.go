@@ -387,3 +387,61 @@ func TestAUsersVerifierPluginDecidesInsteadOfTheBuiltIn(t *testing.T) {
 		t.Fatalf("tag move the user's verifier accepts: %v", err)
 	}
 }
+
+// A policy PUT in enforce mode is stored before the PUT answers and enforced after a restart
+// on the same data dir; a --verify-config that changed between starts replaces it, and berth
+// says so.
+func TestAPutVerificationPolicyIsEnforcedAfterARestartUntilTheFileChanges(t *testing.T) {
+	key := sigtest.NewKey()
+	cfg := writeFile(t, t.TempDir(), "verify.yaml", "rules: []\n")
+	b := Start(t, "--create-on-push", "--verify-config", cfg)
+	token := b.Token("")
+	tr := newTransport(t, b)
+	c := raw(t, b, token)
+	img, dg := pushByDigest(t, b, tr, token, "prod/app")
+	manifest, mt := manifestOf(t, img)
+	resp, body := c.do(http.MethodPut, "/_berth/verification", []byte(verifyPolicy(false, key.PublicPEM())), nil)
+	expect(t, "PUT /_berth/verification", resp, body, http.StatusOK)
+
+	tr.CloseIdleConnections()
+	c.closeIdle()
+	b.Restart()
+
+	resp, body = c.do(http.MethodGet, "/_berth/verification", nil, nil)
+	expect(t, "GET /_berth/verification after the restart", resp, body, http.StatusOK)
+	if !strings.Contains(string(body), `"name":"prod-signed"`) || !strings.Contains(string(body), `"mode":"enforce"`) {
+		t.Fatalf("policy after the restart: %s, want the PUT's", body)
+	}
+	s := defaultSDK(t, b)
+	_, err := s.ecr.PutImage(s.ctx, &ecr.PutImageInput{RepositoryName: aws.String("prod/app"), ImageTag: aws.String("v1"),
+		ImageManifest: aws.String(manifest), ImageManifestMediaType: aws.String(mt)})
+	var ipe *types.InvalidParameterException
+	if !errors.As(err, &ipe) || !strings.Contains(ipe.ErrorMessage(), "rule 'prod-signed'") {
+		t.Fatalf("PutImage of an unsigned image after the restart: %v, want InvalidParameterException naming the rule", err)
+	}
+	err = remote.Tag(ref(t, b, "prod/app:v1").Context().Tag("v1"), img, ggcr(tr, token)...)
+	if code, status := transportCode(err); code != transport.DeniedErrorCode || status != http.StatusForbidden ||
+		!strings.Contains(err.Error(), "rule 'prod-signed'") {
+		t.Fatalf("/v2 tag of an unsigned image after the restart: %v (%s, %d), want 403 DENIED naming the rule", err, code, status)
+	}
+	// The rule still knows its key: signed, the image is tagged.
+	d := digest.Digest(dg.String())
+	storeArtifact(t, c, "prod/app", sigtest.LegacyTag(d), sigtest.SignLegacy(key, b.Addr+"/prod/app", d))
+	if err := remote.Tag(ref(t, b, "prod/app:v1").Context().Tag("v1"), img, ggcr(tr, token)...); err != nil {
+		t.Fatalf("/v2 tag of a signed image after the restart: %v", err)
+	}
+
+	// The file changes: at the next start its policy (audit only) replaces the PUT's.
+	writeFile(t, filepath.Dir(cfg), "verify.yaml", "rules:\n  - name: audit-all\n    repositories: ['*']\n    mode: audit\n    keys:\n      - pem: |\n"+
+		"          "+strings.ReplaceAll(strings.TrimSpace(key.PublicPEM()), "\n", "\n          ")+"\n")
+	tr.CloseIdleConnections()
+	c.closeIdle()
+	b.Restart()
+	if !strings.Contains(b.Stderr(), "the file's policy replaces the stored one") {
+		t.Errorf("berth did not say the changed file replaced the stored policy:\n%s", b.Stderr())
+	}
+	unsigned, _ := pushByDigest(t, b, tr, token, "prod/app")
+	if err := remote.Tag(ref(t, b, "prod/app:v2").Context().Tag("v2"), unsigned, ggcr(tr, token)...); err != nil {
+		t.Fatalf("/v2 tag of an unsigned image under the changed file's audit rule: %v", err)
+	}
+}

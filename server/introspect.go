@@ -133,6 +133,11 @@ func (s *Server) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.lifecycle.ForgetPreviews()
+	// The stored verification policy went with the registry's data: a first start's is in force.
+	if err := s.verification.Reset(r.Context()); err != nil {
+		s.introspectionError(w, err)
+		return
+	}
 	writeJSON(w, map[string]any{"status": "ok"})
 }
 

@@ -76,7 +76,8 @@ type Config struct {
 	// every pull.
 	PTCRefresh time.Duration
 	// VerifyConfig is the --verify-config file: signature verification rules
-	// (package verify); "" starts with none, PUT /_berth/verification sets them.
+	// (package verify); "" starts with none, PUT /_berth/verification sets them,
+	// kept in the store until the file's policy changes (verify.Service.Restore).
 	VerifyConfig string
 	// Image scanning: PluginsDir holds scanner plugins besides the built-in
 	// ones (--plugins-dir); ScanDB is a directory of OSV advisories

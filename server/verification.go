@@ -75,17 +75,21 @@ func (l *lazyVerifier) Call(ctx context.Context, input any, mounts ...plugins.Mo
 	return p.Call(ctx, input, mounts...)
 }
 
-// startVerification builds the verification policy (--verify-config) and hooks it into the
-// registry; with rules, the verifier compiles in the background so that the first tag move
-// does not wait for it.
+// startVerification hooks the verification policy into the registry: the one Restore chooses
+// between --verify-config and the policy a PUT stored (verify.Service.Restore says how). With
+// rules, the verifier compiles in the background so that the first tag move does not wait for
+// it.
 func (s *Server) startVerification() error {
-	cacheDir := ""
-	if !s.cfg.Memory {
-		cacheDir = filepath.Join(s.cfg.DataDir, "plugin-cache")
-	}
-	builtin := builtinVerifier(cacheDir)
-	s.verification = verify.New(verify.Options{Registry: s.registry, Clock: s.clock, Log: s.log,
+	builtin := builtinVerifier(s.verifierCacheDir())
+	s.verification = verify.New(verify.Options{Registry: s.registry, Store: s.registry, Clock: s.clock, Log: s.log,
 		Verifiers: map[string]verify.Plugin{verify.DefaultVerifier: builtin}})
+	fail := func(err error) error {
+		if s.verifierHost != nil {
+			err = errors.Join(err, s.verifierHost.Close(context.Background()))
+		}
+		return err
+	}
+	var file *verify.Config
 	if s.cfg.VerifyConfig != "" {
 		c, err := verify.LoadConfig(s.cfg.VerifyConfig)
 		if err != nil {
@@ -96,15 +100,16 @@ func (s *Server) startVerification() error {
 				return fmt.Errorf("--verify-config: %w", err)
 			}
 		}
-		if err := s.verification.SetConfig(c); err != nil {
-			if s.verifierHost != nil {
-				err = errors.Join(err, s.verifierHost.Close(context.Background()))
-			}
-			return fmt.Errorf("--verify-config: %w", err)
+		if err := s.verification.Validate(c); err != nil {
+			return fail(fmt.Errorf("--verify-config: %w", err))
 		}
-		if len(c.Rules) > 0 {
-			go builtin.load()
-		}
+		file = &c
+	}
+	if err := s.verification.Restore(context.Background(), file); err != nil {
+		return fail(err)
+	}
+	if len(s.verification.Config().Rules) > 0 {
+		go builtin.load()
 	}
 	s.verification.Attach(s.registry.Bus())
 	return nil
@@ -116,7 +121,8 @@ func (s *Server) getVerification(w http.ResponseWriter, r *http.Request) {
 }
 
 // putVerification answers PUT /_berth/verification: a policy (YAML or JSON, keys inline)
-// replaces the one in force, until the next PUT or restart; an invalid one changes nothing.
+// replaces the one in force and is stored first, so that it outlives a restart (until the
+// --verify-config file changes); an invalid one changes nothing.
 func (s *Server) putVerification(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
 	if err != nil {
@@ -128,11 +134,18 @@ func (s *Server) putVerification(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := verify.ParseConfig(body, "")
-	if err == nil {
-		err = s.verification.SetConfig(c)
-	}
 	if err != nil {
 		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.verification.Put(r.Context(), c); err != nil {
+		status := http.StatusInternalServerError // the store failed: the policy is not in force
+		if invalid := (*verify.InvalidPolicyError)(nil); errors.As(err, &invalid) {
+			status = http.StatusBadRequest
+		} else {
+			s.log.Error("PUT /_berth/verification", "err", err)
+		}
+		adminError(w, status, err.Error())
 		return
 	}
 	if len(c.Rules) > 0 {

@@ -5,7 +5,8 @@
 // the verifier plugin; enforce refuses the request before anything changes
 // (core.KindSignatureRequired), audit records the decision and lets it through. Decisions are
 // cached by (manifest digest, signature manifests, key fingerprints) and dropped when a
-// signature is pushed or deleted.
+// signature is pushed or deleted. A policy Put sets is stored with the registry's data before
+// it is in force, and Restore chooses at start between it and the --verify-config file's.
 package verify
 
 import (
@@ -48,8 +49,10 @@ type Options struct {
 	// Verifiers are the verifier plugins by name; the policy's verifier (default
 	// DefaultVerifier) must be among them when a rule applies.
 	Verifiers map[string]Plugin
-	Clock     core.Clock
-	Log       *slog.Logger
+	// Store keeps the policy Put sets across restarts; nil keeps it in memory only.
+	Store Store
+	Clock core.Clock
+	Log   *slog.Logger
 	// Keep is how many decisions Decisions returns (default 200).
 	Keep int
 	// CacheSize bounds the cached decisions (default 4096); past it the cache starts over.
@@ -70,6 +73,12 @@ type Service struct {
 	cacheTTL  time.Duration
 
 	policy atomic.Pointer[policy]
+	// pmu orders Put, Restore and Reset: the store and the policy in force change together.
+	// file is the --verify-config policy Restore was given, fileDigest its configDigest.
+	pmu        sync.Mutex
+	store      Store
+	file       *Config
+	fileDigest string
 
 	cmu   sync.Mutex
 	cache map[digest.Digest]map[cacheKey]cached
@@ -104,7 +113,8 @@ type Result struct {
 	Cached   bool
 }
 
-// New returns a service with an empty policy: nothing is verified until SetConfig.
+// New returns a service with an empty policy: nothing is verified until Restore, Put or
+// SetConfig.
 func New(o Options) *Service {
 	if o.Clock == nil {
 		o.Clock = core.SystemClock
@@ -121,7 +131,7 @@ func New(o Options) *Service {
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = 10 * time.Minute
 	}
-	s := &Service{reg: o.Registry, verifiers: o.Verifiers, clock: o.Clock, log: o.Log, cacheSize: o.CacheSize, cacheTTL: o.CacheTTL,
+	s := &Service{reg: o.Registry, store: o.Store, verifiers: o.Verifiers, clock: o.Clock, log: o.Log, cacheSize: o.CacheSize, cacheTTL: o.CacheTTL,
 		cache: map[digest.Digest]map[cacheKey]cached{}, decisions: make([]Decision, o.Keep)}
 	s.policy.Store(&policy{verifier: DefaultVerifier})
 	return s
@@ -146,19 +156,15 @@ func (s *Service) verifier(name string) Plugin {
 	return s.verifiers[name]
 }
 
-// SetConfig validates c and puts it in force; an invalid c changes nothing.
+// SetConfig validates c and puts it in force, in memory only (Put also stores it); an
+// invalid c changes nothing.
 func (s *Service) SetConfig(c Config) error {
-	p, err := compile(c)
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	p, err := s.prepare(c)
 	if err != nil {
 		return err
 	}
-	if len(p.rules) > 0 && s.verifier(p.verifier) == nil {
-		return fmt.Errorf("verifier plugin %q is not loaded", p.verifier)
-	}
-	if c.Rules == nil {
-		c.Rules = []Rule{}
-	}
-	p.config = c
 	s.policy.Store(p)
 	return nil
 }
