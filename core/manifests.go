@@ -470,17 +470,46 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 	return img, body, nil
 }
 
+// readStoredManifest is resolve and getImage (without links) in one: every
+// manifest GET and HEAD comes here, so the keys it reads are built in one
+// buffer (the repository's key, extended by the tag's, then by the
+// digest's), and the image record is read once.
 func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (img Image, body []byte, err error) {
+	key := appendRepoKey(make([]byte, 0, len(reg.Account)+len(reg.Region)+len(repo)+3*len(sep)+max(len(ref), 128)), reg, repo)
 	err = r.kv.View(func(tx kv.Tx) error {
-		dg, err := resolve(tx, reg, repo, ref)
-		if err != nil {
-			return err
+		// As resolve answers: the repository first, then the reference.
+		if tx.Get(bRepos, key) == nil {
+			return repoNotFound(reg, repo)
 		}
-		if img, _, err = getImage(tx, reg, repo, dg, false); err != nil {
-			return err
+		var dg digest.Digest
+		if IsDigestReference(ref) {
+			d, err := ParseDigest(ref)
+			if err != nil {
+				return err
+			}
+			dg = d
+		} else if !ValidTag(ref) {
+			return Errorf(KindTagInvalid, "invalid tag '%s'", ref)
 		}
+		key = append(key, sep...)
+		in := len(key)
+		if dg == "" {
+			if dg = digest.Digest(tx.Get(bTags, append(key, ref...))); dg == "" {
+				return manifestNotFound(repo, ref)
+			}
+		}
+		key = append(key[:in], dg...)
+		b := tx.Get(bManifests, key)
+		if b == nil {
+			return manifestNotFound(repo, ref)
+		}
+		var rec imageRecord
+		if err := decodeRecord(b, &rec); err != nil {
+			return corrupt("image", key, err)
+		}
+		img = rec.image(dg)
 		if withBody {
-			body = bytes.Clone(tx.Get(bBytes, itemKey(reg, repo, string(dg))))
+			body = bytes.Clone(tx.Get(bBytes, key))
 		}
 		return nil
 	})

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/core"
@@ -70,6 +71,27 @@ type Authorizer struct {
 	ring    []DecisionRecord
 	next    int
 	wrapped bool
+
+	// clockKeys are the values of aws:CurrentTime and aws:EpochTime in the
+	// second they were last formatted: requests in the same second share them.
+	clockKeys atomic.Pointer[clockKeys]
+}
+
+// clockKeys are the time condition keys' values for one second. The
+// slices are shared by every request of that second and never changed.
+type clockKeys struct {
+	unix           int64
+	current, epoch []string
+}
+
+// timeKeys returns the values of aws:CurrentTime and aws:EpochTime at now.
+func (a *Authorizer) timeKeys(now time.Time) *clockKeys {
+	if k := a.clockKeys.Load(); k != nil && k.unix == now.Unix() {
+		return k
+	}
+	k := &clockKeys{unix: now.Unix(), current: []string{now.UTC().Format(time.RFC3339)}, epoch: []string{strconv.FormatInt(now.Unix(), 10)}}
+	a.clockKeys.Store(k)
+	return k
 }
 
 // NewAuthorizer returns an Authorizer resolving callers through p (nil:
@@ -99,7 +121,7 @@ func (a *Authorizer) UsesResourcePolicies() bool { return true }
 func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
 	principal := a.principal(req.Principal)
 	now := a.now()
-	keys := requestContext(req, now)
+	keys := requestContext(req, a.timeKeys(now))
 	for _, res := range req.Resources {
 		d, err := a.engine.Decide(ctx, Request{
 			Principal:           principal,
@@ -165,14 +187,24 @@ func PrincipalOf(arn string) Principal {
 	return p
 }
 
+// Values every request shares (the engine only reads a request's keys).
+var (
+	valueTrue  = []string{"true"}
+	valueFalse = []string{"false"}
+)
+
 // requestContext is the request's own condition keys, lower-cased.
-func requestContext(req core.AuthRequest, now time.Time) map[string][]string {
+func requestContext(req core.AuthRequest, clock *clockKeys) map[string][]string {
+	secure := valueFalse
+	if req.SecureTransport {
+		secure = valueTrue
+	}
 	keys := map[string][]string{
-		"aws:securetransport": {strconv.FormatBool(req.SecureTransport)},
-		"aws:currenttime":     {now.UTC().Format(time.RFC3339)},
-		"aws:epochtime":       {strconv.FormatInt(now.Unix(), 10)},
+		"aws:securetransport": secure,
+		"aws:currenttime":     clock.current,
+		"aws:epochtime":       clock.epoch,
 		// Present in every signed request; a berth caller is never a service.
-		"aws:principalisawsservice": {"false"},
+		"aws:principalisawsservice": valueFalse,
 	}
 	// The region of the endpoint called: the registry's.
 	if len(req.Resources) > 0 && req.Resources[0].Registry.Region != "" {
