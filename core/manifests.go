@@ -406,8 +406,18 @@ func resolve(tx kv.Tx, reg RegistryID, repo, ref string) (digest.Digest, error) 
 func acceptable(mt string, accept []string) bool {
 	named := false
 	for _, a := range accept {
-		for _, part := range strings.Split(a, ",") {
-			t, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		for rest := a; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ",")
+			t := strings.TrimSpace(part)
+			if plainASCII(t) {
+				// What ParseMediaType answers for a type without parameters,
+				// without its parsing: the type in lower case, which can only
+				// be equal to a valid type if it is one.
+				t = strings.ToLower(t)
+			} else {
+				t, _, _ = mime.ParseMediaType(t)
+			}
 			if t == mt || t == "*/*" {
 				return true
 			}
@@ -415,6 +425,17 @@ func acceptable(mt string, accept []string) bool {
 		}
 	}
 	return !named
+}
+
+// plainASCII reports whether s is ASCII without a ';' (no parameters); the
+// rest (Unicode's lower case, parameters) is left to mime.ParseMediaType.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] == ';' {
+			return false
+		}
+	}
+	return true
 }
 
 // StatManifest returns a manifest's record without serving it (HEAD).

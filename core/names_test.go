@@ -1,6 +1,7 @@
 package core
 
 import (
+	"mime"
 	"strings"
 	"testing"
 )
@@ -62,4 +63,51 @@ func TestKeysAreTheirPartsJoinedBySeparator(t *testing.T) {
 	if n := testing.AllocsPerRun(10, func() { itemKey(reg, "app", "a", "b") }); n > 1 {
 		t.Errorf("itemKey allocates %v times, want 1", n)
 	}
+}
+
+// acceptableByParsing is acceptable as it was first written, every part
+// through mime.ParseMediaType: the oracle for the faster one.
+func acceptableByParsing(mt string, accept []string) bool {
+	named := false
+	for _, a := range accept {
+		for _, part := range strings.Split(a, ",") {
+			t, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+			if t == mt || t == "*/*" {
+				return true
+			}
+			named = named || isManifestType(t)
+		}
+	}
+	return !named
+}
+
+var acceptCases = []string{"", ",", MediaTypeOCIManifest, MediaTypeOCIIndex + ", " + MediaTypeDockerManifest, "*/*", "*/* ; q=0.1",
+	"APPLICATION/VND.OCI.IMAGE.MANIFEST.V1+JSON", MediaTypeOCIIndex + ";q=0.5", "text/plain", "text", " , application/json ,",
+	MediaTypeDockerManifestList + "; charset", MediaTypeOCIManifest + " x", "*", "\t" + MediaTypeOCIIndex + "\t",
+	"application/vnd.doc\u212aer.distribution.manifest.v2+json"} // a Kelvin sign, which lower case makes a 'k'
+
+
+func TestAcceptableAnswersAsParsingEveryType(t *testing.T) {
+	for _, mt := range []string{MediaTypeOCIManifest, MediaTypeOCIIndex, MediaTypeDockerManifest} {
+		for _, a := range acceptCases {
+			for _, accept := range [][]string{{a}, {a, MediaTypeOCIIndex}, {"text/plain", a}} {
+				if got, want := acceptable(mt, accept), acceptableByParsing(mt, accept); got != want {
+					t.Errorf("acceptable(%q, %q) = %v, want %v", mt, accept, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzAcceptable(f *testing.F) {
+	for _, a := range acceptCases {
+		f.Add(a)
+	}
+	f.Fuzz(func(t *testing.T, a string) {
+		for _, mt := range []string{MediaTypeOCIManifest, MediaTypeDockerManifestList} {
+			if got, want := acceptable(mt, []string{a}), acceptableByParsing(mt, []string{a}); got != want {
+				t.Fatalf("acceptable(%q, %q) = %v, want %v", mt, a, got, want)
+			}
+		}
+	})
 }

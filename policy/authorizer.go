@@ -75,6 +75,38 @@ type Authorizer struct {
 	// clockKeys are the values of aws:CurrentTime and aws:EpochTime in the
 	// second they were last formatted: requests in the same second share them.
 	clockKeys atomic.Pointer[clockKeys]
+	// lastKeys is the last request context built for a request with no
+	// keys of its own (tags, action keys): the next such request from the
+	// same address, to the same region, in the same second, has the same.
+	lastKeys atomic.Pointer[sharedKeys]
+}
+
+// sharedKeys is a request context and what it was built from. The map is
+// never changed once built: the engine only reads a request's keys.
+type sharedKeys struct {
+	unix     int64
+	secure   bool
+	region   string
+	sourceIP string
+	keys     map[string][]string
+}
+
+// requestKeys is requestContext(req), shared with the previous request
+// when they are the same.
+func (a *Authorizer) requestKeys(req core.AuthRequest, now time.Time) map[string][]string {
+	if len(req.RequestTags) > 0 || len(req.TagKeys) > 0 || len(req.Context) > 0 {
+		return requestContext(req, a.timeKeys(now))
+	}
+	region := ""
+	if len(req.Resources) > 0 {
+		region = req.Resources[0].Registry.Region
+	}
+	if k := a.lastKeys.Load(); k != nil && k.unix == now.Unix() && k.secure == req.SecureTransport && k.region == region && k.sourceIP == req.SourceIP {
+		return k.keys
+	}
+	keys := requestContext(req, a.timeKeys(now))
+	a.lastKeys.Store(&sharedKeys{unix: now.Unix(), secure: req.SecureTransport, region: region, sourceIP: req.SourceIP, keys: keys})
+	return keys
 }
 
 // clockKeys are the time condition keys' values for one second. The
@@ -121,7 +153,7 @@ func (a *Authorizer) UsesResourcePolicies() bool { return true }
 func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
 	principal := a.principal(req.Principal)
 	now := a.now()
-	keys := requestContext(req, a.timeKeys(now))
+	keys := a.requestKeys(req, now)
 	for _, res := range req.Resources {
 		d, err := a.engine.Decide(ctx, Request{
 			Principal:           principal,
