@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -298,6 +299,37 @@ func BenchmarkHandlerManifestGet(b *testing.B) {
 				t.h.ServeHTTP(w, req)
 				if w.status != http.StatusOK || w.n != len(m) {
 					b.Fatalf("status %d, %d bytes", w.status, w.n)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHandlerSmallBlobPush is a small blob's POST and PUT through each
+// registry's handler directly.
+func BenchmarkHandlerSmallBlobPush(b *testing.B) {
+	var seq atomic.Int64
+	for _, t := range benchTargets(b) {
+		b.Run(t.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				data := []byte("tiny blob " + strconv.FormatInt(seq.Add(1), 10))
+				w := &nullWriter{h: http.Header{}}
+				t.h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v2/bench/blobs/uploads/", nil))
+				if w.status != http.StatusAccepted {
+					b.Fatalf("POST: %d", w.status)
+				}
+				loc := w.h.Get("Location")
+				sepr := "?"
+				if strings.Contains(loc, "?") {
+					sepr = "&"
+				}
+				w = &nullWriter{h: http.Header{}}
+				req := httptest.NewRequest(http.MethodPut, loc+sepr+"digest="+benchDigest(data), bytes.NewReader(data))
+				req.Header.Set("Content-Type", "application/octet-stream")
+				t.h.ServeHTTP(w, req)
+				if w.status != http.StatusCreated {
+					b.Fatalf("PUT: %d", w.status)
 				}
 			}
 		})
