@@ -112,7 +112,7 @@ func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error
 // does not serve — none of which reads the store — then 403 unless the
 // Authorizer allows every action of the endpoint, and only then the handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header()["Docker-Distribution-API-Version"] = apiVersion
+	w.Header()["Docker-Distribution-Api-Version"] = apiVersion // the canonical form of the key
 	caller, reg, err := h.identify(r)
 	if err != nil {
 		h.writeError(w, r, err)
