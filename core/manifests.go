@@ -494,47 +494,63 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 // readStoredManifest is resolve and getImage (without links) in one: every
 // manifest GET and HEAD comes here, so the keys it reads are built in one
 // buffer (the repository's key, extended by the tag's, then by the
-// digest's), and the image record is read once.
-func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (img Image, body []byte, err error) {
-	key := appendRepoKey(make([]byte, 0, len(reg.Account)+len(reg.Region)+len(repo)+3*len(sep)+max(len(ref), 128)), reg, repo)
-	err = r.kv.View(func(tx kv.Tx) error {
-		// As resolve answers: the repository first, then the reference.
-		if tx.Get(bRepos, key) == nil {
-			return repoNotFound(reg, repo)
+// digest's), the image record is read once, and what the transaction fills
+// in is one allocation (manifestRead), not one per variable it sets.
+func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (Image, []byte, error) {
+	m := &manifestRead{reg: reg, repo: repo, ref: ref, withBody: withBody}
+	m.key = appendRepoKey(m.buf[:0], reg, repo)
+	err := r.kv.View(m.read)
+	return m.img, m.body, err
+}
+
+// manifestRead is one readStoredManifest: its question, its key buffer and
+// its answer.
+type manifestRead struct {
+	reg       RegistryID
+	repo, ref string
+	withBody  bool
+	key       []byte
+	img       Image
+	body      []byte
+	rec       imageRecord
+	buf       [160]byte // room for most keys: account, region, name and a sha256 digest
+}
+
+func (m *manifestRead) read(tx kv.Tx) error {
+	// As resolve answers: the repository first, then the reference.
+	if tx.Get(bRepos, m.key) == nil {
+		return repoNotFound(m.reg, m.repo)
+	}
+	var dg digest.Digest
+	if IsDigestReference(m.ref) {
+		d, err := ParseDigest(m.ref)
+		if err != nil {
+			return err
 		}
-		var dg digest.Digest
-		if IsDigestReference(ref) {
-			d, err := ParseDigest(ref)
-			if err != nil {
-				return err
-			}
-			dg = d
-		} else if !ValidTag(ref) {
-			return Errorf(KindTagInvalid, "invalid tag '%s'", ref)
+		dg = d
+	} else if !ValidTag(m.ref) {
+		return Errorf(KindTagInvalid, "invalid tag '%s'", m.ref)
+	}
+	m.key = append(m.key, sep...)
+	in := len(m.key)
+	if dg == "" {
+		if dg = digest.Digest(tx.Get(bTags, append(m.key, m.ref...))); dg == "" {
+			return manifestNotFound(m.repo, m.ref)
 		}
-		key = append(key, sep...)
-		in := len(key)
-		if dg == "" {
-			if dg = digest.Digest(tx.Get(bTags, append(key, ref...))); dg == "" {
-				return manifestNotFound(repo, ref)
-			}
-		}
-		key = append(key[:in], dg...)
-		b := tx.Get(bManifests, key)
-		if b == nil {
-			return manifestNotFound(repo, ref)
-		}
-		var rec imageRecord
-		if err := decodeRecord(b, &rec); err != nil {
-			return corrupt("image", key, err)
-		}
-		img = rec.image(dg)
-		if withBody {
-			body = bytes.Clone(tx.Get(bBytes, key))
-		}
-		return nil
-	})
-	return img, body, err
+	}
+	m.key = append(m.key[:in], dg...)
+	b := tx.Get(bManifests, m.key)
+	if b == nil {
+		return manifestNotFound(m.repo, m.ref)
+	}
+	if err := decodeRecord(b, &m.rec); err != nil {
+		return corrupt("image", m.key, err)
+	}
+	m.img = m.rec.image(dg)
+	if m.withBody {
+		m.body = bytes.Clone(tx.Get(bBytes, m.key))
+	}
+	return nil
 }
 
 // DeleteManifest removes a manifest (by digest) and every tag that points to

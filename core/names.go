@@ -2,6 +2,7 @@ package core
 
 import (
 	"regexp"
+	"strings"
 )
 
 // The distribution-spec grammar for repository names and tags.
@@ -84,6 +85,20 @@ func ValidTag(tag string) bool {
 	for i := 0; i < len(tag); i++ {
 		c := tag[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// sha256Hex reports whether s is "sha256:" and 64 lower-case hex digits.
+func sha256Hex(s string) bool {
+	hex, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}

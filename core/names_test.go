@@ -4,6 +4,8 @@ import (
 	"mime"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 var nameCases = []string{"", "a", "ab", "a/b", "a//b", "/ab", "ab/", "a.b", "a..b", "a_b", "a__b", "a___b", "a-b", "a---b",
@@ -86,7 +88,6 @@ var acceptCases = []string{"", ",", MediaTypeOCIManifest, MediaTypeOCIIndex + ",
 	MediaTypeDockerManifestList + "; charset", MediaTypeOCIManifest + " x", "*", "\t" + MediaTypeOCIIndex + "\t",
 	"application/vnd.doc\u212aer.distribution.manifest.v2+json"} // a Kelvin sign, which lower case makes a 'k'
 
-
 func TestAcceptableAnswersAsParsingEveryType(t *testing.T) {
 	for _, mt := range []string{MediaTypeOCIManifest, MediaTypeOCIIndex, MediaTypeDockerManifest} {
 		for _, a := range acceptCases {
@@ -108,6 +109,21 @@ func FuzzAcceptable(f *testing.F) {
 			if got, want := acceptable(mt, []string{a}), acceptableByParsing(mt, []string{a}); got != want {
 				t.Fatalf("acceptable(%q, %q) = %v, want %v", mt, a, got, want)
 			}
+		}
+	})
+}
+
+// ParseDigest's sha256 shortcut accepts exactly what digest.Parse does.
+func FuzzParseDigestAgreesWithDigestParse(f *testing.F) {
+	for _, s := range []string{"sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("A", 64), "sha256:" + strings.Repeat("0", 63),
+		"sha512:" + strings.Repeat("a", 128), "sha256:", "", "sha256:" + strings.Repeat("g", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotErr := ParseDigest(s)
+		want, wantErr := digest.Parse(s)
+		if (gotErr == nil) != (wantErr == nil) || gotErr == nil && got != want {
+			t.Fatalf("ParseDigest(%q) = %q, %v; digest.Parse: %q, %v", s, got, gotErr, want, wantErr)
 		}
 	})
 }
