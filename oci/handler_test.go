@@ -889,3 +889,19 @@ func TestReferrersEndpoint(t *testing.T) {
 	}
 	wantError(t, e.get("/v2/app/referrers/sha256:bad"), 400, "DIGEST_INVALID", "malformed subject digest")
 }
+
+// The error document is byte for byte what encoding a map of it gave,
+// HTML escaping and final newline included.
+func TestErrorBodyIsTheSpecDocument(t *testing.T) {
+	errs := []ociError{{Code: "MANIFEST_UNKNOWN", Message: `manifest 'a<b>&"c"' is not in repository 'x'`}, {Code: "DENIED", Message: "é\u2028"}}
+	rec := httptest.NewRecorder()
+	writeErrorBody(rec, http.StatusNotFound, errs...)
+	var want bytes.Buffer
+	json.NewEncoder(&want).Encode(map[string]any{"errors": errs})
+	if rec.Body.String() != want.String() {
+		t.Fatalf("body %q, want %q", rec.Body.String(), want.String())
+	}
+	if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, Content-Type %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+}

@@ -335,3 +335,24 @@ func BenchmarkHandlerSmallBlobPush(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHandlerManifestHeadMissing is the HEAD that remote.WriteIndex
+// sends before each manifest it pushes: the manifest is not there yet.
+func BenchmarkHandlerManifestHeadMissing(b *testing.B) {
+	for _, t := range benchTargets(b) {
+		m := t.tinyImage(b, "bench", "hot")
+		t.putManifest(b, "bench", "hot", m, benchManifestType)
+		b.Run(t.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodHead, "/v2/bench/manifests/"+benchDigest([]byte("absent")), nil)
+			req.Header = acceptManifests.Clone()
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &nullWriter{h: http.Header{}}
+				t.h.ServeHTTP(w, req)
+				if w.status != http.StatusNotFound {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
+}
