@@ -23,21 +23,33 @@ func (r *Registry) RegistryData(ctx context.Context, reg RegistryID, name string
 	if err := validDataName(name); err != nil {
 		return nil, false, err
 	}
-	key := registryDataKey(reg, name)
-	if data, found, ok := r.registryData.get(key); ok {
+	id := registryDataID{reg, name}
+	if data, found, ok := r.registryData.get(id); ok {
 		return data, found, nil
 	}
+	return r.readRegistryData(id)
+}
+
+// readRegistryData is RegistryData's read of the store (apart, so that an
+// answer from the cache allocates nothing for the transaction's closure).
+func (r *Registry) readRegistryData(id registryDataID) (data []byte, found bool, err error) {
 	gen := r.registryData.gen.Load() // before the read: a write after it makes what it reads stale
 	err = r.kv.View(func(tx kv.Tx) error {
-		if b := tx.Get(bRegistryData, key); b != nil {
+		if b := tx.Get(bRegistryData, registryDataKey(id.reg, id.name)); b != nil {
 			data, found = append([]byte{}, b...), true
 		}
 		return nil
 	})
 	if err == nil {
-		r.registryData.put(key, gen, data, found)
+		r.registryData.put(id, gen, data, found)
 	}
 	return data, found, err
+}
+
+// registryDataID names one registry's data.
+type registryDataID struct {
+	reg  RegistryID
+	name string
 }
 
 // registryDataCache remembers what RegistryData last read of each key:
@@ -49,7 +61,7 @@ func (r *Registry) RegistryData(ctx context.Context, reg RegistryID, name string
 type registryDataCache struct {
 	gen atomic.Uint64
 	mu  sync.Mutex
-	m   map[string]registryDataEntry
+	m   map[registryDataID]registryDataEntry
 }
 
 type registryDataEntry struct {
@@ -61,10 +73,10 @@ type registryDataEntry struct {
 // registryDataCacheMax bounds the cache; past it, it starts over.
 const registryDataCacheMax = 1024
 
-func (c *registryDataCache) get(key []byte) (data []byte, found, ok bool) {
+func (c *registryDataCache) get(id registryDataID) (data []byte, found, ok bool) {
 	gen := c.gen.Load()
 	c.mu.Lock()
-	e, ok := c.m[string(key)]
+	e, ok := c.m[id]
 	c.mu.Unlock()
 	if !ok || e.gen != gen {
 		return nil, false, false
@@ -75,16 +87,16 @@ func (c *registryDataCache) get(key []byte) (data []byte, found, ok bool) {
 	return data, e.found, true
 }
 
-func (c *registryDataCache) put(key []byte, gen uint64, data []byte, found bool) {
+func (c *registryDataCache) put(id registryDataID, gen uint64, data []byte, found bool) {
 	e := registryDataEntry{gen: gen, found: found}
 	if found {
 		e.data = append([]byte{}, data...)
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= registryDataCacheMax {
-		c.m = map[string]registryDataEntry{}
+		c.m = map[registryDataID]registryDataEntry{}
 	}
-	c.m[string(key)] = e
+	c.m[id] = e
 	c.mu.Unlock()
 }
 
