@@ -22,10 +22,8 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.Regis
 		return
 	}
 	defer rd.Close()
-	w.Header().Set("Docker-Content-Digest", dg.String())
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("ETag", `"`+dg.String()+`"`)
-	w.Header().Set("Cache-Control", "max-age=31536000")
+	setHeaders(w.Header(), "Docker-Content-Digest", dg.String(), "Content-Type", "application/octet-stream",
+		"Etag", `"`+dg.String()+`"`, "Cache-Control", "max-age=31536000")
 	// ServeContent answers Range requests (206/416) and HEAD; from an
 	// *os.File it lets the kernel send the bytes.
 	blob.ServeContent(wholeWrites{w}, r, rd)
@@ -77,13 +75,11 @@ func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/upl
 
 // uploadProgress sets the headers that tell a client where an upload stands.
 func uploadProgress(w http.ResponseWriter, name string, st core.UploadStatus) {
-	w.Header().Set("Location", uploadLocation(name, st.ID))
-	w.Header().Set("Docker-Upload-UUID", st.ID)
+	progress := "0-0"
 	if st.Size > 0 {
-		w.Header().Set("Range", "0-"+strconv.FormatInt(st.Size-1, 10))
-	} else {
-		w.Header().Set("Range", "0-0")
+		progress = "0-" + strconv.FormatInt(st.Size-1, 10)
 	}
+	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progress)
 }
 
 // uploadAccepted answers with the session's location and progress.
@@ -94,9 +90,8 @@ func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, st
 }
 
 func blobCreated(w http.ResponseWriter, name string, d core.Descriptor) {
-	w.Header().Set("Location", "/v2/"+name+"/blobs/"+d.Digest.String())
-	w.Header().Set("Docker-Content-Digest", d.Digest.String())
-	w.Header().Set("Content-Length", "0")
+	setHeaders(w.Header(), "Location", "/v2/"+name+"/blobs/"+d.Digest.String(), "Docker-Content-Digest", d.Digest.String(),
+		"Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 }
 

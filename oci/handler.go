@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -138,6 +139,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.serve(h, w, r, reg, rt)
+}
+
+// setHeaders sets each key to its value, as Header.Set does, with one
+// slice holding every value rather than one each: the answers to the most
+// frequent requests set several. Keys given in canonical form cost nothing
+// to canonicalize.
+func setHeaders(h http.Header, keyValues ...string) {
+	values := make([]string, len(keyValues)/2)
+	for i := range values {
+		values[i] = keyValues[2*i+1]
+		h[textproto.CanonicalMIMEHeaderKey(keyValues[2*i])] = values[i : i+1 : i+1]
+	}
 }
 
 // apiVersion is the Docker-Distribution-API-Version header of every answer.

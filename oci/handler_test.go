@@ -938,3 +938,24 @@ func TestInMemoryBlobsAreWrittenWhole(t *testing.T) {
 		}
 	}
 }
+
+// setHeaders sets what Header.Set would, whatever the keys' case, and each
+// value stays its own: adding to one header leaves the others as they were.
+func TestSetHeadersIsHeaderSet(t *testing.T) {
+	got, want := http.Header{}, http.Header{}
+	kv := []string{"Location", "/v2/a/blobs/x", "Docker-Upload-UUID", "u1", "etag", `"d"`, "Content-Length", "0"}
+	setHeaders(got, kv...)
+	for i := 0; i < len(kv); i += 2 {
+		want.Set(kv[i], kv[i+1])
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("setHeaders: %v, want %v", got, want)
+	}
+	got.Add("Location", "/elsewhere")
+	if got.Get("Docker-Upload-UUID") != "u1" || len(got.Values("Location")) != 2 {
+		t.Fatalf("an Add reached another header: %v", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { setHeaders(got, "Location", "a", "Content-Length", "0") }); n > 1 {
+		t.Errorf("setHeaders allocates %v times, want 1", n)
+	}
+}

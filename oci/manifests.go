@@ -25,11 +25,8 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, reg core.R
 		h.writeError(w, r, err)
 		return
 	}
-	// The keys are canonical already, and one array holds the values: a
-	// manifest GET is the most frequent request there is.
-	hdr, v := w.Header(), make([]string, 4)
-	v[0], v[1], v[2], v[3] = m.MediaType, m.Digest.String(), `"`+m.Digest.String()+`"`, strconv.FormatInt(m.Size, 10)
-	hdr["Content-Type"], hdr["Docker-Content-Digest"], hdr["Etag"], hdr["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3], v[3:4:4]
+	setHeaders(w.Header(), "Content-Type", m.MediaType, "Docker-Content-Digest", m.Digest.String(),
+		"Etag", `"`+m.Digest.String()+`"`, "Content-Length", strconv.FormatInt(m.Size, 10))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
