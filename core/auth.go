@@ -267,9 +267,19 @@ func AccessDenied(req AuthRequest, res Resource, reason string) error {
 // AccountOfPrincipal returns the account id in an IAM or STS principal ARN
 // (arn:aws:iam::123456789012:user/x), or "" when there is none.
 func AccountOfPrincipal(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 || !ValidAccountID(parts[4]) {
+	// The fifth of arn:partition:service:region:account:resource, found
+	// without splitting: every request asks.
+	rest := arn
+	for range 4 {
+		i := strings.IndexByte(rest, ':')
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+1:]
+	}
+	account, _, ok := strings.Cut(rest, ":")
+	if !ok || !ValidAccountID(account) {
 		return ""
 	}
-	return parts[4]
+	return account
 }

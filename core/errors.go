@@ -103,6 +103,9 @@ func Denied(format string, args ...any) error { return Errorf(KindDenied, format
 
 // KindOf returns the Kind of err, or "" for an unclassified (internal) error.
 func KindOf(err error) Kind {
+	if err == nil {
+		return "" // without errors.As, whose target escapes: every read asks
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind

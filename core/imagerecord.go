@@ -202,6 +202,28 @@ const (
 	keyActivatedAt
 )
 
+// knownType is string(s), without a copy for the media types most
+// records hold.
+func knownType(s []byte) string {
+	switch string(s) { // no allocation to compare
+	case MediaTypeOCIManifest:
+		return MediaTypeOCIManifest
+	case MediaTypeOCIIndex:
+		return MediaTypeOCIIndex
+	case MediaTypeDockerManifest:
+		return MediaTypeDockerManifest
+	case MediaTypeDockerManifestList:
+		return MediaTypeDockerManifestList
+	case "application/vnd.oci.image.config.v1+json":
+		return "application/vnd.oci.image.config.v1+json"
+	case "application/vnd.docker.container.image.v1+json":
+		return "application/vnd.docker.container.image.v1+json"
+	case MediaTypeOCIEmpty:
+		return MediaTypeOCIEmpty
+	}
+	return string(s)
+}
+
 func (r *recordReader) record(rec *imageRecord) bool {
 	if !r.next('{') {
 		return false
@@ -221,7 +243,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 		case "mediaType":
 			key = keyMediaType
 			if s, ok = r.str(); ok {
-				rec.MediaType = string(s)
+				rec.MediaType = knownType(s)
 			}
 		case "size":
 			key = keySize
@@ -237,7 +259,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 		case "configMediaType":
 			key = keyConfigMediaType
 			if s, ok = r.str(); ok {
-				rec.ConfigMediaType = string(s)
+				rec.ConfigMediaType = knownType(s)
 			}
 		case "subject":
 			key = keySubject

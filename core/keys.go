@@ -31,13 +31,41 @@ const sep = "\x00"
 
 func regPrefix(reg RegistryID) string { return reg.Account + sep + reg.Region + sep }
 
-func repoKey(reg RegistryID, name string) []byte { return []byte(regPrefix(reg) + name) }
+func repoKey(reg RegistryID, name string) []byte { return appendRepoKey(nil, reg, name) }
+
+// appendRepoKey appends repoKey(reg, name) to b. The keys are built in one
+// allocation sized for them: every request builds a few.
+func appendRepoKey(b []byte, reg RegistryID, name string) []byte {
+	if b == nil {
+		b = make([]byte, 0, len(reg.Account)+len(reg.Region)+len(name)+2*len(sep))
+	}
+	b = append(b, reg.Account...)
+	b = append(b, sep...)
+	b = append(b, reg.Region...)
+	b = append(b, sep...)
+	return append(b, name...)
+}
 
 // inRepo is the prefix of every item of one repository.
-func inRepo(reg RegistryID, repo string) []byte { return []byte(regPrefix(reg) + repo + sep) }
+func inRepo(reg RegistryID, repo string) []byte { return itemKey(reg, repo, "") }
 
 func itemKey(reg RegistryID, repo string, parts ...string) []byte {
-	return []byte(regPrefix(reg) + repo + sep + strings.Join(parts, sep))
+	n := len(reg.Account) + len(reg.Region) + len(repo) + 3*len(sep)
+	for _, p := range parts {
+		n += len(p)
+	}
+	if len(parts) > 1 {
+		n += (len(parts) - 1) * len(sep)
+	}
+	b := appendRepoKey(make([]byte, 0, n), reg, repo)
+	b = append(b, sep...)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		b = append(b, p...)
+	}
+	return b
 }
 
 func blobRefKey(d digest.Digest, reg RegistryID, repo string) []byte {

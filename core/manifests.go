@@ -406,8 +406,18 @@ func resolve(tx kv.Tx, reg RegistryID, repo, ref string) (digest.Digest, error) 
 func acceptable(mt string, accept []string) bool {
 	named := false
 	for _, a := range accept {
-		for _, part := range strings.Split(a, ",") {
-			t, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		for rest := a; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ",")
+			t := strings.TrimSpace(part)
+			if plainASCII(t) {
+				// What ParseMediaType answers for a type without parameters,
+				// without its parsing: the type in lower case, which can only
+				// be equal to a valid type if it is one.
+				t = strings.ToLower(t)
+			} else {
+				t, _, _ = mime.ParseMediaType(t)
+			}
 			if t == mt || t == "*/*" {
 				return true
 			}
@@ -415,6 +425,17 @@ func acceptable(mt string, accept []string) bool {
 		}
 	}
 	return !named
+}
+
+// plainASCII reports whether s is ASCII without a ';' (no parameters); the
+// rest (Unicode's lower case, parameters) is left to mime.ParseMediaType.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] == ';' {
+			return false
+		}
+	}
+	return true
 }
 
 // StatManifest returns a manifest's record without serving it (HEAD).
@@ -470,21 +491,66 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 	return img, body, nil
 }
 
-func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (img Image, body []byte, err error) {
-	err = r.kv.View(func(tx kv.Tx) error {
-		dg, err := resolve(tx, reg, repo, ref)
+// readStoredManifest is resolve and getImage (without links) in one: every
+// manifest GET and HEAD comes here, so the keys it reads are built in one
+// buffer (the repository's key, extended by the tag's, then by the
+// digest's), the image record is read once, and what the transaction fills
+// in is one allocation (manifestRead), not one per variable it sets.
+func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (Image, []byte, error) {
+	m := &manifestRead{reg: reg, repo: repo, ref: ref, withBody: withBody}
+	m.key = appendRepoKey(m.buf[:0], reg, repo)
+	err := r.kv.View(m.read)
+	return m.img, m.body, err
+}
+
+// manifestRead is one readStoredManifest: its question, its key buffer and
+// its answer.
+type manifestRead struct {
+	reg       RegistryID
+	repo, ref string
+	withBody  bool
+	key       []byte
+	img       Image
+	body      []byte
+	rec       imageRecord
+	buf       [160]byte // room for most keys: account, region, name and a sha256 digest
+}
+
+func (m *manifestRead) read(tx kv.Tx) error {
+	// As resolve answers: the repository first, then the reference.
+	if tx.Get(bRepos, m.key) == nil {
+		return repoNotFound(m.reg, m.repo)
+	}
+	var dg digest.Digest
+	if IsDigestReference(m.ref) {
+		d, err := ParseDigest(m.ref)
 		if err != nil {
 			return err
 		}
-		if img, _, err = getImage(tx, reg, repo, dg, false); err != nil {
-			return err
+		dg = d
+	} else if !ValidTag(m.ref) {
+		return Errorf(KindTagInvalid, "invalid tag '%s'", m.ref)
+	}
+	m.key = append(m.key, sep...)
+	in := len(m.key)
+	if dg == "" {
+		if dg = digest.Digest(tx.Get(bTags, append(m.key, m.ref...))); dg == "" {
+			return manifestNotFound(m.repo, m.ref)
 		}
-		if withBody {
-			body = bytes.Clone(tx.Get(bBytes, itemKey(reg, repo, string(dg))))
-		}
-		return nil
-	})
-	return img, body, err
+	}
+	m.key = append(m.key[:in], dg...)
+	b := tx.Get(bManifests, m.key)
+	if b == nil {
+		return manifestNotFound(m.repo, m.ref)
+	}
+	if err := decodeRecord(b, &m.rec); err != nil {
+		return corrupt("image", m.key, err)
+	}
+	m.img = m.rec.image(dg)
+	if m.withBody {
+		m.body = bytes.Clone(tx.Get(bBytes, m.key))
+	}
+	return nil
 }
 
 // DeleteManifest removes a manifest (by digest) and every tag that points to

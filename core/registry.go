@@ -46,6 +46,8 @@ type Registry struct {
 	// authzContext is what an authorizer is given of each resource, decoded
 	// once per stored version.
 	authzContext authzContext
+	// registryData remembers RegistryData's reads (registrydata.go).
+	registryData registryDataCache
 	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int

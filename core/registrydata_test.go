@@ -67,3 +67,51 @@ func TestRegistryDataIsPerRegistryAndName(t *testing.T) {
 		}
 	})
 }
+
+// RegistryData remembers what it read, yet every read after a write (a
+// change, a removal, Reset) sees the write, and what it returns is the
+// caller's to change.
+func TestRegistryDataReadsSeeEveryWrite(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		get := func() (string, bool) {
+			t.Helper()
+			b, ok, err := f.r.RegistryData(bg, regA, "rules")
+			must(t, err, "RegistryData")
+			return string(b), ok
+		}
+		set := func(v []byte) {
+			t.Helper()
+			must(t, f.r.UpdateRegistryData(bg, regA, "rules", func([]byte) ([]byte, error) { return v, nil }), "UpdateRegistryData")
+		}
+		for i := range 3 {
+			if v, ok := get(); ok {
+				t.Fatalf("read %d: %q before any write", i, v)
+			}
+		}
+		set([]byte("one"))
+		for i := range 3 {
+			if v, ok := get(); !ok || v != "one" {
+				t.Fatalf("read %d after the write: %q %v", i, v, ok)
+			}
+		}
+		b, _, _ := f.r.RegistryData(bg, regA, "rules")
+		b[0] = 'X' // the caller's copy
+		if v, _ := get(); v != "one" {
+			t.Fatalf("a caller's change of its copy reached the next read: %q", v)
+		}
+		set([]byte("two"))
+		if v, _ := get(); v != "two" {
+			t.Fatalf("after the second write: %q", v)
+		}
+		set(nil)
+		if v, ok := get(); ok {
+			t.Fatalf("after the removal: %q", v)
+		}
+		set([]byte("three"))
+		get()
+		must(t, f.r.Reset(bg), "Reset")
+		if v, ok := get(); ok {
+			t.Fatalf("after Reset: %q", v)
+		}
+	})
+}

@@ -19,6 +19,7 @@ func (r *Registry) Reset(ctx context.Context) error {
 	r.gcMu.Lock()
 	defer r.gcMu.Unlock()
 	var uploads []string
+	defer r.registryData.changed()
 	err := r.kv.Update(func(tx kv.Tx) error {
 		tx.Scan(bUploads, nil, nil, func(k, v []byte) bool { uploads = append(uploads, string(k)); return true })
 		for _, b := range allBuckets {

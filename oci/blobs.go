@@ -22,14 +22,41 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.Regis
 		return
 	}
 	defer rd.Close()
-	w.Header().Set("Docker-Content-Digest", dg.String())
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("ETag", `"`+dg.String()+`"`)
-	w.Header().Set("Cache-Control", "max-age=31536000")
+	setHeaders(w.Header(), "Docker-Content-Digest", dg.String(), "Content-Type", "application/octet-stream",
+		"Etag", `"`+dg.String()+`"`, "Cache-Control", "max-age=31536000")
 	// ServeContent answers Range requests (206/416) and HEAD; from an
 	// *os.File it lets the kernel send the bytes.
-	blob.ServeContent(w, r, rd)
+	blob.ServeContent(wholeWrites{w}, r, rd)
 }
+
+// inMemory is what an in-memory blob's reader is (a bytes.Reader): one
+// that can write all it has left in one call.
+type inMemory interface {
+	Len() int
+	io.WriterTo
+}
+
+// wholeWrites lets a response copy an in-memory blob in one Write, where
+// http.ServeContent's io.CopyN would go 32 KiB (and one system call) at a
+// time. Any other body, a file's above all (sendfile), is the wrapped
+// writer's to copy, as before.
+type wholeWrites struct{ http.ResponseWriter }
+
+func (w wholeWrites) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		if m, ok := lr.R.(inMemory); ok && int64(m.Len()) <= lr.N {
+			n, err := m.WriteTo(w.ResponseWriter)
+			lr.N -= n
+			return n, err
+		}
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(w.ResponseWriter, src)
+}
+
+func (w wholeWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	dg, err := core.ParseDigest(rt.ref)
@@ -48,13 +75,11 @@ func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/upl
 
 // uploadProgress sets the headers that tell a client where an upload stands.
 func uploadProgress(w http.ResponseWriter, name string, st core.UploadStatus) {
-	w.Header().Set("Location", uploadLocation(name, st.ID))
-	w.Header().Set("Docker-Upload-UUID", st.ID)
+	progress := "0-0"
 	if st.Size > 0 {
-		w.Header().Set("Range", "0-"+strconv.FormatInt(st.Size-1, 10))
-	} else {
-		w.Header().Set("Range", "0-0")
+		progress = "0-" + strconv.FormatInt(st.Size-1, 10)
 	}
+	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progress)
 }
 
 // uploadAccepted answers with the session's location and progress.
@@ -65,9 +90,8 @@ func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, st
 }
 
 func blobCreated(w http.ResponseWriter, name string, d core.Descriptor) {
-	w.Header().Set("Location", "/v2/"+name+"/blobs/"+d.Digest.String())
-	w.Header().Set("Docker-Content-Digest", d.Digest.String())
-	w.Header().Set("Content-Length", "0")
+	setHeaders(w.Header(), "Location", "/v2/"+name+"/blobs/"+d.Digest.String(), "Docker-Content-Digest", d.Digest.String(),
+		"Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 }
 

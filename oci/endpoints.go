@@ -101,8 +101,10 @@ func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
 // first denial.
 func (h *Handler) authorize(ctx context.Context, r *http.Request, e *endpoint, reg core.RegistryID, rt route) error {
 	mountSource := ""
-	if q := r.URL.Query(); rt.kind == kindUploads && q.Has("mount") && core.ValidRepositoryName(q.Get("from")) {
-		mountSource = core.RepositoryARN(reg, q.Get("from"))
+	if rt.kind == kindUploads { // only a mount has a source; other requests need not parse their query
+		if q := r.URL.Query(); q.Has("mount") && core.ValidRepositoryName(q.Get("from")) {
+			mountSource = core.RepositoryARN(reg, q.Get("from"))
+		}
 	}
 	for _, action := range e.actions {
 		req := core.AuthRequest{Action: action, Resources: []core.Resource{rt.resource(reg)}, MountSource: mountSource}

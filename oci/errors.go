@@ -88,5 +88,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 func writeErrorBody(w http.ResponseWriter, status int, errs ...ociError) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": errs})
+	// What json.NewEncoder(w).Encode(map[string]any{"errors": errs}) writes,
+	// without a map to encode by reflection: a HEAD of a manifest not pushed
+	// yet, sent before every manifest push, ends here.
+	b, _ := json.Marshal(errorBody{errs})
+	w.Write(append(b, '\n'))
+}
+
+// errorBody is the spec's error document.
+type errorBody struct {
+	Errors []ociError `json:"errors"`
 }

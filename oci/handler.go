@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -35,13 +36,17 @@ type Handler struct {
 	tokens *core.Tokens
 	noAuth bool
 	def    core.RegistryID
-	realm  string
-	log    *slog.Logger
+	// defRoot is the root of def's account: every anonymous request's
+	// principal, built once.
+	defRoot string
+	realm   string
+	log     *slog.Logger
 }
 
 // New returns the /v2 handler. Mount it at /v2/.
 func New(c Config) *Handler {
-	h := &Handler{reg: c.Registry, tokens: c.Tokens, noAuth: c.NoAuth, def: c.DefaultRegistry, realm: c.Realm, log: c.Log}
+	h := &Handler{reg: c.Registry, tokens: c.Tokens, noAuth: c.NoAuth, def: c.DefaultRegistry, realm: c.Realm, log: c.Log,
+		defRoot: core.RootPrincipal(c.DefaultRegistry.Account)}
 	if h.realm == "" {
 		h.realm = "berth"
 	}
@@ -78,11 +83,11 @@ func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error
 	if h.noAuth {
 		// Anonymous requests act as the root of the addressed registry's
 		// account, so that every registry stays reachable without credentials.
-		target := h.def
+		target, root := h.def, h.defRoot
 		if hostNamed {
-			target = hostReg
+			target, root = hostReg, core.RootPrincipal(hostReg.Account)
 		}
-		caller.Registry, caller.Principal = target, core.RootPrincipal(target.Account)
+		caller.Registry, caller.Principal = target, root
 		return caller, target, nil
 	}
 	user, pass, ok := r.BasicAuth()
@@ -108,7 +113,7 @@ func (h *Handler) identify(r *http.Request) (core.Caller, core.RegistryID, error
 // does not serve — none of which reads the store — then 403 unless the
 // Authorizer allows every action of the endpoint, and only then the handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	w.Header()["Docker-Distribution-Api-Version"] = apiVersion // the canonical form of the key
 	caller, reg, err := h.identify(r)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -135,6 +140,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	e.serve(h, w, r, reg, rt)
 }
+
+// setHeaders sets each key to its value, as Header.Set does, with one
+// slice holding every value rather than one each: the answers to the most
+// frequent requests set several. Keys given in canonical form cost nothing
+// to canonicalize.
+func setHeaders(h http.Header, keyValues ...string) {
+	values := make([]string, len(keyValues)/2)
+	for i := range values {
+		values[i] = keyValues[2*i+1]
+		h[textproto.CanonicalMIMEHeaderKey(keyValues[2*i])] = values[i : i+1 : i+1]
+	}
+}
+
+// apiVersion is the Docker-Distribution-API-Version header of every answer.
+// net/http only reads header values, so one slice serves every response.
+var apiVersion = []string{"registry/2.0"}
 
 func (h *Handler) base(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	w.Header().Set("Content-Type", "application/json")

@@ -889,3 +889,73 @@ func TestReferrersEndpoint(t *testing.T) {
 	}
 	wantError(t, e.get("/v2/app/referrers/sha256:bad"), 400, "DIGEST_INVALID", "malformed subject digest")
 }
+
+// The error document is byte for byte what encoding a map of it gave,
+// HTML escaping and final newline included.
+func TestErrorBodyIsTheSpecDocument(t *testing.T) {
+	errs := []ociError{{Code: "MANIFEST_UNKNOWN", Message: `manifest 'a<b>&"c"' is not in repository 'x'`}, {Code: "DENIED", Message: "é\u2028"}}
+	rec := httptest.NewRecorder()
+	writeErrorBody(rec, http.StatusNotFound, errs...)
+	var want bytes.Buffer
+	json.NewEncoder(&want).Encode(map[string]any{"errors": errs})
+	if rec.Body.String() != want.String() {
+		t.Fatalf("body %q, want %q", rec.Body.String(), want.String())
+	}
+	if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, Content-Type %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+}
+
+// writeCounter counts the Writes it is given.
+type writeCounter struct {
+	httptest.ResponseRecorder
+	writes int
+}
+
+func (w *writeCounter) Write(b []byte) (int, error) {
+	w.writes++
+	return w.ResponseRecorder.Write(b)
+}
+
+// An in-memory blob's bytes reach the response in one Write when the copy
+// wants all of them, and a range of them exactly, through the writer's own
+// copy otherwise.
+func TestInMemoryBlobsAreWrittenWhole(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 10_000)
+	for _, c := range []struct {
+		limit      int64
+		whole      bool
+		wantWrites int
+	}{{int64(len(data)), true, 1}, {int64(len(data)) + 5, true, 1}, {1000, false, 0}} {
+		w := &writeCounter{ResponseRecorder: *httptest.NewRecorder()}
+		n, err := wholeWrites{w}.ReadFrom(&io.LimitedReader{R: bytes.NewReader(data), N: c.limit})
+		want := min(c.limit, int64(len(data)))
+		if err != nil || n != want || !bytes.Equal(w.Body.Bytes(), data[:want]) {
+			t.Fatalf("limit %d: copied %d (%v), body of %d bytes; want %d", c.limit, n, err, w.Body.Len(), want)
+		}
+		if c.whole && w.writes != c.wantWrites {
+			t.Errorf("limit %d: %d writes, want %d", c.limit, w.writes, c.wantWrites)
+		}
+	}
+}
+
+// setHeaders sets what Header.Set would, whatever the keys' case, and each
+// value stays its own: adding to one header leaves the others as they were.
+func TestSetHeadersIsHeaderSet(t *testing.T) {
+	got, want := http.Header{}, http.Header{}
+	kv := []string{"Location", "/v2/a/blobs/x", "Docker-Upload-UUID", "u1", "etag", `"d"`, "Content-Length", "0"}
+	setHeaders(got, kv...)
+	for i := 0; i < len(kv); i += 2 {
+		want.Set(kv[i], kv[i+1])
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("setHeaders: %v, want %v", got, want)
+	}
+	got.Add("Location", "/elsewhere")
+	if got.Get("Docker-Upload-UUID") != "u1" || len(got.Values("Location")) != 2 {
+		t.Fatalf("an Add reached another header: %v", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { setHeaders(got, "Location", "a", "Content-Length", "0") }); n > 1 {
+		t.Errorf("setHeaders allocates %v times, want 1", n)
+	}
+}

@@ -25,10 +25,8 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, reg core.R
 		h.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", m.MediaType)
-	w.Header().Set("Docker-Content-Digest", m.Digest.String())
-	w.Header().Set("ETag", `"`+m.Digest.String()+`"`)
-	w.Header().Set("Content-Length", strconv.FormatInt(m.Size, 10))
+	setHeaders(w.Header(), "Content-Type", m.MediaType, "Docker-Content-Digest", m.Digest.String(),
+		"Etag", `"`+m.Digest.String()+`"`, "Content-Length", strconv.FormatInt(m.Size, 10))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/core"
@@ -70,6 +71,59 @@ type Authorizer struct {
 	ring    []DecisionRecord
 	next    int
 	wrapped bool
+
+	// clockKeys are the values of aws:CurrentTime and aws:EpochTime in the
+	// second they were last formatted: requests in the same second share them.
+	clockKeys atomic.Pointer[clockKeys]
+	// lastKeys is the last request context built for a request with no
+	// keys of its own (tags, action keys): the next such request from the
+	// same address, to the same region, in the same second, has the same.
+	lastKeys atomic.Pointer[sharedKeys]
+}
+
+// sharedKeys is a request context and what it was built from. The map is
+// never changed once built: the engine only reads a request's keys.
+type sharedKeys struct {
+	unix     int64
+	secure   bool
+	region   string
+	sourceIP string
+	keys     map[string][]string
+}
+
+// requestKeys is requestContext(req), shared with the previous request
+// when they are the same.
+func (a *Authorizer) requestKeys(req core.AuthRequest, now time.Time) map[string][]string {
+	if len(req.RequestTags) > 0 || len(req.TagKeys) > 0 || len(req.Context) > 0 {
+		return requestContext(req, a.timeKeys(now))
+	}
+	region := ""
+	if len(req.Resources) > 0 {
+		region = req.Resources[0].Registry.Region
+	}
+	if k := a.lastKeys.Load(); k != nil && k.unix == now.Unix() && k.secure == req.SecureTransport && k.region == region && k.sourceIP == req.SourceIP {
+		return k.keys
+	}
+	keys := requestContext(req, a.timeKeys(now))
+	a.lastKeys.Store(&sharedKeys{unix: now.Unix(), secure: req.SecureTransport, region: region, sourceIP: req.SourceIP, keys: keys})
+	return keys
+}
+
+// clockKeys are the time condition keys' values for one second. The
+// slices are shared by every request of that second and never changed.
+type clockKeys struct {
+	unix           int64
+	current, epoch []string
+}
+
+// timeKeys returns the values of aws:CurrentTime and aws:EpochTime at now.
+func (a *Authorizer) timeKeys(now time.Time) *clockKeys {
+	if k := a.clockKeys.Load(); k != nil && k.unix == now.Unix() {
+		return k
+	}
+	k := &clockKeys{unix: now.Unix(), current: []string{now.UTC().Format(time.RFC3339)}, epoch: []string{strconv.FormatInt(now.Unix(), 10)}}
+	a.clockKeys.Store(k)
+	return k
 }
 
 // NewAuthorizer returns an Authorizer resolving callers through p (nil:
@@ -99,7 +153,7 @@ func (a *Authorizer) UsesResourcePolicies() bool { return true }
 func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
 	principal := a.principal(req.Principal)
 	now := a.now()
-	keys := requestContext(req, now)
+	keys := a.requestKeys(req, now)
 	for _, res := range req.Resources {
 		d, err := a.engine.Decide(ctx, Request{
 			Principal:           principal,
@@ -165,14 +219,24 @@ func PrincipalOf(arn string) Principal {
 	return p
 }
 
+// Values every request shares (the engine only reads a request's keys).
+var (
+	valueTrue  = []string{"true"}
+	valueFalse = []string{"false"}
+)
+
 // requestContext is the request's own condition keys, lower-cased.
-func requestContext(req core.AuthRequest, now time.Time) map[string][]string {
+func requestContext(req core.AuthRequest, clock *clockKeys) map[string][]string {
+	secure := valueFalse
+	if req.SecureTransport {
+		secure = valueTrue
+	}
 	keys := map[string][]string{
-		"aws:securetransport": {strconv.FormatBool(req.SecureTransport)},
-		"aws:currenttime":     {now.UTC().Format(time.RFC3339)},
-		"aws:epochtime":       {strconv.FormatInt(now.Unix(), 10)},
+		"aws:securetransport": secure,
+		"aws:currenttime":     clock.current,
+		"aws:epochtime":       clock.epoch,
 		// Present in every signed request; a berth caller is never a service.
-		"aws:principalisawsservice": {"false"},
+		"aws:principalisawsservice": valueFalse,
 	}
 	// The region of the endpoint called: the registry's.
 	if len(req.Resources) > 0 && req.Resources[0].Registry.Region != "" {

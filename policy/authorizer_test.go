@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -224,4 +225,30 @@ func TestRootsOnlyKnowsAccountRootsOnly(t *testing.T) {
 			t.Errorf("%q resolved to %+v", arn, p)
 		}
 	}
+}
+
+// The request context shared between requests is always the request's own:
+// a change of address, region, transport or second builds it again.
+func TestRequestKeysAreEachRequestsOwn(t *testing.T) {
+	a := NewAuthorizer(nil, AuthorizerOptions{})
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	req := core.AuthRequest{SourceIP: "10.0.0.1", Resources: []core.Resource{{Registry: core.RegistryID{Account: "111111111111", Region: "us-east-1"}}}}
+	check := func(req core.AuthRequest, now time.Time) {
+		t.Helper()
+		got, want := a.requestKeys(req, now), requestContext(req, a.timeKeys(now))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("requestKeys = %v, want %v", got, want)
+		}
+	}
+	check(req, t0)
+	check(req, t0.Add(500*time.Millisecond))
+	check(req, t0.Add(time.Second))
+	req.SourceIP = "10.0.0.2"
+	check(req, t0.Add(time.Second))
+	req.SecureTransport = true
+	check(req, t0.Add(time.Second))
+	req.Resources[0].Registry.Region = "eu-west-1"
+	check(req, t0.Add(time.Second))
+	req.Context = map[string]string{"ecr:AccountSetting": "BASIC_SCAN_TYPE_VERSION"}
+	check(req, t0.Add(time.Second))
 }

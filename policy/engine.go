@@ -137,7 +137,10 @@ func newEngine(maxPolicies int) *Engine {
 // the same principal, action and resource with the same policies, tags and
 // values of the request keys those policies read — gets the earlier answer.
 func (e *Engine) Decide(ctx context.Context, r Request) (Decision, error) {
-	key, memoizable := e.memoKey(r)
+	buf := memoKeys.Get().(*[]byte)
+	defer memoKeys.Put(buf)
+	key, memoizable := e.appendMemoKey((*buf)[:0], r)
+	*buf = key
 	if memoizable {
 		if d, ok := e.memo.get(key); ok {
 			return d, nil

@@ -17,9 +17,9 @@ type decisionMemo struct {
 
 const memoMax = 1 << 14
 
-func (m *decisionMemo) get(key string) (Decision, bool) {
+func (m *decisionMemo) get(key []byte) (Decision, bool) {
 	m.mu.Lock()
-	d, ok := m.m[key]
+	d, ok := m.m[string(key)] // no copy of the key: a lookup converts in place
 	m.mu.Unlock()
 	if ok {
 		d.Sids = slices.Clone(d.Sids) // the caller's to keep
@@ -27,13 +27,13 @@ func (m *decisionMemo) get(key string) (Decision, bool) {
 	return d, ok
 }
 
-func (m *decisionMemo) put(key string, d Decision) {
+func (m *decisionMemo) put(key []byte, d Decision) {
 	d.Sids = slices.Clone(d.Sids)
 	m.mu.Lock()
 	if m.m == nil || len(m.m) >= memoMax {
 		m.m = map[string]Decision{}
 	}
-	m.m[key] = d
+	m.m[string(key)] = d
 	m.mu.Unlock()
 }
 
@@ -45,11 +45,20 @@ func (m *decisionMemo) put(key string, d Decision) {
 // It is not memoizable when a policy does not compile (Decide reports
 // that) or names a key that cannot be listed ahead.
 func (e *Engine) memoKey(r Request) (string, bool) {
-	var b strings.Builder
+	b, ok := e.appendMemoKey(nil, r)
+	return string(b), ok
+}
+
+// memoKeys are buffers for appendMemoKey: a decision found in the memo
+// then costs no allocation for its key.
+var memoKeys = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendMemoKey appends r's memoKey to b.
+func (e *Engine) appendMemoKey(b []byte, r Request) ([]byte, bool) {
 	field := func(s string) {
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
 	fields := func(list []string) {
 		field(strconv.Itoa(len(list)))
@@ -90,13 +99,13 @@ func (e *Engine) memoKey(r Request) (string, bool) {
 	field(strconv.Itoa(len(p.Policies)))
 	for _, text := range p.Policies {
 		if !policy(text, Identity) {
-			return "", false
+			return b, false
 		}
 	}
 	fields([]string{r.Action, r.Resource, r.ResourceAccount, r.ResourceRegion, r.RegistryPolicyScope})
 	sortedMap(r.ResourceTags)
 	if !policy(r.ResourcePolicy, Repository) || !policy(r.RegistryPolicy, Registry) {
-		return "", false
+		return b, false
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
@@ -119,7 +128,7 @@ func (e *Engine) memoKey(r Request) (string, bool) {
 		field("+")
 		fields(v)
 	}
-	return b.String(), true
+	return b, true
 }
 
 // variable finds the key of each ${key} or ${key, 'default'}.

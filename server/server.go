@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,7 +265,8 @@ func (s *Server) routes() http.Handler {
 	if idle <= 0 {
 		idle = DefaultBodyIdleTimeout
 	}
-	r.Use(accessLog(s.log), bodyIdleDeadline(idle))
+	middleware := []func(http.Handler) http.Handler{accessLog(s.log), bodyIdleDeadline(idle)}
+	r.Use(middleware...)
 	r.Get("/_berth/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"status":"ok"}`)
@@ -297,7 +299,27 @@ func (s *Server) routes() http.Handler {
 		r.Post("/_berth/lifecycle/run", s.runLifecycle)
 		r.Post("/moto-api/reset", s.reset) // suites written for moto's server mode switch unchanged
 	})
-	return r
+	return v2First(r, chi.Chain(middleware...).Handler(v2))
+}
+
+// v2First sends /v2 requests, by far the most frequent, straight to v2 (the
+// /v2 handler under the same middleware as the router's), and the rest to
+// the router: the router's matching, its routing context and the copy of
+// the request it makes are work a registry request does not need. A path
+// is routed as chi routes it (by its raw form when it has one), so the
+// router's /v2 routes, kept for its route listing, answer the same requests.
+func v2First(router, v2 http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
+		}
+		if path == "/v2" || strings.HasPrefix(path, "/v2/") {
+			v2.ServeHTTP(w, r)
+			return
+		}
+		router.ServeHTTP(w, r)
+	})
 }
 
 // DefaultLifecycleInterval is --lifecycle-interval's default.

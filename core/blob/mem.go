@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"sync"
 
@@ -147,6 +148,16 @@ func (u *memUpload) Close() error { return nil }
 func (u *memUpload) Write(p []byte) (int, error) {
 	u.h.Write(p)
 	return u.buf.Write(p)
+}
+
+// ReadFrom reads r straight into the upload's buffer (io.Copy would
+// allocate a 32 KiB buffer per chunk, most of a small blob push's memory)
+// and hashes what it read, as Write does.
+func (u *memUpload) ReadFrom(r io.Reader) (int64, error) {
+	start := u.buf.Len()
+	n, err := u.buf.ReadFrom(r)
+	u.h.Write(u.buf.Bytes()[start:])
+	return n, err
 }
 
 func (u *memUpload) Commit(expected digest.Digest) (int64, error) {
