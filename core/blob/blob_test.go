@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/blob/blobtest"
+	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -306,4 +307,28 @@ func TestUploadsTellTheirSHA256(t *testing.T) {
 			t.Fatalf("%s: Commit after SHA256: %v", name, err)
 		}
 	}
+}
+
+func TestInlineOverFS(t *testing.T) {
+	blobtest.RunPersistent(t, func(t *testing.T) (blob.Store, func() blob.Store) {
+		root := t.TempDir()
+		meta, err := kv.OpenBolt(filepath.Join(root, "meta.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { meta.Close() })
+		open := func() blob.Store {
+			s, err := blob.NewFS(filepath.Join(root, "data"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 64 KiB: the suite's blobs of 10 and 50 kB go inline, its larger ones to files.
+			return blob.NewInline(s, meta, "inline", 64<<10)
+		}
+		return open(), open
+	})
+}
+
+func TestInlineOverMem(t *testing.T) {
+	blobtest.Run(t, func(t *testing.T) blob.Store { return blob.NewInline(blob.NewMem(), kv.NewMem(), "inline", 100) })
 }

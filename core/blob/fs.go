@@ -244,6 +244,9 @@ func (u *fsUpload) Truncate(size int64) error {
 
 func (u *fsUpload) SHA256() digest.Digest { return digest.NewDigest(digest.SHA256, u.h) }
 
+// ReadAt reads the bytes written so far (Inline takes a small blob's).
+func (u *fsUpload) ReadAt(p []byte, off int64) (int, error) { return u.f.ReadAt(p, off) }
+
 func (u *fsUpload) ID() string  { return u.id }
 func (u *fsUpload) Size() int64 { return u.size }
 
