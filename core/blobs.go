@@ -185,6 +185,15 @@ func (r *Registry) dropBlobs(ds []digest.Digest) {
 	}
 }
 
+// newUpload starts an upload: in memory first when small blobs go inline
+// (memFirst), else in the blob store.
+func (r *Registry) newUpload(id string) (blob.Upload, error) {
+	if _, ok := r.blobs.(txBlobs); ok && r.inlineMax > 0 {
+		return newMemFirst(r.blobs, id, r.inlineMax), nil
+	}
+	return r.blobs.CreateUpload(id)
+}
+
 // txBlobs is a blob store that keeps small blobs in the metadata store
 // (blob.Inline): commit stores one in the transaction that links it, and
 // unreferenced ones are deleted in one transaction that checks them.
@@ -371,7 +380,7 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 	if errors.Is(err, blob.ErrNotFound) {
 		// A session of no bytes has no upload in the blob store (StartUpload,
 		// release): it starts here.
-		up, err = r.blobs.CreateUpload(id)
+		up, err = r.newUpload(id)
 	}
 	if err != nil {
 		u.mu.Unlock()
@@ -739,7 +748,7 @@ func (r *Registry) putBlob(ctx context.Context, reg RegistryID, repo string, exp
 		delete(r.inFlight, id)
 		r.mu.Unlock()
 	}()
-	up, err := r.blobs.CreateUpload(id)
+	up, err := r.newUpload(id)
 	if err != nil {
 		return Descriptor{}, err
 	}

@@ -58,6 +58,8 @@ type Registry struct {
 	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
+	// inlineMax: blobs up to this size are stored in kv (Options.InlineBlobs).
+	inlineMax int64
 
 	mu       sync.Mutex
 	uploads  map[string]*openUpload // upload sessions this process has seen: their locks and activity
@@ -76,6 +78,7 @@ func New(o Options) *Registry {
 		templates: o.Templates, upstream: o.Upstream, authz: o.Authorizer, log: o.Log, uploads: map[string]*openUpload{}, inFlight: map[string]bool{}}
 	if o.InlineBlobs > 0 {
 		r.blobs = blob.NewInline(o.Blobs, o.KV, bInlineBlobs, o.InlineBlobs)
+		r.inlineMax = o.InlineBlobs
 	}
 	if r.templates == nil {
 		r.templates = CreateOnPushTemplates{Enabled: o.CreateOnPush}

@@ -185,7 +185,7 @@ func (s *Inline) Take(up Upload, expected digest.Digest) (data []byte, ok bool, 
 	if up.Size() > s.max {
 		return nil, false, nil
 	}
-	ra, isRA := unwrap(up).(io.ReaderAt)
+	ra, isRA := up.(io.ReaderAt)
 	if !isRA {
 		return nil, false, nil
 	}
@@ -193,7 +193,9 @@ func (s *Inline) Take(up Upload, expected digest.Digest) (data []byte, ok bool, 
 		return nil, false, ErrDigestMismatch
 	}
 	data = make([]byte, up.Size())
-	if _, err := ra.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := ra.ReadAt(data, 0); errors.Is(err, errors.ErrUnsupported) {
+		return nil, false, nil
+	} else if err != nil && !errors.Is(err, io.EOF) {
 		return nil, false, err
 	}
 	var got digest.Digest
@@ -234,16 +236,6 @@ func (s *Inline) wrap(up Upload, err error) (Upload, error) {
 	return u, nil
 }
 
-func unwrap(up Upload) Upload {
-	switch u := up.(type) {
-	case *inlineUpload:
-		return u.Upload
-	case inlineSHA256Upload:
-		return u.Upload
-	}
-	return up
-}
-
 type inlineUpload struct {
 	Upload
 	s *Inline
@@ -255,6 +247,14 @@ type inlineSHA256Upload struct {
 }
 
 func (u inlineSHA256Upload) SHA256() digest.Digest { return u.sh.SHA256() }
+
+// ReadAt reads the inner upload's bytes (Take reads a small blob's).
+func (u *inlineUpload) ReadAt(p []byte, off int64) (int, error) {
+	if ra, ok := u.Upload.(io.ReaderAt); ok {
+		return ra.ReadAt(p, off)
+	}
+	return 0, errors.ErrUnsupported
+}
 
 func (u *inlineUpload) ReadFrom(r io.Reader) (int64, error) {
 	if rf, ok := u.Upload.(io.ReaderFrom); ok {
