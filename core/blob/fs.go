@@ -215,6 +215,8 @@ type fsUpload struct {
 	// Truncate back to it (a refused chunk) rereads nothing.
 	baseSize  int64
 	baseState []byte
+	// written: the bytes before it were handed to startWriteback.
+	written int64
 }
 
 func (u *fsUpload) Truncate(size int64) error {
@@ -239,6 +241,7 @@ func (u *fsUpload) Truncate(size int64) error {
 		return err
 	}
 	u.h, u.size, u.dirty = h, size, true
+	u.written = min(u.written, size)
 	return nil
 }
 
@@ -255,8 +258,17 @@ func (u *fsUpload) Write(p []byte) (int, error) {
 	u.h.Write(p[:n])
 	u.size += int64(n)
 	u.dirty = u.dirty || n > 0
+	if u.size-u.written >= writebackEvery {
+		startWriteback(u.f, u.written, u.size-u.written)
+		u.written = u.size
+	}
 	return n, err
 }
+
+// writebackEvery is how many bytes an upload writes before it asks the
+// kernel to start writing them out (startWriteback): large enough to make
+// few calls, small enough that the disk works while the client still sends.
+const writebackEvery = 8 << 20
 
 // Close saves the size and running hash for the next ResumeUpload, which
 // goes on from there. The bytes are synced first: a state must never
@@ -365,7 +377,7 @@ func (u *fsUpload) restore() error {
 	if _, err := u.f.Seek(end, io.SeekStart); err != nil {
 		return err
 	}
-	u.h, u.size = h, end
+	u.h, u.size, u.written = h, end, end
 	u.dirty = !ok // Close saves a state that describes the bytes
 	u.baseSize, u.baseState = end, hashState(h)
 	return nil
