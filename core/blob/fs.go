@@ -256,13 +256,18 @@ func (u *fsUpload) Size() int64 { return u.size }
 func (u *fsUpload) Write(p []byte) (int, error) {
 	n, err := u.f.Write(p)
 	u.h.Write(p[:n])
+	u.wrote(n)
+	return n, err
+}
+
+// wrote counts n bytes written to the file (and hashed, or being hashed).
+func (u *fsUpload) wrote(n int) {
 	u.size += int64(n)
 	u.dirty = u.dirty || n > 0
 	if u.size-u.written >= writebackEvery {
 		startWriteback(u.f, u.written, u.size-u.written)
 		u.written = u.size
 	}
-	return n, err
 }
 
 // writebackEvery is how many bytes an upload writes before it asks the
@@ -387,28 +392,60 @@ func (u *fsUpload) restore() error {
 // zeroing) a fresh MiB for every chunk cost more than a small chunk itself.
 var copyBuffers = sync.Pool{New: func() any { return new([1 << 20]byte) }}
 
-// ReadFrom copies with a large buffer: fewer syscalls on big layers.
+// filled is a buffer ReadFrom wrote to the file, for the hasher.
+type filled struct {
+	buf *[1 << 20]byte
+	n   int
+}
+
+// ReadFrom copies with large buffers (fewer syscalls on big layers), and
+// hashes each buffer in a goroutine of its own while the next is read and
+// written: on a large push, hashing costs as much as writing, and a second
+// core does it meanwhile. Only bytes that reached the file are hashed, so
+// the hash describes the upload's bytes whatever fails.
 func (u *fsUpload) ReadFrom(r io.Reader) (int64, error) {
-	bp := copyBuffers.Get().(*[1 << 20]byte)
-	defer copyBuffers.Put(bp)
-	buf := bp[:]
+	free := make(chan *[1 << 20]byte, 2)
+	free <- copyBuffers.Get().(*[1 << 20]byte)
+	free <- copyBuffers.Get().(*[1 << 20]byte)
+	toHash := make(chan filled, 2)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for p := range toHash {
+			u.h.Write(p.buf[:p.n])
+			free <- p.buf
+		}
+	}()
 	var total int64
+	var err error
 	for {
-		n, err := r.Read(buf)
+		buf := <-free
+		n, rerr := r.Read(buf[:])
 		if n > 0 {
-			w, werr := u.Write(buf[:n])
+			w, werr := u.f.Write(buf[:n])
 			total += int64(w)
+			u.wrote(w)
+			toHash <- filled{buf, w}
 			if werr != nil {
-				return total, werr
+				err = werr
+				break
 			}
+		} else {
+			free <- buf
 		}
-		if err == io.EOF {
-			return total, nil
+		if rerr == io.EOF {
+			break
 		}
-		if err != nil {
-			return total, err
+		if rerr != nil {
+			err = rerr
+			break
 		}
 	}
+	close(toHash)
+	<-hashed
+	copyBuffers.Put(<-free)
+	copyBuffers.Put(<-free)
+	return total, err
 }
 
 func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
