@@ -33,7 +33,7 @@ type Inline struct {
 }
 
 // NewInline keeps blobs of at most max bytes in bucket of meta, the rest in
-// inner.
+// inner. With max 0 it stores none there, and reads those it finds.
 func NewInline(inner Store, meta kv.Store, bucket string, max int64) *Inline {
 	return &Inline{inner: inner, meta: meta, bucket: bucket, max: max}
 }
@@ -182,7 +182,7 @@ func (s *Inline) ResumeUpload(id string) (Upload, error) { return s.wrap(s.inner
 // up. ok false: commit up as usual. A digest that does not match is
 // ErrDigestMismatch, and up is left as it was.
 func (s *Inline) Take(up Upload, expected digest.Digest) (data []byte, ok bool, err error) {
-	if up.Size() > s.max {
+	if up.Size() > s.max || s.max <= 0 {
 		return nil, false, nil
 	}
 	ra, isRA := up.(io.ReaderAt)
