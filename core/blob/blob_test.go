@@ -482,3 +482,30 @@ func TestInlineTakeRefusesMismatchAndStoredFiles(t *testing.T) {
 		t.Fatalf("Take of a blob stored as a file = %v, %v; want the usual commit", ok, err)
 	}
 }
+
+// A crash during an upload's first chunk — bytes written, no Close yet, as
+// when core writes a session's first bytes at once — leaves none of them:
+// they were never acknowledged.
+func TestFSCrashDuringFirstChunkKeepsNoBytes(t *testing.T) {
+	s, root := newFS(t)
+	u, err := s.CreateUpload("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write([]byte("never acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies here: no Close. Another store on the same files:
+	again, err := blob.NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := again.ResumeUpload("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Size() != 0 {
+		t.Fatalf("the resumed upload has %d bytes, want none", r.Size())
+	}
+}

@@ -170,16 +170,17 @@ func (s *FS) CreateUpload(id string) (Upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A state left by an earlier upload under this id (a crash as it ended)
-	// describes other bytes.
-	if err := os.Remove(statePath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// A state of no bytes, now (it replaces one an earlier upload under this
+	// id left, describing other bytes): a crash during the first chunk —
+	// which may be written at once, with no Close before it — leaves none
+	// of it behind either. Like Close's for no bytes, it is not synced.
+	u := &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash()}
+	if err := u.saveState(false); err != nil {
 		f.Close()
 		os.Remove(p)
 		return nil, err
 	}
-	// dirty: Close saves a state of no bytes, so that a crash during the
-	// first chunk leaves none of it behind either.
-	return &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash(), dirty: true}, nil
+	return u, nil
 }
 
 func (s *FS) ResumeUpload(id string) (Upload, error) {
