@@ -220,9 +220,6 @@ func (s *Inline) Put(tx kv.Tx, d digest.Digest, data []byte) error {
 	return tx.Put(s.bucket, []byte(d), data)
 }
 
-// Inline reports whether d is stored inline, as seen by tx.
-func (s *Inline) Inline(tx kv.Tx, d digest.Digest) bool { return tx.Get(s.bucket, []byte(d)) != nil }
-
 // wrap gives an inner upload Inline's Commit, keeping the optional
 // interfaces callers look for (io.ReaderFrom for large copies, SHA256Upload).
 func (s *Inline) wrap(up Upload, err error) (Upload, error) {
