@@ -174,6 +174,13 @@ func (r *Registry) dropBlobs(ds []digest.Digest) {
 	}
 	r.gcMu.Lock()
 	defer r.gcMu.Unlock()
+	if tb, ok := r.blobs.(txBlobs); ok {
+		// Inline blobs go in one commit, checked inside it.
+		if _, err := tb.DeleteMany(ds, keepReferenced); err != nil {
+			r.log.Warn("deleting unreferenced blobs", "digests", ds, "err", err)
+		}
+		return
+	}
 	for _, d := range ds {
 		if r.unreferenced(d) {
 			if err := r.blobs.Delete(d); err != nil {
@@ -182,6 +189,27 @@ func (r *Registry) dropBlobs(ds []digest.Digest) {
 		}
 	}
 }
+
+// newUpload starts an upload: in memory first when small blobs go inline
+// (memFirst), else in the blob store.
+func (r *Registry) newUpload(id string) (blob.Upload, error) {
+	if _, ok := r.blobs.(txBlobs); ok && r.inlineMax > 0 {
+		return newMemFirst(r.blobs, id, r.inlineMax), nil
+	}
+	return r.blobs.CreateUpload(id)
+}
+
+// txBlobs is a blob store that keeps small blobs in the metadata store
+// (blob.Inline): commit stores one in the transaction that links it, and
+// unreferenced ones are deleted in one transaction that checks them.
+type txBlobs interface {
+	Take(up blob.Upload, expected digest.Digest) (data []byte, ok bool, err error)
+	Put(tx kv.Tx, d digest.Digest, data []byte) error
+	DeleteMany(ds []digest.Digest, keep func(kv.Tx, digest.Digest) (bool, error)) ([]digest.Digest, error)
+}
+
+// keepReferenced is DeleteMany's keep: a blob some repository links stays.
+func keepReferenced(tx kv.Tx, d digest.Digest) (bool, error) { return blobReferenced(tx, d) }
 
 // UploadStatus is the state of an upload session.
 type UploadStatus struct {
@@ -304,16 +332,10 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 // registry has as many open as it may (KindLimitExceeded).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
 	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
-	// Until the session is registered below, the janitor could see its file
-	// but not (yet, in the records it read) its record: mark it in flight.
-	r.mu.Lock()
-	r.inFlight[rec.ID] = true
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.inFlight, rec.ID)
-		r.mu.Unlock()
-	}()
+	// The session's record is all it needs until bytes arrive: its upload
+	// in the blob store is made by the first request that writes (acquire).
+	// Creating files for a session that may get one small PUT cost more
+	// than the rest of the POST (and two more for it to remove).
 	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
 		if err := r.checkUploadLimit(tx, reg); err != nil {
 			return err
@@ -324,17 +346,6 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 		return UploadStatus{}, err
 	}
 	r.publishAll(ctx, created)
-	up, err := r.blobs.CreateUpload(rec.ID)
-	if err == nil {
-		err = up.Close() // reopened by each request
-	}
-	if err != nil {
-		if up != nil {
-			up.Cancel()
-		}
-		r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, reg, rec.ID) })
-		return UploadStatus{}, err
-	}
 	r.mu.Lock()
 	r.uploads[rec.ID] = newOpenUpload(rec)
 	r.mu.Unlock()
@@ -372,8 +383,9 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 	// may have to reread an upload, and no other session should wait for it.
 	up, err := r.blobs.ResumeUpload(id)
 	if errors.Is(err, blob.ErrNotFound) {
-		r.forget(u) // a record whose bytes are gone
-		err = uploadNotFound(id)
+		// A session of no bytes has no upload in the blob store (StartUpload,
+		// release): it starts here.
+		up, err = r.newUpload(id)
 	}
 	if err != nil {
 		u.mu.Unlock()
@@ -395,6 +407,11 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 	case u.ended.Err() != nil:
 		up.Cancel()
 		u.done = true
+	case up.Size() == 0:
+		// Nothing to keep: the next request starts the upload again.
+		if err = up.Cancel(); err != nil {
+			r.log.Warn("dropping an empty upload between requests", "upload", u.rec.ID, "err", err)
+		}
 	default:
 		if err = up.Close(); err != nil {
 			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", err)
@@ -646,17 +663,42 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	defer func() { r.dropBlobs(orphan) }() // runs after the shared lock is released
 	r.gcMu.RLock()
 	defer r.gcMu.RUnlock()
-	size, err := up.Commit(expected)
+	// A small blob is stored by the commit that links it (blob.Inline): one
+	// grouped sync makes bytes and link durable, where a file costs two more.
+	var (
+		inline []byte // the blob's bytes, when they go inline
+		size   int64
+		err    error
+	)
+	tb, _ := r.blobs.(txBlobs)
+	if tb != nil {
+		var ok bool
+		inline, ok, err = tb.Take(up, expected) // leaves up as it was
+		if !ok {
+			inline = nil
+		}
+		size = int64(len(inline))
+	}
+	consumed = false
+	if inline == nil && err == nil {
+		size, err = up.Commit(expected)
+		consumed = true
+	}
 	if errors.Is(err, blob.ErrDigestMismatch) {
 		return Descriptor{}, false, Errorf(KindDigestInvalid, "the uploaded content does not match digest %s", expected)
 	}
 	if err != nil {
-		return Descriptor{}, true, err
+		return Descriptor{}, consumed, err
 	}
 	// A Batch: completions in parallel share a commit (fn changes only tx).
 	err = r.kv.Batch(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
+		}
+		if inline != nil {
+			if err := tb.Put(tx, expected, inline); err != nil {
+				return err
+			}
 		}
 		if session != "" {
 			if tx.Get(bUploads, []byte(session)) == nil {
@@ -668,8 +710,15 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 		}
 		return linkBlob(tx, reg, repo, expected, size)
 	})
+	if inline != nil {
+		// Its bytes are in the store now, or (err) not stored at all: the
+		// upload's copy goes either way, as a committed upload's would.
+		up.Cancel()
+	}
 	if err != nil {
-		orphan = []digest.Digest{expected} // stored but not linked
+		if inline == nil {
+			orphan = []digest.Digest{expected} // stored but not linked
+		}
 		return Descriptor{}, true, err
 	}
 	r.bus.publish(ctx, ev)
@@ -704,7 +753,7 @@ func (r *Registry) putBlob(ctx context.Context, reg RegistryID, repo string, exp
 		delete(r.inFlight, id)
 		r.mu.Unlock()
 	}()
-	up, err := r.blobs.CreateUpload(id)
+	up, err := r.newUpload(id)
 	if err != nil {
 		return Descriptor{}, err
 	}
@@ -937,12 +986,11 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 		if !last.Before(cutoff) {
 			continue
 		}
-		if files[id] {
-			err = r.CancelUpload(ctx, rec.Registry, rec.Repository, id)
-			if IsKind(err, KindUploadNotFound) || IsKind(err, KindRepositoryNotFound) {
-				err = nil // ended meanwhile
-			}
-		} else {
+		// Whether or not it has bytes (files[id]): a session of none has no
+		// upload in the blob store, and may be open in this process.
+		err = r.CancelUpload(ctx, rec.Registry, rec.Repository, id)
+		if IsKind(err, KindUploadNotFound) || IsKind(err, KindRepositoryNotFound) {
+			// Ended meanwhile, or its repository is gone: its record goes if still there.
 			err = r.kv.Update(func(tx kv.Tx) error { return deleteUploadRecord(tx, rec.Registry, id) })
 		}
 		if err != nil {
@@ -993,6 +1041,10 @@ func (r *Registry) SweepBlobs(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		return 0, err // delete nothing when unsure
+	}
+	if tb, ok := r.blobs.(txBlobs); ok {
+		deleted, err := tb.DeleteMany(orphans, nil) // the GC lock is held: nothing links them meanwhile
+		return len(deleted), err
 	}
 	for _, d := range orphans {
 		if err := r.blobs.Delete(d); err != nil {

@@ -13,7 +13,7 @@ import (
 func (f *fixture) blobCount() int {
 	f.t.Helper()
 	n := 0
-	if err := f.blobs.Walk(func(digest.Digest, int64) error { n++; return nil }); err != nil {
+	if err := f.r.blobs.Walk(func(digest.Digest, int64) error { n++; return nil }); err != nil {
 		f.t.Fatal(err)
 	}
 	return n

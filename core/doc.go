@@ -13,13 +13,18 @@
 // manifest bytes, with a digest → tags index and an index → children index,
 // so that reading one image, or one page of a repository, costs in
 // proportion to what is read, not to the repository. Open upgrades a store
-// written by an earlier layout (schema.go).
+// written by an earlier layout (schema.go). With Options.InlineBlobs (berth
+// on disk), small blobs live in the kv.Store instead (blob.Inline), written
+// by the very commit that links them: one grouped sync, not three.
 //
 // # Upload sessions
 //
 // A session (StartUpload … CompleteUpload) holds no open file between
 // requests: each request reopens its bytes and closes them again, which
-// blob.Store makes cheap. A registry has at most Options.MaxUploads open
+// blob.Store makes cheap. A session of no bytes has no upload in the blob
+// store at all; with InlineBlobs its first bytes stay in memory until they
+// outgrow the inline size or the request ends (memFirst), so a small blob's
+// POST and PUT touch no file. A registry has at most Options.MaxUploads open
 // (KindLimitExceeded past that). A chunk is taken whole or not at all: one
 // whose body fails, or is not the length it declared (ChunkOfLength), leaves
 // the session as it was, and a body error is the client's

@@ -187,8 +187,9 @@ func (g *gatedCreate) CreateUpload(id string) (blob.Upload, error) {
 }
 
 // A session being started — its record written after the janitor read the
-// records, its file created before the janitor listed the files — is not
-// taken for bytes a crash left behind.
+// records, its file created (by its first chunk: StartUpload creates none)
+// before the janitor listed the files — is not taken for bytes a crash left
+// behind.
 func TestExpireUploadsSparesASessionBeingStarted(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
 		f.createRepo(regA, "app")
@@ -198,11 +199,18 @@ func TestExpireUploadsSparesASessionBeingStarted(t *testing.T) {
 		defer r.Bus().Close()
 		started := make(chan error, 1)
 		// The janitor's read of the records is followed, before it lists the
-		// files, by a session start that gets as far as creating its file.
+		// files, by a session start and a first chunk that gets as far as
+		// creating the session's file.
 		rk.mu.Lock()
 		rk.afterView = func() {
 			gb.armed = true
-			go func() { _, err := r.StartUpload(bg, regA, "app"); started <- err }()
+			go func() {
+				st, err := r.StartUpload(bg, regA, "app")
+				if err == nil {
+					_, err = r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("first chunk"))
+				}
+				started <- err
+			}()
 			<-gb.created
 		}
 		rk.mu.Unlock()

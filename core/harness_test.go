@@ -107,7 +107,11 @@ func newFixture(t *testing.T, c storeConfig, createOnPush bool) *fixture {
 }
 
 func (f *fixture) build() *Registry {
-	return New(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads})
+	o := Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads}
+	if f.cfg.disk {
+		o.InlineBlobs = DefaultInlineBlobs // as berth serve runs on disk
+	}
+	return New(o)
 }
 
 // restart simulates a process restart: the old Registry goes away and a new
@@ -160,7 +164,7 @@ func (f *fixture) putBlob(reg RegistryID, repo string, content []byte, mediaType
 // blobBytesStored reports whether the blob store holds d at all.
 func (f *fixture) blobBytesStored(d digest.Digest) bool {
 	f.t.Helper()
-	_, err := f.blobs.Stat(d)
+	_, err := f.r.blobs.Stat(d)
 	if err != nil && !errors.Is(err, blob.ErrNotFound) {
 		f.t.Fatal(err)
 	}

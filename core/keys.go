@@ -27,6 +27,9 @@ const (
 	// bRegistryData (registrydata.go): reg|name → a feature's bytes about one registry
 )
 
+// bInlineBlobs: digest → a small blob's bytes (Options.InlineBlobs, blob.Inline).
+const bInlineBlobs = "inline-blobs"
+
 const sep = "\x00"
 
 func regPrefix(reg RegistryID) string { return reg.Account + sep + reg.Region + sep }

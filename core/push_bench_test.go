@@ -57,7 +57,11 @@ var pushRound atomic.Int64
 
 func pushRegistry(b *testing.B, open func(b *testing.B) (kv.Store, blob.Store)) *Registry {
 	m, s := open(b)
-	r := New(Options{KV: m, Blobs: s, CreateOnPush: true, Log: slog.New(slog.DiscardHandler)})
+	o := Options{KV: m, Blobs: s, CreateOnPush: true, Log: slog.New(slog.DiscardHandler)}
+	if _, mem := m.(*kv.Mem); !mem {
+		o.InlineBlobs = DefaultInlineBlobs // as berth serve runs on disk
+	}
+	r := New(o)
 	b.Cleanup(func() { r.Close() })
 	if _, err := r.CreateRepository(context.Background(), regA, "bench"); err != nil {
 		b.Fatal(err)

@@ -27,7 +27,16 @@ type Options struct {
 	Authorizer   Authorizer     // nil: AccountBoundary
 	MaxUploads   int            // open upload sessions per registry (account × region); 0: DefaultMaxUploads, < 0: no bound
 	Log          *slog.Logger
+	// InlineBlobs > 0 keeps blobs of at most that many bytes in KV, written
+	// by the commit that links them (blob.Inline): for a durable KV, where a
+	// file of its own costs a small blob two syncs more. 0: every blob in Blobs.
+	InlineBlobs int64
 }
+
+// DefaultInlineBlobs is the InlineBlobs berth serves with on disk: image
+// configs, signatures, attestations and tiny layers fit; bbolt keeps a value
+// this size in a few pages.
+const DefaultInlineBlobs = 64 << 10
 
 // Registry is the domain service both edges call. It is safe for concurrent use.
 type Registry struct {
@@ -51,6 +60,8 @@ type Registry struct {
 	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
+	// inlineMax: blobs up to this size are stored in kv (Options.InlineBlobs).
+	inlineMax int64
 
 	mu       sync.Mutex
 	uploads  map[string]*openUpload // upload sessions this process has seen: their locks and activity
@@ -67,6 +78,10 @@ type Registry struct {
 func New(o Options) *Registry {
 	r := &Registry{kv: o.KV, blobs: o.Blobs, bus: o.Bus, clock: o.Clock, newID: o.NewID,
 		templates: o.Templates, upstream: o.Upstream, authz: o.Authorizer, log: o.Log, uploads: map[string]*openUpload{}, inFlight: map[string]bool{}}
+	if o.InlineBlobs > 0 {
+		r.blobs = blob.NewInline(o.Blobs, o.KV, bInlineBlobs, o.InlineBlobs)
+		r.inlineMax = o.InlineBlobs
+	}
 	if r.templates == nil {
 		r.templates = CreateOnPushTemplates{Enabled: o.CreateOnPush}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
 )
@@ -14,7 +15,9 @@ import (
 //	1  image records held the whole parsed manifest; no digest → tags index
 //	2  compact image records (imageSize, configMediaType); the digest-tags bucket
 //	3  the blob-uses bucket; an index's imageSize is its largest manifest's
-const schemaVersion = "3"
+//	4  small blobs may be kept in the inline-blobs bucket (Options.InlineBlobs),
+//	   which a berth of layout 3 would not look in: it must refuse the store
+const schemaVersion = "4"
 
 var schemaKey = []byte("schema")
 
@@ -25,6 +28,17 @@ func Open(o Options) (*Registry, error) {
 	r := New(o)
 	if err := r.upgrade(); err != nil {
 		return nil, fmt.Errorf("upgrading the metadata store: %w", err)
+	}
+	if o.InlineBlobs <= 0 {
+		// Blobs kept inline by an earlier run stay readable, whatever
+		// Options say now; none is added.
+		hasInline := false
+		r.kv.View(func(tx kv.Tx) error {
+			return tx.Scan(bInlineBlobs, nil, nil, func(k, v []byte) bool { hasInline = true; return false })
+		})
+		if hasInline {
+			r.blobs = blob.NewInline(o.Blobs, o.KV, bInlineBlobs, 0)
+		}
 	}
 	return r, nil
 }
@@ -48,6 +62,9 @@ func (r *Registry) upgrade() error {
 		return err
 	case from == schemaVersion:
 		return nil
+	case from == "3":
+		// 3 → 4 adds a bucket and rewrites nothing.
+		return r.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(schemaVersion)) })
 	case from == "":
 		from = "1"
 	case from != "2":

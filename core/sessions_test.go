@@ -361,6 +361,15 @@ func (s *closeFails) ResumeUpload(id string) (blob.Upload, error) {
 	return &failingCloseUpload{Upload: up, s: s}, nil
 }
 
+// CreateUpload: a session's first chunk creates its upload.
+func (s *closeFails) CreateUpload(id string) (blob.Upload, error) {
+	up, err := s.Store.CreateUpload(id)
+	if err != nil {
+		return nil, err
+	}
+	return &failingCloseUpload{Upload: up, s: s}, nil
+}
+
 type failingCloseUpload struct {
 	blob.Upload
 	s *closeFails

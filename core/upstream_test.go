@@ -334,7 +334,7 @@ func TestLyingUpstreamBlobIsRejected(t *testing.T) {
 			t.Fatalf("the rejected blob is reachable: %v", err)
 		}
 		for _, dg := range []digest.Digest{d, digest.FromBytes(lie)} {
-			if _, err := f.blobs.Stat(dg); !errors.Is(err, blob.ErrNotFound) {
+			if _, err := f.r.blobs.Stat(dg); !errors.Is(err, blob.ErrNotFound) {
 				t.Fatalf("blob %s was stored: %v", dg, err)
 			}
 		}

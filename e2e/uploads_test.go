@@ -150,7 +150,12 @@ func TestStalledBodyIsCutOffAfterTheIdleTimeout(t *testing.T) {
 }
 
 // writing waits until the upload id's file on disk has n bytes: its writer
-// is inside its chunk, holding the session.
+// is inside its chunk, holding the session. A session's first bytes stay in
+// memory until they outgrow the size of blobs kept inline
+// (core.DefaultInlineBlobs): n must be larger.
+// stallSent is what a stalled writer sends: more than core.DefaultInlineBlobs.
+const stallSent = 100 << 10
+
 func writing(t *testing.T, b *Berth, loc string, n int64) {
 	t.Helper()
 	id := loc[strings.LastIndex(loc, "/")+1:]
@@ -179,16 +184,16 @@ func TestResetAndDeleteRepositoryDoNotWaitForStalledWriters(t *testing.T) {
 	bounded := &http.Client{Transport: newTransport(t, b), Timeout: 10 * time.Second}
 
 	loc := c.startUpload("stalled/deleted")
-	deleted := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(8, 1024))
-	writing(t, b, loc, 1024)
+	deleted := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(8, stallSent))
+	writing(t, b, loc, stallSent)
 	if status, body := ecrTry(t, b, "DeleteRepository", map[string]any{"repositoryName": "stalled/deleted", "force": true}); status != http.StatusOK {
 		t.Fatalf("DeleteRepository: %d %s", status, body)
 	}
 	t.Logf("the PATCH into the deleted repository ended with status %d (0: connection closed)", deleted.ended(10*time.Second))
 
 	loc = c.startUpload("stalled/reset")
-	reset := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(9, 1024))
-	writing(t, b, loc, 1024)
+	reset := c.stall(http.MethodPatch, loc, 10<<20, patternBytes(9, stallSent))
+	writing(t, b, loc, stallSent)
 	resp, err := bounded.Post(b.URL+"/_berth/reset", "application/json", nil)
 	if err != nil {
 		t.Fatalf("reset: %v", err)

@@ -171,6 +171,7 @@ func New(cfg Config) (*Server, error) {
 		meta   kv.Store
 		blobs  blob.Store
 		secret []byte
+		inline int64 // on disk, small blobs are written by the commit that links them
 	)
 	if cfg.Memory {
 		meta, blobs, secret = kv.NewMem(), blob.NewMem(), core.RandomSecret()
@@ -188,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 		if meta, err = openMeta(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
 			return nil, err
 		}
+		inline = core.DefaultInlineBlobs
 	}
 	// Policies decide with or without --iam-config: without it every
 	// account's root is all there is, and a repository policy still grants
@@ -201,7 +203,7 @@ func New(cfg Config) (*Server, error) {
 	// --create-on-push as an implicit ROOT template) and are kept in it.
 	tmpl := templates.New(templates.Options{CreateOnPush: cfg.CreateOnPush})
 	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, Templates: tmpl, MaxUploads: cfg.MaxUploads,
-		Authorizer: authz, Upstream: pullThrough, Log: log})
+		Authorizer: authz, Upstream: pullThrough, Log: log, InlineBlobs: inline})
 	if err != nil {
 		meta.Close()
 		return nil, err

@@ -3,6 +3,10 @@
 // Commit sees the digest the client promised; nothing holds a whole blob in
 // memory in the filesystem implementation. A blob store knows nothing about
 // repositories: which repository may reach which blob is core's business.
+//
+// Inline wraps a Store and keeps small blobs in the metadata store (kv)
+// instead, where the commit that links one writes it: on disk, a file of its
+// own would cost each small blob two more syncs.
 package blob
 
 import (

@@ -2,6 +2,7 @@ package blob_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/blob/blobtest"
+	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -305,5 +307,205 @@ func TestUploadsTellTheirSHA256(t *testing.T) {
 		if _, err := up.Commit(digest.FromString("hello, world")); err != nil {
 			t.Fatalf("%s: Commit after SHA256: %v", name, err)
 		}
+	}
+}
+
+func TestInlineOverFS(t *testing.T) {
+	blobtest.RunPersistent(t, func(t *testing.T) (blob.Store, func() blob.Store) {
+		root := t.TempDir()
+		meta, err := kv.OpenBolt(filepath.Join(root, "meta.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { meta.Close() })
+		open := func() blob.Store {
+			s, err := blob.NewFS(filepath.Join(root, "data"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 64 KiB: the suite's blobs of 10 and 50 kB go inline, its larger ones to files.
+			return blob.NewInline(s, meta, "inline", 64<<10)
+		}
+		return open(), open
+	})
+}
+
+func TestInlineOverMem(t *testing.T) {
+	blobtest.Run(t, func(t *testing.T) blob.Store { return blob.NewInline(blob.NewMem(), kv.NewMem(), "inline", 100) })
+}
+
+// BenchmarkFSLargeUpload pushes a 64 MiB blob through an FS upload (ReadFrom
+// from a reader handing out 256 KiB at a time, as a socket does) and commits
+// it: hashing, writing and the commit's sync.
+//
+//	go test ./core/blob -run '^$' -bench FSLargeUpload -benchtime 5x -count 5
+func BenchmarkFSLargeUpload(b *testing.B) {
+	const size = 64 << 20
+	content := make([]byte, size)
+	for i := range content {
+		content[i] = byte(i * 7 / 5)
+	}
+	d := digest.FromBytes(content)
+	s, _ := newFSForBench(b)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u, err := s.CreateUpload("large")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(u, &pieces{b: content, n: 256 << 10}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := u.Commit(d); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := s.Delete(d); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// pieces reads b at most n bytes at a time.
+type pieces struct {
+	b []byte
+	n int
+}
+
+func (p *pieces) Read(q []byte) (int, error) {
+	if len(p.b) == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(q), p.n, len(p.b))
+	copy(q, p.b[:k])
+	p.b = p.b[k:]
+	return k, nil
+}
+
+func newFSForBench(b *testing.B) (*blob.FS, string) {
+	root := b.TempDir()
+	s, err := blob.NewFS(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, root
+}
+
+// Inline keeps a blob of at most its size in the metadata store and no file
+// for it; a larger one is a file. Both read, list and delete the same way.
+func TestInlineKeepsSmallBlobsOutOfFiles(t *testing.T) {
+	root := t.TempDir()
+	meta, err := kv.OpenBolt(filepath.Join(root, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	fs, err := blob.NewFS(filepath.Join(root, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := blob.NewInline(fs, meta, "inline", 16)
+	small, large := []byte("sixteen bytes..."), []byte("seventeen bytes..")
+	ds, dl := store(t, s, "a", small), store(t, s, "b", large)
+	if _, err := fs.Stat(ds); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("the small blob has a file: %v", err)
+	}
+	if _, err := fs.Stat(dl); err != nil {
+		t.Errorf("the large blob has no file: %v", err)
+	}
+	for d, want := range map[digest.Digest][]byte{ds: small, dl: large} {
+		rd, err := s.Open(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rd)
+		rd.Close()
+		if !bytes.Equal(got, want) || rd.Size() != int64(len(want)) {
+			t.Errorf("%s reads %q (size %d), want %q", d, got, rd.Size(), want)
+		}
+		if n, err := s.Stat(d); err != nil || n != int64(len(want)) {
+			t.Errorf("Stat(%s) = %d, %v", d, n, err)
+		}
+	}
+	walked := map[digest.Digest]int64{}
+	s.Walk(func(d digest.Digest, n int64) error { walked[d] = n; return nil })
+	if len(walked) != 2 || walked[ds] != 16 || walked[dl] != 17 {
+		t.Errorf("Walk = %v", walked)
+	}
+	uploads := 0
+	s.ListUploads(func(string) error { uploads++; return nil })
+	if uploads != 0 {
+		t.Errorf("%d uploads left after the commits", uploads)
+	}
+	// DeleteMany keeps what keep says to, and deletes the rest of both kinds.
+	deleted, err := s.DeleteMany([]digest.Digest{ds, dl}, func(_ kv.Tx, d digest.Digest) (bool, error) { return d == dl, nil })
+	if err != nil || len(deleted) != 1 || deleted[0] != ds {
+		t.Fatalf("DeleteMany = %v, %v; want only the small blob", deleted, err)
+	}
+	if _, err := s.Stat(ds); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("the deleted small blob: %v", err)
+	}
+	if err := s.Delete(dl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Stat(dl); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("the deleted large blob: %v", err)
+	}
+}
+
+// Take leaves an upload whose bytes do not match the digest as it was, and
+// does not take a blob the inner store already has as a file.
+func TestInlineTakeRefusesMismatchAndStoredFiles(t *testing.T) {
+	fs := blob.NewMem()
+	s := blob.NewInline(fs, kv.NewMem(), "inline", 64)
+	up, err := s.CreateUpload("u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Write([]byte("content"))
+	if _, ok, err := s.Take(up, digest.FromString("other")); !errors.Is(err, blob.ErrDigestMismatch) || ok {
+		t.Fatalf("Take with a wrong digest = %v, %v", ok, err)
+	}
+	if up.Size() != 7 {
+		t.Fatalf("the refused upload has %d bytes", up.Size())
+	}
+	data, ok, err := s.Take(up, digest.FromString("content"))
+	if err != nil || !ok || string(data) != "content" {
+		t.Fatalf("Take = %q, %v, %v", data, ok, err)
+	}
+	store(t, fs, "f", []byte("as a file"))
+	up2, _ := s.CreateUpload("u2")
+	up2.Write([]byte("as a file"))
+	if _, ok, err := s.Take(up2, digest.FromString("as a file")); err != nil || ok {
+		t.Fatalf("Take of a blob stored as a file = %v, %v; want the usual commit", ok, err)
+	}
+}
+
+// A crash during an upload's first chunk — bytes written, no Close yet, as
+// when core writes a session's first bytes at once — leaves none of them:
+// they were never acknowledged.
+func TestFSCrashDuringFirstChunkKeepsNoBytes(t *testing.T) {
+	s, root := newFS(t)
+	u, err := s.CreateUpload("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write([]byte("never acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies here: no Close. Another store on the same files:
+	again, err := blob.NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := again.ResumeUpload("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Size() != 0 {
+		t.Fatalf("the resumed upload has %d bytes, want none", r.Size())
 	}
 }

@@ -170,16 +170,17 @@ func (s *FS) CreateUpload(id string) (Upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A state left by an earlier upload under this id (a crash as it ended)
-	// describes other bytes.
-	if err := os.Remove(statePath(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// A state of no bytes, now (it replaces one an earlier upload under this
+	// id left, describing other bytes): a crash during the first chunk —
+	// which may be written at once, with no Close before it — leaves none
+	// of it behind either. Like Close's for no bytes, it is not synced.
+	u := &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash()}
+	if err := u.saveState(false); err != nil {
 		f.Close()
 		os.Remove(p)
 		return nil, err
 	}
-	// dirty: Close saves a state of no bytes, so that a crash during the
-	// first chunk leaves none of it behind either.
-	return &fsUpload{s: s, id: id, path: p, f: f, h: digest.SHA256.Hash(), dirty: true}, nil
+	return u, nil
 }
 
 func (s *FS) ResumeUpload(id string) (Upload, error) {
@@ -215,6 +216,8 @@ type fsUpload struct {
 	// Truncate back to it (a refused chunk) rereads nothing.
 	baseSize  int64
 	baseState []byte
+	// written: the bytes before it were handed to startWriteback.
+	written int64
 }
 
 func (u *fsUpload) Truncate(size int64) error {
@@ -239,10 +242,14 @@ func (u *fsUpload) Truncate(size int64) error {
 		return err
 	}
 	u.h, u.size, u.dirty = h, size, true
+	u.written = min(u.written, size)
 	return nil
 }
 
 func (u *fsUpload) SHA256() digest.Digest { return digest.NewDigest(digest.SHA256, u.h) }
+
+// ReadAt reads the bytes written so far (Inline takes a small blob's).
+func (u *fsUpload) ReadAt(p []byte, off int64) (int, error) { return u.f.ReadAt(p, off) }
 
 func (u *fsUpload) ID() string  { return u.id }
 func (u *fsUpload) Size() int64 { return u.size }
@@ -250,10 +257,24 @@ func (u *fsUpload) Size() int64 { return u.size }
 func (u *fsUpload) Write(p []byte) (int, error) {
 	n, err := u.f.Write(p)
 	u.h.Write(p[:n])
-	u.size += int64(n)
-	u.dirty = u.dirty || n > 0
+	u.wrote(n)
 	return n, err
 }
+
+// wrote counts n bytes written to the file (and hashed, or being hashed).
+func (u *fsUpload) wrote(n int) {
+	u.size += int64(n)
+	u.dirty = u.dirty || n > 0
+	if u.size-u.written >= writebackEvery {
+		startWriteback(u.f, u.written, u.size-u.written)
+		u.written = u.size
+	}
+}
+
+// writebackEvery is how many bytes an upload writes before it asks the
+// kernel to start writing them out (startWriteback): large enough to make
+// few calls, small enough that the disk works while the client still sends.
+const writebackEvery = 8 << 20
 
 // Close saves the size and running hash for the next ResumeUpload, which
 // goes on from there. The bytes are synced first: a state must never
@@ -362,7 +383,7 @@ func (u *fsUpload) restore() error {
 	if _, err := u.f.Seek(end, io.SeekStart); err != nil {
 		return err
 	}
-	u.h, u.size = h, end
+	u.h, u.size, u.written = h, end, end
 	u.dirty = !ok // Close saves a state that describes the bytes
 	u.baseSize, u.baseState = end, hashState(h)
 	return nil
@@ -372,28 +393,60 @@ func (u *fsUpload) restore() error {
 // zeroing) a fresh MiB for every chunk cost more than a small chunk itself.
 var copyBuffers = sync.Pool{New: func() any { return new([1 << 20]byte) }}
 
-// ReadFrom copies with a large buffer: fewer syscalls on big layers.
+// filled is a buffer ReadFrom wrote to the file, for the hasher.
+type filled struct {
+	buf *[1 << 20]byte
+	n   int
+}
+
+// ReadFrom copies with large buffers (fewer syscalls on big layers), and
+// hashes each buffer in a goroutine of its own while the next is read and
+// written: on a large push, hashing costs as much as writing, and a second
+// core does it meanwhile. Only bytes that reached the file are hashed, so
+// the hash describes the upload's bytes whatever fails.
 func (u *fsUpload) ReadFrom(r io.Reader) (int64, error) {
-	bp := copyBuffers.Get().(*[1 << 20]byte)
-	defer copyBuffers.Put(bp)
-	buf := bp[:]
+	free := make(chan *[1 << 20]byte, 2)
+	free <- copyBuffers.Get().(*[1 << 20]byte)
+	free <- copyBuffers.Get().(*[1 << 20]byte)
+	toHash := make(chan filled, 2)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for p := range toHash {
+			u.h.Write(p.buf[:p.n])
+			free <- p.buf
+		}
+	}()
 	var total int64
+	var err error
 	for {
-		n, err := r.Read(buf)
+		buf := <-free
+		n, rerr := r.Read(buf[:])
 		if n > 0 {
-			w, werr := u.Write(buf[:n])
+			w, werr := u.f.Write(buf[:n])
 			total += int64(w)
+			u.wrote(w)
+			toHash <- filled{buf, w}
 			if werr != nil {
-				return total, werr
+				err = werr
+				break
 			}
+		} else {
+			free <- buf
 		}
-		if err == io.EOF {
-			return total, nil
+		if rerr == io.EOF {
+			break
 		}
-		if err != nil {
-			return total, err
+		if rerr != nil {
+			err = rerr
+			break
 		}
 	}
+	close(toHash)
+	<-hashed
+	copyBuffers.Put(<-free)
+	copyBuffers.Put(<-free)
+	return total, err
 }
 
 func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {

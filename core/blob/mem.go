@@ -141,6 +141,11 @@ func (u *memUpload) Truncate(size int64) error {
 
 func (u *memUpload) SHA256() digest.Digest { return digest.NewDigest(digest.SHA256, u.h) }
 
+// ReadAt reads the bytes written so far (Inline takes a small blob's).
+func (u *memUpload) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(u.buf.Bytes()).ReadAt(p, off)
+}
+
 func (u *memUpload) ID() string   { return u.id }
 func (u *memUpload) Size() int64  { return int64(u.buf.Len()) }
 func (u *memUpload) Close() error { return nil }

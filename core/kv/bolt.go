@@ -22,6 +22,13 @@ type Bolt struct {
 	bmu     sync.Mutex
 	queue   []*batchCall
 	leading bool // a leader is committing, or about to
+	// around is how many callers were seen during the last commit (its
+	// group and those that queued meanwhile); a leader with fewer queued
+	// waits up to gatherWait for the rest (see gather). full is closed when
+	// the queue reaches want.
+	around int
+	want   int
+	full   chan struct{}
 
 	commits atomic.Int64 // write transactions begun (for tests)
 }
@@ -61,17 +68,25 @@ func (b *Bolt) Update(fn func(Tx) error) error {
 	return closedErr(began, err)
 }
 
-// Batch is group commit without a delay: a call that finds no commit in
-// progress commits at once, alone; calls that arrive meanwhile queue, and
+// Batch is group commit without a fixed delay: a call that finds no commit
+// in progress commits at once, alone; calls that arrive meanwhile queue, and
 // when the commit ends the first of them leads one transaction for all of
 // them (bbolt's own DB.Batch instead waits up to 10 ms for a group to fill,
-// which costs a call in a loop far more than it saves).
+// which costs a call in a loop far more than it saves). The one wait: a
+// leader that finds fewer callers queued than were around during the last
+// commit gives the others up to gatherWait to come back (gather), so that
+// concurrent clients share one commit instead of alternating between two
+// half-full ones; a lone caller never waits.
 func (b *Bolt) Batch(fn func(Tx) error) error {
 	c := &batchCall{fn: fn, done: make(chan error, 1)}
 	b.bmu.Lock()
 	b.queue = append(b.queue, c)
 	lead := !b.leading
 	b.leading = true
+	if b.full != nil && len(b.queue) >= b.want {
+		close(b.full)
+		b.full = nil
+	}
 	b.bmu.Unlock()
 	if !lead {
 		switch err := <-c.done; err {
@@ -82,28 +97,61 @@ func (b *Bolt) Batch(fn func(Tx) error) error {
 			return err
 		}
 	}
-	b.bmu.Lock()
-	group := b.queue // c is in it
-	b.queue = nil
-	b.bmu.Unlock()
+	group := b.gather() // c is in it
 	if len(group) == 1 {
 		// Alone: as Update, panics included; then hand over.
-		defer b.handOver()
+		defer b.handOver(1)
 		return b.Update(fn)
 	}
 	b.commitGroup(group)
-	b.handOver()
+	b.handOver(len(group))
 	if err := <-c.done; err != errAlone {
 		return err
 	}
 	return b.Update(fn)
 }
 
+// gatherWait bounds how long a leader waits for callers of the last commit
+// to come back: about what a caller takes between two Batches when it
+// answers a request and gets the next (a commit's syncs take several times
+// longer).
+const gatherWait = 200 * time.Microsecond
+
+// gather takes the queue as the leader's group. When fewer callers are
+// queued than were around during the last commit, those missing are most
+// likely on their way back (concurrent clients, each pushing one thing after
+// another): the leader waits for them, up to gatherWait, so that they share
+// this commit rather than pay for one more. A lone caller (a loop, one
+// client) never waits: around is 1 for it.
+func (b *Bolt) gather() []*batchCall {
+	b.bmu.Lock()
+	if want := b.around; len(b.queue) < want {
+		full := make(chan struct{})
+		b.want, b.full = want, full
+		b.bmu.Unlock()
+		t := time.NewTimer(gatherWait)
+		select {
+		case <-full:
+		case <-t.C:
+		}
+		t.Stop()
+		b.bmu.Lock()
+		if b.full == full {
+			b.full = nil
+		}
+	}
+	group := b.queue
+	b.queue = nil
+	b.bmu.Unlock()
+	return group
+}
+
 // handOver ends a leader's turn: the first call that queued meanwhile leads
 // the next group.
-func (b *Bolt) handOver() {
+func (b *Bolt) handOver(groupSize int) {
 	b.bmu.Lock()
 	defer b.bmu.Unlock()
+	b.around = groupSize + len(b.queue)
 	if len(b.queue) == 0 {
 		b.leading = false
 		return

@@ -46,8 +46,8 @@ type Store interface {
 	// otherwise see what an earlier one left). What Batch returns, and
 	// what those variables hold, come from fn's last run: the one that was
 	// committed, or failed. Without other callers Batch costs what Update
-	// does; with them it waits for the commit in progress to end, never
-	// for a timer.
+	// does; with them it waits for the commit in progress to end (and Bolt
+	// briefly for callers of the last commit, see Bolt.Batch).
 	Batch(fn func(Tx) error) error
 	// Close releases the store. Afterwards View, Update and Batch return
 	// ErrClosed without calling fn; closing again is not an error.
