@@ -55,11 +55,29 @@ func decodeRecord(b []byte, rec *imageRecord) error {
 	return json.Unmarshal(b, rec)
 }
 
+// decodeStorageClass reads only what an image record says of its storage
+// class (archived, activatedAt) into id: what a listing of ids filters on.
+// The rest of the record is checked for its shape but not kept, so that
+// reading it allocates nothing; a record the reader does not take is
+// decoded whole, by decodeRecord, which then decides.
+func decodeStorageClass(b []byte, id *ImageID) error {
+	var rec imageRecord
+	if !(&recordReader{b: b, skim: true}).record(&rec) {
+		if err := decodeRecord(b, &rec); err != nil {
+			return err
+		}
+	}
+	id.Archived, id.ActivatedAt = rec.Archived, rec.ActivatedAt
+	return nil
+}
+
 // recordReader reads the JSON putJSON writes for an imageRecord. Each method
-// reports false on anything it does not handle, valid JSON or not.
+// reports false on anything it does not handle, valid JSON or not. A
+// skimming reader keeps only the storage class (archived, activatedAt).
 type recordReader struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	skim bool
 }
 
 func (r *recordReader) next(c byte) bool {
@@ -92,6 +110,23 @@ func (r *recordReader) str() ([]byte, bool) {
 	return nil, false
 }
 
+// value reads a string value, or skims one that is not kept: a string
+// without escapes ends at the next quote.
+func (r *recordReader) value() ([]byte, bool) {
+	if !r.skim {
+		return r.str()
+	}
+	if !r.next('"') {
+		return nil, false
+	}
+	j := bytes.IndexByte(r.b[r.i:], '"')
+	if j < 0 || bytes.IndexByte(r.b[r.i:r.i+j], '\\') >= 0 {
+		return nil, false
+	}
+	r.i += j + 1
+	return nil, true
+}
+
 // int reads an integer as encoding/json would into an int64.
 func (r *recordReader) int() (int64, bool) {
 	start := r.i
@@ -110,9 +145,14 @@ func (r *recordReader) int() (int64, bool) {
 	return n, err == nil
 }
 
-// time reads a time through time.Time's own UnmarshalJSON, as encoding/json does.
-func (r *recordReader) time(t *time.Time) bool {
+// time reads a time through time.Time's own UnmarshalJSON, as encoding/json
+// does; skipping, only as a string.
+func (r *recordReader) time(t *time.Time, skip bool) bool {
 	start := r.i
+	if skip {
+		_, ok := r.value()
+		return ok
+	}
 	if _, ok := r.str(); !ok {
 		return false
 	}
@@ -136,20 +176,25 @@ func (r *recordReader) strings() (map[string]string, bool) {
 	if !r.next('{') {
 		return nil, false
 	}
-	m := map[string]string{}
+	var m map[string]string
+	if !r.skim {
+		m = map[string]string{}
+	}
 	if r.next('}') {
 		return m, true
 	}
 	for {
-		k, ok := r.str()
+		k, ok := r.value()
 		if !ok || !r.next(':') {
 			return nil, false
 		}
-		v, ok := r.str()
+		v, ok := r.value()
 		if !ok {
 			return nil, false
 		}
-		m[string(k)] = string(v)
+		if !r.skim {
+			m[string(k)] = string(v)
+		}
 		if r.next('}') {
 			return m, true
 		}
@@ -178,6 +223,9 @@ func (r *recordReader) descriptor() (*Descriptor, bool) {
 		case c == '}' || c == ']':
 			if depth--; depth == 0 {
 				r.i++
+				if r.skim {
+					return nil, json.Valid(r.b[start:r.i])
+				}
 				d := new(Descriptor)
 				return d, json.Unmarshal(r.b[start:r.i], d) == nil
 			}
@@ -220,7 +268,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 		switch string(k) {
 		case "mediaType":
 			key = keyMediaType
-			if s, ok = r.str(); ok {
+			if s, ok = r.value(); ok && !r.skim {
 				rec.MediaType = string(s)
 			}
 		case "size":
@@ -228,7 +276,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 			rec.Size, ok = r.int()
 		case "artifactType":
 			key = keyArtifactType
-			if s, ok = r.str(); ok {
+			if s, ok = r.value(); ok && !r.skim {
 				rec.ArtifactType = string(s)
 			}
 		case "imageSize":
@@ -236,7 +284,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 			rec.ImageSize, ok = r.int()
 		case "configMediaType":
 			key = keyConfigMediaType
-			if s, ok = r.str(); ok {
+			if s, ok = r.value(); ok && !r.skim {
 				rec.ConfigMediaType = string(s)
 			}
 		case "subject":
@@ -247,19 +295,19 @@ func (r *recordReader) record(rec *imageRecord) bool {
 			rec.Annotations, ok = r.strings()
 		case "pushedAt":
 			key = keyPushedAt
-			ok = r.time(&rec.PushedAt)
+			ok = r.time(&rec.PushedAt, r.skim)
 		case "lastPulledAt":
 			key = keyLastPulledAt
-			ok = r.time(&rec.LastPulledAt)
+			ok = r.time(&rec.LastPulledAt, r.skim)
 		case "archived":
 			key = keyArchived
 			rec.Archived, ok = r.bool()
 		case "archivedAt":
 			key = keyArchivedAt
-			ok = r.time(&rec.ArchivedAt)
+			ok = r.time(&rec.ArchivedAt, r.skim)
 		case "activatedAt":
 			key = keyActivatedAt
-			ok = r.time(&rec.ActivatedAt)
+			ok = r.time(&rec.ActivatedAt, false)
 		default:
 			return false // encoding/json ignores unknown keys and matches keys without regard to case
 		}

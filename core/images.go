@@ -48,13 +48,89 @@ func (i *Image) Descriptor() Descriptor {
 
 // Status is ECR's imageStatus: ACTIVE, ARCHIVED or ACTIVATING.
 func (i *Image) Status(now time.Time, restoreDelay time.Duration) string {
+	return imageStatus(i.Archived, i.ActivatedAt, now, restoreDelay)
+}
+
+func imageStatus(archived bool, activatedAt, now time.Time, restoreDelay time.Duration) string {
 	switch {
-	case i.Archived:
+	case archived:
 		return "ARCHIVED"
-	case !i.ActivatedAt.IsZero() && now.Before(i.ActivatedAt.Add(restoreDelay)):
+	case !activatedAt.IsZero() && now.Before(activatedAt.Add(restoreDelay)):
 		return "ACTIVATING"
 	}
 	return "ACTIVE"
+}
+
+// ImageID is what a listing of image ids needs of an image: its digest, its
+// tags and its storage class.
+type ImageID struct {
+	Digest      digest.Digest
+	Tags        []string // in order
+	Archived    bool
+	ActivatedAt time.Time
+}
+
+// Status is the image's imageStatus, as Image.Status.
+func (i *ImageID) Status(now time.Time, restoreDelay time.Duration) string {
+	return imageStatus(i.Archived, i.ActivatedAt, now, restoreDelay)
+}
+
+// DigestsAfter is the PageImageIDs bound that starts after the digest d.
+func DigestsAfter(d digest.Digest) string { return string(d) + sep }
+
+// PageImageIDs lists up to limit images of a repository whose digests are ≥
+// from ("" from the first), in digest order, and says whether more follow.
+// It reads the tags index and only the storage class of each image record,
+// so a page of ids costs a fraction of a page of images (PageImages).
+func (r *Registry) PageImageIDs(ctx context.Context, reg RegistryID, repo string, from string, limit int) (ids []ImageID, more bool, err error) {
+	err = r.kv.View(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err
+		}
+		pre := inRepo(reg, repo)
+		ids = make([]ImageID, 0, min(limit, imageBatch))
+		var ferr error
+		tx.Scan(bManifests, pre, append(slices.Clip(pre), from...), func(k, v []byte) bool {
+			if len(ids) == limit {
+				more = true
+				return false
+			}
+			id := ImageID{Digest: digest.Digest(k[len(pre):])}
+			if ferr = decodeStorageClass(v, &id); ferr != nil {
+				ferr = corrupt("image", k, ferr)
+				return false
+			}
+			ids = append(ids, id)
+			return true
+		})
+		if ferr != nil || len(ids) == 0 {
+			return ferr
+		}
+		// The tags of a run of digests are one run of keys (reg|repo|digest|tag),
+		// in the same order as the run: one scan, walked beside it.
+		first := append(slices.Clip(pre), ids[0].Digest...)
+		end := append(append(slices.Clip(pre), ids[len(ids)-1].Digest...), 1)
+		i := 0
+		tx.Scan(bDigestTags, pre, first, func(k, _ []byte) bool {
+			if bytes.Compare(k, end) >= 0 {
+				return false
+			}
+			rest := k[len(pre):]
+			j := bytes.IndexByte(rest, 0)
+			if j < 0 {
+				return true
+			}
+			for i < len(ids) && string(ids[i].Digest) < string(rest[:j]) {
+				i++
+			}
+			if i < len(ids) && string(ids[i].Digest) == string(rest[:j]) {
+				ids[i].Tags = append(ids[i].Tags, string(rest[j+1:]))
+			}
+			return true
+		})
+		return nil
+	})
+	return ids, more, err
 }
 
 // corrupt reports a stored record that cannot be read: an internal error,
