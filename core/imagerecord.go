@@ -61,13 +61,16 @@ func decodeRecord(b []byte, rec *imageRecord) error {
 // reading it allocates nothing; a record the reader does not take is
 // decoded whole, by decodeRecord, which then decides.
 func decodeStorageClass(b []byte, id *ImageID) error {
-	var rec imageRecord
-	if !(&recordReader{b: b, skim: true}).record(&rec) {
-		if err := decodeRecord(b, &rec); err != nil {
-			return err
-		}
+	var rec imageRecord // stays on the stack: the fallback decodes into its own
+	if (&recordReader{b: b, skim: true}).record(&rec) {
+		id.Archived, id.ActivatedAt = rec.Archived, rec.ActivatedAt
+		return nil
 	}
-	id.Archived, id.ActivatedAt = rec.Archived, rec.ActivatedAt
+	full := new(imageRecord)
+	if err := decodeRecord(b, full); err != nil {
+		return err
+	}
+	id.Archived, id.ActivatedAt = full.Archived, full.ActivatedAt
 	return nil
 }
 
@@ -108,6 +111,22 @@ func (r *recordReader) str() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// key reads a member's name. Only the names below are taken, plain ASCII
+// all, so a name is its bytes up to the next quote: one with an escape, a
+// control character or other bytes matches none of them.
+func (r *recordReader) key() ([]byte, bool) {
+	if !r.next('"') {
+		return nil, false
+	}
+	j := bytes.IndexByte(r.b[r.i:], '"')
+	if j < 0 {
+		return nil, false
+	}
+	k := r.b[r.i : r.i+j]
+	r.i += j + 1
+	return k, true
 }
 
 // value reads a string value, or skims one that is not kept: a string
@@ -259,7 +278,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 	}
 	seen := 0
 	for {
-		k, ok := r.str()
+		k, ok := r.key()
 		if !ok || !r.next(':') {
 			return false
 		}

@@ -115,7 +115,11 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 		if c.blob != nil && c.blob.err != nil {
 			return nil, newError("SerializationException", "%v", c.blob.err) // where the typed decode of the blob would fail
 		}
-		return fn(c, in)
+		out, err := fn(c, in)
+		if out == nil {
+			return nil, err // not a nil *O in the interface: it has no encoder to call
+		}
+		return out, err
 	}
 }
 
@@ -202,10 +206,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, h.toAWS(r, err))
 		return
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		writeAWSError(w, h.toAWS(r, err))
-		return
+	var b []byte
+	if enc, ok := out.(encoder); ok {
+		jw, ok := encodeResponse(enc)
+		defer jw.release()
+		if ok {
+			b = jw.b
+		}
+	}
+	if b == nil { // not a generated type, or a value only encoding/json can word the refusal of
+		if b, err = json.Marshal(out); err != nil {
+			writeAWSError(w, h.toAWS(r, err))
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))

@@ -1794,3 +1794,5503 @@ var authorizations = map[string]authorizationSpec{
 	"UploadLayerPart":                         {Action: "ecr:UploadLayerPart", Resources: namedRepository, RegistryID: true},
 	"ValidatePullThroughCacheRule":            {Action: "ecr:ValidatePullThroughCacheRule", Resources: anyResource, RegistryID: true},
 }
+
+// encodeJSON methods append each structure as encoding/json does (see jsonenc.go).
+
+// newStructures returns a zero value of every structure, for the tests that
+// compare the generated encoders with encoding/json.
+func newStructures() []encoder {
+	return []encoder{
+		new(Attribute),
+		new(AuthorizationData),
+		new(AwsEcrContainerImageDetails),
+		new(BatchCheckLayerAvailabilityRequest),
+		new(BatchCheckLayerAvailabilityResponse),
+		new(BatchDeleteImageRequest),
+		new(BatchDeleteImageResponse),
+		new(BatchGetImageRequest),
+		new(BatchGetImageResponse),
+		new(BatchGetRepositoryScanningConfigurationRequest),
+		new(BatchGetRepositoryScanningConfigurationResponse),
+		new(BlockedByOrganizationPolicyException),
+		new(CompleteLayerUploadRequest),
+		new(CompleteLayerUploadResponse),
+		new(CreatePullThroughCacheRuleRequest),
+		new(CreatePullThroughCacheRuleResponse),
+		new(CreateRepositoryCreationTemplateRequest),
+		new(CreateRepositoryCreationTemplateResponse),
+		new(CreateRepositoryRequest),
+		new(CreateRepositoryResponse),
+		new(CvssScore),
+		new(CvssScoreAdjustment),
+		new(CvssScoreDetails),
+		new(DeleteLifecyclePolicyRequest),
+		new(DeleteLifecyclePolicyResponse),
+		new(DeletePullThroughCacheRuleRequest),
+		new(DeletePullThroughCacheRuleResponse),
+		new(DeleteRegistryPolicyRequest),
+		new(DeleteRegistryPolicyResponse),
+		new(DeleteRepositoryCreationTemplateRequest),
+		new(DeleteRepositoryCreationTemplateResponse),
+		new(DeleteRepositoryPolicyRequest),
+		new(DeleteRepositoryPolicyResponse),
+		new(DeleteRepositoryRequest),
+		new(DeleteRepositoryResponse),
+		new(DeleteSigningConfigurationRequest),
+		new(DeleteSigningConfigurationResponse),
+		new(DeregisterPullTimeUpdateExclusionRequest),
+		new(DeregisterPullTimeUpdateExclusionResponse),
+		new(DescribeImageReplicationStatusRequest),
+		new(DescribeImageReplicationStatusResponse),
+		new(DescribeImageScanFindingsRequest),
+		new(DescribeImageScanFindingsResponse),
+		new(DescribeImageSigningStatusRequest),
+		new(DescribeImageSigningStatusResponse),
+		new(DescribeImagesFilter),
+		new(DescribeImagesRequest),
+		new(DescribeImagesResponse),
+		new(DescribePullThroughCacheRulesRequest),
+		new(DescribePullThroughCacheRulesResponse),
+		new(DescribeRegistryRequest),
+		new(DescribeRegistryResponse),
+		new(DescribeRepositoriesRequest),
+		new(DescribeRepositoriesResponse),
+		new(DescribeRepositoryCreationTemplatesRequest),
+		new(DescribeRepositoryCreationTemplatesResponse),
+		new(EmptyUploadException),
+		new(EncryptionConfiguration),
+		new(EncryptionConfigurationForRepositoryCreationTemplate),
+		new(EnhancedImageScanFinding),
+		new(ExclusionAlreadyExistsException),
+		new(ExclusionNotFoundException),
+		new(GetAccountSettingRequest),
+		new(GetAccountSettingResponse),
+		new(GetAuthorizationTokenRequest),
+		new(GetAuthorizationTokenResponse),
+		new(GetDownloadUrlForLayerRequest),
+		new(GetDownloadUrlForLayerResponse),
+		new(GetLifecyclePolicyPreviewRequest),
+		new(GetLifecyclePolicyPreviewResponse),
+		new(GetLifecyclePolicyRequest),
+		new(GetLifecyclePolicyResponse),
+		new(GetRegistryPolicyRequest),
+		new(GetRegistryPolicyResponse),
+		new(GetRegistryScanningConfigurationRequest),
+		new(GetRegistryScanningConfigurationResponse),
+		new(GetRepositoryPolicyRequest),
+		new(GetRepositoryPolicyResponse),
+		new(GetSigningConfigurationRequest),
+		new(GetSigningConfigurationResponse),
+		new(Image),
+		new(ImageAlreadyExistsException),
+		new(ImageArchivedException),
+		new(ImageDetail),
+		new(ImageDigestDoesNotMatchException),
+		new(ImageFailure),
+		new(ImageIdentifier),
+		new(ImageNotFoundException),
+		new(ImageReferrer),
+		new(ImageReplicationStatus),
+		new(ImageScanFinding),
+		new(ImageScanFindings),
+		new(ImageScanFindingsSummary),
+		new(ImageScanStatus),
+		new(ImageScanningConfiguration),
+		new(ImageSigningStatus),
+		new(ImageStorageClassUpdateNotSupportedException),
+		new(ImageTagAlreadyExistsException),
+		new(ImageTagMutabilityExclusionFilter),
+		new(InitiateLayerUploadRequest),
+		new(InitiateLayerUploadResponse),
+		new(InvalidLayerException),
+		new(InvalidLayerPartException),
+		new(InvalidParameterException),
+		new(InvalidTagParameterException),
+		new(KmsException),
+		new(Layer),
+		new(LayerAlreadyExistsException),
+		new(LayerFailure),
+		new(LayerInaccessibleException),
+		new(LayerPartTooSmallException),
+		new(LayersNotFoundException),
+		new(LifecyclePolicyNotFoundException),
+		new(LifecyclePolicyPreviewFilter),
+		new(LifecyclePolicyPreviewInProgressException),
+		new(LifecyclePolicyPreviewNotFoundException),
+		new(LifecyclePolicyPreviewResult),
+		new(LifecyclePolicyPreviewSummary),
+		new(LifecyclePolicyRuleAction),
+		new(LimitExceededException),
+		new(ListImageReferrersFilter),
+		new(ListImageReferrersRequest),
+		new(ListImageReferrersResponse),
+		new(ListImagesFilter),
+		new(ListImagesRequest),
+		new(ListImagesResponse),
+		new(ListPullTimeUpdateExclusionsRequest),
+		new(ListPullTimeUpdateExclusionsResponse),
+		new(ListTagsForResourceRequest),
+		new(ListTagsForResourceResponse),
+		new(PackageVulnerabilityDetails),
+		new(PullThroughCacheRule),
+		new(PullThroughCacheRuleAlreadyExistsException),
+		new(PullThroughCacheRuleNotFoundException),
+		new(PutAccountSettingRequest),
+		new(PutAccountSettingResponse),
+		new(PutImageRequest),
+		new(PutImageResponse),
+		new(PutImageScanningConfigurationRequest),
+		new(PutImageScanningConfigurationResponse),
+		new(PutImageTagMutabilityRequest),
+		new(PutImageTagMutabilityResponse),
+		new(PutLifecyclePolicyRequest),
+		new(PutLifecyclePolicyResponse),
+		new(PutRegistryPolicyRequest),
+		new(PutRegistryPolicyResponse),
+		new(PutRegistryScanningConfigurationRequest),
+		new(PutRegistryScanningConfigurationResponse),
+		new(PutReplicationConfigurationRequest),
+		new(PutReplicationConfigurationResponse),
+		new(PutSigningConfigurationRequest),
+		new(PutSigningConfigurationResponse),
+		new(Recommendation),
+		new(ReferencedImagesNotFoundException),
+		new(RegisterPullTimeUpdateExclusionRequest),
+		new(RegisterPullTimeUpdateExclusionResponse),
+		new(RegistryPolicyNotFoundException),
+		new(RegistryScanningConfiguration),
+		new(RegistryScanningRule),
+		new(Remediation),
+		new(ReplicationConfiguration),
+		new(ReplicationDestination),
+		new(ReplicationRule),
+		new(Repository),
+		new(RepositoryAlreadyExistsException),
+		new(RepositoryCreationTemplate),
+		new(RepositoryFilter),
+		new(RepositoryNotEmptyException),
+		new(RepositoryNotFoundException),
+		new(RepositoryPolicyNotFoundException),
+		new(RepositoryScanningConfiguration),
+		new(RepositoryScanningConfigurationFailure),
+		new(Resource),
+		new(ResourceDetails),
+		new(ScanNotFoundException),
+		new(ScanningRepositoryFilter),
+		new(ScoreDetails),
+		new(SecretNotFoundException),
+		new(ServerException),
+		new(SetRepositoryPolicyRequest),
+		new(SetRepositoryPolicyResponse),
+		new(SigningConfiguration),
+		new(SigningConfigurationNotFoundException),
+		new(SigningRepositoryFilter),
+		new(SigningRule),
+		new(StartImageScanRequest),
+		new(StartImageScanResponse),
+		new(StartLifecyclePolicyPreviewRequest),
+		new(StartLifecyclePolicyPreviewResponse),
+		new(SubjectIdentifier),
+		new(Tag),
+		new(TagResourceRequest),
+		new(TagResourceResponse),
+		new(TemplateAlreadyExistsException),
+		new(TemplateNotFoundException),
+		new(TooManyTagsException),
+		new(TransitioningImageTotalCount),
+		new(UnableToAccessSecretException),
+		new(UnableToDecryptSecretValueException),
+		new(UnableToGetUpstreamImageException),
+		new(UnableToGetUpstreamLayerException),
+		new(UnableToListUpstreamImageReferrersException),
+		new(UnsupportedImageTypeException),
+		new(UnsupportedUpstreamRegistryException),
+		new(UntagResourceRequest),
+		new(UntagResourceResponse),
+		new(UpdateImageStorageClassRequest),
+		new(UpdateImageStorageClassResponse),
+		new(UpdatePullThroughCacheRuleRequest),
+		new(UpdatePullThroughCacheRuleResponse),
+		new(UpdateRepositoryCreationTemplateRequest),
+		new(UpdateRepositoryCreationTemplateResponse),
+		new(UploadLayerPartRequest),
+		new(UploadLayerPartResponse),
+		new(UploadNotFoundException),
+		new(ValidatePullThroughCacheRuleRequest),
+		new(ValidatePullThroughCacheRuleResponse),
+		new(ValidationException),
+		new(VulnerablePackage),
+	}
+}
+
+func (x *Attribute) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Key != "" {
+		w.b = append(append(w.b, c), "\"key\":"...)
+		c = ','
+		w.str(x.Key)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *AuthorizationData) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AuthorizationToken != "" {
+		w.b = append(append(w.b, c), "\"authorizationToken\":"...)
+		c = ','
+		w.str(x.AuthorizationToken)
+	}
+	if x.ExpiresAt != nil {
+		w.b = append(append(w.b, c), "\"expiresAt\":"...)
+		c = ','
+		w.time(*x.ExpiresAt)
+	}
+	if x.ProxyEndpoint != "" {
+		w.b = append(append(w.b, c), "\"proxyEndpoint\":"...)
+		c = ','
+		w.str(x.ProxyEndpoint)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *AwsEcrContainerImageDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Architecture != "" {
+		w.b = append(append(w.b, c), "\"architecture\":"...)
+		c = ','
+		w.str(x.Architecture)
+	}
+	if x.Author != "" {
+		w.b = append(append(w.b, c), "\"author\":"...)
+		c = ','
+		w.str(x.Author)
+	}
+	if x.ImageHash != "" {
+		w.b = append(append(w.b, c), "\"imageHash\":"...)
+		c = ','
+		w.str(x.ImageHash)
+	}
+	if x.ImageTags != nil {
+		w.b = append(append(w.b, c), "\"imageTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ImageTags[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.InUseCount != nil {
+		w.b = append(append(w.b, c), "\"inUseCount\":"...)
+		c = ','
+		w.int(int64(*x.InUseCount))
+	}
+	if x.LastInUseAt != nil {
+		w.b = append(append(w.b, c), "\"lastInUseAt\":"...)
+		c = ','
+		w.time(*x.LastInUseAt)
+	}
+	if x.Platform != "" {
+		w.b = append(append(w.b, c), "\"platform\":"...)
+		c = ','
+		w.str(x.Platform)
+	}
+	if x.PushedAt != nil {
+		w.b = append(append(w.b, c), "\"pushedAt\":"...)
+		c = ','
+		w.time(*x.PushedAt)
+	}
+	if x.Registry != "" {
+		w.b = append(append(w.b, c), "\"registry\":"...)
+		c = ','
+		w.str(x.Registry)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchCheckLayerAvailabilityRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigests != nil {
+		w.b = append(append(w.b, c), "\"layerDigests\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.LayerDigests {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.LayerDigests[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchCheckLayerAvailabilityResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Layers != nil {
+		w.b = append(append(w.b, c), "\"layers\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Layers {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Layers[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchDeleteImageRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchDeleteImageResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetImageRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AcceptedMediaTypes != nil {
+		w.b = append(append(w.b, c), "\"acceptedMediaTypes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AcceptedMediaTypes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AcceptedMediaTypes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetImageResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Images != nil {
+		w.b = append(append(w.b, c), "\"images\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Images {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Images[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RepositoryNames != nil {
+		w.b = append(append(w.b, c), "\"repositoryNames\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryNames {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RepositoryNames[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetRepositoryScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanningConfigurations != nil {
+		w.b = append(append(w.b, c), "\"scanningConfigurations\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ScanningConfigurations {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ScanningConfigurations[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BlockedByOrganizationPolicyException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CompleteLayerUploadRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigests != nil {
+		w.b = append(append(w.b, c), "\"layerDigests\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.LayerDigests {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.LayerDigests[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CompleteLayerUploadResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreatePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistry != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistry\":"...)
+		c = ','
+		w.str(x.UpstreamRegistry)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreatePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistry != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistry\":"...)
+		c = ','
+		w.str(x.UpstreamRegistry)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryCreationTemplateRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedFor != nil {
+		w.b = append(append(w.b, c), "\"appliedFor\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedFor {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AppliedFor[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LifecyclePolicy != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicy\":"...)
+		c = ','
+		w.str(x.LifecyclePolicy)
+	}
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if x.RepositoryPolicy != "" {
+		w.b = append(append(w.b, c), "\"repositoryPolicy\":"...)
+		c = ','
+		w.str(x.RepositoryPolicy)
+	}
+	if x.ResourceTags != nil {
+		w.b = append(append(w.b, c), "\"resourceTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ResourceTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ResourceTags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryCreationTemplateResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplate != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplate\":"...)
+		c = ','
+		x.RepositoryCreationTemplate.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Tags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Tags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Repository != nil {
+		w.b = append(append(w.b, c), "\"repository\":"...)
+		c = ','
+		x.Repository.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CvssScore) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.BaseScore != nil {
+		w.b = append(append(w.b, c), "\"baseScore\":"...)
+		c = ','
+		w.float(*x.BaseScore)
+	}
+	if x.ScoringVector != "" {
+		w.b = append(append(w.b, c), "\"scoringVector\":"...)
+		c = ','
+		w.str(x.ScoringVector)
+	}
+	if x.Source != "" {
+		w.b = append(append(w.b, c), "\"source\":"...)
+		c = ','
+		w.str(x.Source)
+	}
+	if x.Version != "" {
+		w.b = append(append(w.b, c), "\"version\":"...)
+		c = ','
+		w.str(x.Version)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CvssScoreAdjustment) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Metric != "" {
+		w.b = append(append(w.b, c), "\"metric\":"...)
+		c = ','
+		w.str(x.Metric)
+	}
+	if x.Reason != "" {
+		w.b = append(append(w.b, c), "\"reason\":"...)
+		c = ','
+		w.str(x.Reason)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CvssScoreDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Adjustments != nil {
+		w.b = append(append(w.b, c), "\"adjustments\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Adjustments {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Adjustments[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Score != nil {
+		w.b = append(append(w.b, c), "\"score\":"...)
+		c = ','
+		w.float(*x.Score)
+	}
+	if x.ScoreSource != "" {
+		w.b = append(append(w.b, c), "\"scoreSource\":"...)
+		c = ','
+		w.str(x.ScoreSource)
+	}
+	if x.ScoringVector != "" {
+		w.b = append(append(w.b, c), "\"scoringVector\":"...)
+		c = ','
+		w.str(x.ScoringVector)
+	}
+	if x.Version != "" {
+		w.b = append(append(w.b, c), "\"version\":"...)
+		c = ','
+		w.str(x.Version)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteLifecyclePolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteLifecyclePolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastEvaluatedAt != nil {
+		w.b = append(append(w.b, c), "\"lastEvaluatedAt\":"...)
+		c = ','
+		w.time(*x.LastEvaluatedAt)
+	}
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeletePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeletePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRegistryPolicyRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *DeleteRegistryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryCreationTemplateRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryCreationTemplateResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplate != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplate\":"...)
+		c = ','
+		x.RepositoryCreationTemplate.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Force != nil {
+		w.b = append(append(w.b, c), "\"force\":"...)
+		c = ','
+		w.bool(*x.Force)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Repository != nil {
+		w.b = append(append(w.b, c), "\"repository\":"...)
+		c = ','
+		x.Repository.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteSigningConfigurationRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *DeleteSigningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeregisterPullTimeUpdateExclusionResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageReplicationStatusRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageReplicationStatusResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ReplicationStatuses != nil {
+		w.b = append(append(w.b, c), "\"replicationStatuses\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ReplicationStatuses {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ReplicationStatuses[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageScanFindingsRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageScanFindingsResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageScanFindings != nil {
+		w.b = append(append(w.b, c), "\"imageScanFindings\":"...)
+		c = ','
+		x.ImageScanFindings.encodeJSON(w)
+	}
+	if x.ImageScanStatus != nil {
+		w.b = append(append(w.b, c), "\"imageScanStatus\":"...)
+		c = ','
+		x.ImageScanStatus.encodeJSON(w)
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageSigningStatusRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageSigningStatusResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.SigningStatuses != nil {
+		w.b = append(append(w.b, c), "\"signingStatuses\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.SigningStatuses {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.SigningStatuses[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImagesFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.TagStatus != "" {
+		w.b = append(append(w.b, c), "\"tagStatus\":"...)
+		c = ','
+		w.str(x.TagStatus)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImagesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImagesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDetails != nil {
+		w.b = append(append(w.b, c), "\"imageDetails\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageDetails {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageDetails[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribePullThroughCacheRulesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EcrRepositoryPrefixes != nil {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefixes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.EcrRepositoryPrefixes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.EcrRepositoryPrefixes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribePullThroughCacheRulesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.PullThroughCacheRules != nil {
+		w.b = append(append(w.b, c), "\"pullThroughCacheRules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.PullThroughCacheRules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.PullThroughCacheRules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRegistryRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *DescribeRegistryResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.ReplicationConfiguration != nil {
+		w.b = append(append(w.b, c), "\"replicationConfiguration\":"...)
+		c = ','
+		x.ReplicationConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoriesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryNames != nil {
+		w.b = append(append(w.b, c), "\"repositoryNames\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryNames {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RepositoryNames[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoriesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.Repositories != nil {
+		w.b = append(append(w.b, c), "\"repositories\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Repositories {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Repositories[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoryCreationTemplatesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.Prefixes != nil {
+		w.b = append(append(w.b, c), "\"prefixes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Prefixes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.Prefixes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoryCreationTemplatesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplates != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplates\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryCreationTemplates {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryCreationTemplates[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EmptyUploadException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EncryptionConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EncryptionType != "" {
+		w.b = append(append(w.b, c), "\"encryptionType\":"...)
+		c = ','
+		w.str(x.EncryptionType)
+	}
+	if x.KmsKey != "" {
+		w.b = append(append(w.b, c), "\"kmsKey\":"...)
+		c = ','
+		w.str(x.KmsKey)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EncryptionConfigurationForRepositoryCreationTemplate) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EncryptionType != "" {
+		w.b = append(append(w.b, c), "\"encryptionType\":"...)
+		c = ','
+		w.str(x.EncryptionType)
+	}
+	if x.KmsKey != "" {
+		w.b = append(append(w.b, c), "\"kmsKey\":"...)
+		c = ','
+		w.str(x.KmsKey)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EnhancedImageScanFinding) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AwsAccountId != "" {
+		w.b = append(append(w.b, c), "\"awsAccountId\":"...)
+		c = ','
+		w.str(x.AwsAccountId)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.ExploitAvailable != "" {
+		w.b = append(append(w.b, c), "\"exploitAvailable\":"...)
+		c = ','
+		w.str(x.ExploitAvailable)
+	}
+	if x.FindingArn != "" {
+		w.b = append(append(w.b, c), "\"findingArn\":"...)
+		c = ','
+		w.str(x.FindingArn)
+	}
+	if x.FirstObservedAt != nil {
+		w.b = append(append(w.b, c), "\"firstObservedAt\":"...)
+		c = ','
+		w.time(*x.FirstObservedAt)
+	}
+	if x.FixAvailable != "" {
+		w.b = append(append(w.b, c), "\"fixAvailable\":"...)
+		c = ','
+		w.str(x.FixAvailable)
+	}
+	if x.LastObservedAt != nil {
+		w.b = append(append(w.b, c), "\"lastObservedAt\":"...)
+		c = ','
+		w.time(*x.LastObservedAt)
+	}
+	if x.PackageVulnerabilityDetails != nil {
+		w.b = append(append(w.b, c), "\"packageVulnerabilityDetails\":"...)
+		c = ','
+		x.PackageVulnerabilityDetails.encodeJSON(w)
+	}
+	if x.Remediation != nil {
+		w.b = append(append(w.b, c), "\"remediation\":"...)
+		c = ','
+		x.Remediation.encodeJSON(w)
+	}
+	if x.Resources != nil {
+		w.b = append(append(w.b, c), "\"resources\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Resources {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Resources[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Score != nil {
+		w.b = append(append(w.b, c), "\"score\":"...)
+		c = ','
+		w.float(*x.Score)
+	}
+	if x.ScoreDetails != nil {
+		w.b = append(append(w.b, c), "\"scoreDetails\":"...)
+		c = ','
+		x.ScoreDetails.encodeJSON(w)
+	}
+	if x.Severity != "" {
+		w.b = append(append(w.b, c), "\"severity\":"...)
+		c = ','
+		w.str(x.Severity)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if x.Title != "" {
+		w.b = append(append(w.b, c), "\"title\":"...)
+		c = ','
+		w.str(x.Title)
+	}
+	if x.Type != "" {
+		w.b = append(append(w.b, c), "\"type\":"...)
+		c = ','
+		w.str(x.Type)
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ExclusionAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ExclusionNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAccountSettingRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAccountSettingResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAuthorizationTokenRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryIds != nil {
+		w.b = append(append(w.b, c), "\"registryIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RegistryIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RegistryIds[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAuthorizationTokenResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AuthorizationData != nil {
+		w.b = append(append(w.b, c), "\"authorizationData\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AuthorizationData {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.AuthorizationData[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetDownloadUrlForLayerRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetDownloadUrlForLayerResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.DownloadUrl != "" {
+		w.b = append(append(w.b, c), "\"downloadUrl\":"...)
+		c = ','
+		w.str(x.DownloadUrl)
+	}
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyPreviewRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyPreviewResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.PreviewResults != nil {
+		w.b = append(append(w.b, c), "\"previewResults\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.PreviewResults {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.PreviewResults[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if x.Summary != nil {
+		w.b = append(append(w.b, c), "\"summary\":"...)
+		c = ','
+		x.Summary.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastEvaluatedAt != nil {
+		w.b = append(append(w.b, c), "\"lastEvaluatedAt\":"...)
+		c = ','
+		w.time(*x.LastEvaluatedAt)
+	}
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRegistryPolicyRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *GetRegistryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRegistryScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *GetRegistryScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.ScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"scanningConfiguration\":"...)
+		c = ','
+		x.ScanningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRepositoryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRepositoryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetSigningConfigurationRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *GetSigningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Image) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageManifest != "" {
+		w.b = append(append(w.b, c), "\"imageManifest\":"...)
+		c = ','
+		w.str(x.ImageManifest)
+	}
+	if x.ImageManifestMediaType != "" {
+		w.b = append(append(w.b, c), "\"imageManifestMediaType\":"...)
+		c = ','
+		w.str(x.ImageManifestMediaType)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageArchivedException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageDetail) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ArtifactMediaType != "" {
+		w.b = append(append(w.b, c), "\"artifactMediaType\":"...)
+		c = ','
+		w.str(x.ArtifactMediaType)
+	}
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImageManifestMediaType != "" {
+		w.b = append(append(w.b, c), "\"imageManifestMediaType\":"...)
+		c = ','
+		w.str(x.ImageManifestMediaType)
+	}
+	if x.ImagePushedAt != nil {
+		w.b = append(append(w.b, c), "\"imagePushedAt\":"...)
+		c = ','
+		w.time(*x.ImagePushedAt)
+	}
+	if x.ImageScanFindingsSummary != nil {
+		w.b = append(append(w.b, c), "\"imageScanFindingsSummary\":"...)
+		c = ','
+		x.ImageScanFindingsSummary.encodeJSON(w)
+	}
+	if x.ImageScanStatus != nil {
+		w.b = append(append(w.b, c), "\"imageScanStatus\":"...)
+		c = ','
+		x.ImageScanStatus.encodeJSON(w)
+	}
+	if x.ImageSizeInBytes != nil {
+		w.b = append(append(w.b, c), "\"imageSizeInBytes\":"...)
+		c = ','
+		w.int(int64(*x.ImageSizeInBytes))
+	}
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.ImageTags != nil {
+		w.b = append(append(w.b, c), "\"imageTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ImageTags[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LastActivatedAt != nil {
+		w.b = append(append(w.b, c), "\"lastActivatedAt\":"...)
+		c = ','
+		w.time(*x.LastActivatedAt)
+	}
+	if x.LastArchivedAt != nil {
+		w.b = append(append(w.b, c), "\"lastArchivedAt\":"...)
+		c = ','
+		w.time(*x.LastArchivedAt)
+	}
+	if x.LastRecordedPullTime != nil {
+		w.b = append(append(w.b, c), "\"lastRecordedPullTime\":"...)
+		c = ','
+		w.time(*x.LastRecordedPullTime)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.SubjectManifestDigest != "" {
+		w.b = append(append(w.b, c), "\"subjectManifestDigest\":"...)
+		c = ','
+		w.str(x.SubjectManifestDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageDigestDoesNotMatchException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageFailure) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageIdentifier) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImageTag != "" {
+		w.b = append(append(w.b, c), "\"imageTag\":"...)
+		c = ','
+		w.str(x.ImageTag)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageReferrer) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Annotations != nil {
+		w.b = append(append(w.b, c), "\"annotations\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.Annotations) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.str(x.Annotations[k])
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.ArtifactStatus != "" {
+		w.b = append(append(w.b, c), "\"artifactStatus\":"...)
+		c = ','
+		w.str(x.ArtifactStatus)
+	}
+	if x.ArtifactType != "" {
+		w.b = append(append(w.b, c), "\"artifactType\":"...)
+		c = ','
+		w.str(x.ArtifactType)
+	}
+	if x.Digest != "" {
+		w.b = append(append(w.b, c), "\"digest\":"...)
+		c = ','
+		w.str(x.Digest)
+	}
+	if x.MediaType != "" {
+		w.b = append(append(w.b, c), "\"mediaType\":"...)
+		c = ','
+		w.str(x.MediaType)
+	}
+	if x.Size != nil {
+		w.b = append(append(w.b, c), "\"size\":"...)
+		c = ','
+		w.int(int64(*x.Size))
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageReplicationStatus) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.Region != "" {
+		w.b = append(append(w.b, c), "\"region\":"...)
+		c = ','
+		w.str(x.Region)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanFinding) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Attributes != nil {
+		w.b = append(append(w.b, c), "\"attributes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Attributes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Attributes[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Severity != "" {
+		w.b = append(append(w.b, c), "\"severity\":"...)
+		c = ','
+		w.str(x.Severity)
+	}
+	if x.Uri != "" {
+		w.b = append(append(w.b, c), "\"uri\":"...)
+		c = ','
+		w.str(x.Uri)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanFindings) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EnhancedFindings != nil {
+		w.b = append(append(w.b, c), "\"enhancedFindings\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.EnhancedFindings {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.EnhancedFindings[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.FindingSeverityCounts != nil {
+		w.b = append(append(w.b, c), "\"findingSeverityCounts\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.FindingSeverityCounts) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.int(int64(x.FindingSeverityCounts[k]))
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.Findings != nil {
+		w.b = append(append(w.b, c), "\"findings\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Findings {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Findings[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ImageScanCompletedAt != nil {
+		w.b = append(append(w.b, c), "\"imageScanCompletedAt\":"...)
+		c = ','
+		w.time(*x.ImageScanCompletedAt)
+	}
+	if x.VulnerabilitySourceUpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"vulnerabilitySourceUpdatedAt\":"...)
+		c = ','
+		w.time(*x.VulnerabilitySourceUpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanFindingsSummary) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FindingSeverityCounts != nil {
+		w.b = append(append(w.b, c), "\"findingSeverityCounts\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.FindingSeverityCounts) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.int(int64(x.FindingSeverityCounts[k]))
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.ImageScanCompletedAt != nil {
+		w.b = append(append(w.b, c), "\"imageScanCompletedAt\":"...)
+		c = ','
+		w.time(*x.ImageScanCompletedAt)
+	}
+	if x.VulnerabilitySourceUpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"vulnerabilitySourceUpdatedAt\":"...)
+		c = ','
+		w.time(*x.VulnerabilitySourceUpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanStatus) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ScanOnPush != nil {
+		w.b = append(append(w.b, c), "\"scanOnPush\":"...)
+		c = ','
+		w.bool(*x.ScanOnPush)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageSigningStatus) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.SigningProfileArn != "" {
+		w.b = append(append(w.b, c), "\"signingProfileArn\":"...)
+		c = ','
+		w.str(x.SigningProfileArn)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageStorageClassUpdateNotSupportedException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageTagAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageTagMutabilityExclusionFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InitiateLayerUploadRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InitiateLayerUploadResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PartSize != nil {
+		w.b = append(append(w.b, c), "\"partSize\":"...)
+		c = ','
+		w.int(int64(*x.PartSize))
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidLayerException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidLayerPartException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastValidByteReceived != nil {
+		w.b = append(append(w.b, c), "\"lastValidByteReceived\":"...)
+		c = ','
+		w.int(int64(*x.LastValidByteReceived))
+	}
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidParameterException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidTagParameterException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *KmsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.KmsError != "" {
+		w.b = append(append(w.b, c), "\"kmsError\":"...)
+		c = ','
+		w.str(x.KmsError)
+	}
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Layer) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerAvailability != "" {
+		w.b = append(append(w.b, c), "\"layerAvailability\":"...)
+		c = ','
+		w.str(x.LayerAvailability)
+	}
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if x.LayerSize != nil {
+		w.b = append(append(w.b, c), "\"layerSize\":"...)
+		c = ','
+		w.int(int64(*x.LayerSize))
+	}
+	if x.MediaType != "" {
+		w.b = append(append(w.b, c), "\"mediaType\":"...)
+		c = ','
+		w.str(x.MediaType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerFailure) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerInaccessibleException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerPartTooSmallException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayersNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.TagStatus != "" {
+		w.b = append(append(w.b, c), "\"tagStatus\":"...)
+		c = ','
+		w.str(x.TagStatus)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewInProgressException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewResult) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Action != nil {
+		w.b = append(append(w.b, c), "\"action\":"...)
+		c = ','
+		x.Action.encodeJSON(w)
+	}
+	if x.AppliedRulePriority != nil {
+		w.b = append(append(w.b, c), "\"appliedRulePriority\":"...)
+		c = ','
+		w.int(int64(*x.AppliedRulePriority))
+	}
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImagePushedAt != nil {
+		w.b = append(append(w.b, c), "\"imagePushedAt\":"...)
+		c = ','
+		w.time(*x.ImagePushedAt)
+	}
+	if x.ImageTags != nil {
+		w.b = append(append(w.b, c), "\"imageTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ImageTags[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.StorageClass != "" {
+		w.b = append(append(w.b, c), "\"storageClass\":"...)
+		c = ','
+		w.str(x.StorageClass)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewSummary) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ExpiringImageTotalCount != nil {
+		w.b = append(append(w.b, c), "\"expiringImageTotalCount\":"...)
+		c = ','
+		w.int(int64(*x.ExpiringImageTotalCount))
+	}
+	if x.TransitioningImageTotalCounts != nil {
+		w.b = append(append(w.b, c), "\"transitioningImageTotalCounts\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.TransitioningImageTotalCounts {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.TransitioningImageTotalCounts[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyRuleAction) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.TargetStorageClass != "" {
+		w.b = append(append(w.b, c), "\"targetStorageClass\":"...)
+		c = ','
+		w.str(x.TargetStorageClass)
+	}
+	if x.Type != "" {
+		w.b = append(append(w.b, c), "\"type\":"...)
+		c = ','
+		w.str(x.Type)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LimitExceededException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImageReferrersFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ArtifactStatus != "" {
+		w.b = append(append(w.b, c), "\"artifactStatus\":"...)
+		c = ','
+		w.str(x.ArtifactStatus)
+	}
+	if x.ArtifactTypes != nil {
+		w.b = append(append(w.b, c), "\"artifactTypes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ArtifactTypes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ArtifactTypes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImageReferrersRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.SubjectId != nil {
+		w.b = append(append(w.b, c), "\"subjectId\":"...)
+		c = ','
+		x.SubjectId.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImageReferrersResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.Referrers != nil {
+		w.b = append(append(w.b, c), "\"referrers\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Referrers {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Referrers[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImagesFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.TagStatus != "" {
+		w.b = append(append(w.b, c), "\"tagStatus\":"...)
+		c = ','
+		w.str(x.TagStatus)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImagesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImagesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListPullTimeUpdateExclusionsRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListPullTimeUpdateExclusionsResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.PullTimeUpdateExclusions != nil {
+		w.b = append(append(w.b, c), "\"pullTimeUpdateExclusions\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.PullTimeUpdateExclusions {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.PullTimeUpdateExclusions[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListTagsForResourceRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ResourceArn != "" {
+		w.b = append(append(w.b, c), "\"resourceArn\":"...)
+		c = ','
+		w.str(x.ResourceArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListTagsForResourceResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Tags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Tags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PackageVulnerabilityDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Cvss != nil {
+		w.b = append(append(w.b, c), "\"cvss\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Cvss {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Cvss[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ReferenceUrls != nil {
+		w.b = append(append(w.b, c), "\"referenceUrls\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ReferenceUrls {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ReferenceUrls[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RelatedVulnerabilities != nil {
+		w.b = append(append(w.b, c), "\"relatedVulnerabilities\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RelatedVulnerabilities {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RelatedVulnerabilities[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Source != "" {
+		w.b = append(append(w.b, c), "\"source\":"...)
+		c = ','
+		w.str(x.Source)
+	}
+	if x.SourceUrl != "" {
+		w.b = append(append(w.b, c), "\"sourceUrl\":"...)
+		c = ','
+		w.str(x.SourceUrl)
+	}
+	if x.VendorCreatedAt != nil {
+		w.b = append(append(w.b, c), "\"vendorCreatedAt\":"...)
+		c = ','
+		w.time(*x.VendorCreatedAt)
+	}
+	if x.VendorSeverity != "" {
+		w.b = append(append(w.b, c), "\"vendorSeverity\":"...)
+		c = ','
+		w.str(x.VendorSeverity)
+	}
+	if x.VendorUpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"vendorUpdatedAt\":"...)
+		c = ','
+		w.time(*x.VendorUpdatedAt)
+	}
+	if x.VulnerabilityId != "" {
+		w.b = append(append(w.b, c), "\"vulnerabilityId\":"...)
+		c = ','
+		w.str(x.VulnerabilityId)
+	}
+	if x.VulnerablePackages != nil {
+		w.b = append(append(w.b, c), "\"vulnerablePackages\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.VulnerablePackages {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.VulnerablePackages[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PullThroughCacheRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if x.UpstreamRegistry != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistry\":"...)
+		c = ','
+		w.str(x.UpstreamRegistry)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PullThroughCacheRuleAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PullThroughCacheRuleNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutAccountSettingRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutAccountSettingResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImageManifest != "" {
+		w.b = append(append(w.b, c), "\"imageManifest\":"...)
+		c = ','
+		w.str(x.ImageManifest)
+	}
+	if x.ImageManifestMediaType != "" {
+		w.b = append(append(w.b, c), "\"imageManifestMediaType\":"...)
+		c = ','
+		w.str(x.ImageManifestMediaType)
+	}
+	if x.ImageTag != "" {
+		w.b = append(append(w.b, c), "\"imageTag\":"...)
+		c = ','
+		w.str(x.ImageTag)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Image != nil {
+		w.b = append(append(w.b, c), "\"image\":"...)
+		c = ','
+		x.Image.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageTagMutabilityRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageTagMutabilityResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutLifecyclePolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutLifecyclePolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanType != "" {
+		w.b = append(append(w.b, c), "\"scanType\":"...)
+		c = ','
+		w.str(x.ScanType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"registryScanningConfiguration\":"...)
+		c = ','
+		x.RegistryScanningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutReplicationConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ReplicationConfiguration != nil {
+		w.b = append(append(w.b, c), "\"replicationConfiguration\":"...)
+		c = ','
+		x.ReplicationConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutReplicationConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ReplicationConfiguration != nil {
+		w.b = append(append(w.b, c), "\"replicationConfiguration\":"...)
+		c = ','
+		x.ReplicationConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutSigningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutSigningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Recommendation) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Text != "" {
+		w.b = append(append(w.b, c), "\"text\":"...)
+		c = ','
+		w.str(x.Text)
+	}
+	if x.Url != "" {
+		w.b = append(append(w.b, c), "\"url\":"...)
+		c = ','
+		w.str(x.Url)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReferencedImagesNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegisterPullTimeUpdateExclusionRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegisterPullTimeUpdateExclusionResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegistryPolicyNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegistryScanningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanType != "" {
+		w.b = append(append(w.b, c), "\"scanType\":"...)
+		c = ','
+		w.str(x.ScanType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegistryScanningRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RepositoryFilters != nil {
+		w.b = append(append(w.b, c), "\"repositoryFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanFrequency != "" {
+		w.b = append(append(w.b, c), "\"scanFrequency\":"...)
+		c = ','
+		w.str(x.ScanFrequency)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Remediation) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Recommendation != nil {
+		w.b = append(append(w.b, c), "\"recommendation\":"...)
+		c = ','
+		x.Recommendation.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReplicationConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReplicationDestination) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Region != "" {
+		w.b = append(append(w.b, c), "\"region\":"...)
+		c = ','
+		w.str(x.Region)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReplicationRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Destinations != nil {
+		w.b = append(append(w.b, c), "\"destinations\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Destinations {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Destinations[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RepositoryFilters != nil {
+		w.b = append(append(w.b, c), "\"repositoryFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Repository) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryArn != "" {
+		w.b = append(append(w.b, c), "\"repositoryArn\":"...)
+		c = ','
+		w.str(x.RepositoryArn)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.RepositoryUri != "" {
+		w.b = append(append(w.b, c), "\"repositoryUri\":"...)
+		c = ','
+		w.str(x.RepositoryUri)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryCreationTemplate) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedFor != nil {
+		w.b = append(append(w.b, c), "\"appliedFor\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedFor {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AppliedFor[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LifecyclePolicy != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicy\":"...)
+		c = ','
+		w.str(x.LifecyclePolicy)
+	}
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if x.RepositoryPolicy != "" {
+		w.b = append(append(w.b, c), "\"repositoryPolicy\":"...)
+		c = ','
+		w.str(x.RepositoryPolicy)
+	}
+	if x.ResourceTags != nil {
+		w.b = append(append(w.b, c), "\"resourceTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ResourceTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ResourceTags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryNotEmptyException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryPolicyNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryScanningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedScanFilters != nil {
+		w.b = append(append(w.b, c), "\"appliedScanFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedScanFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.AppliedScanFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RepositoryArn != "" {
+		w.b = append(append(w.b, c), "\"repositoryArn\":"...)
+		c = ','
+		w.str(x.RepositoryArn)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.ScanFrequency != "" {
+		w.b = append(append(w.b, c), "\"scanFrequency\":"...)
+		c = ','
+		w.str(x.ScanFrequency)
+	}
+	if x.ScanOnPush != nil {
+		w.b = append(append(w.b, c), "\"scanOnPush\":"...)
+		c = ','
+		w.bool(*x.ScanOnPush)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryScanningConfigurationFailure) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Resource) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Details != nil {
+		w.b = append(append(w.b, c), "\"details\":"...)
+		c = ','
+		x.Details.encodeJSON(w)
+	}
+	if x.Id != "" {
+		w.b = append(append(w.b, c), "\"id\":"...)
+		c = ','
+		w.str(x.Id)
+	}
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.Tags) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.str(x.Tags[k])
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.Type != "" {
+		w.b = append(append(w.b, c), "\"type\":"...)
+		c = ','
+		w.str(x.Type)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ResourceDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AwsEcrContainerImage != nil {
+		w.b = append(append(w.b, c), "\"awsEcrContainerImage\":"...)
+		c = ','
+		x.AwsEcrContainerImage.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ScanNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ScanningRepositoryFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ScoreDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Cvss != nil {
+		w.b = append(append(w.b, c), "\"cvss\":"...)
+		c = ','
+		x.Cvss.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SecretNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ServerException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SetRepositoryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Force != nil {
+		w.b = append(append(w.b, c), "\"force\":"...)
+		c = ','
+		w.bool(*x.Force)
+	}
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SetRepositoryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningConfigurationNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningRepositoryFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RepositoryFilters != nil {
+		w.b = append(append(w.b, c), "\"repositoryFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.SigningProfileArn != "" {
+		w.b = append(append(w.b, c), "\"signingProfileArn\":"...)
+		c = ','
+		w.str(x.SigningProfileArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartImageScanRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartImageScanResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageScanStatus != nil {
+		w.b = append(append(w.b, c), "\"imageScanStatus\":"...)
+		c = ','
+		x.ImageScanStatus.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartLifecyclePolicyPreviewRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartLifecyclePolicyPreviewResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SubjectIdentifier) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Tag) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Key != "" {
+		w.b = append(append(w.b, c), "\"Key\":"...)
+		c = ','
+		w.str(x.Key)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"Value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TagResourceRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ResourceArn != "" {
+		w.b = append(append(w.b, c), "\"resourceArn\":"...)
+		c = ','
+		w.str(x.ResourceArn)
+	}
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Tags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Tags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TagResourceResponse) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *TemplateAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TemplateNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TooManyTagsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TransitioningImageTotalCount) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageTotalCount != nil {
+		w.b = append(append(w.b, c), "\"imageTotalCount\":"...)
+		c = ','
+		w.int(int64(*x.ImageTotalCount))
+	}
+	if x.TargetStorageClass != "" {
+		w.b = append(append(w.b, c), "\"targetStorageClass\":"...)
+		c = ','
+		w.str(x.TargetStorageClass)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToAccessSecretException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToDecryptSecretValueException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToGetUpstreamImageException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToGetUpstreamLayerException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToListUpstreamImageReferrersException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnsupportedImageTypeException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnsupportedUpstreamRegistryException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UntagResourceRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ResourceArn != "" {
+		w.b = append(append(w.b, c), "\"resourceArn\":"...)
+		c = ','
+		w.str(x.ResourceArn)
+	}
+	if x.TagKeys != nil {
+		w.b = append(append(w.b, c), "\"tagKeys\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.TagKeys {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.TagKeys[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UntagResourceResponse) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *UpdateImageStorageClassRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.TargetStorageClass != "" {
+		w.b = append(append(w.b, c), "\"targetStorageClass\":"...)
+		c = ','
+		w.str(x.TargetStorageClass)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdateImageStorageClassResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdatePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdatePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdateRepositoryCreationTemplateRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedFor != nil {
+		w.b = append(append(w.b, c), "\"appliedFor\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedFor {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AppliedFor[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LifecyclePolicy != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicy\":"...)
+		c = ','
+		w.str(x.LifecyclePolicy)
+	}
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if x.RepositoryPolicy != "" {
+		w.b = append(append(w.b, c), "\"repositoryPolicy\":"...)
+		c = ','
+		w.str(x.RepositoryPolicy)
+	}
+	if x.ResourceTags != nil {
+		w.b = append(append(w.b, c), "\"resourceTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ResourceTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ResourceTags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdateRepositoryCreationTemplateResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplate != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplate\":"...)
+		c = ','
+		x.RepositoryCreationTemplate.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UploadLayerPartRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if len(x.LayerPartBlob) > 0 {
+		w.b = append(append(w.b, c), "\"layerPartBlob\":"...)
+		c = ','
+		w.blob(x.LayerPartBlob)
+	}
+	if x.PartFirstByte != nil {
+		w.b = append(append(w.b, c), "\"partFirstByte\":"...)
+		c = ','
+		w.int(int64(*x.PartFirstByte))
+	}
+	if x.PartLastByte != nil {
+		w.b = append(append(w.b, c), "\"partLastByte\":"...)
+		c = ','
+		w.int(int64(*x.PartLastByte))
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UploadLayerPartResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastByteReceived != nil {
+		w.b = append(append(w.b, c), "\"lastByteReceived\":"...)
+		c = ','
+		w.int(int64(*x.LastByteReceived))
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UploadNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ValidatePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ValidatePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.Failure != "" {
+		w.b = append(append(w.b, c), "\"failure\":"...)
+		c = ','
+		w.str(x.Failure)
+	}
+	if x.IsValid != nil {
+		w.b = append(append(w.b, c), "\"isValid\":"...)
+		c = ','
+		w.bool(*x.IsValid)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ValidationException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *VulnerablePackage) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Arch != "" {
+		w.b = append(append(w.b, c), "\"arch\":"...)
+		c = ','
+		w.str(x.Arch)
+	}
+	if x.Epoch != nil {
+		w.b = append(append(w.b, c), "\"epoch\":"...)
+		c = ','
+		w.int(int64(*x.Epoch))
+	}
+	if x.FilePath != "" {
+		w.b = append(append(w.b, c), "\"filePath\":"...)
+		c = ','
+		w.str(x.FilePath)
+	}
+	if x.FixedInVersion != "" {
+		w.b = append(append(w.b, c), "\"fixedInVersion\":"...)
+		c = ','
+		w.str(x.FixedInVersion)
+	}
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.PackageManager != "" {
+		w.b = append(append(w.b, c), "\"packageManager\":"...)
+		c = ','
+		w.str(x.PackageManager)
+	}
+	if x.Release != "" {
+		w.b = append(append(w.b, c), "\"release\":"...)
+		c = ','
+		w.str(x.Release)
+	}
+	if x.SourceLayerHash != "" {
+		w.b = append(append(w.b, c), "\"sourceLayerHash\":"...)
+		c = ','
+		w.str(x.SourceLayerHash)
+	}
+	if x.Version != "" {
+		w.b = append(append(w.b, c), "\"version\":"...)
+		c = ','
+		w.str(x.Version)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
