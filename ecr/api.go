@@ -102,15 +102,20 @@ type call struct {
 	resources []core.Resource
 }
 
-type opFunc func(c *call, body []byte) (any, error)
+type opFunc func(c *call, in *input) (any, error)
 
-// op adapts a typed handler: the body was validated against the model, so a
+// op adapts a typed handler: the input is filled from the validated
+// document by its generated decoder, or, where that declines, decoded from
+// the body by encoding/json: the body was validated against the model, so a
 // decode error here can only be a type the validator does not see.
 func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
-	return func(c *call, body []byte) (any, error) {
+	return func(c *call, input *input) (any, error) {
 		in := new(I)
-		if err := json.Unmarshal(body, in); err != nil {
-			return nil, newError("SerializationException", "%v", err)
+		if d, ok := any(in).(docDecoder); !ok || input.doc == nil || !d.decodeDoc(input.doc) {
+			in = new(I) // what a declining decoder filled is dropped
+			if err := json.Unmarshal(input.body, in); err != nil {
+				return nil, newError("SerializationException", "%v", err)
+			}
 		}
 		if c.blob != nil && c.blob.err != nil {
 			return nil, newError("SerializationException", "%v", c.blob.err) // where the typed decode of the blob would fail
@@ -201,7 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, unknownOperation(target))
 		return
 	}
-	out, err := fn(c, in.body)
+	out, err := fn(c, in)
 	if err != nil {
 		writeAWSError(w, h.toAWS(r, err))
 		return

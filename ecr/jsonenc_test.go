@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -114,6 +115,73 @@ func fill(rng *rand.Rand, v reflect.Value, depth int) {
 			if rng.IntN(3) > 0 {
 				fill(rng, v.Field(i), depth)
 			}
+		}
+	}
+}
+
+// Every generated document decoder fills its structure exactly as
+// json.Unmarshal fills it from the same body, and takes every value
+// json.Marshal writes (so the dispatcher's fast path is the usual one);
+// where it declines, the dispatcher asks encoding/json.
+func TestGeneratedDecodersMatchEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, zero := range newStructures() {
+		typ := reflect.TypeOf(zero).Elem()
+		for i := range 200 {
+			v := reflect.New(typ)
+			if i > 0 {
+				fill(rng, v.Elem(), 0)
+			}
+			body, err := json.Marshal(v.Interface())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := reflect.New(typ)
+			if err := json.Unmarshal(body, want.Interface()); err != nil {
+				t.Fatalf("%s: %v", typ.Name(), err)
+			}
+			var doc map[string]any
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatal(err)
+			}
+			got := reflect.New(typ)
+			if !got.Interface().(docDecoder).decodeDoc(doc) {
+				t.Fatalf("%s: declined %s", typ.Name(), body)
+			}
+			if !reflect.DeepEqual(got.Interface(), want.Interface()) {
+				t.Fatalf("%s from %s:\n got %+v\nwant %+v", typ.Name(), body, got.Elem(), want.Elem())
+			}
+		}
+	}
+}
+
+// What the decoders leave to encoding/json: values of another type, a
+// number out of range or not an integer, a null in a list, a timestamp as
+// a string, bad base64.
+func TestGeneratedDecodersDecline(t *testing.T) {
+	for _, c := range []struct {
+		in  docDecoder
+		doc string
+	}{
+		{new(ListImagesRequest), `{"maxResults":"5"}`},
+		{new(ListImagesRequest), `{"maxResults":4294967296}`},
+		{new(ListImagesRequest), `{"maxResults":1.5}`},
+		{new(BatchGetImageRequest), `{"imageIds":[null]}`},
+		{new(BatchGetImageRequest), `{"imageIds":[{"imageTag":1}]}`},
+		{new(BatchGetImageRequest), `{"repositoryName":true}`},
+		{new(UploadLayerPartRequest), `{"layerPartBlob":"not base64!"}`},
+		{new(TagResourceRequest), `{"tags":{"k":"v"}}`},
+	} {
+		var doc map[string]any
+		dec := json.NewDecoder(strings.NewReader(c.doc))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		if c.in.decodeDoc(doc) {
+			t.Errorf("%T took %s", c.in, c.doc)
 		}
 	}
 }

@@ -7294,3 +7294,6123 @@ func (x *VulnerablePackage) encodeJSON(w *jsonw) {
 	}
 	w.b = append(w.b, '}')
 }
+
+// decodeDoc methods fill each structure from a validated document (see jsondec.go).
+
+func (x *Attribute) decodeDoc(doc map[string]any) bool {
+	if v := doc["key"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Key = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *AuthorizationData) decodeDoc(doc map[string]any) bool {
+	if v := doc["authorizationToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.AuthorizationToken = s
+	}
+	if v := doc["expiresAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ExpiresAt = &t
+	}
+	if v := doc["proxyEndpoint"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ProxyEndpoint = s
+	}
+	return true
+}
+
+func (x *AwsEcrContainerImageDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["architecture"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Architecture = s
+	}
+	if v := doc["author"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Author = s
+	}
+	if v := doc["imageHash"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageHash = s
+	}
+	if v := doc["imageTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTags = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ImageTags[i] = s
+		}
+	}
+	if v := doc["inUseCount"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.InUseCount = &n
+	}
+	if v := doc["lastInUseAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastInUseAt = &t
+	}
+	if v := doc["platform"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Platform = s
+	}
+	if v := doc["pushedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.PushedAt = &t
+	}
+	if v := doc["registry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Registry = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchCheckLayerAvailabilityRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigests"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.LayerDigests = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.LayerDigests[i] = s
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchCheckLayerAvailabilityResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]LayerFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["layers"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Layers = make([]Layer, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Layers[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BatchDeleteImageRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchDeleteImageResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]ImageFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BatchGetImageRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["acceptedMediaTypes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AcceptedMediaTypes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AcceptedMediaTypes[i] = s
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchGetImageResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]ImageFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["images"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Images = make([]Image, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Images[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["repositoryNames"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryNames = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RepositoryNames[i] = s
+		}
+	}
+	return true
+}
+
+func (x *BatchGetRepositoryScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]RepositoryScanningConfigurationFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanningConfigurations"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ScanningConfigurations = make([]RepositoryScanningConfiguration, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ScanningConfigurations[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BlockedByOrganizationPolicyException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *CompleteLayerUploadRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigests"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.LayerDigests = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.LayerDigests[i] = s
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *CompleteLayerUploadResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *CreatePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistry = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *CreatePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistry = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *CreateRepositoryCreationTemplateRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedFor"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedFor = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AppliedFor[i] = s
+		}
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfigurationForRepositoryCreationTemplate)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["lifecyclePolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicy = s
+	}
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	if v := doc["repositoryPolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryPolicy = s
+	}
+	if v := doc["resourceTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ResourceTags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ResourceTags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *CreateRepositoryCreationTemplateResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplate"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplate = new(RepositoryCreationTemplate)
+		if !x.RepositoryCreationTemplate.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *CreateRepositoryRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfiguration)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["tags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Tags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *CreateRepositoryResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["repository"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Repository = new(Repository)
+		if !x.Repository.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *CvssScore) decodeDoc(doc map[string]any) bool {
+	if v := doc["baseScore"]; v != nil {
+		f, ok := docFloat(v)
+		if !ok {
+			return false
+		}
+		x.BaseScore = &f
+	}
+	if v := doc["scoringVector"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScoringVector = s
+	}
+	if v := doc["source"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Source = s
+	}
+	if v := doc["version"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Version = s
+	}
+	return true
+}
+
+func (x *CvssScoreAdjustment) decodeDoc(doc map[string]any) bool {
+	if v := doc["metric"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Metric = s
+	}
+	if v := doc["reason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Reason = s
+	}
+	return true
+}
+
+func (x *CvssScoreDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["adjustments"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Adjustments = make([]CvssScoreAdjustment, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Adjustments[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["score"]; v != nil {
+		f, ok := docFloat(v)
+		if !ok {
+			return false
+		}
+		x.Score = &f
+	}
+	if v := doc["scoreSource"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScoreSource = s
+	}
+	if v := doc["scoringVector"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScoringVector = s
+	}
+	if v := doc["version"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Version = s
+	}
+	return true
+}
+
+func (x *DeleteLifecyclePolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteLifecyclePolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastEvaluatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastEvaluatedAt = &t
+	}
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeletePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *DeletePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *DeleteRegistryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *DeleteRegistryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryCreationTemplateRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryCreationTemplateResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplate"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplate = new(RepositoryCreationTemplate)
+		if !x.RepositoryCreationTemplate.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DeleteRepositoryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["force"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.Force = &b
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["repository"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Repository = new(Repository)
+		if !x.Repository.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DeleteSigningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *DeleteSigningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *DeregisterPullTimeUpdateExclusionResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *DescribeImageReplicationStatusRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageReplicationStatusResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["replicationStatuses"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationStatuses = make([]ImageReplicationStatus, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ReplicationStatuses[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageScanFindingsRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageScanFindingsResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanFindings"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanFindings = new(ImageScanFindings)
+		if !x.ImageScanFindings.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanStatus"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanStatus = new(ImageScanStatus)
+		if !x.ImageScanStatus.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageSigningStatusRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageSigningStatusResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["signingStatuses"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.SigningStatuses = make([]ImageSigningStatus, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.SigningStatuses[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *DescribeImagesFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["tagStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TagStatus = s
+	}
+	return true
+}
+
+func (x *DescribeImagesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(DescribeImagesFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImagesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDetails"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageDetails = make([]ImageDetail, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageDetails[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	return true
+}
+
+func (x *DescribePullThroughCacheRulesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["ecrRepositoryPrefixes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefixes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.EcrRepositoryPrefixes[i] = s
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *DescribePullThroughCacheRulesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["pullThroughCacheRules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.PullThroughCacheRules = make([]PullThroughCacheRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.PullThroughCacheRules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *DescribeRegistryRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *DescribeRegistryResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["replicationConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationConfiguration = new(ReplicationConfiguration)
+		if !x.ReplicationConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoriesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryNames"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryNames = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RepositoryNames[i] = s
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoriesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["repositories"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Repositories = make([]Repository, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Repositories[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoryCreationTemplatesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["prefixes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Prefixes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.Prefixes[i] = s
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoryCreationTemplatesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplates"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplates = make([]RepositoryCreationTemplate, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryCreationTemplates[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *EmptyUploadException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *EncryptionConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["encryptionType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EncryptionType = s
+	}
+	if v := doc["kmsKey"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.KmsKey = s
+	}
+	return true
+}
+
+func (x *EncryptionConfigurationForRepositoryCreationTemplate) decodeDoc(doc map[string]any) bool {
+	if v := doc["encryptionType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EncryptionType = s
+	}
+	if v := doc["kmsKey"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.KmsKey = s
+	}
+	return true
+}
+
+func (x *EnhancedImageScanFinding) decodeDoc(doc map[string]any) bool {
+	if v := doc["awsAccountId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.AwsAccountId = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["exploitAvailable"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ExploitAvailable = s
+	}
+	if v := doc["findingArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FindingArn = s
+	}
+	if v := doc["firstObservedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.FirstObservedAt = &t
+	}
+	if v := doc["fixAvailable"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FixAvailable = s
+	}
+	if v := doc["lastObservedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastObservedAt = &t
+	}
+	if v := doc["packageVulnerabilityDetails"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.PackageVulnerabilityDetails = new(PackageVulnerabilityDetails)
+		if !x.PackageVulnerabilityDetails.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["remediation"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Remediation = new(Remediation)
+		if !x.Remediation.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["resources"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Resources = make([]Resource, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Resources[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["score"]; v != nil {
+		f, ok := docFloat(v)
+		if !ok {
+			return false
+		}
+		x.Score = &f
+	}
+	if v := doc["scoreDetails"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ScoreDetails = new(ScoreDetails)
+		if !x.ScoreDetails.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["severity"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Severity = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	if v := doc["title"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Title = s
+	}
+	if v := doc["type"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Type = s
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	return true
+}
+
+func (x *ExclusionAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ExclusionNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *GetAccountSettingRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	return true
+}
+
+func (x *GetAccountSettingResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *GetAuthorizationTokenRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RegistryIds = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RegistryIds[i] = s
+		}
+	}
+	return true
+}
+
+func (x *GetAuthorizationTokenResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["authorizationData"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AuthorizationData = make([]AuthorizationData, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.AuthorizationData[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *GetDownloadUrlForLayerRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetDownloadUrlForLayerResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["downloadUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.DownloadUrl = s
+	}
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyPreviewRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(LifecyclePolicyPreviewFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyPreviewResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["previewResults"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.PreviewResults = make([]LifecyclePolicyPreviewResult, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.PreviewResults[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	if v := doc["summary"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Summary = new(LifecyclePolicyPreviewSummary)
+		if !x.Summary.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastEvaluatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastEvaluatedAt = &t
+	}
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetRegistryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *GetRegistryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *GetRegistryScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *GetRegistryScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["scanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ScanningConfiguration = new(RegistryScanningConfiguration)
+		if !x.ScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *GetRepositoryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetRepositoryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetSigningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *GetSigningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *Image) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageManifest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifest = s
+	}
+	if v := doc["imageManifestMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifestMediaType = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *ImageAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageArchivedException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageDetail) decodeDoc(doc map[string]any) bool {
+	if v := doc["artifactMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactMediaType = s
+	}
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imageManifestMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifestMediaType = s
+	}
+	if v := doc["imagePushedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImagePushedAt = &t
+	}
+	if v := doc["imageScanFindingsSummary"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanFindingsSummary = new(ImageScanFindingsSummary)
+		if !x.ImageScanFindingsSummary.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanStatus"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanStatus = new(ImageScanStatus)
+		if !x.ImageScanStatus.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageSizeInBytes"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.ImageSizeInBytes = &n
+	}
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["imageTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTags = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ImageTags[i] = s
+		}
+	}
+	if v := doc["lastActivatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastActivatedAt = &t
+	}
+	if v := doc["lastArchivedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastArchivedAt = &t
+	}
+	if v := doc["lastRecordedPullTime"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastRecordedPullTime = &t
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["subjectManifestDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SubjectManifestDigest = s
+	}
+	return true
+}
+
+func (x *ImageDigestDoesNotMatchException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageFailure) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ImageIdentifier) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imageTag"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTag = s
+	}
+	return true
+}
+
+func (x *ImageNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageReferrer) decodeDoc(doc map[string]any) bool {
+	if v := doc["annotations"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Annotations = make(map[string]string, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e string
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			e = s
+			x.Annotations[k] = e
+		}
+	}
+	if v := doc["artifactStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactStatus = s
+	}
+	if v := doc["artifactType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactType = s
+	}
+	if v := doc["digest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Digest = s
+	}
+	if v := doc["mediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.MediaType = s
+	}
+	if v := doc["size"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.Size = &n
+	}
+	return true
+}
+
+func (x *ImageReplicationStatus) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["region"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Region = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *ImageScanFinding) decodeDoc(doc map[string]any) bool {
+	if v := doc["attributes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Attributes = make([]Attribute, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Attributes[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["severity"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Severity = s
+	}
+	if v := doc["uri"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Uri = s
+	}
+	return true
+}
+
+func (x *ImageScanFindings) decodeDoc(doc map[string]any) bool {
+	if v := doc["enhancedFindings"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.EnhancedFindings = make([]EnhancedImageScanFinding, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.EnhancedFindings[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["findingSeverityCounts"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.FindingSeverityCounts = make(map[string]int32, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e int32
+			n, ok := docInt(v, 32)
+			if !ok {
+				return false
+			}
+			i := int32(n)
+			e = i
+			x.FindingSeverityCounts[k] = e
+		}
+	}
+	if v := doc["findings"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Findings = make([]ImageScanFinding, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Findings[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["imageScanCompletedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImageScanCompletedAt = &t
+	}
+	if v := doc["vulnerabilitySourceUpdatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VulnerabilitySourceUpdatedAt = &t
+	}
+	return true
+}
+
+func (x *ImageScanFindingsSummary) decodeDoc(doc map[string]any) bool {
+	if v := doc["findingSeverityCounts"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.FindingSeverityCounts = make(map[string]int32, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e int32
+			n, ok := docInt(v, 32)
+			if !ok {
+				return false
+			}
+			i := int32(n)
+			e = i
+			x.FindingSeverityCounts[k] = e
+		}
+	}
+	if v := doc["imageScanCompletedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImageScanCompletedAt = &t
+	}
+	if v := doc["vulnerabilitySourceUpdatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VulnerabilitySourceUpdatedAt = &t
+	}
+	return true
+}
+
+func (x *ImageScanStatus) decodeDoc(doc map[string]any) bool {
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *ImageScanningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["scanOnPush"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.ScanOnPush = &b
+	}
+	return true
+}
+
+func (x *ImageSigningStatus) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["signingProfileArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SigningProfileArn = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *ImageStorageClassUpdateNotSupportedException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageTagAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageTagMutabilityExclusionFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *InitiateLayerUploadRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *InitiateLayerUploadResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["partSize"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.PartSize = &n
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *InvalidLayerException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *InvalidLayerPartException) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastValidByteReceived"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.LastValidByteReceived = &n
+	}
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *InvalidParameterException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *InvalidTagParameterException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *KmsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["kmsError"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.KmsError = s
+	}
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *Layer) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerAvailability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerAvailability = s
+	}
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	if v := doc["layerSize"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.LayerSize = &n
+	}
+	if v := doc["mediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.MediaType = s
+	}
+	return true
+}
+
+func (x *LayerAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LayerFailure) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	return true
+}
+
+func (x *LayerInaccessibleException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LayerPartTooSmallException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LayersNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["tagStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TagStatus = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewInProgressException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewResult) decodeDoc(doc map[string]any) bool {
+	if v := doc["action"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Action = new(LifecyclePolicyRuleAction)
+		if !x.Action.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["appliedRulePriority"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.AppliedRulePriority = &i
+	}
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imagePushedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImagePushedAt = &t
+	}
+	if v := doc["imageTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTags = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ImageTags[i] = s
+		}
+	}
+	if v := doc["storageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.StorageClass = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewSummary) decodeDoc(doc map[string]any) bool {
+	if v := doc["expiringImageTotalCount"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.ExpiringImageTotalCount = &i
+	}
+	if v := doc["transitioningImageTotalCounts"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.TransitioningImageTotalCounts = make([]TransitioningImageTotalCount, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.TransitioningImageTotalCounts[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *LifecyclePolicyRuleAction) decodeDoc(doc map[string]any) bool {
+	if v := doc["targetStorageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TargetStorageClass = s
+	}
+	if v := doc["type"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Type = s
+	}
+	return true
+}
+
+func (x *LimitExceededException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ListImageReferrersFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["artifactStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactStatus = s
+	}
+	if v := doc["artifactTypes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ArtifactTypes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ArtifactTypes[i] = s
+		}
+	}
+	return true
+}
+
+func (x *ListImageReferrersRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(ListImageReferrersFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["subjectId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SubjectId = new(SubjectIdentifier)
+		if !x.SubjectId.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ListImageReferrersResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["referrers"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Referrers = make([]ImageReferrer, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Referrers[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *ListImagesFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["tagStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TagStatus = s
+	}
+	return true
+}
+
+func (x *ListImagesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(ListImagesFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *ListImagesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	return true
+}
+
+func (x *ListPullTimeUpdateExclusionsRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	return true
+}
+
+func (x *ListPullTimeUpdateExclusionsResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["pullTimeUpdateExclusions"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.PullTimeUpdateExclusions = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.PullTimeUpdateExclusions[i] = s
+		}
+	}
+	return true
+}
+
+func (x *ListTagsForResourceRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["resourceArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ResourceArn = s
+	}
+	return true
+}
+
+func (x *ListTagsForResourceResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["tags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Tags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *PackageVulnerabilityDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["cvss"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Cvss = make([]CvssScore, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Cvss[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["referenceUrls"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ReferenceUrls = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ReferenceUrls[i] = s
+		}
+	}
+	if v := doc["relatedVulnerabilities"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RelatedVulnerabilities = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RelatedVulnerabilities[i] = s
+		}
+	}
+	if v := doc["source"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Source = s
+	}
+	if v := doc["sourceUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SourceUrl = s
+	}
+	if v := doc["vendorCreatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VendorCreatedAt = &t
+	}
+	if v := doc["vendorSeverity"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.VendorSeverity = s
+	}
+	if v := doc["vendorUpdatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VendorUpdatedAt = &t
+	}
+	if v := doc["vulnerabilityId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.VulnerabilityId = s
+	}
+	if v := doc["vulnerablePackages"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.VulnerablePackages = make([]VulnerablePackage, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.VulnerablePackages[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *PullThroughCacheRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	if v := doc["upstreamRegistry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistry = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *PullThroughCacheRuleAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *PullThroughCacheRuleNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *PutAccountSettingRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *PutAccountSettingResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *PutImageRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imageManifest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifest = s
+	}
+	if v := doc["imageManifestMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifestMediaType = s
+	}
+	if v := doc["imageTag"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTag = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["image"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Image = new(Image)
+		if !x.Image.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutImageScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageTagMutabilityRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageTagMutabilityResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutLifecyclePolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutLifecyclePolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutRegistryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	return true
+}
+
+func (x *PutRegistryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *PutRegistryScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]RegistryScanningRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanType = s
+	}
+	return true
+}
+
+func (x *PutRegistryScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RegistryScanningConfiguration = new(RegistryScanningConfiguration)
+		if !x.RegistryScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutReplicationConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["replicationConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationConfiguration = new(ReplicationConfiguration)
+		if !x.ReplicationConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutReplicationConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["replicationConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationConfiguration = new(ReplicationConfiguration)
+		if !x.ReplicationConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutSigningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutSigningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *Recommendation) decodeDoc(doc map[string]any) bool {
+	if v := doc["text"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Text = s
+	}
+	if v := doc["url"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Url = s
+	}
+	return true
+}
+
+func (x *ReferencedImagesNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RegisterPullTimeUpdateExclusionRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *RegisterPullTimeUpdateExclusionResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *RegistryPolicyNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RegistryScanningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]RegistryScanningRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanType = s
+	}
+	return true
+}
+
+func (x *RegistryScanningRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["repositoryFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryFilters = make([]ScanningRepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanFrequency"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanFrequency = s
+	}
+	return true
+}
+
+func (x *Remediation) decodeDoc(doc map[string]any) bool {
+	if v := doc["recommendation"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Recommendation = new(Recommendation)
+		if !x.Recommendation.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ReplicationConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]ReplicationRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *ReplicationDestination) decodeDoc(doc map[string]any) bool {
+	if v := doc["region"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Region = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *ReplicationRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["destinations"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Destinations = make([]ReplicationDestination, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Destinations[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["repositoryFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryFilters = make([]RepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *Repository) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfiguration)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryArn = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["repositoryUri"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryUri = s
+	}
+	return true
+}
+
+func (x *RepositoryAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryCreationTemplate) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedFor"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedFor = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AppliedFor[i] = s
+		}
+	}
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfigurationForRepositoryCreationTemplate)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["lifecyclePolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicy = s
+	}
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	if v := doc["repositoryPolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryPolicy = s
+	}
+	if v := doc["resourceTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ResourceTags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ResourceTags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	return true
+}
+
+func (x *RepositoryFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *RepositoryNotEmptyException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryPolicyNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryScanningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedScanFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedScanFilters = make([]ScanningRepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.AppliedScanFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["repositoryArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryArn = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["scanFrequency"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanFrequency = s
+	}
+	if v := doc["scanOnPush"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.ScanOnPush = &b
+	}
+	return true
+}
+
+func (x *RepositoryScanningConfigurationFailure) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *Resource) decodeDoc(doc map[string]any) bool {
+	if v := doc["details"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Details = new(ResourceDetails)
+		if !x.Details.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["id"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Id = s
+	}
+	if v := doc["tags"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make(map[string]string, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e string
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			e = s
+			x.Tags[k] = e
+		}
+	}
+	if v := doc["type"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Type = s
+	}
+	return true
+}
+
+func (x *ResourceDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["awsEcrContainerImage"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.AwsEcrContainerImage = new(AwsEcrContainerImageDetails)
+		if !x.AwsEcrContainerImage.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ScanNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ScanningRepositoryFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *ScoreDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["cvss"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Cvss = new(CvssScoreDetails)
+		if !x.Cvss.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *SecretNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ServerException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *SetRepositoryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["force"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.Force = &b
+	}
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *SetRepositoryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *SigningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]SigningRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *SigningConfigurationNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *SigningRepositoryFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *SigningRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["repositoryFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryFilters = make([]SigningRepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["signingProfileArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SigningProfileArn = s
+	}
+	return true
+}
+
+func (x *StartImageScanRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *StartImageScanResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanStatus"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanStatus = new(ImageScanStatus)
+		if !x.ImageScanStatus.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *StartLifecyclePolicyPreviewRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *StartLifecyclePolicyPreviewResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *SubjectIdentifier) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	return true
+}
+
+func (x *Tag) decodeDoc(doc map[string]any) bool {
+	if v := doc["Key"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Key = s
+	}
+	if v := doc["Value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *TagResourceRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["resourceArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ResourceArn = s
+	}
+	if v := doc["tags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Tags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *TagResourceResponse) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *TemplateAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *TemplateNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *TooManyTagsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *TransitioningImageTotalCount) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageTotalCount"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.ImageTotalCount = &i
+	}
+	if v := doc["targetStorageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TargetStorageClass = s
+	}
+	return true
+}
+
+func (x *UnableToAccessSecretException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToDecryptSecretValueException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToGetUpstreamImageException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToGetUpstreamLayerException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToListUpstreamImageReferrersException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnsupportedImageTypeException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnsupportedUpstreamRegistryException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UntagResourceRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["resourceArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ResourceArn = s
+	}
+	if v := doc["tagKeys"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.TagKeys = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.TagKeys[i] = s
+		}
+	}
+	return true
+}
+
+func (x *UntagResourceResponse) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *UpdateImageStorageClassRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["targetStorageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TargetStorageClass = s
+	}
+	return true
+}
+
+func (x *UpdateImageStorageClassResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *UpdatePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *UpdatePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *UpdateRepositoryCreationTemplateRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedFor"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedFor = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AppliedFor[i] = s
+		}
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfigurationForRepositoryCreationTemplate)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["lifecyclePolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicy = s
+	}
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	if v := doc["repositoryPolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryPolicy = s
+	}
+	if v := doc["resourceTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ResourceTags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ResourceTags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *UpdateRepositoryCreationTemplateResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplate"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplate = new(RepositoryCreationTemplate)
+		if !x.RepositoryCreationTemplate.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *UploadLayerPartRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerPartBlob"]; v != nil {
+		b, ok := docBlob(v)
+		if !ok {
+			return false
+		}
+		x.LayerPartBlob = b
+	}
+	if v := doc["partFirstByte"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.PartFirstByte = &n
+	}
+	if v := doc["partLastByte"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.PartLastByte = &n
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *UploadLayerPartResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastByteReceived"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.LastByteReceived = &n
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *UploadNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ValidatePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *ValidatePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["failure"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Failure = s
+	}
+	if v := doc["isValid"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.IsValid = &b
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *ValidationException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *VulnerablePackage) decodeDoc(doc map[string]any) bool {
+	if v := doc["arch"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Arch = s
+	}
+	if v := doc["epoch"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.Epoch = &i
+	}
+	if v := doc["filePath"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilePath = s
+	}
+	if v := doc["fixedInVersion"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FixedInVersion = s
+	}
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["packageManager"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PackageManager = s
+	}
+	if v := doc["release"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Release = s
+	}
+	if v := doc["sourceLayerHash"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SourceLayerHash = s
+	}
+	if v := doc["version"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Version = s
+	}
+	return true
+}

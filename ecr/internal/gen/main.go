@@ -1,5 +1,6 @@
 // Command gen generates berth's ECR protocol code from the AWS model: a Go
-// type for every structure shape with its JSON encoder (encode.go), a table
+// type for every structure shape with its JSON encoder (encode.go) and its
+// decoder from a validated document (decode.go), a table
 // of every constraint (required, min, max, pattern, enum) that the validator
 // enforces, and for every operation the IAM action it is authorized as and
 // where its input names the resources and the request context.
@@ -246,5 +247,6 @@ func Generate(m model) ([]byte, error) {
 	}
 	p("}\n\n")
 	genEncoders(m, p)
+	genDecoders(m, p)
 	return format.Source(b.Bytes())
 }
