@@ -380,6 +380,9 @@ func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, 
 	if p.Limit > 0 && p.Limit < imageBatch {
 		chunk = p.Limit + 1
 	}
+	if p.Limit > 0 {
+		imgs = make([]Image, 0, min(p.Limit, 1000)) // not grown image by image
+	}
 	err = r.kv.View(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err

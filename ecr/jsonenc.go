@@ -84,7 +84,7 @@ func (w *jsonw) str(s string) {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainByte[c] {
 				i++
 				continue
 			}
@@ -124,6 +124,14 @@ func (w *jsonw) str(s string) {
 	}
 	w.b = append(append(b, s[start:]...), '"')
 }
+
+// plainByte says which ASCII bytes a string holds as they are.
+var plainByte = func() (t [utf8.RuneSelf]bool) {
+	for c := byte(0x20); c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // sortedKeys is the order encoding/json writes a map in.
 func sortedKeys[V any](m map[string]V) []string {

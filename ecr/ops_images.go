@@ -244,6 +244,7 @@ func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 	if err != nil {
 		return nil, err
 	}
+	out.ImageDetails = make([]ImageDetail, 0, len(imgs))
 	for _, img := range imgs {
 		out.ImageDetails = append(out.ImageDetails, h.imageDetail(c, reg, in.RepositoryName, img))
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/core"
@@ -66,6 +67,11 @@ type Authorizer struct {
 	log        *slog.Logger
 	now        func() time.Time
 
+	// lastContext is the request context built last for a request without
+	// request tags, tag keys or service keys: the next one from the same
+	// address, in the same second, shares it (the engine only reads it).
+	lastContext atomic.Pointer[sharedContext]
+
 	mu      sync.Mutex // guards ring, next, full
 	ring    []DecisionRecord
 	next    int
@@ -99,7 +105,7 @@ func (a *Authorizer) UsesResourcePolicies() bool { return true }
 func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
 	principal := a.principal(req.Principal)
 	now := a.now()
-	keys := requestContext(req, now)
+	keys := a.requestContext(req, now)
 	for _, res := range req.Resources {
 		d, err := a.engine.Decide(ctx, Request{
 			Principal:           principal,
@@ -166,6 +172,34 @@ func PrincipalOf(arn string) Principal {
 }
 
 // requestContext is the request's own condition keys, lower-cased.
+// sharedContext is a request context and what it was built from.
+type sharedContext struct {
+	secure       bool
+	second       int64
+	region, addr string
+	keys         map[string][]string
+}
+
+// requestContext is requestContext(req, now), shared between requests that
+// give the same one: most give only the transport, the time to the second,
+// the region and the source address, and building the keys (the time
+// formatted twice) was a sizeable part of a decision answered from the memo.
+func (a *Authorizer) requestContext(req core.AuthRequest, now time.Time) map[string][]string {
+	if len(req.RequestTags) > 0 || len(req.TagKeys) > 0 || len(req.Context) > 0 {
+		return requestContext(req, now)
+	}
+	region := ""
+	if len(req.Resources) > 0 {
+		region = req.Resources[0].Registry.Region
+	}
+	if c := a.lastContext.Load(); c != nil && c.secure == req.SecureTransport && c.second == now.Unix() && c.region == region && c.addr == req.SourceIP {
+		return c.keys
+	}
+	keys := requestContext(req, now)
+	a.lastContext.Store(&sharedContext{secure: req.SecureTransport, second: now.Unix(), region: region, addr: req.SourceIP, keys: keys})
+	return keys
+}
+
 func requestContext(req core.AuthRequest, now time.Time) map[string][]string {
 	keys := map[string][]string{
 		"aws:securetransport": {strconv.FormatBool(req.SecureTransport)},

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +225,32 @@ func TestRootsOnlyKnowsAccountRootsOnly(t *testing.T) {
 		if p, ok := (RootsOnly{}).Principal(arn); ok || p.Root() {
 			t.Errorf("%q resolved to %+v", arn, p)
 		}
+	}
+}
+
+// Requests that give the same context share it; one in another second, from
+// another address or with request tags gets its own, with its own values.
+func TestAuthorizerSharesOnlyIdenticalRequestContexts(t *testing.T) {
+	a := NewAuthorizer(nil, AuthorizerOptions{})
+	at := time.Date(2026, 12, 1, 10, 0, 0, 100, time.UTC)
+	req := core.AuthRequest{SourceIP: "127.0.0.1", Resources: []core.Resource{{Registry: core.RegistryID{Account: "111111111111", Region: "us-east-1"}}}}
+	k1 := a.requestContext(req, at)
+	if k2 := a.requestContext(req, at.Add(500*time.Millisecond)); !reflect.DeepEqual(k1, k2) || k2["aws:currenttime"][0] != "2026-12-01T10:00:00Z" {
+		t.Fatalf("same second: %v, %v", k1, k2)
+	}
+	if k := a.requestContext(req, at.Add(time.Second)); k["aws:epochtime"][0] != strconv.FormatInt(at.Unix()+1, 10) {
+		t.Fatalf("next second: %v", k)
+	}
+	req.SourceIP = "10.0.0.1"
+	if k := a.requestContext(req, at); k["aws:sourceip"][0] != "10.0.0.1" {
+		t.Fatalf("another address: %v", k)
+	}
+	req.RequestTags = map[string]string{"Team": "a"}
+	if k := a.requestContext(req, at); k["aws:requesttag/team"][0] != "a" {
+		t.Fatalf("request tags: %v", k)
+	}
+	req.RequestTags, req.SecureTransport = nil, true
+	if k := a.requestContext(req, at); k["aws:securetransport"][0] != "true" {
+		t.Fatalf("TLS: %v", k)
 	}
 }

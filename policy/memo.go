@@ -17,9 +17,9 @@ type decisionMemo struct {
 
 const memoMax = 1 << 14
 
-func (m *decisionMemo) get(key string) (Decision, bool) {
+func (m *decisionMemo) get(key []byte) (Decision, bool) {
 	m.mu.Lock()
-	d, ok := m.m[key]
+	d, ok := m.m[string(key)] // looked up without a copy of the key
 	m.mu.Unlock()
 	if ok {
 		d.Sids = slices.Clone(d.Sids) // the caller's to keep
@@ -27,13 +27,13 @@ func (m *decisionMemo) get(key string) (Decision, bool) {
 	return d, ok
 }
 
-func (m *decisionMemo) put(key string, d Decision) {
+func (m *decisionMemo) put(key []byte, d Decision) {
 	d.Sids = slices.Clone(d.Sids)
 	m.mu.Lock()
 	if m.m == nil || len(m.m) >= memoMax {
 		m.m = map[string]Decision{}
 	}
-	m.m[key] = d
+	m.m[string(key)] = d
 	m.mu.Unlock()
 }
 
@@ -44,15 +44,20 @@ func (m *decisionMemo) put(key string, d Decision) {
 // applicable policies read; keys no policy reads cannot change the answer.
 // It is not memoizable when a policy does not compile (Decide reports
 // that) or names a key that cannot be listed ahead.
-func (e *Engine) memoKey(r Request) (string, bool) {
-	var b strings.Builder
+func (e *Engine) memoKey(r Request) ([]byte, bool) {
+	b := make([]byte, 0, 512) // appended to rather than built as a string: a lookup copies nothing
 	field := func(s string) {
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
-	fields := func(list []string) {
-		field(strconv.Itoa(len(list)))
+	count := func(n int) {
+		b = strconv.AppendInt(b, int64(len(strconv.Itoa(n))), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	fields := func(list ...string) {
+		count(len(list))
 		for _, s := range list {
 			field(s)
 		}
@@ -63,7 +68,7 @@ func (e *Engine) memoKey(r Request) (string, bool) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		field(strconv.Itoa(len(keys)))
+		count(len(keys))
 		for _, k := range keys {
 			field(k)
 			field(m[k])
@@ -84,19 +89,19 @@ func (e *Engine) memoKey(r Request) (string, bool) {
 		return true
 	}
 	p := r.Principal
-	fields([]string{p.ARN, p.Account, p.Type, p.RoleARN, p.UserID, p.Username, p.OrgID})
-	fields(p.OrgPaths)
+	fields(p.ARN, p.Account, p.Type, p.RoleARN, p.UserID, p.Username, p.OrgID)
+	fields(p.OrgPaths...)
 	sortedMap(p.Tags)
-	field(strconv.Itoa(len(p.Policies)))
+	count(len(p.Policies))
 	for _, text := range p.Policies {
 		if !policy(text, Identity) {
-			return "", false
+			return nil, false
 		}
 	}
-	fields([]string{r.Action, r.Resource, r.ResourceAccount, r.ResourceRegion, r.RegistryPolicyScope})
+	fields(r.Action, r.Resource, r.ResourceAccount, r.ResourceRegion, r.RegistryPolicyScope)
 	sortedMap(r.ResourceTags)
 	if !policy(r.ResourcePolicy, Repository) || !policy(r.RegistryPolicy, Registry) {
-		return "", false
+		return nil, false
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
@@ -117,9 +122,9 @@ func (e *Engine) memoKey(r Request) (string, bool) {
 			continue
 		}
 		field("+")
-		fields(v)
+		fields(v...)
 	}
-	return b.String(), true
+	return b, true
 }
 
 // variable finds the key of each ${key} or ${key, 'default'}.
