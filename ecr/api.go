@@ -296,16 +296,18 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if err := checkText(in.body); err != nil {
 		return newError("SerializationException", "%v", err)
 	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(in.body))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		return malformedJSON(err)
-	}
-	// Trailing data was the typed decode's to reject; it is rejected here
-	// now, since a body re-encoded below would no longer carry it.
-	if len(bytes.TrimSpace(in.body[dec.InputOffset():])) > 0 {
-		return newError("SerializationException", "trailing data after the JSON document")
+	doc, ok := parseDoc(in.body)
+	if !ok { // encoding/json decides, and words the error
+		dec := json.NewDecoder(bytes.NewReader(in.body))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			return malformedJSON(err)
+		}
+		// Trailing data was the typed decode's to reject; it is rejected here
+		// now, since a body re-encoded below would no longer carry it.
+		if len(bytes.TrimSpace(in.body[dec.InputOffset():])) > 0 {
+			return newError("SerializationException", "trailing data after the JSON document")
+		}
 	}
 	if doc == nil {
 		doc = map[string]any{} // a null input is an empty one: its required members are missing
