@@ -253,6 +253,33 @@ func (r *recordReader) descriptor() (*Descriptor, bool) {
 	return nil, false
 }
 
+// mediaTypeString is string(b), without a copy for the media types nearly
+// every record names: a page of images reads three per image.
+func mediaTypeString(b []byte) string {
+	switch string(b) {
+	case MediaTypeOCIManifest:
+		return MediaTypeOCIManifest
+	case MediaTypeOCIIndex:
+		return MediaTypeOCIIndex
+	case MediaTypeDockerManifest:
+		return MediaTypeDockerManifest
+	case MediaTypeDockerManifestList:
+		return MediaTypeDockerManifestList
+	case mediaTypeOCIConfig:
+		return mediaTypeOCIConfig
+	case mediaTypeDockerConfig:
+		return mediaTypeDockerConfig
+	case MediaTypeOCIEmpty:
+		return MediaTypeOCIEmpty
+	}
+	return string(b)
+}
+
+const (
+	mediaTypeOCIConfig    = "application/vnd.oci.image.config.v1+json"
+	mediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
+)
+
 // The keys of an imageRecord, to see each once.
 const (
 	keyMediaType = 1 << iota
@@ -288,7 +315,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 		case "mediaType":
 			key = keyMediaType
 			if s, ok = r.value(); ok && !r.skim {
-				rec.MediaType = string(s)
+				rec.MediaType = mediaTypeString(s)
 			}
 		case "size":
 			key = keySize
@@ -296,7 +323,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 		case "artifactType":
 			key = keyArtifactType
 			if s, ok = r.value(); ok && !r.skim {
-				rec.ArtifactType = string(s)
+				rec.ArtifactType = mediaTypeString(s)
 			}
 		case "imageSize":
 			key = keyImageSize
@@ -304,7 +331,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 		case "configMediaType":
 			key = keyConfigMediaType
 			if s, ok = r.value(); ok && !r.skim {
-				rec.ConfigMediaType = string(s)
+				rec.ConfigMediaType = mediaTypeString(s)
 			}
 		case "subject":
 			key = keySubject

@@ -31,13 +31,32 @@ const sep = "\x00"
 
 func regPrefix(reg RegistryID) string { return reg.Account + sep + reg.Region + sep }
 
-func repoKey(reg RegistryID, name string) []byte { return []byte(regPrefix(reg) + name) }
+func repoKey(reg RegistryID, name string) []byte { return appendKey(nil, reg, name) }
 
 // inRepo is the prefix of every item of one repository.
-func inRepo(reg RegistryID, repo string) []byte { return []byte(regPrefix(reg) + repo + sep) }
+func inRepo(reg RegistryID, repo string) []byte { return itemKey(reg, repo) }
 
+// itemKey is reg|repo|part|part…, built in one allocation: keys are built
+// on every read.
 func itemKey(reg RegistryID, repo string, parts ...string) []byte {
-	return []byte(regPrefix(reg) + repo + sep + strings.Join(parts, sep))
+	n := len(reg.Account) + len(reg.Region) + len(repo) + 3 + len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := append(appendKey(make([]byte, 0, n), reg, repo), sep...)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// appendKey appends reg|name to b.
+func appendKey(b []byte, reg RegistryID, name string) []byte {
+	b = append(append(append(append(b, reg.Account...), sep...), reg.Region...), sep...)
+	return append(b, name...)
 }
 
 func blobRefKey(d digest.Digest, reg RegistryID, repo string) []byte {

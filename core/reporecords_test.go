@@ -48,3 +48,23 @@ func TestRepositoryCloneCoversEveryReference(t *testing.T) {
 	}
 	walk(reflect.TypeFor[Repository]())
 }
+
+// Keys are built as they always were: reg|repo|parts joined by NUL.
+func TestItemKeysKeepTheirLayout(t *testing.T) {
+	reg := RegistryID{Account: "111122223333", Region: "eu-west-1"}
+	for _, c := range []struct {
+		got  []byte
+		want string
+	}{
+		{itemKey(reg, "app"), "111122223333\x00eu-west-1\x00app\x00"},
+		{itemKey(reg, "app", "sha256:x"), "111122223333\x00eu-west-1\x00app\x00sha256:x"},
+		{itemKey(reg, "app", "sha256:x", "v1"), "111122223333\x00eu-west-1\x00app\x00sha256:x\x00v1"},
+		{itemKey(reg, "app", "sha256:x", ""), "111122223333\x00eu-west-1\x00app\x00sha256:x\x00"},
+		{inRepo(reg, "a/b"), "111122223333\x00eu-west-1\x00a/b\x00"},
+		{repoKey(reg, "a/b"), "111122223333\x00eu-west-1\x00a/b"},
+	} {
+		if string(c.got) != c.want {
+			t.Errorf("%q, want %q", c.got, c.want)
+		}
+	}
+}

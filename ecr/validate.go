@@ -87,7 +87,7 @@ func check(s *shapeSpec, at *path, v any) *violation {
 		if s.Max != nil && n > *s.Max {
 			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
 		}
-		if s.Pattern != "" && !s.regexp().MatchString(str) {
+		if s.Pattern != "" && !s.matches(str) {
 			return bad("Member must satisfy regular expression pattern: " + s.Pattern)
 		}
 		if len(s.Enum) > 0 && !contains(s.Enum, str) {
