@@ -55,11 +55,32 @@ func decodeRecord(b []byte, rec *imageRecord) error {
 	return json.Unmarshal(b, rec)
 }
 
+// decodeStorageClass reads only what an image record says of its storage
+// class (archived, activatedAt) into id: what a listing of ids filters on.
+// The rest of the record is checked for its shape but not kept, so that
+// reading it allocates nothing; a record the reader does not take is
+// decoded whole, by decodeRecord, which then decides.
+func decodeStorageClass(b []byte, id *ImageID) error {
+	var rec imageRecord // stays on the stack: the fallback decodes into its own
+	if (&recordReader{b: b, skim: true}).record(&rec) {
+		id.Archived, id.ActivatedAt = rec.Archived, rec.ActivatedAt
+		return nil
+	}
+	full := new(imageRecord)
+	if err := decodeRecord(b, full); err != nil {
+		return err
+	}
+	id.Archived, id.ActivatedAt = full.Archived, full.ActivatedAt
+	return nil
+}
+
 // recordReader reads the JSON putJSON writes for an imageRecord. Each method
-// reports false on anything it does not handle, valid JSON or not.
+// reports false on anything it does not handle, valid JSON or not. A
+// skimming reader keeps only the storage class (archived, activatedAt).
 type recordReader struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	skim bool
 }
 
 func (r *recordReader) next(c byte) bool {
@@ -92,6 +113,39 @@ func (r *recordReader) str() ([]byte, bool) {
 	return nil, false
 }
 
+// key reads a member's name. Only the names below are taken, plain ASCII
+// all, so a name is its bytes up to the next quote: one with an escape, a
+// control character or other bytes matches none of them.
+func (r *recordReader) key() ([]byte, bool) {
+	if !r.next('"') {
+		return nil, false
+	}
+	j := bytes.IndexByte(r.b[r.i:], '"')
+	if j < 0 {
+		return nil, false
+	}
+	k := r.b[r.i : r.i+j]
+	r.i += j + 1
+	return k, true
+}
+
+// value reads a string value, or skims one that is not kept: a string
+// without escapes ends at the next quote.
+func (r *recordReader) value() ([]byte, bool) {
+	if !r.skim {
+		return r.str()
+	}
+	if !r.next('"') {
+		return nil, false
+	}
+	j := bytes.IndexByte(r.b[r.i:], '"')
+	if j < 0 || bytes.IndexByte(r.b[r.i:r.i+j], '\\') >= 0 {
+		return nil, false
+	}
+	r.i += j + 1
+	return nil, true
+}
+
 // int reads an integer as encoding/json would into an int64.
 func (r *recordReader) int() (int64, bool) {
 	start := r.i
@@ -110,9 +164,14 @@ func (r *recordReader) int() (int64, bool) {
 	return n, err == nil
 }
 
-// time reads a time through time.Time's own UnmarshalJSON, as encoding/json does.
-func (r *recordReader) time(t *time.Time) bool {
+// time reads a time through time.Time's own UnmarshalJSON, as encoding/json
+// does; skipping, only as a string.
+func (r *recordReader) time(t *time.Time, skip bool) bool {
 	start := r.i
+	if skip {
+		_, ok := r.value()
+		return ok
+	}
 	if _, ok := r.str(); !ok {
 		return false
 	}
@@ -136,20 +195,25 @@ func (r *recordReader) strings() (map[string]string, bool) {
 	if !r.next('{') {
 		return nil, false
 	}
-	m := map[string]string{}
+	var m map[string]string
+	if !r.skim {
+		m = map[string]string{}
+	}
 	if r.next('}') {
 		return m, true
 	}
 	for {
-		k, ok := r.str()
+		k, ok := r.value()
 		if !ok || !r.next(':') {
 			return nil, false
 		}
-		v, ok := r.str()
+		v, ok := r.value()
 		if !ok {
 			return nil, false
 		}
-		m[string(k)] = string(v)
+		if !r.skim {
+			m[string(k)] = string(v)
+		}
 		if r.next('}') {
 			return m, true
 		}
@@ -178,6 +242,9 @@ func (r *recordReader) descriptor() (*Descriptor, bool) {
 		case c == '}' || c == ']':
 			if depth--; depth == 0 {
 				r.i++
+				if r.skim {
+					return nil, json.Valid(r.b[start:r.i])
+				}
 				d := new(Descriptor)
 				return d, json.Unmarshal(r.b[start:r.i], d) == nil
 			}
@@ -185,6 +252,33 @@ func (r *recordReader) descriptor() (*Descriptor, bool) {
 	}
 	return nil, false
 }
+
+// mediaTypeString is string(b), without a copy for the media types nearly
+// every record names: a page of images reads three per image.
+func mediaTypeString(b []byte) string {
+	switch string(b) {
+	case MediaTypeOCIManifest:
+		return MediaTypeOCIManifest
+	case MediaTypeOCIIndex:
+		return MediaTypeOCIIndex
+	case MediaTypeDockerManifest:
+		return MediaTypeDockerManifest
+	case MediaTypeDockerManifestList:
+		return MediaTypeDockerManifestList
+	case mediaTypeOCIConfig:
+		return mediaTypeOCIConfig
+	case mediaTypeDockerConfig:
+		return mediaTypeDockerConfig
+	case MediaTypeOCIEmpty:
+		return MediaTypeOCIEmpty
+	}
+	return string(b)
+}
+
+const (
+	mediaTypeOCIConfig    = "application/vnd.oci.image.config.v1+json"
+	mediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
+)
 
 // The keys of an imageRecord, to see each once.
 const (
@@ -202,28 +296,6 @@ const (
 	keyActivatedAt
 )
 
-// knownType is string(s), without a copy for the media types most
-// records hold.
-func knownType(s []byte) string {
-	switch string(s) { // no allocation to compare
-	case MediaTypeOCIManifest:
-		return MediaTypeOCIManifest
-	case MediaTypeOCIIndex:
-		return MediaTypeOCIIndex
-	case MediaTypeDockerManifest:
-		return MediaTypeDockerManifest
-	case MediaTypeDockerManifestList:
-		return MediaTypeDockerManifestList
-	case "application/vnd.oci.image.config.v1+json":
-		return "application/vnd.oci.image.config.v1+json"
-	case "application/vnd.docker.container.image.v1+json":
-		return "application/vnd.docker.container.image.v1+json"
-	case MediaTypeOCIEmpty:
-		return MediaTypeOCIEmpty
-	}
-	return string(s)
-}
-
 func (r *recordReader) record(rec *imageRecord) bool {
 	if !r.next('{') {
 		return false
@@ -233,7 +305,7 @@ func (r *recordReader) record(rec *imageRecord) bool {
 	}
 	seen := 0
 	for {
-		k, ok := r.str()
+		k, ok := r.key()
 		if !ok || !r.next(':') {
 			return false
 		}
@@ -242,24 +314,24 @@ func (r *recordReader) record(rec *imageRecord) bool {
 		switch string(k) {
 		case "mediaType":
 			key = keyMediaType
-			if s, ok = r.str(); ok {
-				rec.MediaType = knownType(s)
+			if s, ok = r.value(); ok && !r.skim {
+				rec.MediaType = mediaTypeString(s)
 			}
 		case "size":
 			key = keySize
 			rec.Size, ok = r.int()
 		case "artifactType":
 			key = keyArtifactType
-			if s, ok = r.str(); ok {
-				rec.ArtifactType = string(s)
+			if s, ok = r.value(); ok && !r.skim {
+				rec.ArtifactType = mediaTypeString(s)
 			}
 		case "imageSize":
 			key = keyImageSize
 			rec.ImageSize, ok = r.int()
 		case "configMediaType":
 			key = keyConfigMediaType
-			if s, ok = r.str(); ok {
-				rec.ConfigMediaType = knownType(s)
+			if s, ok = r.value(); ok && !r.skim {
+				rec.ConfigMediaType = mediaTypeString(s)
 			}
 		case "subject":
 			key = keySubject
@@ -269,19 +341,19 @@ func (r *recordReader) record(rec *imageRecord) bool {
 			rec.Annotations, ok = r.strings()
 		case "pushedAt":
 			key = keyPushedAt
-			ok = r.time(&rec.PushedAt)
+			ok = r.time(&rec.PushedAt, r.skim)
 		case "lastPulledAt":
 			key = keyLastPulledAt
-			ok = r.time(&rec.LastPulledAt)
+			ok = r.time(&rec.LastPulledAt, r.skim)
 		case "archived":
 			key = keyArchived
 			rec.Archived, ok = r.bool()
 		case "archivedAt":
 			key = keyArchivedAt
-			ok = r.time(&rec.ArchivedAt)
+			ok = r.time(&rec.ArchivedAt, r.skim)
 		case "activatedAt":
 			key = keyActivatedAt
-			ok = r.time(&rec.ActivatedAt)
+			ok = r.time(&rec.ActivatedAt, false)
 		default:
 			return false // encoding/json ignores unknown keys and matches keys without regard to case
 		}

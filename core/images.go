@@ -48,13 +48,118 @@ func (i *Image) Descriptor() Descriptor {
 
 // Status is ECR's imageStatus: ACTIVE, ARCHIVED or ACTIVATING.
 func (i *Image) Status(now time.Time, restoreDelay time.Duration) string {
+	return imageStatus(i.Archived, i.ActivatedAt, now, restoreDelay)
+}
+
+func imageStatus(archived bool, activatedAt, now time.Time, restoreDelay time.Duration) string {
 	switch {
-	case i.Archived:
+	case archived:
 		return "ARCHIVED"
-	case !i.ActivatedAt.IsZero() && now.Before(i.ActivatedAt.Add(restoreDelay)):
+	case !activatedAt.IsZero() && now.Before(activatedAt.Add(restoreDelay)):
 		return "ACTIVATING"
 	}
 	return "ACTIVE"
+}
+
+// ImageID is what a listing of image ids needs of an image: its digest, its
+// tags and its storage class.
+type ImageID struct {
+	Digest      digest.Digest
+	Tags        []string // in order
+	Archived    bool
+	ActivatedAt time.Time
+}
+
+// Status is the image's imageStatus, as Image.Status.
+func (i *ImageID) Status(now time.Time, restoreDelay time.Duration) string {
+	return imageStatus(i.Archived, i.ActivatedAt, now, restoreDelay)
+}
+
+// DigestsAfter is the PageImageIDs bound that starts after the digest d.
+func DigestsAfter(d digest.Digest) string { return string(d) + sep }
+
+// PageImageIDs lists up to limit images of a repository whose digests are ≥
+// from ("" from the first), in digest order, and says whether more follow.
+// It reads the tags index and only the storage class of each image record,
+// so a page of ids costs a fraction of a page of images (PageImages).
+func (r *Registry) PageImageIDs(ctx context.Context, reg RegistryID, repo string, from string, limit int) (ids []ImageID, more bool, err error) {
+	err = r.kv.View(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err
+		}
+		pre := inRepo(reg, repo)
+		ids = make([]ImageID, 0, min(limit, imageBatch))
+		// The digests, then the tags, are copied into one buffer each and
+		// cut from one string: two allocations rather than one per item.
+		text := make([]byte, 0, cap(ids)*len("sha256:")+cap(ids)*64)
+		ends := make([]int, 0, cap(ids))
+		var ferr error
+		tx.Scan(bManifests, pre, append(slices.Clip(pre), from...), func(k, v []byte) bool {
+			if len(ids) == limit {
+				more = true
+				return false
+			}
+			var id ImageID
+			if ferr = decodeStorageClass(v, &id); ferr != nil {
+				ferr = corrupt("image", k, ferr)
+				return false
+			}
+			ids = append(ids, id)
+			text = append(text, k[len(pre):]...)
+			ends = append(ends, len(text))
+			return true
+		})
+		if ferr != nil || len(ids) == 0 {
+			return ferr
+		}
+		digests, at := string(text), 0
+		for i := range ids {
+			ids[i].Digest, at = digest.Digest(digests[at:ends[i]]), ends[i]
+		}
+		// The tags of a run of digests are one run of keys (reg|repo|digest|tag),
+		// in the same order as the run: one scan, walked beside it.
+		first := append(slices.Clip(pre), ids[0].Digest...)
+		end := append(append(slices.Clip(pre), ids[len(ids)-1].Digest...), 1)
+		type tagOf struct{ img, end int }
+		var tags []tagOf
+		text = text[:0]
+		i := 0
+		tx.Scan(bDigestTags, pre, first, func(k, _ []byte) bool {
+			if bytes.Compare(k, end) >= 0 {
+				return false
+			}
+			rest := k[len(pre):]
+			j := bytes.IndexByte(rest, 0)
+			if j < 0 {
+				return true
+			}
+			for i < len(ids) && string(ids[i].Digest) < string(rest[:j]) {
+				i++
+			}
+			if i < len(ids) && string(ids[i].Digest) == string(rest[:j]) {
+				text = append(text, rest[j+1:]...)
+				tags = append(tags, tagOf{i, len(text)})
+			}
+			return true
+		})
+		names, all := string(text), make([]string, len(tags))
+		at = 0
+		for t := range tags {
+			all[t], at = names[at:tags[t].end], tags[t].end
+		}
+		// Each image's tags are a run of all, capped so that appending to
+		// one never writes over the next.
+		for t := 0; t < len(tags); {
+			u := t
+			for u < len(tags) && tags[u].img == tags[t].img {
+				u++
+			}
+			ids[tags[t].img].Tags = all[t:u:u]
+			t = u
+		}
+		return nil
+	})
+	return ids, more, err
 }
 
 // corrupt reports a stored record that cannot be read: an internal error,
@@ -274,6 +379,9 @@ func (r *Registry) PageImages(ctx context.Context, reg RegistryID, repo string, 
 	chunk := imageBatch // records read per scan: a page and the one that says more follow
 	if p.Limit > 0 && p.Limit < imageBatch {
 		chunk = p.Limit + 1
+	}
+	if p.Limit > 0 {
+		imgs = make([]Image, 0, min(p.Limit, 1000)) // not grown image by image
 	}
 	err = r.kv.View(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {

@@ -370,3 +370,100 @@ func TestLifecyclePolicyStoredWithTheRepository(t *testing.T) {
 		}
 	})
 }
+
+// PageImageIDs lists what PageImages lists — digests in order, tags in
+// order, storage class — page by page from an inclusive bound, with an
+// untagged, a multi-tagged, an archived and a restored image among them.
+func TestPageImageIDsAgreesWithPageImages(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		const n = 30
+		for i := range n {
+			img, _ := f.pushImage(regA, "app", "t"+itoa(int64(i)), "seed"+itoa(int64(i)))
+			switch i {
+			case 3: // a second and a third tag
+				for _, tag := range []string{"a3", "z3"} {
+					_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: tag, ContentType: MediaTypeOCIManifest, Body: img.body})
+					must(t, err, "tagging")
+				}
+			case 5: // untagged: pushed by digest only
+				u := f.newImage(regA, "app", "untagged")
+				_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: string(u.digest), ContentType: MediaTypeOCIManifest, Body: u.body})
+				must(t, err, "pushing by digest")
+			case 7, 8:
+				_, err := f.r.SetStorageClass(bg, regA, "app", img.digest, true)
+				must(t, err, "archiving")
+				if i == 8 {
+					_, err = f.r.SetStorageClass(bg, regA, "app", img.digest, false)
+					must(t, err, "restoring")
+				}
+			}
+			f.clock.Advance(time.Second)
+		}
+		all, _, err := f.r.PageImages(bg, regA, "app", ImagePage{})
+		must(t, err, "PageImages")
+		if len(all) != n+1 {
+			t.Fatalf("%d images, want %d", len(all), n+1)
+		}
+		now := f.clock.Now()
+		var got []ImageID
+		from := ""
+		for pages := 0; ; pages++ {
+			ids, more, err := f.r.PageImageIDs(bg, regA, "app", from, 7)
+			must(t, err, "PageImageIDs")
+			if len(ids) > 7 || more && len(ids) != 7 || pages > n {
+				t.Fatalf("page of %d ids, more %v", len(ids), more)
+			}
+			got = append(got, ids...)
+			if !more {
+				break
+			}
+			from = DigestsAfter(ids[len(ids)-1].Digest)
+		}
+		if len(got) != len(all) {
+			t.Fatalf("%d ids, want %d", len(got), len(all))
+		}
+		archived := 0
+		for i, img := range all {
+			id := got[i]
+			if id.Digest != img.Digest || !slices.Equal(id.Tags, img.Tags) || id.Archived != img.Archived ||
+				!id.ActivatedAt.Equal(img.ActivatedAt) || id.Status(now, time.Hour) != img.Status(now, time.Hour) {
+				t.Fatalf("id %d: %+v, image %+v", i, id, img)
+			}
+			if img.Archived {
+				archived++
+			}
+		}
+		if archived != 1 {
+			t.Fatalf("%d archived images, want 1", archived)
+		}
+		// The bound is inclusive; an unknown repository is an error.
+		ids, _, err := f.r.PageImageIDs(bg, regA, "app", string(all[4].Digest), 2)
+		must(t, err, "PageImageIDs from a digest")
+		if len(ids) != 2 || ids[0].Digest != all[4].Digest || ids[1].Digest != all[5].Digest {
+			t.Fatalf("from the 5th digest: %+v", ids)
+		}
+		_, _, err = f.r.PageImageIDs(bg, regA, "nope", "", 10)
+		wantKind(t, err, KindRepositoryNotFound, "PageImageIDs of a missing repository")
+	})
+}
+
+// A record the skimming reader does not take (here: written with its keys
+// in another case, which encoding/json accepts) is decoded whole, and one
+// that cannot be decoded is an error, never an active image.
+func TestDecodeStorageClassFallsBackAndReportsCorruption(t *testing.T) {
+	var id ImageID
+	if err := decodeStorageClass([]byte(`{"mediaType":"m","size":1,"imageSize":2,"pushedAt":"2026-01-02T03:04:05Z","Archived":true}`), &id); err != nil || !id.Archived {
+		t.Fatalf("a record encoding/json takes: %+v, %v", id, err)
+	}
+	id = ImageID{}
+	if err := decodeStorageClass([]byte(`{"mediaType":"m","archived":true,"annotations":{"a":"b"},"subject":{"digest":"sha256:x"},"activatedAt":"2026-01-02T03:04:05Z"}`), &id); err != nil ||
+		!id.Archived || id.ActivatedAt.IsZero() {
+		t.Fatalf("a record the reader takes: %+v, %v", id, err)
+	}
+	for _, bad := range []string{`{"archived":tru}`, `{"subject":{"digest":}}`, `{"activatedAt":"yesterday"}`, `[]`} {
+		if err := decodeStorageClass([]byte(bad), &id); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}

@@ -47,6 +47,12 @@ func checkRecord(t *testing.T, b []byte) {
 	if werr == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q:\n got %#v\nwant %#v", b, got, want)
 	}
+	// Skimming for the storage class agrees on every record encoding/json
+	// reads (it may pass over a bad value it does not keep).
+	var id ImageID
+	if serr := decodeStorageClass(b, &id); werr == nil && (serr != nil || id.Archived != want.Archived || !id.ActivatedAt.Equal(want.ActivatedAt)) {
+		t.Fatalf("%q: storage class %v %v, %v; encoding/json says %v %v", b, id.Archived, id.ActivatedAt, serr, want.Archived, want.ActivatedAt)
+	}
 }
 
 func TestDecodeRecord(t *testing.T) {

@@ -52,6 +52,8 @@ func appendRepoKey(b []byte, reg RegistryID, name string) []byte {
 // inRepo is the prefix of every item of one repository.
 func inRepo(reg RegistryID, repo string) []byte { return itemKey(reg, repo, "") }
 
+// itemKey is reg|repo|part|part…, built in one allocation: keys are built
+// on every read.
 func itemKey(reg RegistryID, repo string, parts ...string) []byte {
 	n := len(reg.Account) + len(reg.Region) + len(repo) + 3*len(sep)
 	for _, p := range parts {

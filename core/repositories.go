@@ -217,7 +217,7 @@ func getRepo(tx kv.Tx, reg RegistryID, name string, into *Repository) error {
 	if into == nil {
 		return nil
 	}
-	if err := json.Unmarshal(b, into); err != nil {
+	if err := decodeRepo(b, into); err != nil {
 		return corrupt("repository", key, err)
 	}
 	return nil

@@ -102,20 +102,29 @@ type call struct {
 	resources []core.Resource
 }
 
-type opFunc func(c *call, body []byte) (any, error)
+type opFunc func(c *call, in *input) (any, error)
 
-// op adapts a typed handler: the body was validated against the model, so a
+// op adapts a typed handler: the input is filled from the validated
+// document by its generated decoder, or, where that declines, decoded from
+// the body by encoding/json: the body was validated against the model, so a
 // decode error here can only be a type the validator does not see.
 func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
-	return func(c *call, body []byte) (any, error) {
+	return func(c *call, input *input) (any, error) {
 		in := new(I)
-		if err := json.Unmarshal(body, in); err != nil {
-			return nil, newError("SerializationException", "%v", err)
+		if d, ok := any(in).(docDecoder); !ok || input.doc == nil || !d.decodeDoc(input.doc) {
+			in = new(I) // what a declining decoder filled is dropped
+			if err := json.Unmarshal(input.body, in); err != nil {
+				return nil, newError("SerializationException", "%v", err)
+			}
 		}
 		if c.blob != nil && c.blob.err != nil {
 			return nil, newError("SerializationException", "%v", c.blob.err) // where the typed decode of the blob would fail
 		}
-		return fn(c, in)
+		out, err := fn(c, in)
+		if out == nil {
+			return nil, err // not a nil *O in the interface: it has no encoder to call
+		}
+		return out, err
 	}
 }
 
@@ -197,15 +206,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, unknownOperation(target))
 		return
 	}
-	out, err := fn(c, in.body)
+	out, err := fn(c, in)
 	if err != nil {
 		writeAWSError(w, h.toAWS(r, err))
 		return
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		writeAWSError(w, h.toAWS(r, err))
-		return
+	var b []byte
+	if enc, ok := out.(encoder); ok {
+		jw, ok := encodeResponse(enc)
+		defer jw.release()
+		if ok {
+			b = jw.b
+		}
+	}
+	if b == nil { // not a generated type, or a value only encoding/json can word the refusal of
+		if b, err = json.Marshal(out); err != nil {
+			writeAWSError(w, h.toAWS(r, err))
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
@@ -278,16 +296,18 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if err := checkText(in.body); err != nil {
 		return newError("SerializationException", "%v", err)
 	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(in.body))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		return malformedJSON(err)
-	}
-	// Trailing data was the typed decode's to reject; it is rejected here
-	// now, since a body re-encoded below would no longer carry it.
-	if len(bytes.TrimSpace(in.body[dec.InputOffset():])) > 0 {
-		return newError("SerializationException", "trailing data after the JSON document")
+	doc, ok := parseDoc(in.body)
+	if !ok { // encoding/json decides, and words the error
+		dec := json.NewDecoder(bytes.NewReader(in.body))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			return malformedJSON(err)
+		}
+		// Trailing data was the typed decode's to reject; it is rejected here
+		// now, since a body re-encoded below would no longer carry it.
+		if len(bytes.TrimSpace(in.body[dec.InputOffset():])) > 0 {
+			return newError("SerializationException", "trailing data after the JSON document")
+		}
 	}
 	if doc == nil {
 		doc = map[string]any{} // a null input is an empty one: its required members are missing

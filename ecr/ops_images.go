@@ -244,6 +244,7 @@ func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 	if err != nil {
 		return nil, err
 	}
+	out.ImageDetails = make([]ImageDetail, 0, len(imgs))
 	for _, img := range imgs {
 		out.ImageDetails = append(out.ImageDetails, h.imageDetail(c, reg, in.RepositoryName, img))
 	}
@@ -255,7 +256,8 @@ func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 
 // listImages pages through (digest, tag) pairs in that order — an untagged
 // image is one pair with no tag — reading only as many images as the page
-// needs. The token is the last pair returned.
+// needs, and of each only its tags and storage class. The token is the last
+// pair returned.
 func (h *Handler) listImages(c *call, in *ListImagesRequest) (*ListImagesResponse, error) {
 	reg := c.registry
 	last, err := decodeToken(in.NextToken)
@@ -269,43 +271,49 @@ func (h *Handler) listImages(c *call, in *ListImagesRequest) (*ListImagesRespons
 	}
 	now := h.reg.Clock().Now()
 	filter := deref(in.Filter)
-	ids := []ImageIdentifier{}
+	ids := make([]ImageIdentifier, 0, limit+1)
 	// add appends img's pairs after the token; false once the page and one
 	// more pair (which says another page follows) are in.
-	add := func(img core.Image, afterTag string) bool {
+	add := func(img *core.ImageID, afterTag string) bool {
 		if !tagStatusMatches(filter.TagStatus, img.Tags) || !statusMatches(filter.ImageStatus, img.Status(now, 0)) {
 			return true
 		}
 		if len(img.Tags) == 0 && afterTag == "" {
-			ids = append(ids, ImageIdentifier{ImageDigest: img.Digest.String()})
+			ids = append(ids, ImageIdentifier{ImageDigest: string(img.Digest)})
 		}
 		for _, t := range img.Tags {
 			if afterTag == "" || t > afterTag {
-				ids = append(ids, ImageIdentifier{ImageDigest: img.Digest.String(), ImageTag: t})
+				ids = append(ids, ImageIdentifier{ImageDigest: string(img.Digest), ImageTag: t})
 			}
 		}
 		return len(ids) <= limit
 	}
-	if lastTag != "" {
-		// The page before ended inside this image's tags.
-		img, err := h.reg.ResolveImage(c.ctx, reg, in.RepositoryName, digest.Digest(lastDigest), "")
-		switch {
-		case core.IsKind(err, core.KindManifestNotFound):
-		case err != nil:
-			return nil, err
-		default:
-			add(img, lastTag)
-		}
+	from := ""
+	switch {
+	case lastTag != "":
+		from = lastDigest // the page before ended inside this image's tags
+	case lastDigest != "":
+		from = core.DigestsAfter(digest.Digest(lastDigest))
 	}
-	if len(ids) <= limit {
-		for img, err := range h.reg.Images(c.ctx, reg, in.RepositoryName, lastDigest) {
-			if err != nil {
-				return nil, err
+	for len(ids) <= limit {
+		// Each image matched is at least one pair: ask for no more than the page needs.
+		imgs, more, err := h.reg.PageImageIDs(c.ctx, reg, in.RepositoryName, from, limit+1-len(ids))
+		if err != nil {
+			return nil, err
+		}
+		for i := range imgs {
+			afterTag := ""
+			if lastTag != "" && string(imgs[i].Digest) == lastDigest {
+				afterTag = lastTag
 			}
-			if !add(img, "") {
+			if !add(&imgs[i], afterTag) {
 				break
 			}
 		}
+		if !more {
+			break
+		}
+		from = core.DigestsAfter(imgs[len(imgs)-1].Digest)
 	}
 	out := &ListImagesResponse{ImageIds: ids}
 	if len(ids) > limit {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,12 +26,33 @@ type shapeSpec struct {
 
 	once sync.Once
 	re   *regexp.Regexp
+	// matched remembers up to maxMatched values that matched the pattern:
+	// most requests name the same few repositories, and running the regexp
+	// engine on each was a noticeable part of a small call.
+	matched  sync.Map
+	nMatched atomic.Int32
 }
+
+const maxMatched = 1024
 
 // regexp compiles the pattern once. ECR matches the whole value.
 func (s *shapeSpec) regexp() *regexp.Regexp {
 	s.once.Do(func() { s.re = regexp.MustCompile(`^(?:` + s.Pattern + `)$`) })
 	return s.re
+}
+
+// matches reports whether str matches the whole pattern.
+func (s *shapeSpec) matches(str string) bool {
+	if _, ok := s.matched.Load(str); ok {
+		return true
+	}
+	if !s.regexp().MatchString(str) {
+		return false
+	}
+	if s.nMatched.Add(1) <= maxMatched {
+		s.matched.Store(str, struct{}{})
+	}
+	return true
 }
 
 type operationSpec struct {

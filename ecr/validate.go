@@ -22,25 +22,38 @@ type violation struct {
 // validate checks a decoded JSON document (numbers as json.Number) against the
 // named shape and returns the first violation, in member order, or nil.
 func validate(shapeName string, v any) *violation {
-	return check(shapes[shapeName], "", v)
+	return check(shapes[shapeName], nil, v)
 }
 
-func join(path, member string) string {
-	if path == "" {
-		return member
+// path is where a value sits in the document: a member of its parent, or an
+// element (index ≥ 1); the root is nil. It is worded only for a violation.
+type path struct {
+	parent *path
+	member string
+	index  int
+}
+
+func (p *path) String() string {
+	switch {
+	case p == nil:
+		return ""
+	case p.index > 0:
+		return fmt.Sprintf("%s.%d", p.parent, p.index)
+	case p.parent == nil:
+		return p.member
 	}
-	return path + "." + member
+	return p.parent.String() + "." + p.member
 }
 
-func check(s *shapeSpec, path string, v any) *violation {
+func check(s *shapeSpec, at *path, v any) *violation {
 	if v == nil {
 		return nil // null is absent
 	}
 	bad := func(constraint string) *violation {
-		return &violation{path: path, value: fmt.Sprint(v), constraint: constraint}
+		return &violation{path: at.String(), value: fmt.Sprint(v), constraint: constraint}
 	}
 	wrongType := func(want string) *violation {
-		return &violation{serialization: true, path: path, constraint: "expected " + want}
+		return &violation{serialization: true, path: at.String(), constraint: "expected " + want}
 	}
 	switch s.Type {
 	case "structure":
@@ -50,11 +63,15 @@ func check(s *shapeSpec, path string, v any) *violation {
 		}
 		for _, r := range s.Required {
 			if obj[r] == nil {
-				return &violation{path: join(path, r), value: "null", constraint: "Member must not be null"}
+				return &violation{path: (&path{parent: at, member: r}).String(), value: "null", constraint: "Member must not be null"}
 			}
 		}
 		for _, m := range s.Members {
-			if x := check(shapes[m.Shape], join(path, m.Name), obj[m.Name]); x != nil {
+			e, ok := obj[m.Name]
+			if !ok || e == nil {
+				continue
+			}
+			if x := check(shapes[m.Shape], &path{parent: at, member: m.Name}, e); x != nil {
 				return x
 			}
 		}
@@ -70,7 +87,7 @@ func check(s *shapeSpec, path string, v any) *violation {
 		if s.Max != nil && n > *s.Max {
 			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
 		}
-		if s.Pattern != "" && !s.regexp().MatchString(str) {
+		if s.Pattern != "" && !s.matches(str) {
 			return bad("Member must satisfy regular expression pattern: " + s.Pattern)
 		}
 		if len(s.Enum) > 0 && !contains(s.Enum, str) {
@@ -124,10 +141,10 @@ func check(s *shapeSpec, path string, v any) *violation {
 			return wrongType("a base64 string")
 		}
 		if s.Min != nil && float64(n) < *s.Min {
-			return &violation{path: path, value: "blob", constraint: fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min)}
+			return &violation{path: at.String(), value: "blob", constraint: fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min)}
 		}
 		if s.Max != nil && float64(n) > *s.Max {
-			return &violation{path: path, value: "blob", constraint: fmt.Sprintf("Member must have length less than or equal to %v", *s.Max)}
+			return &violation{path: at.String(), value: "blob", constraint: fmt.Sprintf("Member must have length less than or equal to %v", *s.Max)}
 		}
 	case "list":
 		arr, ok := v.([]any)
@@ -142,7 +159,7 @@ func check(s *shapeSpec, path string, v any) *violation {
 			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
 		}
 		for i, e := range arr {
-			if x := check(shapes[s.Member], fmt.Sprintf("%s.%d", path, i+1), e); x != nil {
+			if x := check(shapes[s.Member], &path{parent: at, index: i + 1}, e); x != nil {
 				return x
 			}
 		}
@@ -165,10 +182,10 @@ func check(s *shapeSpec, path string, v any) *violation {
 		sort.Strings(keys) // report the same violation every time
 		for _, k := range keys {
 			e := obj[k]
-			if x := check(shapes[s.Key], path, k); x != nil {
+			if x := check(shapes[s.Key], at, k); x != nil {
 				return x
 			}
-			if x := check(shapes[s.Value], join(path, k), e); x != nil {
+			if x := check(shapes[s.Value], &path{parent: at, member: k}, e); x != nil {
 				return x
 			}
 		}

@@ -153,3 +153,10 @@ func show(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func join(path, member string) string {
+	if path == "" {
+		return member
+	}
+	return path + "." + member
+}

@@ -108,3 +108,28 @@ func TestNullBodyIsValidated(t *testing.T) {
 		}()
 	}
 }
+
+// A pattern's answer is the regexp's whether or not a value is remembered,
+// and only values that matched are remembered, at most maxMatched of them.
+func TestPatternMatchesAreRememberedBounded(t *testing.T) {
+	s := &shapeSpec{Type: "string", Pattern: "[a-z]+"}
+	for range 2 {
+		if !s.matches("abc") || s.matches("ABC") || s.matches("") {
+			t.Fatal("wrong answer")
+		}
+	}
+	for i := range 2 * maxMatched {
+		s.matches("x" + strings.Repeat("y", i%50) + string(rune('a'+i%26)) + strings.Repeat("z", i/50))
+	}
+	n := 0
+	s.matched.Range(func(k, _ any) bool {
+		n++
+		if !s.regexp().MatchString(k.(string)) {
+			t.Errorf("remembered %q, which does not match", k)
+		}
+		return true
+	})
+	if n > maxMatched || n == 0 {
+		t.Fatalf("%d values remembered", n)
+	}
+}

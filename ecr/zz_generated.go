@@ -1794,3 +1794,11623 @@ var authorizations = map[string]authorizationSpec{
 	"UploadLayerPart":                         {Action: "ecr:UploadLayerPart", Resources: namedRepository, RegistryID: true},
 	"ValidatePullThroughCacheRule":            {Action: "ecr:ValidatePullThroughCacheRule", Resources: anyResource, RegistryID: true},
 }
+
+// encodeJSON methods append each structure as encoding/json does (see jsonenc.go).
+
+// newStructures returns a zero value of every structure, for the tests that
+// compare the generated encoders with encoding/json.
+func newStructures() []encoder {
+	return []encoder{
+		new(Attribute),
+		new(AuthorizationData),
+		new(AwsEcrContainerImageDetails),
+		new(BatchCheckLayerAvailabilityRequest),
+		new(BatchCheckLayerAvailabilityResponse),
+		new(BatchDeleteImageRequest),
+		new(BatchDeleteImageResponse),
+		new(BatchGetImageRequest),
+		new(BatchGetImageResponse),
+		new(BatchGetRepositoryScanningConfigurationRequest),
+		new(BatchGetRepositoryScanningConfigurationResponse),
+		new(BlockedByOrganizationPolicyException),
+		new(CompleteLayerUploadRequest),
+		new(CompleteLayerUploadResponse),
+		new(CreatePullThroughCacheRuleRequest),
+		new(CreatePullThroughCacheRuleResponse),
+		new(CreateRepositoryCreationTemplateRequest),
+		new(CreateRepositoryCreationTemplateResponse),
+		new(CreateRepositoryRequest),
+		new(CreateRepositoryResponse),
+		new(CvssScore),
+		new(CvssScoreAdjustment),
+		new(CvssScoreDetails),
+		new(DeleteLifecyclePolicyRequest),
+		new(DeleteLifecyclePolicyResponse),
+		new(DeletePullThroughCacheRuleRequest),
+		new(DeletePullThroughCacheRuleResponse),
+		new(DeleteRegistryPolicyRequest),
+		new(DeleteRegistryPolicyResponse),
+		new(DeleteRepositoryCreationTemplateRequest),
+		new(DeleteRepositoryCreationTemplateResponse),
+		new(DeleteRepositoryPolicyRequest),
+		new(DeleteRepositoryPolicyResponse),
+		new(DeleteRepositoryRequest),
+		new(DeleteRepositoryResponse),
+		new(DeleteSigningConfigurationRequest),
+		new(DeleteSigningConfigurationResponse),
+		new(DeregisterPullTimeUpdateExclusionRequest),
+		new(DeregisterPullTimeUpdateExclusionResponse),
+		new(DescribeImageReplicationStatusRequest),
+		new(DescribeImageReplicationStatusResponse),
+		new(DescribeImageScanFindingsRequest),
+		new(DescribeImageScanFindingsResponse),
+		new(DescribeImageSigningStatusRequest),
+		new(DescribeImageSigningStatusResponse),
+		new(DescribeImagesFilter),
+		new(DescribeImagesRequest),
+		new(DescribeImagesResponse),
+		new(DescribePullThroughCacheRulesRequest),
+		new(DescribePullThroughCacheRulesResponse),
+		new(DescribeRegistryRequest),
+		new(DescribeRegistryResponse),
+		new(DescribeRepositoriesRequest),
+		new(DescribeRepositoriesResponse),
+		new(DescribeRepositoryCreationTemplatesRequest),
+		new(DescribeRepositoryCreationTemplatesResponse),
+		new(EmptyUploadException),
+		new(EncryptionConfiguration),
+		new(EncryptionConfigurationForRepositoryCreationTemplate),
+		new(EnhancedImageScanFinding),
+		new(ExclusionAlreadyExistsException),
+		new(ExclusionNotFoundException),
+		new(GetAccountSettingRequest),
+		new(GetAccountSettingResponse),
+		new(GetAuthorizationTokenRequest),
+		new(GetAuthorizationTokenResponse),
+		new(GetDownloadUrlForLayerRequest),
+		new(GetDownloadUrlForLayerResponse),
+		new(GetLifecyclePolicyPreviewRequest),
+		new(GetLifecyclePolicyPreviewResponse),
+		new(GetLifecyclePolicyRequest),
+		new(GetLifecyclePolicyResponse),
+		new(GetRegistryPolicyRequest),
+		new(GetRegistryPolicyResponse),
+		new(GetRegistryScanningConfigurationRequest),
+		new(GetRegistryScanningConfigurationResponse),
+		new(GetRepositoryPolicyRequest),
+		new(GetRepositoryPolicyResponse),
+		new(GetSigningConfigurationRequest),
+		new(GetSigningConfigurationResponse),
+		new(Image),
+		new(ImageAlreadyExistsException),
+		new(ImageArchivedException),
+		new(ImageDetail),
+		new(ImageDigestDoesNotMatchException),
+		new(ImageFailure),
+		new(ImageIdentifier),
+		new(ImageNotFoundException),
+		new(ImageReferrer),
+		new(ImageReplicationStatus),
+		new(ImageScanFinding),
+		new(ImageScanFindings),
+		new(ImageScanFindingsSummary),
+		new(ImageScanStatus),
+		new(ImageScanningConfiguration),
+		new(ImageSigningStatus),
+		new(ImageStorageClassUpdateNotSupportedException),
+		new(ImageTagAlreadyExistsException),
+		new(ImageTagMutabilityExclusionFilter),
+		new(InitiateLayerUploadRequest),
+		new(InitiateLayerUploadResponse),
+		new(InvalidLayerException),
+		new(InvalidLayerPartException),
+		new(InvalidParameterException),
+		new(InvalidTagParameterException),
+		new(KmsException),
+		new(Layer),
+		new(LayerAlreadyExistsException),
+		new(LayerFailure),
+		new(LayerInaccessibleException),
+		new(LayerPartTooSmallException),
+		new(LayersNotFoundException),
+		new(LifecyclePolicyNotFoundException),
+		new(LifecyclePolicyPreviewFilter),
+		new(LifecyclePolicyPreviewInProgressException),
+		new(LifecyclePolicyPreviewNotFoundException),
+		new(LifecyclePolicyPreviewResult),
+		new(LifecyclePolicyPreviewSummary),
+		new(LifecyclePolicyRuleAction),
+		new(LimitExceededException),
+		new(ListImageReferrersFilter),
+		new(ListImageReferrersRequest),
+		new(ListImageReferrersResponse),
+		new(ListImagesFilter),
+		new(ListImagesRequest),
+		new(ListImagesResponse),
+		new(ListPullTimeUpdateExclusionsRequest),
+		new(ListPullTimeUpdateExclusionsResponse),
+		new(ListTagsForResourceRequest),
+		new(ListTagsForResourceResponse),
+		new(PackageVulnerabilityDetails),
+		new(PullThroughCacheRule),
+		new(PullThroughCacheRuleAlreadyExistsException),
+		new(PullThroughCacheRuleNotFoundException),
+		new(PutAccountSettingRequest),
+		new(PutAccountSettingResponse),
+		new(PutImageRequest),
+		new(PutImageResponse),
+		new(PutImageScanningConfigurationRequest),
+		new(PutImageScanningConfigurationResponse),
+		new(PutImageTagMutabilityRequest),
+		new(PutImageTagMutabilityResponse),
+		new(PutLifecyclePolicyRequest),
+		new(PutLifecyclePolicyResponse),
+		new(PutRegistryPolicyRequest),
+		new(PutRegistryPolicyResponse),
+		new(PutRegistryScanningConfigurationRequest),
+		new(PutRegistryScanningConfigurationResponse),
+		new(PutReplicationConfigurationRequest),
+		new(PutReplicationConfigurationResponse),
+		new(PutSigningConfigurationRequest),
+		new(PutSigningConfigurationResponse),
+		new(Recommendation),
+		new(ReferencedImagesNotFoundException),
+		new(RegisterPullTimeUpdateExclusionRequest),
+		new(RegisterPullTimeUpdateExclusionResponse),
+		new(RegistryPolicyNotFoundException),
+		new(RegistryScanningConfiguration),
+		new(RegistryScanningRule),
+		new(Remediation),
+		new(ReplicationConfiguration),
+		new(ReplicationDestination),
+		new(ReplicationRule),
+		new(Repository),
+		new(RepositoryAlreadyExistsException),
+		new(RepositoryCreationTemplate),
+		new(RepositoryFilter),
+		new(RepositoryNotEmptyException),
+		new(RepositoryNotFoundException),
+		new(RepositoryPolicyNotFoundException),
+		new(RepositoryScanningConfiguration),
+		new(RepositoryScanningConfigurationFailure),
+		new(Resource),
+		new(ResourceDetails),
+		new(ScanNotFoundException),
+		new(ScanningRepositoryFilter),
+		new(ScoreDetails),
+		new(SecretNotFoundException),
+		new(ServerException),
+		new(SetRepositoryPolicyRequest),
+		new(SetRepositoryPolicyResponse),
+		new(SigningConfiguration),
+		new(SigningConfigurationNotFoundException),
+		new(SigningRepositoryFilter),
+		new(SigningRule),
+		new(StartImageScanRequest),
+		new(StartImageScanResponse),
+		new(StartLifecyclePolicyPreviewRequest),
+		new(StartLifecyclePolicyPreviewResponse),
+		new(SubjectIdentifier),
+		new(Tag),
+		new(TagResourceRequest),
+		new(TagResourceResponse),
+		new(TemplateAlreadyExistsException),
+		new(TemplateNotFoundException),
+		new(TooManyTagsException),
+		new(TransitioningImageTotalCount),
+		new(UnableToAccessSecretException),
+		new(UnableToDecryptSecretValueException),
+		new(UnableToGetUpstreamImageException),
+		new(UnableToGetUpstreamLayerException),
+		new(UnableToListUpstreamImageReferrersException),
+		new(UnsupportedImageTypeException),
+		new(UnsupportedUpstreamRegistryException),
+		new(UntagResourceRequest),
+		new(UntagResourceResponse),
+		new(UpdateImageStorageClassRequest),
+		new(UpdateImageStorageClassResponse),
+		new(UpdatePullThroughCacheRuleRequest),
+		new(UpdatePullThroughCacheRuleResponse),
+		new(UpdateRepositoryCreationTemplateRequest),
+		new(UpdateRepositoryCreationTemplateResponse),
+		new(UploadLayerPartRequest),
+		new(UploadLayerPartResponse),
+		new(UploadNotFoundException),
+		new(ValidatePullThroughCacheRuleRequest),
+		new(ValidatePullThroughCacheRuleResponse),
+		new(ValidationException),
+		new(VulnerablePackage),
+	}
+}
+
+func (x *Attribute) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Key != "" {
+		w.b = append(append(w.b, c), "\"key\":"...)
+		c = ','
+		w.str(x.Key)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *AuthorizationData) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AuthorizationToken != "" {
+		w.b = append(append(w.b, c), "\"authorizationToken\":"...)
+		c = ','
+		w.str(x.AuthorizationToken)
+	}
+	if x.ExpiresAt != nil {
+		w.b = append(append(w.b, c), "\"expiresAt\":"...)
+		c = ','
+		w.time(*x.ExpiresAt)
+	}
+	if x.ProxyEndpoint != "" {
+		w.b = append(append(w.b, c), "\"proxyEndpoint\":"...)
+		c = ','
+		w.str(x.ProxyEndpoint)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *AwsEcrContainerImageDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Architecture != "" {
+		w.b = append(append(w.b, c), "\"architecture\":"...)
+		c = ','
+		w.str(x.Architecture)
+	}
+	if x.Author != "" {
+		w.b = append(append(w.b, c), "\"author\":"...)
+		c = ','
+		w.str(x.Author)
+	}
+	if x.ImageHash != "" {
+		w.b = append(append(w.b, c), "\"imageHash\":"...)
+		c = ','
+		w.str(x.ImageHash)
+	}
+	if x.ImageTags != nil {
+		w.b = append(append(w.b, c), "\"imageTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ImageTags[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.InUseCount != nil {
+		w.b = append(append(w.b, c), "\"inUseCount\":"...)
+		c = ','
+		w.int(int64(*x.InUseCount))
+	}
+	if x.LastInUseAt != nil {
+		w.b = append(append(w.b, c), "\"lastInUseAt\":"...)
+		c = ','
+		w.time(*x.LastInUseAt)
+	}
+	if x.Platform != "" {
+		w.b = append(append(w.b, c), "\"platform\":"...)
+		c = ','
+		w.str(x.Platform)
+	}
+	if x.PushedAt != nil {
+		w.b = append(append(w.b, c), "\"pushedAt\":"...)
+		c = ','
+		w.time(*x.PushedAt)
+	}
+	if x.Registry != "" {
+		w.b = append(append(w.b, c), "\"registry\":"...)
+		c = ','
+		w.str(x.Registry)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchCheckLayerAvailabilityRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigests != nil {
+		w.b = append(append(w.b, c), "\"layerDigests\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.LayerDigests {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.LayerDigests[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchCheckLayerAvailabilityResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Layers != nil {
+		w.b = append(append(w.b, c), "\"layers\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Layers {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Layers[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchDeleteImageRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchDeleteImageResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetImageRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AcceptedMediaTypes != nil {
+		w.b = append(append(w.b, c), "\"acceptedMediaTypes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AcceptedMediaTypes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AcceptedMediaTypes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetImageResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Images != nil {
+		w.b = append(append(w.b, c), "\"images\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Images {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Images[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RepositoryNames != nil {
+		w.b = append(append(w.b, c), "\"repositoryNames\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryNames {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RepositoryNames[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BatchGetRepositoryScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Failures != nil {
+		w.b = append(append(w.b, c), "\"failures\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Failures {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Failures[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanningConfigurations != nil {
+		w.b = append(append(w.b, c), "\"scanningConfigurations\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ScanningConfigurations {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ScanningConfigurations[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *BlockedByOrganizationPolicyException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CompleteLayerUploadRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigests != nil {
+		w.b = append(append(w.b, c), "\"layerDigests\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.LayerDigests {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.LayerDigests[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CompleteLayerUploadResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreatePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistry != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistry\":"...)
+		c = ','
+		w.str(x.UpstreamRegistry)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreatePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistry != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistry\":"...)
+		c = ','
+		w.str(x.UpstreamRegistry)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryCreationTemplateRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedFor != nil {
+		w.b = append(append(w.b, c), "\"appliedFor\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedFor {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AppliedFor[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LifecyclePolicy != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicy\":"...)
+		c = ','
+		w.str(x.LifecyclePolicy)
+	}
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if x.RepositoryPolicy != "" {
+		w.b = append(append(w.b, c), "\"repositoryPolicy\":"...)
+		c = ','
+		w.str(x.RepositoryPolicy)
+	}
+	if x.ResourceTags != nil {
+		w.b = append(append(w.b, c), "\"resourceTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ResourceTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ResourceTags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryCreationTemplateResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplate != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplate\":"...)
+		c = ','
+		x.RepositoryCreationTemplate.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Tags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Tags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CreateRepositoryResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Repository != nil {
+		w.b = append(append(w.b, c), "\"repository\":"...)
+		c = ','
+		x.Repository.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CvssScore) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.BaseScore != nil {
+		w.b = append(append(w.b, c), "\"baseScore\":"...)
+		c = ','
+		w.float(*x.BaseScore)
+	}
+	if x.ScoringVector != "" {
+		w.b = append(append(w.b, c), "\"scoringVector\":"...)
+		c = ','
+		w.str(x.ScoringVector)
+	}
+	if x.Source != "" {
+		w.b = append(append(w.b, c), "\"source\":"...)
+		c = ','
+		w.str(x.Source)
+	}
+	if x.Version != "" {
+		w.b = append(append(w.b, c), "\"version\":"...)
+		c = ','
+		w.str(x.Version)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CvssScoreAdjustment) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Metric != "" {
+		w.b = append(append(w.b, c), "\"metric\":"...)
+		c = ','
+		w.str(x.Metric)
+	}
+	if x.Reason != "" {
+		w.b = append(append(w.b, c), "\"reason\":"...)
+		c = ','
+		w.str(x.Reason)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *CvssScoreDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Adjustments != nil {
+		w.b = append(append(w.b, c), "\"adjustments\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Adjustments {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Adjustments[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Score != nil {
+		w.b = append(append(w.b, c), "\"score\":"...)
+		c = ','
+		w.float(*x.Score)
+	}
+	if x.ScoreSource != "" {
+		w.b = append(append(w.b, c), "\"scoreSource\":"...)
+		c = ','
+		w.str(x.ScoreSource)
+	}
+	if x.ScoringVector != "" {
+		w.b = append(append(w.b, c), "\"scoringVector\":"...)
+		c = ','
+		w.str(x.ScoringVector)
+	}
+	if x.Version != "" {
+		w.b = append(append(w.b, c), "\"version\":"...)
+		c = ','
+		w.str(x.Version)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteLifecyclePolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteLifecyclePolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastEvaluatedAt != nil {
+		w.b = append(append(w.b, c), "\"lastEvaluatedAt\":"...)
+		c = ','
+		w.time(*x.LastEvaluatedAt)
+	}
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeletePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeletePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRegistryPolicyRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *DeleteRegistryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryCreationTemplateRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryCreationTemplateResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplate != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplate\":"...)
+		c = ','
+		x.RepositoryCreationTemplate.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Force != nil {
+		w.b = append(append(w.b, c), "\"force\":"...)
+		c = ','
+		w.bool(*x.Force)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteRepositoryResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Repository != nil {
+		w.b = append(append(w.b, c), "\"repository\":"...)
+		c = ','
+		x.Repository.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeleteSigningConfigurationRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *DeleteSigningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DeregisterPullTimeUpdateExclusionResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageReplicationStatusRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageReplicationStatusResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ReplicationStatuses != nil {
+		w.b = append(append(w.b, c), "\"replicationStatuses\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ReplicationStatuses {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ReplicationStatuses[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageScanFindingsRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageScanFindingsResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageScanFindings != nil {
+		w.b = append(append(w.b, c), "\"imageScanFindings\":"...)
+		c = ','
+		x.ImageScanFindings.encodeJSON(w)
+	}
+	if x.ImageScanStatus != nil {
+		w.b = append(append(w.b, c), "\"imageScanStatus\":"...)
+		c = ','
+		x.ImageScanStatus.encodeJSON(w)
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageSigningStatusRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImageSigningStatusResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.SigningStatuses != nil {
+		w.b = append(append(w.b, c), "\"signingStatuses\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.SigningStatuses {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.SigningStatuses[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImagesFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.TagStatus != "" {
+		w.b = append(append(w.b, c), "\"tagStatus\":"...)
+		c = ','
+		w.str(x.TagStatus)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImagesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeImagesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDetails != nil {
+		w.b = append(append(w.b, c), "\"imageDetails\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageDetails {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageDetails[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribePullThroughCacheRulesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EcrRepositoryPrefixes != nil {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefixes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.EcrRepositoryPrefixes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.EcrRepositoryPrefixes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribePullThroughCacheRulesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.PullThroughCacheRules != nil {
+		w.b = append(append(w.b, c), "\"pullThroughCacheRules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.PullThroughCacheRules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.PullThroughCacheRules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRegistryRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *DescribeRegistryResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.ReplicationConfiguration != nil {
+		w.b = append(append(w.b, c), "\"replicationConfiguration\":"...)
+		c = ','
+		x.ReplicationConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoriesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryNames != nil {
+		w.b = append(append(w.b, c), "\"repositoryNames\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryNames {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RepositoryNames[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoriesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.Repositories != nil {
+		w.b = append(append(w.b, c), "\"repositories\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Repositories {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Repositories[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoryCreationTemplatesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.Prefixes != nil {
+		w.b = append(append(w.b, c), "\"prefixes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Prefixes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.Prefixes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *DescribeRepositoryCreationTemplatesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplates != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplates\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryCreationTemplates {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryCreationTemplates[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EmptyUploadException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EncryptionConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EncryptionType != "" {
+		w.b = append(append(w.b, c), "\"encryptionType\":"...)
+		c = ','
+		w.str(x.EncryptionType)
+	}
+	if x.KmsKey != "" {
+		w.b = append(append(w.b, c), "\"kmsKey\":"...)
+		c = ','
+		w.str(x.KmsKey)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EncryptionConfigurationForRepositoryCreationTemplate) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EncryptionType != "" {
+		w.b = append(append(w.b, c), "\"encryptionType\":"...)
+		c = ','
+		w.str(x.EncryptionType)
+	}
+	if x.KmsKey != "" {
+		w.b = append(append(w.b, c), "\"kmsKey\":"...)
+		c = ','
+		w.str(x.KmsKey)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *EnhancedImageScanFinding) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AwsAccountId != "" {
+		w.b = append(append(w.b, c), "\"awsAccountId\":"...)
+		c = ','
+		w.str(x.AwsAccountId)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.ExploitAvailable != "" {
+		w.b = append(append(w.b, c), "\"exploitAvailable\":"...)
+		c = ','
+		w.str(x.ExploitAvailable)
+	}
+	if x.FindingArn != "" {
+		w.b = append(append(w.b, c), "\"findingArn\":"...)
+		c = ','
+		w.str(x.FindingArn)
+	}
+	if x.FirstObservedAt != nil {
+		w.b = append(append(w.b, c), "\"firstObservedAt\":"...)
+		c = ','
+		w.time(*x.FirstObservedAt)
+	}
+	if x.FixAvailable != "" {
+		w.b = append(append(w.b, c), "\"fixAvailable\":"...)
+		c = ','
+		w.str(x.FixAvailable)
+	}
+	if x.LastObservedAt != nil {
+		w.b = append(append(w.b, c), "\"lastObservedAt\":"...)
+		c = ','
+		w.time(*x.LastObservedAt)
+	}
+	if x.PackageVulnerabilityDetails != nil {
+		w.b = append(append(w.b, c), "\"packageVulnerabilityDetails\":"...)
+		c = ','
+		x.PackageVulnerabilityDetails.encodeJSON(w)
+	}
+	if x.Remediation != nil {
+		w.b = append(append(w.b, c), "\"remediation\":"...)
+		c = ','
+		x.Remediation.encodeJSON(w)
+	}
+	if x.Resources != nil {
+		w.b = append(append(w.b, c), "\"resources\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Resources {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Resources[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Score != nil {
+		w.b = append(append(w.b, c), "\"score\":"...)
+		c = ','
+		w.float(*x.Score)
+	}
+	if x.ScoreDetails != nil {
+		w.b = append(append(w.b, c), "\"scoreDetails\":"...)
+		c = ','
+		x.ScoreDetails.encodeJSON(w)
+	}
+	if x.Severity != "" {
+		w.b = append(append(w.b, c), "\"severity\":"...)
+		c = ','
+		w.str(x.Severity)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if x.Title != "" {
+		w.b = append(append(w.b, c), "\"title\":"...)
+		c = ','
+		w.str(x.Title)
+	}
+	if x.Type != "" {
+		w.b = append(append(w.b, c), "\"type\":"...)
+		c = ','
+		w.str(x.Type)
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ExclusionAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ExclusionNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAccountSettingRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAccountSettingResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAuthorizationTokenRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryIds != nil {
+		w.b = append(append(w.b, c), "\"registryIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RegistryIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RegistryIds[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetAuthorizationTokenResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AuthorizationData != nil {
+		w.b = append(append(w.b, c), "\"authorizationData\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AuthorizationData {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.AuthorizationData[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetDownloadUrlForLayerRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetDownloadUrlForLayerResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.DownloadUrl != "" {
+		w.b = append(append(w.b, c), "\"downloadUrl\":"...)
+		c = ','
+		w.str(x.DownloadUrl)
+	}
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyPreviewRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyPreviewResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.PreviewResults != nil {
+		w.b = append(append(w.b, c), "\"previewResults\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.PreviewResults {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.PreviewResults[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if x.Summary != nil {
+		w.b = append(append(w.b, c), "\"summary\":"...)
+		c = ','
+		x.Summary.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetLifecyclePolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastEvaluatedAt != nil {
+		w.b = append(append(w.b, c), "\"lastEvaluatedAt\":"...)
+		c = ','
+		w.time(*x.LastEvaluatedAt)
+	}
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRegistryPolicyRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *GetRegistryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRegistryScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *GetRegistryScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.ScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"scanningConfiguration\":"...)
+		c = ','
+		x.ScanningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRepositoryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetRepositoryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *GetSigningConfigurationRequest) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *GetSigningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Image) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageManifest != "" {
+		w.b = append(append(w.b, c), "\"imageManifest\":"...)
+		c = ','
+		w.str(x.ImageManifest)
+	}
+	if x.ImageManifestMediaType != "" {
+		w.b = append(append(w.b, c), "\"imageManifestMediaType\":"...)
+		c = ','
+		w.str(x.ImageManifestMediaType)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageArchivedException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageDetail) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ArtifactMediaType != "" {
+		w.b = append(append(w.b, c), "\"artifactMediaType\":"...)
+		c = ','
+		w.str(x.ArtifactMediaType)
+	}
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImageManifestMediaType != "" {
+		w.b = append(append(w.b, c), "\"imageManifestMediaType\":"...)
+		c = ','
+		w.str(x.ImageManifestMediaType)
+	}
+	if x.ImagePushedAt != nil {
+		w.b = append(append(w.b, c), "\"imagePushedAt\":"...)
+		c = ','
+		w.time(*x.ImagePushedAt)
+	}
+	if x.ImageScanFindingsSummary != nil {
+		w.b = append(append(w.b, c), "\"imageScanFindingsSummary\":"...)
+		c = ','
+		x.ImageScanFindingsSummary.encodeJSON(w)
+	}
+	if x.ImageScanStatus != nil {
+		w.b = append(append(w.b, c), "\"imageScanStatus\":"...)
+		c = ','
+		x.ImageScanStatus.encodeJSON(w)
+	}
+	if x.ImageSizeInBytes != nil {
+		w.b = append(append(w.b, c), "\"imageSizeInBytes\":"...)
+		c = ','
+		w.int(int64(*x.ImageSizeInBytes))
+	}
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.ImageTags != nil {
+		w.b = append(append(w.b, c), "\"imageTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ImageTags[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LastActivatedAt != nil {
+		w.b = append(append(w.b, c), "\"lastActivatedAt\":"...)
+		c = ','
+		w.time(*x.LastActivatedAt)
+	}
+	if x.LastArchivedAt != nil {
+		w.b = append(append(w.b, c), "\"lastArchivedAt\":"...)
+		c = ','
+		w.time(*x.LastArchivedAt)
+	}
+	if x.LastRecordedPullTime != nil {
+		w.b = append(append(w.b, c), "\"lastRecordedPullTime\":"...)
+		c = ','
+		w.time(*x.LastRecordedPullTime)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.SubjectManifestDigest != "" {
+		w.b = append(append(w.b, c), "\"subjectManifestDigest\":"...)
+		c = ','
+		w.str(x.SubjectManifestDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageDigestDoesNotMatchException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageFailure) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageIdentifier) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImageTag != "" {
+		w.b = append(append(w.b, c), "\"imageTag\":"...)
+		c = ','
+		w.str(x.ImageTag)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageReferrer) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Annotations != nil {
+		w.b = append(append(w.b, c), "\"annotations\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.Annotations) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.str(x.Annotations[k])
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.ArtifactStatus != "" {
+		w.b = append(append(w.b, c), "\"artifactStatus\":"...)
+		c = ','
+		w.str(x.ArtifactStatus)
+	}
+	if x.ArtifactType != "" {
+		w.b = append(append(w.b, c), "\"artifactType\":"...)
+		c = ','
+		w.str(x.ArtifactType)
+	}
+	if x.Digest != "" {
+		w.b = append(append(w.b, c), "\"digest\":"...)
+		c = ','
+		w.str(x.Digest)
+	}
+	if x.MediaType != "" {
+		w.b = append(append(w.b, c), "\"mediaType\":"...)
+		c = ','
+		w.str(x.MediaType)
+	}
+	if x.Size != nil {
+		w.b = append(append(w.b, c), "\"size\":"...)
+		c = ','
+		w.int(int64(*x.Size))
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageReplicationStatus) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.Region != "" {
+		w.b = append(append(w.b, c), "\"region\":"...)
+		c = ','
+		w.str(x.Region)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanFinding) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Attributes != nil {
+		w.b = append(append(w.b, c), "\"attributes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Attributes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Attributes[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Severity != "" {
+		w.b = append(append(w.b, c), "\"severity\":"...)
+		c = ','
+		w.str(x.Severity)
+	}
+	if x.Uri != "" {
+		w.b = append(append(w.b, c), "\"uri\":"...)
+		c = ','
+		w.str(x.Uri)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanFindings) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EnhancedFindings != nil {
+		w.b = append(append(w.b, c), "\"enhancedFindings\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.EnhancedFindings {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.EnhancedFindings[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.FindingSeverityCounts != nil {
+		w.b = append(append(w.b, c), "\"findingSeverityCounts\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.FindingSeverityCounts) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.int(int64(x.FindingSeverityCounts[k]))
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.Findings != nil {
+		w.b = append(append(w.b, c), "\"findings\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Findings {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Findings[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ImageScanCompletedAt != nil {
+		w.b = append(append(w.b, c), "\"imageScanCompletedAt\":"...)
+		c = ','
+		w.time(*x.ImageScanCompletedAt)
+	}
+	if x.VulnerabilitySourceUpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"vulnerabilitySourceUpdatedAt\":"...)
+		c = ','
+		w.time(*x.VulnerabilitySourceUpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanFindingsSummary) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FindingSeverityCounts != nil {
+		w.b = append(append(w.b, c), "\"findingSeverityCounts\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.FindingSeverityCounts) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.int(int64(x.FindingSeverityCounts[k]))
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.ImageScanCompletedAt != nil {
+		w.b = append(append(w.b, c), "\"imageScanCompletedAt\":"...)
+		c = ','
+		w.time(*x.ImageScanCompletedAt)
+	}
+	if x.VulnerabilitySourceUpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"vulnerabilitySourceUpdatedAt\":"...)
+		c = ','
+		w.time(*x.VulnerabilitySourceUpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanStatus) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageScanningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ScanOnPush != nil {
+		w.b = append(append(w.b, c), "\"scanOnPush\":"...)
+		c = ','
+		w.bool(*x.ScanOnPush)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageSigningStatus) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.SigningProfileArn != "" {
+		w.b = append(append(w.b, c), "\"signingProfileArn\":"...)
+		c = ','
+		w.str(x.SigningProfileArn)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageStorageClassUpdateNotSupportedException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageTagAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ImageTagMutabilityExclusionFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InitiateLayerUploadRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InitiateLayerUploadResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PartSize != nil {
+		w.b = append(append(w.b, c), "\"partSize\":"...)
+		c = ','
+		w.int(int64(*x.PartSize))
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidLayerException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidLayerPartException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastValidByteReceived != nil {
+		w.b = append(append(w.b, c), "\"lastValidByteReceived\":"...)
+		c = ','
+		w.int(int64(*x.LastValidByteReceived))
+	}
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidParameterException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *InvalidTagParameterException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *KmsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.KmsError != "" {
+		w.b = append(append(w.b, c), "\"kmsError\":"...)
+		c = ','
+		w.str(x.KmsError)
+	}
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Layer) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LayerAvailability != "" {
+		w.b = append(append(w.b, c), "\"layerAvailability\":"...)
+		c = ','
+		w.str(x.LayerAvailability)
+	}
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if x.LayerSize != nil {
+		w.b = append(append(w.b, c), "\"layerSize\":"...)
+		c = ','
+		w.int(int64(*x.LayerSize))
+	}
+	if x.MediaType != "" {
+		w.b = append(append(w.b, c), "\"mediaType\":"...)
+		c = ','
+		w.str(x.MediaType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerFailure) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.LayerDigest != "" {
+		w.b = append(append(w.b, c), "\"layerDigest\":"...)
+		c = ','
+		w.str(x.LayerDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerInaccessibleException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayerPartTooSmallException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LayersNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.TagStatus != "" {
+		w.b = append(append(w.b, c), "\"tagStatus\":"...)
+		c = ','
+		w.str(x.TagStatus)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewInProgressException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewResult) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Action != nil {
+		w.b = append(append(w.b, c), "\"action\":"...)
+		c = ','
+		x.Action.encodeJSON(w)
+	}
+	if x.AppliedRulePriority != nil {
+		w.b = append(append(w.b, c), "\"appliedRulePriority\":"...)
+		c = ','
+		w.int(int64(*x.AppliedRulePriority))
+	}
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImagePushedAt != nil {
+		w.b = append(append(w.b, c), "\"imagePushedAt\":"...)
+		c = ','
+		w.time(*x.ImagePushedAt)
+	}
+	if x.ImageTags != nil {
+		w.b = append(append(w.b, c), "\"imageTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ImageTags[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.StorageClass != "" {
+		w.b = append(append(w.b, c), "\"storageClass\":"...)
+		c = ','
+		w.str(x.StorageClass)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyPreviewSummary) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ExpiringImageTotalCount != nil {
+		w.b = append(append(w.b, c), "\"expiringImageTotalCount\":"...)
+		c = ','
+		w.int(int64(*x.ExpiringImageTotalCount))
+	}
+	if x.TransitioningImageTotalCounts != nil {
+		w.b = append(append(w.b, c), "\"transitioningImageTotalCounts\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.TransitioningImageTotalCounts {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.TransitioningImageTotalCounts[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LifecyclePolicyRuleAction) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.TargetStorageClass != "" {
+		w.b = append(append(w.b, c), "\"targetStorageClass\":"...)
+		c = ','
+		w.str(x.TargetStorageClass)
+	}
+	if x.Type != "" {
+		w.b = append(append(w.b, c), "\"type\":"...)
+		c = ','
+		w.str(x.Type)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *LimitExceededException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImageReferrersFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ArtifactStatus != "" {
+		w.b = append(append(w.b, c), "\"artifactStatus\":"...)
+		c = ','
+		w.str(x.ArtifactStatus)
+	}
+	if x.ArtifactTypes != nil {
+		w.b = append(append(w.b, c), "\"artifactTypes\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ArtifactTypes {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ArtifactTypes[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImageReferrersRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.SubjectId != nil {
+		w.b = append(append(w.b, c), "\"subjectId\":"...)
+		c = ','
+		x.SubjectId.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImageReferrersResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.Referrers != nil {
+		w.b = append(append(w.b, c), "\"referrers\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Referrers {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Referrers[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImagesFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.TagStatus != "" {
+		w.b = append(append(w.b, c), "\"tagStatus\":"...)
+		c = ','
+		w.str(x.TagStatus)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImagesRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != nil {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		x.Filter.encodeJSON(w)
+	}
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListImagesResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageIds != nil {
+		w.b = append(append(w.b, c), "\"imageIds\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageIds {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageIds[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListPullTimeUpdateExclusionsRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.MaxResults != nil {
+		w.b = append(append(w.b, c), "\"maxResults\":"...)
+		c = ','
+		w.int(int64(*x.MaxResults))
+	}
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListPullTimeUpdateExclusionsResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.NextToken != "" {
+		w.b = append(append(w.b, c), "\"nextToken\":"...)
+		c = ','
+		w.str(x.NextToken)
+	}
+	if x.PullTimeUpdateExclusions != nil {
+		w.b = append(append(w.b, c), "\"pullTimeUpdateExclusions\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.PullTimeUpdateExclusions {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.PullTimeUpdateExclusions[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListTagsForResourceRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ResourceArn != "" {
+		w.b = append(append(w.b, c), "\"resourceArn\":"...)
+		c = ','
+		w.str(x.ResourceArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ListTagsForResourceResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Tags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Tags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PackageVulnerabilityDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Cvss != nil {
+		w.b = append(append(w.b, c), "\"cvss\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Cvss {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Cvss[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ReferenceUrls != nil {
+		w.b = append(append(w.b, c), "\"referenceUrls\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ReferenceUrls {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.ReferenceUrls[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RelatedVulnerabilities != nil {
+		w.b = append(append(w.b, c), "\"relatedVulnerabilities\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RelatedVulnerabilities {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.RelatedVulnerabilities[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.Source != "" {
+		w.b = append(append(w.b, c), "\"source\":"...)
+		c = ','
+		w.str(x.Source)
+	}
+	if x.SourceUrl != "" {
+		w.b = append(append(w.b, c), "\"sourceUrl\":"...)
+		c = ','
+		w.str(x.SourceUrl)
+	}
+	if x.VendorCreatedAt != nil {
+		w.b = append(append(w.b, c), "\"vendorCreatedAt\":"...)
+		c = ','
+		w.time(*x.VendorCreatedAt)
+	}
+	if x.VendorSeverity != "" {
+		w.b = append(append(w.b, c), "\"vendorSeverity\":"...)
+		c = ','
+		w.str(x.VendorSeverity)
+	}
+	if x.VendorUpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"vendorUpdatedAt\":"...)
+		c = ','
+		w.time(*x.VendorUpdatedAt)
+	}
+	if x.VulnerabilityId != "" {
+		w.b = append(append(w.b, c), "\"vulnerabilityId\":"...)
+		c = ','
+		w.str(x.VulnerabilityId)
+	}
+	if x.VulnerablePackages != nil {
+		w.b = append(append(w.b, c), "\"vulnerablePackages\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.VulnerablePackages {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.VulnerablePackages[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PullThroughCacheRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if x.UpstreamRegistry != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistry\":"...)
+		c = ','
+		w.str(x.UpstreamRegistry)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PullThroughCacheRuleAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PullThroughCacheRuleNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutAccountSettingRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutAccountSettingResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if x.ImageManifest != "" {
+		w.b = append(append(w.b, c), "\"imageManifest\":"...)
+		c = ','
+		w.str(x.ImageManifest)
+	}
+	if x.ImageManifestMediaType != "" {
+		w.b = append(append(w.b, c), "\"imageManifestMediaType\":"...)
+		c = ','
+		w.str(x.ImageManifestMediaType)
+	}
+	if x.ImageTag != "" {
+		w.b = append(append(w.b, c), "\"imageTag\":"...)
+		c = ','
+		w.str(x.ImageTag)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Image != nil {
+		w.b = append(append(w.b, c), "\"image\":"...)
+		c = ','
+		x.Image.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageTagMutabilityRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutImageTagMutabilityResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutLifecyclePolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutLifecyclePolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryScanningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanType != "" {
+		w.b = append(append(w.b, c), "\"scanType\":"...)
+		c = ','
+		w.str(x.ScanType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutRegistryScanningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"registryScanningConfiguration\":"...)
+		c = ','
+		x.RegistryScanningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutReplicationConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ReplicationConfiguration != nil {
+		w.b = append(append(w.b, c), "\"replicationConfiguration\":"...)
+		c = ','
+		x.ReplicationConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutReplicationConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ReplicationConfiguration != nil {
+		w.b = append(append(w.b, c), "\"replicationConfiguration\":"...)
+		c = ','
+		x.ReplicationConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutSigningConfigurationRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *PutSigningConfigurationResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.SigningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"signingConfiguration\":"...)
+		c = ','
+		x.SigningConfiguration.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Recommendation) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Text != "" {
+		w.b = append(append(w.b, c), "\"text\":"...)
+		c = ','
+		w.str(x.Text)
+	}
+	if x.Url != "" {
+		w.b = append(append(w.b, c), "\"url\":"...)
+		c = ','
+		w.str(x.Url)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReferencedImagesNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegisterPullTimeUpdateExclusionRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegisterPullTimeUpdateExclusionResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.PrincipalArn != "" {
+		w.b = append(append(w.b, c), "\"principalArn\":"...)
+		c = ','
+		w.str(x.PrincipalArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegistryPolicyNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegistryScanningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanType != "" {
+		w.b = append(append(w.b, c), "\"scanType\":"...)
+		c = ','
+		w.str(x.ScanType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RegistryScanningRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RepositoryFilters != nil {
+		w.b = append(append(w.b, c), "\"repositoryFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.ScanFrequency != "" {
+		w.b = append(append(w.b, c), "\"scanFrequency\":"...)
+		c = ','
+		w.str(x.ScanFrequency)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Remediation) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Recommendation != nil {
+		w.b = append(append(w.b, c), "\"recommendation\":"...)
+		c = ','
+		x.Recommendation.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReplicationConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReplicationDestination) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Region != "" {
+		w.b = append(append(w.b, c), "\"region\":"...)
+		c = ','
+		w.str(x.Region)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ReplicationRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Destinations != nil {
+		w.b = append(append(w.b, c), "\"destinations\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Destinations {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Destinations[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RepositoryFilters != nil {
+		w.b = append(append(w.b, c), "\"repositoryFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Repository) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageScanningConfiguration != nil {
+		w.b = append(append(w.b, c), "\"imageScanningConfiguration\":"...)
+		c = ','
+		x.ImageScanningConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryArn != "" {
+		w.b = append(append(w.b, c), "\"repositoryArn\":"...)
+		c = ','
+		w.str(x.RepositoryArn)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.RepositoryUri != "" {
+		w.b = append(append(w.b, c), "\"repositoryUri\":"...)
+		c = ','
+		w.str(x.RepositoryUri)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryCreationTemplate) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedFor != nil {
+		w.b = append(append(w.b, c), "\"appliedFor\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedFor {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AppliedFor[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.CreatedAt != nil {
+		w.b = append(append(w.b, c), "\"createdAt\":"...)
+		c = ','
+		w.time(*x.CreatedAt)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LifecyclePolicy != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicy\":"...)
+		c = ','
+		w.str(x.LifecyclePolicy)
+	}
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if x.RepositoryPolicy != "" {
+		w.b = append(append(w.b, c), "\"repositoryPolicy\":"...)
+		c = ','
+		w.str(x.RepositoryPolicy)
+	}
+	if x.ResourceTags != nil {
+		w.b = append(append(w.b, c), "\"resourceTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ResourceTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ResourceTags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryNotEmptyException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryPolicyNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryScanningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedScanFilters != nil {
+		w.b = append(append(w.b, c), "\"appliedScanFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedScanFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.AppliedScanFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.RepositoryArn != "" {
+		w.b = append(append(w.b, c), "\"repositoryArn\":"...)
+		c = ','
+		w.str(x.RepositoryArn)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.ScanFrequency != "" {
+		w.b = append(append(w.b, c), "\"scanFrequency\":"...)
+		c = ','
+		w.str(x.ScanFrequency)
+	}
+	if x.ScanOnPush != nil {
+		w.b = append(append(w.b, c), "\"scanOnPush\":"...)
+		c = ','
+		w.bool(*x.ScanOnPush)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *RepositoryScanningConfigurationFailure) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.FailureCode != "" {
+		w.b = append(append(w.b, c), "\"failureCode\":"...)
+		c = ','
+		w.str(x.FailureCode)
+	}
+	if x.FailureReason != "" {
+		w.b = append(append(w.b, c), "\"failureReason\":"...)
+		c = ','
+		w.str(x.FailureReason)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Resource) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Details != nil {
+		w.b = append(append(w.b, c), "\"details\":"...)
+		c = ','
+		x.Details.encodeJSON(w)
+	}
+	if x.Id != "" {
+		w.b = append(append(w.b, c), "\"id\":"...)
+		c = ','
+		w.str(x.Id)
+	}
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '{')
+		for i, k := range sortedKeys(x.Tags) {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.str(k)
+			w.b = append(w.b, ':')
+			w.str(x.Tags[k])
+		}
+		w.b = append(w.b, '}')
+	}
+	if x.Type != "" {
+		w.b = append(append(w.b, c), "\"type\":"...)
+		c = ','
+		w.str(x.Type)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ResourceDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AwsEcrContainerImage != nil {
+		w.b = append(append(w.b, c), "\"awsEcrContainerImage\":"...)
+		c = ','
+		x.AwsEcrContainerImage.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ScanNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ScanningRepositoryFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ScoreDetails) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Cvss != nil {
+		w.b = append(append(w.b, c), "\"cvss\":"...)
+		c = ','
+		x.Cvss.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SecretNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ServerException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SetRepositoryPolicyRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Force != nil {
+		w.b = append(append(w.b, c), "\"force\":"...)
+		c = ','
+		w.bool(*x.Force)
+	}
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SetRepositoryPolicyResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.PolicyText != "" {
+		w.b = append(append(w.b, c), "\"policyText\":"...)
+		c = ','
+		w.str(x.PolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningConfiguration) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Rules != nil {
+		w.b = append(append(w.b, c), "\"rules\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Rules {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Rules[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningConfigurationNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningRepositoryFilter) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Filter != "" {
+		w.b = append(append(w.b, c), "\"filter\":"...)
+		c = ','
+		w.str(x.Filter)
+	}
+	if x.FilterType != "" {
+		w.b = append(append(w.b, c), "\"filterType\":"...)
+		c = ','
+		w.str(x.FilterType)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SigningRule) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RepositoryFilters != nil {
+		w.b = append(append(w.b, c), "\"repositoryFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.RepositoryFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.RepositoryFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.SigningProfileArn != "" {
+		w.b = append(append(w.b, c), "\"signingProfileArn\":"...)
+		c = ','
+		w.str(x.SigningProfileArn)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartImageScanRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartImageScanResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageScanStatus != nil {
+		w.b = append(append(w.b, c), "\"imageScanStatus\":"...)
+		c = ','
+		x.ImageScanStatus.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartLifecyclePolicyPreviewRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *StartLifecyclePolicyPreviewResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LifecyclePolicyText != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicyText\":"...)
+		c = ','
+		w.str(x.LifecyclePolicyText)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.Status != "" {
+		w.b = append(append(w.b, c), "\"status\":"...)
+		c = ','
+		w.str(x.Status)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *SubjectIdentifier) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageDigest != "" {
+		w.b = append(append(w.b, c), "\"imageDigest\":"...)
+		c = ','
+		w.str(x.ImageDigest)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *Tag) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Key != "" {
+		w.b = append(append(w.b, c), "\"Key\":"...)
+		c = ','
+		w.str(x.Key)
+	}
+	if x.Value != "" {
+		w.b = append(append(w.b, c), "\"Value\":"...)
+		c = ','
+		w.str(x.Value)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TagResourceRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ResourceArn != "" {
+		w.b = append(append(w.b, c), "\"resourceArn\":"...)
+		c = ','
+		w.str(x.ResourceArn)
+	}
+	if x.Tags != nil {
+		w.b = append(append(w.b, c), "\"tags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.Tags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.Tags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TagResourceResponse) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *TemplateAlreadyExistsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TemplateNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TooManyTagsException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *TransitioningImageTotalCount) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageTotalCount != nil {
+		w.b = append(append(w.b, c), "\"imageTotalCount\":"...)
+		c = ','
+		w.int(int64(*x.ImageTotalCount))
+	}
+	if x.TargetStorageClass != "" {
+		w.b = append(append(w.b, c), "\"targetStorageClass\":"...)
+		c = ','
+		w.str(x.TargetStorageClass)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToAccessSecretException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToDecryptSecretValueException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToGetUpstreamImageException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToGetUpstreamLayerException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnableToListUpstreamImageReferrersException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnsupportedImageTypeException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UnsupportedUpstreamRegistryException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UntagResourceRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ResourceArn != "" {
+		w.b = append(append(w.b, c), "\"resourceArn\":"...)
+		c = ','
+		w.str(x.ResourceArn)
+	}
+	if x.TagKeys != nil {
+		w.b = append(append(w.b, c), "\"tagKeys\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.TagKeys {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.TagKeys[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UntagResourceResponse) encodeJSON(w *jsonw) {
+	w.b = append(w.b, "{}"...)
+}
+
+func (x *UpdateImageStorageClassRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.TargetStorageClass != "" {
+		w.b = append(append(w.b, c), "\"targetStorageClass\":"...)
+		c = ','
+		w.str(x.TargetStorageClass)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdateImageStorageClassResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.ImageId != nil {
+		w.b = append(append(w.b, c), "\"imageId\":"...)
+		c = ','
+		x.ImageId.encodeJSON(w)
+	}
+	if x.ImageStatus != "" {
+		w.b = append(append(w.b, c), "\"imageStatus\":"...)
+		c = ','
+		w.str(x.ImageStatus)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdatePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdatePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpdatedAt != nil {
+		w.b = append(append(w.b, c), "\"updatedAt\":"...)
+		c = ','
+		w.time(*x.UpdatedAt)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdateRepositoryCreationTemplateRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.AppliedFor != nil {
+		w.b = append(append(w.b, c), "\"appliedFor\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.AppliedFor {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			e := x.AppliedFor[i]
+			w.str(e)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.Description != "" {
+		w.b = append(append(w.b, c), "\"description\":"...)
+		c = ','
+		w.str(x.Description)
+	}
+	if x.EncryptionConfiguration != nil {
+		w.b = append(append(w.b, c), "\"encryptionConfiguration\":"...)
+		c = ','
+		x.EncryptionConfiguration.encodeJSON(w)
+	}
+	if x.ImageTagMutability != "" {
+		w.b = append(append(w.b, c), "\"imageTagMutability\":"...)
+		c = ','
+		w.str(x.ImageTagMutability)
+	}
+	if x.ImageTagMutabilityExclusionFilters != nil {
+		w.b = append(append(w.b, c), "\"imageTagMutabilityExclusionFilters\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ImageTagMutabilityExclusionFilters {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ImageTagMutabilityExclusionFilters[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if x.LifecyclePolicy != "" {
+		w.b = append(append(w.b, c), "\"lifecyclePolicy\":"...)
+		c = ','
+		w.str(x.LifecyclePolicy)
+	}
+	if x.Prefix != "" {
+		w.b = append(append(w.b, c), "\"prefix\":"...)
+		c = ','
+		w.str(x.Prefix)
+	}
+	if x.RepositoryPolicy != "" {
+		w.b = append(append(w.b, c), "\"repositoryPolicy\":"...)
+		c = ','
+		w.str(x.RepositoryPolicy)
+	}
+	if x.ResourceTags != nil {
+		w.b = append(append(w.b, c), "\"resourceTags\":"...)
+		c = ','
+		w.b = append(w.b, '[')
+		for i := range x.ResourceTags {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			(&x.ResourceTags[i]).encodeJSON(w)
+		}
+		w.b = append(w.b, ']')
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UpdateRepositoryCreationTemplateResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryCreationTemplate != nil {
+		w.b = append(append(w.b, c), "\"repositoryCreationTemplate\":"...)
+		c = ','
+		x.RepositoryCreationTemplate.encodeJSON(w)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UploadLayerPartRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if len(x.LayerPartBlob) > 0 {
+		w.b = append(append(w.b, c), "\"layerPartBlob\":"...)
+		c = ','
+		w.blob(x.LayerPartBlob)
+	}
+	if x.PartFirstByte != nil {
+		w.b = append(append(w.b, c), "\"partFirstByte\":"...)
+		c = ','
+		w.int(int64(*x.PartFirstByte))
+	}
+	if x.PartLastByte != nil {
+		w.b = append(append(w.b, c), "\"partLastByte\":"...)
+		c = ','
+		w.int(int64(*x.PartLastByte))
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UploadLayerPartResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.LastByteReceived != nil {
+		w.b = append(append(w.b, c), "\"lastByteReceived\":"...)
+		c = ','
+		w.int(int64(*x.LastByteReceived))
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.RepositoryName != "" {
+		w.b = append(append(w.b, c), "\"repositoryName\":"...)
+		c = ','
+		w.str(x.RepositoryName)
+	}
+	if x.UploadId != "" {
+		w.b = append(append(w.b, c), "\"uploadId\":"...)
+		c = ','
+		w.str(x.UploadId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *UploadNotFoundException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ValidatePullThroughCacheRuleRequest) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ValidatePullThroughCacheRuleResponse) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.CredentialArn != "" {
+		w.b = append(append(w.b, c), "\"credentialArn\":"...)
+		c = ','
+		w.str(x.CredentialArn)
+	}
+	if x.CustomRoleArn != "" {
+		w.b = append(append(w.b, c), "\"customRoleArn\":"...)
+		c = ','
+		w.str(x.CustomRoleArn)
+	}
+	if x.EcrRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"ecrRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.EcrRepositoryPrefix)
+	}
+	if x.Failure != "" {
+		w.b = append(append(w.b, c), "\"failure\":"...)
+		c = ','
+		w.str(x.Failure)
+	}
+	if x.IsValid != nil {
+		w.b = append(append(w.b, c), "\"isValid\":"...)
+		c = ','
+		w.bool(*x.IsValid)
+	}
+	if x.RegistryId != "" {
+		w.b = append(append(w.b, c), "\"registryId\":"...)
+		c = ','
+		w.str(x.RegistryId)
+	}
+	if x.UpstreamRegistryUrl != "" {
+		w.b = append(append(w.b, c), "\"upstreamRegistryUrl\":"...)
+		c = ','
+		w.str(x.UpstreamRegistryUrl)
+	}
+	if x.UpstreamRepositoryPrefix != "" {
+		w.b = append(append(w.b, c), "\"upstreamRepositoryPrefix\":"...)
+		c = ','
+		w.str(x.UpstreamRepositoryPrefix)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *ValidationException) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Message != "" {
+		w.b = append(append(w.b, c), "\"message\":"...)
+		c = ','
+		w.str(x.Message)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+func (x *VulnerablePackage) encodeJSON(w *jsonw) {
+	c := byte('{')
+	if x.Arch != "" {
+		w.b = append(append(w.b, c), "\"arch\":"...)
+		c = ','
+		w.str(x.Arch)
+	}
+	if x.Epoch != nil {
+		w.b = append(append(w.b, c), "\"epoch\":"...)
+		c = ','
+		w.int(int64(*x.Epoch))
+	}
+	if x.FilePath != "" {
+		w.b = append(append(w.b, c), "\"filePath\":"...)
+		c = ','
+		w.str(x.FilePath)
+	}
+	if x.FixedInVersion != "" {
+		w.b = append(append(w.b, c), "\"fixedInVersion\":"...)
+		c = ','
+		w.str(x.FixedInVersion)
+	}
+	if x.Name != "" {
+		w.b = append(append(w.b, c), "\"name\":"...)
+		c = ','
+		w.str(x.Name)
+	}
+	if x.PackageManager != "" {
+		w.b = append(append(w.b, c), "\"packageManager\":"...)
+		c = ','
+		w.str(x.PackageManager)
+	}
+	if x.Release != "" {
+		w.b = append(append(w.b, c), "\"release\":"...)
+		c = ','
+		w.str(x.Release)
+	}
+	if x.SourceLayerHash != "" {
+		w.b = append(append(w.b, c), "\"sourceLayerHash\":"...)
+		c = ','
+		w.str(x.SourceLayerHash)
+	}
+	if x.Version != "" {
+		w.b = append(append(w.b, c), "\"version\":"...)
+		c = ','
+		w.str(x.Version)
+	}
+	if c == '{' {
+		w.b = append(w.b, '{')
+	}
+	w.b = append(w.b, '}')
+}
+
+// decodeDoc methods fill each structure from a validated document (see jsondec.go).
+
+func (x *Attribute) decodeDoc(doc map[string]any) bool {
+	if v := doc["key"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Key = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *AuthorizationData) decodeDoc(doc map[string]any) bool {
+	if v := doc["authorizationToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.AuthorizationToken = s
+	}
+	if v := doc["expiresAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ExpiresAt = &t
+	}
+	if v := doc["proxyEndpoint"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ProxyEndpoint = s
+	}
+	return true
+}
+
+func (x *AwsEcrContainerImageDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["architecture"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Architecture = s
+	}
+	if v := doc["author"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Author = s
+	}
+	if v := doc["imageHash"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageHash = s
+	}
+	if v := doc["imageTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTags = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ImageTags[i] = s
+		}
+	}
+	if v := doc["inUseCount"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.InUseCount = &n
+	}
+	if v := doc["lastInUseAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastInUseAt = &t
+	}
+	if v := doc["platform"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Platform = s
+	}
+	if v := doc["pushedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.PushedAt = &t
+	}
+	if v := doc["registry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Registry = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchCheckLayerAvailabilityRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigests"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.LayerDigests = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.LayerDigests[i] = s
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchCheckLayerAvailabilityResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]LayerFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["layers"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Layers = make([]Layer, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Layers[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BatchDeleteImageRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchDeleteImageResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]ImageFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BatchGetImageRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["acceptedMediaTypes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AcceptedMediaTypes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AcceptedMediaTypes[i] = s
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *BatchGetImageResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]ImageFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["images"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Images = make([]Image, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Images[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["repositoryNames"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryNames = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RepositoryNames[i] = s
+		}
+	}
+	return true
+}
+
+func (x *BatchGetRepositoryScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["failures"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Failures = make([]RepositoryScanningConfigurationFailure, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Failures[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanningConfigurations"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ScanningConfigurations = make([]RepositoryScanningConfiguration, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ScanningConfigurations[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *BlockedByOrganizationPolicyException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *CompleteLayerUploadRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigests"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.LayerDigests = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.LayerDigests[i] = s
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *CompleteLayerUploadResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *CreatePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistry = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *CreatePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistry = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *CreateRepositoryCreationTemplateRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedFor"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedFor = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AppliedFor[i] = s
+		}
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfigurationForRepositoryCreationTemplate)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["lifecyclePolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicy = s
+	}
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	if v := doc["repositoryPolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryPolicy = s
+	}
+	if v := doc["resourceTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ResourceTags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ResourceTags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *CreateRepositoryCreationTemplateResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplate"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplate = new(RepositoryCreationTemplate)
+		if !x.RepositoryCreationTemplate.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *CreateRepositoryRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfiguration)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["tags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Tags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *CreateRepositoryResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["repository"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Repository = new(Repository)
+		if !x.Repository.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *CvssScore) decodeDoc(doc map[string]any) bool {
+	if v := doc["baseScore"]; v != nil {
+		f, ok := docFloat(v)
+		if !ok {
+			return false
+		}
+		x.BaseScore = &f
+	}
+	if v := doc["scoringVector"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScoringVector = s
+	}
+	if v := doc["source"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Source = s
+	}
+	if v := doc["version"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Version = s
+	}
+	return true
+}
+
+func (x *CvssScoreAdjustment) decodeDoc(doc map[string]any) bool {
+	if v := doc["metric"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Metric = s
+	}
+	if v := doc["reason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Reason = s
+	}
+	return true
+}
+
+func (x *CvssScoreDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["adjustments"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Adjustments = make([]CvssScoreAdjustment, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Adjustments[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["score"]; v != nil {
+		f, ok := docFloat(v)
+		if !ok {
+			return false
+		}
+		x.Score = &f
+	}
+	if v := doc["scoreSource"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScoreSource = s
+	}
+	if v := doc["scoringVector"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScoringVector = s
+	}
+	if v := doc["version"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Version = s
+	}
+	return true
+}
+
+func (x *DeleteLifecyclePolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteLifecyclePolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastEvaluatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastEvaluatedAt = &t
+	}
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeletePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *DeletePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *DeleteRegistryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *DeleteRegistryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryCreationTemplateRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryCreationTemplateResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplate"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplate = new(RepositoryCreationTemplate)
+		if !x.RepositoryCreationTemplate.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DeleteRepositoryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["force"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.Force = &b
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DeleteRepositoryResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["repository"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Repository = new(Repository)
+		if !x.Repository.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DeleteSigningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *DeleteSigningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *DeregisterPullTimeUpdateExclusionResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *DescribeImageReplicationStatusRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageReplicationStatusResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["replicationStatuses"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationStatuses = make([]ImageReplicationStatus, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ReplicationStatuses[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageScanFindingsRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageScanFindingsResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanFindings"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanFindings = new(ImageScanFindings)
+		if !x.ImageScanFindings.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanStatus"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanStatus = new(ImageScanStatus)
+		if !x.ImageScanStatus.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageSigningStatusRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImageSigningStatusResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["signingStatuses"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.SigningStatuses = make([]ImageSigningStatus, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.SigningStatuses[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *DescribeImagesFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["tagStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TagStatus = s
+	}
+	return true
+}
+
+func (x *DescribeImagesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(DescribeImagesFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *DescribeImagesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDetails"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageDetails = make([]ImageDetail, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageDetails[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	return true
+}
+
+func (x *DescribePullThroughCacheRulesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["ecrRepositoryPrefixes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefixes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.EcrRepositoryPrefixes[i] = s
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *DescribePullThroughCacheRulesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["pullThroughCacheRules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.PullThroughCacheRules = make([]PullThroughCacheRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.PullThroughCacheRules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *DescribeRegistryRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *DescribeRegistryResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["replicationConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationConfiguration = new(ReplicationConfiguration)
+		if !x.ReplicationConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoriesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryNames"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryNames = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RepositoryNames[i] = s
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoriesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["repositories"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Repositories = make([]Repository, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Repositories[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoryCreationTemplatesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["prefixes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Prefixes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.Prefixes[i] = s
+		}
+	}
+	return true
+}
+
+func (x *DescribeRepositoryCreationTemplatesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplates"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplates = make([]RepositoryCreationTemplate, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryCreationTemplates[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *EmptyUploadException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *EncryptionConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["encryptionType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EncryptionType = s
+	}
+	if v := doc["kmsKey"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.KmsKey = s
+	}
+	return true
+}
+
+func (x *EncryptionConfigurationForRepositoryCreationTemplate) decodeDoc(doc map[string]any) bool {
+	if v := doc["encryptionType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EncryptionType = s
+	}
+	if v := doc["kmsKey"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.KmsKey = s
+	}
+	return true
+}
+
+func (x *EnhancedImageScanFinding) decodeDoc(doc map[string]any) bool {
+	if v := doc["awsAccountId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.AwsAccountId = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["exploitAvailable"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ExploitAvailable = s
+	}
+	if v := doc["findingArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FindingArn = s
+	}
+	if v := doc["firstObservedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.FirstObservedAt = &t
+	}
+	if v := doc["fixAvailable"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FixAvailable = s
+	}
+	if v := doc["lastObservedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastObservedAt = &t
+	}
+	if v := doc["packageVulnerabilityDetails"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.PackageVulnerabilityDetails = new(PackageVulnerabilityDetails)
+		if !x.PackageVulnerabilityDetails.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["remediation"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Remediation = new(Remediation)
+		if !x.Remediation.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["resources"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Resources = make([]Resource, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Resources[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["score"]; v != nil {
+		f, ok := docFloat(v)
+		if !ok {
+			return false
+		}
+		x.Score = &f
+	}
+	if v := doc["scoreDetails"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ScoreDetails = new(ScoreDetails)
+		if !x.ScoreDetails.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["severity"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Severity = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	if v := doc["title"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Title = s
+	}
+	if v := doc["type"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Type = s
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	return true
+}
+
+func (x *ExclusionAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ExclusionNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *GetAccountSettingRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	return true
+}
+
+func (x *GetAccountSettingResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *GetAuthorizationTokenRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RegistryIds = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RegistryIds[i] = s
+		}
+	}
+	return true
+}
+
+func (x *GetAuthorizationTokenResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["authorizationData"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AuthorizationData = make([]AuthorizationData, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.AuthorizationData[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *GetDownloadUrlForLayerRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetDownloadUrlForLayerResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["downloadUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.DownloadUrl = s
+	}
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyPreviewRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(LifecyclePolicyPreviewFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyPreviewResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["previewResults"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.PreviewResults = make([]LifecyclePolicyPreviewResult, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.PreviewResults[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	if v := doc["summary"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Summary = new(LifecyclePolicyPreviewSummary)
+		if !x.Summary.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetLifecyclePolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastEvaluatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastEvaluatedAt = &t
+	}
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetRegistryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *GetRegistryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *GetRegistryScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *GetRegistryScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["scanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ScanningConfiguration = new(RegistryScanningConfiguration)
+		if !x.ScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *GetRepositoryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetRepositoryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *GetSigningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *GetSigningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *Image) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageManifest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifest = s
+	}
+	if v := doc["imageManifestMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifestMediaType = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *ImageAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageArchivedException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageDetail) decodeDoc(doc map[string]any) bool {
+	if v := doc["artifactMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactMediaType = s
+	}
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imageManifestMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifestMediaType = s
+	}
+	if v := doc["imagePushedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImagePushedAt = &t
+	}
+	if v := doc["imageScanFindingsSummary"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanFindingsSummary = new(ImageScanFindingsSummary)
+		if !x.ImageScanFindingsSummary.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanStatus"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanStatus = new(ImageScanStatus)
+		if !x.ImageScanStatus.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageSizeInBytes"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.ImageSizeInBytes = &n
+	}
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["imageTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTags = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ImageTags[i] = s
+		}
+	}
+	if v := doc["lastActivatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastActivatedAt = &t
+	}
+	if v := doc["lastArchivedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastArchivedAt = &t
+	}
+	if v := doc["lastRecordedPullTime"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.LastRecordedPullTime = &t
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["subjectManifestDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SubjectManifestDigest = s
+	}
+	return true
+}
+
+func (x *ImageDigestDoesNotMatchException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageFailure) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ImageIdentifier) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imageTag"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTag = s
+	}
+	return true
+}
+
+func (x *ImageNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageReferrer) decodeDoc(doc map[string]any) bool {
+	if v := doc["annotations"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Annotations = make(map[string]string, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e string
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			e = s
+			x.Annotations[k] = e
+		}
+	}
+	if v := doc["artifactStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactStatus = s
+	}
+	if v := doc["artifactType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactType = s
+	}
+	if v := doc["digest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Digest = s
+	}
+	if v := doc["mediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.MediaType = s
+	}
+	if v := doc["size"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.Size = &n
+	}
+	return true
+}
+
+func (x *ImageReplicationStatus) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["region"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Region = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *ImageScanFinding) decodeDoc(doc map[string]any) bool {
+	if v := doc["attributes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Attributes = make([]Attribute, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Attributes[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["severity"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Severity = s
+	}
+	if v := doc["uri"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Uri = s
+	}
+	return true
+}
+
+func (x *ImageScanFindings) decodeDoc(doc map[string]any) bool {
+	if v := doc["enhancedFindings"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.EnhancedFindings = make([]EnhancedImageScanFinding, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.EnhancedFindings[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["findingSeverityCounts"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.FindingSeverityCounts = make(map[string]int32, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e int32
+			n, ok := docInt(v, 32)
+			if !ok {
+				return false
+			}
+			i := int32(n)
+			e = i
+			x.FindingSeverityCounts[k] = e
+		}
+	}
+	if v := doc["findings"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Findings = make([]ImageScanFinding, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Findings[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["imageScanCompletedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImageScanCompletedAt = &t
+	}
+	if v := doc["vulnerabilitySourceUpdatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VulnerabilitySourceUpdatedAt = &t
+	}
+	return true
+}
+
+func (x *ImageScanFindingsSummary) decodeDoc(doc map[string]any) bool {
+	if v := doc["findingSeverityCounts"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.FindingSeverityCounts = make(map[string]int32, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e int32
+			n, ok := docInt(v, 32)
+			if !ok {
+				return false
+			}
+			i := int32(n)
+			e = i
+			x.FindingSeverityCounts[k] = e
+		}
+	}
+	if v := doc["imageScanCompletedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImageScanCompletedAt = &t
+	}
+	if v := doc["vulnerabilitySourceUpdatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VulnerabilitySourceUpdatedAt = &t
+	}
+	return true
+}
+
+func (x *ImageScanStatus) decodeDoc(doc map[string]any) bool {
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *ImageScanningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["scanOnPush"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.ScanOnPush = &b
+	}
+	return true
+}
+
+func (x *ImageSigningStatus) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["signingProfileArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SigningProfileArn = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *ImageStorageClassUpdateNotSupportedException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageTagAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ImageTagMutabilityExclusionFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *InitiateLayerUploadRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *InitiateLayerUploadResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["partSize"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.PartSize = &n
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *InvalidLayerException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *InvalidLayerPartException) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastValidByteReceived"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.LastValidByteReceived = &n
+	}
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *InvalidParameterException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *InvalidTagParameterException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *KmsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["kmsError"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.KmsError = s
+	}
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *Layer) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerAvailability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerAvailability = s
+	}
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	if v := doc["layerSize"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.LayerSize = &n
+	}
+	if v := doc["mediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.MediaType = s
+	}
+	return true
+}
+
+func (x *LayerAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LayerFailure) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["layerDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LayerDigest = s
+	}
+	return true
+}
+
+func (x *LayerInaccessibleException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LayerPartTooSmallException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LayersNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["tagStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TagStatus = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewInProgressException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewResult) decodeDoc(doc map[string]any) bool {
+	if v := doc["action"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Action = new(LifecyclePolicyRuleAction)
+		if !x.Action.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["appliedRulePriority"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.AppliedRulePriority = &i
+	}
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imagePushedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.ImagePushedAt = &t
+	}
+	if v := doc["imageTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTags = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ImageTags[i] = s
+		}
+	}
+	if v := doc["storageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.StorageClass = s
+	}
+	return true
+}
+
+func (x *LifecyclePolicyPreviewSummary) decodeDoc(doc map[string]any) bool {
+	if v := doc["expiringImageTotalCount"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.ExpiringImageTotalCount = &i
+	}
+	if v := doc["transitioningImageTotalCounts"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.TransitioningImageTotalCounts = make([]TransitioningImageTotalCount, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.TransitioningImageTotalCounts[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *LifecyclePolicyRuleAction) decodeDoc(doc map[string]any) bool {
+	if v := doc["targetStorageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TargetStorageClass = s
+	}
+	if v := doc["type"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Type = s
+	}
+	return true
+}
+
+func (x *LimitExceededException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ListImageReferrersFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["artifactStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ArtifactStatus = s
+	}
+	if v := doc["artifactTypes"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ArtifactTypes = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ArtifactTypes[i] = s
+		}
+	}
+	return true
+}
+
+func (x *ListImageReferrersRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(ListImageReferrersFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["subjectId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SubjectId = new(SubjectIdentifier)
+		if !x.SubjectId.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ListImageReferrersResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["referrers"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Referrers = make([]ImageReferrer, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Referrers[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *ListImagesFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["tagStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TagStatus = s
+	}
+	return true
+}
+
+func (x *ListImagesRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Filter = new(ListImagesFilter)
+		if !x.Filter.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *ListImagesResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageIds"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageIds = make([]ImageIdentifier, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageIds[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	return true
+}
+
+func (x *ListPullTimeUpdateExclusionsRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["maxResults"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.MaxResults = &i
+	}
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	return true
+}
+
+func (x *ListPullTimeUpdateExclusionsResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["nextToken"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.NextToken = s
+	}
+	if v := doc["pullTimeUpdateExclusions"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.PullTimeUpdateExclusions = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.PullTimeUpdateExclusions[i] = s
+		}
+	}
+	return true
+}
+
+func (x *ListTagsForResourceRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["resourceArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ResourceArn = s
+	}
+	return true
+}
+
+func (x *ListTagsForResourceResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["tags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Tags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *PackageVulnerabilityDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["cvss"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Cvss = make([]CvssScore, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Cvss[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["referenceUrls"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ReferenceUrls = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.ReferenceUrls[i] = s
+		}
+	}
+	if v := doc["relatedVulnerabilities"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RelatedVulnerabilities = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.RelatedVulnerabilities[i] = s
+		}
+	}
+	if v := doc["source"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Source = s
+	}
+	if v := doc["sourceUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SourceUrl = s
+	}
+	if v := doc["vendorCreatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VendorCreatedAt = &t
+	}
+	if v := doc["vendorSeverity"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.VendorSeverity = s
+	}
+	if v := doc["vendorUpdatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.VendorUpdatedAt = &t
+	}
+	if v := doc["vulnerabilityId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.VulnerabilityId = s
+	}
+	if v := doc["vulnerablePackages"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.VulnerablePackages = make([]VulnerablePackage, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.VulnerablePackages[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *PullThroughCacheRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	if v := doc["upstreamRegistry"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistry = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *PullThroughCacheRuleAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *PullThroughCacheRuleNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *PutAccountSettingRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *PutAccountSettingResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *PutImageRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	if v := doc["imageManifest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifest = s
+	}
+	if v := doc["imageManifestMediaType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageManifestMediaType = s
+	}
+	if v := doc["imageTag"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTag = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["image"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Image = new(Image)
+		if !x.Image.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutImageScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageTagMutabilityRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutImageTagMutabilityResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutLifecyclePolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutLifecyclePolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *PutRegistryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	return true
+}
+
+func (x *PutRegistryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *PutRegistryScanningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]RegistryScanningRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanType = s
+	}
+	return true
+}
+
+func (x *PutRegistryScanningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RegistryScanningConfiguration = new(RegistryScanningConfiguration)
+		if !x.RegistryScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutReplicationConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["replicationConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationConfiguration = new(ReplicationConfiguration)
+		if !x.ReplicationConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutReplicationConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["replicationConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ReplicationConfiguration = new(ReplicationConfiguration)
+		if !x.ReplicationConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutSigningConfigurationRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *PutSigningConfigurationResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["signingConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.SigningConfiguration = new(SigningConfiguration)
+		if !x.SigningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *Recommendation) decodeDoc(doc map[string]any) bool {
+	if v := doc["text"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Text = s
+	}
+	if v := doc["url"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Url = s
+	}
+	return true
+}
+
+func (x *ReferencedImagesNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RegisterPullTimeUpdateExclusionRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *RegisterPullTimeUpdateExclusionResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["principalArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PrincipalArn = s
+	}
+	return true
+}
+
+func (x *RegistryPolicyNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RegistryScanningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]RegistryScanningRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanType = s
+	}
+	return true
+}
+
+func (x *RegistryScanningRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["repositoryFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryFilters = make([]ScanningRepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["scanFrequency"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanFrequency = s
+	}
+	return true
+}
+
+func (x *Remediation) decodeDoc(doc map[string]any) bool {
+	if v := doc["recommendation"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Recommendation = new(Recommendation)
+		if !x.Recommendation.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ReplicationConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]ReplicationRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *ReplicationDestination) decodeDoc(doc map[string]any) bool {
+	if v := doc["region"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Region = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *ReplicationRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["destinations"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Destinations = make([]ReplicationDestination, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Destinations[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["repositoryFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryFilters = make([]RepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *Repository) decodeDoc(doc map[string]any) bool {
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfiguration)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanningConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanningConfiguration = new(ImageScanningConfiguration)
+		if !x.ImageScanningConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryArn = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["repositoryUri"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryUri = s
+	}
+	return true
+}
+
+func (x *RepositoryAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryCreationTemplate) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedFor"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedFor = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AppliedFor[i] = s
+		}
+	}
+	if v := doc["createdAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.CreatedAt = &t
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfigurationForRepositoryCreationTemplate)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["lifecyclePolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicy = s
+	}
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	if v := doc["repositoryPolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryPolicy = s
+	}
+	if v := doc["resourceTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ResourceTags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ResourceTags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	return true
+}
+
+func (x *RepositoryFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *RepositoryNotEmptyException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryPolicyNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *RepositoryScanningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedScanFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedScanFilters = make([]ScanningRepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.AppliedScanFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["repositoryArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryArn = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["scanFrequency"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ScanFrequency = s
+	}
+	if v := doc["scanOnPush"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.ScanOnPush = &b
+	}
+	return true
+}
+
+func (x *RepositoryScanningConfigurationFailure) decodeDoc(doc map[string]any) bool {
+	if v := doc["failureCode"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureCode = s
+	}
+	if v := doc["failureReason"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FailureReason = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *Resource) decodeDoc(doc map[string]any) bool {
+	if v := doc["details"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Details = new(ResourceDetails)
+		if !x.Details.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["id"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Id = s
+	}
+	if v := doc["tags"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make(map[string]string, len(o))
+		for k, v := range o {
+			if v == nil {
+				return false
+			}
+			var e string
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			e = s
+			x.Tags[k] = e
+		}
+	}
+	if v := doc["type"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Type = s
+	}
+	return true
+}
+
+func (x *ResourceDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["awsEcrContainerImage"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.AwsEcrContainerImage = new(AwsEcrContainerImageDetails)
+		if !x.AwsEcrContainerImage.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *ScanNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ScanningRepositoryFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *ScoreDetails) decodeDoc(doc map[string]any) bool {
+	if v := doc["cvss"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.Cvss = new(CvssScoreDetails)
+		if !x.Cvss.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *SecretNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ServerException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *SetRepositoryPolicyRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["force"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.Force = &b
+	}
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *SetRepositoryPolicyResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["policyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *SigningConfiguration) decodeDoc(doc map[string]any) bool {
+	if v := doc["rules"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Rules = make([]SigningRule, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Rules[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *SigningConfigurationNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *SigningRepositoryFilter) decodeDoc(doc map[string]any) bool {
+	if v := doc["filter"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Filter = s
+	}
+	if v := doc["filterType"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilterType = s
+	}
+	return true
+}
+
+func (x *SigningRule) decodeDoc(doc map[string]any) bool {
+	if v := doc["repositoryFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryFilters = make([]SigningRepositoryFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.RepositoryFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["signingProfileArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SigningProfileArn = s
+	}
+	return true
+}
+
+func (x *StartImageScanRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *StartImageScanResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageScanStatus"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageScanStatus = new(ImageScanStatus)
+		if !x.ImageScanStatus.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *StartLifecyclePolicyPreviewRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *StartLifecyclePolicyPreviewResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lifecyclePolicyText"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicyText = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["status"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Status = s
+	}
+	return true
+}
+
+func (x *SubjectIdentifier) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageDigest"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageDigest = s
+	}
+	return true
+}
+
+func (x *Tag) decodeDoc(doc map[string]any) bool {
+	if v := doc["Key"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Key = s
+	}
+	if v := doc["Value"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Value = s
+	}
+	return true
+}
+
+func (x *TagResourceRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["resourceArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ResourceArn = s
+	}
+	if v := doc["tags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.Tags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.Tags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *TagResourceResponse) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *TemplateAlreadyExistsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *TemplateNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *TooManyTagsException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *TransitioningImageTotalCount) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageTotalCount"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.ImageTotalCount = &i
+	}
+	if v := doc["targetStorageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TargetStorageClass = s
+	}
+	return true
+}
+
+func (x *UnableToAccessSecretException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToDecryptSecretValueException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToGetUpstreamImageException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToGetUpstreamLayerException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnableToListUpstreamImageReferrersException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnsupportedImageTypeException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UnsupportedUpstreamRegistryException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *UntagResourceRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["resourceArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ResourceArn = s
+	}
+	if v := doc["tagKeys"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.TagKeys = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.TagKeys[i] = s
+		}
+	}
+	return true
+}
+
+func (x *UntagResourceResponse) decodeDoc(doc map[string]any) bool {
+	return true
+}
+
+func (x *UpdateImageStorageClassRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["targetStorageClass"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.TargetStorageClass = s
+	}
+	return true
+}
+
+func (x *UpdateImageStorageClassResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["imageId"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.ImageId = new(ImageIdentifier)
+		if !x.ImageId.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageStatus"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageStatus = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	return true
+}
+
+func (x *UpdatePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *UpdatePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["updatedAt"]; v != nil {
+		t, ok := docTime(v)
+		if !ok {
+			return false
+		}
+		x.UpdatedAt = &t
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *UpdateRepositoryCreationTemplateRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["appliedFor"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.AppliedFor = make([]string, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			x.AppliedFor[i] = s
+		}
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["description"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Description = s
+	}
+	if v := doc["encryptionConfiguration"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.EncryptionConfiguration = new(EncryptionConfigurationForRepositoryCreationTemplate)
+		if !x.EncryptionConfiguration.decodeDoc(o) {
+			return false
+		}
+	}
+	if v := doc["imageTagMutability"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutability = s
+	}
+	if v := doc["imageTagMutabilityExclusionFilters"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ImageTagMutabilityExclusionFilters = make([]ImageTagMutabilityExclusionFilter, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ImageTagMutabilityExclusionFilters[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	if v := doc["lifecyclePolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.LifecyclePolicy = s
+	}
+	if v := doc["prefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Prefix = s
+	}
+	if v := doc["repositoryPolicy"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryPolicy = s
+	}
+	if v := doc["resourceTags"]; v != nil {
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		x.ResourceTags = make([]Tag, len(l))
+		for i, v := range l {
+			if v == nil {
+				return false
+			}
+			o, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if !(&x.ResourceTags[i]).decodeDoc(o) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (x *UpdateRepositoryCreationTemplateResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryCreationTemplate"]; v != nil {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		x.RepositoryCreationTemplate = new(RepositoryCreationTemplate)
+		if !x.RepositoryCreationTemplate.decodeDoc(o) {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *UploadLayerPartRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["layerPartBlob"]; v != nil {
+		b, ok := docBlob(v)
+		if !ok {
+			return false
+		}
+		x.LayerPartBlob = b
+	}
+	if v := doc["partFirstByte"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.PartFirstByte = &n
+	}
+	if v := doc["partLastByte"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.PartLastByte = &n
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *UploadLayerPartResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["lastByteReceived"]; v != nil {
+		n, ok := docInt(v, 64)
+		if !ok {
+			return false
+		}
+		x.LastByteReceived = &n
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["repositoryName"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RepositoryName = s
+	}
+	if v := doc["uploadId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UploadId = s
+	}
+	return true
+}
+
+func (x *UploadNotFoundException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *ValidatePullThroughCacheRuleRequest) decodeDoc(doc map[string]any) bool {
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	return true
+}
+
+func (x *ValidatePullThroughCacheRuleResponse) decodeDoc(doc map[string]any) bool {
+	if v := doc["credentialArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CredentialArn = s
+	}
+	if v := doc["customRoleArn"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.CustomRoleArn = s
+	}
+	if v := doc["ecrRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.EcrRepositoryPrefix = s
+	}
+	if v := doc["failure"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Failure = s
+	}
+	if v := doc["isValid"]; v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return false
+		}
+		x.IsValid = &b
+	}
+	if v := doc["registryId"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.RegistryId = s
+	}
+	if v := doc["upstreamRegistryUrl"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRegistryUrl = s
+	}
+	if v := doc["upstreamRepositoryPrefix"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.UpstreamRepositoryPrefix = s
+	}
+	return true
+}
+
+func (x *ValidationException) decodeDoc(doc map[string]any) bool {
+	if v := doc["message"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Message = s
+	}
+	return true
+}
+
+func (x *VulnerablePackage) decodeDoc(doc map[string]any) bool {
+	if v := doc["arch"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Arch = s
+	}
+	if v := doc["epoch"]; v != nil {
+		n, ok := docInt(v, 32)
+		if !ok {
+			return false
+		}
+		i := int32(n)
+		x.Epoch = &i
+	}
+	if v := doc["filePath"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FilePath = s
+	}
+	if v := doc["fixedInVersion"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.FixedInVersion = s
+	}
+	if v := doc["name"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Name = s
+	}
+	if v := doc["packageManager"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.PackageManager = s
+	}
+	if v := doc["release"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Release = s
+	}
+	if v := doc["sourceLayerHash"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.SourceLayerHash = s
+	}
+	if v := doc["version"]; v != nil {
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		x.Version = s
+	}
+	return true
+}

@@ -43,6 +43,11 @@ func (s *Service) onPush(ctx context.Context, e core.Event) error {
 		// may not have reached it yet, and the scan would not wait for the burst it is in.
 		s.noteActive(e.Time)
 	}
+	// The configuration first: most pushes are not scanned, and reading the
+	// image lists its tags, which costs in proportion to how many it has.
+	if applied, err := s.RepositoryConfig(ctx, e.Registry, e.Repository); err != nil || !applied.ScanOnPush {
+		return ignoreGone(err)
+	}
 	img, err := s.core.ResolveImage(ctx, e.Registry, e.Repository, e.Digest, "")
 	if err != nil {
 		return ignoreGone(err)

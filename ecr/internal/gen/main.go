@@ -1,8 +1,9 @@
 // Command gen generates berth's ECR protocol code from the AWS model: a Go
-// type for every structure shape, a table of every constraint (required,
-// min, max, pattern, enum) that the validator enforces, and for every
-// operation the IAM action it is authorized as and where its input names the
-// resources and the request context.
+// type for every structure shape with its JSON encoder (encode.go) and its
+// decoder from a validated document (decode.go), a table
+// of every constraint (required, min, max, pattern, enum) that the validator
+// enforces, and for every operation the IAM action it is authorized as and
+// where its input names the resources and the request context.
 //
 //	go run ./internal/gen -model model/ecr.json -out zz_generated.go
 //	go run ./internal/gen -strip ../../shared/aws-models/ecr/service-2.json -model model/ecr.json
@@ -244,6 +245,8 @@ func Generate(m model) ([]byte, error) {
 		}
 		p("},\n")
 	}
-	p("}\n")
+	p("}\n\n")
+	genEncoders(m, p)
+	genDecoders(m, p)
 	return format.Source(b.Bytes())
 }

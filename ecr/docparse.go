@@ -1,0 +1,259 @@
+package ecr
+
+import (
+	"encoding/json"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// parseDoc decodes a request body into the document validation and
+// authorization read — what a json.Decoder with UseNumber decodes it into
+// (objects as map[string]any, arrays as []any, numbers as json.Number) —
+// without encoding/json's reflection, which was the largest share of
+// reading a small input. It takes well-formed JSON only, one value with
+// nothing but space after it, and reports false on anything else: the
+// caller then decodes with encoding/json, whose answer or error stands.
+// The body was checked to be UTF-8 without lone surrogate escapes
+// (checkText), so strings need no replacement characters.
+func parseDoc(b []byte) (any, bool) {
+	p := docParser{b: b}
+	v, ok := p.value(0)
+	if !ok {
+		return nil, false
+	}
+	p.space()
+	return v, p.i == len(b)
+}
+
+type docParser struct {
+	b []byte
+	i int
+}
+
+// maxDocDepth is far below encoding/json's limit: deeper documents are
+// left to it.
+const maxDocDepth = 100
+
+func (p *docParser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *docParser) value(depth int) (any, bool) {
+	p.space()
+	if p.i >= len(p.b) || depth > maxDocDepth {
+		return nil, false
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		p.i++
+		obj := map[string]any{}
+		p.space()
+		if p.i < len(p.b) && p.b[p.i] == '}' {
+			p.i++
+			return obj, true
+		}
+		for {
+			p.space()
+			k, ok := p.str()
+			if !ok {
+				return nil, false
+			}
+			p.space()
+			if p.i >= len(p.b) || p.b[p.i] != ':' {
+				return nil, false
+			}
+			p.i++
+			v, ok := p.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			obj[k] = v
+			p.space()
+			if p.i >= len(p.b) {
+				return nil, false
+			}
+			p.i++
+			switch p.b[p.i-1] {
+			case '}':
+				return obj, true
+			case ',':
+			default:
+				return nil, false
+			}
+		}
+	case c == '[':
+		p.i++
+		arr := []any{}
+		p.space()
+		if p.i < len(p.b) && p.b[p.i] == ']' {
+			p.i++
+			return arr, true
+		}
+		for {
+			v, ok := p.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			arr = append(arr, v)
+			p.space()
+			if p.i >= len(p.b) {
+				return nil, false
+			}
+			p.i++
+			switch p.b[p.i-1] {
+			case ']':
+				return arr, true
+			case ',':
+			default:
+				return nil, false
+			}
+		}
+	case c == '"':
+		return p.str()
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	}
+	literal := func(text string) bool {
+		if len(p.b)-p.i >= len(text) && string(p.b[p.i:p.i+len(text)]) == text {
+			p.i += len(text)
+			return true
+		}
+		return false
+	}
+	switch {
+	case literal("true"):
+		return true, true
+	case literal("false"):
+		return false, true
+	case literal("null"):
+		return nil, true
+	}
+	return nil, false
+}
+
+// number takes JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *docParser) number() (any, bool) {
+	start := p.i
+	digits := func() int {
+		n := 0
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.b[p.i] == '-' {
+		p.i++
+	}
+	if p.i < len(p.b) && p.b[p.i] == '0' {
+		p.i++
+	} else if digits() == 0 {
+		return nil, false
+	}
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return nil, false
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return nil, false
+		}
+	}
+	return json.Number(p.b[start:p.i]), true
+}
+
+// str reads a string, unescaping it; a control character or a malformed
+// escape is not taken.
+func (p *docParser) str() (string, bool) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return "", false
+	}
+	p.i++
+	start := p.i
+	for p.i < len(p.b) {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, true
+		case c == '\\':
+			return p.escaped(start)
+		case c < 0x20:
+			return "", false
+		}
+		p.i++
+	}
+	return "", false
+}
+
+// escaped reads the rest of a string that holds escapes, from start.
+func (p *docParser) escaped(start int) (string, bool) {
+	out := append(make([]byte, 0, p.i-start+64), p.b[start:p.i]...)
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return string(out), true
+		case c < 0x20:
+			return "", false
+		case c != '\\':
+			out = append(out, c)
+			p.i++
+			continue
+		}
+		if p.i+1 >= len(p.b) {
+			return "", false
+		}
+		e := p.b[p.i+1]
+		p.i += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(p.b[p.i:])
+			if !ok {
+				return "", false
+			}
+			p.i += 4
+			if utf16.IsSurrogate(r) {
+				// The low half must follow (checkText made sure of it).
+				if p.i+6 > len(p.b) || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
+					return "", false
+				}
+				lo, ok := hex4(p.b[p.i+2:])
+				if r = utf16.DecodeRune(r, lo); !ok || r == utf8.RuneError {
+					return "", false
+				}
+				p.i += 6
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
