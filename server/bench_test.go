@@ -356,3 +356,27 @@ func BenchmarkHandlerManifestHeadMissing(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBlobPush is the large blob push row (POST, then PUT with the
+// whole body and its digest), on a 64 MiB blob; each push is a new blob.
+func BenchmarkBlobPush(b *testing.B) {
+	data := make([]byte, 64<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, t := range benchTargets(b) {
+		if t.name == "berth-disk" {
+			continue // the durable write path is measured elsewhere
+		}
+		b.Run(t.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				data[0], data[1] = byte(i), byte(i>>8) // a new blob each time
+				t.pushBlob(b, "bench", data)
+			}
+		})
+	}
+}
