@@ -23,7 +23,7 @@ type endpoint struct {
 	// actions must all be allowed, each on the route's resource, before
 	// serve runs. Only the base check has none.
 	actions []string
-	serve   func(h *Handler, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route)
+	serve   func(h *Handler, ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route)
 }
 
 func (e *endpoint) String() string {
