@@ -200,6 +200,7 @@ func (s *Mem) CreateUpload(id string) (Upload, error) {
 		return nil, fmt.Errorf("blob: upload %s: %w", id, fs.ErrExist)
 	}
 	u := &memUpload{s: s, id: id, h: digest.SHA256.Hash()}
+	u.p = u.one[:0]
 	s.uploads[id] = u
 	return u, nil
 }
@@ -220,7 +221,10 @@ type memUpload struct {
 	id string
 	p  pieces // the bytes so far; only the last piece has spare capacity
 	n  int64  // their length
-	h  hash.Hash
+	// one is where p starts, so that a small blob's one piece costs no
+	// allocation for the list of pieces.
+	one [1][]byte
+	h   hash.Hash
 	// Where the upload was created or last resumed, and its hash there: a
 	// Truncate back to it (a refused chunk) hashes nothing again.
 	baseSize  int64
