@@ -76,17 +76,21 @@ func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/upl
 
 // uploadProgress sets the headers that tell a client where an upload stands.
 func uploadProgress(w http.ResponseWriter, name string, st core.UploadStatus) {
-	progress := "0-0"
+	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progressOf(st))
+}
+
+// progressOf is an upload's Range header: the bytes it holds.
+func progressOf(st core.UploadStatus) string {
 	if st.Size > 0 {
-		progress = "0-" + strconv.FormatInt(st.Size-1, 10)
+		return "0-" + strconv.FormatInt(st.Size-1, 10)
 	}
-	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progress)
+	return "0-0"
 }
 
 // uploadAccepted answers with the session's location and progress.
 func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, status int) {
-	uploadProgress(w, name, st)
-	w.Header().Set("Content-Length", "0")
+	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progressOf(st),
+		"Content-Length", "0")
 	w.WriteHeader(status)
 }
 
@@ -119,7 +123,7 @@ func (h *Handler) mountBlob(ctx context.Context, w http.ResponseWriter, r *http.
 // uploadWhole stores a blob sent whole with its digest (?digest=), unless a
 // mount asked for in the same request provides it.
 func (h *Handler) uploadWhole(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	if q.Has("mount") && h.mount(ctx, w, r, reg, rt) {
 		return
 	}
@@ -139,7 +143,7 @@ func (h *Handler) uploadWhole(ctx context.Context, w http.ResponseWriter, r *htt
 // mount tries the mount a POST asks for, and reports whether that answered
 // the request: the blob was mounted, or the request was wrong.
 func (h *Handler) mount(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) bool {
-	q := r.URL.Query()
+	q := queryOf(r)
 	dg, err := core.ParseDigest(q.Get("mount"))
 	if err != nil {
 		h.writeError(w, r, err)
@@ -221,7 +225,7 @@ func (h *Handler) patchUpload(ctx context.Context, w http.ResponseWriter, r *htt
 }
 
 func (h *Handler) putUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	if !q.Has("digest") {
 		h.writeError(w, r, core.Errorf(core.KindDigestInvalid, "the digest query parameter is required to complete an upload"))
 		return

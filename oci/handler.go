@@ -167,7 +167,7 @@ func (h *Handler) base(ctx context.Context, w http.ResponseWriter, r *http.Reque
 
 // page reads n and last; n < 0 means "no limit given".
 func page(w http.ResponseWriter, r *http.Request) (core.Page, bool, bool) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	p := core.Page{Last: q.Get("last")}
 	hasN := q.Has("n")
 	if hasN {
@@ -248,7 +248,7 @@ func (h *Handler) referrers(ctx context.Context, w http.ResponseWriter, r *http.
 		h.writeError(w, r, err)
 		return
 	}
-	at := r.URL.Query().Get("artifactType")
+	at := queryOf(r).Get("artifactType")
 	referrers, err := h.reg.Referrers(ctx, reg, rt.name, dg, at)
 	if err != nil {
 		h.writeError(w, r, err)

@@ -41,7 +41,7 @@ func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	var tags []string
-	for _, t := range r.URL.Query()["tag"] {
+	for _, t := range queryOf(r)["tag"] {
 		tags = append(tags, strings.Split(t, ",")...)
 	}
 	m, err := h.reg.PutManifest(ctx, reg, rt.name, core.PutManifestInput{
