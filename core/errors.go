@@ -106,6 +106,9 @@ func KindOf(err error) Kind {
 	if err == nil {
 		return "" // without errors.As, whose target escapes: every read asks
 	}
+	if e, ok := err.(*Error); ok {
+		return e.Kind // what errors.As finds first, without its escaping target
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind

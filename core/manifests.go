@@ -370,8 +370,11 @@ func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
 	return nil
 }
 
+// manifestNotFound is built without fmt: a HEAD of a manifest not pushed
+// yet (sent before every manifest push) ends here, and Sprintf's boxed
+// arguments were half of its allocations.
 func manifestNotFound(repo, ref string) error {
-	return Errorf(KindManifestNotFound, "manifest '%s' is not in repository '%s'", ref, repo)
+	return &Error{Kind: KindManifestNotFound, Message: "manifest '" + ref + "' is not in repository '" + repo + "'"}
 }
 
 // resolve turns a tag or digest into the digest of a stored manifest.

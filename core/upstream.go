@@ -46,6 +46,18 @@ type Upstream interface {
 	RefreshDue(ctx context.Context, reg RegistryID, repo, tag string, held digest.Digest) bool
 }
 
+// UpstreamCoverage is an Upstream that can say, cheaply, whether it could
+// have anything for a repository at all (for the pull-through cache: whether
+// any of the registry's rules covers it). Core asks it before offering a
+// miss or a tag refresh, so that a registry without rules pays nothing for
+// the feature: no de-duplication key, no shared call, no error made only to
+// be dropped. Covers must not answer false for a repository whose misses
+// the Upstream would fill; when unsure (e.g. its rules cannot be read) it
+// answers true and lets the full call report why.
+type UpstreamCoverage interface {
+	Covers(ctx context.Context, reg RegistryID, repo string) bool
+}
+
 // UpstreamBlob is a blob an Upstream found: its bytes, for core to store.
 type UpstreamBlob struct {
 	Body io.ReadCloser // nil: the Upstream imported the blob itself
@@ -61,10 +73,17 @@ func missing(err error) bool {
 	return false
 }
 
-// consults reports whether a read made with ctx may be offered to the
-// Upstream: there is one, and the read is not the pull-through cache's own.
-func (r *Registry) consults(ctx context.Context) bool {
-	return r.upstream != nil && CauseFrom(ctx) != CausePullThrough
+// consults reports whether a read of repo made with ctx may be offered to
+// the Upstream: there is one, the read is not the pull-through cache's own,
+// and the Upstream could cover repo.
+func (r *Registry) consults(ctx context.Context, reg RegistryID, repo string) bool {
+	if r.upstream == nil || CauseFrom(ctx) == CausePullThrough {
+		return false
+	}
+	if c, ok := r.upstream.(UpstreamCoverage); ok {
+		return c.Covers(ctx, reg, repo)
+	}
+	return true
 }
 
 // upstreamContext is what an Upstream and the imports it causes run with:
@@ -78,10 +97,8 @@ func upstreamContext(ctx context.Context) context.Context {
 // callers with the same key. It returns true when the upstream imported
 // something to read again, false when the miss stands, or an upstream
 // failure to report instead of the miss.
+// The caller has checked that the Upstream is consulted.
 func (r *Registry) offerMiss(ctx context.Context, key string, fetch func(ctx context.Context) error) (bool, error) {
-	if !r.consults(ctx) {
-		return false, nil
-	}
 	_, err, shared := r.fetches.Do(key, func() (any, error) { return nil, fetch(upstreamContext(ctx)) })
 	if shared && IsKind(err, KindDenied) {
 		err = fetch(upstreamContext(ctx))
@@ -96,6 +113,9 @@ func (r *Registry) offerMiss(ctx context.Context, key string, fetch func(ctx con
 }
 
 func (r *Registry) fetchManifest(ctx context.Context, reg RegistryID, repo, ref string) (bool, error) {
+	if !r.consults(ctx, reg, repo) {
+		return false, nil
+	}
 	return r.offerMiss(ctx, "manifest"+sep+regPrefix(reg)+repo+sep+ref, func(ctx context.Context) error {
 		return r.upstream.FetchManifest(ctx, reg, repo, ref)
 	})
@@ -106,7 +126,7 @@ func (r *Registry) fetchManifest(ctx context.Context, reg RegistryID, repo, ref 
 // upstream that fails, or no longer has the tag, leaves the held image
 // served: a cache outlives its upstream's outages.
 func (r *Registry) refreshTag(ctx context.Context, reg RegistryID, repo, tag string, img Image, body []byte, withBody bool) (Image, []byte) {
-	if !r.consults(ctx) || !r.upstream.RefreshDue(ctx, reg, repo, tag, img.Digest) {
+	if !r.consults(ctx, reg, repo) || !r.upstream.RefreshDue(ctx, reg, repo, tag, img.Digest) {
 		return img, body
 	}
 	if _, err := r.fetchManifest(ctx, reg, repo, tag); err != nil {
@@ -134,7 +154,7 @@ type blobFetch struct {
 // to be read again by those who got no reader; false with a nil error means
 // the miss stands.
 func (r *Registry) fetchBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest, serve bool) (_ blob.Reader, again bool, _ error) {
-	if !r.consults(ctx) {
+	if !r.consults(ctx, reg, repo) {
 		return nil, false, nil
 	}
 	key := regPrefix(reg) + repo + sep + string(d)

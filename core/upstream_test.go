@@ -546,3 +546,52 @@ func TestADenialIsNotShared(t *testing.T) {
 		}
 	})
 }
+
+// coveringUpstream is a fakeUpstream that says which repositories it could
+// cover (UpstreamCoverage).
+type coveringUpstream struct {
+	*fakeUpstream
+	covered string
+	asked   atomic.Int32
+}
+
+func (c *coveringUpstream) Covers(ctx context.Context, reg RegistryID, repo string) bool {
+	c.asked.Add(1)
+	return repo == c.covered
+}
+
+// An Upstream that says it cannot cover a repository is not offered its
+// misses, blob misses or tag re-checks (a registry without pull-through
+// rules pays nothing for them); one it covers is, as before.
+func TestUncoveredRepositoryIsNotOffered(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		u := newUpstreamFixture(t, f)
+		c := &coveringUpstream{fakeUpstream: u, covered: "hub/alpine"}
+		f.r.upstream = c
+		// Held in a repository the upstream does not cover: no re-check.
+		f.createRepo(regA, "local")
+		f.pushImage(regA, "local", "v1", "held")
+		if _, _, err := f.r.GetManifest(bg, regA, "local", "v1", nil); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := f.r.GetManifest(bg, regA, "local", "absent", nil)
+		wantKind(t, err, KindManifestNotFound, "a miss in an uncovered repository")
+		_, err = f.r.StatManifest(bg, regA, "local", digest.FromString("absent").String(), nil)
+		wantKind(t, err, KindManifestNotFound, "a HEAD miss in an uncovered repository")
+		_, err = f.r.OpenBlob(bg, regA, "local", digest.FromString("absent"))
+		wantKind(t, err, KindBlobNotFound, "a blob miss in an uncovered repository")
+		if n := u.manifestCalls.Load() + u.blobCalls.Load() + u.refreshAsked.Load(); n != 0 {
+			t.Fatalf("the Upstream was consulted %d times for a repository it does not cover", n)
+		}
+		if c.asked.Load() == 0 {
+			t.Fatal("Covers was never asked")
+		}
+		// The covered repository is filled from the upstream as before.
+		if _, _, err := f.r.GetManifest(bg, regA, "hub/alpine", "3.20", nil); err != nil {
+			t.Fatal(err)
+		}
+		if u.manifestCalls.Load() != 1 {
+			t.Fatalf("manifest fetches %d, want 1", u.manifestCalls.Load())
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -10,13 +11,13 @@ import (
 	"github.com/berth-dev/berth/core/blob"
 )
 
-func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	dg, err := core.ParseDigest(rt.ref)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	rd, err := h.reg.OpenBlob(r.Context(), reg, rt.name, dg)
+	rd, err := h.reg.OpenBlob(ctx, reg, rt.name, dg)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -58,13 +59,13 @@ func (w wholeWrites) ReadFrom(src io.Reader) (int64, error) {
 
 func (w wholeWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) deleteBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	dg, err := core.ParseDigest(rt.ref)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	if err := h.reg.DeleteBlob(r.Context(), reg, rt.name, dg); err != nil {
+	if err := h.reg.DeleteBlob(ctx, reg, rt.name, dg); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
@@ -75,17 +76,21 @@ func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/upl
 
 // uploadProgress sets the headers that tell a client where an upload stands.
 func uploadProgress(w http.ResponseWriter, name string, st core.UploadStatus) {
-	progress := "0-0"
+	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progressOf(st))
+}
+
+// progressOf is an upload's Range header: the bytes it holds.
+func progressOf(st core.UploadStatus) string {
 	if st.Size > 0 {
-		progress = "0-" + strconv.FormatInt(st.Size-1, 10)
+		return "0-" + strconv.FormatInt(st.Size-1, 10)
 	}
-	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progress)
+	return "0-0"
 }
 
 // uploadAccepted answers with the session's location and progress.
 func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, status int) {
-	uploadProgress(w, name, st)
-	w.Header().Set("Content-Length", "0")
+	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progressOf(st),
+		"Content-Length", "0")
 	w.WriteHeader(status)
 }
 
@@ -96,8 +101,8 @@ func blobCreated(w http.ResponseWriter, name string, d core.Descriptor) {
 }
 
 // startUpload opens an upload session.
-func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	st, err := h.reg.StartUpload(r.Context(), reg, rt.name)
+func (h *Handler) startUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	st, err := h.reg.StartUpload(ctx, reg, rt.name)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -108,18 +113,18 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, reg core.R
 // mountBlob links a blob that another repository of the registry holds
 // (?mount=<digest>&from=<name>) or, when there is nothing to mount, opens an
 // upload session instead, as the spec says.
-func (h *Handler) mountBlob(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	if h.mount(w, r, reg, rt) {
+func (h *Handler) mountBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	if h.mount(ctx, w, r, reg, rt) {
 		return
 	}
-	h.startUpload(w, r, reg, rt)
+	h.startUpload(ctx, w, r, reg, rt)
 }
 
 // uploadWhole stores a blob sent whole with its digest (?digest=), unless a
 // mount asked for in the same request provides it.
-func (h *Handler) uploadWhole(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	q := r.URL.Query()
-	if q.Has("mount") && h.mount(w, r, reg, rt) {
+func (h *Handler) uploadWhole(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	q := queryOf(r)
+	if q.Has("mount") && h.mount(ctx, w, r, reg, rt) {
 		return
 	}
 	dg, err := core.ParseDigest(q.Get("digest"))
@@ -127,7 +132,7 @@ func (h *Handler) uploadWhole(w http.ResponseWriter, r *http.Request, reg core.R
 		h.writeError(w, r, err)
 		return
 	}
-	d, err := h.reg.PutBlob(r.Context(), reg, rt.name, dg, r.Body)
+	d, err := h.reg.PutBlob(ctx, reg, rt.name, dg, r.Body)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -137,8 +142,8 @@ func (h *Handler) uploadWhole(w http.ResponseWriter, r *http.Request, reg core.R
 
 // mount tries the mount a POST asks for, and reports whether that answered
 // the request: the blob was mounted, or the request was wrong.
-func (h *Handler) mount(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) bool {
-	q := r.URL.Query()
+func (h *Handler) mount(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) bool {
+	q := queryOf(r)
 	dg, err := core.ParseDigest(q.Get("mount"))
 	if err != nil {
 		h.writeError(w, r, err)
@@ -149,7 +154,7 @@ func (h *Handler) mount(w http.ResponseWriter, r *http.Request, reg core.Registr
 		h.writeError(w, r, core.Errorf(core.KindNameInvalid, "invalid repository name '%s'", from))
 		return true
 	}
-	d, mounted, err := h.reg.MountBlob(r.Context(), reg, rt.name, from, dg)
+	d, mounted, err := h.reg.MountBlob(ctx, reg, rt.name, from, dg)
 	if err != nil {
 		h.writeError(w, r, err)
 		return true
@@ -160,8 +165,8 @@ func (h *Handler) mount(w http.ResponseWriter, r *http.Request, reg core.Registr
 	return mounted
 }
 
-func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	st, err := h.reg.GetUpload(r.Context(), reg, rt.name, rt.ref)
+func (h *Handler) uploadStatus(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	st, err := h.reg.GetUpload(ctx, reg, rt.name, rt.ref)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -202,13 +207,13 @@ func bytePos(s string) (int64, bool) {
 	return n, err == nil
 }
 
-func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) patchUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	start, body, err := chunk(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	st, err := h.reg.WriteUpload(r.Context(), reg, rt.name, rt.ref, start, body)
+	st, err := h.reg.WriteUpload(ctx, reg, rt.name, rt.ref, start, body)
 	if err != nil {
 		if core.IsKind(err, core.KindRangeInvalid) {
 			uploadProgress(w, rt.name, st) // the client needs the progress to resume
@@ -219,8 +224,8 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, reg core.R
 	uploadAccepted(w, rt.name, st, http.StatusAccepted)
 }
 
-func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	q := r.URL.Query()
+func (h *Handler) putUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	q := queryOf(r)
 	if !q.Has("digest") {
 		h.writeError(w, r, core.Errorf(core.KindDigestInvalid, "the digest query parameter is required to complete an upload"))
 		return
@@ -235,10 +240,10 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, reg core.Reg
 		h.writeError(w, r, err)
 		return
 	}
-	d, err := h.reg.CompleteUpload(r.Context(), reg, rt.name, rt.ref, start, body, dg)
+	d, err := h.reg.CompleteUpload(ctx, reg, rt.name, rt.ref, start, body, dg)
 	if err != nil {
 		if core.IsKind(err, core.KindRangeInvalid) {
-			if st, serr := h.reg.GetUpload(r.Context(), reg, rt.name, rt.ref); serr == nil {
+			if st, serr := h.reg.GetUpload(ctx, reg, rt.name, rt.ref); serr == nil {
 				uploadProgress(w, rt.name, st)
 			}
 		}
@@ -248,8 +253,8 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, reg core.Reg
 	blobCreated(w, rt.name, d)
 }
 
-func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	if err := h.reg.CancelUpload(r.Context(), reg, rt.name, rt.ref); err != nil {
+func (h *Handler) cancelUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	if err := h.reg.CancelUpload(ctx, reg, rt.name, rt.ref); err != nil {
 		h.writeError(w, r, err)
 		return
 	}

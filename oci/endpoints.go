@@ -23,7 +23,7 @@ type endpoint struct {
 	// actions must all be allowed, each on the route's resource, before
 	// serve runs. Only the base check has none.
 	actions []string
-	serve   func(h *Handler, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route)
+	serve   func(h *Handler, ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route)
 }
 
 func (e *endpoint) String() string {
@@ -75,6 +75,15 @@ var endpoints = []endpoint{
 	{kind: kindReferrers, method: http.MethodGet, actions: []string{"ecr:ListImageReferrers", "ecr:BatchGetImage"}, serve: (*Handler).referrers},
 }
 
+// queryOf is r's query, parsed; nil (which reads as empty) when there is
+// none, as for most requests, rather than a new empty map each time.
+func queryOf(r *http.Request) url.Values {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	return r.URL.Query()
+}
+
 // endpointFor returns the endpoint serving r on rt, or false when the route
 // has none for r's method.
 func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
@@ -86,7 +95,7 @@ func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
 		}
 		if e.query != "" {
 			if query == nil {
-				query = r.URL.Query()
+				query = queryOf(r)
 			}
 			if _, ok := query[e.query]; !ok {
 				continue
@@ -102,7 +111,7 @@ func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
 func (h *Handler) authorize(ctx context.Context, r *http.Request, e *endpoint, reg core.RegistryID, rt route) error {
 	mountSource := ""
 	if rt.kind == kindUploads { // only a mount has a source; other requests need not parse their query
-		if q := r.URL.Query(); q.Has("mount") && core.ValidRepositoryName(q.Get("from")) {
+		if q := queryOf(r); q.Has("mount") && core.ValidRepositoryName(q.Get("from")) {
 			mountSource = core.RepositoryARN(reg, q.Get("from"))
 		}
 	}

@@ -60,10 +60,13 @@ var codeFor = map[core.Kind]struct {
 // writeError answers with the spec's error body. Unclassified errors are
 // server faults and are logged.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *core.Error
 	code, status := "UNKNOWN", http.StatusInternalServerError
 	msg := "internal error"
-	if errors.As(err, &e) {
+	e, ok := err.(*core.Error) // most are, unwrapped; errors.As's target escapes
+	if !ok {
+		e, ok = asError(err)
+	}
+	if ok {
 		if c, ok := codeFor[e.Kind]; ok {
 			code, status, msg = c.code, c.status, e.Message
 		}
@@ -83,6 +86,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.realm+`"`)
 	}
 	writeErrorBody(w, status, ociError{Code: code, Message: msg})
+}
+
+// asError is errors.As for a *core.Error, apart so that its target's escape
+// costs only the wrapped errors that need it.
+func asError(err error) (*core.Error, bool) {
+	var e *core.Error
+	ok := errors.As(err, &e)
+	return e, ok
 }
 
 func writeErrorBody(w http.ResponseWriter, status int, errs ...ociError) {

@@ -5,6 +5,7 @@
 package oci
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -133,12 +134,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrorBody(w, http.StatusMethodNotAllowed, ociError{Code: "UNSUPPORTED", Message: "method not allowed"})
 		return
 	}
-	r = r.WithContext(core.WithCaller(r.Context(), caller))
-	if err := h.authorize(r.Context(), r, e, reg, rt); err != nil {
+	// The caller's context goes to the endpoint as an argument: a request
+	// made anew for it (WithContext) would copy the request every time.
+	ctx := core.WithCaller(r.Context(), caller)
+	if err := h.authorize(ctx, r, e, reg, rt); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	e.serve(h, w, r, reg, rt)
+	e.serve(h, ctx, w, r, reg, rt)
 }
 
 // setHeaders sets each key to its value, as Header.Set does, with one
@@ -157,14 +160,14 @@ func setHeaders(h http.Header, keyValues ...string) {
 // net/http only reads header values, so one slice serves every response.
 var apiVersion = []string{"registry/2.0"}
 
-func (h *Handler) base(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) base(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, "{}")
 }
 
 // page reads n and last; n < 0 means "no limit given".
 func page(w http.ResponseWriter, r *http.Request) (core.Page, bool, bool) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	p := core.Page{Last: q.Get("last")}
 	hasN := q.Has("n")
 	if hasN {
@@ -191,14 +194,14 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	w.Write(b)
 }
 
-func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	p, hasN, ok := page(w, r)
 	if !ok {
 		return
 	}
 	names := []string{}
 	if !hasN || p.N > 0 {
-		repos, more, err := h.reg.ListRepositories(r.Context(), reg, p)
+		repos, more, err := h.reg.ListRepositories(ctx, reg, p)
 		if err != nil {
 			h.writeError(w, r, err)
 			return
@@ -213,7 +216,7 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, reg core.Regis
 	writeJSON(w, http.StatusOK, "application/json", map[string]any{"repositories": names})
 }
 
-func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) listTags(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	p, hasN, ok := page(w, r)
 	if !ok {
 		return
@@ -221,12 +224,12 @@ func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, reg core.Regi
 	tags := []string{}
 	if hasN && p.N == 0 {
 		// n=0 asks for nothing, but the repository must still exist.
-		if _, err := h.reg.GetRepository(r.Context(), reg, rt.name); err != nil {
+		if _, err := h.reg.GetRepository(ctx, reg, rt.name); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
 	} else {
-		got, more, err := h.reg.ListTags(r.Context(), reg, rt.name, p)
+		got, more, err := h.reg.ListTags(ctx, reg, rt.name, p)
 		if err != nil {
 			h.writeError(w, r, err)
 			return
@@ -239,14 +242,14 @@ func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, reg core.Regi
 	writeJSON(w, http.StatusOK, "application/json", map[string]any{"name": rt.name, "tags": tags})
 }
 
-func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) referrers(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	dg, err := core.ParseDigest(rt.ref)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	at := r.URL.Query().Get("artifactType")
-	referrers, err := h.reg.Referrers(r.Context(), reg, rt.name, dg, at)
+	at := queryOf(r).Get("artifactType")
+	referrers, err := h.reg.Referrers(ctx, reg, rt.name, dg, at)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -9,7 +10,7 @@ import (
 	"github.com/berth-dev/berth/core"
 )
 
-func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	accept := r.Header.Values("Accept")
 	var (
 		m    core.Image
@@ -17,9 +18,9 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, reg core.R
 		err  error
 	)
 	if r.Method == http.MethodHead {
-		m, err = h.reg.StatManifest(r.Context(), reg, rt.name, rt.ref, accept)
+		m, err = h.reg.StatManifest(ctx, reg, rt.name, rt.ref, accept)
 	} else {
-		m, body, err = h.reg.GetManifest(r.Context(), reg, rt.name, rt.ref, accept)
+		m, body, err = h.reg.GetManifest(ctx, reg, rt.name, rt.ref, accept)
 	}
 	if err != nil {
 		h.writeError(w, r, err)
@@ -33,17 +34,17 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, reg core.R
 	}
 }
 
-func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, core.MaxManifestSize+1))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	var tags []string
-	for _, t := range r.URL.Query()["tag"] {
+	for _, t := range queryOf(r)["tag"] {
 		tags = append(tags, strings.Split(t, ",")...)
 	}
-	m, err := h.reg.PutManifest(r.Context(), reg, rt.name, core.PutManifestInput{
+	m, err := h.reg.PutManifest(ctx, reg, rt.name, core.PutManifestInput{
 		Reference: rt.ref, ContentType: r.Header.Get("Content-Type"), Body: body, Tags: tags,
 	})
 	if err != nil {
@@ -62,8 +63,8 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, reg core.R
 	w.WriteHeader(http.StatusCreated)
 }
 
-func (h *Handler) deleteManifest(w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	if err := h.reg.DeleteManifest(r.Context(), reg, rt.name, rt.ref); err != nil {
+func (h *Handler) deleteManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
+	if err := h.reg.DeleteManifest(ctx, reg, rt.name, rt.ref); err != nil {
 		h.writeError(w, r, err)
 		return
 	}

@@ -178,3 +178,37 @@ func TestCredentialsFile(t *testing.T) {
 		t.Errorf("no file: %v", err)
 	}
 }
+
+// Covers answers what match answers over the registry's current rules: no
+// rules cover nothing, and a rule created, changed or deleted is seen on the
+// next call (the decoded rules are remembered only while their bytes stay).
+func TestCoversFollowsTheRules(t *testing.T) {
+	c := newCache(t, "", nil)
+	ctx := bg()
+	if c.svc.Covers(ctx, reg, "hub/app") {
+		t.Fatal("a registry without rules covers hub/app")
+	}
+	c.rule(t, Input{Prefix: "hub", UpstreamURL: "public.ecr.aws"})
+	if !c.svc.Covers(ctx, reg, "hub/app") || c.svc.Covers(ctx, reg, "other/app") || c.svc.Covers(ctx, reg, "hub") {
+		t.Fatal("with a hub rule: want hub/app covered, other/app and hub not")
+	}
+	c.rule(t, Input{Prefix: "other", UpstreamURL: "quay.io"})
+	if !c.svc.Covers(ctx, reg, "other/app") {
+		t.Fatal("an added rule does not cover other/app")
+	}
+	if _, err := c.svc.Delete(ctx, reg, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if c.svc.Covers(ctx, reg, "other/app") {
+		t.Fatal("a deleted rule still covers other/app")
+	}
+	// Describe's answer is the caller's: changing it changes no rule.
+	rules, err := c.svc.Describe(ctx, reg, nil)
+	if err != nil || len(rules) != 1 {
+		t.Fatalf("Describe: %v %v", rules, err)
+	}
+	rules[0].Prefix = "changed"
+	if !c.svc.Covers(ctx, reg, "hub/app") {
+		t.Fatal("changing Describe's answer changed the rules")
+	}
+}

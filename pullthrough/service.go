@@ -1,6 +1,7 @@
 package pullthrough
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,6 +80,7 @@ type Service struct {
 	clock   core.Clock
 	log     *slog.Logger
 	remotes remotes
+	decoded decodedRules
 }
 
 // New reads the credentials file and returns a Service; Bind gives it the
@@ -110,17 +112,56 @@ var _ core.Upstream = (*Service)(nil)
 // dataRules names a registry's rules in its per-registry data.
 const dataRules = "pull-through-cache-rules"
 
-// rules returns a registry's rules.
+// rules returns a registry's rules. The slice may be shared with other
+// callers: it is read, never changed (updateRules decodes its own).
 func (s *Service) rules(ctx context.Context, reg core.RegistryID) ([]Rule, error) {
 	b, found, err := s.core.RegistryData(ctx, reg, dataRules)
 	if err != nil || !found {
 		return nil, err
 	}
+	if rules, ok := s.decoded.get(reg, b); ok {
+		return rules, nil
+	}
 	var rules []Rule
 	if err := json.Unmarshal(b, &rules); err != nil {
 		return nil, fmt.Errorf("the pull through cache rules of %s cannot be read: %w", reg, err)
 	}
+	s.decoded.put(reg, b, rules)
 	return rules, nil
+}
+
+// decodedRules remembers each registry's rules as last decoded, with the
+// bytes they were decoded from: every pull by tag of a cache repository and
+// every miss asks for them, and decoding the JSON each time would cost more
+// than the rest of the read. The bytes are compared on every use, so a
+// change to the rules is seen as soon as core's RegistryData returns it.
+type decodedRules struct {
+	mu sync.Mutex
+	m  map[core.RegistryID]rulesFrom
+}
+
+type rulesFrom struct {
+	raw   []byte
+	rules []Rule
+}
+
+func (d *decodedRules) get(reg core.RegistryID, raw []byte) ([]Rule, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.m[reg]
+	if !ok || !bytes.Equal(e.raw, raw) {
+		return nil, false
+	}
+	return e.rules, true
+}
+
+func (d *decodedRules) put(reg core.RegistryID, raw []byte, rules []Rule) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[core.RegistryID]rulesFrom{}
+	}
+	d.m[reg] = rulesFrom{bytes.Clone(raw), rules}
 }
 
 // updateRules changes a registry's rules in one transaction; an error from
@@ -181,7 +222,7 @@ func (s *Service) Create(ctx context.Context, reg core.RegistryID, in Input) (Ru
 func (s *Service) Describe(ctx context.Context, reg core.RegistryID, prefixes []string) ([]Rule, error) {
 	rules, err := s.rules(ctx, reg)
 	if err != nil || len(prefixes) == 0 {
-		return rules, err
+		return slices.Clone(rules), err // the caller's to change
 	}
 	var out []Rule
 	for _, p := range prefixes {
@@ -295,6 +336,23 @@ func (s *Service) locate(ctx context.Context, reg core.RegistryID, repo string) 
 	}
 	return located{rule: rule, up: up, upstream: upstreamName(rule, rest)}, true, nil
 }
+
+// Covers: a repository is covered when one of its registry's rules matches
+// it (core.UpstreamCoverage). Rules that cannot be read answer true, so that
+// FetchManifest or FetchBlob reports why.
+func (s *Service) Covers(ctx context.Context, reg core.RegistryID, repo string) bool {
+	if s.core == nil {
+		return false
+	}
+	rules, err := s.rules(ctx, reg)
+	if err != nil {
+		return true
+	}
+	_, _, ok := match(rules, repo)
+	return ok
+}
+
+var _ core.UpstreamCoverage = (*Service)(nil)
 
 // noRule is the miss of a repository no rule covers.
 func noRule(repo, ref string) error {

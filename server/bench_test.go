@@ -15,7 +15,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // The benchmarks here run the whole request path — net/http, the server's
@@ -351,6 +354,75 @@ func BenchmarkHandlerManifestHeadMissing(b *testing.B) {
 				t.h.ServeHTTP(w, req)
 				if w.status != http.StatusNotFound {
 					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBlobPush is the large blob push row (POST, then PUT with the
+// whole body and its digest), on a 64 MiB blob; each push is a new blob.
+func BenchmarkBlobPush(b *testing.B) {
+	data := make([]byte, 64<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, t := range benchTargets(b) {
+		if t.name == "berth-disk" {
+			continue // the durable write path is measured elsewhere
+		}
+		b.Run(t.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				data[0], data[1] = byte(i), byte(i>>8) // a new blob each time
+				t.pushBlob(b, "bench", data)
+			}
+		})
+	}
+}
+
+// BenchmarkIndexPushPull is bench/'s index rows through go-containerregistry's
+// remote package, as the bench's client does: an index of 20 small images
+// (a config and a layer each, fresh per iteration) written with
+// remote.WriteIndex (its HEADs of absent manifests included), then read back,
+// index and children.
+func BenchmarkIndexPushPull(b *testing.B) {
+	const children = 20
+	for _, t := range benchTargets(b) {
+		b.Run(t.name, func(b *testing.B) {
+			b.ReportAllocs()
+			host := strings.TrimPrefix(t.url, "http://")
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				idx, err := random.Index(64, 1, children)
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+				ref, err := name.ParseReference(host+"/bench/index:"+strconv.Itoa(i), name.Insecure)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if err := remote.WriteIndex(ref, idx, remote.WithTransport(t.c.Transport)); err != nil {
+					b.Fatal(err)
+				}
+				got, err := remote.Index(ref, remote.WithTransport(t.c.Transport))
+				if err != nil {
+					b.Fatal(err)
+				}
+				m, err := got.IndexManifest()
+				if err != nil || len(m.Manifests) != children {
+					b.Fatalf("pulled index: %v, %v", m, err)
+				}
+				for _, d := range m.Manifests {
+					if _, err := remote.Get(ref.Context().Digest(d.Digest.String()), remote.WithTransport(t.c.Transport)); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 		})

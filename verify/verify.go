@@ -198,6 +198,12 @@ func (s *Service) Before(ctx context.Context, e core.Event) error {
 	if e.Cause != core.CauseUser {
 		return nil
 	}
+	// Without rules nothing is verified: every pull and push would
+	// otherwise pay for the signature-tag patterns below.
+	p := s.policy.Load()
+	if p == nil || len(p.rules) == 0 {
+		return nil
+	}
 	var op, tag string
 	switch e.Kind {
 	case core.EventPush:
@@ -223,7 +229,6 @@ func (s *Service) Before(ctx context.Context, e core.Event) error {
 	default:
 		return nil
 	}
-	p := s.policy.Load()
 	r := p.match(e.Repository)
 	if r == nil || (op == OpPull && !r.Pull) {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/blob/blobtest"
@@ -507,5 +508,105 @@ func TestFSCrashDuringFirstChunkKeepsNoBytes(t *testing.T) {
 	defer r.Close()
 	if r.Size() != 0 {
 		t.Fatalf("the resumed upload has %d bytes, want none", r.Size())
+	}
+}
+
+// A Mem upload larger than a piece (written by Write and ReadFrom in uneven
+// sizes, cut back across piece boundaries, resumed) commits the bytes it was
+// left with, and its blob reads back whole, from any offset, by Read, Seek
+// and WriteTo.
+func TestMemBlobAcrossPieces(t *testing.T) {
+	mem := blob.NewMem()
+	up, err := mem.CreateUpload("pieces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	next := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(len(want) + i*31)
+		}
+		return b
+	}
+	for i, n := range []int{1, 511, 700, 5000, 3 << 20, 123457, 9 << 20} {
+		b := next(n)
+		if i%2 == 0 {
+			_, err = up.Write(b)
+		} else {
+			_, err = up.(io.ReaderFrom).ReadFrom(iotest.HalfReader(bytes.NewReader(b)))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b...)
+	}
+	// Cut back into an earlier piece, then write on; resume, write, cut back
+	// to the resumption point, and before it.
+	for _, cut := range []int{len(want) - 100, 5000, 3<<20 + 17} {
+		if cut < len(want) {
+			if err := up.Truncate(int64(cut)); err != nil {
+				t.Fatal(err)
+			}
+			want = want[:cut]
+		}
+		b := next(1 << 20)
+		up.Write(b)
+		want = append(want, b...)
+	}
+	b := next(5 << 20)
+	up.(io.ReaderFrom).ReadFrom(bytes.NewReader(b))
+	want = append(want, b...)
+	up.Close()
+	if up, err = mem.ResumeUpload("pieces"); err != nil {
+		t.Fatal(err)
+	}
+	up.Write(next(777))
+	if err := up.Truncate(int64(len(want))); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Truncate(int64(len(want) - 1<<20 - 3)); err != nil {
+		t.Fatal(err)
+	}
+	want = want[:len(want)-1<<20-3]
+	if up.Size() != int64(len(want)) {
+		t.Fatalf("size %d, want %d", up.Size(), len(want))
+	}
+	if got := up.(blob.SHA256Upload).SHA256(); got != digest.FromBytes(want) {
+		t.Fatalf("running sha256 %s, want %s", got, digest.FromBytes(want))
+	}
+	if _, err := up.Commit(digest.SHA512.FromBytes(want)); err != nil {
+		t.Fatalf("commit by sha512: %v", err)
+	}
+	d := digest.SHA512.FromBytes(want)
+	if n, err := mem.Stat(d); err != nil || n != int64(len(want)) {
+		t.Fatalf("Stat: %d %v", n, err)
+	}
+	r, err := mem.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got, _ := io.ReadAll(iotest.OneByteReader(io.LimitReader(r, 3000))); !bytes.Equal(got, want[:3000]) {
+		t.Fatal("the first bytes, one at a time, differ")
+	}
+	for _, off := range []int64{0, 1, 511, 512, 1023, 4 << 20, int64(len(want)) - 1, int64(len(want))} {
+		if _, err := r.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := r.(io.WriterTo).WriteTo(&buf); err != nil || !bytes.Equal(buf.Bytes(), want[off:]) {
+			t.Fatalf("WriteTo from %d: %d bytes, %v", off, buf.Len(), err)
+		}
+		if _, err := r.Seek(off-int64(len(want)), io.SeekEnd); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, want[off:]) {
+			t.Fatalf("Read from %d: %d bytes, %v", off, len(got), err)
+		}
+	}
+	r.Seek(0, io.SeekStart)
+	if err := iotest.TestReader(struct{ io.ReadSeeker }{r}, want); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -69,7 +69,7 @@ func (s *Inline) Open(d digest.Digest) (Reader, error) {
 		return nil, err
 	}
 	if ok {
-		return memReader{bytes.NewReader(b)}, nil
+		return &memReader{p: pieces{b}, size: int64(len(b))}, nil
 	}
 	return s.inner.Open(d)
 }

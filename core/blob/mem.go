@@ -1,7 +1,7 @@
 package blob
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -12,15 +12,42 @@ import (
 )
 
 // Mem keeps blobs in memory, for --memory mode and tests.
+//
+// A blob is kept as the pieces its upload was read into (pieces), not one
+// slice: an upload does not know its size in advance, and one slice grown by
+// doubling copies the blob over and over and touches half as much memory
+// again (a 200 MiB push allocated 512 MiB, each page faulted in and zeroed,
+// and kept a 256 MiB slice). Pieces grow with the upload up to maxPiece, so
+// a small blob is one piece and a large one is a few dozen, each written
+// once and kept as it is.
 type Mem struct {
 	mu      sync.RWMutex
-	blobs   map[digest.Digest][]byte
+	blobs   map[digest.Digest]pieces
 	uploads map[string]*memUpload
 }
 
 func NewMem() *Mem {
-	return &Mem{blobs: map[digest.Digest][]byte{}, uploads: map[string]*memUpload{}}
+	return &Mem{blobs: map[digest.Digest]pieces{}, uploads: map[string]*memUpload{}}
 }
+
+// pieces is a blob's bytes, in order; only the last may have spare capacity.
+type pieces [][]byte
+
+func (p pieces) size() int64 {
+	var n int64
+	for _, b := range p {
+		n += int64(len(b))
+	}
+	return n
+}
+
+// Piece sizes: the first holds a small blob whole (what bytes.Buffer's
+// ReadFrom reserved, bytes.MinRead); each next one is as large as the upload
+// so far, up to maxPiece, which bounds the spare capacity an upload keeps.
+const (
+	minPiece = 512
+	maxPiece = 8 << 20
+)
 
 func (s *Mem) Stat(d digest.Digest) (int64, error) {
 	s.mu.RLock()
@@ -29,12 +56,8 @@ func (s *Mem) Stat(d digest.Digest) (int64, error) {
 	if !ok {
 		return 0, ErrNotFound
 	}
-	return int64(len(b)), nil
+	return b.size(), nil
 }
-
-type memReader struct{ *bytes.Reader }
-
-func (memReader) Close() error { return nil }
 
 func (s *Mem) Open(d digest.Digest) (Reader, error) {
 	s.mu.RLock()
@@ -43,8 +66,90 @@ func (s *Mem) Open(d digest.Digest) (Reader, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return memReader{bytes.NewReader(b)}, nil
+	return &memReader{p: b, size: b.size()}, nil
 }
+
+// memReader reads a blob's pieces. Like a bytes.Reader, it tells what it has
+// left (Len) and writes it in one call per piece (WriteTo), so that a
+// response copies it without a buffer (oci's inMemory).
+type memReader struct {
+	p    pieces
+	size int64
+	pos  int64
+	i    int   // the piece pos is in
+	off  int64 // where piece i starts
+}
+
+// seekPiece moves i and off to the piece that holds pos.
+func (r *memReader) seekPiece() {
+	if r.pos < r.off {
+		r.i, r.off = 0, 0
+	}
+	for r.i < len(r.p) && r.pos >= r.off+int64(len(r.p[r.i])) {
+		r.off += int64(len(r.p[r.i]))
+		r.i++
+	}
+}
+
+func (r *memReader) Read(b []byte) (int, error) {
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(b) && r.pos < r.size {
+		r.seekPiece()
+		k := copy(b[n:], r.p[r.i][r.pos-r.off:])
+		n += k
+		r.pos += int64(k)
+	}
+	return n, nil
+}
+
+func (r *memReader) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for r.pos < r.size {
+		r.seekPiece()
+		b := r.p[r.i][r.pos-r.off:]
+		k, err := w.Write(b)
+		n += int64(k)
+		r.pos += int64(k)
+		if err != nil {
+			return n, err
+		}
+		if k != len(b) {
+			return n, io.ErrShortWrite
+		}
+	}
+	return n, nil
+}
+
+func (r *memReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return r.pos, errors.New("blob: invalid whence")
+	}
+	if offset < 0 {
+		return r.pos, errors.New("blob: seek before the start")
+	}
+	r.pos = offset
+	return offset, nil
+}
+
+// Len is how many bytes are left to read.
+func (r *memReader) Len() int {
+	if r.pos >= r.size {
+		return 0
+	}
+	return int(r.size - r.pos)
+}
+
+func (r *memReader) Size() int64  { return r.size }
+func (r *memReader) Close() error { return nil }
 
 func (s *Mem) Delete(d digest.Digest) error {
 	s.mu.Lock()
@@ -57,7 +162,7 @@ func (s *Mem) Walk(fn func(d digest.Digest, size int64) error) error {
 	s.mu.RLock()
 	sizes := make(map[digest.Digest]int64, len(s.blobs))
 	for d, b := range s.blobs {
-		sizes[d] = int64(len(b))
+		sizes[d] = b.size()
 	}
 	s.mu.RUnlock()
 	for d, n := range sizes {
@@ -95,6 +200,7 @@ func (s *Mem) CreateUpload(id string) (Upload, error) {
 		return nil, fmt.Errorf("blob: upload %s: %w", id, fs.ErrExist)
 	}
 	u := &memUpload{s: s, id: id, h: digest.SHA256.Hash()}
+	u.p = u.one[:0]
 	s.uploads[id] = u
 	return u, nil
 }
@@ -106,14 +212,18 @@ func (s *Mem) ResumeUpload(id string) (Upload, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	u.baseSize, u.baseState = int64(u.buf.Len()), hashState(u.h)
+	u.baseSize, u.baseState = u.n, hashState(u.h)
 	return u, nil
 }
 
 type memUpload struct {
-	s   *Mem
-	id  string
-	buf bytes.Buffer
+	s  *Mem
+	id string
+	p  pieces // the bytes so far; only the last piece has spare capacity
+	n  int64  // their length
+	// one is where p starts, so that a small blob's one piece costs no
+	// allocation for the list of pieces.
+	one [1][]byte
 	h   hash.Hash
 	// Where the upload was created or last resumed, and its hash there: a
 	// Truncate back to it (a refused chunk) hashes nothing again.
@@ -122,8 +232,8 @@ type memUpload struct {
 }
 
 func (u *memUpload) Truncate(size int64) error {
-	if size < 0 || size > int64(u.buf.Len()) {
-		return badTruncate(int64(u.buf.Len()), size)
+	if size < 0 || size > u.n {
+		return badTruncate(u.n, size)
 	}
 	from, state := int64(0), []byte(nil)
 	if size >= u.baseSize && u.baseState != nil {
@@ -133,9 +243,27 @@ func (u *memUpload) Truncate(size int64) error {
 	if err != nil {
 		return err
 	}
-	h.Write(u.buf.Bytes()[from:size])
-	u.buf.Truncate(int(size))
-	u.h = h
+	// Rehash what is kept after from, and cut the pieces at size.
+	var off int64
+	keep := 0
+	for _, b := range u.p {
+		if off >= size {
+			break
+		}
+		end := off + int64(len(b))
+		if end > size {
+			b = b[:size-off]
+			end = size
+		}
+		if end > from {
+			h.Write(b[max(from-off, 0):])
+		}
+		u.p[keep] = b
+		keep++
+		off = end
+	}
+	clear(u.p[keep:])
+	u.p, u.n, u.h = u.p[:keep], size, h
 	return nil
 }
 
@@ -143,26 +271,78 @@ func (u *memUpload) SHA256() digest.Digest { return digest.NewDigest(digest.SHA2
 
 // ReadAt reads the bytes written so far (Inline takes a small blob's).
 func (u *memUpload) ReadAt(p []byte, off int64) (int, error) {
-	return bytes.NewReader(u.buf.Bytes()).ReadAt(p, off)
+	if off < 0 {
+		return 0, errors.New("blob: negative offset")
+	}
+	n := 0
+	for _, b := range u.p {
+		if off >= int64(len(b)) {
+			off -= int64(len(b))
+			continue
+		}
+		k := copy(p[n:], b[off:])
+		n, off = n+k, 0
+		if n == len(p) {
+			return n, nil
+		}
+	}
+	return n, io.EOF
 }
 
 func (u *memUpload) ID() string   { return u.id }
-func (u *memUpload) Size() int64  { return int64(u.buf.Len()) }
+func (u *memUpload) Size() int64  { return u.n }
 func (u *memUpload) Close() error { return nil }
 
-func (u *memUpload) Write(p []byte) (int, error) {
-	u.h.Write(p)
-	return u.buf.Write(p)
+// spare returns the room left in the last piece, adding a piece when there
+// is none; the caller extends the last piece by what it fills.
+func (u *memUpload) spare() []byte {
+	if k := len(u.p); k > 0 {
+		if last := u.p[k-1]; len(last) < cap(last) {
+			return last[len(last):cap(last)]
+		}
+	}
+	u.p = append(u.p, make([]byte, 0, min(max(u.n, minPiece), maxPiece)))
+	last := u.p[len(u.p)-1]
+	return last[:cap(last)]
 }
 
-// ReadFrom reads r straight into the upload's buffer (io.Copy would
+// filled extends the last piece by k bytes written into its spare room, and
+// hashes them.
+func (u *memUpload) filled(k int) {
+	last := &u.p[len(u.p)-1]
+	u.h.Write((*last)[len(*last) : len(*last)+k])
+	*last = (*last)[:len(*last)+k]
+	u.n += int64(k)
+}
+
+func (u *memUpload) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := copy(u.spare(), p)
+		u.filled(k)
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// ReadFrom reads r straight into the upload's pieces (io.Copy would
 // allocate a 32 KiB buffer per chunk, most of a small blob push's memory)
 // and hashes what it read, as Write does.
 func (u *memUpload) ReadFrom(r io.Reader) (int64, error) {
-	start := u.buf.Len()
-	n, err := u.buf.ReadFrom(r)
-	u.h.Write(u.buf.Bytes()[start:])
-	return n, err
+	var n int64
+	for {
+		k, err := r.Read(u.spare())
+		if k > 0 {
+			u.filled(k)
+			n += int64(k)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 func (u *memUpload) Commit(expected digest.Digest) (int64, error) {
@@ -173,7 +353,7 @@ func (u *memUpload) Commit(expected digest.Digest) (int64, error) {
 	if expected.Algorithm() == digest.SHA256 {
 		got = digest.NewDigest(digest.SHA256, u.h)
 	} else {
-		got, _ = digestOf(expected.Algorithm(), bytes.NewReader(u.buf.Bytes()))
+		got, _ = digestOf(expected.Algorithm(), &memReader{p: u.p, size: u.n})
 	}
 	if got != expected {
 		return 0, ErrDigestMismatch
@@ -181,10 +361,10 @@ func (u *memUpload) Commit(expected digest.Digest) (int64, error) {
 	u.s.mu.Lock()
 	defer u.s.mu.Unlock()
 	if _, ok := u.s.blobs[expected]; !ok {
-		u.s.blobs[expected] = u.buf.Bytes() // the upload ends here, so its buffer can be kept
+		u.s.blobs[expected] = u.p // the upload ends here, so its pieces can be kept
 	}
 	delete(u.s.uploads, u.id)
-	return int64(u.buf.Len()), nil
+	return u.n, nil
 }
 
 func (u *memUpload) Cancel() error {
