@@ -107,7 +107,12 @@ func buildWasm(dir string, pkgs ...string) error {
 }
 
 func loadTestPlugin(h *Host, name string) (*Plugin, error) {
-	wasm, err := os.ReadFile(filepath.Join(wasmDir, name+".wasm"))
+	return loadTestPluginAs(h, name, name)
+}
+
+// loadTestPluginAs loads the test plugin built from program under another name (its argv[0]).
+func loadTestPluginAs(h *Host, program, name string) (*Plugin, error) {
+	wasm, err := os.ReadFile(filepath.Join(wasmDir, program+".wasm"))
 	if err != nil {
 		return nil, err
 	}

@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/plugins/sdk"
 )
 
 // warmed loads a second copy of a test plugin with n instances started ahead.
@@ -56,11 +52,7 @@ func TestOnlyInstancesStartedAheadOfTheirCallAreToldTheyAreWarm(t *testing.T) {
 // A plugin that loops while it prepares is stopped at the call bound, reported, and not
 // replaced; calls go on with instances of their own.
 func TestAWarmInstanceThatNeverComesToReadItsRequestIsStopped(t *testing.T) {
-	wasm, err := os.ReadFile(filepath.Join(wasmDir, "misbehave.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := testHost.Load(context.Background(), Manifest{Name: "misbehave-warm-loop", Kind: KindScanner, Version: "1.0.0", ABI: sdk.ABIVersion}, wasm)
+	p, err := loadTestPluginAs(testHost, "misbehave", "misbehave-warm-loop")
 	if err != nil {
 		t.Fatal(err)
 	}
