@@ -298,24 +298,30 @@ func TestCallerCancellationStopsACallAndIsReportedAsSuch(t *testing.T) {
 	}
 }
 
+// greet calls the good plugin for name and checks that its answer is name's, from an instance
+// that served no call before.
+func greet(p *Plugin, name string) error {
+	resp, err := p.Call(context.Background(), goodInput{Name: name})
+	if err != nil {
+		return err
+	}
+	var out goodOutput
+	if err := resp.Decode(&out); err != nil {
+		return err
+	}
+	if out.Greeting != "hello "+name || out.Calls != 1 {
+		return fmt.Errorf("%s: %+v", name, out)
+	}
+	return nil
+}
+
 func TestConcurrentCallsGetFreshInstancesAndTheirOwnAnswers(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for i := range 8 {
 		wg.Go(func() {
-			name := fmt.Sprintf("caller-%d", i)
-			resp, err := good.Call(context.Background(), goodInput{Name: name})
-			if err != nil {
+			if err := greet(good, fmt.Sprintf("caller-%d", i)); err != nil {
 				errs <- err
-				return
-			}
-			var out goodOutput
-			if err := resp.Decode(&out); err != nil {
-				errs <- err
-				return
-			}
-			if out.Greeting != "hello "+name {
-				errs <- fmt.Errorf("%s got %q", name, out.Greeting)
 			}
 		})
 	}

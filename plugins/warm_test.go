@@ -79,19 +79,8 @@ func TestWarmInstancesServeOneCallEachWithTheirOwnAnswers(t *testing.T) {
 	errs := make(chan error, 6)
 	for i := range 6 {
 		wg.Go(func() {
-			name := fmt.Sprintf("warm-%d", i)
-			resp, err := p.Call(context.Background(), goodInput{Name: name})
-			if err != nil {
+			if err := greet(p, fmt.Sprintf("warm-%d", i)); err != nil {
 				errs <- err
-				return
-			}
-			var out goodOutput
-			if err := resp.Decode(&out); err != nil {
-				errs <- err
-				return
-			}
-			if out.Greeting != "hello "+name || out.Calls != 1 {
-				errs <- fmt.Errorf("%s: %+v", name, out)
 			}
 		})
 	}
