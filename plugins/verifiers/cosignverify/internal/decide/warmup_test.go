@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,12 +71,38 @@ func TestWarmUpRequest(t *testing.T) {
 	}
 }
 
-// A warm-up signature that stops verifying is reported, not passed over.
+// A warm-up signature that stops verifying is reported, not passed over: here the cosign one,
+// replaced by a signature of the same payload by another key.
 func TestWarmUpFailsWhenASignatureDoesNotVerify(t *testing.T) {
 	saved := warmupRequest
 	defer func() { warmupRequest = saved }()
-	warmupRequest = sigtest.Tamper(saved)
-	if err := WarmUp(); err == nil {
-		t.Fatal("warm-up with a tampered signature succeeded")
+	var req sdk.Request
+	var in schema.Input
+	if err := json.Unmarshal(saved, &req); err != nil {
+		t.Fatal(err)
+	}
+	if err := req.Decode(&in); err != nil {
+		t.Fatal(err)
+	}
+	replaced := false
+	for i, s := range in.Signatures {
+		if s.Format == schema.FormatCosign {
+			in.Signatures[i].Signature = base64.StdEncoding.EncodeToString(sigtest.NewKey().Sign(s.Payload))
+			replaced = true
+		}
+	}
+	if !replaced {
+		t.Fatal("no cosign signature in the warm-up request")
+	}
+	input, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warmupRequest, err = json.Marshal(sdk.Request{ABI: req.ABI, Kind: req.Kind, Input: input}); err != nil {
+		t.Fatal(err)
+	}
+	err = WarmUp()
+	if err == nil || !strings.Contains(err.Error(), "cosign signature does not verify") {
+		t.Fatalf("warm-up with another key's cosign signature: %v", err)
 	}
 }
