@@ -64,7 +64,7 @@ func invalidManifest(format string, args ...any) error {
 }
 
 func (d *rawDescriptor) descriptor(what string) (Descriptor, error) {
-	dg, err := digest.Parse(d.Digest)
+	dg, err := ParseDigest(d.Digest)
 	if err != nil {
 		return Descriptor{}, invalidManifest("%s has an invalid digest '%s'", what, d.Digest)
 	}
@@ -82,17 +82,35 @@ func (d *rawDescriptor) descriptor(what string) (Descriptor, error) {
 // (may be empty).
 func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	var raw rawManifest
+	if err := decodeManifest(body, &raw); err != nil {
+		return Manifest{}, err
+	}
+	return raw.manifest(body, contentType)
+}
+
+// decodeManifest decodes a manifest's JSON, by readManifestJSON when it
+// takes the body, by encoding/json otherwise.
+func decodeManifest(body []byte, raw *rawManifest) error {
+	if readManifestJSON(body, raw) {
+		return nil
+	}
+	*raw = rawManifest{}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&raw); err != nil {
-		return Manifest{}, invalidManifest("not valid JSON: %v", err)
+	if err := dec.Decode(raw); err != nil {
+		return invalidManifest("not valid JSON: %v", err)
 	}
 	if dec.More() {
-		return Manifest{}, invalidManifest("trailing data after the JSON document")
+		return invalidManifest("trailing data after the JSON document")
 	}
+	return nil
+}
+
+// manifest checks a decoded manifest (ParseManifest's rules).
+func (raw *rawManifest) manifest(body []byte, contentType string) (Manifest, error) {
 	if raw.SchemaVersion == nil || *raw.SchemaVersion != 2 {
 		return Manifest{}, invalidManifest("schemaVersion must be 2")
 	}
-	ct, _, _ := mime.ParseMediaType(contentType)
+	ct := declaredType(contentType)
 	mt := raw.MediaType
 	switch {
 	case isManifestType(ct) && mt != "" && mt != ct:
@@ -152,6 +170,20 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	return m, nil
 }
 
+// declaredType is the media type a Content-Type declares, as
+// mime.ParseMediaType reads it, when that is a manifest type ("" or another
+// type otherwise: only a manifest type is used). A type without parameters
+// is read without ParseMediaType, which allocates a map for them: what it
+// would answer is the type in lower case, without space, which can only be
+// a manifest type if it is valid.
+func declaredType(contentType string) string {
+	if plainASCII(contentType) {
+		return strings.TrimSpace(strings.ToLower(contentType))
+	}
+	ct, _, _ := mime.ParseMediaType(contentType)
+	return ct
+}
+
 // IsDigestReference tells a digest reference from a tag (tags cannot hold ':').
 func IsDigestReference(ref string) bool { return strings.Contains(ref, ":") }
 
@@ -171,12 +203,31 @@ type PutManifestInput struct {
 	// names are not in the repository yet: a pull-through cache fetches them
 	// when they are first asked for.
 	AllowMissing bool
+	// RequireMediaType refuses a body that names no media type of its own
+	// when ContentType is empty, before anything else is judged: ECR's
+	// PutImage refuses to guess (aws/aws-cli#8620,
+	// aws/containers-roadmap#1873, containers/image#584), with an
+	// InvalidParameter error in its words.
+	RequireMediaType bool
 }
 
 // PutManifest validates and stores a manifest and moves its tags, all in one
 // transaction. The Image it returns is the stored record, without its tags
 // and parents (ResolveImage lists those).
 func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string, in PutManifestInput) (Image, error) {
+	// The body is decoded once: here when its media type must be judged
+	// first, below otherwise.
+	var raw rawManifest
+	decoded := false
+	if in.RequireMediaType && in.ContentType == "" {
+		decoded = len(in.Body) <= MaxManifestSize && readManifestJSON(in.Body, &raw)
+		if !decoded {
+			raw = rawManifest{}
+		}
+		if decoded && raw.MediaType == "" || !decoded && !declaresMediaType(in.Body) {
+			return Image{}, InvalidParameter("ImageManifest", "Invalid JSON syntax")
+		}
+	}
 	if len(in.Body) > MaxManifestSize {
 		return Image{}, Errorf(KindManifestTooLarge, "manifest is %d bytes; the limit is %d", len(in.Body), MaxManifestSize)
 	}
@@ -199,7 +250,12 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 			return Image{}, Errorf(KindTagInvalid, "invalid tag '%s'", t)
 		}
 	}
-	m, err := ParseManifest(in.Body, in.ContentType)
+	if !decoded {
+		if err := decodeManifest(in.Body, &raw); err != nil {
+			return Image{}, err
+		}
+	}
+	m, err := raw.manifest(in.Body, in.ContentType)
 	if err != nil {
 		return Image{}, err
 	}
@@ -249,6 +305,19 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	r.bus.publish(ctx, push)
 	r.publishAll(ctx, events)
 	return img, nil
+}
+
+// declaresMediaType reports whether a body that readManifestJSON does not
+// take names its media type, as json.Unmarshal reads it. One that is not
+// JSON at all counts as naming one: ParseManifest judges and words it.
+func declaresMediaType(body []byte) bool {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return true
+	}
+	return m.MediaType != ""
 }
 
 func (r *Registry) publishAll(ctx context.Context, events []Event) {
