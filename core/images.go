@@ -189,7 +189,12 @@ func getImage(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest, withLinks
 }
 
 func putImage(tx kv.Tx, reg RegistryID, repo string, img *Image) error {
-	return putJSON(tx, bManifests, itemKey(reg, repo, string(img.Digest)), recordOf(img))
+	rec := recordOf(img)
+	b, err := encodeRecord(&rec)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bManifests, itemKey(reg, repo, string(img.Digest)), b)
 }
 
 // tagsOf lists the tags that point at dg, from the digest → tags index.

@@ -383,24 +383,30 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 			return stored{}, Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)
 		}
 	}
-	if err := putImage(tx, reg, repo, &img); err != nil {
+	rec := recordOf(&img)
+	enc, err := encodeRecord(&rec)
+	if err != nil {
 		return stored{}, err
 	}
-	if err := tx.Put(bBytes, itemKey(reg, repo, string(dg)), body); err != nil {
+	key := itemKey(reg, repo, string(dg))
+	if err := putChanged(tx, existed, bManifests, key, enc); err != nil {
+		return stored{}, err
+	}
+	if err := putChanged(tx, existed, bBytes, key, body); err != nil {
 		return stored{}, err
 	}
 	if m.Subject != nil {
-		if err := tx.Put(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)), nil); err != nil {
+		if err := putChanged(tx, existed, bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
 	for _, c := range m.Children {
-		if err := tx.Put(bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
+		if err := putChanged(tx, existed, bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
 	for _, b := range m.Blobs() {
-		if err := tx.Put(bBlobUses, itemKey(reg, repo, string(b.Digest), string(dg)), nil); err != nil {
+		if err := putChanged(tx, existed, bBlobUses, itemKey(reg, repo, string(b.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
@@ -421,6 +427,19 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	// the other 999 (ResolveImage lists them).
 	st.image = img
 	return st, nil
+}
+
+// putChanged puts value unless the manifest existed and key holds it
+// already: pushing a stored manifest again (under a new tag, as a build of
+// unchanged content does) then writes its tags and nothing else, and a
+// commit on disk has fewer pages to write.
+func putChanged(tx kv.Tx, existed bool, bucket string, key, value []byte) error {
+	if existed {
+		if old := tx.Get(bucket, key); old != nil && bytes.Equal(old, value) {
+			return nil
+		}
+	}
+	return tx.Put(bucket, key, value)
 }
 
 // checkReferences requires every blob and child manifest m names to be in the
