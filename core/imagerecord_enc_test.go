@@ -125,3 +125,42 @@ func TestPushAgainUnderANewTagWritesOnlyTheTag(t *testing.T) {
 		t.Fatalf("media type %q after the second push", got.MediaType)
 	}
 }
+
+func TestDigestOfIsFromBytes(t *testing.T) {
+	for _, b := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("manifest"), 100)} {
+		for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
+			if got, want := digestOf(alg, b), alg.FromBytes(b); got != want {
+				t.Errorf("digestOf(%s, %q) = %s, want %s", alg, b, got, want)
+			}
+		}
+	}
+}
+
+// A push naming one tag twice moves it once and tells of it once.
+func TestPushWithATagTwiceMovesItOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		one, _ := f.pushImage(regA, "app", "a", "one")
+		two := f.newImage(regA, "app", "two")
+		rec := f.record()
+		_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: two.digest.String(), Tags: []string{"a", "b", "a"}, Body: two.body})
+		must(t, err, "push with a, b, a")
+		var moved []string
+		for _, e := range rec.take(f) {
+			if e.Kind == EventTag {
+				moved = append(moved, e.Tag+"<-"+string(e.PreviousDigest))
+			}
+		}
+		if want := []string{"a<-" + string(one.digest), "b<-"}; !slices.Equal(moved, want) {
+			t.Fatalf("tag events %v, want %v", moved, want)
+		}
+		for _, d := range []digest.Digest{one.digest, two.digest} {
+			img, err := f.r.ResolveImage(bg, regA, "app", d, "")
+			must(t, err, "ResolveImage")
+			want := map[digest.Digest][]string{one.digest: nil, two.digest: {"a", "b"}}[d]
+			if !slices.Equal(img.Tags, want) {
+				t.Fatalf("%s: tags %v, want %v", d, img.Tags, want)
+			}
+		}
+	})
+}

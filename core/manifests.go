@@ -3,7 +3,10 @@ package core
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"iter"
 	"mime"
 	"slices"
 	"strings"
@@ -238,11 +241,11 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		if err != nil {
 			return Image{}, err
 		}
-		if dg = want.Algorithm().FromBytes(in.Body); dg != want {
+		if dg = digestOf(want.Algorithm(), in.Body); dg != want {
 			return Image{}, Errorf(KindDigestInvalid, "manifest digest %s does not match the content (%s)", want, dg)
 		}
 	} else {
-		dg = digest.SHA256.FromBytes(in.Body)
+		dg = digestOf(digest.SHA256, in.Body)
 		tags = append([]string{in.Reference}, tags...)
 	}
 	for _, t := range tags {
@@ -340,9 +343,14 @@ type stored struct {
 // mutable in the repository.
 func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, m *Manifest, body []byte, tags []string) (stored, error) {
 	dg := m.Digest
-	old, existed, err := getImage(tx, reg, repo, dg, false)
-	if err != nil {
-		return stored{}, err // a record that cannot be read is never silently replaced
+	keys := newKeyBuf(reg, repo)
+	var old imageRecord
+	prevRec := tx.Get(bManifests, keys.item(string(dg)))
+	existed := prevRec != nil
+	if existed {
+		if err := decodeRecord(prevRec, &old); err != nil {
+			return stored{}, corrupt("image", itemKey(reg, repo, string(dg)), err) // a record that cannot be read is never silently replaced
+		}
 	}
 	st := stored{changed: !existed}
 	now := r.clock.Now()
@@ -363,14 +371,19 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 			st.events = append(st.events, r.imageEvent(ctx, EventImageRestored, reg, repo, &img))
 		}
 	}
+	// Where each tag points now, read once: the check below and the moves
+	// after it both need it.
+	var prevs [4]digest.Digest
+	prev := prevs[:0]
 	var settings *Repository // read only if a tag moves
 	for _, t := range tags {
-		prev := digest.Digest(tx.Get(bTags, itemKey(reg, repo, t)))
-		if prev == dg {
+		p := digest.Digest(tx.Get(bTags, keys.item(t)))
+		prev = append(prev, p)
+		if p == dg {
 			continue
 		}
 		st.changed = true
-		if prev == "" {
+		if p == "" {
 			continue
 		}
 		if settings == nil {
@@ -388,38 +401,43 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	if err != nil {
 		return stored{}, err
 	}
-	key := itemKey(reg, repo, string(dg))
-	if err := putChanged(tx, existed, bManifests, key, enc); err != nil {
+	if err := putChanged(tx, existed, bManifests, keys.item(string(dg)), enc); err != nil {
 		return stored{}, err
 	}
-	if err := putChanged(tx, existed, bBytes, key, body); err != nil {
+	if err := putChanged(tx, existed, bBytes, keys.item(string(dg)), body); err != nil {
 		return stored{}, err
 	}
 	if m.Subject != nil {
-		if err := putChanged(tx, existed, bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)), nil); err != nil {
+		if err := putChanged(tx, existed, bReferrers, keys.item(string(m.Subject.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
 	for _, c := range m.Children {
-		if err := putChanged(tx, existed, bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
+		if err := putChanged(tx, existed, bParents, keys.item(string(c.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
-	for _, b := range m.Blobs() {
-		if err := putChanged(tx, existed, bBlobUses, itemKey(reg, repo, string(b.Digest), string(dg)), nil); err != nil {
+	for b := range m.blobs() {
+		if err := putChanged(tx, existed, bBlobUses, keys.item(string(b.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
-	for _, t := range tags {
-		prev, err := setTag(tx, reg, repo, t, dg)
-		if err != nil {
-			return stored{}, err
-		}
-		if prev == dg {
+	var dgBytes []byte // the tags' value, made once
+	for i, t := range tags {
+		if prev[i] == dg {
 			continue
 		}
+		if dgBytes == nil {
+			dgBytes = []byte(dg)
+		}
+		if err := moveTag(tx, &keys, t, prev[i], dg, dgBytes); err != nil {
+			return stored{}, err
+		}
+		if slices.Contains(tags[:i], t) {
+			continue // moved already (tags were compacted, not deduplicated)
+		}
 		e := r.imageEvent(ctx, EventTag, reg, repo, &img)
-		e.Tag, e.PreviousDigest = t, prev
+		e.Tag, e.PreviousDigest = t, prev[i]
 		st.events = append(st.events, e)
 	}
 	// Tags are left out: listing them costs in proportion to how many the
@@ -427,6 +445,62 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	// the other 999 (ResolveImage lists them).
 	st.image = img
 	return st, nil
+}
+
+// keyBuf builds the keys of one repository's items (itemKey's) in one
+// buffer. A transaction's Get, Put and Delete keep no key they are given
+// (Put copies it), so a push's dozen keys need one allocation, not one
+// each; but each key must be used before the next is built.
+type keyBuf struct {
+	b []byte
+	n int // the length of reg|repo|
+}
+
+func newKeyBuf(reg RegistryID, repo string) keyBuf {
+	b := appendRepoKey(make([]byte, 0, len(reg.Account)+len(reg.Region)+len(repo)+3*len(sep)+2*72+16), reg, repo)
+	b = append(b, sep...)
+	return keyBuf{b: b, n: len(b)}
+}
+
+// item is itemKey(reg, repo, parts...), valid until the next call.
+func (k *keyBuf) item(parts ...string) []byte {
+	b := k.b[:k.n]
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		b = append(b, p...)
+	}
+	k.b = b
+	return b
+}
+
+// blobs is Blobs without a slice: the config, then the layers that are not
+// non-distributable.
+func (m *Manifest) blobs() iter.Seq[Descriptor] {
+	return func(yield func(Descriptor) bool) {
+		if m.Config != nil && !yield(*m.Config) {
+			return
+		}
+		for _, l := range m.Layers {
+			if !nonDistributable(l.MediaType) && !yield(l) {
+				return
+			}
+		}
+	}
+}
+
+// digestOf is alg.FromBytes(b), for sha256 in one allocation (go-digest
+// formats with fmt.Sprintf, in six): every push hashes its manifest.
+func digestOf(alg digest.Algorithm, b []byte) digest.Digest {
+	if alg != digest.SHA256 {
+		return alg.FromBytes(b)
+	}
+	sum := sha256.Sum256(b)
+	var s [len("sha256:") + 2*sha256.Size]byte
+	copy(s[:], "sha256:")
+	hex.Encode(s[len("sha256:"):], sum[:])
+	return digest.Digest(s[:])
 }
 
 // putChanged puts value unless the manifest existed and key holds it
@@ -445,13 +519,14 @@ func putChanged(tx kv.Tx, existed bool, bucket string, key, value []byte) error 
 // checkReferences requires every blob and child manifest m names to be in the
 // repository (subjects may dangle, as the spec allows).
 func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
-	for _, d := range m.Blobs() {
-		if tx.Get(bLinks, itemKey(reg, repo, string(d.Digest))) == nil {
+	keys := newKeyBuf(reg, repo)
+	for d := range m.blobs() {
+		if tx.Get(bLinks, keys.item(string(d.Digest))) == nil {
 			return Errorf(KindManifestBlobMissing, "blob %s referenced by the manifest is not in the repository", d.Digest)
 		}
 	}
 	for _, c := range m.Children {
-		if tx.Get(bManifests, itemKey(reg, repo, string(c.Digest))) == nil {
+		if tx.Get(bManifests, keys.item(string(c.Digest))) == nil {
 			return Errorf(KindManifestChildMissing, "manifest %s referenced by the index is not in the repository", c.Digest)
 		}
 	}
