@@ -170,7 +170,12 @@ const (
 // then the handler — so that a denied caller learns nothing
 // about what exists, and a handler never re-decides any of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-Requestid", core.NewUUID())
+	// The three headers every answer carries share one backing array, set
+	// by their canonical names without Header.Set's copies.
+	hdr := w.Header()
+	vals := new([3]string)
+	vals[0] = core.NewUUID()
+	hdr["X-Amzn-Requestid"] = vals[0:1:1]
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, TargetPrefix+".")
 	spec, known := operations[name]
@@ -225,8 +230,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	vals[1], vals[2] = "application/x-amz-json-1.1", strconv.Itoa(len(b))
+	hdr["Content-Type"], hdr["Content-Length"] = vals[1:2:2], vals[2:3:3]
 	w.Write(b)
 }
 

@@ -1,6 +1,7 @@
 package ecr
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"unicode/utf16"
@@ -62,7 +63,7 @@ func (p *docParser) value(depth int) (any, bool) {
 		}
 		for {
 			p.space()
-			k, ok := p.str()
+			k, ok := p.key()
 			if !ok {
 				return nil, false
 			}
@@ -175,6 +176,34 @@ func (p *docParser) number() (any, bool) {
 	}
 	return json.Number(p.b[start:p.i]), true
 }
+
+// key reads a member's name: one the model names, without escapes, is
+// the model's own string (a request's names are nearly all such, and each
+// was an allocation), any other is read as str reads it.
+func (p *docParser) key() (string, bool) {
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		if end := p.i + 1 + bytes.IndexByte(p.b[p.i+1:], '"'); end > p.i {
+			if name, ok := memberNames[string(p.b[p.i+1:end])]; ok {
+				p.i = end + 1
+				return name, true
+			}
+		}
+	}
+	return p.str()
+}
+
+// memberNames holds every member name of the model's shapes. Names hold no
+// quotes, backslashes or control characters, so a name found between two
+// quotes is exactly what str would read.
+var memberNames = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range shapes {
+		for _, mem := range s.Members {
+			m[mem.Name] = mem.Name
+		}
+	}
+	return m
+}()
 
 // str reads a string, unescaping it; a control character or a malformed
 // escape is not taken.
