@@ -272,6 +272,10 @@ func mediaTypeString(b []byte) string {
 		return mediaTypeDockerConfig
 	case MediaTypeOCIEmpty:
 		return MediaTypeOCIEmpty
+	case mediaTypeOCILayerGzip:
+		return mediaTypeOCILayerGzip
+	case mediaTypeDockerLayerGzip:
+		return mediaTypeDockerLayerGzip
 	}
 	return string(b)
 }
@@ -279,6 +283,9 @@ func mediaTypeString(b []byte) string {
 const (
 	mediaTypeOCIConfig    = "application/vnd.oci.image.config.v1+json"
 	mediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
+	// the layers of nearly every image a manifest lists
+	mediaTypeOCILayerGzip    = "application/vnd.oci.image.layer.v1.tar+gzip"
+	mediaTypeDockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 )
 
 // The keys of an imageRecord, to see each once.

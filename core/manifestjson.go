@@ -127,6 +127,17 @@ func (r *manifestReader) str(into *string) bool {
 	return ok
 }
 
+// mediaType is str for a media type: the common ones are not copied.
+func (r *manifestReader) mediaType(into *string) bool {
+	s, ok := r.plain()
+	*into = mediaTypeString(s)
+	return ok
+}
+
+// schemaVersion2 is what nearly every manifest's schemaVersion points to
+// (rawManifest's pointer is only read).
+var schemaVersion2 = 2
+
 // integer reads an integer as encoding/json reads one into an int64 (and
 // an int, on 64-bit platforms): no fraction or exponent; up to 18 digits,
 // so that it cannot overflow (longer ones are left to encoding/json).
@@ -193,13 +204,17 @@ func (r *manifestReader) manifest(raw *rawManifest) bool {
 			if !ok || int64(int(n)) != n {
 				return false
 			}
-			v := int(n)
-			raw.SchemaVersion = &v
+			if n == 2 {
+				raw.SchemaVersion = &schemaVersion2
+			} else {
+				v := int(n)
+				raw.SchemaVersion = &v
+			}
 			return true
 		case 1:
-			return r.str(&raw.MediaType)
+			return r.mediaType(&raw.MediaType)
 		case 2:
-			return r.str(&raw.ArtifactType)
+			return r.mediaType(&raw.ArtifactType)
 		case 3:
 			raw.Config = new(rawDescriptor)
 			return r.descriptor(raw.Config)
@@ -229,7 +244,7 @@ func (r *manifestReader) descriptor(d *rawDescriptor) bool {
 		seen |= 1 << b
 		switch b {
 		case 0:
-			return r.str(&d.MediaType)
+			return r.mediaType(&d.MediaType)
 		case 1:
 			return r.str(&d.Digest)
 		case 2:
@@ -239,7 +254,7 @@ func (r *manifestReader) descriptor(d *rawDescriptor) bool {
 		case 3:
 			return false // base64: left to encoding/json
 		case 4:
-			return r.str(&d.ArtifactType)
+			return r.mediaType(&d.ArtifactType)
 		default:
 			return r.annotations(&d.Annotations)
 		}

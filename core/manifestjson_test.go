@@ -86,3 +86,13 @@ func FuzzReadManifestJSON(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseManifest(b *testing.B) {
+	body := []byte(fastManifests[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseManifest(body, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
