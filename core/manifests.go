@@ -218,16 +218,24 @@ type PutManifestInput struct {
 // transaction. The Image it returns is the stored record, without its tags
 // and parents (ResolveImage lists those).
 func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string, in PutManifestInput) (Image, error) {
+	// What the push works on lives in one variable: the transaction's
+	// function below shares it, which puts it on the heap, once rather than
+	// field by field.
+	var p struct {
+		raw    rawManifest
+		m      Manifest
+		img    Image
+		events []Event
+	}
 	// The body is decoded once: here when its media type must be judged
 	// first, below otherwise.
-	var raw rawManifest
 	decoded := false
 	if in.RequireMediaType && in.ContentType == "" {
-		decoded = len(in.Body) <= MaxManifestSize && readManifestJSON(in.Body, &raw)
+		decoded = len(in.Body) <= MaxManifestSize && readManifestJSON(in.Body, &p.raw)
 		if !decoded {
-			raw = rawManifest{}
+			p.raw = rawManifest{}
 		}
-		if decoded && raw.MediaType == "" || !decoded && !declaresMediaType(in.Body) {
+		if decoded && p.raw.MediaType == "" || !decoded && !declaresMediaType(in.Body) {
 			return Image{}, InvalidParameter("ImageManifest", "Invalid JSON syntax")
 		}
 	}
@@ -254,14 +262,15 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		}
 	}
 	if !decoded {
-		if err := decodeManifest(in.Body, &raw); err != nil {
+		if err := decodeManifest(in.Body, &p.raw); err != nil {
 			return Image{}, err
 		}
 	}
-	m, err := raw.manifest(in.Body, in.ContentType)
-	if err != nil {
+	var err error
+	if p.m, err = p.raw.manifest(in.Body, in.ContentType); err != nil {
 		return Image{}, err
 	}
+	m := &p.m
 	m.Digest = dg
 	tags = slices.Compact(tags)
 
@@ -280,25 +289,21 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	if reason == "" {
 		reason = CreateOnPush
 	}
-	var (
-		img    Image
-		events []Event
-	)
 	created, err := r.updateCreating(ctx, reg, repo, reason, func(tx kv.Tx) error {
-		img, events = Image{}, nil // a Batch may run this more than once
+		p.img, p.events = Image{}, nil // a Batch may run this more than once
 		if !in.AllowMissing {
-			if err := checkReferences(tx, reg, repo, &m); err != nil {
+			if err := checkReferences(tx, reg, repo, m); err != nil {
 				return err
 			}
 		}
-		st, err := r.storeManifestTx(ctx, tx, reg, repo, &m, in.Body, tags)
+		st, err := r.storeManifestTx(ctx, tx, reg, repo, m, in.Body, tags)
 		if err != nil {
 			return err
 		}
 		if in.RejectUnchanged && !st.changed {
 			return Errorf(KindImageAlreadyExists, "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", dg, strings.Join(tags, ","), repo, reg.Account)
 		}
-		img, events = st.image, st.events
+		p.img, p.events = st.image, st.events
 		return nil
 	})
 	if err != nil {
@@ -306,8 +311,8 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	}
 	r.publishAll(ctx, created)
 	r.bus.publish(ctx, push)
-	r.publishAll(ctx, events)
-	return img, nil
+	r.publishAll(ctx, p.events)
+	return p.img, nil
 }
 
 // declaresMediaType reports whether a body that readManifestJSON does not
