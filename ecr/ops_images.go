@@ -41,11 +41,17 @@ func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, err
 	default:
 		return nil, err
 	}
-	return &PutImageResponse{Image: &Image{
-		RegistryId: reg.Account, RepositoryName: in.RepositoryName,
-		ImageId:       &ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: in.ImageTag},
-		ImageManifest: in.ImageManifest, ImageManifestMediaType: m.MediaType,
-	}}, nil
+	// The answer's three structures in one allocation.
+	out := new(struct {
+		resp PutImageResponse
+		img  Image
+		id   ImageIdentifier
+	})
+	out.id = ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: in.ImageTag}
+	out.img = Image{RegistryId: reg.Account, RepositoryName: in.RepositoryName, ImageId: &out.id,
+		ImageManifest: in.ImageManifest, ImageManifestMediaType: m.MediaType}
+	out.resp.Image = &out.img
+	return &out.resp, nil
 }
 
 // checkID judges an image id on its own, as ECR's batch operations do,
