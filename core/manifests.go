@@ -359,7 +359,7 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	}
 	st := stored{changed: !existed}
 	now := r.clock.Now()
-	size, err := imageSizeTx(tx, reg, repo, m)
+	size, err := imageSizeTx(tx, reg, repo, m, true)
 	if err != nil {
 		return stored{}, err
 	}
@@ -894,14 +894,15 @@ func (r *Registry) Referrers(ctx context.Context, reg RegistryID, repo string, d
 // layers; for a manifest list, "the max size of all manifests in the list"
 // (the model's ImageDetail.imageSizeInBytes), each child counted as an
 // image of the repository. A child that is not there yet (a pull-through
-// cache fetches it later) counts by its descriptor's size.
-func imageSizeTx(tx kv.Tx, reg RegistryID, repo string, m *Manifest) (int64, error) {
+// cache fetches it later) counts by its descriptor's size. fromRecords
+// takes a child image's size from its record (see childSizeTx).
+func imageSizeTx(tx kv.Tx, reg RegistryID, repo string, m *Manifest, fromRecords bool) (int64, error) {
 	if !m.IsIndex() {
 		return m.layersSize(), nil
 	}
 	var largest int64
 	for _, c := range m.Children {
-		size, err := childSizeTx(tx, reg, repo, c, 0)
+		size, err := childSizeTx(tx, reg, repo, c, 0, fromRecords)
 		if err != nil {
 			return 0, err
 		}
@@ -913,16 +914,23 @@ func imageSizeTx(tx kv.Tx, reg RegistryID, repo string, m *Manifest) (int64, err
 	return largest, nil
 }
 
-// childSizeTx sizes one manifest an index lists, from its stored bytes (not
-// its record's size, which a layout upgrade may not have rewritten yet).
-// The stored media type is the child's, whatever the index's descriptor says.
-func childSizeTx(tx kv.Tx, reg RegistryID, repo string, c Descriptor, depth int) (int64, error) {
+// childSizeTx sizes one manifest an index lists. The stored media type is
+// the child's, whatever the index's descriptor says. An image's size is what
+// its record says when fromRecords — the size it was stored with, from the
+// same bytes, which an index of a thousand images need not parse again —
+// and from its stored bytes while a layout upgrade rewrites the records
+// (one not rewritten yet may not hold it); an index's is recomputed from
+// its children, which may have arrived since it was stored.
+func childSizeTx(tx kv.Tx, reg RegistryID, repo string, c Descriptor, depth int, fromRecords bool) (int64, error) {
 	child, found, err := getImage(tx, reg, repo, c.Digest, false)
 	if err != nil {
 		return 0, err
 	}
 	if !found || depth > 8 {
 		return c.Size, nil
+	}
+	if fromRecords && !isIndexType(child.MediaType) {
+		return child.ImageSize, nil
 	}
 	m, err := storedManifest(tx, reg, repo, &child)
 	if err != nil {
@@ -933,7 +941,7 @@ func childSizeTx(tx kv.Tx, reg RegistryID, repo string, c Descriptor, depth int)
 	}
 	var largest int64
 	for _, cc := range m.Children {
-		size, err := childSizeTx(tx, reg, repo, cc, depth+1)
+		size, err := childSizeTx(tx, reg, repo, cc, depth+1, fromRecords)
 		if err != nil {
 			return 0, err
 		}
