@@ -71,6 +71,7 @@ type Handler struct {
 	reg            *core.Registry
 	tokens         *core.Tokens
 	defaultAccount string
+	defaultRoot    string // core.RootPrincipal(defaultAccount)
 	region         string
 	uris           URIs
 	keys           AccessKeyLookup
@@ -132,6 +133,7 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 func New(c Config) *Handler {
 	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log,
 		ptc: c.PullThrough}
+	h.defaultRoot = core.RootPrincipal(h.defaultAccount)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
