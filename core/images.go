@@ -189,7 +189,12 @@ func getImage(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest, withLinks
 }
 
 func putImage(tx kv.Tx, reg RegistryID, repo string, img *Image) error {
-	return putJSON(tx, bManifests, itemKey(reg, repo, string(img.Digest)), recordOf(img))
+	rec := recordOf(img)
+	b, err := encodeRecord(&rec)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bManifests, itemKey(reg, repo, string(img.Digest)), b)
 }
 
 // tagsOf lists the tags that point at dg, from the digest → tags index.
@@ -212,23 +217,18 @@ func parentsOf(tx kv.Tx, reg RegistryID, repo string, dg digest.Digest) (parents
 	return parents
 }
 
-// setTag points tag at dg, keeping the digest → tags index in step, and
-// returns the digest it pointed at before ("" if none).
-func setTag(tx kv.Tx, reg RegistryID, repo, tag string, dg digest.Digest) (digest.Digest, error) {
-	tk := itemKey(reg, repo, tag)
-	prev := digest.Digest(tx.Get(bTags, tk))
-	if prev == dg {
-		return prev, nil
-	}
+// moveTag points tag from prev ("" if none) at dg (whose bytes are
+// dgBytes), keeping the digest → tags index in step; keys builds the keys.
+func moveTag(tx kv.Tx, keys *keyBuf, tag string, prev, dg digest.Digest, dgBytes []byte) error {
 	if prev != "" {
-		if err := tx.Delete(bDigestTags, itemKey(reg, repo, string(prev), tag)); err != nil {
-			return prev, err
+		if err := tx.Delete(bDigestTags, keys.item(string(prev), tag)); err != nil {
+			return err
 		}
 	}
-	if err := tx.Put(bTags, tk, []byte(dg)); err != nil {
-		return prev, err
+	if err := tx.Put(bTags, keys.item(tag), dgBytes); err != nil {
+		return err
 	}
-	return prev, tx.Put(bDigestTags, itemKey(reg, repo, string(dg), tag), nil)
+	return tx.Put(bDigestTags, keys.item(string(dg), tag), nil)
 }
 
 // removeTag deletes a tag and its index entry.

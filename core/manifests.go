@@ -3,7 +3,10 @@ package core
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"iter"
 	"mime"
 	"slices"
 	"strings"
@@ -64,7 +67,7 @@ func invalidManifest(format string, args ...any) error {
 }
 
 func (d *rawDescriptor) descriptor(what string) (Descriptor, error) {
-	dg, err := digest.Parse(d.Digest)
+	dg, err := ParseDigest(d.Digest)
 	if err != nil {
 		return Descriptor{}, invalidManifest("%s has an invalid digest '%s'", what, d.Digest)
 	}
@@ -82,17 +85,35 @@ func (d *rawDescriptor) descriptor(what string) (Descriptor, error) {
 // (may be empty).
 func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	var raw rawManifest
+	if err := decodeManifest(body, &raw); err != nil {
+		return Manifest{}, err
+	}
+	return raw.manifest(body, contentType)
+}
+
+// decodeManifest decodes a manifest's JSON, by readManifestJSON when it
+// takes the body, by encoding/json otherwise.
+func decodeManifest(body []byte, raw *rawManifest) error {
+	if readManifestJSON(body, raw) {
+		return nil
+	}
+	*raw = rawManifest{}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&raw); err != nil {
-		return Manifest{}, invalidManifest("not valid JSON: %v", err)
+	if err := dec.Decode(raw); err != nil {
+		return invalidManifest("not valid JSON: %v", err)
 	}
 	if dec.More() {
-		return Manifest{}, invalidManifest("trailing data after the JSON document")
+		return invalidManifest("trailing data after the JSON document")
 	}
+	return nil
+}
+
+// manifest checks a decoded manifest (ParseManifest's rules).
+func (raw *rawManifest) manifest(body []byte, contentType string) (Manifest, error) {
 	if raw.SchemaVersion == nil || *raw.SchemaVersion != 2 {
 		return Manifest{}, invalidManifest("schemaVersion must be 2")
 	}
-	ct, _, _ := mime.ParseMediaType(contentType)
+	ct := declaredType(contentType)
 	mt := raw.MediaType
 	switch {
 	case isManifestType(ct) && mt != "" && mt != ct:
@@ -152,6 +173,20 @@ func ParseManifest(body []byte, contentType string) (Manifest, error) {
 	return m, nil
 }
 
+// declaredType is the media type a Content-Type declares, as
+// mime.ParseMediaType reads it, when that is a manifest type ("" or another
+// type otherwise: only a manifest type is used). A type without parameters
+// is read without ParseMediaType, which allocates a map for them: what it
+// would answer is the type in lower case, without space, which can only be
+// a manifest type if it is valid.
+func declaredType(contentType string) string {
+	if plainASCII(contentType) {
+		return strings.TrimSpace(strings.ToLower(contentType))
+	}
+	ct, _, _ := mime.ParseMediaType(contentType)
+	return ct
+}
+
 // IsDigestReference tells a digest reference from a tag (tags cannot hold ':').
 func IsDigestReference(ref string) bool { return strings.Contains(ref, ":") }
 
@@ -171,12 +206,39 @@ type PutManifestInput struct {
 	// names are not in the repository yet: a pull-through cache fetches them
 	// when they are first asked for.
 	AllowMissing bool
+	// RequireMediaType refuses a body that names no media type of its own
+	// when ContentType is empty, before anything else is judged: ECR's
+	// PutImage refuses to guess (aws/aws-cli#8620,
+	// aws/containers-roadmap#1873, containers/image#584), with an
+	// InvalidParameter error in its words.
+	RequireMediaType bool
 }
 
 // PutManifest validates and stores a manifest and moves its tags, all in one
 // transaction. The Image it returns is the stored record, without its tags
 // and parents (ResolveImage lists those).
 func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string, in PutManifestInput) (Image, error) {
+	// What the push works on lives in one variable: the transaction's
+	// function below shares it, which puts it on the heap, once rather than
+	// field by field.
+	var p struct {
+		raw    rawManifest
+		m      Manifest
+		img    Image
+		events []Event
+	}
+	// The body is decoded once: here when its media type must be judged
+	// first, below otherwise.
+	decoded := false
+	if in.RequireMediaType && in.ContentType == "" {
+		decoded = len(in.Body) <= MaxManifestSize && readManifestJSON(in.Body, &p.raw)
+		if !decoded {
+			p.raw = rawManifest{}
+		}
+		if decoded && p.raw.MediaType == "" || !decoded && !declaresMediaType(in.Body) {
+			return Image{}, InvalidParameter("ImageManifest", "Invalid JSON syntax")
+		}
+	}
 	if len(in.Body) > MaxManifestSize {
 		return Image{}, Errorf(KindManifestTooLarge, "manifest is %d bytes; the limit is %d", len(in.Body), MaxManifestSize)
 	}
@@ -187,11 +249,11 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		if err != nil {
 			return Image{}, err
 		}
-		if dg = want.Algorithm().FromBytes(in.Body); dg != want {
+		if dg = digestOf(want.Algorithm(), in.Body); dg != want {
 			return Image{}, Errorf(KindDigestInvalid, "manifest digest %s does not match the content (%s)", want, dg)
 		}
 	} else {
-		dg = digest.SHA256.FromBytes(in.Body)
+		dg = digestOf(digest.SHA256, in.Body)
 		tags = append([]string{in.Reference}, tags...)
 	}
 	for _, t := range tags {
@@ -199,10 +261,16 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 			return Image{}, Errorf(KindTagInvalid, "invalid tag '%s'", t)
 		}
 	}
-	m, err := ParseManifest(in.Body, in.ContentType)
-	if err != nil {
+	if !decoded {
+		if err := decodeManifest(in.Body, &p.raw); err != nil {
+			return Image{}, err
+		}
+	}
+	var err error
+	if p.m, err = p.raw.manifest(in.Body, in.ContentType); err != nil {
 		return Image{}, err
 	}
+	m := &p.m
 	m.Digest = dg
 	tags = slices.Compact(tags)
 
@@ -221,25 +289,21 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	if reason == "" {
 		reason = CreateOnPush
 	}
-	var (
-		img    Image
-		events []Event
-	)
 	created, err := r.updateCreating(ctx, reg, repo, reason, func(tx kv.Tx) error {
-		img, events = Image{}, nil // a Batch may run this more than once
+		p.img, p.events = Image{}, nil // a Batch may run this more than once
 		if !in.AllowMissing {
-			if err := checkReferences(tx, reg, repo, &m); err != nil {
+			if err := checkReferences(tx, reg, repo, m); err != nil {
 				return err
 			}
 		}
-		st, err := r.storeManifestTx(ctx, tx, reg, repo, &m, in.Body, tags)
+		st, err := r.storeManifestTx(ctx, tx, reg, repo, m, in.Body, tags)
 		if err != nil {
 			return err
 		}
 		if in.RejectUnchanged && !st.changed {
 			return Errorf(KindImageAlreadyExists, "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", dg, strings.Join(tags, ","), repo, reg.Account)
 		}
-		img, events = st.image, st.events
+		p.img, p.events = st.image, st.events
 		return nil
 	})
 	if err != nil {
@@ -247,8 +311,21 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	}
 	r.publishAll(ctx, created)
 	r.bus.publish(ctx, push)
-	r.publishAll(ctx, events)
-	return img, nil
+	r.publishAll(ctx, p.events)
+	return p.img, nil
+}
+
+// declaresMediaType reports whether a body that readManifestJSON does not
+// take names its media type, as json.Unmarshal reads it. One that is not
+// JSON at all counts as naming one: ParseManifest judges and words it.
+func declaresMediaType(body []byte) bool {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return true
+	}
+	return m.MediaType != ""
 }
 
 func (r *Registry) publishAll(ctx context.Context, events []Event) {
@@ -271,13 +348,18 @@ type stored struct {
 // mutable in the repository.
 func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, m *Manifest, body []byte, tags []string) (stored, error) {
 	dg := m.Digest
-	old, existed, err := getImage(tx, reg, repo, dg, false)
-	if err != nil {
-		return stored{}, err // a record that cannot be read is never silently replaced
+	keys := newKeyBuf(reg, repo)
+	var old imageRecord
+	prevRec := tx.Get(bManifests, keys.item(string(dg)))
+	existed := prevRec != nil
+	if existed {
+		if err := decodeRecord(prevRec, &old); err != nil {
+			return stored{}, corrupt("image", itemKey(reg, repo, string(dg)), err) // a record that cannot be read is never silently replaced
+		}
 	}
 	st := stored{changed: !existed}
 	now := r.clock.Now()
-	size, err := imageSizeTx(tx, reg, repo, m)
+	size, err := imageSizeTx(tx, reg, repo, m, true)
 	if err != nil {
 		return stored{}, err
 	}
@@ -294,14 +376,19 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 			st.events = append(st.events, r.imageEvent(ctx, EventImageRestored, reg, repo, &img))
 		}
 	}
+	// Where each tag points now, read once: the check below and the moves
+	// after it both need it.
+	var prevs [4]digest.Digest
+	prev := prevs[:0]
 	var settings *Repository // read only if a tag moves
 	for _, t := range tags {
-		prev := digest.Digest(tx.Get(bTags, itemKey(reg, repo, t)))
-		if prev == dg {
+		p := digest.Digest(tx.Get(bTags, keys.item(t)))
+		prev = append(prev, p)
+		if p == dg {
 			continue
 		}
 		st.changed = true
-		if prev == "" {
+		if p == "" {
 			continue
 		}
 		if settings == nil {
@@ -314,37 +401,48 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 			return stored{}, Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)
 		}
 	}
-	if err := putImage(tx, reg, repo, &img); err != nil {
+	rec := recordOf(&img)
+	enc, err := encodeRecord(&rec)
+	if err != nil {
 		return stored{}, err
 	}
-	if err := tx.Put(bBytes, itemKey(reg, repo, string(dg)), body); err != nil {
+	if err := putChanged(tx, existed, bManifests, keys.item(string(dg)), enc); err != nil {
+		return stored{}, err
+	}
+	if err := putChanged(tx, existed, bBytes, keys.item(string(dg)), body); err != nil {
 		return stored{}, err
 	}
 	if m.Subject != nil {
-		if err := tx.Put(bReferrers, itemKey(reg, repo, string(m.Subject.Digest), string(dg)), nil); err != nil {
+		if err := putChanged(tx, existed, bReferrers, keys.item(string(m.Subject.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
 	for _, c := range m.Children {
-		if err := tx.Put(bParents, itemKey(reg, repo, string(c.Digest), string(dg)), nil); err != nil {
+		if err := putChanged(tx, existed, bParents, keys.item(string(c.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
-	for _, b := range m.Blobs() {
-		if err := tx.Put(bBlobUses, itemKey(reg, repo, string(b.Digest), string(dg)), nil); err != nil {
+	for b := range m.blobs() {
+		if err := putChanged(tx, existed, bBlobUses, keys.item(string(b.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
-	for _, t := range tags {
-		prev, err := setTag(tx, reg, repo, t, dg)
-		if err != nil {
-			return stored{}, err
-		}
-		if prev == dg {
+	var dgBytes []byte // the tags' value, made once
+	for i, t := range tags {
+		if prev[i] == dg {
 			continue
 		}
+		if dgBytes == nil {
+			dgBytes = []byte(dg)
+		}
+		if err := moveTag(tx, &keys, t, prev[i], dg, dgBytes); err != nil {
+			return stored{}, err
+		}
+		if slices.Contains(tags[:i], t) {
+			continue // moved already (tags were compacted, not deduplicated)
+		}
 		e := r.imageEvent(ctx, EventTag, reg, repo, &img)
-		e.Tag, e.PreviousDigest = t, prev
+		e.Tag, e.PreviousDigest = t, prev[i]
 		st.events = append(st.events, e)
 	}
 	// Tags are left out: listing them costs in proportion to how many the
@@ -354,16 +452,86 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	return st, nil
 }
 
+// keyBuf builds the keys of one repository's items (itemKey's) in one
+// buffer. A transaction's Get, Put and Delete keep no key they are given
+// (Put copies it), so a push's dozen keys need one allocation, not one
+// each; but each key must be used before the next is built.
+type keyBuf struct {
+	b []byte
+	n int // the length of reg|repo|
+}
+
+func newKeyBuf(reg RegistryID, repo string) keyBuf {
+	b := appendRepoKey(make([]byte, 0, len(reg.Account)+len(reg.Region)+len(repo)+3*len(sep)+2*72+16), reg, repo)
+	b = append(b, sep...)
+	return keyBuf{b: b, n: len(b)}
+}
+
+// item is itemKey(reg, repo, parts...), valid until the next call.
+func (k *keyBuf) item(parts ...string) []byte {
+	b := k.b[:k.n]
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		b = append(b, p...)
+	}
+	k.b = b
+	return b
+}
+
+// blobs is Blobs without a slice: the config, then the layers that are not
+// non-distributable.
+func (m *Manifest) blobs() iter.Seq[Descriptor] {
+	return func(yield func(Descriptor) bool) {
+		if m.Config != nil && !yield(*m.Config) {
+			return
+		}
+		for _, l := range m.Layers {
+			if !nonDistributable(l.MediaType) && !yield(l) {
+				return
+			}
+		}
+	}
+}
+
+// digestOf is alg.FromBytes(b), for sha256 in one allocation (go-digest
+// formats with fmt.Sprintf, in six): every push hashes its manifest.
+func digestOf(alg digest.Algorithm, b []byte) digest.Digest {
+	if alg != digest.SHA256 {
+		return alg.FromBytes(b)
+	}
+	sum := sha256.Sum256(b)
+	var s [len("sha256:") + 2*sha256.Size]byte
+	copy(s[:], "sha256:")
+	hex.Encode(s[len("sha256:"):], sum[:])
+	return digest.Digest(s[:])
+}
+
+// putChanged puts value unless the manifest existed and key holds it
+// already: pushing a stored manifest again (under a new tag, as a build of
+// unchanged content does) then writes its tags and nothing else, and a
+// commit on disk has fewer pages to write.
+func putChanged(tx kv.Tx, existed bool, bucket string, key, value []byte) error {
+	if existed {
+		if old := tx.Get(bucket, key); old != nil && bytes.Equal(old, value) {
+			return nil
+		}
+	}
+	return tx.Put(bucket, key, value)
+}
+
 // checkReferences requires every blob and child manifest m names to be in the
 // repository (subjects may dangle, as the spec allows).
 func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
-	for _, d := range m.Blobs() {
-		if tx.Get(bLinks, itemKey(reg, repo, string(d.Digest))) == nil {
+	keys := newKeyBuf(reg, repo)
+	for d := range m.blobs() {
+		if tx.Get(bLinks, keys.item(string(d.Digest))) == nil {
 			return Errorf(KindManifestBlobMissing, "blob %s referenced by the manifest is not in the repository", d.Digest)
 		}
 	}
 	for _, c := range m.Children {
-		if tx.Get(bManifests, itemKey(reg, repo, string(c.Digest))) == nil {
+		if tx.Get(bManifests, keys.item(string(c.Digest))) == nil {
 			return Errorf(KindManifestChildMissing, "manifest %s referenced by the index is not in the repository", c.Digest)
 		}
 	}
@@ -726,14 +894,15 @@ func (r *Registry) Referrers(ctx context.Context, reg RegistryID, repo string, d
 // layers; for a manifest list, "the max size of all manifests in the list"
 // (the model's ImageDetail.imageSizeInBytes), each child counted as an
 // image of the repository. A child that is not there yet (a pull-through
-// cache fetches it later) counts by its descriptor's size.
-func imageSizeTx(tx kv.Tx, reg RegistryID, repo string, m *Manifest) (int64, error) {
+// cache fetches it later) counts by its descriptor's size. fromRecords
+// takes a child image's size from its record (see childSizeTx).
+func imageSizeTx(tx kv.Tx, reg RegistryID, repo string, m *Manifest, fromRecords bool) (int64, error) {
 	if !m.IsIndex() {
 		return m.layersSize(), nil
 	}
 	var largest int64
 	for _, c := range m.Children {
-		size, err := childSizeTx(tx, reg, repo, c, 0)
+		size, err := childSizeTx(tx, reg, repo, c, 0, fromRecords)
 		if err != nil {
 			return 0, err
 		}
@@ -745,16 +914,23 @@ func imageSizeTx(tx kv.Tx, reg RegistryID, repo string, m *Manifest) (int64, err
 	return largest, nil
 }
 
-// childSizeTx sizes one manifest an index lists, from its stored bytes (not
-// its record's size, which a layout upgrade may not have rewritten yet).
-// The stored media type is the child's, whatever the index's descriptor says.
-func childSizeTx(tx kv.Tx, reg RegistryID, repo string, c Descriptor, depth int) (int64, error) {
+// childSizeTx sizes one manifest an index lists. The stored media type is
+// the child's, whatever the index's descriptor says. An image's size is what
+// its record says when fromRecords — the size it was stored with, from the
+// same bytes, which an index of a thousand images need not parse again —
+// and from its stored bytes while a layout upgrade rewrites the records
+// (one not rewritten yet may not hold it); an index's is recomputed from
+// its children, which may have arrived since it was stored.
+func childSizeTx(tx kv.Tx, reg RegistryID, repo string, c Descriptor, depth int, fromRecords bool) (int64, error) {
 	child, found, err := getImage(tx, reg, repo, c.Digest, false)
 	if err != nil {
 		return 0, err
 	}
 	if !found || depth > 8 {
 		return c.Size, nil
+	}
+	if fromRecords && !isIndexType(child.MediaType) {
+		return child.ImageSize, nil
 	}
 	m, err := storedManifest(tx, reg, repo, &child)
 	if err != nil {
@@ -765,7 +941,7 @@ func childSizeTx(tx kv.Tx, reg RegistryID, repo string, c Descriptor, depth int)
 	}
 	var largest int64
 	for _, cc := range m.Children {
-		size, err := childSizeTx(tx, reg, repo, cc, depth+1)
+		size, err := childSizeTx(tx, reg, repo, cc, depth+1, fromRecords)
 		if err != nil {
 			return 0, err
 		}

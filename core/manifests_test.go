@@ -723,3 +723,36 @@ func TestPushingATagReadsNoOtherTags(t *testing.T) {
 		}
 	})
 }
+
+// ECR's PutImage refuses a manifest that names no media type when none is
+// given beside it, before the digest or the content is judged; one that is
+// not JSON is left to the manifest's own checks, and one whose type is
+// given beside it is stored.
+func TestPutManifestRequireMediaTypeIsJudgedFirst(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		img := f.newImage(regA, "app", "one")
+		untyped := bytes.Replace(img.body, []byte(`"mediaType":"`+MediaTypeOCIManifest+`",`), nil, 1)
+		if bytes.Equal(untyped, img.body) {
+			t.Fatalf("no top-level mediaType in %s", img.body)
+		}
+		wrong := digest.FromString("other").String()
+		for _, in := range []PutManifestInput{
+			{Reference: "v1", Body: untyped, RequireMediaType: true},
+			{Reference: wrong, Body: untyped, RequireMediaType: true},
+			{Reference: "v1", Body: bytes.Replace(untyped, []byte(`"schemaVersion"`), []byte(`"schema\u0056ersion"`), 1), RequireMediaType: true}, // encoding/json's path
+			{Reference: "v1", Body: []byte(` {"schemaVersion":"2"}`), RequireMediaType: true},
+		} {
+			_, err := f.r.PutManifest(bg, regA, "app", in)
+			if !IsKind(err, KindInvalidParameter) || err.Error() != "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'" {
+				t.Fatalf("PutManifest(%s, %q): %v", in.Reference, in.Body, err)
+			}
+		}
+		_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "v1", Body: []byte(`{"mediaType":`), RequireMediaType: true})
+		wantKind(t, err, KindManifestInvalid, "a body that is not JSON")
+		_, err = f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "v1", Body: untyped, ContentType: MediaTypeOCIManifest, RequireMediaType: true})
+		must(t, err, "the type beside the body")
+		_, err = f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "v2", Body: untyped})
+		must(t, err, "the type inferred, as /v2 does")
+	})
+}

@@ -102,7 +102,7 @@ func (r *Registry) rewriteImageRecords() error {
 		if err != nil {
 			return corrupt("manifest bytes", key, err)
 		}
-		if rec.ImageSize, err = imageSizeTx(tx, reg, repo, &m); err != nil {
+		if rec.ImageSize, err = imageSizeTx(tx, reg, repo, &m, false); err != nil {
 			return err
 		}
 		rec.ConfigMediaType = ""

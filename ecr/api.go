@@ -71,6 +71,7 @@ type Handler struct {
 	reg            *core.Registry
 	tokens         *core.Tokens
 	defaultAccount string
+	defaultRoot    string // core.RootPrincipal(defaultAccount)
 	region         string
 	uris           URIs
 	keys           AccessKeyLookup
@@ -132,6 +133,7 @@ func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 func New(c Config) *Handler {
 	h := &Handler{reg: c.Registry, tokens: c.Tokens, defaultAccount: c.DefaultAccount, region: c.Region, uris: c.URIs, keys: c.AccessKeys, log: c.Log,
 		ptc: c.PullThrough}
+	h.defaultRoot = core.RootPrincipal(h.defaultAccount)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -170,7 +172,12 @@ const (
 // then the handler — so that a denied caller learns nothing
 // about what exists, and a handler never re-decides any of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-Requestid", core.NewUUID())
+	// The three headers every answer carries share one backing array, set
+	// by their canonical names without Header.Set's copies.
+	hdr := w.Header()
+	vals := new([3]string)
+	vals[0] = core.NewUUID()
+	hdr["X-Amzn-Requestid"] = vals[0:1:1]
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, TargetPrefix+".")
 	spec, known := operations[name]
@@ -225,8 +232,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	vals[1], vals[2] = "application/x-amz-json-1.1", strconv.Itoa(len(b))
+	hdr["Content-Type"], hdr["Content-Length"] = vals[1:2:2], vals[2:3:3]
 	w.Write(b)
 }
 
@@ -253,35 +260,46 @@ func (h *Handler) admit(r *http.Request) (release func(), err error) {
 // input, the decoded document for authorization to read members from, and a
 // streamed blob member's value (see body.go).
 func readInput(r *http.Request, spec operationSpec) (*input, error) {
-	body := &limitedBody{r: r.Body, n: maxBody}
-	in := &input{}
+	// The input and its body's limit in one allocation.
+	in := &struct {
+		input
+		limit limitedBody
+	}{limit: limitedBody{r: r.Body, n: maxBody}}
 	var err error
 	member := streamedMembers[spec.Input]
 	if member != "" {
-		in.body, in.blob, err = streamInput(body, member, r.ContentLength)
+		in.body, in.blob, err = streamInput(&in.limit, member, r.ContentLength)
 	} else {
-		in.body, err = readBody(body, r.ContentLength)
+		in.body, err = readBody(&in.limit, r.ContentLength)
 	}
-	var syntax *syntaxError
-	var spooling spoolError
-	switch {
-	case err == nil:
-	case errors.Is(err, errBodyTooLarge):
-		return nil, newError("SerializationException", "request body too large")
-	case errors.As(err, &syntax):
-		return nil, malformedJSON(syntax)
-	case errors.Is(err, errNotUTF8), errors.Is(err, errLoneSurrogate):
-		return nil, newError("SerializationException", "%v", err)
-	case errors.As(err, &spooling):
-		return nil, err
-	default:
-		return nil, newError("SerializationException", "could not read the request body: %v", err)
+	if err != nil {
+		return nil, bodyError(err)
 	}
 	if aerr := in.decode(spec, member); aerr != nil {
 		in.close()
 		return nil, aerr
 	}
-	return in, nil
+	return &in.input, nil
+}
+
+// bodyError words a failure to read a request body. (Its errors.As targets
+// are declared here, not in readInput, where they were two allocations on
+// every request.)
+func bodyError(err error) error {
+	var syntax *syntaxError
+	var spooling spoolError
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return newError("SerializationException", "request body too large")
+	case errors.As(err, &syntax):
+		return malformedJSON(syntax)
+	case errors.Is(err, errNotUTF8), errors.Is(err, errLoneSurrogate):
+		return newError("SerializationException", "%v", err)
+	case errors.As(err, &spooling):
+		return err
+	default:
+		return newError("SerializationException", "could not read the request body: %v", err)
+	}
 }
 
 func malformedJSON(err error) *awsError {
@@ -300,7 +318,12 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if !ok { // encoding/json decides, and words the error
 		dec := json.NewDecoder(bytes.NewReader(in.body))
 		dec.UseNumber()
-		if err := dec.Decode(&doc); err != nil {
+		// Decoded into a variable of its own: one whose address is taken is
+		// on the heap, which doc, on every request, need not be.
+		var decoded any
+		err := dec.Decode(&decoded)
+		doc = decoded
+		if err != nil {
 			return malformedJSON(err)
 		}
 		// Trailing data was the typed decode's to reject; it is rejected here

@@ -1,7 +1,9 @@
 package ecr
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -61,7 +63,7 @@ func (p *docParser) value(depth int) (any, bool) {
 		}
 		for {
 			p.space()
-			k, ok := p.str()
+			k, ok := p.key()
 			if !ok {
 				return nil, false
 			}
@@ -175,6 +177,34 @@ func (p *docParser) number() (any, bool) {
 	return json.Number(p.b[start:p.i]), true
 }
 
+// key reads a member's name: one the model names, without escapes, is
+// the model's own string (a request's names are nearly all such, and each
+// was an allocation), any other is read as str reads it.
+func (p *docParser) key() (string, bool) {
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		if end := p.i + 1 + bytes.IndexByte(p.b[p.i+1:], '"'); end > p.i {
+			if name, ok := memberNames[string(p.b[p.i+1:end])]; ok {
+				p.i = end + 1
+				return name, true
+			}
+		}
+	}
+	return p.str()
+}
+
+// memberNames holds every member name of the model's shapes. Names hold no
+// quotes, backslashes or control characters, so a name found between two
+// quotes is exactly what str would read.
+var memberNames = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range shapes {
+		for _, mem := range s.Members {
+			m[mem.Name] = mem.Name
+		}
+	}
+	return m
+}()
+
 // str reads a string, unescaping it; a control character or a malformed
 // escape is not taken.
 func (p *docParser) str() (string, bool) {
@@ -199,21 +229,37 @@ func (p *docParser) str() (string, bool) {
 	return "", false
 }
 
-// escaped reads the rest of a string that holds escapes, from start.
+// escaped reads the rest of a string that holds escapes, from start. The
+// string is built in a strings.Builder sized for it once (an escape is never
+// shorter than what it stands for, so the raw length is enough): a
+// PutImage's manifest is such a string, and growing a buffer by doubling
+// and then copying it into a string was most of the cost of reading one.
 func (p *docParser) escaped(start int) (string, bool) {
-	out := append(make([]byte, 0, p.i-start+64), p.b[start:p.i]...)
+	end := p.i
+	for end < len(p.b) && p.b[end] != '"' {
+		if p.b[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	var out strings.Builder
+	out.Grow(end - start)
+	out.Write(p.b[start:p.i])
 	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
+		run := p.i
+		for run < len(p.b) && p.b[run] != '"' && p.b[run] != '\\' && p.b[run] >= 0x20 {
+			run++
+		}
+		out.Write(p.b[p.i:run])
+		if p.i = run; p.i >= len(p.b) {
+			break
+		}
+		switch c := p.b[p.i]; {
 		case c == '"':
 			p.i++
-			return string(out), true
+			return out.String(), true
 		case c < 0x20:
 			return "", false
-		case c != '\\':
-			out = append(out, c)
-			p.i++
-			continue
 		}
 		if p.i+1 >= len(p.b) {
 			return "", false
@@ -222,17 +268,17 @@ func (p *docParser) escaped(start int) (string, bool) {
 		p.i += 2
 		switch e {
 		case '"', '\\', '/':
-			out = append(out, e)
+			out.WriteByte(e)
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		case 'u':
 			r, ok := hex4(p.b[p.i:])
 			if !ok {
@@ -250,7 +296,7 @@ func (p *docParser) escaped(start int) (string, bool) {
 				}
 				p.i += 6
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 		default:
 			return "", false
 		}

@@ -31,20 +31,25 @@ func (h *Handler) callerFrom(r *http.Request) (core.Caller, error) {
 		if j := strings.IndexAny(cred, ", "); j >= 0 {
 			cred = cred[:j]
 		}
-		parts := strings.Split(cred, "/")
-		if len(parts) >= 3 {
-			if arn, ok := h.principalForKey(parts[0]); ok {
+		// <key id>/<date>/<region>/..., cut without a slice of the parts.
+		key, rest, ok1 := strings.Cut(cred, "/")
+		_, rest, ok2 := strings.Cut(rest, "/")
+		reg, _, _ := strings.Cut(rest, "/")
+		if ok1 && ok2 {
+			if arn, ok := h.principalForKey(key); ok {
 				account, principal = core.AccountOfPrincipal(arn), arn
-			} else if core.ValidAccountID(parts[0]) {
-				account = parts[0]
+			} else if core.ValidAccountID(key) {
+				account = key
 			}
-			if !validRegion(parts[2]) {
-				return core.Caller{}, invalidRegion(parts[2])
+			if !validRegion(reg) {
+				return core.Caller{}, invalidRegion(reg)
 			}
-			region = parts[2]
+			region = reg
 		}
 	}
-	if principal == "" {
+	if principal == "" && account == h.defaultAccount {
+		principal = h.defaultRoot // most callers are the default account's root
+	} else if principal == "" {
 		principal = core.RootPrincipal(account)
 	}
 	return core.Caller{

@@ -1,7 +1,6 @@
 package ecr
 
 import (
-	"encoding/json"
 	"sort"
 	"strings"
 
@@ -11,7 +10,10 @@ import (
 
 func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, error) {
 	reg := c.registry
-	put := core.PutManifestInput{ContentType: in.ImageManifestMediaType, Body: []byte(in.ImageManifest), RejectUnchanged: true}
+	// /v2 has a Content-Type; here the type must be declared, by the
+	// manifest or beside it (RequireMediaType), which core judges on the one
+	// parse of the manifest a push makes.
+	put := core.PutManifestInput{ContentType: in.ImageManifestMediaType, Body: []byte(in.ImageManifest), RejectUnchanged: true, RequireMediaType: true}
 	switch {
 	case in.ImageDigest != "":
 		if _, err := digest.Parse(in.ImageDigest); err != nil {
@@ -29,12 +31,6 @@ func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, err
 	if in.ImageTag != "" && !core.ValidTag(in.ImageTag) {
 		return nil, invalidParameter("imageTag", "Invalid image tag")
 	}
-	if in.ImageManifestMediaType == "" && !declaresMediaType(in.ImageManifest) {
-		// /v2 has a Content-Type; here the type must be declared, by the
-		// manifest or beside it, and ECR refuses to guess, with these words
-		// (aws/aws-cli#8620, aws/containers-roadmap#1873, containers/image#584).
-		return nil, invalidParameter("ImageManifest", "Invalid JSON syntax")
-	}
 	m, err := h.reg.PutManifest(c.ctx, reg, in.RepositoryName, put)
 	switch core.KindOf(err) {
 	case "":
@@ -45,23 +41,17 @@ func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, err
 	default:
 		return nil, err
 	}
-	return &PutImageResponse{Image: &Image{
-		RegistryId: reg.Account, RepositoryName: in.RepositoryName,
-		ImageId:       &ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: in.ImageTag},
-		ImageManifest: in.ImageManifest, ImageManifestMediaType: m.MediaType,
-	}}, nil
-}
-
-// declaresMediaType reports whether a manifest names its media type. One
-// that is not JSON at all is left to core to judge and word.
-func declaresMediaType(manifest string) bool {
-	var m struct {
-		MediaType string `json:"mediaType"`
-	}
-	if err := json.Unmarshal([]byte(manifest), &m); err != nil {
-		return true
-	}
-	return m.MediaType != ""
+	// The answer's three structures in one allocation.
+	out := new(struct {
+		resp PutImageResponse
+		img  Image
+		id   ImageIdentifier
+	})
+	out.id = ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: in.ImageTag}
+	out.img = Image{RegistryId: reg.Account, RepositoryName: in.RepositoryName, ImageId: &out.id,
+		ImageManifest: in.ImageManifest, ImageManifestMediaType: m.MediaType}
+	out.resp.Image = &out.img
+	return &out.resp, nil
 }
 
 // checkID judges an image id on its own, as ECR's batch operations do,

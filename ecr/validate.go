@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -17,43 +18,38 @@ type violation struct {
 	path          string
 	value         string
 	constraint    string // AWS's wording after "failed to satisfy constraint:"
+	inside        bool   // path names something inside the value checked (see under)
 }
 
 // validate checks a decoded JSON document (numbers as json.Number) against the
 // named shape and returns the first violation, in member order, or nil.
 func validate(shapeName string, v any) *violation {
-	return check(shapes[shapeName], nil, v)
+	return check(shapes[shapeName], v)
 }
 
-// path is where a value sits in the document: a member of its parent, or an
-// element (index ≥ 1); the root is nil. It is worded only for a violation.
-type path struct {
-	parent *path
-	member string
-	index  int
-}
-
-func (p *path) String() string {
-	switch {
-	case p == nil:
-		return ""
-	case p.index > 0:
-		return fmt.Sprintf("%s.%d", p.parent, p.index)
-	case p.parent == nil:
-		return p.member
+// under words a violation found inside a member or an element: its path,
+// relative to the value that was checked, gets the member's name (or the
+// element's index, from 1) in front. Paths are built only for a violation,
+// on the way out, so that a valid request builds none.
+func (x *violation) under(name string) *violation {
+	if x.inside {
+		x.path = name + "." + x.path
+	} else {
+		x.path, x.inside = name, true
 	}
-	return p.parent.String() + "." + p.member
+	return x
 }
 
-func check(s *shapeSpec, at *path, v any) *violation {
+// check checks v against s; the violation's path is relative to v.
+func check(s *shapeSpec, v any) *violation {
 	if v == nil {
 		return nil // null is absent
 	}
 	bad := func(constraint string) *violation {
-		return &violation{path: at.String(), value: fmt.Sprint(v), constraint: constraint}
+		return &violation{value: fmt.Sprint(v), constraint: constraint}
 	}
 	wrongType := func(want string) *violation {
-		return &violation{serialization: true, path: at.String(), constraint: "expected " + want}
+		return &violation{serialization: true, constraint: "expected " + want}
 	}
 	switch s.Type {
 	case "structure":
@@ -63,7 +59,7 @@ func check(s *shapeSpec, at *path, v any) *violation {
 		}
 		for _, r := range s.Required {
 			if obj[r] == nil {
-				return &violation{path: (&path{parent: at, member: r}).String(), value: "null", constraint: "Member must not be null"}
+				return &violation{path: r, inside: true, value: "null", constraint: "Member must not be null"}
 			}
 		}
 		for _, m := range s.Members {
@@ -71,8 +67,8 @@ func check(s *shapeSpec, at *path, v any) *violation {
 			if !ok || e == nil {
 				continue
 			}
-			if x := check(shapes[m.Shape], &path{parent: at, member: m.Name}, e); x != nil {
-				return x
+			if x := check(shapes[m.Shape], e); x != nil {
+				return x.under(m.Name)
 			}
 		}
 	case "string":
@@ -141,10 +137,10 @@ func check(s *shapeSpec, at *path, v any) *violation {
 			return wrongType("a base64 string")
 		}
 		if s.Min != nil && float64(n) < *s.Min {
-			return &violation{path: at.String(), value: "blob", constraint: fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min)}
+			return &violation{value: "blob", constraint: fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min)}
 		}
 		if s.Max != nil && float64(n) > *s.Max {
-			return &violation{path: at.String(), value: "blob", constraint: fmt.Sprintf("Member must have length less than or equal to %v", *s.Max)}
+			return &violation{value: "blob", constraint: fmt.Sprintf("Member must have length less than or equal to %v", *s.Max)}
 		}
 	case "list":
 		arr, ok := v.([]any)
@@ -159,8 +155,8 @@ func check(s *shapeSpec, at *path, v any) *violation {
 			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
 		}
 		for i, e := range arr {
-			if x := check(shapes[s.Member], &path{parent: at, index: i + 1}, e); x != nil {
-				return x
+			if x := check(shapes[s.Member], e); x != nil {
+				return x.under(strconv.Itoa(i + 1))
 			}
 		}
 	case "map":
@@ -182,11 +178,11 @@ func check(s *shapeSpec, at *path, v any) *violation {
 		sort.Strings(keys) // report the same violation every time
 		for _, k := range keys {
 			e := obj[k]
-			if x := check(shapes[s.Key], at, k); x != nil {
+			if x := check(shapes[s.Key], k); x != nil {
 				return x
 			}
-			if x := check(shapes[s.Value], &path{parent: at, member: k}, e); x != nil {
-				return x
+			if x := check(shapes[s.Value], e); x != nil {
+				return x.under(k)
 			}
 		}
 	}
