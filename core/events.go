@@ -117,6 +117,16 @@ type Subscriber struct {
 	// (default 100ms on the bus's clock).
 	Retries int
 	Backoff time.Duration
+	// Wants, when set, is asked on the publishing goroutine, with the bus's
+	// context, whether the subscriber has anything to do for e: an event it
+	// does not want is never queued, and no worker wakes for it. Most pushes
+	// concern no feature (no rule, no policy), and waking a worker per
+	// subscriber costs a request more than the rest of its bookkeeping. Wants
+	// must be quick and must not block or write: it reads what the feature
+	// keeps in memory, or core's cached reads. When in doubt (a read fails)
+	// it says true, and Handle decides. A subscriber whose whole work is as
+	// quick (one atomic store) may do it here and say false.
+	Wants func(ctx context.Context, e Event) bool
 	// Supersedes, when set, lets a subscriber with one worker skip an event
 	// that an event queued after it makes redundant (lifecycle: a later push
 	// into the same repository evaluates everything the earlier one would
@@ -254,7 +264,7 @@ func (b *Bus) publish(ctx context.Context, e Event) {
 		return
 	}
 	for _, s := range subs {
-		if s.kinds == nil || s.kinds[e.Kind] {
+		if (s.kinds == nil || s.kinds[e.Kind]) && (s.Wants == nil || s.Wants(b.ctx, e)) {
 			s.push(e, patient)
 		}
 	}

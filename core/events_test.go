@@ -703,3 +703,44 @@ func TestBusSkipsSupersededEvents(t *testing.T) {
 	}
 	must(t, b.Close(), "Close")
 }
+
+// A subscriber's Wants decides, as the event is published, whether it is
+// queued at all: an event it does not want never reaches Handle, and Wants
+// is asked with the bus's context, not the request's.
+func TestBusQueuesOnlyTheEventsASubscriberWants(t *testing.T) {
+	b := NewBus(BusOptions{Log: quietLog()})
+	defer b.Close()
+	var mu sync.Mutex
+	var asked, handled []string
+	b.Subscribe(Subscriber{Name: "picky",
+		Wants: func(ctx context.Context, e Event) bool {
+			if ctx.Value(requestKey{}) != nil {
+				t.Errorf("Wants got the request's context")
+			}
+			mu.Lock()
+			asked = append(asked, e.Tag)
+			mu.Unlock()
+			return strings.HasPrefix(e.Tag, "want")
+		},
+		Handle: func(ctx context.Context, e Event) error {
+			mu.Lock()
+			handled = append(handled, e.Tag)
+			mu.Unlock()
+			return nil
+		}})
+	req := context.WithValue(bg, requestKey{}, true)
+	for _, tag := range []string{"want-1", "skip-1", "want-2", "skip-2"} {
+		b.publish(req, Event{Kind: EventTag, Tag: tag})
+	}
+	must(t, b.Wait(bg), "Wait")
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"want-1", "skip-1", "want-2", "skip-2"}; !reflect.DeepEqual(asked, want) {
+		t.Fatalf("Wants was asked about %v, want %v", asked, want)
+	}
+	if want := []string{"want-1", "want-2"}; !reflect.DeepEqual(handled, want) {
+		t.Fatalf("handled %v, want only the wanted events %v", handled, want)
+	}
+}
+
+type requestKey struct{}

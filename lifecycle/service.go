@@ -228,6 +228,20 @@ func (s *Service) Start(bus *core.Bus, interval time.Duration) (stop func()) {
 		Supersedes: func(later, earlier core.Event) bool {
 			return triggers(later) && later.Registry == earlier.Registry && later.Repository == earlier.Repository
 		},
+		// A push into a repository without a policy has nothing to enforce.
+		Wants: func(ctx context.Context, e core.Event) bool {
+			if !triggers(e) {
+				return false
+			}
+			if e.Kind != core.EventPush {
+				return true
+			}
+			r, err := s.core.GetRepository(ctx, e.Registry, e.Repository)
+			if core.IsKind(err, core.KindRepositoryNotFound) {
+				return false
+			}
+			return err != nil || r.LifecyclePolicy != ""
+		},
 		Handle: func(ctx context.Context, e core.Event) error {
 			if !triggers(e) {
 				return nil

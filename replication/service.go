@@ -131,7 +131,18 @@ func (s *Service) Statuses(ctx context.Context, reg core.RegistryID, repo string
 // ends where it ended in the source); each push's destinations are copied
 // at once. The subscription ends when the bus closes.
 func (s *Service) Start(bus *core.Bus) {
-	bus.Subscribe(core.Subscriber{Name: "replication", Kinds: []core.EventKind{core.EventPush}, Handle: s.Replicate})
+	bus.Subscribe(core.Subscriber{Name: "replication", Kinds: []core.EventKind{core.EventPush}, Wants: s.wants, Handle: s.Replicate})
+}
+
+// wants says whether a push may be replicated: a user's push into a
+// repository some rule replicates (or the configuration cannot be read:
+// Replicate decides).
+func (s *Service) wants(ctx context.Context, e core.Event) bool {
+	if e.Kind != core.EventPush || e.Cause != core.CauseUser {
+		return false
+	}
+	cfg, err := s.Get(ctx, e.Registry)
+	return err != nil || len(cfg.DestinationsFor(e.Repository)) > 0
 }
 
 // Start builds a Service over reg and subscribes it to reg's bus.

@@ -22,6 +22,12 @@ func (s *Service) Subscribe(bus *core.Bus) {
 		bus.Subscribe(core.Subscriber{
 			Name:  "scanning-activity",
 			Kinds: []core.EventKind{core.EventPush, core.EventUploadComplete},
+			// Noting is one atomic store: done as the event is published,
+			// never queued (a worker woken per blob upload cost more).
+			Wants: func(_ context.Context, e core.Event) bool {
+				s.noteActive(e.Time)
+				return false
+			},
 			Handle: func(ctx context.Context, e core.Event) error {
 				s.noteActive(e.Time)
 				return nil
@@ -33,8 +39,16 @@ func (s *Service) Subscribe(bus *core.Bus) {
 		Kinds:     []core.EventKind{core.EventPush},
 		Workers:   s.cfg.Workers,
 		QueueSize: 1 << 16,
+		Wants:     s.wantsPush,
 		Handle:    s.onPush,
 	})
+}
+
+// wantsPush says whether a push may need a scan: its repository scans on
+// push (or the read failed: onPush decides).
+func (s *Service) wantsPush(ctx context.Context, e core.Event) bool {
+	applied, err := s.RepositoryConfig(ctx, e.Registry, e.Repository)
+	return err != nil && ignoreGone(err) != nil || applied.ScanOnPush
 }
 
 func (s *Service) onPush(ctx context.Context, e core.Event) error {

@@ -166,7 +166,21 @@ func (s *Service) Statuses(ctx context.Context, reg core.RegistryID, repo string
 // Start subscribes signing to bus. Two workers: pushes are independent of
 // each other, and a status is merged per profile, so order does not matter.
 func (s *Service) Start(bus *core.Bus) {
-	bus.Subscribe(core.Subscriber{Name: "signing", Kinds: []core.EventKind{core.EventPush}, Handle: s.Sign, Workers: 2})
+	bus.Subscribe(core.Subscriber{Name: "signing", Kinds: []core.EventKind{core.EventPush}, Wants: s.wants, Handle: s.Sign, Workers: 2})
+}
+
+// wants says whether a push may be signed: a user's push of an image into a
+// repository some rule signs (or the configuration cannot be read: Sign
+// decides).
+func (s *Service) wants(ctx context.Context, e core.Event) bool {
+	if !signable(e) {
+		return false
+	}
+	cfg, err := s.Get(ctx, e.Registry)
+	if errors.Is(err, ErrConfigurationNotFound) {
+		return false
+	}
+	return err != nil || len(cfg.ProfilesFor(e.Repository)) > 0
 }
 
 // Start builds a Service over reg, with keys, and subscribes it to reg's bus.

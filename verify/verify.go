@@ -182,6 +182,8 @@ func (s *Service) Config() Config {
 func (s *Service) Attach(bus *core.Bus) {
 	bus.Before(s.Before)
 	bus.Subscribe(core.Subscriber{Name: "verification-cache", Kinds: []core.EventKind{core.EventPush, core.EventDelete, core.EventTag},
+		// An empty cache has nothing to drop.
+		Wants:  func(context.Context, core.Event) bool { return s.cached() },
 		Handle: func(_ context.Context, e core.Event) error { s.Invalidate(e); return nil }})
 }
 
@@ -372,6 +374,13 @@ func (s *Service) call(ctx context.Context, p *policy, r *rule, repo string, dg 
 		return Result{}, errors.New("verifier plugin " + p.verifier + " said verified without naming a signature")
 	}
 	return Result{Verified: out.Verified, Signature: out.Signature, Key: out.Key, Candidates: out.Candidates}, nil
+}
+
+// cached says whether any decision is cached (none: an event has nothing to drop).
+func (s *Service) cached() bool {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return len(s.cache) > 0
 }
 
 // Invalidate drops the cached decisions a signature's arrival or removal may change: the
