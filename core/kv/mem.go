@@ -93,7 +93,12 @@ func (t *memTx) Put(bucket string, key, value []byte) error {
 	if err := checkPut(bucket, key); err != nil {
 		return err
 	}
-	t.set(bucket, key, slices.Clone(value), true, true)
+	// Key and value in one allocation; the tree and the undo log share the
+	// key (nothing changes a stored key).
+	kv := make([]byte, len(key)+len(value))
+	copy(kv, key)
+	copy(kv[len(key):], value)
+	t.set(bucket, kv[:len(key):len(key)], kv[len(key):], true, true)
 	return nil
 }
 
@@ -101,11 +106,12 @@ func (t *memTx) Delete(bucket string, key []byte) error {
 	if !t.writable {
 		return ErrReadOnly
 	}
-	t.set(bucket, key, nil, false, true)
+	t.set(bucket, slices.Clone(key), nil, false, true)
 	return nil
 }
 
-// set writes (present) or removes (!present) key, logging the old state when record is set.
+// set writes (present) or removes (!present) key, logging the old state when
+// record is set. key is the caller's to give: set keeps it.
 func (t *memTx) set(bucket string, key, value []byte, present, record bool) {
 	b := t.m.buckets[bucket]
 	if b == nil {
@@ -121,12 +127,15 @@ func (t *memTx) set(bucket string, key, value []byte, present, record bool) {
 		if value == nil {
 			value = []byte{} // present with an empty value, as bbolt keeps it
 		}
-		old, existed = b.ReplaceOrInsert(memEntry{k: slices.Clone(key), v: value})
+		old, existed = b.ReplaceOrInsert(memEntry{k: key, v: value})
 	} else {
 		old, existed = b.Delete(memEntry{k: key})
 	}
 	if record {
-		t.log = append(t.log, undo{bucket: bucket, key: slices.Clone(key), prev: old.v, existed: existed})
+		if t.log == nil {
+			t.log = make([]undo, 0, 4) // most transactions write a few keys: one allocation
+		}
+		t.log = append(t.log, undo{bucket: bucket, key: key, prev: old.v, existed: existed})
 	}
 }
 
