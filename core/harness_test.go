@@ -128,6 +128,9 @@ func newFixture(t *testing.T, c storeConfig, createOnPush bool) *fixture {
 }
 
 func (f *fixture) build() *Registry {
+	if f.rand == nil {
+		f.rand = newSeededRand()
+	}
 	o := Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, Rand: f.rand, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads}
 	if f.cfg.disk {
 		o.InlineBlobs = DefaultInlineBlobs // as berth serve runs on disk
