@@ -236,6 +236,9 @@ type uploadRecord struct {
 	// when it started (repoGen): one deleted and created again under the
 	// name is another repository.
 	RepoGen uint64 `json:"repoGen,omitempty"`
+	// Inline: the session's bytes are in the store with its record
+	// (bUploadBytes, memfirst.go), not an upload of the blob store.
+	Inline bool `json:"inline,omitempty"`
 }
 
 // activityPrecision is how stale an upload record's WrittenAt may be.
@@ -265,9 +268,11 @@ type openUpload struct {
 	recorded bool
 	key      []byte // the secret its id was sealed with, when unrecorded
 	// stored: the blob store may hold bytes of the session (else a request
-	// starts them afresh, without looking). stale: rebuilt from its id,
-	// whatever the store holds of it was never acknowledged.
+	// starts them afresh, without looking). stale: whatever the blob store
+	// holds of it was never acknowledged (rebuilt from its id, or its bytes
+	// are inline).
 	stored, stale bool
+	inlineSize    int64 // how many bytes the store holds inline (rec.Inline)
 }
 
 func newOpenUpload(rec uploadRecord) *openUpload {
@@ -421,7 +426,10 @@ func (r *Registry) rebuildLocked(reg RegistryID, repo, id string, gen uint64) (*
 	}
 	if found {
 		u := newOpenUpload(rec)
-		u.recorded, u.stored = true, true
+		u.recorded, u.stored = true, !rec.Inline
+		// An inline session's file, if any, holds a chunk its record never
+		// acknowledged (release writes the file, then the record).
+		u.stale = rec.Inline
 		return u, nil
 	}
 	key, err := r.uploadKeyLocked()
@@ -491,6 +499,9 @@ func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte) error 
 		if err := deleteUploadRecord(tx, rec.Registry, rec.ID); err != nil {
 			return err
 		}
+		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
+			return err
+		}
 	} else if err := unrecordedLiveTx(tx, rec, key); err != nil {
 		return err
 	}
@@ -527,16 +538,22 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 	// Reopened under the session's own lock, not the registry's: resuming
 	// may have to reread an upload, and no other session should wait for it.
 	if u.stale {
-		// A first chunk cut off by a crash before the session's record.
+		// A chunk cut off by a crash before the session's record said so.
 		r.discardUpload(id)
 		u.stale = false
 	}
 	var up blob.Upload
 	var err error
-	if u.stored {
+	switch {
+	case u.rec.Inline:
+		var mf *memFirst
+		if mf, err = r.inlineUpload(u); err == nil {
+			up, u.inlineSize = mf, mf.Size()
+		}
+	case u.stored:
 		up, err = r.blobs.ResumeUpload(id)
 	}
-	if !u.stored || errors.Is(err, blob.ErrNotFound) {
+	if !u.rec.Inline && (!u.stored || errors.Is(err, blob.ErrNotFound)) {
 		// A session of no bytes has no upload in the blob store (StartUpload,
 		// release): it starts here.
 		up, err = r.newUpload(id)
@@ -567,6 +584,16 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 			r.log.Warn("dropping an empty upload between requests", "upload", u.rec.ID, "err", err)
 		}
 		u.stored = err != nil
+	case u.rec.Inline && up.Size() == u.inlineSize && !spilled(up):
+		// Unchanged (a status request, a refused chunk).
+	case inMemory(up):
+		// Small: its bytes go in the commit that records the session.
+		if err = r.keepInline(u, up.(*memFirst)); IsKind(err, KindUploadNotFound) {
+			up.Cancel() // ended meanwhile
+			u.done = true
+		} else if err != nil {
+			r.log.Warn("recording an upload session and its bytes", "upload", u.rec.ID, "err", err)
+		}
 	default:
 		// Bytes that outlive the request need the session's record, so that
 		// after a restart they are found, not taken for a crash's leftovers.
@@ -582,6 +609,14 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 			err = cerr
 		}
 		u.stored = true
+		if u.rec.Inline && err == nil {
+			// Outgrown: its bytes are in the file now, which the record says
+			// after the file is synced (Close).
+			if err = r.dropInline(u); err != nil {
+				r.log.Warn("recording an upload session's move to a file", "upload", u.rec.ID, "err", err)
+				u.stale = true // the next request starts from the inline bytes
+			}
+		}
 	}
 	u.mu.Unlock()
 	return err
@@ -616,6 +651,9 @@ func (r *Registry) finish(u *openUpload) {
 	rec := u.rec
 	r.kv.Batch(func(tx kv.Tx) error {
 		if err := deleteUploadRecord(tx, rec.Registry, rec.ID); err != nil {
+			return err
+		}
+		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
 			return err
 		}
 		return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
@@ -1091,6 +1129,9 @@ func deleteUploadRecords(tx kv.Tx, reg RegistryID, repo string) ([]string, error
 	})
 	for _, id := range ids {
 		if err := deleteUploadRecord(tx, reg, id); err != nil {
+			return nil, err
+		}
+		if err := tx.Delete(bUploadBytes, []byte(id)); err != nil {
 			return nil, err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // allBuckets lists every bucket core writes, for Reset.
-var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bInlineBlobs, bUploadKey, bUploadEnds, bUploadGens}
+var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bInlineBlobs, bUploadKey, bUploadEnds, bUploadGens, bUploadBytes}
 
 // Reset wipes all state: every registry, repository, image, blob and upload.
 // Test suites call it between tests. It does not wait for requests writing

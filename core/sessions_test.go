@@ -402,7 +402,9 @@ func TestChunkNotOnDiskIsNotAcknowledged(t *testing.T) {
 		failing := &closeFails{}
 		f.restartWith(func(s blob.Store) blob.Store { failing.Store = s; return failing })
 		failing.armed = true
-		if _, err := f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("a chunk")); err == nil {
+		// Larger than what goes inline on disk (keepInline): it goes to a file.
+		chunk := strings.Repeat("a chunk ", DefaultInlineBlobs/8+1)
+		if _, err := f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader(chunk)); err == nil {
 			t.Fatal("WriteUpload acknowledged a chunk whose upload failed to close")
 		}
 		if _, err := f.r.WriteLayerPart(bg, regA, "app", st.ID, -1, strings.NewReader(" and a part")); err != nil {
