@@ -757,9 +757,9 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 		}
 		rec.LastLayerPart, rec.LastLayerPartAt = written, before
 	}
-	if !u.recorded {
+	if !u.recorded || inMemory(up) {
 		// Kept in memory: the record, written when the bytes outlive this
-		// request (release), carries it.
+		// request (release: keepInline), carries it.
 		rec.WrittenAt = now
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/kv"
@@ -170,12 +171,17 @@ func (u *memFirst) Write(p []byte) (int, error) {
 	return u.up.Write(p)
 }
 
+// smallBufs are ReadFrom's buffers: one read into a stack array escapes
+// (the reader is an interface), which cost every small blob 4 KiB of heap.
+var smallBufs = sync.Pool{New: func() any { return new([4 << 10]byte) }}
+
 // ReadFrom keeps the blob store's own ReadFrom (its large buffer) for what
 // does not fit in memory.
 func (u *memFirst) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	if u.up == nil {
-		var small [4 << 10]byte
+		small := smallBufs.Get().(*[4 << 10]byte)
+		defer smallBufs.Put(small)
 		for u.up == nil {
 			n, err := r.Read(small[:])
 			if n > 0 {
