@@ -377,7 +377,7 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 			return err
 		}
 		for {
-			id := sealID(key, now, r.nonce, reg, repo, gen)
+			id := sealID(r.idMACer, now, r.nonce, reg, repo, gen)
 			r.nonce++
 			// A nonce met again within a second (across a restart, by
 			// chance) would name a session that exists or ended.
@@ -436,7 +436,7 @@ func (r *Registry) rebuildLocked(reg RegistryID, repo, id string, gen uint64) (*
 	if err != nil {
 		return nil, err
 	}
-	start, ok := openID(key, id, reg, repo, gen)
+	start, ok := openID(r.idMACer, id, reg, repo, gen)
 	if !ok || r.clock.Now().Sub(start) >= sessionHorizon {
 		return nil, uploadNotFound(id)
 	}

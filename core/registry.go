@@ -75,8 +75,9 @@ type Registry struct {
 	// unrecorded counts, per registry, the sessions of uploads that have no
 	// record in the store (uploadids.go): they count against MaxUploads too.
 	unrecorded map[RegistryID]int
-	idKey      []byte // the secret of upload ids, once read (uploadKeyLocked)
-	nonce      uint32 // the next upload id's nonce
+	idKey      []byte   // the secret of upload ids, once read (uploadKeyLocked)
+	idMACer    *idMACer // MACs under idKey
+	nonce      uint32   // the next upload id's nonce
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.

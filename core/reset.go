@@ -42,7 +42,7 @@ func (r *Registry) Reset(ctx context.Context) error {
 		recorded[id] = true
 	}
 	r.mu.Lock()
-	r.idKey = key
+	r.idKey, r.idMACer = key, newIDMACer(key)
 	for id := range r.uploads {
 		if !recorded[id] {
 			uploads = append(uploads, id) // a session whose record went otherwise

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
 	"io"
 	"time"
 
@@ -82,7 +83,7 @@ func (r *Registry) uploadKeyLocked() ([]byte, error) {
 			return nil, err
 		}
 	}
-	r.idKey = key
+	r.idKey, r.idMACer = key, newIDMACer(key)
 	return key, nil
 }
 
@@ -111,40 +112,49 @@ func endRepoSessionsTx(tx kv.Tx, reg RegistryID, repo string) error {
 	return tx.Put(bUploadGens, repoKey(reg, repo), binary.BigEndian.AppendUint64(nil, repoGen(tx, reg, repo)+1))
 }
 
-// idMAC is the MAC of an id's first 8 bytes (start, nonce) for a session of
-// repository repo of reg, of generation gen.
-func idMAC(key []byte, head []byte, reg RegistryID, repo string, gen uint64) []byte {
-	m := hmac.New(sha256.New, key)
-	var b [8]byte
-	m.Write(head)
-	for _, s := range []string{reg.Account, reg.Region, repo} {
-		binary.BigEndian.PutUint32(b[:4], uint32(len(s)))
-		m.Write(b[:4])
-		m.Write([]byte(s))
+// idMACer computes the MACs of upload ids under one secret, reusing its
+// state and buffers (a session's start costs no allocation for them). Not
+// safe for concurrent use: the Registry's is used under r.mu.
+type idMACer struct {
+	h       hash.Hash
+	in, sum []byte
+}
+
+func newIDMACer(key []byte) *idMACer { return &idMACer{h: hmac.New(sha256.New, key)} }
+
+// mac is the MAC of an id's first 8 bytes (start, nonce) for a session of
+// repository repo of reg, of generation gen; it is valid until the next call.
+func (m *idMACer) mac(head []byte, reg RegistryID, repo string, gen uint64) []byte {
+	in := append(m.in[:0], head...)
+	for _, s := range [...]string{reg.Account, reg.Region, repo} {
+		in = binary.BigEndian.AppendUint32(in, uint32(len(s)))
+		in = append(in, s...)
 	}
-	binary.BigEndian.PutUint64(b[:], gen)
-	m.Write(b[:])
-	return m.Sum(nil)[:8]
+	m.in = binary.BigEndian.AppendUint64(in, gen)
+	m.h.Reset()
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	return m.sum[:8]
 }
 
 // sealID builds the id of a session started at start.
-func sealID(key []byte, start time.Time, nonce uint32, reg RegistryID, repo string, gen uint64) string {
+func sealID(m *idMACer, start time.Time, nonce uint32, reg RegistryID, repo string, gen uint64) string {
 	var b [16]byte
 	binary.BigEndian.PutUint32(b[0:4], uint32(start.Unix()))
 	binary.BigEndian.PutUint32(b[4:8], nonce)
-	copy(b[8:], idMAC(key, b[:8], reg, repo, gen))
+	copy(b[8:], m.mac(b[:8], reg, repo, gen))
 	return formatUUID(b)
 }
 
 // openID checks id against the repository it is used in and returns when
 // its session started; ok false for an id berth did not hand out for that
 // repository (of that generation) under key.
-func openID(key []byte, id string, reg RegistryID, repo string, gen uint64) (start time.Time, ok bool) {
+func openID(m *idMACer, id string, reg RegistryID, repo string, gen uint64) (start time.Time, ok bool) {
 	b, ok := parseUUID(id)
 	if !ok {
 		return time.Time{}, false
 	}
-	if !hmac.Equal(b[8:], idMAC(key, b[:8], reg, repo, gen)) {
+	if !hmac.Equal(b[8:], m.mac(b[:8], reg, repo, gen)) {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(binary.BigEndian.Uint32(b[0:4])), 0), true
