@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,6 +232,13 @@ type uploadRecord struct {
 	LastLayerPart   int64 `json:"lastLayerPart,omitempty"`
 	LastLayerPartAt int64 `json:"lastLayerPartAt,omitempty"`
 	SmallLayerPart  bool  `json:"smallLayerPart,omitempty"`
+	// RepoGen is how many times the session's repository had been deleted
+	// when it started (repoGen): one deleted and created again under the
+	// name is another repository.
+	RepoGen uint64 `json:"repoGen,omitempty"`
+	// Inline: the session's bytes are in the store with its record
+	// (bUploadBytes, memfirst.go), not an upload of the blob store.
+	Inline bool `json:"inline,omitempty"`
 }
 
 // activityPrecision is how stale an upload record's WrittenAt may be.
@@ -254,6 +262,17 @@ type openUpload struct {
 	// see endSessions.
 	ended context.Context
 	end   context.CancelFunc
+
+	// recorded: the session's record is in the store; else it is known by
+	// its id and this process (uploadids.go). Written holding mu and r.mu.
+	recorded bool
+	key      []byte // the secret its id was sealed with, when unrecorded
+	// stored: the blob store may hold bytes of the session (else a request
+	// starts them afresh, without looking). stale: whatever the blob store
+	// holds of it was never acknowledged (rebuilt from its id, or its bytes
+	// are inline).
+	stored, stale bool
+	inlineSize    int64 // how many bytes the store holds inline (rec.Inline)
 }
 
 func newOpenUpload(rec uploadRecord) *openUpload {
@@ -310,13 +329,14 @@ func deleteUploadRecord(tx kv.Tx, reg RegistryID, id string) error {
 }
 
 // checkUploadLimit refuses a new session in a registry that has as many
-// open as it may. Sessions end by completing, by cancellation, with their
+// open as it may: recorded ones, and those this process holds without a
+// record (r.mu held). Sessions end by completing, by cancellation, with their
 // repository, or by expiring (the janitor's), and each frees its slot.
 func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 	if r.maxUploads <= 0 {
 		return nil
 	}
-	n := 0
+	n := r.unrecorded[reg]
 	err := tx.Scan(bRegUploads, []byte(regPrefix(reg)), nil, func(k, v []byte) bool {
 		n++
 		return n < r.maxUploads
@@ -329,60 +349,211 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 }
 
 // StartUpload opens an upload session into the repository, unless the
-// registry has as many open as it may (KindLimitExceeded).
+// registry has as many open as it may (KindLimitExceeded). It writes
+// nothing but a repository it creates: the session is known by its id
+// (uploadids.go), and its upload in the blob store is made by the first
+// request that writes (acquire).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
-	rec := uploadRecord{ID: r.newID(), Registry: reg, Repository: repo, StartedAt: r.clock.Now()}
-	// The session's record is all it needs until bytes arrive: its upload
-	// in the blob store is made by the first request that writes (acquire).
-	// Creating files for a session that may get one small PUT cost more
-	// than the rest of the POST (and two more for it to remove).
-	created, err := r.updateCreating(ctx, reg, repo, CreateOnPush, func(tx kv.Tx) error {
+	if err := r.ensureRepository(ctx, reg, repo, CreateOnPush); err != nil {
+		return UploadStatus{}, err
+	}
+	now := r.clock.Now()
+	// Under r.mu from the limit's count to the session's registration: a
+	// Reset or a repository's deletion, which end the sessions they find
+	// here, either sees this one or comes before its checks.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key, err := r.uploadKeyLocked()
+	if err != nil {
+		return UploadStatus{}, err
+	}
+	var rec uploadRecord
+	err = r.kv.View(func(tx kv.Tx) error {
+		if err := getRepo(tx, reg, repo, nil); err != nil {
+			return err // deleted meanwhile
+		}
+		gen := repoGen(tx, reg, repo)
 		if err := r.checkUploadLimit(tx, reg); err != nil {
+			return err
+		}
+		for {
+			id := sealID(r.idMACer, now, r.nonce, reg, repo, gen)
+			r.nonce++
+			// A nonce met again within a second (across a restart, by
+			// chance) would name a session that exists or ended.
+			if _, open := r.uploads[id]; open || tx.Get(bUploads, []byte(id)) != nil || tx.Get(bUploadEnds, []byte(id)) != nil {
+				continue
+			}
+			rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
+			return nil
+		}
+	})
+	if err != nil {
+		return UploadStatus{}, err
+	}
+	u := newOpenUpload(rec)
+	u.key = key
+	r.uploads[rec.ID] = u
+	r.unrecorded[reg]++
+	return UploadStatus{ID: rec.ID}, nil
+}
+
+// repoState reads, for a request into an upload session, that the
+// repository exists and its generation (repoGen).
+func repoState(tx kv.Tx, reg RegistryID, repo string) (uint64, error) {
+	if err := getRepo(tx, reg, repo, nil); err != nil {
+		return 0, err
+	}
+	return repoGen(tx, reg, repo), nil
+}
+
+// rebuildLocked makes a session not open in this process known again (after
+// a restart, or one ended here and forgotten): from its record, or from its
+// id alone, as a session of no bytes, if the id checks for this repository,
+// its session did not end (tombstone), and it is younger than
+// sessionHorizon. r.mu must be held.
+func (r *Registry) rebuildLocked(reg RegistryID, repo, id string, gen uint64) (*openUpload, error) {
+	var rec uploadRecord
+	found, ended := false, false
+	var rerr error
+	err := r.kv.View(func(tx kv.Tx) error {
+		found, rerr = getJSON(tx, bUploads, []byte(id), &rec)
+		ended = tx.Get(bUploadEnds, []byte(id)) != nil
+		return nil
+	})
+	if err != nil || rerr != nil || ended {
+		return nil, uploadNotFound(id)
+	}
+	if found {
+		u := newOpenUpload(rec)
+		u.recorded, u.stored = true, !rec.Inline
+		// An inline session's file, if any, holds a chunk its record never
+		// acknowledged (release writes the file, then the record).
+		u.stale = rec.Inline
+		return u, nil
+	}
+	key, err := r.uploadKeyLocked()
+	if err != nil {
+		return nil, err
+	}
+	start, ok := openID(r.idMACer, id, reg, repo, gen)
+	if !ok || r.clock.Now().Sub(start) >= sessionHorizon {
+		return nil, uploadNotFound(id)
+	}
+	u := newOpenUpload(uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: start, RepoGen: gen})
+	u.key, u.stale = key, true
+	return u, nil
+}
+
+// recordSession writes the record of a session the caller holds, when it
+// has none yet: its bytes are about to outlive the request. It fails with
+// KindUploadNotFound when the session was ended meanwhile.
+func (r *Registry) recordSession(u *openUpload) error {
+	if u.recorded {
+		return nil
+	}
+	rec, key := u.rec, u.key
+	err := r.kv.Batch(func(tx kv.Tx) error { // changes only tx
+		if err := unrecordedLiveTx(tx, &rec, key); err != nil {
 			return err
 		}
 		return putUploadRecord(tx, rec)
 	})
 	if err != nil {
-		return UploadStatus{}, err
+		return err
 	}
-	r.publishAll(ctx, created)
 	r.mu.Lock()
-	r.uploads[rec.ID] = newOpenUpload(rec)
+	u.recorded = true
+	if r.uploads[rec.ID] == u {
+		r.unrecorded[rec.Registry]--
+	}
 	r.mu.Unlock()
-	return UploadStatus{ID: rec.ID}, nil
+	return nil
+}
+
+// unrecordedLiveTx checks, in tx, that a session without a record was not
+// ended: its id still checks (the secret it was sealed with is the store's,
+// its repository not deleted since) and it has no tombstone.
+func unrecordedLiveTx(tx kv.Tx, rec *uploadRecord, key []byte) error {
+	if tx.Get(bUploadEnds, []byte(rec.ID)) != nil || !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
+		return uploadNotFound(rec.ID)
+	}
+	gen, err := repoState(tx, rec.Registry, rec.Repository)
+	if err != nil {
+		return err
+	}
+	if gen != rec.RepoGen {
+		return uploadNotFound(rec.ID)
+	}
+	return nil
+}
+
+// endSessionTx ends a session in the transaction that completes it: its
+// record goes, unless it was ended meanwhile, and a tombstone keeps its id
+// unknown (uploadids.go).
+func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte) error {
+	if recorded {
+		if tx.Get(bUploads, []byte(rec.ID)) == nil {
+			return uploadNotFound(rec.ID) // ended meanwhile
+		}
+		if err := deleteUploadRecord(tx, rec.Registry, rec.ID); err != nil {
+			return err
+		}
+		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
+			return err
+		}
+	} else if err := unrecordedLiveTx(tx, rec, key); err != nil {
+		return err
+	}
+	return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
 }
 
 // acquire returns the session locked, with its bytes reopened for one
 // request; the caller must release it. A missing repository is reported as
 // such, before the session is looked for.
 func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
-	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
+	var gen uint64
+	if err := r.kv.View(func(tx kv.Tx) (err error) { gen, err = repoState(tx, reg, repo); return err }); err != nil {
 		return nil, nil, err
 	}
 	r.mu.Lock()
 	u, ok := r.uploads[id]
 	if !ok {
-		// Not open in this process (e.g. after a restart): known from its record.
-		var rec uploadRecord
-		found, err := false, error(nil)
-		r.kv.View(func(tx kv.Tx) error { found, err = getJSON(tx, bUploads, []byte(id), &rec); return nil })
-		if err != nil || !found {
+		var err error
+		if u, err = r.rebuildLocked(reg, repo, id, gen); err != nil {
 			r.mu.Unlock()
-			return nil, nil, uploadNotFound(id)
+			return nil, nil, err
 		}
-		u = newOpenUpload(rec)
 		r.uploads[id] = u
+		if !u.recorded {
+			r.unrecorded[reg]++
+		}
 	}
 	r.mu.Unlock()
 	u.mu.Lock()
-	if u.done || u.ended.Err() != nil || u.rec.Registry != reg || u.rec.Repository != repo {
+	if u.done || u.ended.Err() != nil || u.rec.Registry != reg || u.rec.Repository != repo || !u.recorded && u.rec.RepoGen != gen {
 		u.mu.Unlock()
 		return nil, nil, uploadNotFound(id)
 	}
 	// Reopened under the session's own lock, not the registry's: resuming
 	// may have to reread an upload, and no other session should wait for it.
-	up, err := r.blobs.ResumeUpload(id)
-	if errors.Is(err, blob.ErrNotFound) {
+	if u.stale {
+		// A chunk cut off by a crash before the session's record said so.
+		r.discardUpload(id)
+		u.stale = false
+	}
+	var up blob.Upload
+	var err error
+	switch {
+	case u.rec.Inline:
+		var mf *memFirst
+		if mf, err = r.inlineUpload(u); err == nil {
+			up, u.inlineSize = mf, mf.Size()
+		}
+	case u.stored:
+		up, err = r.blobs.ResumeUpload(id)
+	}
+	if !u.rec.Inline && (!u.stored || errors.Is(err, blob.ErrNotFound)) {
 		// A session of no bytes has no upload in the blob store (StartUpload,
 		// release): it starts here.
 		up, err = r.newUpload(id)
@@ -412,9 +583,39 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 		if err = up.Cancel(); err != nil {
 			r.log.Warn("dropping an empty upload between requests", "upload", u.rec.ID, "err", err)
 		}
+		u.stored = err != nil
+	case u.rec.Inline && up.Size() == u.inlineSize && !spilled(up):
+		// Unchanged (a status request, a refused chunk).
+	case inMemory(up):
+		// Small: its bytes go in the commit that records the session.
+		if err = r.keepInline(u, up.(*memFirst)); IsKind(err, KindUploadNotFound) {
+			up.Cancel() // ended meanwhile
+			u.done = true
+		} else if err != nil {
+			r.log.Warn("recording an upload session and its bytes", "upload", u.rec.ID, "err", err)
+		}
 	default:
-		if err = up.Close(); err != nil {
-			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", err)
+		// Bytes that outlive the request need the session's record, so that
+		// after a restart they are found, not taken for a crash's leftovers.
+		if err = r.recordSession(u); IsKind(err, KindUploadNotFound) {
+			up.Cancel() // ended meanwhile
+			u.done = true
+			break
+		} else if err != nil {
+			r.log.Warn("recording an upload session", "upload", u.rec.ID, "err", err)
+		}
+		if cerr := up.Close(); cerr != nil {
+			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", cerr)
+			err = cerr
+		}
+		u.stored = true
+		if u.rec.Inline && err == nil {
+			// Outgrown: its bytes are in the file now, which the record says
+			// after the file is synced (Close).
+			if err = r.dropInline(u); err != nil {
+				r.log.Warn("recording an upload session's move to a file", "upload", u.rec.ID, "err", err)
+				u.stale = true // the next request starts from the inline bytes
+			}
 		}
 	}
 	u.mu.Unlock()
@@ -425,14 +626,38 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 func (r *Registry) forget(u *openUpload) {
 	u.done = true
 	r.mu.Lock()
-	delete(r.uploads, u.rec.ID)
+	r.dropLocked(u)
 	r.mu.Unlock()
 }
 
-// finish ends a session: forget it and delete its record.
+// dropLocked removes a session from those open in this process, freeing its
+// slot if it had no record. r.mu must be held.
+func (r *Registry) dropLocked(u *openUpload) {
+	if r.uploads[u.rec.ID] != u {
+		return
+	}
+	delete(r.uploads, u.rec.ID)
+	if !u.recorded {
+		if r.unrecorded[u.rec.Registry]--; r.unrecorded[u.rec.Registry] <= 0 {
+			delete(r.unrecorded, u.rec.Registry)
+		}
+	}
+}
+
+// finish ends a session: forget it, delete its record, and leave a
+// tombstone that keeps its id unknown.
 func (r *Registry) finish(u *openUpload) {
 	r.forget(u)
-	r.kv.Batch(func(tx kv.Tx) error { return deleteUploadRecord(tx, u.rec.Registry, u.rec.ID) })
+	rec := u.rec
+	r.kv.Batch(func(tx kv.Tx) error {
+		if err := deleteUploadRecord(tx, rec.Registry, rec.ID); err != nil {
+			return err
+		}
+		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
+			return err
+		}
+		return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
+	})
 }
 
 // GetUpload reports an upload's progress.
@@ -532,6 +757,12 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 		}
 		rec.LastLayerPart, rec.LastLayerPartAt = written, before
 	}
+	if !u.recorded || inMemory(up) {
+		// Kept in memory: the record, written when the bytes outlive this
+		// request (release: keepInline), carries it.
+		rec.WrittenAt = now
+		return nil
+	}
 	if layerPart || now.Sub(rec.lastActive()) >= activityPrecision {
 		// Bookkeeping for the janitor and the part rule, kept across a
 		// restart; the chunk itself is already safe in the upload, so a
@@ -629,7 +860,7 @@ func (r *Registry) CompleteLayerUpload(ctx context.Context, reg RegistryID, repo
 
 // completeHeld commits a session the caller holds.
 func (r *Registry) completeHeld(ctx context.Context, reg RegistryID, repo string, u *openUpload, up blob.Upload, expected digest.Digest) (Descriptor, error) {
-	desc, consumed, err := r.commit(ctx, reg, repo, up, expected, u.rec.ID)
+	desc, consumed, err := r.commit(ctx, reg, repo, up, expected, u)
 	switch {
 	case err != nil && consumed:
 		r.finish(u) // its bytes left the session: it cannot go on
@@ -648,7 +879,7 @@ func (r *Registry) completeHeld(ctx context.Context, reg RegistryID, repo string
 // the session's record (if any) goes in the same transaction as the link.
 // consumed says the upload can no longer be used (its bytes were handed to
 // the blob store, successfully or not); a digest mismatch leaves it usable.
-func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up blob.Upload, expected digest.Digest, session string) (_ Descriptor, consumed bool, _ error) {
+func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up blob.Upload, expected digest.Digest, session *openUpload) (_ Descriptor, consumed bool, _ error) {
 	ev := r.event(ctx, EventUploadComplete, reg, repo)
 	ev.Digest, ev.Size = expected, up.Size()
 	if err := r.bus.check(ctx, ev); err != nil {
@@ -690,6 +921,14 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	if err != nil {
 		return Descriptor{}, consumed, err
 	}
+	var (
+		srec     uploadRecord
+		recorded bool
+		key      []byte
+	)
+	if session != nil {
+		srec, recorded, key = session.rec, session.recorded, session.key
+	}
 	// A Batch: completions in parallel share a commit (fn changes only tx).
 	err = r.kv.Batch(func(tx kv.Tx) error {
 		if err := getRepo(tx, reg, repo, nil); err != nil {
@@ -700,11 +939,8 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 				return err
 			}
 		}
-		if session != "" {
-			if tx.Get(bUploads, []byte(session)) == nil {
-				return uploadNotFound(session) // ended meanwhile
-			}
-			if err := deleteUploadRecord(tx, reg, session); err != nil {
+		if session != nil {
+			if err := endSessionTx(tx, &srec, recorded, key); err != nil {
 				return err
 			}
 		}
@@ -761,7 +997,7 @@ func (r *Registry) putBlob(ctx context.Context, reg RegistryID, repo string, exp
 		up.Cancel()
 		return Descriptor{}, err
 	}
-	desc, consumed, err := r.commit(ctx, reg, repo, up, expected, "")
+	desc, consumed, err := r.commit(ctx, reg, repo, up, expected, nil)
 	if err != nil && !consumed {
 		up.Cancel()
 	}
@@ -895,6 +1131,9 @@ func deleteUploadRecords(tx kv.Tx, reg RegistryID, repo string) ([]string, error
 		if err := deleteUploadRecord(tx, reg, id); err != nil {
 			return nil, err
 		}
+		if err := tx.Delete(bUploadBytes, []byte(id)); err != nil {
+			return nil, err
+		}
 	}
 	return ids, err
 }
@@ -908,7 +1147,9 @@ func (r *Registry) endSessions(ids []string) {
 	for _, id := range ids {
 		r.mu.Lock()
 		u, open := r.uploads[id]
-		delete(r.uploads, id)
+		if open {
+			r.dropLocked(u)
+		}
 		r.mu.Unlock()
 		if !open {
 			r.discardUpload(id)
@@ -975,7 +1216,36 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 	if err := r.blobs.ListUploads(func(id string) error { files[id] = true; return nil }); err != nil {
 		return 0, err
 	}
+	// Sessions without a record (uploadids.go) are known to this process
+	// only; their ids and repositories do not change.
+	unrecorded := map[string]uploadRecord{}
+	r.mu.Lock()
+	for id, u := range r.uploads {
+		if _, rec := records[id]; !rec && !u.recorded {
+			unrecorded[id] = uploadRecord{ID: id, Registry: u.rec.Registry, Repository: u.rec.Repository}
+		}
+	}
+	r.mu.Unlock()
 	n := 0
+	for id, rec := range unrecorded {
+		r.mu.Lock()
+		u, open := r.uploads[id]
+		r.mu.Unlock()
+		if !open || !u.lastWrite().Before(cutoff) {
+			continue
+		}
+		err = r.CancelUpload(ctx, rec.Registry, rec.Repository, id)
+		if IsKind(err, KindUploadNotFound) || IsKind(err, KindRepositoryNotFound) {
+			continue // ended meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := r.purgeTombstones(); err != nil {
+		return n, err
+	}
 	for id, rec := range records {
 		last := rec.lastActive()
 		r.mu.Lock()
@@ -1014,6 +1284,46 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 		}
 	}
 	return n, nil
+}
+
+// purgeTombstones deletes the tombstones of ids older than sessionHorizon:
+// no such id rebuilds a session anyway.
+func (r *Registry) purgeTombstones() error {
+	now := r.clock.Now()
+	var old [][]byte
+	err := r.kv.View(func(tx kv.Tx) error {
+		return tx.Scan(bUploadEnds, nil, nil, func(k, v []byte) bool {
+			if now.Sub(tombstoneStart(v)) >= sessionHorizon {
+				old = append(old, bytes.Clone(k))
+			}
+			return true
+		})
+	})
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	return r.kv.Update(func(tx kv.Tx) error {
+		for _, k := range old {
+			if err := tx.Delete(bUploadEnds, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sessionsOf lists the sessions of a repository open in this process, for
+// its deletion to end (those with a record are found by theirs).
+func (r *Registry) sessionsOf(reg RegistryID, repo string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for id, u := range r.uploads {
+		if u.rec.Registry == reg && u.rec.Repository == repo {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // SweepBlobs deletes stored blobs that no repository links: what a crash

@@ -24,7 +24,12 @@
 // blob.Store makes cheap. A session of no bytes has no upload in the blob
 // store at all; with InlineBlobs its first bytes stay in memory until they
 // outgrow the inline size or the request ends (memFirst), so a small blob's
-// POST and PUT touch no file. A registry has at most Options.MaxUploads open
+// POST and PUT touch no file. Starting a session writes nothing: its id
+// carries when it started and a MAC over it, its registry and repository
+// (uploadids.go), so that after a restart the id alone makes it known again;
+// its record is written once bytes must outlive a request (small ones with
+// it, in the same commit), and a tombstone keeps an ended id unknown. A
+// registry has at most Options.MaxUploads open
 // (KindLimitExceeded past that). A chunk is taken whole or not at all: one
 // whose body fails, or is not the length it declared (ChunkOfLength), leaves
 // the session as it was, and a body error is the client's

@@ -55,7 +55,11 @@ func TestExpireUploads(t *testing.T) {
 		f.kv.View(func(tx kv.Tx) error {
 			return tx.Scan(bUploads, nil, nil, func(k, v []byte) bool { records++; return true })
 		})
-		if files != 1 || records != 1 {
+		wantFiles := 1
+		if f.cfg.disk {
+			wantFiles = 0 // its few bytes are kept with its record (bUploadBytes)
+		}
+		if files != wantFiles || records != 1 {
 			t.Errorf("left: %d upload files, %d records; want the busy session's", files, records)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,25 @@ func newFakeClock() *ManualClock {
 type seqIDs struct{ n atomic.Int64 }
 
 func (s *seqIDs) next() string { return fmt.Sprintf("upload-%04d", s.n.Add(1)) }
+
+// seededRand is a fixture's randomness (Options.Rand): a fixed stream, so
+// that upload session ids are the same on every run.
+type seededRand struct {
+	mu sync.Mutex
+	r  *rand.ChaCha8
+}
+
+func newSeededRand() *seededRand {
+	var seed [32]byte
+	copy(seed[:], "berth core tests: fixed ids")
+	return &seededRand{r: rand.NewChaCha8(seed)}
+}
+
+func (s *seededRand) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r.Read(p)
+}
 
 // storeConfig opens a pair of stores, and reopens the same ones after a restart.
 type storeConfig struct {
@@ -77,6 +97,7 @@ type fixture struct {
 	blobs        blob.Store
 	clock        *ManualClock
 	ids          *seqIDs
+	rand         *seededRand
 	createOnPush bool
 	maxUploads   int // Options.MaxUploads of the next build
 	reopen       func() (kv.Store, blob.Store)
@@ -100,14 +121,17 @@ func eachStoreCreateOnPush(t *testing.T, fn func(t *testing.T, f *fixture)) {
 
 func newFixture(t *testing.T, c storeConfig, createOnPush bool) *fixture {
 	m, b, reopen := c.open(t)
-	f := &fixture{t: t, cfg: c, kv: m, blobs: b, clock: newFakeClock(), ids: &seqIDs{}, createOnPush: createOnPush, reopen: reopen}
+	f := &fixture{t: t, cfg: c, kv: m, blobs: b, clock: newFakeClock(), ids: &seqIDs{}, rand: newSeededRand(), createOnPush: createOnPush, reopen: reopen}
 	f.r = f.build()
 	t.Cleanup(func() { f.r.Close() })
 	return f
 }
 
 func (f *fixture) build() *Registry {
-	o := Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads}
+	if f.rand == nil {
+		f.rand = newSeededRand()
+	}
+	o := Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, Rand: f.rand, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads}
 	if f.cfg.disk {
 		o.InlineBlobs = DefaultInlineBlobs // as berth serve runs on disk
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -94,4 +95,95 @@ func TestSessionsOnDiskKeepSmallChunksAndFileLargeBlobs(t *testing.T) {
 	if _, err := f.blobs.Stat(digest.FromBytes(large)); err != nil {
 		t.Errorf("the large blob is not a file: %v", err)
 	}
+}
+
+// inlineUploadBytes counts the sessions whose bytes are kept inline.
+func (f *fixture) inlineUploadBytes() int {
+	n := 0
+	f.kv.View(func(tx kv.Tx) error {
+		return tx.Scan(bUploadBytes, nil, nil, func(k, v []byte) bool { n++; return true })
+	})
+	return n
+}
+
+// A small chunk that must outlive its request (PATCH, then an empty PUT,
+// as go-containerregistry sends a blob) is kept with the session's record,
+// written by one commit, not in a file: it survives a restart, so does the
+// next one, and the completion stores the blob inline and drops them.
+func TestSmallChunksOfASessionAreKeptWithItsRecord(t *testing.T) {
+	f := onDisk(t)
+	f.createRepo(regA, "app")
+	st, err := f.r.StartUpload(bg, regA, "app")
+	must(t, err, "StartUpload")
+	wc := &writeCounter{Store: f.kv}
+	r := New(Options{KV: wc, Blobs: f.blobs, Clock: f.clock, Rand: f.rand, Log: quietLog(), InlineBlobs: DefaultInlineBlobs})
+	defer r.Bus().Close()
+	_, err = r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("first "))
+	must(t, err, "WriteUpload")
+	if n := wc.writes.Load(); n != 1 {
+		t.Fatalf("a small chunk took %d write transactions, want 1", n)
+	}
+	if b, u := fileCount(t, f); b != 0 || u != 0 || f.inlineUploadBytes() != 1 {
+		t.Fatalf("after a small chunk: %d blob files, %d upload files, %d inline; want it inline only", b, u, f.inlineUploadBytes())
+	}
+	f.restart()
+	_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 6, strings.NewReader("second"))
+	must(t, err, "WriteUpload after a restart")
+	f.restart()
+	if got, err := f.r.GetUpload(bg, regA, "app", st.ID); err != nil || got.Size != 12 {
+		t.Fatalf("after another restart: %+v, %v; want the 12 acknowledged bytes", got, err)
+	}
+	d := digest.FromString("first second")
+	_, err = f.r.CompleteUpload(bg, regA, "app", st.ID, -1, nil, d)
+	must(t, err, "CompleteUpload")
+	if b, u := fileCount(t, f); b != 0 || u != 0 || f.inlineUploadBytes() != 0 || f.uploadRecords() != 0 {
+		t.Fatalf("after completion: %d blob files, %d upload files, %d inline sessions, %d records; want none", b, u, f.inlineUploadBytes(), f.uploadRecords())
+	}
+	rd, err := f.r.OpenBlob(bg, regA, "app", d)
+	must(t, err, "OpenBlob")
+	got, _ := io.ReadAll(rd)
+	rd.Close()
+	if string(got) != "first second" {
+		t.Fatalf("read %q", got)
+	}
+}
+
+// A session whose inline bytes are outgrown by a chunk moves them to a
+// file; a file a crash left beside inline bytes (the move's chunk, never
+// acknowledged) is dropped.
+func TestASessionOutgrowingItsInlineBytesMovesToAFile(t *testing.T) {
+	f := onDisk(t)
+	f.createRepo(regA, "app")
+	st, err := f.r.StartUpload(bg, regA, "app")
+	must(t, err, "StartUpload")
+	_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("head "))
+	must(t, err, "WriteUpload")
+
+	// A crash after the file of a larger chunk was synced, before the
+	// record said so: the restart goes back to the inline bytes.
+	up, err := f.blobs.CreateUpload(st.ID)
+	must(t, err, "CreateUpload")
+	up.Write([]byte("head and a chunk never acknowledged"))
+	must(t, up.Close(), "Close")
+	f.restart()
+	if got, err := f.r.GetUpload(bg, regA, "app", st.ID); err != nil || got.Size != 5 {
+		t.Fatalf("after a crash mid-move: %+v, %v; want the 5 inline bytes", got, err)
+	}
+	if _, u := fileCount(t, f); u != 0 {
+		t.Fatalf("%d upload files left by the crash, want none", u)
+	}
+
+	large := bytes.Repeat([]byte("0123456789abcdef"), DefaultInlineBlobs/16+1)
+	_, err = f.r.WriteUpload(bg, regA, "app", st.ID, 5, bytes.NewReader(large))
+	must(t, err, "WriteUpload of a large chunk")
+	if _, u := fileCount(t, f); u != 1 || f.inlineUploadBytes() != 0 {
+		t.Fatalf("%d upload files, %d inline sessions; want the file only", u, f.inlineUploadBytes())
+	}
+	f.restart()
+	all := append([]byte("head "), large...)
+	if got, err := f.r.GetUpload(bg, regA, "app", st.ID); err != nil || got.Size != int64(len(all)) {
+		t.Fatalf("after a restart: %+v, %v; want %d bytes", got, err, len(all))
+	}
+	_, err = f.r.CompleteUpload(bg, regA, "app", st.ID, -1, nil, digest.FromBytes(all))
+	must(t, err, "CompleteUpload")
 }

@@ -1,14 +1,117 @@
 package core
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/berth-dev/berth/core/blob"
+	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
 )
+
+// bUploadBytes: id → the acknowledged bytes of a small upload session.
+//
+// Why: a chunk that must outlive its request (a client that sends a blob
+// with PATCH, then completes it with an empty PUT, as go-containerregistry
+// and crane do) was written to a file of its own: created, synced with its
+// state file, then read back and removed by the PUT — for a config or a
+// tiny layer, three file syncs besides the commit that records the session.
+// A chunk that leaves the session within the inline size instead goes in
+// that very commit (keepInline), beside the record; the PUT then stores the
+// blob inline and deletes them in its own commit.
+const bUploadBytes = "upload-bytes"
+
+// inMemory reports whether up is a memFirst whose bytes are all in memory.
+func inMemory(up blob.Upload) bool {
+	mf, ok := up.(*memFirst)
+	return ok && mf.up == nil
+}
+
+// spilled reports whether up is a memFirst whose bytes went to a file.
+func spilled(up blob.Upload) bool {
+	mf, ok := up.(*memFirst)
+	return ok && mf.up != nil
+}
+
+// inlineUpload reopens the bytes an inline session keeps in the store.
+func (r *Registry) inlineUpload(u *openUpload) (*memFirst, error) {
+	var buf []byte
+	err := r.kv.View(func(tx kv.Tx) error {
+		buf = bytes.Clone(tx.Get(bUploadBytes, []byte(u.rec.ID)))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	mf := newMemFirst(r.blobs, u.rec.ID, r.inlineMax)
+	mf.buf = buf
+	mf.h.Write(buf)
+	return mf, nil
+}
+
+// keepInline records the session (the caller holds it) with its bytes, in
+// one commit, before the chunk that brought them is acknowledged; it fails
+// with KindUploadNotFound when the session was ended meanwhile.
+func (r *Registry) keepInline(u *openUpload, mf *memFirst) error {
+	rec, key, recorded := u.rec, u.key, u.recorded
+	rec.Inline = true
+	data := mf.buf
+	err := r.kv.Batch(func(tx kv.Tx) error { // changes only tx
+		if recorded {
+			if tx.Get(bUploads, []byte(rec.ID)) == nil {
+				return uploadNotFound(rec.ID) // ended meanwhile
+			}
+			if err := putJSON(tx, bUploads, []byte(rec.ID), rec); err != nil {
+				return err
+			}
+		} else {
+			if err := unrecordedLiveTx(tx, &rec, key); err != nil {
+				return err
+			}
+			if err := putUploadRecord(tx, rec); err != nil {
+				return err
+			}
+		}
+		return tx.Put(bUploadBytes, []byte(rec.ID), data)
+	})
+	if err != nil {
+		return err
+	}
+	u.rec.Inline, u.inlineSize, u.stored = true, int64(len(data)), false
+	if !recorded {
+		r.mu.Lock()
+		u.recorded = true
+		if r.uploads[rec.ID] == u {
+			r.unrecorded[rec.Registry]--
+		}
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// dropInline records that an inline session's bytes moved to a file of
+// the blob store (synced already), and deletes the inline copy.
+func (r *Registry) dropInline(u *openUpload) error {
+	rec := u.rec
+	rec.Inline = false
+	err := r.kv.Batch(func(tx kv.Tx) error { // changes only tx
+		if tx.Get(bUploads, []byte(rec.ID)) == nil {
+			return nil // ended meanwhile
+		}
+		if err := putJSON(tx, bUploads, []byte(rec.ID), rec); err != nil {
+			return err
+		}
+		return tx.Delete(bUploadBytes, []byte(rec.ID))
+	})
+	if err == nil {
+		u.rec.Inline, u.inlineSize = false, 0
+	}
+	return err
+}
 
 // memFirst is an upload that keeps its first bytes in memory and makes an
 // upload in the blob store only when they outgrow max, or must outlive the
@@ -68,12 +171,17 @@ func (u *memFirst) Write(p []byte) (int, error) {
 	return u.up.Write(p)
 }
 
+// smallBufs are ReadFrom's buffers: one read into a stack array escapes
+// (the reader is an interface), which cost every small blob 4 KiB of heap.
+var smallBufs = sync.Pool{New: func() any { return new([4 << 10]byte) }}
+
 // ReadFrom keeps the blob store's own ReadFrom (its large buffer) for what
 // does not fit in memory.
 func (u *memFirst) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	if u.up == nil {
-		var small [4 << 10]byte
+		small := smallBufs.Get().(*[4 << 10]byte)
+		defer smallBufs.Put(small)
 		for u.up == nil {
 			n, err := r.Read(small[:])
 			if n > 0 {

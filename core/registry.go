@@ -3,9 +3,11 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 
@@ -20,7 +22,8 @@ type Options struct {
 	Blobs        blob.Store
 	Bus          *Bus           // nil: a private bus on Clock
 	Clock        Clock          // nil: SystemClock
-	NewID        func() string  // upload ids; nil: 128 random bits in hex
+	NewID        func() string  // ids of one-request uploads in the blob store; nil: 128 random bits in hex
+	Rand         io.Reader      // randomness of upload session ids (their secret, their nonces); nil: crypto/rand
 	CreateOnPush bool           // shortcut for Templates: CreateOnPushTemplates{Enabled: true}
 	Templates    TemplateSource // settings of repositories the registry creates; nil: CreateOnPushTemplates
 	Upstream     Upstream       // fetch-on-miss for a pull-through cache; nil: none
@@ -63,9 +66,18 @@ type Registry struct {
 	// inlineMax: blobs up to this size are stored in kv (Options.InlineBlobs).
 	inlineMax int64
 
+	rand   io.Reader  // Options.Rand
+	randMu sync.Mutex // rand need not be safe for concurrent use
+
 	mu       sync.Mutex
 	uploads  map[string]*openUpload // upload sessions this process has seen: their locks and activity
-	inFlight map[string]bool        // uploads the janitor must not take for leftovers: one-request uploads being received, sessions being started
+	inFlight map[string]bool        // uploads the janitor must not take for leftovers: one-request uploads being received
+	// unrecorded counts, per registry, the sessions of uploads that have no
+	// record in the store (uploadids.go): they count against MaxUploads too.
+	unrecorded map[RegistryID]int
+	idKey      []byte   // the secret of upload ids, once read (uploadKeyLocked)
+	idMACer    *idMACer // MACs under idKey
+	nonce      uint32   // the next upload id's nonce
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.
@@ -77,7 +89,8 @@ type Registry struct {
 // New builds a Registry over the given stores.
 func New(o Options) *Registry {
 	r := &Registry{kv: o.KV, blobs: o.Blobs, bus: o.Bus, clock: o.Clock, newID: o.NewID,
-		templates: o.Templates, upstream: o.Upstream, authz: o.Authorizer, log: o.Log, uploads: map[string]*openUpload{}, inFlight: map[string]bool{}}
+		templates: o.Templates, upstream: o.Upstream, authz: o.Authorizer, log: o.Log, uploads: map[string]*openUpload{}, inFlight: map[string]bool{},
+		unrecorded: map[RegistryID]int{}, rand: o.Rand}
 	if o.InlineBlobs > 0 {
 		r.blobs = blob.NewInline(o.Blobs, o.KV, bInlineBlobs, o.InlineBlobs)
 		r.inlineMax = o.InlineBlobs
@@ -100,6 +113,14 @@ func New(o Options) *Registry {
 	if r.newID == nil {
 		r.newID = NewUUID
 	}
+	if r.rand == nil {
+		r.rand = rand.Reader
+	}
+	// Nonces count up from a random start, so that ids of one second differ
+	// within a process and, but for chance, across a restart.
+	var seed [4]byte
+	io.ReadFull(r.rand, seed[:])
+	r.nonce = binary.BigEndian.Uint32(seed[:])
 	switch {
 	case o.MaxUploads == 0:
 		r.maxUploads = DefaultMaxUploads

@@ -294,12 +294,15 @@ func (r *Registry) DeleteRepository(ctx context.Context, reg RegistryID, name st
 		if uploads, err = deleteUploadRecords(tx, reg, name); err != nil {
 			return err
 		}
+		if err := endRepoSessionsTx(tx, reg, name); err != nil {
+			return err
+		}
 		return tx.Delete(bRepos, repoKey(reg, name))
 	})
 	if err != nil {
 		return repo, err
 	}
-	r.endSessions(uploads)
+	r.endSessions(append(uploads, r.sessionsOf(reg, name)...))
 	r.dropBlobs(orphans)
 	r.bus.publish(ctx, ev)
 	return repo, nil

@@ -9,7 +9,7 @@ import (
 )
 
 // allBuckets lists every bucket core writes, for Reset.
-var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bInlineBlobs}
+var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bInlineBlobs, bUploadKey, bUploadEnds, bUploadGens, bUploadBytes}
 
 // Reset wipes all state: every registry, repository, image, blob and upload.
 // Test suites call it between tests. It does not wait for requests writing
@@ -20,14 +20,19 @@ func (r *Registry) Reset(ctx context.Context) error {
 	defer r.gcMu.Unlock()
 	var uploads []string
 	defer r.registryData.changed()
-	err := r.kv.Update(func(tx kv.Tx) error {
+	// A new secret for upload ids: every id handed out before stops checking.
+	key, err := r.newUploadKey()
+	if err != nil {
+		return err
+	}
+	err = r.kv.Update(func(tx kv.Tx) error {
 		tx.Scan(bUploads, nil, nil, func(k, v []byte) bool { uploads = append(uploads, string(k)); return true })
 		for _, b := range allBuckets {
 			if err := deletePrefix(tx, b, nil); err != nil {
 				return err
 			}
 		}
-		return nil
+		return tx.Put(bUploadKey, uploadKeyName, key)
 	})
 	if err != nil {
 		return err
@@ -37,6 +42,7 @@ func (r *Registry) Reset(ctx context.Context) error {
 		recorded[id] = true
 	}
 	r.mu.Lock()
+	r.idKey, r.idMACer = key, newIDMACer(key)
 	for id := range r.uploads {
 		if !recorded[id] {
 			uploads = append(uploads, id) // a session whose record went otherwise

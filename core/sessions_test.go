@@ -132,7 +132,9 @@ func TestOpenSessionsHoldNoFileDescriptors(t *testing.T) {
 // A registry (account × region) holds at most MaxUploads open sessions: one
 // more is refused with KindLimitExceeded, in that registry only. A session
 // that ends — cancelled, completed, expired, its repository deleted, reset —
-// frees its slot; open ones still count after a restart.
+// frees its slot. Sessions without a record (no bytes yet: uploadids.go)
+// count while this process holds them; after a restart, a session with
+// bytes counts, and one without counts again once a request names it.
 func TestOpenSessionsPerRegistryAreCapped(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
 		f.maxUploads = 3
@@ -162,20 +164,26 @@ func TestOpenSessionsPerRegistryAreCapped(t *testing.T) {
 		start(regB, "app")
 
 		must(t, f.r.CancelUpload(bg, regA, "app", a), "CancelUpload")
-		start(regA, "app")
+		c := start(regA, "app")
 		refused("after a cancelled session was replaced")
 
 		_, err := f.r.CompleteUpload(bg, regA, "app", b, -1, strings.NewReader("done"), digest.FromString("done"))
 		must(t, err, "CompleteUpload")
-		start(regA, "app")
+		d := start(regA, "app")
 		refused("after a completed session was replaced")
 
 		_, err = f.r.DeleteRepository(bg, regA, "other", true)
 		must(t, err, "DeleteRepository")
-		start(regA, "app")
+		e := start(regA, "app")
 		refused("after the sessions of a deleted repository were replaced")
 
+		_, err = f.r.WriteUpload(bg, regA, "app", c, 0, strings.NewReader("bytes"))
+		must(t, err, "WriteUpload")
 		f.restart()
+		for _, id := range []string{d, e} {
+			_, err := f.r.GetUpload(bg, regA, "app", id)
+			must(t, err, "GetUpload of a session without bytes after a restart")
+		}
 		refused("after a restart")
 
 		f.clock.Advance(25 * time.Hour)
@@ -394,7 +402,9 @@ func TestChunkNotOnDiskIsNotAcknowledged(t *testing.T) {
 		failing := &closeFails{}
 		f.restartWith(func(s blob.Store) blob.Store { failing.Store = s; return failing })
 		failing.armed = true
-		if _, err := f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader("a chunk")); err == nil {
+		// Larger than what goes inline on disk (keepInline): it goes to a file.
+		chunk := strings.Repeat("a chunk ", DefaultInlineBlobs/8+1)
+		if _, err := f.r.WriteUpload(bg, regA, "app", st.ID, 0, strings.NewReader(chunk)); err == nil {
 			t.Fatal("WriteUpload acknowledged a chunk whose upload failed to close")
 		}
 		if _, err := f.r.WriteLayerPart(bg, regA, "app", st.ID, -1, strings.NewReader(" and a part")); err != nil {

@@ -386,7 +386,7 @@ func (t *blobImport) fail(err error, consumed bool) {
 
 // commit verifies and stores the upload and links the blob: the import's end.
 func (t *blobImport) commit() error {
-	_, consumed, err := t.r.commit(t.ctx, t.reg, t.repo, t.up, t.d, "")
+	_, consumed, err := t.r.commit(t.ctx, t.reg, t.repo, t.up, t.d, nil)
 	if errors.Is(err, &Error{Kind: KindDigestInvalid}) {
 		err = t.mismatch()
 	}

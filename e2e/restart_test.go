@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -111,4 +115,51 @@ func TestRestartResumesUpload(t *testing.T) {
 	resp, body = c.do(http.MethodGet, loc, nil, nil)
 	expectOCIError(t, "status of a finished upload after restart", resp, body, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
 	c.expectBlob("restart/blob", dg, content)
+}
+
+// TestRestartBetweenPostAndPut: a session that got no bytes before a
+// restart — its POST wrote nothing, its id describes it — takes its blob
+// whole after the restart, on /v2 and through ECR's layer API; a
+// completed session stays unknown after another restart.
+func TestRestartBetweenPostAndPut(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push")
+	s := defaultSDK(t, b)
+	s.createRepo("restart/ecr")
+	c := raw(t, b, s.token())
+	content := []byte(`{"architecture":"amd64","os":"linux"}`)
+	dg := sha256Digest(content)
+	layer := patternBytes(3, 5000)
+	layerDigest := sha256Digest(layer)
+
+	loc := c.startUpload("restart/post")
+	init, err := s.ecr.InitiateLayerUpload(s.ctx, &ecr.InitiateLayerUploadInput{RepositoryName: aws.String("restart/ecr")})
+	noErr(t, "InitiateLayerUpload", err)
+	c.closeIdle()
+	b.Restart()
+
+	resp, body := c.do(http.MethodPut, withQuery(loc, "digest", dg), content, map[string]string{"Content-Type": "application/octet-stream"})
+	expect(t, "PUT after a restart", resp, body, http.StatusCreated)
+	c.expectBlob("restart/post", dg, content)
+
+	id := init.UploadId
+	_, err = s.ecr.UploadLayerPart(s.ctx, &ecr.UploadLayerPartInput{RepositoryName: aws.String("restart/ecr"), UploadId: id,
+		PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(int64(len(layer) - 1)), LayerPartBlob: layer})
+	noErr(t, "UploadLayerPart after a restart", err)
+	done, err := s.ecr.CompleteLayerUpload(s.ctx, &ecr.CompleteLayerUploadInput{RepositoryName: aws.String("restart/ecr"),
+		UploadId: id, LayerDigests: []string{layerDigest}})
+	noErr(t, "CompleteLayerUpload", err)
+	eq(t, "layerDigest", aws.ToString(done.LayerDigest), layerDigest)
+	c.expectBlob("restart/ecr", layerDigest, layer)
+
+	c.closeIdle()
+	b.Restart()
+	resp, body = c.do(http.MethodGet, loc, nil, nil)
+	expectOCIError(t, "status of a completed upload after a restart", resp, body, http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN")
+	_, err = s.ecr.UploadLayerPart(s.ctx, &ecr.UploadLayerPartInput{RepositoryName: aws.String("restart/ecr"), UploadId: id,
+		PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(0), LayerPartBlob: layer[:1]})
+	var nf *types.UploadNotFoundException
+	if !errors.As(err, &nf) {
+		t.Fatalf("UploadLayerPart into a completed upload after a restart: %v, want UploadNotFoundException", err)
+	}
 }

@@ -38,8 +38,8 @@ var (
 	fuzzLayer = digest.FromString("hello")
 	// fuzzEmptyUpload is an upload session of "app" with no bytes yet, and
 	// fuzzFullUpload one holding "abc" (sha256:ba7816bf…), ready to complete.
-	fuzzEmptyUpload = "00000000-0000-4000-8000-000000000006"
-	fuzzFullUpload  = "00000000-0000-4000-8000-000000000007"
+	fuzzEmptyUpload = "65e1c340-5b45-0fc0-5f28-9b89d65477a7"
+	fuzzFullUpload  = "65e1c340-5b45-0fc1-0e04-cf45e2240b2e"
 )
 
 // fuzzOperations is the model's operation names in a fixed order.

@@ -298,7 +298,9 @@ func TestEveryEndpointAsksTheAuthorizerForItsActions(t *testing.T) {
 // create-on-push.
 func TestDeniedCallerLearnsNothingAndChangesNothing(t *testing.T) {
 	az := &recordingAuthorizer{decide: denyAll}
-	e := newEnvWith(t, envConfig{authorizer: az, createOnPush: true})
+	// Room for the fixture's session and one more: a session a denied
+	// request started would take it.
+	e := newEnvWith(t, envConfig{authorizer: az, createOnPush: true, maxUploads: 2})
 	f := newAuthzFixture(e)
 	idsBefore := *e.ids
 
@@ -359,7 +361,10 @@ func TestDeniedCallerLearnsNothingAndChangesNothing(t *testing.T) {
 		t.Fatalf("the upload after denied requests: %+v %v", st, err)
 	}
 	if *e.ids != idsBefore {
-		t.Fatalf("denied requests started %d upload sessions", *e.ids-idsBefore)
+		t.Fatalf("denied requests started %d one-request uploads", *e.ids-idsBefore)
+	}
+	if _, err := e.reg.StartUpload(bgctx, acct, "app"); err != nil {
+		t.Fatalf("denied requests started upload sessions: %v", err)
 	}
 }
 

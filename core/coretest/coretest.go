@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -69,6 +70,7 @@ type Fixture struct {
 	opts  Options
 	dir   string
 	ids   atomic.Int64
+	rand  *lockedRand
 	r     *core.Registry
 	kv    kv.Store
 	blobs blob.Store
@@ -99,7 +101,7 @@ func EachWith(t *testing.T, o Options, fn func(t *testing.T, f *Fixture)) {
 // and the disk stores removed, when the test ends.
 func New(t testing.TB, s Stores, o Options) *Fixture {
 	t.Helper()
-	f := &Fixture{Clock: core.NewManualClock(Start), Stores: s, t: t, opts: o}
+	f := &Fixture{Clock: core.NewManualClock(Start), Stores: s, t: t, opts: o, rand: newLockedRand()}
 	switch s {
 	case Memory:
 		f.kv, f.blobs = kv.NewMem(), blob.NewMem()
@@ -145,7 +147,7 @@ func (f *Fixture) openDisk() {
 // server does, and wires the features in.
 func (f *Fixture) open() *core.Registry {
 	f.t.Helper()
-	o := core.Options{KV: f.kv, Blobs: f.blobs, Clock: f.Clock, NewID: f.newID,
+	o := core.Options{KV: f.kv, Blobs: f.blobs, Clock: f.Clock, NewID: f.newID, Rand: f.rand,
 		CreateOnPush: f.opts.CreateOnPush, Templates: f.opts.Templates, Upstream: f.opts.Upstream,
 		Authorizer: f.opts.Authorizer, Log: f.opts.Log}
 	if f.Stores == Memory {
@@ -178,10 +180,30 @@ func (f *Fixture) close() error {
 	return f.r.Close()
 }
 
-// newID hands out upload ids that are UUIDs, as ECR's are, and
+// newID hands out ids of one-request uploads that are UUIDs, and
 // deterministic: 00000000-0000-4000-8000-000000000001, …, across restarts.
 func (f *Fixture) newID() string {
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", f.ids.Add(1))
+}
+
+// lockedRand is the registry's randomness (core.Options.Rand): one seeded
+// stream per fixture, across restarts, so that upload session ids — made
+// of the clock's time and this randomness — are the same on every run.
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.ChaCha8
+}
+
+func newLockedRand() *lockedRand {
+	var seed [32]byte
+	copy(seed[:], "berth coretest: fixed randomness")
+	return &lockedRand{r: rand.NewChaCha8(seed)}
+}
+
+func (l *lockedRand) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }
 
 // Registry is the Registry under test; Restart replaces it.

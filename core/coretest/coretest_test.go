@@ -500,9 +500,12 @@ func TestOptionsReachCore(t *testing.T) {
 		if !core.IsKind(err, core.KindRepositoryNotFound) {
 			t.Fatalf("a push to a missing repository without CreateOnPush: %v", err)
 		}
+		// Upload ids are the same on every run (the seed corpora name them).
 		up, err := f.Registry().StartUpload(coretest.AsRoot(reg), reg, mustRepo(f, "ids"))
-		if err != nil || up.ID != "00000000-0000-4000-8000-000000000001" {
-			t.Fatalf("first upload id %q, %v", up.ID, err)
+		again := coretest.New(t, coretest.Memory, coretest.Options{})
+		up2, err2 := again.Registry().StartUpload(coretest.AsRoot(reg), reg, mustRepo(again, "ids"))
+		if err != nil || err2 != nil || up.ID != up2.ID {
+			t.Fatalf("first upload ids %q, %q (%v, %v); want one", up.ID, up2.ID, err, err2)
 		}
 	})
 	t.Run("Templates", func(t *testing.T) {
@@ -544,11 +547,15 @@ func TestOptionsReachCore(t *testing.T) {
 		}
 	})
 	t.Run("Core", func(t *testing.T) {
-		o := coretest.Options{Core: func(o *core.Options) { o.NewID = func() string { return "fixed-id" } }}
+		o := coretest.Options{Core: func(o *core.Options) { o.MaxUploads = 1 }}
 		f := coretest.New(t, coretest.Disk, o)
-		up, err := f.Registry().StartUpload(coretest.AsRoot(reg), reg, mustRepo(f, "ids"))
-		if err != nil || up.ID != "fixed-id" {
-			t.Fatalf("upload id %q, %v", up.ID, err)
+		repo := mustRepo(f, "ids")
+		_, err := f.Registry().StartUpload(coretest.AsRoot(reg), reg, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Registry().StartUpload(coretest.AsRoot(reg), reg, repo); !core.IsKind(err, core.KindLimitExceeded) {
+			t.Fatalf("a second upload with MaxUploads 1: %v", err)
 		}
 	})
 }

@@ -1,0 +1,206 @@
+package core
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/berth-dev/berth/core/kv"
+)
+
+// Self-describing upload ids.
+//
+// Why: a session's record cost the POST that starts it a commit of its own
+// (two syncs on disk), as much as the PUT that completes a small blob. An id
+// instead carries what the record held at the start — when the session
+// started — and is authenticated with a MAC, under a secret kept in the
+// store, over that, a nonce, the registry, the repository and how many
+// times the repository was deleted before (repoGen). So a POST writes nothing: the session lives in
+// this process, and after a restart its id alone rebuilds it (as empty: it
+// had acknowledged no bytes, or it would have a record). A forged id, one of
+// another repository, or one of a repository deleted and created again, does
+// not check. The record is written only when the session must outlive a
+// request with bytes (release) or keep ECR's layer-part bookkeeping
+// (appendChunk), in the grouped commit path as before.
+//
+// An id is a UUID's 128 bits, as ECR's upload ids are (its API pattern):
+// 32 bits of start time (unix seconds), 32 of nonce, 64 of MAC.
+//
+// A session that completes or is cancelled must stay unknown, also after a
+// restart: its id would still check. The commit that ends it writes a
+// tombstone (no extra commit), which the janitor purges once the id is older
+// than sessionHorizon, past which no id is rebuilt anyway. Reset replaces
+// the secret (every old id stops checking); deleting a repository counts
+// one more deletion of its name (endRepoSessionsTx), which its ids no
+// longer check against.
+const (
+	bUploadKey  = "upload-key"  // "key" → the secret of upload ids
+	bUploadEnds = "upload-ends" // id → start (8 bytes, unix seconds): a session that ended (tombstone)
+	bUploadGens = "upload-gens" // reg|name → deletions of the repository name (8 bytes), when any
+)
+
+var uploadKeyName = []byte("key")
+
+// sessionHorizon is how long an id rebuilds a session that has no record:
+// the janitor's horizon (the server expires sessions idle for 24 h), past
+// which such a session would have been expired anyway.
+const sessionHorizon = 24 * time.Hour
+
+// uploadKeyLocked returns the secret of upload ids, reading it from the
+// store, or creating it there, the first time. r.mu must be held (Reset
+// replaces the secret under it).
+func (r *Registry) uploadKeyLocked() ([]byte, error) {
+	if r.idKey != nil {
+		return r.idKey, nil
+	}
+	var key []byte
+	err := r.kv.View(func(tx kv.Tx) error {
+		key = bytes.Clone(tx.Get(bUploadKey, uploadKeyName))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if key == nil {
+		fresh, err := r.newUploadKey()
+		if err != nil {
+			return nil, err
+		}
+		err = r.kv.Update(func(tx kv.Tx) error {
+			if k := tx.Get(bUploadKey, uploadKeyName); k != nil {
+				key = bytes.Clone(k)
+				return nil
+			}
+			key = fresh
+			return tx.Put(bUploadKey, uploadKeyName, key)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	r.idKey, r.idMACer = key, newIDMACer(key)
+	return key, nil
+}
+
+func (r *Registry) newUploadKey() ([]byte, error) {
+	key := make([]byte, 32)
+	r.randMu.Lock()
+	defer r.randMu.Unlock()
+	_, err := io.ReadFull(r.rand, key)
+	return key, err
+}
+
+// repoGen is how many times repository repo of reg was deleted: a time
+// would not do, as a repository can be deleted and created again within
+// one tick of a clock (a test's, stopped).
+func repoGen(tx kv.Tx, reg RegistryID, repo string) uint64 {
+	if v := tx.Get(bUploadGens, repoKey(reg, repo)); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// endRepoSessionsTx ends, in the transaction that deletes repository repo,
+// every session of it that has no record, held by this process or not: their
+// ids stop checking.
+func endRepoSessionsTx(tx kv.Tx, reg RegistryID, repo string) error {
+	return tx.Put(bUploadGens, repoKey(reg, repo), binary.BigEndian.AppendUint64(nil, repoGen(tx, reg, repo)+1))
+}
+
+// idMACer computes the MACs of upload ids under one secret, reusing its
+// state and buffers (a session's start costs no allocation for them). Not
+// safe for concurrent use: the Registry's is used under r.mu.
+type idMACer struct {
+	h       hash.Hash
+	in, sum []byte
+}
+
+func newIDMACer(key []byte) *idMACer { return &idMACer{h: hmac.New(sha256.New, key)} }
+
+// mac is the MAC of an id's first 8 bytes (start, nonce) for a session of
+// repository repo of reg, of generation gen; it is valid until the next call.
+func (m *idMACer) mac(head []byte, reg RegistryID, repo string, gen uint64) []byte {
+	in := append(m.in[:0], head...)
+	for _, s := range [...]string{reg.Account, reg.Region, repo} {
+		in = binary.BigEndian.AppendUint32(in, uint32(len(s)))
+		in = append(in, s...)
+	}
+	m.in = binary.BigEndian.AppendUint64(in, gen)
+	m.h.Reset()
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	return m.sum[:8]
+}
+
+// sealID builds the id of a session started at start.
+func sealID(m *idMACer, start time.Time, nonce uint32, reg RegistryID, repo string, gen uint64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint32(b[0:4], uint32(start.Unix()))
+	binary.BigEndian.PutUint32(b[4:8], nonce)
+	copy(b[8:], m.mac(b[:8], reg, repo, gen))
+	return formatUUID(b)
+}
+
+// openID checks id against the repository it is used in and returns when
+// its session started; ok false for an id berth did not hand out for that
+// repository (of that generation) under key.
+func openID(m *idMACer, id string, reg RegistryID, repo string, gen uint64) (start time.Time, ok bool) {
+	b, ok := parseUUID(id)
+	if !ok {
+		return time.Time{}, false
+	}
+	if !hmac.Equal(b[8:], m.mac(b[:8], reg, repo, gen)) {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(binary.BigEndian.Uint32(b[0:4])), 0), true
+}
+
+// tombstone is the value of an ended session's tombstone: when it started,
+// which says when the janitor may purge it.
+func tombstone(start time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(start.Unix()))
+}
+
+func tombstoneStart(v []byte) time.Time {
+	if len(v) != 8 {
+		return time.Time{} // unreadable: purged
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(v)), 0)
+}
+
+func formatUUID(b [16]byte) string {
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
+}
+
+// parseUUID reads an id as formatUUID writes it, lower case only: a session
+// is known by its id's exact spelling.
+func parseUUID(id string) (b [16]byte, ok bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return b, false
+	}
+	h := id[0:8] + id[9:13] + id[14:18] + id[19:23] + id[24:36]
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return b, false
+		}
+	}
+	if _, err := hex.Decode(b[:], []byte(h)); err != nil {
+		return b, false
+	}
+	return b, true
+}
