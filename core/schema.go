@@ -17,7 +17,10 @@ import (
 //	3  the blob-uses bucket; an index's imageSize is its largest manifest's
 //	4  small blobs may be kept in the inline-blobs bucket (Options.InlineBlobs),
 //	   which a berth of layout 3 would not look in: it must refuse the store
-const schemaVersion = "4"
+//	5  an upload session may have no record (its id describes it; tombstones
+//	   keep ended ids unknown), and keeps small chunks in its record: a berth
+//	   of layout 4 would lose them, so it must refuse the store
+const schemaVersion = "5"
 
 var schemaKey = []byte("schema")
 
@@ -62,8 +65,8 @@ func (r *Registry) upgrade() error {
 		return err
 	case from == schemaVersion:
 		return nil
-	case from == "3":
-		// 3 → 4 adds a bucket and rewrites nothing.
+	case from == "3" || from == "4":
+		// 3 → 4 → 5 add buckets and rewrite nothing.
 		return r.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(schemaVersion)) })
 	case from == "":
 		from = "1"

@@ -154,24 +154,28 @@ func TestOpenRefusesANewerLayout(t *testing.T) {
 	})
 }
 
-// A version-3 store needs no rewriting to be version 4 (a new bucket for
-// small blobs); small blobs kept inline stay readable by a Registry opened
-// without Options.InlineBlobs.
-func TestOpenUpgradesAVersion3StoreAndReadsInlineBlobsWithoutOptions(t *testing.T) {
-	f := onDisk(t)
-	f.createRepo(regA, "app")
-	img, _ := f.pushImage(regA, "app", "a", "a")
-	must(t, f.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte("3")) }), "downgrade to version 3")
-	f.r.Bus().Close()
-	r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
-	must(t, err, "Open")
-	f.r = r
-	var version string
-	f.kv.View(func(tx kv.Tx) error { version = string(tx.Get(bMeta, schemaKey)); return nil })
-	if version != schemaVersion {
-		t.Errorf("layout version %q after Open, want %s", version, schemaVersion)
+// A version-3 or -4 store needs no rewriting to be version 5 (new buckets:
+// small blobs, upload ids' secret and tombstones); small blobs kept inline
+// stay readable by a Registry opened without Options.InlineBlobs.
+func TestOpenUpgradesVersion3And4StoresAndReadsInlineBlobsWithoutOptions(t *testing.T) {
+	for _, from := range []string{"3", "4"} {
+		t.Run("from "+from, func(t *testing.T) {
+			f := onDisk(t)
+			f.createRepo(regA, "app")
+			img, _ := f.pushImage(regA, "app", "a", "a")
+			must(t, f.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(from)) }), "downgrade to version "+from)
+			f.r.Bus().Close()
+			r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
+			must(t, err, "Open")
+			f.r = r
+			var version string
+			f.kv.View(func(tx kv.Tx) error { version = string(tx.Get(bMeta, schemaKey)); return nil })
+			if version != schemaVersion {
+				t.Errorf("layout version %q after Open, want %s", version, schemaVersion)
+			}
+			rd, err := f.r.OpenBlob(bg, regA, "app", img.layers[0].Digest)
+			must(t, err, "OpenBlob of an inline layer without InlineBlobs")
+			rd.Close()
+		})
 	}
-	rd, err := f.r.OpenBlob(bg, regA, "app", img.layers[0].Digest)
-	must(t, err, "OpenBlob of an inline layer without InlineBlobs")
-	rd.Close()
 }
