@@ -160,7 +160,8 @@ func digestOf(alg digest.Algorithm, r io.Reader) (digest.Digest, error) {
 }
 
 // Seeker returns what an HTTP response should copy from: the *os.File itself
-// when the blob is a file, so net/http can use sendfile, else r.
+// when the blob is a file, so that ServeContent can write it from a mapping
+// (large) or net/http with sendfile (small), else r.
 func Seeker(r Reader) io.ReadSeeker {
 	if f, ok := r.(interface{ OSFile() *os.File }); ok {
 		return f.OSFile()

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"testing/iotest"
 
@@ -608,5 +612,78 @@ func TestMemBlobAcrossPieces(t *testing.T) {
 	r.Seek(0, io.SeekStart)
 	if err := iotest.TestReader(struct{ io.ReadSeeker }{r}, want); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeLog is a ResponseWriter that keeps the body and the largest single
+// Write: a file written from a mapping arrives a window at a time.
+type writeLog struct {
+	h        http.Header
+	status   int
+	body     bytes.Buffer
+	largestW int
+}
+
+func (w *writeLog) Header() http.Header { return w.h }
+func (w *writeLog) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.largestW = max(w.largestW, len(p))
+	return w.body.Write(p)
+}
+
+// A large file blob is written from a mapping of the file, a window at a
+// time, byte for byte what the file holds, from any offset a range asks for;
+// what a mapping does not serve (several ranges) is copied as before.
+func TestServeContentWritesALargeFileFromAMapping(t *testing.T) {
+	old := *blob.MapWindow
+	*blob.MapWindow = 1 << 20
+	defer func() { *blob.MapWindow = old }()
+	data := make([]byte, 3<<20+1234)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rnd.Uint32())
+	}
+	fs, _ := newFS(t)
+	d := store(t, fs, "big", data)
+	for _, c := range []struct {
+		rng        string
+		status     int
+		want       []byte
+		mappedOnce bool // at least one Write of a whole window
+	}{
+		{"", http.StatusOK, data, true},
+		{"bytes=5000-2200000", http.StatusPartialContent, data[5000:2200001], true},
+		{"bytes=1048577-", http.StatusPartialContent, data[1048577:], true},
+		{"bytes=-100", http.StatusPartialContent, data[len(data)-100:], false},
+		{"bytes=0-10,2000000-2000010", http.StatusPartialContent, nil, false},
+	} {
+		rd, err := fs.Open(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/blob", nil)
+		if c.rng != "" {
+			req.Header.Set("Range", c.rng)
+		}
+		w := &writeLog{h: http.Header{}}
+		blob.ServeContent(w, req, rd)
+		rd.Close()
+		if w.status != c.status {
+			t.Fatalf("%q: status %d, want %d", c.rng, w.status, c.status)
+		}
+		if c.want != nil && !bytes.Equal(w.body.Bytes(), c.want) {
+			t.Fatalf("%q: body of %d bytes differs from the %d wanted", c.rng, w.body.Len(), len(c.want))
+		}
+		if c.want == nil && (!bytes.Contains(w.body.Bytes(), data[0:11]) || !bytes.Contains(w.body.Bytes(), data[2000000:2000011])) {
+			t.Fatalf("%q: the multipart body lacks a part", c.rng)
+		}
+		if mapped := w.largestW >= 1<<20; mapped != c.mappedOnce && runtime.GOOS == "linux" {
+			t.Errorf("%q: largest write %d bytes: mapped %v, want %v", c.rng, w.largestW, mapped, c.mappedOnce)
+		}
 	}
 }

@@ -1,14 +1,17 @@
 package blob
 
 import (
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // ServeContent answers a GET or HEAD of a blob with http.ServeContent (Range
-// requests, preconditions, sendfile from an *os.File), except that a range
+// requests, preconditions; a large file is written from a mapping of it,
+// see mappedWrites), except that a range
 // selecting no byte never reaches it: ServeContent answers one with 206 and
 // an impossible Content-Range such as "bytes 100-99/100" (golang/go#81262).
 // So an empty blob is served whole (RFC 9110 lets a server ignore Range),
@@ -25,8 +28,38 @@ func ServeContent(w http.ResponseWriter, r *http.Request, rd Reader) {
 			}
 		}
 	}
-	http.ServeContent(w, r, "", time.Time{}, Seeker(rd))
+	http.ServeContent(mappedWrites{w}, r, "", time.Time{}, Seeker(rd))
 }
+
+// minMapped is the least a response writes from a mapping of its file
+// (writeMapped); less goes by w's own means (sendfile).
+const minMapped = 1 << 20
+
+// mapWindow bounds how much of a file one mapping covers (a variable for
+// tests).
+var mapWindow int64 = 64 << 20
+
+// mappedWrites sends what ServeContent copies from a blob's file, when it is
+// large, from a mapping of the file (writeMapped); anything else is the
+// wrapped writer's to copy.
+type mappedWrites struct{ http.ResponseWriter }
+
+func (w mappedWrites) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok && lr.N >= minMapped {
+		if f, ok := lr.R.(*os.File); ok {
+			if n, err, ok := writeMapped(w.ResponseWriter, f, lr.N); ok {
+				lr.N -= n
+				return n, err
+			}
+		}
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(w.ResponseWriter, src)
+}
+
+func (w mappedWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // nonEmptyRanges returns the Range header h without the ranges that select
 // no byte of a blob of size bytes, as ServeContent parses them.
