@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -49,7 +48,7 @@ func (rec *imageRecord) image(dg digest.Digest) Image {
 // directly, and anything else goes to encoding/json, which then decides.
 func decodeRecord(b []byte, rec *imageRecord) error {
 	*rec = imageRecord{}
-	if (&recordReader{b: b}).record(rec) {
+	if (&recordReader{jsonScan: jsonScan{b: b}}).record(rec) {
 		return nil
 	}
 	*rec = imageRecord{}
@@ -63,7 +62,7 @@ func decodeRecord(b []byte, rec *imageRecord) error {
 // decoded whole, by decodeRecord, which then decides.
 func decodeStorageClass(b []byte, id *ImageID) error {
 	var rec imageRecord // stays on the stack: the fallback decodes into its own
-	if (&recordReader{b: b, skim: true}).record(&rec) {
+	if (&recordReader{jsonScan: jsonScan{b: b}, skim: true}).record(&rec) {
 		id.Archived, id.ActivatedAt = rec.Archived, rec.ActivatedAt
 		return nil
 	}
@@ -79,39 +78,8 @@ func decodeStorageClass(b []byte, id *ImageID) error {
 // reports false on anything it does not handle, valid JSON or not. A
 // skimming reader keeps only the storage class (archived, activatedAt).
 type recordReader struct {
-	b    []byte
-	i    int
+	jsonScan
 	skim bool
-}
-
-func (r *recordReader) next(c byte) bool {
-	if r.i < len(r.b) && r.b[r.i] == c {
-		r.i++
-		return true
-	}
-	return false
-}
-
-// str reads a string without escapes, control characters or invalid UTF-8
-// (which encoding/json would replace), returning its bytes.
-func (r *recordReader) str() ([]byte, bool) {
-	if !r.next('"') {
-		return nil, false
-	}
-	start, ascii := r.i, true
-	for ; r.i < len(r.b); r.i++ {
-		switch c := r.b[r.i]; {
-		case c == '"':
-			s := r.b[start:r.i]
-			r.i++
-			return s, ascii || utf8.Valid(s)
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
-	}
-	return nil, false
 }
 
 // key reads a member's name. Only the names below are taken, plain ASCII
@@ -134,7 +102,7 @@ func (r *recordReader) key() ([]byte, bool) {
 // without escapes ends at the next quote.
 func (r *recordReader) value() ([]byte, bool) {
 	if !r.skim {
-		return r.str()
+		return r.plainString()
 	}
 	if !r.next('"') {
 		return nil, false
@@ -173,7 +141,7 @@ func (r *recordReader) time(t *time.Time, skip bool) bool {
 		_, ok := r.value()
 		return ok
 	}
-	if _, ok := r.str(); !ok {
+	if _, ok := r.plainString(); !ok {
 		return false
 	}
 	return t.UnmarshalJSON(r.b[start:r.i]) == nil

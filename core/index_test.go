@@ -70,7 +70,7 @@ func TestDecodeRecord(t *testing.T) {
 		must(t, err, "marshal")
 		checkRecord(t, b)
 		var got imageRecord
-		if !(&recordReader{b: b}).record(&got) {
+		if !(&recordReader{jsonScan: jsonScan{b: b}}).record(&got) {
 			t.Errorf("%s: not read by the fast path", b)
 		}
 	}

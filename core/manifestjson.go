@@ -3,7 +3,6 @@ package core
 import (
 	"bytes"
 	"strconv"
-	"unicode/utf8"
 )
 
 // readManifestJSON decodes body into raw exactly as a json.Decoder's Decode
@@ -16,7 +15,7 @@ import (
 // whose answer or error stands. So what it takes must be exactly what
 // encoding/json makes of it; FuzzReadManifestJSON holds it to that.
 func readManifestJSON(body []byte, raw *rawManifest) bool {
-	r := manifestReader{b: body}
+	r := manifestReader{jsonScan{b: body}}
 	r.space()
 	if !r.manifest(raw) {
 		return false
@@ -25,10 +24,8 @@ func readManifestJSON(body []byte, raw *rawManifest) bool {
 	return r.i == len(r.b)
 }
 
-type manifestReader struct {
-	b []byte
-	i int
-}
+// manifestReader reads a manifest as clients write it (see jsonScan).
+type manifestReader struct{ jsonScan }
 
 // The members encoding/json would bind to rawManifest's and rawDescriptor's
 // fields. A member named otherwise is skipped only when it is plain ASCII
@@ -54,14 +51,6 @@ func (r *manifestReader) space() {
 	}
 }
 
-func (r *manifestReader) next(c byte) bool {
-	if r.i < len(r.b) && r.b[r.i] == c {
-		r.i++
-		return true
-	}
-	return false
-}
-
 // object reads an object, calling member with each member's name and the
 // reader at its value; member reads the value and reports whether it took
 // it. seen, one bit per known name, refuses a name given twice (encoding/json
@@ -76,7 +65,7 @@ func (r *manifestReader) object(member func(name []byte) bool) bool {
 	}
 	for {
 		r.space()
-		name, ok := r.plain()
+		name, ok := r.plainString()
 		if !ok {
 			return false
 		}
@@ -99,37 +88,15 @@ func (r *manifestReader) object(member func(name []byte) bool) bool {
 	}
 }
 
-// plain reads a string without escapes or control characters, in valid
-// UTF-8 (encoding/json would replace invalid bytes), returning its bytes.
-func (r *manifestReader) plain() ([]byte, bool) {
-	if !r.next('"') {
-		return nil, false
-	}
-	start, ascii := r.i, true
-	for ; r.i < len(r.b); r.i++ {
-		switch c := r.b[r.i]; {
-		case c == '"':
-			s := r.b[start:r.i]
-			r.i++
-			return s, ascii || utf8.Valid(s)
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
-	}
-	return nil, false
-}
-
 func (r *manifestReader) str(into *string) bool {
-	s, ok := r.plain()
+	s, ok := r.plainString()
 	*into = string(s)
 	return ok
 }
 
 // mediaType is str for a media type: the common ones are not copied.
 func (r *manifestReader) mediaType(into *string) bool {
-	s, ok := r.plain()
+	s, ok := r.plainString()
 	*into = mediaTypeString(s)
 	return ok
 }
@@ -297,7 +264,7 @@ func (r *manifestReader) annotations(into *map[string]string) bool {
 	m := map[string]string{}
 	*into = m
 	return r.object(func(name []byte) bool {
-		v, ok := r.plain()
+		v, ok := r.plainString()
 		m[string(name)] = string(v)
 		return ok
 	})
