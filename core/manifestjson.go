@@ -154,17 +154,27 @@ func skippable(name []byte, known []string) bool {
 	return true
 }
 
-func (r *manifestReader) manifest(raw *rawManifest) bool {
+// members reads an object whose known members are fields, calling read
+// with the index of each one met; an unknown member is skipped when
+// encoding/json would not bind it either (skippable), and a known one given
+// twice is refused (encoding/json would merge or overwrite).
+func (r *manifestReader) members(fields []string, read func(field int) bool) bool {
 	var seen uint
 	return r.object(func(name []byte) bool {
-		b := bit(name, manifestFields)
+		b := bit(name, fields)
 		if b < 0 {
-			return skippable(name, manifestFields) && r.skip(0)
+			return skippable(name, fields) && r.skip(0)
 		}
 		if seen&(1<<b) != 0 {
 			return false
 		}
 		seen |= 1 << b
+		return read(b)
+	})
+}
+
+func (r *manifestReader) manifest(raw *rawManifest) bool {
+	return r.members(manifestFields, func(b int) bool {
 		switch b {
 		case 0:
 			n, ok := r.integer()
@@ -199,16 +209,7 @@ func (r *manifestReader) manifest(raw *rawManifest) bool {
 }
 
 func (r *manifestReader) descriptor(d *rawDescriptor) bool {
-	var seen uint
-	return r.object(func(name []byte) bool {
-		b := bit(name, descriptorFields)
-		if b < 0 {
-			return skippable(name, descriptorFields) && r.skip(0)
-		}
-		if seen&(1<<b) != 0 {
-			return false
-		}
-		seen |= 1 << b
+	return r.members(descriptorFields, func(b int) bool {
 		switch b {
 		case 0:
 			return r.mediaType(&d.MediaType)
