@@ -462,13 +462,19 @@ func (r *Registry) recordSession(u *openUpload) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	u.recorded = true
-	if r.uploads[rec.ID] == u {
-		r.unrecorded[rec.Registry]--
-	}
-	r.mu.Unlock()
+	r.markRecorded(u)
 	return nil
+}
+
+// markRecorded notes that a session's record is stored: it no longer counts
+// among its registry's sessions without one.
+func (r *Registry) markRecorded(u *openUpload) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u.recorded = true
+	if r.uploads[u.rec.ID] == u {
+		r.unrecorded[u.rec.Registry]--
+	}
 }
 
 // unrecordedLiveTx checks, in tx, that a session without a record was not

@@ -83,12 +83,7 @@ func (r *Registry) keepInline(u *openUpload, mf *memFirst) error {
 	}
 	u.rec.Inline, u.inlineSize, u.stored = true, int64(len(data)), false
 	if !recorded {
-		r.mu.Lock()
-		u.recorded = true
-		if r.uploads[rec.ID] == u {
-			r.unrecorded[rec.Registry]--
-		}
-		r.mu.Unlock()
+		r.markRecorded(u)
 	}
 	return nil
 }
