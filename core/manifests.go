@@ -447,7 +447,9 @@ func (r *Registry) StatManifest(ctx context.Context, reg RegistryID, repo, ref s
 	return img, err
 }
 
-// GetManifest serves a manifest's exact bytes; it is a pull.
+// GetManifest serves a manifest's exact bytes; it is a pull. The bytes may
+// be shared with other callers (they are remembered between pulls): a caller
+// must not change them.
 func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Image, []byte, error) {
 	img, body, err := r.readManifest(ctx, reg, repo, ref, accept, true)
 	if err != nil {
@@ -500,7 +502,7 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 // digest's), the image record is read once, and what the transaction fills
 // in is one allocation (manifestRead), not one per variable it sets.
 func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (Image, []byte, error) {
-	m := &manifestRead{reg: reg, repo: repo, ref: ref, withBody: withBody}
+	m := &manifestRead{reg: reg, repo: repo, ref: ref, withBody: withBody, cache: &r.manifests}
 	m.key = appendRepoKey(m.buf[:0], reg, repo)
 	err := r.kv.View(m.read)
 	return m.img, m.body, err
@@ -512,6 +514,7 @@ type manifestRead struct {
 	reg       RegistryID
 	repo, ref string
 	withBody  bool
+	cache     *manifestCache
 	key       []byte
 	img       Image
 	body      []byte
@@ -546,12 +549,18 @@ func (m *manifestRead) read(tx kv.Tx) error {
 	if b == nil {
 		return manifestNotFound(m.repo, m.ref)
 	}
+	if e := m.cache.get(m.key, b); e != nil {
+		m.img, m.body = e.img, e.body
+		return nil
+	}
 	if err := decodeRecord(b, &m.rec); err != nil {
 		return corrupt("image", m.key, err)
 	}
 	m.img = m.rec.image(dg)
 	if m.withBody {
-		m.body = bytes.Clone(tx.Get(bBytes, m.key))
+		if m.body = bytes.Clone(tx.Get(bBytes, m.key)); m.body != nil {
+			m.cache.put(m.key, b, m.img, m.body)
+		}
 	}
 	return nil
 }

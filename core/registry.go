@@ -57,6 +57,8 @@ type Registry struct {
 	authzContext authzContext
 	// registryData remembers RegistryData's reads (registrydata.go).
 	registryData registryDataCache
+	// manifests remembers decoded manifest reads (manifestcache.go).
+	manifests manifestCache
 	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int

@@ -1,0 +1,72 @@
+package core
+
+import (
+	"bytes"
+	"sync"
+)
+
+// manifestCache remembers, per manifest key, the image record's stored
+// bytes with what they decode to and the manifest's body, so that a GET of
+// a manifest read before neither decodes its record nor reads and copies
+// its body again: every pull of a tag reads the same few manifests.
+//
+// An entry is used only while the record read in the caller's transaction
+// has the same bytes as the remembered one, so the cache cannot answer with
+// a stale image (a record rewritten — a pull time noted, archived — has
+// other bytes; a deleted one is not found before the cache is asked). The
+// body needs no such check: the key ends with the manifest's digest, and
+// what is stored under a digest is the content with that digest.
+//
+// Images with a subject or annotations are not kept: those share a pointer
+// and a map that a caller could change, and they are rare among pulls.
+type manifestCache struct {
+	mu    sync.Mutex
+	m     map[string]*manifestEntry
+	bytes int // bodies and records held, bounded by manifestCacheBytes
+}
+
+type manifestEntry struct {
+	raw  []byte // the image record as stored
+	img  Image
+	body []byte // shared with every caller: read-only
+}
+
+const (
+	// manifestCacheBytes bounds what the cache holds; past it, it starts
+	// over. Most manifests are one or two KiB.
+	manifestCacheBytes = 8 << 20
+	// manifestCacheMaxBody: larger manifests (big indexes) are not kept.
+	manifestCacheMaxBody = 64 << 10
+)
+
+// get returns the entry of key if it was made from a record of exactly
+// raw's bytes.
+func (c *manifestCache) get(key, raw []byte) *manifestEntry {
+	c.mu.Lock()
+	e := c.m[string(key)]
+	c.mu.Unlock()
+	if e == nil || !bytes.Equal(e.raw, raw) {
+		return nil
+	}
+	return e
+}
+
+// put remembers img and body as what the record raw under key gives; the
+// cache keeps its own copy of raw, and body, which must not change after.
+func (c *manifestCache) put(key, raw []byte, img Image, body []byte) {
+	if img.Subject != nil || img.Annotations != nil || img.Tags != nil || img.Parents != nil || len(body) > manifestCacheMaxBody {
+		return
+	}
+	e := &manifestEntry{raw: bytes.Clone(raw), img: img, body: body}
+	size := len(key) + len(raw) + len(body)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || c.bytes+size > manifestCacheBytes {
+		c.m, c.bytes = map[string]*manifestEntry{}, 0
+	}
+	if old := c.m[string(key)]; old != nil {
+		c.bytes -= len(key) + len(old.raw) + len(old.body)
+	}
+	c.m[string(key)] = e
+	c.bytes += size
+}

@@ -1,0 +1,70 @@
+package core
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+// The manifest cache answers a GET only with what the stored record says now.
+func TestManifestGetAfterTheRecordChangesSeesTheChange(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		first, _ := f.pushImage(regA, "app", "v1", "first")
+		for range 2 { // the second GET is the one a cache would answer
+			img, body, err := f.r.GetManifest(asRoot(regA), regA, "app", "v1", nil)
+			must(t, err, "GetManifest")
+			if !bytes.Equal(body, first.body) || !img.LastPulledAt.IsZero() {
+				t.Fatalf("GET v1: %d bytes, lastPulledAt %v; want the first image's %d bytes, never pulled before", len(body), img.LastPulledAt, len(first.body))
+			}
+		}
+		// The pull time is written to the record (a listing settles it):
+		// the next GET has the record's new bytes, and the time.
+		pulled := f.clock.Now()
+		_, err := f.r.ListImages(bg, regA, "app")
+		must(t, err, "ListImages")
+		f.clock.Advance(time.Hour)
+		img, _, err := f.r.GetManifest(asRoot(regA), regA, "app", "v1", nil)
+		must(t, err, "GetManifest after the pull time was written")
+		if !img.LastPulledAt.Equal(pulled) {
+			t.Fatalf("lastPulledAt = %v, want %v (the record's)", img.LastPulledAt, pulled)
+		}
+		// Archived: not served, whatever was read before.
+		_, err = f.r.SetStorageClass(bg, regA, "app", img.Digest, true)
+		must(t, err, "archive")
+		_, _, err = f.r.GetManifest(asRoot(regA), regA, "app", "v1", nil)
+		wantKind(t, err, KindImageArchived, "GET of the archived image")
+		// The tag moved: the other image.
+		second, _ := f.pushImage(regA, "app", "v1", "second")
+		img, body, err := f.r.GetManifest(asRoot(regA), regA, "app", "v1", nil)
+		must(t, err, "GetManifest after the tag moved")
+		if !bytes.Equal(body, second.body) || img.Digest != second.digest {
+			t.Fatalf("GET v1 after the tag moved: %s, want %s", img.Digest, second.digest)
+		}
+	})
+}
+
+func TestManifestCacheKeepsNeitherSharedPartsNorLargeBodiesAndStaysBounded(t *testing.T) {
+	var c manifestCache
+	key, raw := []byte("k"), []byte(`{"mediaType":"x"}`)
+	c.put(key, raw, Image{Subject: &Descriptor{}}, []byte("{}"))
+	c.put([]byte("a"), raw, Image{Annotations: map[string]string{"a": "b"}}, []byte("{}"))
+	c.put([]byte("b"), raw, Image{}, make([]byte, manifestCacheMaxBody+1))
+	if len(c.m) != 0 {
+		t.Fatalf("kept %d entries, want none", len(c.m))
+	}
+	c.put(key, raw, Image{MediaType: "x"}, []byte("{}"))
+	if e := c.get(key, raw); e == nil || e.img.MediaType != "x" {
+		t.Fatalf("get of the same record: %v", e)
+	}
+	if e := c.get(key, []byte(`{"mediaType":"y"}`)); e != nil {
+		t.Fatal("get of a record with other bytes answered")
+	}
+	body := make([]byte, manifestCacheMaxBody)
+	for i := range 2 * manifestCacheBytes / manifestCacheMaxBody {
+		c.put([]byte{byte(i), byte(i >> 8)}, raw, Image{}, body)
+		if c.bytes > manifestCacheBytes {
+			t.Fatalf("holds %d bytes, more than %d", c.bytes, manifestCacheBytes)
+		}
+	}
+}
