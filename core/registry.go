@@ -59,7 +59,7 @@ type Registry struct {
 	registryData registryDataCache
 	// manifests remembers decoded manifest reads (manifestcache.go).
 	manifests manifestCache
-	log          *slog.Logger
+	log       *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
 	// inlineMax: blobs up to this size are stored in kv (Options.InlineBlobs).
