@@ -57,9 +57,7 @@ type Registry struct {
 	authzContext authzContext
 	// registryData remembers RegistryData's reads (registrydata.go).
 	registryData registryDataCache
-	// manifests remembers decoded manifest reads (manifestcache.go).
-	manifests manifestCache
-	log       *slog.Logger
+	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
 	// inlineMax: blobs up to this size are stored in kv (Options.InlineBlobs).
@@ -74,6 +72,9 @@ type Registry struct {
 	gcMu sync.RWMutex
 
 	pulls pullTimes
+
+	// manifests remembers decoded manifest reads (manifestcache.go).
+	manifests manifestCache
 }
 
 // New builds a Registry over the given stores.
