@@ -134,32 +134,60 @@ func (r *Registry) Authorize(ctx context.Context, req AuthRequest) error {
 // A repository that does not exist has no tags and no policy: the decision
 // must not depend on whether it exists.
 func (r *Registry) fillResourceContext(res []Resource, policies bool) error {
-	return r.kv.View(func(tx kv.Tx) error {
-		for i := range res {
-			if policies {
-				s, err := r.authzContext.settings(tx, res[i].Registry)
-				if err != nil {
-					return err
-				}
-				res[i].RegistryPolicy, res[i].RegistryPolicyScope = s.policy, s.scope
-			}
-			if res[i].Repository == "" {
-				continue
-			}
-			c, err := r.authzContext.repository(tx, res[i].Registry, res[i].Repository)
+	f := authzFills.Get().(*authzFill)
+	f.ac, f.res, f.policies = &r.authzContext, res, policies
+	err := r.kv.View(f.fn)
+	f.ac, f.res = nil, nil
+	authzFills.Put(f)
+	return err
+}
+
+// authzFill is one fillResourceContext: its resources and its key buffer,
+// with the transaction's function bound once. They are pooled, so that the
+// read every decision makes allocates nothing of its own.
+type authzFill struct {
+	ac       *authzContext
+	res      []Resource
+	policies bool
+	buf      [160]byte
+	fn       func(kv.Tx) error // read
+}
+
+var authzFills = sync.Pool{New: func() any {
+	f := new(authzFill)
+	f.fn = f.read
+	return f
+}}
+
+func (f *authzFill) read(tx kv.Tx) error {
+	for i := range f.res {
+		res := &f.res[i]
+		// The settings key is the registry's prefix, which starts the
+		// repository's key: both are built in one buffer.
+		key := appendRepoKey(f.buf[:0], res.Registry, "")
+		if f.policies {
+			s, err := f.ac.settings(tx, key)
 			if err != nil {
 				return err
 			}
-			if c == nil {
-				continue // no such repository
-			}
-			res[i].Tags = c.tags
-			if policies {
-				res[i].Policy = c.policy
-			}
+			res.RegistryPolicy, res.RegistryPolicyScope = s.policy, s.scope
 		}
-		return nil
-	})
+		if res.Repository == "" {
+			continue
+		}
+		c, err := f.ac.repository(tx, append(key, res.Repository...))
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			continue // no such repository
+		}
+		res.Tags = c.tags
+		if f.policies {
+			res.Policy = c.policy
+		}
+	}
+	return nil
 }
 
 // authzContext remembers the decoded policy context of the records it last
@@ -187,8 +215,9 @@ type registryAuthzContext struct {
 	policy, scope string
 }
 
-func (a *authzContext) repository(tx kv.Tx, reg RegistryID, name string) (*repoAuthzContext, error) {
-	key := repoKey(reg, name)
+// repository reads the context of the repository whose key is key (a
+// buffer of the caller's: what is kept of it is copied).
+func (a *authzContext) repository(tx kv.Tx, key []byte) (*repoAuthzContext, error) {
 	b := tx.Get(bRepos, key)
 	if b == nil {
 		return nil, nil
@@ -219,8 +248,9 @@ func (a *authzContext) repository(tx kv.Tx, reg RegistryID, name string) (*repoA
 	return c, nil
 }
 
-func (a *authzContext) settings(tx kv.Tx, reg RegistryID) (*registryAuthzContext, error) {
-	key := settingsKey(reg)
+// settings reads the context of the registry whose settings key is key (a
+// buffer of the caller's).
+func (a *authzContext) settings(tx kv.Tx, key []byte) (*registryAuthzContext, error) {
 	b := tx.Get(bSettings, key)
 	a.mu.Lock()
 	c := a.regs[string(key)]
