@@ -207,4 +207,3 @@ func (e *Engine) appendMemoKeyByClosures(b []byte, r Request) ([]byte, bool) {
 	}
 	return b, true
 }
-
