@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,4 +68,39 @@ func TestManifestCacheKeepsNeitherSharedPartsNorLargeBodiesAndStaysBounded(t *te
 			t.Fatalf("holds %d bytes, more than %d", c.bytes, manifestCacheBytes)
 		}
 	}
+}
+
+// A manifest read looks its repository up only when it finds nothing; what
+// it answers is still resolve's order: the repository first, then the
+// reference.
+func TestManifestReadsOfAMissingRepositoryOrReferenceAnswerAsResolveDoes(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		img, _ := f.pushImage(regA, "app", "v1", "one")
+		absent := "sha256:" + strings.Repeat("0", 64)
+		for _, c := range []struct {
+			repo, ref string
+			want      Kind
+		}{
+			{"nosuch", "v1", KindRepositoryNotFound},
+			{"nosuch", "bad tag!", KindRepositoryNotFound},
+			{"nosuch", "sha256:zz", KindRepositoryNotFound},
+			{"nosuch", absent, KindRepositoryNotFound},
+			{"nosuch", string(img.digest), KindRepositoryNotFound},
+			{"app", "bad tag!", KindTagInvalid},
+			{"app", "sha256:zz", KindDigestInvalid},
+			{"app", "v2", KindManifestNotFound},
+			{"app", absent, KindManifestNotFound},
+		} {
+			_, _, err := f.r.GetManifest(asRoot(regA), regA, c.repo, c.ref, nil)
+			wantKind(t, err, c.want, "GET "+c.repo+":"+c.ref)
+			_, err = f.r.StatManifest(asRoot(regA), regA, c.repo, c.ref, nil)
+			wantKind(t, err, c.want, "HEAD "+c.repo+":"+c.ref)
+		}
+		// Deleted with its repository, a manifest is not found either way.
+		_, err := f.r.DeleteRepository(bg, regA, "app", true)
+		must(t, err, "DeleteRepository")
+		_, _, err = f.r.GetManifest(asRoot(regA), regA, "app", string(img.digest), nil)
+		wantKind(t, err, KindRepositoryNotFound, "GET in the deleted repository")
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
@@ -500,12 +501,17 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 // manifest GET and HEAD comes here, so the keys it reads are built in one
 // buffer (the repository's key, extended by the tag's, then by the
 // digest's), the image record is read once, and what the transaction fills
-// in is one allocation (manifestRead), not one per variable it sets.
+// in is pooled (manifestRead), with the transaction's function bound once.
 func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (Image, []byte, error) {
-	m := &manifestRead{reg: reg, repo: repo, ref: ref, withBody: withBody, cache: &r.manifests}
+	m := manifestReads.Get().(*manifestRead)
+	m.reg, m.repo, m.ref, m.withBody, m.cache = reg, repo, ref, withBody, &r.manifests
 	m.key = appendRepoKey(m.buf[:0], reg, repo)
-	err := r.kv.View(m.read)
-	return m.img, m.body, err
+	m.repoKey = len(m.key)
+	err := r.kv.View(m.fn)
+	img, body := m.img, m.body
+	*m = manifestRead{fn: m.fn} // nothing of this read kept alive by the pool
+	manifestReads.Put(m)
+	return img, body, err
 }
 
 // manifestRead is one readStoredManifest: its question, its key buffer and
@@ -516,38 +522,54 @@ type manifestRead struct {
 	withBody  bool
 	cache     *manifestCache
 	key       []byte
+	repoKey   int // key[:repoKey] is the repository's key
 	img       Image
 	body      []byte
 	rec       imageRecord
-	buf       [160]byte // room for most keys: account, region, name and a sha256 digest
+	buf       [160]byte         // room for most keys: account, region, name and a sha256 digest
+	fn        func(kv.Tx) error // read
 }
 
-func (m *manifestRead) read(tx kv.Tx) error {
-	// As resolve answers: the repository first, then the reference.
-	if tx.Get(bRepos, m.key) == nil {
+var manifestReads = sync.Pool{New: func() any {
+	m := new(manifestRead)
+	m.fn = m.read
+	return m
+}}
+
+// missing answers a read that found no manifest as resolve does: the
+// repository first (it does not exist), then the reason given.
+func (m *manifestRead) missing(tx kv.Tx, err error) error {
+	if tx.Get(bRepos, m.key[:m.repoKey]) == nil {
 		return repoNotFound(m.reg, m.repo)
 	}
+	return err
+}
+
+// read looks the repository up only when the manifest is not found: a
+// repository's manifests and tags are deleted with it, in one transaction,
+// so a manifest found is in a repository that exists.
+func (m *manifestRead) read(tx kv.Tx) error {
 	var dg digest.Digest
 	if IsDigestReference(m.ref) {
 		d, err := ParseDigest(m.ref)
 		if err != nil {
-			return err
+			return m.missing(tx, err)
 		}
 		dg = d
 	} else if !ValidTag(m.ref) {
-		return Errorf(KindTagInvalid, "invalid tag '%s'", m.ref)
+		return m.missing(tx, Errorf(KindTagInvalid, "invalid tag '%s'", m.ref))
 	}
 	m.key = append(m.key, sep...)
 	in := len(m.key)
 	if dg == "" {
 		if dg = digest.Digest(tx.Get(bTags, append(m.key, m.ref...))); dg == "" {
-			return manifestNotFound(m.repo, m.ref)
+			return m.missing(tx, manifestNotFound(m.repo, m.ref))
 		}
 	}
 	m.key = append(m.key[:in], dg...)
 	b := tx.Get(bManifests, m.key)
 	if b == nil {
-		return manifestNotFound(m.repo, m.ref)
+		return m.missing(tx, manifestNotFound(m.repo, m.ref))
 	}
 	if e := m.cache.get(m.key, b); e != nil {
 		m.img, m.body = e.img, e.body
