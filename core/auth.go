@@ -160,27 +160,44 @@ var authzFills = sync.Pool{New: func() any {
 }}
 
 func (f *authzFill) read(tx kv.Tx) error {
+	snap := snapshotOf(tx)
 	for i := range f.res {
 		res := &f.res[i]
 		// The settings key is the registry's prefix, which starts the
 		// repository's key: both are built in one buffer.
 		key := appendRepoKey(f.buf[:0], res.Registry, "")
-		if f.policies {
-			s, err := f.ac.settings(tx, key)
-			if err != nil {
-				return err
+		n := len(key)
+		key = append(key, res.Repository...)
+		var (
+			s   *registryAuthzContext
+			c   *repoAuthzContext
+			err error
+		)
+		if snap != 0 {
+			s, c = f.ac.atSnapshot(key, snap)
+		}
+		if s == nil {
+			// What a snapshot remembers is whole: the settings too, even
+			// for an authorizer without policies.
+			if f.policies || snap != 0 {
+				if s, err = f.ac.settings(tx, key[:n]); err != nil {
+					return err
+				}
 			}
+			if res.Repository != "" {
+				if c, err = f.ac.repository(tx, key); err != nil {
+					return err
+				}
+			}
+			if snap != 0 {
+				f.ac.remember(key, snap, s, c)
+			}
+		}
+		if f.policies {
 			res.RegistryPolicy, res.RegistryPolicyScope = s.policy, s.scope
 		}
-		if res.Repository == "" {
-			continue
-		}
-		c, err := f.ac.repository(tx, append(key, res.Repository...))
-		if err != nil {
-			return err
-		}
 		if c == nil {
-			continue // no such repository
+			continue // no repository named, or no such repository
 		}
 		res.Tags = c.tags
 		if f.policies {
@@ -195,10 +212,44 @@ func (f *authzFill) read(tx kv.Tx) error {
 // only when its bytes differ from the remembered ones, so an authorization
 // never sees a stale policy, yet does not decode a repository record (and
 // its policy text) on every request.
+//
+// With a store whose read transactions name their snapshot (snapshotTx),
+// bySnap remembers what a resource's read found in which snapshot: a read
+// in the same snapshot would find the same, so it reads nothing.
 type authzContext struct {
-	mu    sync.Mutex
-	repos map[string]*repoAuthzContext
-	regs  map[string]*registryAuthzContext
+	mu     sync.Mutex
+	repos  map[string]*repoAuthzContext
+	regs   map[string]*registryAuthzContext
+	bySnap map[string]authzAtSnapshot
+}
+
+// authzAtSnapshot is what one resource's read found in one snapshot: its
+// registry's context and its repository's (nil: none named, or none).
+type authzAtSnapshot struct {
+	snap uint64
+	reg  *registryAuthzContext
+	repo *repoAuthzContext
+}
+
+// atSnapshot returns what the read of the repository whose key is key found
+// in snapshot snap (reg nil: not remembered).
+func (a *authzContext) atSnapshot(key []byte, snap uint64) (*registryAuthzContext, *repoAuthzContext) {
+	a.mu.Lock()
+	e, ok := a.bySnap[string(key)]
+	a.mu.Unlock()
+	if !ok || e.snap != snap {
+		return nil, nil
+	}
+	return e.reg, e.repo
+}
+
+func (a *authzContext) remember(key []byte, snap uint64, reg *registryAuthzContext, repo *repoAuthzContext) {
+	a.mu.Lock()
+	if a.bySnap == nil || len(a.bySnap) >= authzContextMax {
+		a.bySnap = map[string]authzAtSnapshot{}
+	}
+	a.bySnap[string(key)] = authzAtSnapshot{snap, reg, repo}
+	a.mu.Unlock()
 }
 
 // authzContextMax bounds each of authzContext's maps; past it they start over.

@@ -3,6 +3,8 @@ package core
 import (
 	"bytes"
 	"sync"
+
+	"github.com/berth-dev/berth/core/kv"
 )
 
 // manifestCache remembers, per manifest key, the image record's stored
@@ -19,10 +21,60 @@ import (
 //
 // Images with a subject or annotations are not kept: those share a pointer
 // and a map that a caller could change, and they are rare among pulls.
+//
+// A store whose read transactions name the committed state they see
+// (snapshotTx: bbolt's) lets a read skip even the lookups: byRef remembers,
+// per repository and reference, the entry a read found and the snapshot it
+// read it in; a read in the same snapshot reads the same data, so it finds
+// the same entry.
 type manifestCache struct {
 	mu    sync.Mutex
 	m     map[string]*manifestEntry
 	bytes int // bodies and records held, bounded by manifestCacheBytes
+	byRef map[string]refEntry
+}
+
+// refEntry is what a reference resolved to in one snapshot.
+type refEntry struct {
+	snap uint64
+	e    *manifestEntry
+}
+
+// snapshotTx is a read transaction that names the committed state it sees:
+// two with the same non-zero snapshot read the same data (kv.Bolt's).
+type snapshotTx interface{ Snapshot() uint64 }
+
+// snapshotOf is tx's snapshot, or 0 when it names none.
+func snapshotOf(tx kv.Tx) uint64 {
+	if s, ok := tx.(snapshotTx); ok {
+		return s.Snapshot()
+	}
+	return 0
+}
+
+// byRefMax bounds byRef; past it, it starts over.
+const byRefMax = 4096
+
+// atSnapshot returns the entry refKey resolved to in snapshot snap, if
+// remembered.
+func (c *manifestCache) atSnapshot(refKey []byte, snap uint64) *manifestEntry {
+	c.mu.Lock()
+	r, ok := c.byRef[string(refKey)]
+	c.mu.Unlock()
+	if !ok || r.snap != snap {
+		return nil
+	}
+	return r.e
+}
+
+// remember notes that refKey resolved to e in snapshot snap.
+func (c *manifestCache) remember(refKey string, snap uint64, e *manifestEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byRef == nil || len(c.byRef) >= byRefMax {
+		c.byRef = map[string]refEntry{}
+	}
+	c.byRef[refKey] = refEntry{snap, e}
 }
 
 type manifestEntry struct {
@@ -51,11 +103,12 @@ func (c *manifestCache) get(key, raw []byte) *manifestEntry {
 	return e
 }
 
-// put remembers img and body as what the record raw under key gives; the
-// cache keeps its own copy of raw, and body, which must not change after.
-func (c *manifestCache) put(key, raw []byte, img Image, body []byte) {
+// put remembers img and body as what the record raw under key gives, and
+// returns the entry (nil when it keeps nothing); the cache keeps its own
+// copy of raw, and body, which must not change after.
+func (c *manifestCache) put(key, raw []byte, img Image, body []byte) *manifestEntry {
 	if img.Subject != nil || img.Annotations != nil || img.Tags != nil || img.Parents != nil || len(body) > manifestCacheMaxBody {
-		return
+		return nil
 	}
 	e := &manifestEntry{raw: bytes.Clone(raw), img: img, body: body}
 	size := len(key) + len(raw) + len(body)
@@ -69,4 +122,5 @@ func (c *manifestCache) put(key, raw []byte, img Image, body []byte) {
 	}
 	c.m[string(key)] = e
 	c.bytes += size
+	return e
 }

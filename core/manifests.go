@@ -549,6 +549,17 @@ func (m *manifestRead) missing(tx kv.Tx, err error) error {
 // repository's manifests and tags are deleted with it, in one transaction,
 // so a manifest found is in a repository that exists.
 func (m *manifestRead) read(tx kv.Tx) error {
+	snap := snapshotOf(tx)
+	if snap != 0 {
+		// The repository's key, extended by the reference: what byRef
+		// remembers reads by.
+		m.key = append(append(m.key, sep...), m.ref...)
+		if e := m.cache.atSnapshot(m.key, snap); e != nil {
+			m.img, m.body = e.img, e.body
+			return nil
+		}
+		m.key = m.key[:m.repoKey]
+	}
 	var dg digest.Digest
 	if IsDigestReference(m.ref) {
 		d, err := ParseDigest(m.ref)
@@ -571,18 +582,23 @@ func (m *manifestRead) read(tx kv.Tx) error {
 	if b == nil {
 		return m.missing(tx, manifestNotFound(m.repo, m.ref))
 	}
-	if e := m.cache.get(m.key, b); e != nil {
+	e := m.cache.get(m.key, b)
+	if e != nil {
 		m.img, m.body = e.img, e.body
-		return nil
-	}
-	if err := decodeRecord(b, &m.rec); err != nil {
-		return corrupt("image", m.key, err)
-	}
-	m.img = m.rec.image(dg)
-	if m.withBody {
-		if m.body = bytes.Clone(tx.Get(bBytes, m.key)); m.body != nil {
-			m.cache.put(m.key, b, m.img, m.body)
+	} else {
+		if err := decodeRecord(b, &m.rec); err != nil {
+			return corrupt("image", m.key, err)
 		}
+		m.img = m.rec.image(dg)
+		if !m.withBody {
+			return nil
+		}
+		if m.body = bytes.Clone(tx.Get(bBytes, m.key)); m.body != nil {
+			e = m.cache.put(m.key, b, m.img, m.body)
+		}
+	}
+	if snap != 0 && e != nil {
+		m.cache.remember(string(m.key[:m.repoKey])+sep+m.ref, snap, e)
 	}
 	return nil
 }
