@@ -34,9 +34,12 @@ type manifestCache struct {
 	byRef map[string]refEntry
 }
 
-// refEntry is what a reference resolved to in one snapshot.
+// refEntry is what a reference resolved to in one snapshot: the entry
+// under key in m. It is used only while m still holds that very entry, so
+// that what the cache keeps alive stays within m's bound.
 type refEntry struct {
 	snap uint64
+	key  string
 	e    *manifestEntry
 }
 
@@ -59,22 +62,29 @@ const byRefMax = 4096
 // remembered.
 func (c *manifestCache) atSnapshot(refKey []byte, snap uint64) *manifestEntry {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	r, ok := c.byRef[string(refKey)]
-	c.mu.Unlock()
-	if !ok || r.snap != snap {
+	if !ok || r.snap != snap || c.m[r.key] != r.e {
 		return nil
 	}
 	return r.e
 }
 
-// remember notes that refKey resolved to e in snapshot snap.
-func (c *manifestCache) remember(refKey string, snap uint64, e *manifestEntry) {
+// remember notes that refKey resolved in snapshot snap to e, the entry
+// under key.
+func (c *manifestCache) remember(refKey string, snap uint64, key []byte, e *manifestEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byRef == nil || len(c.byRef) >= byRefMax {
 		c.byRef = map[string]refEntry{}
 	}
-	c.byRef[refKey] = refEntry{snap, e}
+	r := refEntry{snap: snap, e: e}
+	if old, ok := c.byRef[refKey]; ok && old.key == string(key) {
+		r.key = old.key // the same manifest: its key string again
+	} else {
+		r.key = string(key)
+	}
+	c.byRef[refKey] = r
 }
 
 type manifestEntry struct {

@@ -104,3 +104,24 @@ func TestManifestReadsOfAMissingRepositoryOrReferenceAnswerAsResolveDoes(t *test
 		wantKind(t, err, KindRepositoryNotFound, "GET in the deleted repository")
 	})
 }
+
+// What byRef remembers is used only while the entry is still the one the
+// cache holds under its key: an entry replaced or dropped (the cache
+// started over) is not answered, so byRef keeps nothing alive past the
+// cache's bound.
+func TestManifestCacheAnswersASnapshotOnlyWithAnEntryItStillHolds(t *testing.T) {
+	var c manifestCache
+	key, raw := []byte("repo\x00sha256:x"), []byte(`{"mediaType":"x"}`)
+	e := c.put(key, raw, Image{MediaType: "x"}, []byte("{}"))
+	c.remember("repo\x00v1", 7, key, e)
+	if got := c.atSnapshot([]byte("repo\x00v1"), 7); got != e {
+		t.Fatalf("same snapshot: %v, want the entry", got)
+	}
+	if got := c.atSnapshot([]byte("repo\x00v1"), 8); got != nil {
+		t.Fatal("another snapshot answered")
+	}
+	c.put(key, []byte(`{"mediaType":"y"}`), Image{MediaType: "y"}, []byte("{}")) // replaced
+	if got := c.atSnapshot([]byte("repo\x00v1"), 7); got != nil {
+		t.Fatal("answered with an entry the cache no longer holds")
+	}
+}

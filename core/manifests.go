@@ -598,7 +598,7 @@ func (m *manifestRead) read(tx kv.Tx) error {
 		}
 	}
 	if snap != 0 && e != nil {
-		m.cache.remember(string(m.key[:m.repoKey])+sep+m.ref, snap, e)
+		m.cache.remember(string(m.key[:m.repoKey])+sep+m.ref, snap, m.key, e)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -456,6 +457,37 @@ func BenchmarkIndexPushPull(b *testing.B) {
 					if _, err := remote.Get(ref.Context().Digest(d.Digest.String()), remote.WithTransport(t.c.Transport)); err != nil {
 						b.Fatal(err)
 					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHandlerManifestGetOnce is the index pull row's work per child
+// through each registry's handler directly: a GET by digest of a manifest
+// pushed before the timer started and not read since.
+func BenchmarkHandlerManifestGetOnce(b *testing.B) {
+	for _, t := range benchTargets(b) {
+		b.Run(t.name, func(b *testing.B) {
+			reqs := make([]*http.Request, b.N)
+			sizes := make([]int, b.N)
+			for i := range reqs {
+				m := t.tinyImage(b, "bench", "once-"+strconv.Itoa(i)+"-"+strconv.Itoa(b.N))
+				dg := benchDigest(m)
+				t.putManifest(b, "bench", dg, m, benchManifestType)
+				reqs[i] = httptest.NewRequest(http.MethodGet, "/v2/bench/manifests/"+dg, nil)
+				reqs[i].Header = acceptManifests.Clone()
+				sizes[i] = len(m)
+			}
+			runtime.GC() // the pushes' garbage is not the GETs' to collect
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpuPerOp(b)
+			for i := range b.N {
+				w := &nullWriter{h: http.Header{}}
+				t.h.ServeHTTP(w, reqs[i])
+				if w.status != http.StatusOK || w.n != sizes[i] {
+					b.Fatalf("status %d, %d bytes", w.status, w.n)
 				}
 			}
 		})
