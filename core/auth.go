@@ -134,32 +134,77 @@ func (r *Registry) Authorize(ctx context.Context, req AuthRequest) error {
 // A repository that does not exist has no tags and no policy: the decision
 // must not depend on whether it exists.
 func (r *Registry) fillResourceContext(res []Resource, policies bool) error {
-	return r.kv.View(func(tx kv.Tx) error {
-		for i := range res {
-			if policies {
-				s, err := r.authzContext.settings(tx, res[i].Registry)
-				if err != nil {
+	f := authzFills.Get().(*authzFill)
+	f.ac, f.res, f.policies = &r.authzContext, res, policies
+	err := r.kv.View(f.fn)
+	f.ac, f.res = nil, nil
+	authzFills.Put(f)
+	return err
+}
+
+// authzFill is one fillResourceContext: its resources and its key buffer,
+// with the transaction's function bound once. They are pooled, so that the
+// read every decision makes allocates nothing of its own.
+type authzFill struct {
+	ac       *authzContext
+	res      []Resource
+	policies bool
+	buf      [160]byte
+	fn       func(kv.Tx) error // read
+}
+
+var authzFills = sync.Pool{New: func() any {
+	f := new(authzFill)
+	f.fn = f.read
+	return f
+}}
+
+func (f *authzFill) read(tx kv.Tx) error {
+	snap := snapshotOf(tx)
+	for i := range f.res {
+		res := &f.res[i]
+		// The settings key is the registry's prefix, which starts the
+		// repository's key: both are built in one buffer.
+		key := appendRepoKey(f.buf[:0], res.Registry, "")
+		n := len(key)
+		key = append(key, res.Repository...)
+		var (
+			s   *registryAuthzContext
+			c   *repoAuthzContext
+			err error
+		)
+		if snap != 0 {
+			s, c = f.ac.atSnapshot(key, snap)
+		}
+		if s == nil {
+			// What a snapshot remembers is whole: the settings too, even
+			// for an authorizer without policies.
+			if f.policies || snap != 0 {
+				if s, err = f.ac.settings(tx, key[:n]); err != nil {
 					return err
 				}
-				res[i].RegistryPolicy, res[i].RegistryPolicyScope = s.policy, s.scope
 			}
-			if res[i].Repository == "" {
-				continue
+			if res.Repository != "" {
+				if c, err = f.ac.repository(tx, key); err != nil {
+					return err
+				}
 			}
-			c, err := r.authzContext.repository(tx, res[i].Registry, res[i].Repository)
-			if err != nil {
-				return err
-			}
-			if c == nil {
-				continue // no such repository
-			}
-			res[i].Tags = c.tags
-			if policies {
-				res[i].Policy = c.policy
+			if snap != 0 {
+				f.ac.remember(key, snap, s, c)
 			}
 		}
-		return nil
-	})
+		if f.policies {
+			res.RegistryPolicy, res.RegistryPolicyScope = s.policy, s.scope
+		}
+		if c == nil {
+			continue // no repository named, or no such repository
+		}
+		res.Tags = c.tags
+		if f.policies {
+			res.Policy = c.policy
+		}
+	}
+	return nil
 }
 
 // authzContext remembers the decoded policy context of the records it last
@@ -167,10 +212,44 @@ func (r *Registry) fillResourceContext(res []Resource, policies bool) error {
 // only when its bytes differ from the remembered ones, so an authorization
 // never sees a stale policy, yet does not decode a repository record (and
 // its policy text) on every request.
+//
+// With a store whose read transactions name their snapshot (snapshotTx),
+// bySnap remembers what a resource's read found in which snapshot: a read
+// in the same snapshot would find the same, so it reads nothing.
 type authzContext struct {
-	mu    sync.Mutex
-	repos map[string]*repoAuthzContext
-	regs  map[string]*registryAuthzContext
+	mu     sync.Mutex
+	repos  map[string]*repoAuthzContext
+	regs   map[string]*registryAuthzContext
+	bySnap map[string]authzAtSnapshot
+}
+
+// authzAtSnapshot is what one resource's read found in one snapshot: its
+// registry's context and its repository's (nil: none named, or none).
+type authzAtSnapshot struct {
+	snap uint64
+	reg  *registryAuthzContext
+	repo *repoAuthzContext
+}
+
+// atSnapshot returns what the read of the repository whose key is key found
+// in snapshot snap (reg nil: not remembered).
+func (a *authzContext) atSnapshot(key []byte, snap uint64) (*registryAuthzContext, *repoAuthzContext) {
+	a.mu.Lock()
+	e, ok := a.bySnap[string(key)]
+	a.mu.Unlock()
+	if !ok || e.snap != snap {
+		return nil, nil
+	}
+	return e.reg, e.repo
+}
+
+func (a *authzContext) remember(key []byte, snap uint64, reg *registryAuthzContext, repo *repoAuthzContext) {
+	a.mu.Lock()
+	if a.bySnap == nil || len(a.bySnap) >= authzContextMax {
+		a.bySnap = map[string]authzAtSnapshot{}
+	}
+	a.bySnap[string(key)] = authzAtSnapshot{snap, reg, repo}
+	a.mu.Unlock()
 }
 
 // authzContextMax bounds each of authzContext's maps; past it they start over.
@@ -187,8 +266,9 @@ type registryAuthzContext struct {
 	policy, scope string
 }
 
-func (a *authzContext) repository(tx kv.Tx, reg RegistryID, name string) (*repoAuthzContext, error) {
-	key := repoKey(reg, name)
+// repository reads the context of the repository whose key is key (a
+// buffer of the caller's: what is kept of it is copied).
+func (a *authzContext) repository(tx kv.Tx, key []byte) (*repoAuthzContext, error) {
 	b := tx.Get(bRepos, key)
 	if b == nil {
 		return nil, nil
@@ -219,8 +299,9 @@ func (a *authzContext) repository(tx kv.Tx, reg RegistryID, name string) (*repoA
 	return c, nil
 }
 
-func (a *authzContext) settings(tx kv.Tx, reg RegistryID) (*registryAuthzContext, error) {
-	key := settingsKey(reg)
+// settings reads the context of the registry whose settings key is key (a
+// buffer of the caller's).
+func (a *authzContext) settings(tx kv.Tx, key []byte) (*registryAuthzContext, error) {
 	b := tx.Get(bSettings, key)
 	a.mu.Lock()
 	c := a.regs[string(key)]

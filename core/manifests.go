@@ -10,6 +10,7 @@ import (
 	"mime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
@@ -615,7 +616,9 @@ func (r *Registry) StatManifest(ctx context.Context, reg RegistryID, repo, ref s
 	return img, err
 }
 
-// GetManifest serves a manifest's exact bytes; it is a pull.
+// GetManifest serves a manifest's exact bytes; it is a pull. The bytes may
+// be shared with other callers (they are remembered between pulls): a caller
+// must not change them.
 func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref string, accept []string) (Image, []byte, error) {
 	img, body, err := r.readManifest(ctx, reg, repo, ref, accept, true)
 	if err != nil {
@@ -666,12 +669,17 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 // manifest GET and HEAD comes here, so the keys it reads are built in one
 // buffer (the repository's key, extended by the tag's, then by the
 // digest's), the image record is read once, and what the transaction fills
-// in is one allocation (manifestRead), not one per variable it sets.
+// in is pooled (manifestRead), with the transaction's function bound once.
 func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (Image, []byte, error) {
-	m := &manifestRead{reg: reg, repo: repo, ref: ref, withBody: withBody}
+	m := manifestReads.Get().(*manifestRead)
+	m.reg, m.repo, m.ref, m.withBody, m.cache = reg, repo, ref, withBody, &r.manifests
 	m.key = appendRepoKey(m.buf[:0], reg, repo)
-	err := r.kv.View(m.read)
-	return m.img, m.body, err
+	m.repoKey = len(m.key)
+	err := r.kv.View(m.fn)
+	img, body := m.img, m.body
+	*m = manifestRead{fn: m.fn} // nothing of this read kept alive by the pool
+	manifestReads.Put(m)
+	return img, body, err
 }
 
 // manifestRead is one readStoredManifest: its question, its key buffer and
@@ -680,46 +688,85 @@ type manifestRead struct {
 	reg       RegistryID
 	repo, ref string
 	withBody  bool
+	cache     *manifestCache
 	key       []byte
+	repoKey   int // key[:repoKey] is the repository's key
 	img       Image
 	body      []byte
 	rec       imageRecord
-	buf       [160]byte // room for most keys: account, region, name and a sha256 digest
+	buf       [160]byte         // room for most keys: account, region, name and a sha256 digest
+	fn        func(kv.Tx) error // read
 }
 
-func (m *manifestRead) read(tx kv.Tx) error {
-	// As resolve answers: the repository first, then the reference.
-	if tx.Get(bRepos, m.key) == nil {
+var manifestReads = sync.Pool{New: func() any {
+	m := new(manifestRead)
+	m.fn = m.read
+	return m
+}}
+
+// missing answers a read that found no manifest as resolve does: the
+// repository first (it does not exist), then the reason given.
+func (m *manifestRead) missing(tx kv.Tx, err error) error {
+	if tx.Get(bRepos, m.key[:m.repoKey]) == nil {
 		return repoNotFound(m.reg, m.repo)
+	}
+	return err
+}
+
+// read looks the repository up only when the manifest is not found: a
+// repository's manifests and tags are deleted with it, in one transaction,
+// so a manifest found is in a repository that exists.
+func (m *manifestRead) read(tx kv.Tx) error {
+	snap := snapshotOf(tx)
+	if snap != 0 {
+		// The repository's key, extended by the reference: what byRef
+		// remembers reads by.
+		m.key = append(append(m.key, sep...), m.ref...)
+		if e := m.cache.atSnapshot(m.key, snap); e != nil {
+			m.img, m.body = e.img, e.body
+			return nil
+		}
+		m.key = m.key[:m.repoKey]
 	}
 	var dg digest.Digest
 	if IsDigestReference(m.ref) {
 		d, err := ParseDigest(m.ref)
 		if err != nil {
-			return err
+			return m.missing(tx, err)
 		}
 		dg = d
 	} else if !ValidTag(m.ref) {
-		return Errorf(KindTagInvalid, "invalid tag '%s'", m.ref)
+		return m.missing(tx, Errorf(KindTagInvalid, "invalid tag '%s'", m.ref))
 	}
 	m.key = append(m.key, sep...)
 	in := len(m.key)
 	if dg == "" {
 		if dg = digest.Digest(tx.Get(bTags, append(m.key, m.ref...))); dg == "" {
-			return manifestNotFound(m.repo, m.ref)
+			return m.missing(tx, manifestNotFound(m.repo, m.ref))
 		}
 	}
 	m.key = append(m.key[:in], dg...)
 	b := tx.Get(bManifests, m.key)
 	if b == nil {
-		return manifestNotFound(m.repo, m.ref)
+		return m.missing(tx, manifestNotFound(m.repo, m.ref))
 	}
-	if err := decodeRecord(b, &m.rec); err != nil {
-		return corrupt("image", m.key, err)
+	e := m.cache.get(m.key, b)
+	if e != nil {
+		m.img, m.body = e.img, e.body
+	} else {
+		if err := decodeRecord(b, &m.rec); err != nil {
+			return corrupt("image", m.key, err)
+		}
+		m.img = m.rec.image(dg)
+		if !m.withBody {
+			return nil
+		}
+		if m.body = bytes.Clone(tx.Get(bBytes, m.key)); m.body != nil {
+			e = m.cache.put(m.key, b, m.img, m.body)
+		}
 	}
-	m.img = m.rec.image(dg)
-	if m.withBody {
-		m.body = bytes.Clone(tx.Get(bBytes, m.key))
+	if snap != 0 && e != nil {
+		m.cache.remember(string(m.key[:m.repoKey])+sep+m.ref, snap, m.key, e)
 	}
 	return nil
 }

@@ -84,6 +84,9 @@ type Registry struct {
 	gcMu sync.RWMutex
 
 	pulls pullTimes
+
+	// manifests remembers decoded manifest reads (manifestcache.go).
+	manifests manifestCache
 }
 
 // New builds a Registry over the given stores.

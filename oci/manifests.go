@@ -26,8 +26,12 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		h.writeError(w, r, err)
 		return
 	}
-	setHeaders(w.Header(), "Content-Type", m.MediaType, "Docker-Content-Digest", m.Digest.String(),
-		"Etag", `"`+m.Digest.String()+`"`, "Content-Length", strconv.FormatInt(m.Size, 10))
+	// Set as setHeaders does, with keys written in canonical form rather
+	// than canonicalized: every pull answers with them.
+	dg := m.Digest.String()
+	v := []string{m.MediaType, dg, `"` + dg + `"`, strconv.FormatInt(m.Size, 10)}
+	hd := w.Header()
+	hd["Content-Type"], hd["Docker-Content-Digest"], hd["Etag"], hd["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3], v[3:4:4]
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)

@@ -44,32 +44,29 @@ func parseRoute(p string) (route, bool) {
 	if name, ok := strings.CutSuffix(p, "/tags/list"); ok && name != "" {
 		return route{name: name, kind: kindTags}, true
 	}
-	best := route{}
-	bestAt := -1
-	for _, m := range markers {
-		i := strings.LastIndex(p, m.marker)
-		if i <= 0 {
-			continue
-		}
-		rest := p[i+len(m.marker):]
-		if strings.Contains(rest, "/") {
-			continue
-		}
-		// "/blobs/uploads/" also contains "/blobs/": prefer the longer marker at the same place.
-		if i > bestAt {
-			best, bestAt = route{name: p[:i], kind: m.kind, ref: rest}, i
-		}
-	}
-	if bestAt < 0 {
+	// The reference is the last segment, so a marker ends at the last
+	// slash: one scan, then a suffix test per marker (no two markers end
+	// alike, so at most one matches).
+	j := strings.LastIndexByte(p, '/')
+	if j < 0 {
 		return route{}, false
 	}
-	if best.ref == "" {
-		if best.kind != kindUpload {
-			return route{}, false
+	head, rest := p[:j+1], p[j+1:]
+	for _, m := range markers {
+		i := len(head) - len(m.marker)
+		if i <= 0 || head[i:] != m.marker {
+			continue
 		}
-		best.kind = kindUploads
+		rt := route{name: p[:i], kind: m.kind, ref: rest}
+		if rt.ref == "" {
+			if rt.kind != kindUpload {
+				return route{}, false
+			}
+			rt.kind = kindUploads
+		}
+		return rt, true
 	}
-	return best, true
+	return route{}, false
 }
 
 // resource is what a route's actions act on: the catalog lists the whole

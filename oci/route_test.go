@@ -1,6 +1,8 @@
 package oci
 
 import (
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/core"
@@ -91,6 +93,65 @@ func TestHostRegistry(t *testing.T) {
 		got, ok := HostRegistry(c.host)
 		if ok != c.ok || got != c.want {
 			t.Errorf("HostRegistry(%q) = %+v, %v; want %+v, %v", c.host, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// parseRouteByMarkers is parseRoute as first written, every marker searched
+// for: the oracle for the one-scan form.
+func parseRouteByMarkers(p string) (route, bool) {
+	switch p {
+	case "":
+		return route{kind: kindBase}, true
+	case "_catalog":
+		return route{kind: kindCatalog}, true
+	}
+	if name, ok := strings.CutSuffix(p, "/tags/list"); ok && name != "" {
+		return route{name: name, kind: kindTags}, true
+	}
+	best := route{}
+	bestAt := -1
+	for _, m := range markers {
+		i := strings.LastIndex(p, m.marker)
+		if i <= 0 {
+			continue
+		}
+		rest := p[i+len(m.marker):]
+		if strings.Contains(rest, "/") {
+			continue
+		}
+		if i > bestAt {
+			best, bestAt = route{name: p[:i], kind: m.kind, ref: rest}, i
+		}
+	}
+	if bestAt < 0 {
+		return route{}, false
+	}
+	if best.ref == "" {
+		if best.kind != kindUpload {
+			return route{}, false
+		}
+		best.kind = kindUploads
+	}
+	return best, true
+}
+
+func TestParseRouteAnswersAsTheMarkerSearchDid(t *testing.T) {
+	parts := []string{"", "/", "a", "b/c", "blobs", "uploads", "manifests", "referrers", "tags", "list", "_catalog", "x"}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := range 200000 {
+		var b strings.Builder
+		for range rnd.IntN(7) {
+			b.WriteString(parts[rnd.IntN(len(parts))])
+			if rnd.IntN(3) > 0 {
+				b.WriteByte('/')
+			}
+		}
+		p := b.String()
+		got, gotOK := parseRoute(p)
+		want, wantOK := parseRouteByMarkers(p)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("path %d %q: %+v %v, want %+v %v", i, p, got, gotOK, want, wantOK)
 		}
 	}
 }

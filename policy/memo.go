@@ -53,64 +53,60 @@ func (e *Engine) memoKey(r Request) (string, bool) {
 // then costs no allocation for its key.
 var memoKeys = sync.Pool{New: func() any { return new([]byte) }}
 
-// appendMemoKey appends r's memoKey to b.
+// appendMemoKey appends r's memoKey to b. Every decision builds one, so it
+// is written with helpers the compiler inlines rather than closures; its
+// bytes are those of appendMemoKeyByClosures, its first form (memo_test.go).
 func (e *Engine) appendMemoKey(b []byte, r Request) ([]byte, bool) {
-	field := func(s string) {
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
-		b = append(b, s...)
-	}
-	fields := func(list []string) {
-		field(strconv.Itoa(len(list)))
-		for _, s := range list {
-			field(s)
-		}
-	}
-	sortedMap := func(m map[string]string) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		field(strconv.Itoa(len(keys)))
-		for _, k := range keys {
-			field(k)
-			field(m[k])
-		}
-	}
 	var keys []string
-	policy := func(text string, kind Kind) bool {
+	policy := func(b []byte, text string, kind Kind) ([]byte, bool) {
 		if text == "" {
-			field("")
-			return true
+			return appendField(b, ""), true
 		}
 		c := e.compile(text, kind)
 		if c.err != nil || c.allContext {
-			return false
+			return b, false
 		}
-		field(c.id)
 		keys = append(keys, c.contextKeys...)
-		return true
+		return appendField(b, c.id), true
 	}
-	p := r.Principal
-	fields([]string{p.ARN, p.Account, p.Type, p.RoleARN, p.UserID, p.Username, p.OrgID})
-	fields(p.OrgPaths)
-	sortedMap(p.Tags)
-	field(strconv.Itoa(len(p.Policies)))
+	p := &r.Principal
+	b = appendCount(b, 7)
+	b = appendField(b, p.ARN)
+	b = appendField(b, p.Account)
+	b = appendField(b, p.Type)
+	b = appendField(b, p.RoleARN)
+	b = appendField(b, p.UserID)
+	b = appendField(b, p.Username)
+	b = appendField(b, p.OrgID)
+	b = appendCount(b, len(p.OrgPaths))
+	for _, s := range p.OrgPaths {
+		b = appendField(b, s)
+	}
+	b = appendSortedMap(b, p.Tags)
+	b = appendCount(b, len(p.Policies))
+	ok := true
 	for _, text := range p.Policies {
-		if !policy(text, Identity) {
+		if b, ok = policy(b, text, Identity); !ok {
 			return b, false
 		}
 	}
-	fields([]string{r.Action, r.Resource, r.ResourceAccount, r.ResourceRegion, r.RegistryPolicyScope})
-	sortedMap(r.ResourceTags)
-	if !policy(r.ResourcePolicy, Repository) || !policy(r.RegistryPolicy, Registry) {
+	b = appendCount(b, 5)
+	b = appendField(b, r.Action)
+	b = appendField(b, r.Resource)
+	b = appendField(b, r.ResourceAccount)
+	b = appendField(b, r.ResourceRegion)
+	b = appendField(b, r.RegistryPolicyScope)
+	b = appendSortedMap(b, r.ResourceTags)
+	if b, ok = policy(b, r.ResourcePolicy, Repository); !ok {
+		return b, false
+	}
+	if b, ok = policy(b, r.RegistryPolicy, Registry); !ok {
 		return b, false
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	for _, k := range keys {
-		field(k)
+		b = appendField(b, k)
 		v, ok := r.Context[k]
 		if !ok {
 			// Context names may come in any case.
@@ -122,13 +118,58 @@ func (e *Engine) appendMemoKey(b []byte, r Request) ([]byte, bool) {
 			}
 		}
 		if !ok {
-			field("-") // absent, which Null and ...IfExists tell from empty
+			b = appendField(b, "-") // absent, which Null and ...IfExists tell from empty
 			continue
 		}
-		field("+")
-		fields(v)
+		b = appendField(b, "+")
+		b = appendCount(b, len(v))
+		for _, s := range v {
+			b = appendField(b, s)
+		}
 	}
 	return b, true
+}
+
+// appendField appends s as one field of a memo key: its length, ':', s.
+func appendField(b []byte, s string) []byte {
+	if n := len(s); n < 10 {
+		b = append(b, byte('0'+n), ':')
+	} else {
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(b, ':')
+	}
+	return append(b, s...)
+}
+
+// appendCount appends n as a field (its decimal digits, as a field).
+func appendCount(b []byte, n int) []byte {
+	if n >= 0 && n < 10 {
+		return append(b, '1', ':', byte('0'+n))
+	}
+	var d [20]byte
+	digits := strconv.AppendInt(d[:0], int64(n), 10)
+	b = strconv.AppendInt(b, int64(len(digits)), 10)
+	b = append(b, ':')
+	return append(b, digits...)
+}
+
+// appendSortedMap appends m's size, then its keys in order, each followed
+// by its value.
+func appendSortedMap(b []byte, m map[string]string) []byte {
+	if len(m) == 0 {
+		return appendCount(b, 0)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = appendCount(b, len(keys))
+	for _, k := range keys {
+		b = appendField(b, k)
+		b = appendField(b, m[k])
+	}
+	return b
 }
 
 // variable finds the key of each ${key} or ${key, 'default'}.

@@ -2,6 +2,11 @@ package policy
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -64,4 +69,141 @@ func TestKeysNoPolicyReadsDoNotSeparateQuestions(t *testing.T) {
 	if k4, _ := e.memoKey(r); k4 == k1 {
 		t.Fatal("the resource's tags did not separate two questions")
 	}
+}
+
+// The memo key is built without closures now; it must be the same bytes as
+// before, for every kind of request (lengths and counts of one digit and of
+// several, maps, policies read or not, keys of any case, absent keys).
+func TestMemoKeyIsTheSameAsWhenBuiltWithClosures(t *testing.T) {
+	e := NewEngine()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	str := func() string {
+		return strings.Repeat("x", rnd.IntN(3)*rnd.IntN(60)) + strconv.Itoa(rnd.IntN(1000))
+	}
+	list := func() []string {
+		var l []string
+		for range rnd.IntN(3) * rnd.IntN(7) {
+			l = append(l, str())
+		}
+		return l
+	}
+	tags := func() map[string]string {
+		if rnd.IntN(2) == 0 {
+			return nil
+		}
+		m := map[string]string{}
+		for range rnd.IntN(14) {
+			m[str()] = str()
+		}
+		return m
+	}
+	policies := []string{"",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"Bool":{"aws:SecureTransport":"true"}}}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"222222222222"},"Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"${aws:PrincipalTag/team}"}}}]}`,
+	}
+	identity := []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringLike":{"aws:RequestTag/env":"prod*"}}}]}`}
+	for i := range 2000 {
+		r := Request{
+			Principal: Principal{ARN: str(), Account: str(), Type: str(), RoleARN: str(), UserID: str(), Username: str(), OrgID: str(),
+				OrgPaths: list(), Tags: tags()},
+			Action: str(), Resource: str(), ResourceAccount: str(), ResourceRegion: str(), RegistryPolicyScope: str(),
+			ResourceTags: tags(), ResourcePolicy: policies[rnd.IntN(len(policies))], RegistryPolicy: policies[rnd.IntN(len(policies))],
+		}
+		if rnd.IntN(3) == 0 {
+			r.Principal.Policies = identity
+		}
+		r.Context = map[string][]string{}
+		for _, k := range []string{"aws:sourceip", "AWS:SecureTransport", "aws:requesttag/env", "aws:principaltag/team"} {
+			if rnd.IntN(3) > 0 {
+				r.Context[k] = list()
+			}
+		}
+		got, gotOK := e.appendMemoKey(nil, r)
+		want, wantOK := e.appendMemoKeyByClosures(nil, r)
+		if string(got) != string(want) || gotOK != wantOK {
+			t.Fatalf("request %d: key %q (%v), want %q (%v)", i, got, gotOK, want, wantOK)
+		}
+	}
+	if got, want := fmt.Sprint(appendCount(nil, 12345)), fmt.Sprint([]byte("5:12345")); got != want {
+		t.Fatalf("appendCount(12345) = %s, want %s", got, want)
+	}
+}
+
+// appendMemoKeyByClosures is appendMemoKey as first written: the oracle
+// for the faster one.
+func (e *Engine) appendMemoKeyByClosures(b []byte, r Request) ([]byte, bool) {
+	field := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	fields := func(list []string) {
+		field(strconv.Itoa(len(list)))
+		for _, s := range list {
+			field(s)
+		}
+	}
+	sortedMap := func(m map[string]string) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		field(strconv.Itoa(len(keys)))
+		for _, k := range keys {
+			field(k)
+			field(m[k])
+		}
+	}
+	var keys []string
+	policy := func(text string, kind Kind) bool {
+		if text == "" {
+			field("")
+			return true
+		}
+		c := e.compile(text, kind)
+		if c.err != nil || c.allContext {
+			return false
+		}
+		field(c.id)
+		keys = append(keys, c.contextKeys...)
+		return true
+	}
+	p := r.Principal
+	fields([]string{p.ARN, p.Account, p.Type, p.RoleARN, p.UserID, p.Username, p.OrgID})
+	fields(p.OrgPaths)
+	sortedMap(p.Tags)
+	field(strconv.Itoa(len(p.Policies)))
+	for _, text := range p.Policies {
+		if !policy(text, Identity) {
+			return b, false
+		}
+	}
+	fields([]string{r.Action, r.Resource, r.ResourceAccount, r.ResourceRegion, r.RegistryPolicyScope})
+	sortedMap(r.ResourceTags)
+	if !policy(r.ResourcePolicy, Repository) || !policy(r.RegistryPolicy, Registry) {
+		return b, false
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	for _, k := range keys {
+		field(k)
+		v, ok := r.Context[k]
+		if !ok {
+			// Context names may come in any case.
+			for name, vals := range r.Context {
+				if strings.EqualFold(name, k) {
+					v, ok = vals, true
+					break
+				}
+			}
+		}
+		if !ok {
+			field("-") // absent, which Null and ...IfExists tell from empty
+			continue
+		}
+		field("+")
+		fields(v)
+	}
+	return b, true
 }

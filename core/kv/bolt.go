@@ -239,6 +239,17 @@ func (b *Bolt) Close() error { return b.db.Close() }
 
 type boltTx struct{ tx *bolt.Tx }
 
+// Snapshot identifies the committed state a read transaction sees: bbolt's
+// id of the last commit, so two read transactions with the same snapshot
+// read the same data, and readers may remember what they read by it. A
+// write transaction has none (0): its data is in flux.
+func (t boltTx) Snapshot() uint64 {
+	if t.tx.Writable() {
+		return 0
+	}
+	return uint64(t.tx.ID())
+}
+
 func (t boltTx) Get(bucket string, key []byte) []byte {
 	bk := t.tx.Bucket([]byte(bucket))
 	if bk == nil {
