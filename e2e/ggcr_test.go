@@ -128,6 +128,27 @@ func TestGGCRImageRoundTrip(t *testing.T) {
 	}
 }
 
+// TestGGCRPullsLargeLayersFromDisk pushes layers of several MiB into berth
+// on disk and pulls them back byte for byte: a blob file of 1 MiB or more is
+// served from a mapping of the file (core/blob), the rest with sendfile.
+func TestGGCRPullsLargeLayersFromDisk(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push")
+	opts := ggcr(newTransport(t, b), b.Token(""))
+	img, err := random.Image(3<<20+777, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref(t, b, "ggcr/large:v1"), img, opts...); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	got, err := remote.Image(ref(t, b, "ggcr/large:v1"), opts...)
+	if err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	compareImages(t, img, got)
+}
+
 // TestGGCRIndexRoundTrip pushes a random index (each child with its layers)
 // and pulls every part back.
 func TestGGCRIndexRoundTrip(t *testing.T) {
