@@ -25,39 +25,10 @@ func (h *Handler) getBlob(ctx context.Context, w http.ResponseWriter, r *http.Re
 	defer rd.Close()
 	setHeaders(w.Header(), "Docker-Content-Digest", dg.String(), "Content-Type", "application/octet-stream",
 		"Etag", `"`+dg.String()+`"`, "Cache-Control", "max-age=31536000")
-	// ServeContent answers Range requests (206/416) and HEAD; from an
-	// *os.File it lets the kernel send the bytes.
-	blob.ServeContent(wholeWrites{w}, r, rd)
+	// ServeContent answers Range requests (206/416) and HEAD, and sends the
+	// bytes the cheapest way the blob's store allows.
+	blob.ServeContent(w, r, rd)
 }
-
-// inMemory is what an in-memory blob's reader is (a bytes.Reader): one
-// that can write all it has left in one call.
-type inMemory interface {
-	Len() int
-	io.WriterTo
-}
-
-// wholeWrites lets a response copy an in-memory blob in one Write, where
-// http.ServeContent's io.CopyN would go 32 KiB (and one system call) at a
-// time. Any other body, a file's above all (sendfile), is the wrapped
-// writer's to copy, as before.
-type wholeWrites struct{ http.ResponseWriter }
-
-func (w wholeWrites) ReadFrom(src io.Reader) (int64, error) {
-	if lr, ok := src.(*io.LimitedReader); ok {
-		if m, ok := lr.R.(inMemory); ok && int64(m.Len()) <= lr.N {
-			n, err := m.WriteTo(w.ResponseWriter)
-			lr.N -= n
-			return n, err
-		}
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(w.ResponseWriter, src)
-}
-
-func (w wholeWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (h *Handler) deleteBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	dg, err := core.ParseDigest(rt.ref)

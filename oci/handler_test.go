@@ -908,39 +908,6 @@ func TestErrorBodyIsTheSpecDocument(t *testing.T) {
 	}
 }
 
-// writeCounter counts the Writes it is given.
-type writeCounter struct {
-	httptest.ResponseRecorder
-	writes int
-}
-
-func (w *writeCounter) Write(b []byte) (int, error) {
-	w.writes++
-	return w.ResponseRecorder.Write(b)
-}
-
-// An in-memory blob's bytes reach the response in one Write when the copy
-// wants all of them, and a range of them exactly, through the writer's own
-// copy otherwise.
-func TestInMemoryBlobsAreWrittenWhole(t *testing.T) {
-	data := bytes.Repeat([]byte("0123456789"), 10_000)
-	for _, c := range []struct {
-		limit      int64
-		whole      bool
-		wantWrites int
-	}{{int64(len(data)), true, 1}, {int64(len(data)) + 5, true, 1}, {1000, false, 0}} {
-		w := &writeCounter{ResponseRecorder: *httptest.NewRecorder()}
-		n, err := wholeWrites{w}.ReadFrom(&io.LimitedReader{R: bytes.NewReader(data), N: c.limit})
-		want := min(c.limit, int64(len(data)))
-		if err != nil || n != want || !bytes.Equal(w.Body.Bytes(), data[:want]) {
-			t.Fatalf("limit %d: copied %d (%v), body of %d bytes; want %d", c.limit, n, err, w.Body.Len(), want)
-		}
-		if c.whole && w.writes != c.wantWrites {
-			t.Errorf("limit %d: %d writes, want %d", c.limit, w.writes, c.wantWrites)
-		}
-	}
-}
-
 // setHeaders sets what Header.Set would, whatever the keys' case, and each
 // value stays its own: adding to one header leaves the others as they were.
 func TestSetHeadersIsHeaderSet(t *testing.T) {

@@ -622,6 +622,7 @@ type writeLog struct {
 	status   int
 	body     bytes.Buffer
 	largestW int
+	writes   int
 }
 
 func (w *writeLog) Header() http.Header { return w.h }
@@ -633,6 +634,7 @@ func (w *writeLog) WriteHeader(code int) {
 func (w *writeLog) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	w.largestW = max(w.largestW, len(p))
+	w.writes++
 	return w.body.Write(p)
 }
 
@@ -684,6 +686,29 @@ func TestServeContentWritesALargeFileFromAMapping(t *testing.T) {
 		}
 		if mapped := w.largestW >= 1<<20; mapped != c.mappedOnce && runtime.GOOS == "linux" {
 			t.Errorf("%q: largest write %d bytes: mapped %v, want %v", c.rng, w.largestW, mapped, c.mappedOnce)
+		}
+	}
+}
+
+// An in-memory blob's bytes (a reader that tells its Len and writes itself,
+// as a bytes.Reader or a Mem blob's) reach the response in one Write when the
+// copy wants all of them, and a range of them exactly, through the writer's
+// own copy otherwise.
+func TestInMemoryBlobsAreWrittenWhole(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 10_000)
+	for _, c := range []struct {
+		limit      int64
+		whole      bool
+		wantWrites int
+	}{{int64(len(data)), true, 1}, {int64(len(data)) + 5, true, 1}, {1000, false, 0}} {
+		w := &writeLog{h: http.Header{}}
+		n, err := blob.DirectWrites(w).ReadFrom(&io.LimitedReader{R: bytes.NewReader(data), N: c.limit})
+		want := min(c.limit, int64(len(data)))
+		if err != nil || n != want || !bytes.Equal(w.body.Bytes(), data[:want]) {
+			t.Fatalf("limit %d: copied %d (%v), body of %d bytes; want %d", c.limit, n, err, w.body.Len(), want)
+		}
+		if c.whole && w.writes != c.wantWrites {
+			t.Errorf("limit %d: %d writes, want %d", c.limit, w.writes, c.wantWrites)
 		}
 	}
 }

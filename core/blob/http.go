@@ -10,8 +10,8 @@ import (
 )
 
 // ServeContent answers a GET or HEAD of a blob with http.ServeContent (Range
-// requests, preconditions; a large file is written from a mapping of it,
-// see mappedWrites), except that a range
+// requests, preconditions; an in-memory blob is written in one Write and a
+// large file from a mapping of it, see directWrites), except that a range
 // selecting no byte never reaches it: ServeContent answers one with 206 and
 // an impossible Content-Range such as "bytes 100-99/100" (golang/go#81262).
 // So an empty blob is served whole (RFC 9110 lets a server ignore Range),
@@ -28,7 +28,7 @@ func ServeContent(w http.ResponseWriter, r *http.Request, rd Reader) {
 			}
 		}
 	}
-	http.ServeContent(mappedWrites{w}, r, "", time.Time{}, Seeker(rd))
+	http.ServeContent(directWrites{w}, r, "", time.Time{}, Seeker(rd))
 }
 
 // minMapped is the least a response writes from a mapping of its file
@@ -39,17 +39,36 @@ const minMapped = 1 << 20
 // tests).
 var mapWindow int64 = 64 << 20
 
-// mappedWrites sends what ServeContent copies from a blob's file, when it is
-// large, from a mapping of the file (writeMapped); anything else is the
-// wrapped writer's to copy.
-type mappedWrites struct{ http.ResponseWriter }
+// inMemory is what an in-memory blob's reader is (a bytes.Reader): one that
+// can write all it has left in one call.
+type inMemory interface {
+	Len() int
+	io.WriterTo
+}
 
-func (w mappedWrites) ReadFrom(src io.Reader) (int64, error) {
-	if lr, ok := src.(*io.LimitedReader); ok && lr.N >= minMapped {
-		if f, ok := lr.R.(*os.File); ok {
-			if n, err, ok := writeMapped(w.ResponseWriter, f, lr.N); ok {
+// directWrites sends what ServeContent copies (always an io.LimitedReader
+// over what Seeker returned) the cheapest way its source allows: an
+// in-memory blob in one Write, where ServeContent's io.CopyN would go 32 KiB
+// (and one system call) at a time; a large file from a mapping of it
+// (writeMapped). Anything else, a small file above all (sendfile), is the
+// wrapped writer's to copy.
+type directWrites struct{ http.ResponseWriter }
+
+func (w directWrites) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		switch r := lr.R.(type) {
+		case inMemory:
+			if int64(r.Len()) <= lr.N {
+				n, err := r.WriteTo(w.ResponseWriter)
 				lr.N -= n
 				return n, err
+			}
+		case *os.File:
+			if lr.N >= minMapped {
+				if n, err, ok := writeMapped(w.ResponseWriter, r, lr.N); ok {
+					lr.N -= n
+					return n, err
+				}
 			}
 		}
 	}
@@ -59,7 +78,7 @@ func (w mappedWrites) ReadFrom(src io.Reader) (int64, error) {
 	return io.Copy(w.ResponseWriter, src)
 }
 
-func (w mappedWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w directWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // nonEmptyRanges returns the Range header h without the ranges that select
 // no byte of a blob of size bytes, as ServeContent parses them.
