@@ -15,6 +15,10 @@ type Mem struct {
 	mu      sync.RWMutex
 	buckets map[string]*btree.BTreeG[memEntry]
 	closed  bool
+	// ro is every View's transaction (a read-only one holds no state), and
+	// rw every Update's (one at a time, under mu): a request makes several
+	// of each, and each cost an allocation.
+	ro, rw memTx
 }
 
 type memEntry struct{ k, v []byte }
@@ -22,7 +26,12 @@ type memEntry struct{ k, v []byte }
 func lessEntry(a, b memEntry) bool { return bytes.Compare(a.k, b.k) < 0 }
 
 // NewMem returns an empty in-memory store.
-func NewMem() *Mem { return &Mem{buckets: map[string]*btree.BTreeG[memEntry]{}} }
+func NewMem() *Mem {
+	m := &Mem{buckets: map[string]*btree.BTreeG[memEntry]{}}
+	m.ro = memTx{m: m}
+	m.rw = memTx{m: m, writable: true}
+	return m
+}
 
 func (m *Mem) View(fn func(Tx) error) error {
 	m.mu.RLock()
@@ -30,7 +39,7 @@ func (m *Mem) View(fn func(Tx) error) error {
 	if m.closed {
 		return ErrClosed
 	}
-	return fn(&memTx{m: m})
+	return fn(&m.ro)
 }
 
 func (m *Mem) Update(fn func(Tx) error) (err error) {
@@ -39,12 +48,19 @@ func (m *Mem) Update(fn func(Tx) error) (err error) {
 	if m.closed {
 		return ErrClosed
 	}
-	tx := &memTx{m: m, writable: true}
+	tx := &m.rw
 	defer func() {
 		if p := recover(); p != nil {
 			tx.rollback()
 			panic(p)
 		}
+		// Kept for the next Update, without the old values it points to,
+		// unless a large transaction grew it.
+		if cap(tx.log) > 64 {
+			tx.log = nil
+		}
+		clear(tx.log)
+		tx.log = tx.log[:0]
 	}()
 	if err = fn(tx); err != nil {
 		tx.rollback()
@@ -133,7 +149,7 @@ func (t *memTx) set(bucket string, key, value []byte, present, record bool) {
 	}
 	if record {
 		if t.log == nil {
-			t.log = make([]undo, 0, 4) // most transactions write a few keys: one allocation
+			t.log = make([]undo, 0, 8) // most transactions write a few keys: one allocation, kept (Mem.rw)
 		}
 		t.log = append(t.log, undo{bucket: bucket, key: key, prev: old.v, existed: existed})
 	}
@@ -144,7 +160,8 @@ func (t *memTx) rollback() {
 		u := t.log[i]
 		t.set(u.bucket, u.key, u.prev, u.existed, false)
 	}
-	t.log = nil
+	clear(t.log)
+	t.log = t.log[:0]
 }
 
 func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
