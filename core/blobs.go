@@ -257,11 +257,16 @@ type openUpload struct {
 	rec       uploadRecord
 	done      bool         // committed or cancelled: later requests see it as unknown
 	writtenAt atomic.Int64 // when bytes last arrived (unix ns), exactly: rec.WrittenAt lags; read without the lock
-	// ended is done once the session was ended from outside (Reset, its
+	// ended once the session was ended from outside (Reset, its
 	// repository deleted), which does not wait for a request holding it:
-	// see endSessions.
-	ended context.Context
-	end   context.CancelFunc
+	// see endSessions. end interrupts the body of the chunk being received
+	// (reading, under endMu). A flag and a mutex, not a context: a
+	// cancellable context and an AfterFunc per chunk cost five allocations
+	// on every small blob's push.
+	ended   atomic.Bool
+	endMu   sync.Mutex
+	reading Interrupter
+	body    sessionBody // the chunk being received (appendChunk), held under mu
 
 	// recorded: the session's record is in the store; else it is known by
 	// its id and this process (uploadids.go). Written holding mu and r.mu.
@@ -277,7 +282,6 @@ type openUpload struct {
 
 func newOpenUpload(rec uploadRecord) *openUpload {
 	u := &openUpload{rec: rec}
-	u.ended, u.end = context.WithCancel(context.Background())
 	u.writtenAt.Store(rec.lastActive().UnixNano())
 	return u
 }
@@ -289,14 +293,43 @@ func newOpenUpload(rec uploadRecord) *openUpload {
 // than when the client sends more or the body's idle deadline passes.
 type Interrupter interface{ Interrupt() }
 
+// end ends the session from outside, interrupting the chunk being received.
+func (u *openUpload) end() {
+	u.endMu.Lock()
+	defer u.endMu.Unlock()
+	u.ended.Store(true)
+	if u.reading != nil {
+		u.reading.Interrupt()
+	}
+}
+
+// watch has end interrupt body while a chunk is received, until unwatch.
+func (u *openUpload) watch(body io.Reader) {
+	i, ok := body.(Interrupter)
+	if !ok {
+		return
+	}
+	u.endMu.Lock()
+	defer u.endMu.Unlock()
+	if !u.ended.Load() { // else sessionBody refuses every read
+		u.reading = i
+	}
+}
+
+func (u *openUpload) unwatch() {
+	u.endMu.Lock()
+	u.reading = nil
+	u.endMu.Unlock()
+}
+
 // sessionBody reads a chunk for a session, and stops when the session ends.
 type sessionBody struct {
-	ended context.Context
+	ended *atomic.Bool
 	body  io.Reader
 }
 
-func (b sessionBody) Read(p []byte) (int, error) {
-	if b.ended.Err() != nil {
+func (b *sessionBody) Read(p []byte) (int, error) {
+	if b.ended.Load() {
 		return 0, errSessionEnded
 	}
 	return b.body.Read(p)
@@ -537,7 +570,7 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 	}
 	r.mu.Unlock()
 	u.mu.Lock()
-	if u.done || u.ended.Err() != nil || u.rec.Registry != reg || u.rec.Repository != repo || !u.recorded && u.rec.RepoGen != gen {
+	if u.done || u.ended.Load() || u.rec.Registry != reg || u.rec.Repository != repo || !u.recorded && u.rec.RepoGen != gen {
 		u.mu.Unlock()
 		return nil, nil, uploadNotFound(id)
 	}
@@ -581,7 +614,7 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 	var err error
 	switch {
 	case u.done:
-	case u.ended.Err() != nil:
+	case u.ended.Load():
 		up.Cancel()
 		u.done = true
 	case up.Size() == 0:
@@ -725,14 +758,12 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 		return nil
 	}
 	before := up.Size()
-	interrupt := context.AfterFunc(u.ended, func() {
-		if i, ok := body.(Interrupter); ok {
-			i.Interrupt()
-		}
-	})
-	_, err := io.Copy(up, sessionBody{u.ended, body})
-	interrupt()
-	if u.ended.Err() != nil {
+	u.watch(body)
+	u.body = sessionBody{&u.ended, body}
+	_, err := io.Copy(up, &u.body)
+	u.body = sessionBody{}
+	u.unwatch()
+	if u.ended.Load() {
 		// Its bytes go when the request lets go of the session (release).
 		return Errorf(KindUploadNotFound, "The upload with id '%s' was ended (its repository deleted, or the registry reset) while this chunk was being received", u.rec.ID)
 	}
