@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -241,6 +242,10 @@ type uploadRecord struct {
 	Inline bool `json:"inline,omitempty"`
 }
 
+// recheckRepoSize is the size from which commit checks that the repository
+// still exists before it stores an upload's bytes.
+const recheckRepoSize = 1 << 20
+
 // activityPrecision is how stale an upload record's WrittenAt may be.
 const activityPrecision = time.Hour
 
@@ -387,9 +392,20 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 // (uploadids.go), and its upload in the blob store is made by the first
 // request that writes (acquire).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
+	// The repository is looked for once, by the session's start; only when
+	// it is missing is it created (on push, when allowed) and the start
+	// tried again.
+	st, err := r.startUpload(reg, repo)
+	if !IsKind(err, KindRepositoryNotFound) {
+		return st, err
+	}
 	if err := r.ensureRepository(ctx, reg, repo, CreateOnPush); err != nil {
 		return UploadStatus{}, err
 	}
+	return r.startUpload(reg, repo)
+}
+
+func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error) {
 	now := r.clock.Now()
 	// Under r.mu from the limit's count to the session's registration: a
 	// Reset or a repository's deletion, which end the sessions they find
@@ -402,10 +418,10 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 	}
 	var rec uploadRecord
 	err = r.kv.View(func(tx kv.Tx) error {
-		if err := getRepo(tx, reg, repo, nil); err != nil {
-			return err // deleted meanwhile
+		gen, err := repoState(tx, reg, repo)
+		if err != nil {
+			return err
 		}
-		gen := repoGen(tx, reg, repo)
 		if err := r.checkUploadLimit(tx, reg); err != nil {
 			return err
 		}
@@ -432,12 +448,16 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 }
 
 // repoState reads, for a request into an upload session, that the
-// repository exists and its generation (repoGen).
+// repository exists (getRepo) and its generation (repoGen), with one key.
 func repoState(tx kv.Tx, reg RegistryID, repo string) (uint64, error) {
-	if err := getRepo(tx, reg, repo, nil); err != nil {
-		return 0, err
+	key := repoKey(reg, repo)
+	if tx.Get(bRepos, key) == nil {
+		return 0, repoNotFound(reg, repo)
 	}
-	return repoGen(tx, reg, repo), nil
+	if v := tx.Get(bUploadGens, key); len(v) == 8 {
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return 0, nil
 }
 
 // rebuildLocked makes a session not open in this process known again (after
@@ -514,13 +534,28 @@ func (r *Registry) markRecorded(u *openUpload) {
 // ended: its id still checks (the secret it was sealed with is the store's,
 // its repository not deleted since) and it has no tombstone.
 func unrecordedLiveTx(tx kv.Tx, rec *uploadRecord, key []byte) error {
-	if tx.Get(bUploadEnds, []byte(rec.ID)) != nil || !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
-		return uploadNotFound(rec.ID)
+	if err := unrecordedUnended(tx, rec, key); err != nil {
+		return err
 	}
 	gen, err := repoState(tx, rec.Registry, rec.Repository)
 	if err != nil {
 		return err
 	}
+	return unrecordedOfGen(rec, gen)
+}
+
+// unrecordedUnended is unrecordedLiveTx's first check: no tombstone, and
+// the store's secret is still the one the id was sealed with.
+func unrecordedUnended(tx kv.Tx, rec *uploadRecord, key []byte) error {
+	if tx.Get(bUploadEnds, []byte(rec.ID)) != nil || !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
+		return uploadNotFound(rec.ID)
+	}
+	return nil
+}
+
+// unrecordedOfGen is unrecordedLiveTx's last check, for a caller that read
+// the repository's state (repoState) already.
+func unrecordedOfGen(rec *uploadRecord, gen uint64) error {
 	if gen != rec.RepoGen {
 		return uploadNotFound(rec.ID)
 	}
@@ -529,8 +564,9 @@ func unrecordedLiveTx(tx kv.Tx, rec *uploadRecord, key []byte) error {
 
 // endSessionTx ends a session in the transaction that completes it: its
 // record goes, unless it was ended meanwhile, and a tombstone keeps its id
-// unknown (uploadids.go).
-func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte) error {
+// unknown (uploadids.go). gen is the repository's generation, which the
+// caller read in tx (repoState).
+func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte, gen uint64) error {
 	if recorded {
 		if tx.Get(bUploads, []byte(rec.ID)) == nil {
 			return uploadNotFound(rec.ID) // ended meanwhile
@@ -541,8 +577,13 @@ func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte) error 
 		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
 			return err
 		}
-	} else if err := unrecordedLiveTx(tx, rec, key); err != nil {
-		return err
+	} else {
+		if err := unrecordedUnended(tx, rec, key); err != nil {
+			return err
+		}
+		if err := unrecordedOfGen(rec, gen); err != nil {
+			return err
+		}
 	}
 	return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
 }
@@ -922,10 +963,14 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	if err := r.bus.check(ctx, ev); err != nil {
 		return Descriptor{}, false, err
 	}
-	// The repository may be gone since the upload started: refuse before the
-	// bytes become a blob that nothing links.
-	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
-		return Descriptor{}, false, err
+	// The repository may be gone since the upload started: refuse before a
+	// large blob's bytes are moved into the store for nothing. (The commit
+	// below checks again, and drops what it stored; for a small blob that
+	// costs less than looking twice on every push.)
+	if up.Size() >= recheckRepoSize {
+		if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
+			return Descriptor{}, false, err
+		}
 	}
 	var orphan []digest.Digest
 	defer func() { r.dropBlobs(orphan) }() // runs after the shared lock is released
@@ -968,7 +1013,8 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	}
 	// A Batch: completions in parallel share a commit (fn changes only tx).
 	err = r.kv.Batch(func(tx kv.Tx) error {
-		if err := getRepo(tx, reg, repo, nil); err != nil {
+		gen, err := repoState(tx, reg, repo)
+		if err != nil {
 			return err
 		}
 		if inline != nil {
@@ -977,7 +1023,7 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 			}
 		}
 		if session != nil {
-			if err := endSessionTx(tx, &srec, recorded, key); err != nil {
+			if err := endSessionTx(tx, &srec, recorded, key, gen); err != nil {
 				return err
 			}
 		}
