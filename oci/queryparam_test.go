@@ -2,6 +2,7 @@ package oci
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,7 @@ func TestQueryParamReadsAsParseQuery(t *testing.T) {
 		"dig%65st=x", "digest=a%3Ab", "digest=a+b", "digest=%zz&digest=ok",
 		"digest=a;b&digest=c", "digest;x=1", "&&digest=z&", "x=1&y=2",
 		"digest=%", "di+gest=1", "digest%=1&digest=2", "=v&digest=w",
+		strings.Repeat("a=1&", 999) + "digest=x", strings.Repeat("a=1&", 20000) + "digest=x",
 	}
 	for _, raw := range raws {
 		q, _ := url.ParseQuery(raw)
