@@ -1006,12 +1006,12 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 		return Descriptor{}, consumed, err
 	}
 	var (
-		srec     uploadRecord
+		srec     *uploadRecord // the held session's: not a copy, which fn's closure would allocate
 		recorded bool
 		key      []byte
 	)
 	if session != nil {
-		srec, recorded, key = session.rec, session.recorded, session.key
+		srec, recorded, key = &session.rec, session.recorded, session.key
 	}
 	// A Batch: completions in parallel share a commit (fn changes only tx).
 	err = r.kv.Batch(func(tx kv.Tx) error {
@@ -1025,7 +1025,7 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 			}
 		}
 		if session != nil {
-			if err := endSessionTx(tx, &srec, recorded, key, gen); err != nil {
+			if err := endSessionTx(tx, srec, recorded, key, gen); err != nil {
 				return err
 			}
 		}
