@@ -375,9 +375,7 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 		return nil
 	}
 	n := r.unrecorded[reg]
-	pre := make([]byte, 0, len(reg.Account)+len(reg.Region)+2*len(sep)) // regPrefix, in one allocation
-	pre = append(append(append(append(pre, reg.Account...), sep...), reg.Region...), sep...)
-	err := tx.Scan(bRegUploads, pre, nil, func(k, v []byte) bool {
+	err := tx.Scan(bRegUploads, []byte(regPrefix(reg)), nil, func(k, v []byte) bool {
 		n++
 		return n < r.maxUploads
 	})
