@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -241,6 +242,10 @@ type uploadRecord struct {
 	Inline bool `json:"inline,omitempty"`
 }
 
+// recheckRepoSize is the size from which commit checks that the repository
+// still exists before it stores an upload's bytes.
+const recheckRepoSize = 1 << 20
+
 // activityPrecision is how stale an upload record's WrittenAt may be.
 const activityPrecision = time.Hour
 
@@ -257,11 +262,16 @@ type openUpload struct {
 	rec       uploadRecord
 	done      bool         // committed or cancelled: later requests see it as unknown
 	writtenAt atomic.Int64 // when bytes last arrived (unix ns), exactly: rec.WrittenAt lags; read without the lock
-	// ended is done once the session was ended from outside (Reset, its
+	// ended once the session was ended from outside (Reset, its
 	// repository deleted), which does not wait for a request holding it:
-	// see endSessions.
-	ended context.Context
-	end   context.CancelFunc
+	// see endSessions. end interrupts the body of the chunk being received
+	// (reading, under endMu). A flag and a mutex, not a context: a
+	// cancellable context and an AfterFunc per chunk cost five allocations
+	// on every small blob's push.
+	ended   atomic.Bool
+	endMu   sync.Mutex
+	reading Interrupter
+	body    sessionBody // the chunk being received (appendChunk), held under mu
 
 	// recorded: the session's record is in the store; else it is known by
 	// its id and this process (uploadids.go). Written holding mu and r.mu.
@@ -277,7 +287,6 @@ type openUpload struct {
 
 func newOpenUpload(rec uploadRecord) *openUpload {
 	u := &openUpload{rec: rec}
-	u.ended, u.end = context.WithCancel(context.Background())
 	u.writtenAt.Store(rec.lastActive().UnixNano())
 	return u
 }
@@ -289,14 +298,43 @@ func newOpenUpload(rec uploadRecord) *openUpload {
 // than when the client sends more or the body's idle deadline passes.
 type Interrupter interface{ Interrupt() }
 
+// end ends the session from outside, interrupting the chunk being received.
+func (u *openUpload) end() {
+	u.endMu.Lock()
+	defer u.endMu.Unlock()
+	u.ended.Store(true)
+	if u.reading != nil {
+		u.reading.Interrupt()
+	}
+}
+
+// watch has end interrupt body while a chunk is received, until unwatch.
+func (u *openUpload) watch(body io.Reader) {
+	i, ok := body.(Interrupter)
+	if !ok {
+		return
+	}
+	u.endMu.Lock()
+	defer u.endMu.Unlock()
+	if !u.ended.Load() { // else sessionBody refuses every read
+		u.reading = i
+	}
+}
+
+func (u *openUpload) unwatch() {
+	u.endMu.Lock()
+	u.reading = nil
+	u.endMu.Unlock()
+}
+
 // sessionBody reads a chunk for a session, and stops when the session ends.
 type sessionBody struct {
-	ended context.Context
+	ended *atomic.Bool
 	body  io.Reader
 }
 
-func (b sessionBody) Read(p []byte) (int, error) {
-	if b.ended.Err() != nil {
+func (b *sessionBody) Read(p []byte) (int, error) {
+	if b.ended.Load() {
 		return 0, errSessionEnded
 	}
 	return b.body.Read(p)
@@ -354,9 +392,20 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 // (uploadids.go), and its upload in the blob store is made by the first
 // request that writes (acquire).
 func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string) (UploadStatus, error) {
+	// The repository is looked for once, by the session's start; only when
+	// it is missing is it created (on push, when allowed) and the start
+	// tried again.
+	st, err := r.startUpload(reg, repo)
+	if !IsKind(err, KindRepositoryNotFound) {
+		return st, err
+	}
 	if err := r.ensureRepository(ctx, reg, repo, CreateOnPush); err != nil {
 		return UploadStatus{}, err
 	}
+	return r.startUpload(reg, repo)
+}
+
+func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error) {
 	now := r.clock.Now()
 	// Under r.mu from the limit's count to the session's registration: a
 	// Reset or a repository's deletion, which end the sessions they find
@@ -369,10 +418,10 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 	}
 	var rec uploadRecord
 	err = r.kv.View(func(tx kv.Tx) error {
-		if err := getRepo(tx, reg, repo, nil); err != nil {
-			return err // deleted meanwhile
+		gen, err := repoState(tx, reg, repo)
+		if err != nil {
+			return err
 		}
-		gen := repoGen(tx, reg, repo)
 		if err := r.checkUploadLimit(tx, reg); err != nil {
 			return err
 		}
@@ -399,12 +448,16 @@ func (r *Registry) StartUpload(ctx context.Context, reg RegistryID, repo string)
 }
 
 // repoState reads, for a request into an upload session, that the
-// repository exists and its generation (repoGen).
+// repository exists (getRepo) and its generation (repoGen), with one key.
 func repoState(tx kv.Tx, reg RegistryID, repo string) (uint64, error) {
-	if err := getRepo(tx, reg, repo, nil); err != nil {
-		return 0, err
+	key := repoKey(reg, repo)
+	if tx.Get(bRepos, key) == nil {
+		return 0, repoNotFound(reg, repo)
 	}
-	return repoGen(tx, reg, repo), nil
+	if v := tx.Get(bUploadGens, key); len(v) == 8 {
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return 0, nil
 }
 
 // rebuildLocked makes a session not open in this process known again (after
@@ -481,13 +534,28 @@ func (r *Registry) markRecorded(u *openUpload) {
 // ended: its id still checks (the secret it was sealed with is the store's,
 // its repository not deleted since) and it has no tombstone.
 func unrecordedLiveTx(tx kv.Tx, rec *uploadRecord, key []byte) error {
-	if tx.Get(bUploadEnds, []byte(rec.ID)) != nil || !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
-		return uploadNotFound(rec.ID)
+	if err := unrecordedUnended(tx, rec, key); err != nil {
+		return err
 	}
 	gen, err := repoState(tx, rec.Registry, rec.Repository)
 	if err != nil {
 		return err
 	}
+	return unrecordedOfGen(rec, gen)
+}
+
+// unrecordedUnended is unrecordedLiveTx's first check: no tombstone, and
+// the store's secret is still the one the id was sealed with.
+func unrecordedUnended(tx kv.Tx, rec *uploadRecord, key []byte) error {
+	if tx.Get(bUploadEnds, []byte(rec.ID)) != nil || !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
+		return uploadNotFound(rec.ID)
+	}
+	return nil
+}
+
+// unrecordedOfGen is unrecordedLiveTx's last check, for a caller that read
+// the repository's state (repoState) already.
+func unrecordedOfGen(rec *uploadRecord, gen uint64) error {
 	if gen != rec.RepoGen {
 		return uploadNotFound(rec.ID)
 	}
@@ -496,8 +564,9 @@ func unrecordedLiveTx(tx kv.Tx, rec *uploadRecord, key []byte) error {
 
 // endSessionTx ends a session in the transaction that completes it: its
 // record goes, unless it was ended meanwhile, and a tombstone keeps its id
-// unknown (uploadids.go).
-func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte) error {
+// unknown (uploadids.go). gen is the repository's generation, which the
+// caller read in tx (repoState).
+func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte, gen uint64) error {
 	if recorded {
 		if tx.Get(bUploads, []byte(rec.ID)) == nil {
 			return uploadNotFound(rec.ID) // ended meanwhile
@@ -508,8 +577,13 @@ func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte) error 
 		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
 			return err
 		}
-	} else if err := unrecordedLiveTx(tx, rec, key); err != nil {
-		return err
+	} else {
+		if err := unrecordedUnended(tx, rec, key); err != nil {
+			return err
+		}
+		if err := unrecordedOfGen(rec, gen); err != nil {
+			return err
+		}
 	}
 	return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
 }
@@ -537,7 +611,7 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 	}
 	r.mu.Unlock()
 	u.mu.Lock()
-	if u.done || u.ended.Err() != nil || u.rec.Registry != reg || u.rec.Repository != repo || !u.recorded && u.rec.RepoGen != gen {
+	if u.done || u.ended.Load() || u.rec.Registry != reg || u.rec.Repository != repo || !u.recorded && u.rec.RepoGen != gen {
 		u.mu.Unlock()
 		return nil, nil, uploadNotFound(id)
 	}
@@ -581,7 +655,7 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 	var err error
 	switch {
 	case u.done:
-	case u.ended.Err() != nil:
+	case u.ended.Load():
 		up.Cancel()
 		u.done = true
 	case up.Size() == 0:
@@ -725,14 +799,12 @@ func (r *Registry) appendChunk(u *openUpload, up blob.Upload, offset int64, body
 		return nil
 	}
 	before := up.Size()
-	interrupt := context.AfterFunc(u.ended, func() {
-		if i, ok := body.(Interrupter); ok {
-			i.Interrupt()
-		}
-	})
-	_, err := io.Copy(up, sessionBody{u.ended, body})
-	interrupt()
-	if u.ended.Err() != nil {
+	u.watch(body)
+	u.body = sessionBody{&u.ended, body}
+	_, err := io.Copy(up, &u.body)
+	u.body = sessionBody{}
+	u.unwatch()
+	if u.ended.Load() {
 		// Its bytes go when the request lets go of the session (release).
 		return Errorf(KindUploadNotFound, "The upload with id '%s' was ended (its repository deleted, or the registry reset) while this chunk was being received", u.rec.ID)
 	}
@@ -891,10 +963,14 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 	if err := r.bus.check(ctx, ev); err != nil {
 		return Descriptor{}, false, err
 	}
-	// The repository may be gone since the upload started: refuse before the
-	// bytes become a blob that nothing links.
-	if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
-		return Descriptor{}, false, err
+	// The repository may be gone since the upload started: refuse before a
+	// large blob's bytes are moved into the store for nothing. (The commit
+	// below checks again, and drops what it stored; for a small blob that
+	// costs less than looking twice on every push.)
+	if up.Size() >= recheckRepoSize {
+		if err := r.kv.View(func(tx kv.Tx) error { return getRepo(tx, reg, repo, nil) }); err != nil {
+			return Descriptor{}, false, err
+		}
 	}
 	var orphan []digest.Digest
 	defer func() { r.dropBlobs(orphan) }() // runs after the shared lock is released
@@ -928,16 +1004,17 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 		return Descriptor{}, consumed, err
 	}
 	var (
-		srec     uploadRecord
+		srec     *uploadRecord // the held session's: not a copy, which fn's closure would allocate
 		recorded bool
 		key      []byte
 	)
 	if session != nil {
-		srec, recorded, key = session.rec, session.recorded, session.key
+		srec, recorded, key = &session.rec, session.recorded, session.key
 	}
 	// A Batch: completions in parallel share a commit (fn changes only tx).
 	err = r.kv.Batch(func(tx kv.Tx) error {
-		if err := getRepo(tx, reg, repo, nil); err != nil {
+		gen, err := repoState(tx, reg, repo)
+		if err != nil {
 			return err
 		}
 		if inline != nil {
@@ -946,7 +1023,7 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 			}
 		}
 		if session != nil {
-			if err := endSessionTx(tx, &srec, recorded, key); err != nil {
+			if err := endSessionTx(tx, srec, recorded, key, gen); err != nil {
 				return err
 			}
 		}

@@ -222,7 +222,7 @@ func (u *memFirst) ReadAt(p []byte, off int64) (int, error) {
 
 func (u *memFirst) SHA256() digest.Digest {
 	if u.up == nil {
-		return digest.NewDigest(digest.SHA256, u.h)
+		return blob.SHA256Digest(u.h)
 	}
 	if su, ok := u.up.(blob.SHA256Upload); ok {
 		return su.SHA256()

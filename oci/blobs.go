@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -196,12 +197,12 @@ func (h *Handler) patchUpload(ctx context.Context, w http.ResponseWriter, r *htt
 }
 
 func (h *Handler) putUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	q := queryOf(r)
-	if !q.Has("digest") {
+	digestParam, ok := queryParam(r.URL.RawQuery, "digest")
+	if !ok {
 		h.writeError(w, r, core.Errorf(core.KindDigestInvalid, "the digest query parameter is required to complete an upload"))
 		return
 	}
-	dg, err := core.ParseDigest(q.Get("digest"))
+	dg, err := core.ParseDigest(digestParam)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -230,4 +231,40 @@ func (h *Handler) cancelUpload(ctx context.Context, w http.ResponseWriter, r *ht
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// queryParam is what url.ParseQuery(raw) holds first for key, and whether it
+// holds key at all (its Get and Has), without building the map: every
+// upload's completion reads its digest so.
+func queryParam(raw, key string) (string, bool) {
+	if strings.Count(raw, "&") >= 1000 {
+		// Many parameters: ParseQuery itself, with its limit on them.
+		q, _ := url.ParseQuery(raw)
+		return q.Get(key), q.Has(key)
+	}
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue // as ParseQuery: empty, or refused
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k != key {
+			if !strings.ContainsAny(k, "%+") {
+				continue
+			}
+			if uk, err := url.QueryUnescape(k); err != nil || uk != key {
+				continue
+			}
+		}
+		if strings.ContainsAny(v, "%+") {
+			uv, err := url.QueryUnescape(v)
+			if err != nil {
+				continue // ParseQuery skips the pair
+			}
+			v = uv
+		}
+		return v, true
+	}
+	return "", false
 }

@@ -189,7 +189,7 @@ func (s *Inline) Take(up Upload, expected digest.Digest) (data []byte, ok bool, 
 	if !isRA {
 		return nil, false, nil
 	}
-	if err := expected.Validate(); err != nil {
+	if err := validDigest(expected); err != nil {
 		return nil, false, ErrDigestMismatch
 	}
 	data = make([]byte, up.Size())

@@ -2,8 +2,10 @@ package kv
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -15,14 +17,47 @@ type Mem struct {
 	mu      sync.RWMutex
 	buckets map[string]*btree.BTreeG[memEntry]
 	closed  bool
+	// ro is every View's transaction (a read-only one holds no state), and
+	// rw every Update's (one at a time, under mu): a request makes several
+	// of each, and each cost an allocation.
+	ro, rw memTx
 }
 
-type memEntry struct{ k, v []byte }
+// memEntry is a key and its value, stored one after the other in one
+// allocation (at p): 16 bytes, where two slices took 48. A B-tree node keeps
+// its entries in an array, and an insertion shifts half of it: smaller
+// entries are fewer bytes moved and fewer cache lines read per write.
+type memEntry struct {
+	p          *byte
+	klen, vlen uint32
+}
 
-func lessEntry(a, b memEntry) bool { return bytes.Compare(a.k, b.k) < 0 }
+// probe is an entry to look key up with (no value).
+func probe(key []byte) memEntry {
+	return memEntry{p: unsafe.SliceData(key), klen: uint32(len(key))}
+}
+
+func (e memEntry) key() []byte { return unsafe.Slice(e.p, e.klen) }
+
+// value is the entry's value: not nil, also when empty (present with an
+// empty value, as bbolt keeps it). Its capacity ends with it.
+func (e memEntry) value() []byte {
+	if e.vlen == 0 {
+		return []byte{}
+	}
+	v := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(e.p), e.klen)), e.vlen)
+	return v[:e.vlen:e.vlen]
+}
+
+func lessEntry(a, b memEntry) bool { return bytes.Compare(a.key(), b.key()) < 0 }
 
 // NewMem returns an empty in-memory store.
-func NewMem() *Mem { return &Mem{buckets: map[string]*btree.BTreeG[memEntry]{}} }
+func NewMem() *Mem {
+	m := &Mem{buckets: map[string]*btree.BTreeG[memEntry]{}}
+	m.ro = memTx{m: m}
+	m.rw = memTx{m: m, writable: true}
+	return m
+}
 
 func (m *Mem) View(fn func(Tx) error) error {
 	m.mu.RLock()
@@ -30,7 +65,7 @@ func (m *Mem) View(fn func(Tx) error) error {
 	if m.closed {
 		return ErrClosed
 	}
-	return fn(&memTx{m: m})
+	return fn(&m.ro)
 }
 
 func (m *Mem) Update(fn func(Tx) error) (err error) {
@@ -39,12 +74,19 @@ func (m *Mem) Update(fn func(Tx) error) (err error) {
 	if m.closed {
 		return ErrClosed
 	}
-	tx := &memTx{m: m, writable: true}
+	tx := &m.rw
 	defer func() {
 		if p := recover(); p != nil {
 			tx.rollback()
 			panic(p)
 		}
+		// Kept for the next Update, without the old values it points to,
+		// unless a large transaction grew it.
+		if cap(tx.log) > 64 {
+			tx.log = nil
+		}
+		clear(tx.log)
+		tx.log = tx.log[:0]
 	}()
 	if err = fn(tx); err != nil {
 		tx.rollback()
@@ -62,10 +104,12 @@ func (m *Mem) Close() error {
 	return nil
 }
 
+// undo is how to restore a key a transaction wrote: its old entry, if it
+// existed, or no entry.
 type undo struct {
 	bucket  string
 	key     []byte
-	prev    []byte
+	old     memEntry
 	existed bool
 }
 
@@ -80,8 +124,8 @@ func (t *memTx) Get(bucket string, key []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	if e, ok := b.Get(memEntry{k: key}); ok {
-		return e.v
+	if e, ok := b.Get(probe(key)); ok {
+		return e.value()
 	}
 	return nil
 }
@@ -93,58 +137,75 @@ func (t *memTx) Put(bucket string, key, value []byte) error {
 	if err := checkPut(bucket, key); err != nil {
 		return err
 	}
+	if len(value) > maxMemValue {
+		return errMemValueTooLarge
+	}
 	// Key and value in one allocation; the tree and the undo log share the
 	// key (nothing changes a stored key).
 	kv := make([]byte, len(key)+len(value))
 	copy(kv, key)
 	copy(kv[len(key):], value)
-	t.set(bucket, kv[:len(key):len(key)], kv[len(key):], true, true)
+	t.set(bucket, memEntry{p: unsafe.SliceData(kv), klen: uint32(len(key)), vlen: uint32(len(value))}, true)
 	return nil
 }
+
+// maxMemValue is the largest value a memory store keeps: bbolt's own limit
+// (and within memEntry's length).
+const maxMemValue = 1<<31 - 2
+
+var errMemValueTooLarge = errors.New("kv: value too large")
 
 func (t *memTx) Delete(bucket string, key []byte) error {
 	if !t.writable {
 		return ErrReadOnly
 	}
-	t.set(bucket, slices.Clone(key), nil, false, true)
+	t.set(bucket, probe(slices.Clone(key)), false)
 	return nil
 }
 
-// set writes (present) or removes (!present) key, logging the old state when
-// record is set. key is the caller's to give: set keeps it.
-func (t *memTx) set(bucket string, key, value []byte, present, record bool) {
-	b := t.m.buckets[bucket]
+// set writes e (present) or removes e's key (!present), logging the old
+// state. e is the caller's to give: set keeps it.
+func (t *memTx) set(bucket string, e memEntry, present bool) {
+	b := t.bucket(bucket, present)
 	if b == nil {
-		if !present {
-			return
-		}
-		b = btree.NewG(32, lessEntry)
-		t.m.buckets[bucket] = b
+		return
 	}
 	var old memEntry
 	var existed bool
 	if present {
-		if value == nil {
-			value = []byte{} // present with an empty value, as bbolt keeps it
-		}
-		old, existed = b.ReplaceOrInsert(memEntry{k: key, v: value})
+		old, existed = b.ReplaceOrInsert(e)
 	} else {
-		old, existed = b.Delete(memEntry{k: key})
+		old, existed = b.Delete(e)
 	}
-	if record {
-		if t.log == nil {
-			t.log = make([]undo, 0, 4) // most transactions write a few keys: one allocation
-		}
-		t.log = append(t.log, undo{bucket: bucket, key: key, prev: old.v, existed: existed})
+	if t.log == nil {
+		t.log = make([]undo, 0, 8) // most transactions write a few keys: one allocation, kept (Mem.rw)
 	}
+	t.log = append(t.log, undo{bucket: bucket, key: e.key(), old: old, existed: existed})
+}
+
+// bucket returns a bucket's tree, creating it when create is set.
+func (t *memTx) bucket(bucket string, create bool) *btree.BTreeG[memEntry] {
+	b := t.m.buckets[bucket]
+	if b == nil && create {
+		b = btree.NewG(32, lessEntry)
+		t.m.buckets[bucket] = b
+	}
+	return b
 }
 
 func (t *memTx) rollback() {
 	for i := len(t.log) - 1; i >= 0; i-- {
 		u := t.log[i]
-		t.set(u.bucket, u.key, u.prev, u.existed, false)
+		b := t.bucket(u.bucket, u.existed)
+		switch {
+		case u.existed:
+			b.ReplaceOrInsert(u.old)
+		case b != nil:
+			b.Delete(probe(u.key))
+		}
 	}
-	t.log = nil
+	clear(t.log)
+	t.log = t.log[:0]
 }
 
 func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
@@ -156,8 +217,9 @@ func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) b
 	if bytes.Compare(start, prefix) > 0 {
 		seek = start
 	}
-	b.AscendGreaterOrEqual(memEntry{k: seek}, func(e memEntry) bool {
-		return bytes.HasPrefix(e.k, prefix) && fn(e.k, e.v)
+	b.AscendGreaterOrEqual(probe(seek), func(e memEntry) bool {
+		k := e.key()
+		return bytes.HasPrefix(k, prefix) && fn(k, e.value())
 	})
 	return nil
 }
