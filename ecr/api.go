@@ -335,23 +335,32 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if doc == nil {
 		doc = map[string]any{} // a null input is an empty one: its required members are missing
 	}
-	// The handler decodes the body into generated types with encoding/json,
-	// which also binds "RepositoryName" or "repositoryname" to
-	// repositoryName. Members the model does not name are therefore dropped,
-	// so that the handler acts on exactly what was validated and authorized.
-	if prune(shapes[spec.Input], doc) {
-		body, err := json.Marshal(doc)
-		if err != nil {
-			return newError("SerializationException", "%v", err)
-		}
-		in.body = body
-	}
 	obj, _ := doc.(map[string]any)
 	if in.blob != nil && obj != nil {
 		obj[member] = in.blob // validated by what streaming it measured
 	}
-	if v := validate(spec.Input, doc); v != nil {
+	v, unknown := validateDoc(shapes[spec.Input], doc)
+	if v != nil {
 		return violationError(spec, v)
+	}
+	// The handler decodes the body into generated types with encoding/json,
+	// which also binds "RepositoryName" or "repositoryname" to
+	// repositoryName. Members the model does not name are therefore dropped,
+	// so that the handler acts on exactly what was validated and authorized.
+	// (Validation ignores them, so it may come first, and say whether there
+	// are any.)
+	if unknown && prune(shapes[spec.Input], doc) {
+		if in.blob != nil {
+			obj[member] = "" // re-encoded as the body holds it
+		}
+		body, err := json.Marshal(doc)
+		if in.blob != nil {
+			obj[member] = in.blob
+		}
+		if err != nil {
+			return newError("SerializationException", "%v", err)
+		}
+		in.body = body
 	}
 	in.doc = obj // every input shape is a structure: validate saw an object
 	return nil
