@@ -27,7 +27,7 @@ type shapeSpec struct {
 	// The shapes Members, Member, Key and Value name, resolved once
 	// (resolveShapes): validation walks them on every request, and a map
 	// lookup by name per member was a noticeable part of a small call.
-	members             []*shapeSpec
+	members            []*shapeSpec
 	member, key, value *shapeSpec
 
 	once sync.Once
