@@ -416,8 +416,11 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	if err != nil {
 		return stored{}, err
 	}
-	if err := putChanged(tx, existed, bManifests, keys.item(string(dg)), enc); err != nil {
-		return stored{}, err
+	// The record was read above: compared with that, not read again.
+	if !existed || !bytes.Equal(prevRec, enc) {
+		if err := tx.Put(bManifests, keys.item(string(dg)), enc); err != nil {
+			return stored{}, err
+		}
 	}
 	if err := putChanged(tx, existed, bBytes, keys.item(string(dg)), body); err != nil {
 		return stored{}, err
