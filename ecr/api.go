@@ -101,6 +101,8 @@ type call struct {
 	// resourceArn's own) and the resources the action is performed on.
 	registry  core.RegistryID
 	resources []core.Resource
+
+	headers [3]string // the values of the answer's three headers (ServeHTTP)
 }
 
 type opFunc func(c *call, in *input) (any, error)
@@ -173,9 +175,11 @@ const (
 // about what exists, and a handler never re-decides any of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The three headers every answer carries share one backing array, set
-	// by their canonical names without Header.Set's copies.
+	// by their canonical names without Header.Set's copies; it is part of
+	// the call, so that both are one allocation.
 	hdr := w.Header()
-	vals := new([3]string)
+	c := new(call)
+	vals := &c.headers
 	vals[0] = core.NewUUID()
 	hdr["X-Amzn-Requestid"] = vals[0:1:1]
 	target := r.Header.Get("X-Amz-Target")
@@ -202,7 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer in.close()
-	c := &call{ctx: r.Context(), caller: caller, spec: spec, req: r, blob: in.blob}
+	c.ctx, c.caller, c.spec, c.req, c.blob = r.Context(), caller, spec, r, in.blob
 	c.ctx = core.WithCaller(c.ctx, c.caller)
 	if err := h.authorize(c, authorizations[name], in.doc); err != nil {
 		writeAWSError(w, h.toAWS(r, err))
