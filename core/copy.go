@@ -191,7 +191,7 @@ func (r *Registry) copyManifestTx(ctx context.Context, tx kv.Tx, in CopyImageInp
 		events = append(events, e)
 	}
 	existed := tx.Get(bManifests, itemKey(in.To, in.ToRepository, string(dg))) != nil
-	st, err := r.storeManifestTx(ctx, tx, in.To, in.ToRepository, &m, tx.Get(bBytes, itemKey(in.From, in.FromRepository, string(dg))), tags)
+	st, err := r.storeManifestTx(ctx, tx, in.To, in.ToRepository, &m, tx.Get(bBytes, itemKey(in.From, in.FromRepository, string(dg))), tags, nil)
 	if err != nil {
 		return Image{}, nil, err
 	}

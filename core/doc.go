@@ -83,7 +83,7 @@
 //
 // Each operation describes itself as an Event:
 //
-//	EventPush              a manifest was stored (Digest, MediaType, ArtifactType, Subject, Size; Tag and Tags it set)
+//	EventPush              a manifest was stored (Digest, MediaType, ArtifactType, Subject, Size; Tag and Tags it set; Repo from PutManifest)
 //	EventPull              a manifest was served by GET (Digest, MediaType, Tag if pulled by tag)
 //	EventTag               a tag was created or moved (Tag, Digest; PreviousDigest if moved)
 //	EventDelete            a manifest, tag or repository was removed (Target says which; Tags a manifest had)

@@ -91,6 +91,12 @@ type Event struct {
 	Size    int64
 	Actor   string // the caller's principal ARN; empty for the registry's own work
 	Time    time.Time
+	// Repo is the repository as the push's transaction read it (an
+	// EventPush from PutManifest; nil elsewhere): a subscriber's Wants
+	// decides from its settings (scan on push, a lifecycle policy) without
+	// reading the repository again. It is shared by every subscriber and
+	// must not be changed.
+	Repo *Repository
 }
 
 // BeforeHook may veto an operation by returning an error.

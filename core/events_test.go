@@ -27,10 +27,65 @@ func wantEvents(t *testing.T, got []Event, want ...Event) {
 		t.Fatalf("got %d events, want %d:\n got  %+v\n want %+v", len(got), len(want), got, want)
 	}
 	for i := range want {
-		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Fatalf("event %d:\n got  %+v\n want %+v", i, got[i], want[i])
+		g := got[i]
+		// A push's Repo (TestPushEventCarriesTheRepositoryThePushRead) is
+		// checked here only for naming the event's repository.
+		if g.Repo != nil && want[i].Repo == nil {
+			if g.Repo.Registry != g.Registry || g.Repo.Name != g.Repository {
+				t.Fatalf("event %d: Repo is %s/%s, not the event's repository %s/%s", i, g.Repo.Registry, g.Repo.Name, g.Registry, g.Repository)
+			}
+			g.Repo = nil
+		}
+		if !reflect.DeepEqual(g, want[i]) {
+			t.Fatalf("event %d:\n got  %+v\n want %+v", i, g, want[i])
 		}
 	}
+}
+
+// A push event carries the repository as the push's transaction read it, so
+// that subscribers decide from its settings without reading it again: the
+// settings in force at the push, and a repository the push created.
+func TestPushEventCarriesTheRepositoryThePushRead(t *testing.T) {
+	eachStoreCreateOnPush(t, func(t *testing.T, f *fixture) {
+		rec := f.record()
+		f.createRepo(regA, "app")
+		_, err := f.r.UpdateRepository(bg, regA, "app", func(r *Repository) error {
+			r.ScanOnPush, r.LifecyclePolicy = true, `{"rules":[]}`
+			return nil
+		})
+		must(t, err, "UpdateRepository")
+		a := f.newImage(regA, "app", "a")
+		rec.take(f)
+		_, err = f.r.PutManifest(asAlice(), regA, "app", PutManifestInput{Reference: "latest", Body: a.body})
+		must(t, err, "push")
+		var push *Event
+		for _, e := range rec.take(f) {
+			if e.Kind == EventPush {
+				push = &e
+			}
+		}
+		if push == nil || push.Repo == nil {
+			t.Fatalf("push event %+v: no Repo", push)
+		}
+		if r := push.Repo; r.Name != "app" || r.Registry != regA || !r.ScanOnPush || r.LifecyclePolicy != `{"rules":[]}` {
+			t.Fatalf("push event's Repo = %+v, want app's settings at the push", r)
+		}
+
+		// Created by the push (create on push; its blobs may be missing, so
+		// that nothing else creates it first): the new repository.
+		wantKind(t, f.r.HasRepository(bg, regA, "fresh"), KindRepositoryNotFound, "fresh before the push")
+		_, err = f.r.PutManifest(asAlice(), regA, "fresh", PutManifestInput{Reference: "v1", Body: a.body, AllowMissing: true})
+		must(t, err, "push into a new repository")
+		push = nil
+		for _, e := range rec.take(f) {
+			if e.Kind == EventPush {
+				push = &e
+			}
+		}
+		if push == nil || push.Repo == nil || push.Repo.Name != "fresh" || push.Repo.CreatedAt.IsZero() {
+			t.Fatalf("push into a created repository: event %+v", push)
+		}
+	})
 }
 
 func TestEventsForManifests(t *testing.T) {

@@ -226,6 +226,7 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		raw    rawManifest
 		m      Manifest
 		img    Image
+		repo   Repository
 		events []Event
 	}
 	// The body is decoded once: here when its media type must be judged
@@ -292,12 +293,19 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	}
 	created, err := r.updateCreating(ctx, reg, repo, reason, func(tx kv.Tx) error {
 		p.img, p.events = Image{}, nil // a Batch may run this more than once
+		// The repository as the push finds it: its settings judge tag
+		// moves, and the push event carries them, so that subscribers
+		// deciding whether they want it (scan on push, a lifecycle policy)
+		// need not read the repository again.
+		if err := getRepo(tx, reg, repo, &p.repo); err != nil {
+			return err
+		}
 		if !in.AllowMissing {
 			if err := checkReferences(tx, reg, repo, m); err != nil {
 				return err
 			}
 		}
-		st, err := r.storeManifestTx(ctx, tx, reg, repo, m, in.Body, tags)
+		st, err := r.storeManifestTx(ctx, tx, reg, repo, m, in.Body, tags, &p.repo)
 		if err != nil {
 			return err
 		}
@@ -311,6 +319,7 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		return Image{}, err
 	}
 	r.publishAll(ctx, created)
+	push.Repo = &p.repo
 	r.bus.publish(ctx, push)
 	r.publishAll(ctx, p.events)
 	return p.img, nil
@@ -346,8 +355,9 @@ type stored struct {
 // points tags at it, keeping the indexes (tags, referrers, parents) in step.
 // A manifest already there keeps its times and storage class; pushing an
 // archived image again restores it, as in ECR. Tags that move must be
-// mutable in the repository.
-func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, m *Manifest, body []byte, tags []string) (stored, error) {
+// mutable in the repository, whose record settings is when the caller has
+// read it already (nil: read here if a tag moves).
+func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID, repo string, m *Manifest, body []byte, tags []string, settings *Repository) (stored, error) {
 	dg := m.Digest
 	keys := newKeyBuf(reg, repo)
 	var old imageRecord
@@ -381,7 +391,6 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	// after it both need it.
 	var prevs [4]digest.Digest
 	prev := prevs[:0]
-	var settings *Repository // read only if a tag moves
 	for _, t := range tags {
 		p := digest.Digest(tx.Get(bTags, keys.item(t)))
 		prev = append(prev, p)
@@ -407,8 +416,11 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	if err != nil {
 		return stored{}, err
 	}
-	if err := putChanged(tx, existed, bManifests, keys.item(string(dg)), enc); err != nil {
-		return stored{}, err
+	// The record was read above: compared with that, not read again.
+	if !existed || !bytes.Equal(prevRec, enc) {
+		if err := tx.Put(bManifests, keys.item(string(dg)), enc); err != nil {
+			return stored{}, err
+		}
 	}
 	if err := putChanged(tx, existed, bBytes, keys.item(string(dg)), body); err != nil {
 		return stored{}, err

@@ -101,6 +101,8 @@ type call struct {
 	// resourceArn's own) and the resources the action is performed on.
 	registry  core.RegistryID
 	resources []core.Resource
+
+	headers [3]string // the values of the answer's three headers (ServeHTTP)
 }
 
 type opFunc func(c *call, in *input) (any, error)
@@ -173,9 +175,11 @@ const (
 // about what exists, and a handler never re-decides any of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The three headers every answer carries share one backing array, set
-	// by their canonical names without Header.Set's copies.
+	// by their canonical names without Header.Set's copies; it is part of
+	// the call, so that both are one allocation.
 	hdr := w.Header()
-	vals := new([3]string)
+	c := new(call)
+	vals := &c.headers
 	vals[0] = core.NewUUID()
 	hdr["X-Amzn-Requestid"] = vals[0:1:1]
 	target := r.Header.Get("X-Amz-Target")
@@ -202,7 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer in.close()
-	c := &call{ctx: r.Context(), caller: caller, spec: spec, req: r, blob: in.blob}
+	c.ctx, c.caller, c.spec, c.req, c.blob = r.Context(), caller, spec, r, in.blob
 	c.ctx = core.WithCaller(c.ctx, c.caller)
 	if err := h.authorize(c, authorizations[name], in.doc); err != nil {
 		writeAWSError(w, h.toAWS(r, err))
@@ -335,23 +339,32 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if doc == nil {
 		doc = map[string]any{} // a null input is an empty one: its required members are missing
 	}
-	// The handler decodes the body into generated types with encoding/json,
-	// which also binds "RepositoryName" or "repositoryname" to
-	// repositoryName. Members the model does not name are therefore dropped,
-	// so that the handler acts on exactly what was validated and authorized.
-	if prune(shapes[spec.Input], doc) {
-		body, err := json.Marshal(doc)
-		if err != nil {
-			return newError("SerializationException", "%v", err)
-		}
-		in.body = body
-	}
 	obj, _ := doc.(map[string]any)
 	if in.blob != nil && obj != nil {
 		obj[member] = in.blob // validated by what streaming it measured
 	}
-	if v := validate(spec.Input, doc); v != nil {
+	v, unknown := validateDoc(shapes[spec.Input], doc)
+	if v != nil {
 		return violationError(spec, v)
+	}
+	// The handler decodes the body into generated types with encoding/json,
+	// which also binds "RepositoryName" or "repositoryname" to
+	// repositoryName. Members the model does not name are therefore dropped,
+	// so that the handler acts on exactly what was validated and authorized.
+	// (Validation ignores them, so it may come first, and say whether there
+	// are any.)
+	if unknown && prune(shapes[spec.Input], doc) {
+		if in.blob != nil {
+			obj[member] = "" // re-encoded as the body holds it
+		}
+		body, err := json.Marshal(doc)
+		if in.blob != nil {
+			obj[member] = in.blob
+		}
+		if err != nil {
+			return newError("SerializationException", "%v", err)
+		}
+		in.body = body
 	}
 	in.doc = obj // every input shape is a structure: validate saw an object
 	return nil

@@ -114,7 +114,15 @@ func (h *Handler) batchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 	// Without acceptedMediaTypes every stored type is returned as it is, so a
 	// multi-architecture index can be fetched and put back under a new tag.
 	accept := in.AcceptedMediaTypes
-	out := &BatchGetImageResponse{Images: []Image{}, Failures: []ImageFailure{}}
+	// The answer, its first image and that image's identifier in one
+	// allocation: most calls ask for one image.
+	first := new(struct {
+		resp BatchGetImageResponse
+		img  [1]Image
+		id   ImageIdentifier
+	})
+	out := &first.resp
+	out.Images, out.Failures = first.img[:0], []ImageFailure{}
 	for _, id := range in.ImageIds {
 		dg, failure := checkID(id)
 		if failure == nil && dg != "" && id.ImageTag != "" {
@@ -147,9 +155,13 @@ func (h *Handler) batchGetImage(c *call, in *BatchGetImageRequest) (*BatchGetIma
 		case err != nil:
 			return nil, err
 		}
+		imageID := &first.id
+		if len(out.Images) > 0 {
+			imageID = new(ImageIdentifier)
+		}
+		*imageID = ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: id.ImageTag}
 		out.Images = append(out.Images, Image{RegistryId: reg.Account, RepositoryName: in.RepositoryName,
-			ImageId:       &ImageIdentifier{ImageDigest: m.Digest.String(), ImageTag: id.ImageTag},
-			ImageManifest: string(body), ImageManifestMediaType: m.MediaType})
+			ImageId: imageID, ImageManifest: string(body), ImageManifestMediaType: m.MediaType})
 	}
 	return out, nil
 }

@@ -24,6 +24,12 @@ type shapeSpec struct {
 	Value     string // map value shape
 	Exception bool
 
+	// The shapes Members, Member, Key and Value name, resolved once
+	// (resolveShapes): validation walks them on every request, and a map
+	// lookup by name per member was a noticeable part of a small call.
+	members            []*shapeSpec
+	member, key, value *shapeSpec
+
 	once sync.Once
 	re   *regexp.Regexp
 	// matched remembers up to maxMatched values that matched the pattern:
@@ -34,6 +40,19 @@ type shapeSpec struct {
 }
 
 const maxMatched = 1024
+
+func init() { resolveShapes(shapes) }
+
+// resolveShapes points every shape at the shapes it names.
+func resolveShapes(all map[string]*shapeSpec) {
+	for _, s := range all {
+		s.members = make([]*shapeSpec, len(s.Members))
+		for i, m := range s.Members {
+			s.members[i] = all[m.Shape]
+		}
+		s.member, s.key, s.value = all[s.Member], all[s.Key], all[s.Value]
+	}
+}
 
 // regexp compiles the pattern once. ECR matches the whole value.
 func (s *shapeSpec) regexp() *regexp.Regexp {

@@ -24,7 +24,23 @@ type violation struct {
 // validate checks a decoded JSON document (numbers as json.Number) against the
 // named shape and returns the first violation, in member order, or nil.
 func validate(shapeName string, v any) *violation {
-	return check(shapes[shapeName], v)
+	x, _ := validateDoc(shapes[shapeName], v)
+	return x
+}
+
+// validateDoc is validate that also reports, for a valid document, whether
+// any object in it has members its shape does not declare: what prune would
+// delete. The walk that validates sees it, so prune need not walk a
+// document that has none (nearly every request).
+func validateDoc(s *shapeSpec, v any) (x *violation, unknown bool) {
+	var c checker
+	x = c.check(s, v)
+	return x, c.unknown
+}
+
+// checker is one validation's walk.
+type checker struct {
+	unknown bool // an object had a member its shape does not declare
 }
 
 // under words a violation found inside a member or an element: its path,
@@ -41,7 +57,7 @@ func (x *violation) under(name string) *violation {
 }
 
 // check checks v against s; the violation's path is relative to v.
-func check(s *shapeSpec, v any) *violation {
+func (c *checker) check(s *shapeSpec, v any) *violation {
 	if v == nil {
 		return nil // null is absent
 	}
@@ -62,14 +78,21 @@ func check(s *shapeSpec, v any) *violation {
 				return &violation{path: r, inside: true, value: "null", constraint: "Member must not be null"}
 			}
 		}
-		for _, m := range s.Members {
+		declared := 0 // members of obj the shape declares
+		for i, m := range s.Members {
 			e, ok := obj[m.Name]
-			if !ok || e == nil {
+			if !ok {
 				continue
 			}
-			if x := check(shapes[m.Shape], e); x != nil {
+			if declared++; e == nil {
+				continue
+			}
+			if x := c.check(s.members[i], e); x != nil {
 				return x.under(m.Name)
 			}
+		}
+		if declared < len(obj) {
+			c.unknown = true
 		}
 	case "string":
 		str, ok := v.(string)
@@ -155,7 +178,7 @@ func check(s *shapeSpec, v any) *violation {
 			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
 		}
 		for i, e := range arr {
-			if x := check(shapes[s.Member], e); x != nil {
+			if x := c.check(s.member, e); x != nil {
 				return x.under(strconv.Itoa(i + 1))
 			}
 		}
@@ -178,10 +201,10 @@ func check(s *shapeSpec, v any) *violation {
 		sort.Strings(keys) // report the same violation every time
 		for _, k := range keys {
 			e := obj[k]
-			if x := check(shapes[s.Key], k); x != nil {
+			if x := c.check(s.key, k); x != nil {
 				return x
 			}
-			if x := check(shapes[s.Value], e); x != nil {
+			if x := c.check(s.value, e); x != nil {
 				return x.under(k)
 			}
 		}
@@ -205,17 +228,17 @@ func prune(s *shapeSpec, v any) bool {
 				pruned = true
 				continue
 			}
-			pruned = prune(shapes[s.Members[i].Shape], e) || pruned
+			pruned = prune(s.members[i], e) || pruned
 		}
 	case "list":
 		arr, _ := v.([]any)
 		for _, e := range arr {
-			pruned = prune(shapes[s.Member], e) || pruned
+			pruned = prune(s.member, e) || pruned
 		}
 	case "map":
 		obj, _ := v.(map[string]any)
 		for _, e := range obj {
-			pruned = prune(shapes[s.Value], e) || pruned
+			pruned = prune(s.value, e) || pruned
 		}
 	}
 	return pruned

@@ -11,7 +11,8 @@ import (
 
 // FuzzValidate checks any JSON document against the input shape of any
 // operation of the model. validate never panics and gives the same answer
-// twice, and a document it accepts is still accepted once re-encoded. Above
+// twice, sees undeclared members exactly where prune deletes them, and a
+// document it accepts is still accepted once re-encoded (and pruned). Above
 // all, the handlers read an accepted document the way validate read it: they
 // decode the body into generated types with encoding/json, which binds
 // member names case-insensitively, and authorization reads the validated
@@ -19,6 +20,8 @@ import (
 // value validate checked.
 func FuzzValidate(f *testing.F) {
 	f.Add("ListImages", []byte(`{"repositoryName":"app","maxResults":5,"filter":{"tagStatus":"TAGGED"}}`))
+	f.Add("BatchGetImage", []byte(`{"repositoryName":"app","imageIds":[{"imageTag":"v1","ImageTag":"v2"}],"extra":1}`))
+	f.Add("PutImage", []byte(`{"repositoryName":"app","imageTag":"v1","imageManifest":"{}","RepositoryName":"other"}`))
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
 		spec := operations[pickOperation(op)]
 		if doc, ok := decodeDocument(body); ok {
@@ -30,6 +33,12 @@ func FuzzValidate(f *testing.F) {
 				t.Fatalf("%s %q: a violation without a constraint: %+v", spec.Input, body, v)
 			}
 			if v == nil {
+				// What validation saw of undeclared members is what prune
+				// deletes: decode prunes only when validation saw some.
+				_, unknown := validateDoc(shapes[spec.Input], doc)
+				if pruned := prune(shapes[spec.Input], doc); pruned != unknown {
+					t.Fatalf("%s %q: validation saw undeclared members: %v; prune deleted some: %v", spec.Input, body, unknown, pruned)
+				}
 				re, err := json.Marshal(doc)
 				if err != nil {
 					t.Fatalf("%s %q: accepted document does not encode: %v", spec.Input, body, err)

@@ -236,6 +236,9 @@ func (s *Service) Start(bus *core.Bus, interval time.Duration) (stop func()) {
 			if e.Kind != core.EventPush {
 				return true
 			}
+			if e.Repo != nil { // the repository as the push read it
+				return e.Repo.LifecyclePolicy != ""
+			}
 			r, err := s.core.GetRepository(ctx, e.Registry, e.Repository)
 			if core.IsKind(err, core.KindRepositoryNotFound) {
 				return false

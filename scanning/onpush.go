@@ -47,6 +47,10 @@ func (s *Service) Subscribe(bus *core.Bus) {
 // wantsPush says whether a push may need a scan: its repository scans on
 // push (or the read failed: onPush decides).
 func (s *Service) wantsPush(ctx context.Context, e core.Event) bool {
+	if e.Repo != nil { // the repository as the push read it: only the registry's settings are left to read
+		settings, err := s.core.Settings(ctx, e.Registry)
+		return err != nil || Applied(settings.Scanning, *e.Repo).ScanOnPush
+	}
 	applied, err := s.RepositoryConfig(ctx, e.Registry, e.Repository)
 	return err != nil && ignoreGone(err) != nil || applied.ScanOnPush
 }
