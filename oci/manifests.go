@@ -27,9 +27,13 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	// Set as setHeaders does, with keys written in canonical form rather
-	// than canonicalized: every pull answers with them.
+	// than canonicalized: every pull answers with them. The ETag (the
+	// digest quoted) and the length are cut from one string.
 	dg := m.Digest.String()
-	v := []string{m.MediaType, dg, `"` + dg + `"`, strconv.FormatInt(m.Size, 10)}
+	var buf [160]byte
+	b := strconv.AppendInt(append(append(append(buf[:0], '"'), dg...), '"'), m.Size, 10)
+	s := string(b)
+	v := []string{m.MediaType, dg, s[:len(dg)+2], s[len(dg)+2:]}
 	hd := w.Header()
 	hd["Content-Type"], hd["Docker-Content-Digest"], hd["Etag"], hd["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3], v[3:4:4]
 	w.WriteHeader(http.StatusOK)
