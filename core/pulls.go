@@ -27,16 +27,22 @@ type pullTimes struct {
 	// pending keeps, per image, each puller's latest pull: whether a pull
 	// counts depends on the puller (pull-time exclusions), which is checked
 	// when the batch is written.
-	pending map[pullKey]pullNote
-	timer   Timer
-	closed  bool
+	pending map[pullKey]*pullNote
+	// notes holds the pending notes, a block at a time: noting the pull of
+	// an image not pulled since the last write (every child of an index
+	// pull) allocates nothing of its own, and a pull of one already noted
+	// looks its key up once.
+	notes  []pullNote
+	timer  Timer
+	closed bool
 }
+
+// pullNoteBlock is how many notes are allocated together.
+const pullNoteBlock = 64
 
 // pullNote is each puller's latest pull of one image. Nearly every image is
 // pulled by one principal between two writes, so the first is kept in the
-// note itself and only others in a map: noting the pull of an image not
-// pulled since the last write (every child of an index pull) allocates
-// nothing of its own.
+// note itself and only others in a map.
 type pullNote struct {
 	actor  string
 	at     time.Time
@@ -91,14 +97,17 @@ func (r *Registry) recordPull(e Event) {
 		return
 	}
 	if p.pending == nil {
-		p.pending = map[pullKey]pullNote{}
+		p.pending = map[pullKey]*pullNote{}
 	}
 	k := pullKey{e.Registry, e.Repository, string(e.Digest)}
-	if n, ok := p.pending[k]; ok {
+	if n := p.pending[k]; n != nil {
 		n.note(e.Actor, e.Time)
-		p.pending[k] = n
 	} else {
-		p.pending[k] = pullNote{actor: e.Actor, at: e.Time}
+		if len(p.notes) == cap(p.notes) {
+			p.notes = make([]pullNote, 0, pullNoteBlock) // the full block stays where its notes point
+		}
+		p.notes = append(p.notes, pullNote{actor: e.Actor, at: e.Time})
+		p.pending[k] = &p.notes[len(p.notes)-1]
 	}
 	if p.timer == nil {
 		p.timer = r.clock.AfterFunc(pullFlushDelay, r.flushPulls)
@@ -125,7 +134,7 @@ func (r *Registry) flushPulls() {
 	defer p.flushing.Unlock()
 	p.mu.Lock()
 	batch := p.pending
-	p.pending = nil
+	p.pending, p.notes = nil, nil
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -232,6 +233,37 @@ func TestExcludedPullFirstThenRealPull(t *testing.T) {
 		must(t, err, "ResolveImage")
 		if !img.LastPulledAt.Equal(real) {
 			t.Fatalf("lastPulledAt = %v, want the real pull's %v", img.LastPulledAt, real)
+		}
+	})
+}
+
+// Pulls of more images than a block of notes holds, in one batch, each
+// image pulled twice, are each written with their latest time.
+func TestManyImagesPulledInOneBatch(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		const n = 2*pullNoteBlock + 7
+		pulledAt := map[string]time.Time{}
+		for i := range n {
+			tag := "v" + strconv.Itoa(i)
+			f.pushImage(regA, "app", tag, "image "+tag)
+		}
+		for range 2 { // each image twice: the second pull's time is kept
+			for i := range n {
+				tag := "v" + strconv.Itoa(i)
+				_, _, err := f.r.GetManifest(asRoot(regA), regA, "app", tag, nil)
+				must(t, err, "GetManifest")
+				pulledAt[tag] = f.clock.Now()
+				f.clock.Advance(time.Millisecond) // still within one batch
+			}
+		}
+		f.r.flushPulls()
+		for tag, want := range pulledAt {
+			img, err := f.r.ResolveImage(bg, regA, "app", "", tag)
+			must(t, err, "ResolveImage")
+			if !img.LastPulledAt.Equal(want) {
+				t.Fatalf("%s: lastPulledAt = %v, want %v", tag, img.LastPulledAt, want)
+			}
 		}
 	})
 }
