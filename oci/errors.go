@@ -99,7 +99,11 @@ func asError(err error) (*core.Error, bool) {
 func writeErrorBody(w http.ResponseWriter, status int, errs ...ociError) {
 	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
-	w.Write(appendErrorBody(make([]byte, 0, 128), errs))
+	size := len(`{"errors":[]}`) + 1
+	for _, e := range errs {
+		size += len(`{"code":"","message":""},`) + len(e.Code) + len(e.Message)
+	}
+	w.Write(appendErrorBody(make([]byte, 0, size), errs))
 }
 
 // contentTypeJSON is the Content-Type of every JSON answer, in canonical
