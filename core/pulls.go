@@ -1,12 +1,12 @@
 package core
 
 import (
+	"encoding/json"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/core/kv"
-	"github.com/opencontainers/go-digest"
 )
 
 // pullKey names one image whose pull time is waiting to be written.
@@ -27,13 +27,66 @@ type pullTimes struct {
 	// pending keeps, per image, each puller's latest pull: whether a pull
 	// counts depends on the puller (pull-time exclusions), which is checked
 	// when the batch is written.
-	pending map[pullKey]map[string]time.Time
-	timer   Timer
-	closed  bool
+	pending map[pullKey]*pullNote
+	// notes holds the pending notes, a block at a time: noting the pull of
+	// an image not pulled since the last write (every child of an index
+	// pull) allocates nothing of its own, and a pull of one already noted
+	// looks its key up once.
+	notes  []pullNote
+	timer  Timer
+	closed bool
 }
 
-// pullFlushDelay is how long a recorded pull waits for others to share its commit.
-const pullFlushDelay = 100 * time.Millisecond
+// pullNoteBlock is how many notes are allocated together.
+const pullNoteBlock = 64
+
+// pullNote is each puller's latest pull of one image. Nearly every image is
+// pulled by one principal between two writes, so the first is kept in the
+// note itself and only others in a map.
+type pullNote struct {
+	actor  string
+	at     time.Time
+	others map[string]time.Time // pullers besides actor, nil while there are none
+}
+
+// note keeps at as actor's pull if it is actor's latest.
+func (n *pullNote) note(actor string, at time.Time) {
+	if actor == n.actor {
+		if at.After(n.at) {
+			n.at = at
+		}
+		return
+	}
+	if n.others == nil {
+		n.others = map[string]time.Time{}
+	}
+	if prev, ok := n.others[actor]; !ok || at.After(prev) {
+		n.others[actor] = at
+	}
+}
+
+// latest is the latest pull by a puller that counts.
+func (n *pullNote) latest(counts func(actor string) bool) time.Time {
+	var latest time.Time
+	if counts(n.actor) {
+		latest = n.at
+	}
+	for actor, at := range n.others {
+		if counts(actor) && at.After(latest) {
+			latest = at
+		}
+	}
+	return latest
+}
+
+// pullFlushDelay is how long a recorded pull waits for others to share its
+// commit. Every read that reports pull times writes the pending ones first,
+// so the delay is only how much of them a crash may lose: ECR itself
+// "refreshes the last image pull timestamp at least once every 24 hours"
+// (ImageDetail.lastRecordedPullTime, ECR API reference). A second makes a
+// steady pull loop on disk pay one commit (two fdatasyncs) a second rather
+// than ten.
+const pullFlushDelay = time.Second
 
 // recordPull notes a pull; the write follows within pullFlushDelay.
 func (r *Registry) recordPull(e Event) {
@@ -44,16 +97,17 @@ func (r *Registry) recordPull(e Event) {
 		return
 	}
 	if p.pending == nil {
-		p.pending = map[pullKey]map[string]time.Time{}
+		p.pending = map[pullKey]*pullNote{}
 	}
 	k := pullKey{e.Registry, e.Repository, string(e.Digest)}
-	byActor := p.pending[k]
-	if byActor == nil {
-		byActor = map[string]time.Time{}
-		p.pending[k] = byActor
-	}
-	if prev, ok := byActor[e.Actor]; !ok || e.Time.After(prev) {
-		byActor[e.Actor] = e.Time
+	if n := p.pending[k]; n != nil {
+		n.note(e.Actor, e.Time)
+	} else {
+		if len(p.notes) == cap(p.notes) {
+			p.notes = make([]pullNote, 0, pullNoteBlock) // the full block stays where its notes point
+		}
+		p.notes = append(p.notes, pullNote{actor: e.Actor, at: e.Time})
+		p.pending[k] = &p.notes[len(p.notes)-1]
 	}
 	if p.timer == nil {
 		p.timer = r.clock.AfterFunc(pullFlushDelay, r.flushPulls)
@@ -80,7 +134,7 @@ func (r *Registry) flushPulls() {
 	defer p.flushing.Unlock()
 	p.mu.Lock()
 	batch := p.pending
-	p.pending = nil
+	p.pending, p.notes = nil, nil
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
@@ -91,7 +145,11 @@ func (r *Registry) flushPulls() {
 	}
 	err := r.kv.Update(func(tx kv.Tx) error {
 		settings := map[RegistryID]RegistrySettings{}
-		for k, byActor := range batch {
+		var (
+			key, val []byte // reused from image to image
+			rec      imageRecord
+		)
+		for k, n := range batch {
 			s, ok := settings[k.reg]
 			if !ok {
 				var err error
@@ -100,25 +158,32 @@ func (r *Registry) flushPulls() {
 				}
 				settings[k.reg] = s
 			}
-			var latest time.Time
-			for actor, at := range byActor {
-				if !slices.Contains(s.PullTimeExclusions, actor) && at.After(latest) {
-					latest = at
-				}
-			}
+			latest := n.latest(func(actor string) bool { return !slices.Contains(s.PullTimeExclusions, actor) })
 			if latest.IsZero() {
 				continue
 			}
-			img, found, err := getImage(tx, k.reg, k.repo, digest.Digest(k.digest), false)
-			if err != nil {
-				r.log.Error("not recording a pull time", "err", err)
+			// getImage and putImage, on the record alone, with one key
+			// buffer and one value buffer for the whole batch.
+			key = append(append(appendRepoKey(key[:0], k.reg, k.repo), sep...), k.digest...)
+			b := tx.Get(bManifests, key)
+			if b == nil {
+				continue // deleted since
+			}
+			if err := decodeRecord(b, &rec); err != nil {
+				r.log.Error("not recording a pull time", "err", corrupt("image", key, err))
 				continue
 			}
-			if !found || !latest.After(img.LastPulledAt) {
-				continue // deleted since, or an earlier pull
+			if !latest.After(rec.LastPulledAt) {
+				continue // an earlier pull
 			}
-			img.LastPulledAt = latest
-			if err := putImage(tx, k.reg, k.repo, &img); err != nil {
+			rec.LastPulledAt = latest
+			var err error
+			if val, ok = appendRecord(val[:0], &rec); !ok {
+				if val, err = json.Marshal(&rec); err != nil {
+					return err
+				}
+			}
+			if err := tx.Put(bManifests, key, val); err != nil {
 				return err
 			}
 		}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -177,4 +178,92 @@ func TestClosePersistsPullTimeBeingFlushed(t *testing.T) {
 	if img.LastPulledAt.IsZero() {
 		t.Fatal("the pull time being flushed when Close ran was lost")
 	}
+}
+
+// A batch's note of an image keeps each puller's latest pull, whichever
+// puller came first: the first is kept in the note itself, others beside it.
+func TestPullNoteKeepsEachPullersLatest(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	n := pullNote{actor: "ci", at: at(10)}
+	n.note("ci", at(5)) // earlier: ignored
+	n.note("alice", at(20))
+	n.note("alice", at(15))
+	n.note("ci", at(30))
+	n.note("bob", at(25))
+	all := func(string) bool { return true }
+	notCI := func(a string) bool { return a != "ci" }
+	nobody := func(string) bool { return false }
+	if got := n.latest(all); !got.Equal(at(30)) {
+		t.Errorf("latest of all = %v, want %v", got, at(30))
+	}
+	if got := n.latest(notCI); !got.Equal(at(25)) {
+		t.Errorf("latest without ci = %v, want %v", got, at(25))
+	}
+	if got := n.latest(nobody); !got.IsZero() {
+		t.Errorf("latest of none = %v, want zero", got)
+	}
+}
+
+// An excluded principal's pull noted first in a batch does not hide a
+// later pull by another principal.
+func TestExcludedPullFirstThenRealPull(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		f.pushImage(regA, "app", "v1", "pulled")
+		ci := "arn:aws:iam::" + regA.Account + ":role/ci"
+		_, err := f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
+			s.PullTimeExclusions = []string{ci}
+			return nil
+		})
+		must(t, err, "UpdateSettings")
+		pull := func(principal string) {
+			t.Helper()
+			_, _, err := f.r.GetManifest(WithCaller(bg, Caller{Registry: regA, Principal: principal}), regA, "app", "v1", nil)
+			must(t, err, "GetManifest")
+		}
+		pull(ci)
+		f.clock.Advance(10 * time.Millisecond)
+		pull(RootPrincipal(regA.Account))
+		real := f.clock.Now()
+		f.clock.Advance(10 * time.Millisecond)
+		pull(ci)
+		f.clock.Advance(pullFlushDelay)
+		img, err := f.r.ResolveImage(bg, regA, "app", "", "v1")
+		must(t, err, "ResolveImage")
+		if !img.LastPulledAt.Equal(real) {
+			t.Fatalf("lastPulledAt = %v, want the real pull's %v", img.LastPulledAt, real)
+		}
+	})
+}
+
+// Pulls of more images than a block of notes holds, in one batch, each
+// image pulled twice, are each written with their latest time.
+func TestManyImagesPulledInOneBatch(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		const n = 2*pullNoteBlock + 7
+		pulledAt := map[string]time.Time{}
+		for i := range n {
+			tag := "v" + strconv.Itoa(i)
+			f.pushImage(regA, "app", tag, "image "+tag)
+		}
+		for range 2 { // each image twice: the second pull's time is kept
+			for i := range n {
+				tag := "v" + strconv.Itoa(i)
+				_, _, err := f.r.GetManifest(asRoot(regA), regA, "app", tag, nil)
+				must(t, err, "GetManifest")
+				pulledAt[tag] = f.clock.Now()
+				f.clock.Advance(time.Millisecond) // still within one batch
+			}
+		}
+		f.r.flushPulls()
+		for tag, want := range pulledAt {
+			img, err := f.r.ResolveImage(bg, regA, "app", "", tag)
+			must(t, err, "ResolveImage")
+			if !img.LastPulledAt.Equal(want) {
+				t.Fatalf("%s: lastPulledAt = %v, want %v", tag, img.LastPulledAt, want)
+			}
+		}
+	})
 }

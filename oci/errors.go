@@ -97,13 +97,59 @@ func asError(err error) (*core.Error, bool) {
 }
 
 func writeErrorBody(w http.ResponseWriter, status int, errs ...ociError) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
-	// What json.NewEncoder(w).Encode(map[string]any{"errors": errs}) writes,
-	// without a map to encode by reflection: a HEAD of a manifest not pushed
-	// yet, sent before every manifest push, ends here.
-	b, _ := json.Marshal(errorBody{errs})
-	w.Write(append(b, '\n'))
+	size := len(`{"errors":[]}`) + 1
+	for _, e := range errs {
+		size += len(`{"code":"","message":""},`) + len(e.Code) + len(e.Message)
+	}
+	w.Write(appendErrorBody(make([]byte, 0, size), errs))
+}
+
+// contentTypeJSON is the Content-Type of every JSON answer, in canonical
+// form; net/http only reads header values, and a handler that adds one
+// gets a new array (the slice is full), so one slice serves every response.
+var contentTypeJSON = []string{"application/json"}
+
+// appendErrorBody appends what json.NewEncoder(w).Encode(map[string]any{"errors": errs})
+// writes, by hand when every code and message is plain (as encoding/json
+// writes it, unescaped) and no entry has a detail, else through
+// encoding/json: a HEAD of a manifest not pushed yet, sent before every
+// manifest push, ends here. TestErrorBodyIsEncodingJSONs holds it to that.
+func appendErrorBody(b []byte, errs []ociError) []byte {
+	if len(errs) == 0 {
+		j, _ := json.Marshal(errorBody{errs})
+		return append(append(b, j...), '\n')
+	}
+	start := len(b)
+	b = append(b, `{"errors":[`...)
+	for i, e := range errs {
+		if e.Detail != nil || !plainJSON(e.Code) || !plainJSON(e.Message) {
+			j, _ := json.Marshal(errorBody{errs})
+			return append(append(b[:start], j...), '\n')
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"code":"`...)
+		b = append(b, e.Code...)
+		b = append(b, `","message":"`...)
+		b = append(b, e.Message...)
+		b = append(b, `"}`...)
+	}
+	return append(b, "]}\n"...)
+}
+
+// plainJSON reports whether encoding/json writes s as it is between quotes:
+// printable ASCII without a quote, a backslash or what it escapes for HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // errorBody is the spec's error document.

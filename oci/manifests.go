@@ -27,9 +27,13 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	// Set as setHeaders does, with keys written in canonical form rather
-	// than canonicalized: every pull answers with them.
+	// than canonicalized: every pull answers with them. The ETag (the
+	// digest quoted) and the length are cut from one string.
 	dg := m.Digest.String()
-	v := []string{m.MediaType, dg, `"` + dg + `"`, strconv.FormatInt(m.Size, 10)}
+	var buf [160]byte
+	b := strconv.AppendInt(append(append(append(buf[:0], '"'), dg...), '"'), m.Size, 10)
+	s := string(b)
+	v := []string{m.MediaType, dg, s[:len(dg)+2], s[len(dg)+2:]}
 	hd := w.Header()
 	hd["Content-Type"], hd["Docker-Content-Digest"], hd["Etag"], hd["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3], v[3:4:4]
 	w.WriteHeader(http.StatusOK)
@@ -39,7 +43,7 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 }
 
 func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, core.MaxManifestSize+1))
+	body, err := readManifestBody(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -55,16 +59,35 @@ func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		h.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/v2/"+rt.name+"/manifests/"+m.Digest.String())
-	w.Header().Set("Docker-Content-Digest", m.Digest.String())
+	// Keys in canonical form, values in one slice, as getManifest sets them.
+	dg := m.Digest.String()
+	v := []string{"/v2/" + rt.name + "/manifests/" + dg, dg, "0"}
+	hd := w.Header()
+	hd["Location"], hd["Docker-Content-Digest"], hd["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	if m.Subject != nil {
 		w.Header().Set("OCI-Subject", m.Subject.Digest.String())
 	}
 	for _, t := range tags {
 		w.Header().Add("OCI-Tag", t)
 	}
-	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+}
+
+// readManifestBody reads a manifest's body: in one buffer of its declared
+// length, when it declares one within the limit (net/http ends the body
+// there), else up to one byte past the limit, for core to refuse.
+func readManifestBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= core.MaxManifestSize {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = core.BodyUnreadable(err) // shorter than declared: the client's
+			}
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, core.MaxManifestSize+1))
 }
 
 func (h *Handler) deleteManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {

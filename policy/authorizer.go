@@ -14,7 +14,9 @@ import (
 )
 
 // Principals resolves a principal ARN (as carried by callers and tokens) to
-// its identity.
+// its identity. It answers the same for an ARN every time (RootsOnly, and an
+// identity.Directory, fixed once built): the Authorizer resolves each caller
+// once and keeps the answer.
 type Principals interface {
 	Principal(arn string) (Principal, bool)
 }
@@ -79,6 +81,47 @@ type Authorizer struct {
 	// keys of its own (tags, action keys): the next such request from the
 	// same address, to the same region, in the same second, has the same.
 	lastKeys atomic.Pointer[sharedKeys]
+
+	// Principals resolved, with their part of the decisions' memo keys:
+	// Principals answers the same for an ARN every time (it is fixed once
+	// built), so each caller is resolved once, not once per request.
+	// lastPrincipal is the one most recently asked for; byARN the others.
+	lastPrincipal atomic.Pointer[resolvedPrincipal]
+	resolvedMu    sync.Mutex
+	byARN         map[string]*resolvedPrincipal
+}
+
+// resolvedPrincipal is a caller as Principals resolved it. Decisions only
+// read it: its maps and slices are shared by all of them.
+type resolvedPrincipal struct {
+	arn string
+	p   Principal
+	key principalKey
+}
+
+// resolvedMax bounds byARN; past it, it starts over.
+const resolvedMax = 1024
+
+// resolve returns the principal arn names, resolved once.
+func (a *Authorizer) resolve(arn string) *resolvedPrincipal {
+	if r := a.lastPrincipal.Load(); r != nil && r.arn == arn {
+		return r
+	}
+	a.resolvedMu.Lock()
+	r := a.byARN[arn]
+	a.resolvedMu.Unlock()
+	if r == nil {
+		r = &resolvedPrincipal{arn: arn, p: a.principal(arn)}
+		r.key = a.engine.principalKeyOf(&r.p)
+		a.resolvedMu.Lock()
+		if a.byARN == nil || len(a.byARN) >= resolvedMax {
+			a.byARN = map[string]*resolvedPrincipal{}
+		}
+		a.byARN[arn] = r
+		a.resolvedMu.Unlock()
+	}
+	a.lastPrincipal.Store(r)
+	return r
 }
 
 // sharedKeys is a request context and what it was built from. The map is
@@ -151,12 +194,12 @@ func (a *Authorizer) UsesResourcePolicies() bool { return true }
 // Authorize decides req for each of its resources; the first denial is the
 // answer, worded as AWS words it.
 func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
-	principal := a.principal(req.Principal)
+	principal := a.resolve(req.Principal)
 	now := a.now()
 	keys := a.requestKeys(req, now)
 	for _, res := range req.Resources {
-		d, err := a.engine.Decide(ctx, Request{
-			Principal:           principal,
+		d, err := a.engine.decideFor(ctx, &Request{
+			Principal:           principal.p,
 			Action:              req.Action,
 			Resource:            res.ARN,
 			ResourceAccount:     res.Registry.Account,
@@ -166,7 +209,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error 
 			RegistryPolicy:      res.RegistryPolicy,
 			RegistryPolicyScope: res.RegistryPolicyScope,
 			Context:             keys,
-		})
+		}, &principal.key)
 		if err != nil {
 			a.log.ErrorContext(ctx, "iam decision failed", "principal", req.Principal, "action", req.Action, "resource", res.ARN, "err", err)
 			return fmt.Errorf("authorizing %s on %s: %w", req.Action, res.ARN, err)

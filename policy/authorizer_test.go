@@ -252,3 +252,25 @@ func TestRequestKeysAreEachRequestsOwn(t *testing.T) {
 	req.Context = map[string]string{"ecr:AccountSetting": "BASIC_SCAN_TYPE_VERSION"}
 	check(req, t0.Add(time.Second))
 }
+
+// Each caller is resolved once and kept: requests of several callers,
+// interleaved, are each decided as that caller, the same as a fresh
+// Authorizer decides them one by one.
+func TestAuthorizerKeepsEachCallersOwnIdentity(t *testing.T) {
+	identityDeny := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"},{"Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"*"}]}`
+	alice, carol := "arn:aws:iam::111111111111:user/alice", "arn:aws:iam::111111111111:user/carol"
+	dir := directory{alice: user(acctA, "alice"), carol: user(acctA, "carol", identityDeny)}
+	kept := newTestAuthorizer(dir, nil)
+	ctx := context.Background()
+	callers := []string{rootA.ARN, alice, carol, rootB.ARN}
+	actions := []string{"ecr:BatchGetImage", "ecr:PutImage"}
+	for i := range 40 {
+		caller, action := callers[(i*7)%len(callers)], actions[i%len(actions)]
+		req := authRequest(caller, action, repo(""))
+		got := kept.Authorize(ctx, req)
+		want := newTestAuthorizer(dir, nil).Authorize(ctx, req)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("request %d (%s, %s): %v, want %v", i, caller, action, got, want)
+		}
+	}
+}

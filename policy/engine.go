@@ -141,12 +141,48 @@ func (e *Engine) Decide(ctx context.Context, r Request) (Decision, error) {
 	defer memoKeys.Put(buf)
 	key, memoizable := e.appendMemoKey((*buf)[:0], r)
 	*buf = key
+	return e.decideMemo(ctx, &r, key, memoizable)
+}
+
+// principalKey is the part of a memo key that depends on a principal alone
+// (appendPrincipalKey) and the request keys its identity policies read, as
+// a caller deciding many requests of one principal keeps them: both follow
+// from the principal's fields and its policies' texts, so they are the same
+// for every decision about that principal.
+type principalKey struct {
+	key  []byte
+	keys []string
+	ok   bool // false: an identity policy is not memoizable
+}
+
+func (e *Engine) principalKeyOf(p *Principal) principalKey {
+	key, keys, ok := e.appendPrincipalKey(nil, p, nil)
+	return principalKey{key: key, keys: keys, ok: ok}
+}
+
+// decideFor is Decide for a request whose principal's part of the memo key
+// is pk (principalKeyOf(&r.Principal)).
+func (e *Engine) decideFor(ctx context.Context, r *Request, pk *principalKey) (Decision, error) {
+	if !pk.ok {
+		return e.decideMemo(ctx, r, nil, false)
+	}
+	buf := memoKeys.Get().(*[]byte)
+	defer memoKeys.Put(buf)
+	var scratch [8]string
+	key, memoizable := e.appendRequestKey(append((*buf)[:0], pk.key...), r, append(scratch[:0], pk.keys...))
+	*buf = key
+	return e.decideMemo(ctx, r, key, memoizable)
+}
+
+// decideMemo answers r from the memo under key when memoizable, else
+// decides it (and remembers the decision under key).
+func (e *Engine) decideMemo(ctx context.Context, r *Request, key []byte, memoizable bool) (Decision, error) {
 	if memoizable {
 		if d, ok := e.memo.get(key); ok {
 			return d, nil
 		}
 	}
-	d, err := e.decide(ctx, r)
+	d, err := e.decide(ctx, *r)
 	if err == nil && memoizable {
 		e.memo.put(key, d)
 	}

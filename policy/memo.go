@@ -56,20 +56,22 @@ var memoKeys = sync.Pool{New: func() any { return new([]byte) }}
 // appendMemoKey appends r's memoKey to b. Every decision builds one, so it
 // is written with helpers the compiler inlines rather than closures; its
 // bytes are those of appendMemoKeyByClosures, its first form (memo_test.go).
+// It is the principal's part (appendPrincipalKey), which a caller may have
+// kept from an earlier decision by the same principal, then the rest
+// (appendRequestKey).
 func (e *Engine) appendMemoKey(b []byte, r Request) ([]byte, bool) {
-	var keys []string
-	policy := func(b []byte, text string, kind Kind) ([]byte, bool) {
-		if text == "" {
-			return appendField(b, ""), true
-		}
-		c := e.compile(text, kind)
-		if c.err != nil || c.allContext {
-			return b, false
-		}
-		keys = append(keys, c.contextKeys...)
-		return appendField(b, c.id), true
+	var scratch [8]string
+	b, keys, ok := e.appendPrincipalKey(b, &r.Principal, scratch[:0])
+	if !ok {
+		return b, false
 	}
-	p := &r.Principal
+	return e.appendRequestKey(b, &r, keys)
+}
+
+// appendPrincipalKey appends the part of a memo key that depends on p
+// alone, and appends to keys the request keys p's identity policies read;
+// false when one of them is not memoizable.
+func (e *Engine) appendPrincipalKey(b []byte, p *Principal, keys []string) ([]byte, []string, bool) {
 	b = appendCount(b, 7)
 	b = appendField(b, p.ARN)
 	b = appendField(b, p.Account)
@@ -86,10 +88,30 @@ func (e *Engine) appendMemoKey(b []byte, r Request) ([]byte, bool) {
 	b = appendCount(b, len(p.Policies))
 	ok := true
 	for _, text := range p.Policies {
-		if b, ok = policy(b, text, Identity); !ok {
-			return b, false
+		if b, keys, ok = e.appendPolicy(b, text, Identity, keys); !ok {
+			return b, keys, false
 		}
 	}
+	return b, keys, true
+}
+
+// appendPolicy appends a policy's field (its compiled id; "" for none)
+// and appends to keys the request keys it reads.
+func (e *Engine) appendPolicy(b []byte, text string, kind Kind, keys []string) ([]byte, []string, bool) {
+	if text == "" {
+		return appendField(b, ""), keys, true
+	}
+	c := e.compile(text, kind)
+	if c.err != nil || c.allContext {
+		return b, keys, false
+	}
+	return appendField(b, c.id), append(keys, c.contextKeys...), true
+}
+
+// appendRequestKey appends the rest of r's memo key after its principal's
+// part; keys are the request keys the principal's policies read (a slice
+// appendRequestKey may append to and sort, never one kept elsewhere).
+func (e *Engine) appendRequestKey(b []byte, r *Request, keys []string) ([]byte, bool) {
 	b = appendCount(b, 5)
 	b = appendField(b, r.Action)
 	b = appendField(b, r.Resource)
@@ -97,10 +119,11 @@ func (e *Engine) appendMemoKey(b []byte, r Request) ([]byte, bool) {
 	b = appendField(b, r.ResourceRegion)
 	b = appendField(b, r.RegistryPolicyScope)
 	b = appendSortedMap(b, r.ResourceTags)
-	if b, ok = policy(b, r.ResourcePolicy, Repository); !ok {
+	ok := true
+	if b, keys, ok = e.appendPolicy(b, r.ResourcePolicy, Repository, keys); !ok {
 		return b, false
 	}
-	if b, ok = policy(b, r.RegistryPolicy, Registry); !ok {
+	if b, keys, ok = e.appendPolicy(b, r.RegistryPolicy, Registry, keys); !ok {
 		return b, false
 	}
 	slices.Sort(keys)

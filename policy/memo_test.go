@@ -123,6 +123,23 @@ func TestMemoKeyIsTheSameAsWhenBuiltWithClosures(t *testing.T) {
 		if string(got) != string(want) || gotOK != wantOK {
 			t.Fatalf("request %d: key %q (%v), want %q (%v)", i, got, gotOK, want, wantOK)
 		}
+		// The same key from the principal's part kept beforehand, as the
+		// Authorizer keeps it per caller (decideFor).
+		pk := e.principalKeyOf(&r.Principal)
+		keysBefore := slices.Clone(pk.keys)
+		if !pk.ok {
+			if wantOK {
+				t.Fatalf("request %d: principal's part not memoizable, the whole key is", i)
+			}
+			continue
+		}
+		kept, keptOK := e.appendRequestKey(slices.Clone(pk.key), &r, slices.Clone(pk.keys))
+		if string(kept) != string(want) || keptOK != wantOK {
+			t.Fatalf("request %d: key from the principal's part %q (%v), want %q (%v)", i, kept, keptOK, want, wantOK)
+		}
+		if !slices.Equal(pk.keys, keysBefore) {
+			t.Fatalf("request %d: the principal's keys changed: %q, were %q", i, pk.keys, keysBefore)
+		}
 	}
 	if got, want := fmt.Sprint(appendCount(nil, 12345)), fmt.Sprint([]byte("5:12345")); got != want {
 		t.Fatalf("appendCount(12345) = %s, want %s", got, want)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/core"
@@ -143,6 +144,10 @@ type Server struct {
 
 	connMu sync.Mutex
 	fresh  map[net.Conn]bool // connections in http.StateNew
+	// freshN is len(fresh), read without connMu: with none fresh, as
+	// between a keep-alive client's requests, a connection's change of
+	// state takes no lock.
+	freshN atomic.Int64
 }
 
 // New opens the stores and builds the handler; it does not listen yet.
@@ -357,8 +362,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// trackConn remembers connections that have not sent a request yet.
+// trackConn remembers connections that have not sent a request yet. It
+// runs twice per request (active, idle); a connection's own StateNew call
+// happens before its later ones, so while it is fresh freshN counts it.
 func (s *Server) trackConn(c net.Conn, state http.ConnState) {
+	if state != http.StateNew && s.freshN.Load() == 0 {
+		return
+	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.fresh == nil {
@@ -369,6 +379,7 @@ func (s *Server) trackConn(c net.Conn, state http.ConnState) {
 	} else {
 		delete(s.fresh, c)
 	}
+	s.freshN.Store(int64(len(s.fresh)))
 }
 
 func (s *Server) closeUnusedConns() {
@@ -378,6 +389,7 @@ func (s *Server) closeUnusedConns() {
 		c.Close()
 		delete(s.fresh, c)
 	}
+	s.freshN.Store(0)
 }
 
 // Shutdown stops accepting connections, waits (until ctx ends) for requests in
