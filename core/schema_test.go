@@ -213,9 +213,10 @@ func TestOpenUpgradesVersion3To5StoresAndReadsInlineBlobsWithoutOptions(t *testi
 }
 
 // Version 6 keeps small blobs beside their references: opening a version-5
-// store moves every one (across upgrade batches) with its exact bytes, and
-// leaves none behind; they read, list, stay referenced and delete as before,
-// and a blob kept as a file is untouched.
+// store (one blob already moved, as by an upgrade a crash interrupted) moves
+// every one, across upgrade batches, with its exact bytes, and leaves none
+// behind; they read, list, stay referenced and delete as before, and a blob
+// kept as a file is untouched.
 func TestOpenMovesVersion5InlineBlobsBesideTheirReferences(t *testing.T) {
 	defer func(n int) { upgradeBatch = n }(upgradeBatch)
 	upgradeBatch = 2
@@ -233,6 +234,14 @@ func TestOpenMovesVersion5InlineBlobsBesideTheirReferences(t *testing.T) {
 	f.putBlob(regA, "app", large, "")
 	must(t, f.kv.Update(func(tx kv.Tx) error {
 		if err := downgradeInlineBlobs(tx); err != nil {
+			return err
+		}
+		// One blob already moved: an upgrade interrupted after a batch.
+		k := []byte(digest.FromBytes(small[3]))
+		if err := tx.Put(bInlineBlobs, k, tx.Get(bInlineBlobsV5, k)); err != nil {
+			return err
+		}
+		if err := tx.Delete(bInlineBlobsV5, k); err != nil {
 			return err
 		}
 		return tx.Put(bMeta, schemaKey, []byte("5"))
