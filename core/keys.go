@@ -16,7 +16,7 @@ const (
 	bTags       = "tags"           // reg|repo|tag              → digest
 	bDigestTags = "digest-tags"    // reg|repo|digest|tag       → "" (reverse of tags: an image's tags without a scan)
 	bLinks      = "links"          // reg|repo|digest           → blob size (the blob is reachable from repo)
-	bBlobRefs   = "blob-refs"      // digest|reg|repo           → "" (reverse of links: when is a blob unreferenced)
+	bBlobRefs   = "blob-refs"      // digest|reg|repo           → "" (reverse of links: when is a blob unreferenced); and bInlineBlobs
 	bReferrers  = "referrers"      // reg|repo|subject|referrer → ""
 	bParents    = "parents"        // reg|repo|child|parent     → "" (index membership)
 	bBlobUses   = "blob-uses"      // reg|repo|blob|manifest    → "" (the manifests that need a blob)
@@ -27,8 +27,18 @@ const (
 	// bRegistryData (registrydata.go): reg|name → a feature's bytes about one registry
 )
 
-// bInlineBlobs: digest → a small blob's bytes (Options.InlineBlobs, blob.Inline).
-const bInlineBlobs = "inline-blobs"
+// bInlineBlobs: digest → a small blob's bytes (Options.InlineBlobs,
+// blob.Inline), in blob-refs since layout 6: a bare digest, so beside the
+// blob's references (digest|reg|repo) and never taken for one. The commit
+// that stores a small blob also writes its first reference; in one tree the
+// two land in one leaf page, where two trees took two leaves and their
+// branch pages (three scattered pages more per commit, each its own disk
+// request).
+const bInlineBlobs = bBlobRefs
+
+// bInlineBlobsV5 is where layouts 4 and 5 kept small blobs (digest →
+// bytes); Open moves them to bInlineBlobs (schema.go).
+const bInlineBlobsV5 = "inline-blobs"
 
 const sep = "\x00"
 

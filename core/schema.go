@@ -20,7 +20,10 @@ import (
 //	5  an upload session may have no record (its id describes it; tombstones
 //	   keep ended ids unknown), and keeps small chunks in its record: a berth
 //	   of layout 4 would lose them, so it must refuse the store
-const schemaVersion = "5"
+//	6  small blobs are kept in blob-refs, beside their references (keys.go,
+//	   bInlineBlobs), not in inline-blobs: a berth of layout 5 would not find
+//	   them, so it must refuse the store
+const schemaVersion = "6"
 
 var schemaKey = []byte("schema")
 
@@ -37,7 +40,11 @@ func Open(o Options) (*Registry, error) {
 		// Options say now; none is added.
 		hasInline := false
 		r.kv.View(func(tx kv.Tx) error {
-			return tx.Scan(bInlineBlobs, nil, nil, func(k, v []byte) bool { hasInline = true; return false })
+			// Keys with a separator are references, not blobs.
+			return tx.Scan(bInlineBlobs, nil, nil, func(k, v []byte) bool {
+				hasInline = !bytes.Contains(k, []byte(sep))
+				return !hasInline
+			})
 		})
 		if hasInline {
 			r.blobs = blob.NewInline(o.Blobs, o.KV, bInlineBlobs, 0)
@@ -49,7 +56,7 @@ func Open(o Options) (*Registry, error) {
 // upgradeBatch bounds the records one upgrade transaction rewrites.
 var upgradeBatch = 1000
 
-// upgrade brings a version-1 store to version 2. Each step is idempotent and
+// upgrade brings a store of an earlier layout to this one. Each step is idempotent and
 // the version is written last, so an upgrade interrupted by a crash resumes.
 func (r *Registry) upgrade() error {
 	var version []byte
@@ -65,8 +72,13 @@ func (r *Registry) upgrade() error {
 		return err
 	case from == schemaVersion:
 		return nil
-	case from == "3" || from == "4":
-		// 3 → 4 → 5 add buckets and rewrite nothing.
+	case from == "3" || from == "4" || from == "5":
+		// 3 → 4 → 5 add buckets and rewrite nothing; 4 and 5 kept small
+		// blobs in a bucket of their own, which 6 moves beside their
+		// references.
+		if err := r.moveInlineBlobs(); err != nil {
+			return err
+		}
 		return r.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(schemaVersion)) })
 	case from == "":
 		from = "1"
@@ -118,6 +130,22 @@ func (r *Registry) rewriteImageRecords() error {
 			}
 		}
 		return putJSON(tx, bManifests, key, rec)
+	})
+}
+
+// moveInlineBlobs moves the small blobs of layouts 4 and 5 into blob-refs
+// (layout 6), each with its digest for key as before. Each batch moves its
+// entries in one transaction, so a crash leaves every blob in one place or
+// the other, and the next Open moves the rest.
+func (r *Registry) moveInlineBlobs() error {
+	return r.rewriteBucket(bInlineBlobsV5, func(tx kv.Tx, key, value []byte) error {
+		if bytes.Contains(key, []byte(sep)) {
+			return corrupt("inline blob", key, fmt.Errorf("not a digest"))
+		}
+		if err := tx.Put(bInlineBlobs, key, value); err != nil {
+			return err
+		}
+		return tx.Delete(bInlineBlobsV5, key)
 	})
 }
 

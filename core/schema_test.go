@@ -1,13 +1,16 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-dev/berth/core/kv"
+	"github.com/opencontainers/go-digest"
 )
 
 // v1Record is how berth 1 stored an image: the whole parsed manifest.
@@ -154,16 +157,45 @@ func TestOpenRefusesANewerLayout(t *testing.T) {
 	})
 }
 
-// A version-3 or -4 store needs no rewriting to be version 5 (new buckets:
-// small blobs, upload ids' secret and tombstones); small blobs kept inline
-// stay readable by a Registry opened without Options.InlineBlobs.
-func TestOpenUpgradesVersion3And4StoresAndReadsInlineBlobsWithoutOptions(t *testing.T) {
-	for _, from := range []string{"3", "4"} {
+// downgradeInlineBlobs moves small blobs back to the bucket of their own
+// that layouts 4 and 5 kept them in.
+func downgradeInlineBlobs(tx kv.Tx) error {
+	var keys, values [][]byte
+	tx.Scan(bInlineBlobs, nil, nil, func(k, v []byte) bool {
+		if !bytes.Contains(k, []byte(sep)) {
+			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+		}
+		return true
+	})
+	for i, k := range keys {
+		if err := tx.Put(bInlineBlobsV5, k, values[i]); err != nil {
+			return err
+		}
+		if err := tx.Delete(bInlineBlobs, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A version-3, -4 or -5 store is brought to version 6 (new buckets: small
+// blobs, upload ids' secret and tombstones; small blobs beside their
+// references); small blobs kept inline stay readable by a Registry opened
+// without Options.InlineBlobs.
+func TestOpenUpgradesVersion3To5StoresAndReadsInlineBlobsWithoutOptions(t *testing.T) {
+	for _, from := range []string{"3", "4", "5"} {
 		t.Run("from "+from, func(t *testing.T) {
 			f := onDisk(t)
 			f.createRepo(regA, "app")
 			img, _ := f.pushImage(regA, "app", "a", "a")
-			must(t, f.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(from)) }), "downgrade to version "+from)
+			must(t, f.kv.Update(func(tx kv.Tx) error {
+				if from != "3" { // 3 kept none inline
+					if err := downgradeInlineBlobs(tx); err != nil {
+						return err
+					}
+				}
+				return tx.Put(bMeta, schemaKey, []byte(from))
+			}), "downgrade to version "+from)
 			f.r.Bus().Close()
 			r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
 			must(t, err, "Open")
@@ -177,5 +209,87 @@ func TestOpenUpgradesVersion3And4StoresAndReadsInlineBlobsWithoutOptions(t *test
 			must(t, err, "OpenBlob of an inline layer without InlineBlobs")
 			rd.Close()
 		})
+	}
+}
+
+// Version 6 keeps small blobs beside their references: opening a version-5
+// store (one blob already moved, as by an upgrade a crash interrupted) moves
+// every one, across upgrade batches, with its exact bytes, and leaves none
+// behind; they read, list, stay referenced and delete as before, and a blob
+// kept as a file is untouched.
+func TestOpenMovesVersion5InlineBlobsBesideTheirReferences(t *testing.T) {
+	defer func(n int) { upgradeBatch = n }(upgradeBatch)
+	upgradeBatch = 2
+	f := onDisk(t)
+	f.createRepo(regA, "app")
+	f.createRepo(regA, "other")
+	var small [][]byte
+	for i := range 5 {
+		c := []byte("small blob " + itoa(int64(i)))
+		f.putBlob(regA, "app", c, "")
+		small = append(small, c)
+	}
+	f.putBlob(regA, "other", small[0], "") // two references
+	large := bytes.Repeat([]byte("L"), DefaultInlineBlobs+1)
+	f.putBlob(regA, "app", large, "")
+	must(t, f.kv.Update(func(tx kv.Tx) error {
+		if err := downgradeInlineBlobs(tx); err != nil {
+			return err
+		}
+		// One blob already moved: an upgrade interrupted after a batch.
+		k := []byte(digest.FromBytes(small[3]))
+		if err := tx.Put(bInlineBlobs, k, tx.Get(bInlineBlobsV5, k)); err != nil {
+			return err
+		}
+		if err := tx.Delete(bInlineBlobsV5, k); err != nil {
+			return err
+		}
+		return tx.Put(bMeta, schemaKey, []byte("5"))
+	}), "downgrade to version 5")
+	f.r.Close()
+	f.kv, f.blobs = f.reopen()
+	r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, InlineBlobs: DefaultInlineBlobs})
+	must(t, err, "Open")
+	f.r = r
+
+	f.kv.View(func(tx kv.Tx) error {
+		if v := string(tx.Get(bMeta, schemaKey)); v != schemaVersion {
+			t.Errorf("layout version %q after Open, want %s", v, schemaVersion)
+		}
+		tx.Scan(bInlineBlobsV5, nil, nil, func(k, v []byte) bool {
+			t.Errorf("%q left in %s", k, bInlineBlobsV5)
+			return true
+		})
+		for _, c := range small {
+			if v := tx.Get(bInlineBlobs, []byte(digest.FromBytes(c))); !bytes.Equal(v, c) {
+				t.Errorf("blob-refs holds %q for %s, want its bytes", v, digest.FromBytes(c))
+			}
+		}
+		return nil
+	})
+	for _, c := range append(small, large) {
+		rd, err := f.r.OpenBlob(bg, regA, "app", digest.FromBytes(c))
+		must(t, err, "OpenBlob after the upgrade")
+		got, _ := io.ReadAll(rd)
+		rd.Close()
+		if !bytes.Equal(got, c) {
+			t.Errorf("blob %s reads %d bytes after the upgrade, want %d", digest.FromBytes(c), len(got), len(c))
+		}
+	}
+	if b, _ := fileCount(t, f); b != 1 {
+		t.Errorf("%d blob files after the upgrade, want 1 (the large one)", b)
+	}
+	infos, err := f.r.Blobs(bg)
+	must(t, err, "Blobs")
+	refs := map[digest.Digest]int{}
+	for _, in := range infos {
+		refs[in.Digest] = len(in.Repositories)
+	}
+	if len(infos) != len(small)+1 || refs[digest.FromBytes(small[0])] != 2 || refs[digest.FromBytes(small[1])] != 1 {
+		t.Errorf("Blobs after the upgrade: %+v", infos)
+	}
+	must(t, f.r.DeleteBlob(bg, regA, "app", digest.FromBytes(small[1])), "DeleteBlob")
+	if _, err := f.r.OpenBlob(bg, regA, "app", digest.FromBytes(small[1])); err == nil {
+		t.Error("a deleted blob still reads")
 	}
 }

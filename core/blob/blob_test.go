@@ -712,3 +712,20 @@ func TestInMemoryBlobsAreWrittenWhole(t *testing.T) {
 		}
 	}
 }
+
+// The bucket may hold other records than blobs (core keeps a blob's
+// references beside its bytes): Walk lists only the keys that are digests.
+func TestInlineWalkListsOnlyDigestKeys(t *testing.T) {
+	meta := kv.NewMem()
+	s := blob.NewInline(blob.NewMem(), meta, "shared", 64)
+	d := store(t, s, "a", []byte("small"))
+	ref := []byte(string(d) + "\x00000000000000\x00us-east-1\x00app")
+	if err := meta.Update(func(tx kv.Tx) error { return tx.Put("shared", ref, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	walked := map[digest.Digest]int64{}
+	s.Walk(func(d digest.Digest, n int64) error { walked[d] = n; return nil })
+	if len(walked) != 1 || walked[d] != 5 {
+		t.Errorf("Walk = %v, want only %s", walked, d)
+	}
+}

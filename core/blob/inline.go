@@ -33,7 +33,9 @@ type Inline struct {
 }
 
 // NewInline keeps blobs of at most max bytes in bucket of meta, the rest in
-// inner. With max 0 it stores none there, and reads those it finds.
+// inner. With max 0 it stores none there, and reads those it finds. The
+// bucket may hold other keys, none of them a digest (core keeps a blob's
+// references there, beside its bytes): Inline's keys are the digests.
 func NewInline(inner Store, meta kv.Store, bucket string, max int64) *Inline {
 	return &Inline{inner: inner, meta: meta, bucket: bucket, max: max}
 }
@@ -155,7 +157,9 @@ func (s *Inline) Walk(fn func(d digest.Digest, size int64) error) error {
 	var inline []entry
 	err := s.meta.View(func(tx kv.Tx) error {
 		return tx.Scan(s.bucket, nil, nil, func(k, v []byte) bool {
-			inline = append(inline, entry{digest.Digest(k), int64(len(v))})
+			if d := digest.Digest(k); d.Validate() == nil {
+				inline = append(inline, entry{d, int64(len(v))})
+			}
 			return true
 		})
 	})

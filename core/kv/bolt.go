@@ -265,9 +265,14 @@ func (t boltTx) Put(bucket string, key, value []byte) error {
 	if err := checkPut(bucket, key); err != nil {
 		return err
 	}
-	bk, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
-	if err != nil {
-		return err
+	// Bucket finds a bucket already open in this transaction in a map;
+	// CreateBucketIfNotExists would first copy its name (an allocation).
+	bk := t.tx.Bucket([]byte(bucket))
+	if bk == nil {
+		var err error
+		if bk, err = t.tx.CreateBucketIfNotExists([]byte(bucket)); err != nil {
+			return err
+		}
 	}
 	// bbolt keeps the caller's value slice until the transaction ends (it
 	// copies only the key), so a caller reusing its buffer would rewrite a
