@@ -21,6 +21,9 @@ type Mem struct {
 	// rw every Update's (one at a time, under mu): a request makes several
 	// of each, and each cost an allocation.
 	ro, rw memTx
+	// gen counts the Updates that committed a write (under mu): a read
+	// transaction's snapshot.
+	gen uint64
 }
 
 // memEntry is a key and its value, stored one after the other in one
@@ -90,6 +93,8 @@ func (m *Mem) Update(fn func(Tx) error) (err error) {
 	}()
 	if err = fn(tx); err != nil {
 		tx.rollback()
+	} else if len(tx.log) > 0 {
+		m.gen++
 	}
 	return err
 }
@@ -117,6 +122,17 @@ type memTx struct {
 	m        *Mem
 	writable bool
 	log      []undo
+}
+
+// Snapshot identifies the committed state a read transaction sees, as
+// bbolt's does (see boltTx.Snapshot): the count of committed writes, which
+// cannot change while a View holds the read lock. A write transaction has
+// none (0).
+func (t *memTx) Snapshot() uint64 {
+	if t.writable {
+		return 0
+	}
+	return t.m.gen + 1
 }
 
 func (t *memTx) Get(bucket string, key []byte) []byte {

@@ -5,24 +5,34 @@ import (
 	"testing"
 )
 
+// snapshotTx is what core's caches look for in a read transaction.
+type snapshotTx interface{ Snapshot() uint64 }
+
 // A read transaction's snapshot names the commit it sees: the same until a
 // write commits, another after; a write transaction has none.
-func TestBoltReadTransactionsNameTheCommitTheySee(t *testing.T) {
-	b, err := OpenBolt(filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+func TestReadTransactionsNameTheCommitTheySee(t *testing.T) {
+	t.Run("bolt", func(t *testing.T) {
+		b, err := OpenBolt(filepath.Join(t.TempDir(), "meta.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		testSnapshots(t, b)
+	})
+	t.Run("mem", func(t *testing.T) { testSnapshots(t, NewMem()) })
+}
+
+func testSnapshots(t *testing.T, b Store) {
 	snapshot := func() uint64 {
 		var s uint64
-		if err := b.View(func(tx Tx) error { s = tx.(boltTx).Snapshot(); return nil }); err != nil {
+		if err := b.View(func(tx Tx) error { s = tx.(snapshotTx).Snapshot(); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
 	put := func(v string) {
 		if err := b.Update(func(tx Tx) error {
-			if s := tx.(boltTx).Snapshot(); s != 0 {
+			if s := tx.(snapshotTx).Snapshot(); s != 0 {
 				t.Errorf("a write transaction's snapshot is %d, want 0", s)
 			}
 			return tx.Put("b", []byte("k"), []byte(v))
@@ -44,5 +54,13 @@ func TestBoltReadTransactionsNameTheCommitTheySee(t *testing.T) {
 	b.Update(func(tx Tx) error { tx.Put("b", []byte("k"), []byte("3")); return ErrReadOnly })
 	if after := snapshot(); after != before {
 		t.Fatalf("snapshot %d after a rolled-back write, was %d", after, before)
+	}
+	// A write that panics commits nothing either.
+	func() {
+		defer func() { recover() }()
+		b.Update(func(tx Tx) error { tx.Put("b", []byte("k"), []byte("4")); panic("mid-write") })
+	}()
+	if after := snapshot(); after != before {
+		t.Fatalf("snapshot %d after a write that panicked, was %d", after, before)
 	}
 }
