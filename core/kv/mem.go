@@ -11,11 +11,12 @@ import (
 )
 
 // Mem is an in-memory Store: a B-tree per bucket keeps scans ordered and
-// writes logarithmic. Update applies writes in place and keeps an undo log,
-// so a failed transaction leaves nothing behind.
+// writes logarithmic, and a hash of the same entries answers Get. Update
+// applies writes in place and keeps an undo log, so a failed transaction
+// leaves nothing behind.
 type Mem struct {
 	mu      sync.RWMutex
-	buckets map[string]*btree.BTreeG[memEntry]
+	buckets map[string]*memBucket
 	closed  bool
 	// ro is every View's transaction (a read-only one holds no state), and
 	// rw every Update's (one at a time, under mu): a request makes several
@@ -54,9 +55,35 @@ func (e memEntry) value() []byte {
 
 func lessEntry(a, b memEntry) bool { return bytes.Compare(a.key(), b.key()) < 0 }
 
+// memBucket holds a bucket's entries twice: ordered, for Scan, and hashed
+// by key, for Get. A Get in the tree compares the key with a dozen others,
+// each behind its own pointer: on a key not read recently that is a dozen
+// cache misses (3 µs at 20,000 keys, measured), where the hash costs one or
+// two. A write updates both, in the same transaction, under the same lock.
+type memBucket struct {
+	tree  *btree.BTreeG[memEntry]
+	byKey map[string]memEntry // keys share the entries' bytes (unsafe.String): stored keys never change
+}
+
+// put stores e and returns the entry it replaced, if any.
+func (b *memBucket) put(e memEntry) (memEntry, bool) {
+	old, existed := b.tree.ReplaceOrInsert(e)
+	b.byKey[unsafe.String(e.p, e.klen)] = e
+	return old, existed
+}
+
+// delete removes key and returns its entry, if it was there.
+func (b *memBucket) delete(key []byte) (memEntry, bool) {
+	old, existed := b.tree.Delete(probe(key))
+	if existed {
+		delete(b.byKey, string(key))
+	}
+	return old, existed
+}
+
 // NewMem returns an empty in-memory store.
 func NewMem() *Mem {
-	m := &Mem{buckets: map[string]*btree.BTreeG[memEntry]{}}
+	m := &Mem{buckets: map[string]*memBucket{}}
 	m.ro = memTx{m: m}
 	m.rw = memTx{m: m, writable: true}
 	return m
@@ -140,7 +167,7 @@ func (t *memTx) Get(bucket string, key []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	if e, ok := b.Get(probe(key)); ok {
+	if e, ok := b.byKey[string(key)]; ok {
 		return e.value()
 	}
 	return nil
@@ -189,9 +216,9 @@ func (t *memTx) set(bucket string, e memEntry, present bool) {
 	var old memEntry
 	var existed bool
 	if present {
-		old, existed = b.ReplaceOrInsert(e)
+		old, existed = b.put(e)
 	} else {
-		old, existed = b.Delete(e)
+		old, existed = b.delete(e.key())
 	}
 	if t.log == nil {
 		t.log = make([]undo, 0, 8) // most transactions write a few keys: one allocation, kept (Mem.rw)
@@ -199,11 +226,11 @@ func (t *memTx) set(bucket string, e memEntry, present bool) {
 	t.log = append(t.log, undo{bucket: bucket, key: e.key(), old: old, existed: existed})
 }
 
-// bucket returns a bucket's tree, creating it when create is set.
-func (t *memTx) bucket(bucket string, create bool) *btree.BTreeG[memEntry] {
+// bucket returns a bucket, creating it when create is set.
+func (t *memTx) bucket(bucket string, create bool) *memBucket {
 	b := t.m.buckets[bucket]
 	if b == nil && create {
-		b = btree.NewG(32, lessEntry)
+		b = &memBucket{tree: btree.NewG(32, lessEntry), byKey: map[string]memEntry{}}
 		t.m.buckets[bucket] = b
 	}
 	return b
@@ -215,9 +242,9 @@ func (t *memTx) rollback() {
 		b := t.bucket(u.bucket, u.existed)
 		switch {
 		case u.existed:
-			b.ReplaceOrInsert(u.old)
+			b.put(u.old)
 		case b != nil:
-			b.Delete(probe(u.key))
+			b.delete(u.key)
 		}
 	}
 	clear(t.log)
@@ -233,7 +260,7 @@ func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) b
 	if bytes.Compare(start, prefix) > 0 {
 		seek = start
 	}
-	b.AscendGreaterOrEqual(probe(seek), func(e memEntry) bool {
+	b.tree.AscendGreaterOrEqual(probe(seek), func(e memEntry) bool {
 		k := e.key()
 		return bytes.HasPrefix(k, prefix) && fn(k, e.value())
 	})
