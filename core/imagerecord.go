@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-dev/berth/internal/plainjson"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -358,25 +359,11 @@ func encodeRecord(rec *imageRecord) ([]byte, error) {
 	return json.Marshal(rec)
 }
 
-// plainJSON reports whether encoding/json writes s as it is, between quotes:
-// no quote, backslash or control character, nothing it escapes for HTML
-// (<, >, &), nothing outside ASCII (invalid bytes, U+2028 and U+2029 are
-// escaped or replaced).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
-}
-
 func appendPlain(b []byte, name, s string) ([]byte, bool) {
 	b = append(b, name...)
 	b = append(b, '"')
 	b = append(b, s...)
-	return append(b, '"'), plainJSON(s)
+	return append(b, '"'), plainjson.String(s)
 }
 
 func appendInt(b []byte, name string, n int64) []byte {

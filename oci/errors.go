@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/internal/plainjson"
 )
 
 // ociError is one entry of the distribution-spec error body.
@@ -124,7 +125,7 @@ func appendErrorBody(b []byte, errs []ociError) []byte {
 	start := len(b)
 	b = append(b, `{"errors":[`...)
 	for i, e := range errs {
-		if e.Detail != nil || !plainJSON(e.Code) || !plainJSON(e.Message) {
+		if e.Detail != nil || !plainjson.String(e.Code) || !plainjson.String(e.Message) {
 			j, _ := json.Marshal(errorBody{errs})
 			return append(append(b[:start], j...), '\n')
 		}
@@ -138,18 +139,6 @@ func appendErrorBody(b []byte, errs []ociError) []byte {
 		b = append(b, `"}`...)
 	}
 	return append(b, "]}\n"...)
-}
-
-// plainJSON reports whether encoding/json writes s as it is between quotes:
-// printable ASCII without a quote, a backslash or what it escapes for HTML.
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
 }
 
 // errorBody is the spec's error document.
