@@ -44,19 +44,7 @@ func TestPullTimeExclusions(t *testing.T) {
 // the real pull's time: exclusion ignores the pull, it does not erase others.
 func TestExcludedPullKeepsEarlierPullTime(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
-		f.createRepo(regA, "app")
-		f.pushImage(regA, "app", "v1", "pulled")
-		ci := "arn:aws:iam::" + regA.Account + ":role/ci"
-		_, err := f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
-			s.PullTimeExclusions = []string{ci}
-			return nil
-		})
-		must(t, err, "UpdateSettings")
-		pull := func(principal string) {
-			t.Helper()
-			_, _, err := f.r.GetManifest(WithCaller(bg, Caller{Registry: regA, Principal: principal}), regA, "app", "v1", nil)
-			must(t, err, "GetManifest")
-		}
+		ci, pull := excludedPuller(t, f)
 		pull(RootPrincipal(regA.Account))
 		real := f.clock.Now()
 		f.clock.Advance(10 * time.Millisecond) // still within one batch
@@ -209,19 +197,7 @@ func TestPullNoteKeepsEachPullersLatest(t *testing.T) {
 // later pull by another principal.
 func TestExcludedPullFirstThenRealPull(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
-		f.createRepo(regA, "app")
-		f.pushImage(regA, "app", "v1", "pulled")
-		ci := "arn:aws:iam::" + regA.Account + ":role/ci"
-		_, err := f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
-			s.PullTimeExclusions = []string{ci}
-			return nil
-		})
-		must(t, err, "UpdateSettings")
-		pull := func(principal string) {
-			t.Helper()
-			_, _, err := f.r.GetManifest(WithCaller(bg, Caller{Registry: regA, Principal: principal}), regA, "app", "v1", nil)
-			must(t, err, "GetManifest")
-		}
+		ci, pull := excludedPuller(t, f)
 		pull(ci)
 		f.clock.Advance(10 * time.Millisecond)
 		pull(RootPrincipal(regA.Account))
@@ -266,4 +242,23 @@ func TestManyImagesPulledInOneBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// excludedPuller sets up an image app:v1 in regA whose pull times exclude
+// the role ci, and returns ci and a pull of the image by a principal.
+func excludedPuller(t *testing.T, f *fixture) (ci string, pull func(principal string)) {
+	t.Helper()
+	f.createRepo(regA, "app")
+	f.pushImage(regA, "app", "v1", "pulled")
+	ci = "arn:aws:iam::" + regA.Account + ":role/ci"
+	_, err := f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error {
+		s.PullTimeExclusions = []string{ci}
+		return nil
+	})
+	must(t, err, "UpdateSettings")
+	return ci, func(principal string) {
+		t.Helper()
+		_, _, err := f.r.GetManifest(WithCaller(bg, Caller{Registry: regA, Principal: principal}), regA, "app", "v1", nil)
+		must(t, err, "GetManifest")
+	}
 }
