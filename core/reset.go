@@ -8,8 +8,9 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// allBuckets lists every bucket core writes, for Reset.
-var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bInlineBlobs, bUploadKey, bUploadEnds, bUploadGens, bUploadBytes}
+// allBuckets lists every bucket core writes, for Reset. Small blobs
+// (bInlineBlobs) live in bBlobRefs since layout 6.
+var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bUploadKey, bUploadEnds, bUploadGens, bUploadBytes}
 
 // Reset wipes all state: every registry, repository, image, blob and upload.
 // Test suites call it between tests. It does not wait for requests writing
