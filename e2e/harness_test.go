@@ -80,6 +80,21 @@ func StartUnder(t testing.TB, wrap []string, args ...string) *Berth {
 	return b
 }
 
+// StartOnDataDir runs `berth serve` on a free port over an existing data dir
+// (one copied from a fixture, say), plus args. It is stopped when the test
+// ends; the dir is the caller's.
+func StartOnDataDir(t testing.TB, dir string, args ...string) *Berth {
+	t.Helper()
+	b := &Berth{t: t, DataDir: dir, args: args}
+	b.start("127.0.0.1:0")
+	t.Cleanup(func() {
+		if b.cmd != nil {
+			b.Stop()
+		}
+	})
+	return b
+}
+
 func (b *Berth) start(addr string) {
 	b.t.Helper()
 	args := append([]string{"serve", "--addr", addr, "--data-dir", b.DataDir, "--log-level", "warn"}, b.args...)
