@@ -52,6 +52,17 @@ type input struct {
 	body []byte         // the JSON the handler decodes; a streamed member's value is "" in it
 	doc  map[string]any // the decoded document authorization reads members from
 	blob *streamedBlob  // the streamed member's value, or nil
+	// typed is the input as a generated reader read it from the body,
+	// checked (jsonread.go); nil when the document path read it (doc).
+	typed inputMembers
+}
+
+// members are the input's members, for authorization.
+func (in *input) members() inputMembers {
+	if in.typed != nil {
+		return in.typed
+	}
+	return docMembers(in.doc)
 }
 
 // close releases what the input holds (a streamed blob's temporary file).
