@@ -60,6 +60,8 @@ type Registry struct {
 	authzContext authzContext
 	// registryData remembers RegistryData's reads (registrydata.go).
 	registryData registryDataCache
+	// settings remembers Settings' reads (settings.go).
+	settings settingsCache
 	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
