@@ -60,8 +60,6 @@ type Registry struct {
 	authzContext authzContext
 	// registryData remembers RegistryData's reads (registrydata.go).
 	registryData registryDataCache
-	// settings remembers Settings' reads (settings.go).
-	settings settingsCache
 	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
@@ -89,6 +87,9 @@ type Registry struct {
 
 	// manifests remembers decoded manifest reads (manifestcache.go).
 	manifests manifestCache
+
+	// settings remembers Settings' reads (settings.go).
+	settings settingsCache
 }
 
 // New builds a Registry over the given stores.
