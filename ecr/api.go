@@ -101,6 +101,7 @@ type call struct {
 	// resourceArn's own) and the resources the action is performed on.
 	registry  core.RegistryID
 	resources []core.Resource
+	resource  [1]core.Resource // resources' array when there is one
 
 	headers [3]string // the values of the answer's three headers (ServeHTTP)
 }
@@ -268,11 +269,13 @@ func (h *Handler) admit(r *http.Request) (release func(), err error) {
 // input, the decoded document for authorization to read members from, and a
 // streamed blob member's value (see body.go).
 func readInput(r *http.Request, spec operationSpec) (*input, error) {
-	// The input and its body's limit in one allocation.
+	// The input, its body's limit and its reader in one allocation.
 	in := &struct {
 		input
-		limit limitedBody
+		limit  limitedBody
+		reader bodyReader
 	}{limit: limitedBody{r: r.Body, n: maxBody}}
+	in.input.reader = &in.reader
 	var err error
 	member := streamedMembers[spec.Input]
 	if member != "" {
@@ -323,9 +326,9 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if err := checkText(in.body); err != nil {
 		return newError("SerializationException", "%v", err)
 	}
-	if member == "" && spec.read != nil {
-		r := bodyReader{docParser: docParser{b: in.body}}
-		if typed, ok := spec.read(&r); ok {
+	if member == "" && spec.read != nil && in.reader != nil {
+		*in.reader = bodyReader{docParser: docParser{b: in.body}}
+		if typed, ok := spec.read(in.reader); ok {
 			in.typed = typed
 			return nil
 		}

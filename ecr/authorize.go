@@ -23,8 +23,9 @@ func (h *Handler) authorize(c *call, spec authorizationSpec, in inputMembers) er
 		// input has it (pull-through cache rules), so that another account's
 		// registry is the Authorizer's decision, not the handler's.
 		resources = []core.Resource{core.AnyResource(reg)}
-	case namedRepository:
-		resources = []core.Resource{core.RepositoryResource(reg, in.stringMember("repositoryName"))}
+	case namedRepository: // most operations: the resource is kept in the call, not in an allocation of its own
+		c.resource[0] = core.RepositoryResource(reg, in.stringMember("repositoryName"))
+		resources = c.resource[:]
 	case namedRepositories:
 		for _, name := range in.stringsMember("repositoryNames") {
 			resources = append(resources, core.RepositoryResource(reg, name))

@@ -54,7 +54,8 @@ type input struct {
 	blob *streamedBlob  // the streamed member's value, or nil
 	// typed is the input as a generated reader read it from the body,
 	// checked (jsonread.go); nil when the document path read it (doc).
-	typed inputMembers
+	typed  inputMembers
+	reader *bodyReader // reads body for typed (nil: the document path reads it)
 }
 
 // members are the input's members, for authorization.
