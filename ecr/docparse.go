@@ -225,6 +225,9 @@ func (p *docParser) str() (string, bool) {
 	}
 	p.i++
 	start := p.i
+	for p.i < len(p.b) && plainInString[p.b[p.i]] {
+		p.i++
+	}
 	for p.i < len(p.b) {
 		switch c := p.b[p.i]; {
 		case c == '"':
@@ -240,6 +243,15 @@ func (p *docParser) str() (string, bool) {
 	}
 	return "", false
 }
+
+// plainInString says which bytes a string holds as they are: all but the
+// closing quote, a backslash and control characters.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // escaped reads the rest of a string that holds escapes, from start. The
 // string is built in a buffer sized for it once (an escape is never shorter
@@ -261,10 +273,7 @@ func (p *docParser) escaped(start int) (string, bool) {
 	i := p.i
 	for i < len(b) {
 		run := i
-		for run < len(b) {
-			if c := b[run]; c == '"' || c == '\\' || c < 0x20 {
-				break
-			}
+		for run < len(b) && plainInString[b[run]] {
 			run++
 		}
 		out = append(out, b[i:run]...)
