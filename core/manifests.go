@@ -195,7 +195,7 @@ func IsDigestReference(ref string) bool { return strings.Contains(ref, ":") }
 type PutManifestInput struct {
 	Reference   string   // a tag, or the digest the body must hash to
 	ContentType string   // the declared media type, may be empty
-	Body        []byte   // the exact bytes
+	Body        []byte   // the exact bytes; only read (a caller may pass a string's)
 	Tags        []string // further tags to point at the manifest
 	// RejectUnchanged makes a push that stores nothing new (the manifest is
 	// there and every tag already points at it) fail with KindImageAlreadyExists.
@@ -228,6 +228,7 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		img    Image
 		repo   Repository
 		events []Event
+		tags   [2]string
 	}
 	// The body is decoded once: here when its media type must be judged
 	// first, below otherwise.
@@ -256,7 +257,7 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		}
 	} else {
 		dg = digestOf(digest.SHA256, in.Body)
-		tags = append([]string{in.Reference}, tags...)
+		tags = append(append(p.tags[:0], in.Reference), tags...) // p's array: no allocation of its own
 	}
 	for _, t := range tags {
 		if !ValidTag(t) {
@@ -291,15 +292,13 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	if reason == "" {
 		reason = CreateOnPush
 	}
-	created, err := r.updateCreating(ctx, reg, repo, reason, func(tx kv.Tx) error {
+	// The repository as the push finds it (read into p.repo by
+	// updateCreatingRead, in the push's transaction): its settings judge tag
+	// moves, and the push event carries them, so that subscribers deciding
+	// whether they want it (scan on push, a lifecycle policy) need not read
+	// the repository again.
+	created, err := r.updateCreatingRead(ctx, reg, repo, reason, &p.repo, func(tx kv.Tx) error {
 		p.img, p.events = Image{}, nil // a Batch may run this more than once
-		// The repository as the push finds it: its settings judge tag
-		// moves, and the push event carries them, so that subscribers
-		// deciding whether they want it (scan on push, a lifecycle policy)
-		// need not read the repository again.
-		if err := getRepo(tx, reg, repo, &p.repo); err != nil {
-			return err
-		}
 		if !in.AllowMissing {
 			if err := checkReferences(tx, reg, repo, m); err != nil {
 				return err

@@ -87,6 +87,9 @@ type Registry struct {
 
 	// manifests remembers decoded manifest reads (manifestcache.go).
 	manifests manifestCache
+
+	// settings remembers Settings' reads (settings.go).
+	settings settingsCache
 }
 
 // New builds a Registry over the given stores.

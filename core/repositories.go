@@ -109,42 +109,56 @@ var errNeedTemplate = errors.New("repository missing: template needed")
 // may run more than once and must be idempotent: it may change nothing but
 // tx and the variables it resets at its start.
 func (r *Registry) updateCreating(ctx context.Context, reg RegistryID, name string, reason CreateReason, fn func(tx kv.Tx) error) ([]Event, error) {
-	var (
+	return r.updateCreatingRead(ctx, reg, name, reason, nil, fn)
+}
+
+// updateCreatingRead is updateCreating that also reads the repository into
+// repo (when not nil) before fn runs: the repository as it is in fn's
+// transaction, read once for both (a push judges tag moves by it).
+func (r *Registry) updateCreatingRead(ctx context.Context, reg RegistryID, name string, reason CreateReason, repo *Repository, fn func(tx kv.Tx) error) ([]Event, error) {
+	// What the transaction's function shares lives in one variable: one
+	// allocation rather than one per variable.
+	var st struct {
 		tmpl    *RepositorySettings // nil: not looked up yet
 		applies bool
 		created []Event
-	)
+	}
 	for {
 		err := r.kv.Batch(func(tx kv.Tx) error {
-			created = nil
-			err := getRepo(tx, reg, name, nil)
+			st.created = nil
+			err := getRepo(tx, reg, name, repo)
 			if IsKind(err, KindRepositoryNotFound) && reason != "" {
 				switch {
 				case !ValidRepositoryName(name):
 					return Errorf(KindNameInvalid, "invalid repository name '%s'", name)
-				case tmpl == nil:
+				case st.tmpl == nil:
 					return errNeedTemplate
-				case !applies && reason == CreateOnPush:
+				case !st.applies && reason == CreateOnPush:
 					return err // no CREATE_ON_PUSH template: the push fails as for any missing repository
 				}
-				repo := Repository{Registry: reg, Name: name, CreatedAt: r.clock.Now(), RepositorySettings: *tmpl}
-				if err := putJSON(tx, bRepos, repoKey(reg, name), repo); err != nil {
+				created := Repository{Registry: reg, Name: name, CreatedAt: r.clock.Now(), RepositorySettings: *st.tmpl}
+				if err := putJSON(tx, bRepos, repoKey(reg, name), created); err != nil {
 					return err
 				}
-				created = r.repositoryCreated(ctx, repo, applies)
+				if repo != nil { // as stored, the way a read after the creation finds it
+					if err := getRepo(tx, reg, name, repo); err != nil {
+						return err
+					}
+				}
+				st.created = r.repositoryCreated(ctx, created, st.applies)
 			} else if err != nil {
 				return err
 			}
 			return fn(tx)
 		})
 		if !errors.Is(err, errNeedTemplate) {
-			return created, err
+			return st.created, err
 		}
 		s, ok, err := r.templates.RepositoryTemplate(ctx, reg, name, reason)
 		if err != nil {
 			return nil, err
 		}
-		tmpl, applies = &s, ok
+		st.tmpl, st.applies = &s, ok
 	}
 }
 

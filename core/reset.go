@@ -21,6 +21,7 @@ func (r *Registry) Reset(ctx context.Context) error {
 	defer r.gcMu.Unlock()
 	var uploads []string
 	defer r.registryData.changed()
+	defer r.settings.changed()
 	// A new secret for upload ids: every id handed out before stops checking.
 	key, err := r.newUploadKey()
 	if err != nil {

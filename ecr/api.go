@@ -101,20 +101,25 @@ type call struct {
 	// resourceArn's own) and the resources the action is performed on.
 	registry  core.RegistryID
 	resources []core.Resource
+	resource  [1]core.Resource // resources' array when there is one
 
 	headers [3]string // the values of the answer's three headers (ServeHTTP)
 }
 
 type opFunc func(c *call, in *input) (any, error)
 
-// op adapts a typed handler: the input is filled from the validated
-// document by its generated decoder, or, where that declines, decoded from
-// the body by encoding/json: the body was validated against the model, so a
-// decode error here can only be a type the validator does not see.
+// op adapts a typed handler: the input is the one its generated reader
+// read from the body, or else it is filled from the validated document by
+// its generated decoder, or, where that declines, decoded from the body by
+// encoding/json: the body was validated against the model, so a decode
+// error here can only be a type the validator does not see.
 func op[I, O any](fn func(c *call, in *I) (*O, error)) opFunc {
 	return func(c *call, input *input) (any, error) {
-		in := new(I)
-		if d, ok := any(in).(docDecoder); !ok || input.doc == nil || !d.decodeDoc(input.doc) {
+		in, read := any(input.typed).(*I)
+		if !read {
+			in = new(I)
+		}
+		if d, ok := any(in).(docDecoder); !read && (!ok || input.doc == nil || !d.decodeDoc(input.doc)) {
 			in = new(I) // what a declining decoder filled is dropped
 			if err := json.Unmarshal(input.body, in); err != nil {
 				return nil, newError("SerializationException", "%v", err)
@@ -208,7 +213,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer in.close()
 	c.ctx, c.caller, c.spec, c.req, c.blob = r.Context(), caller, spec, r, in.blob
 	c.ctx = core.WithCaller(c.ctx, c.caller)
-	if err := h.authorize(c, authorizations[name], in.doc); err != nil {
+	if err := h.authorize(c, authorizations[name], in.members()); err != nil {
 		writeAWSError(w, h.toAWS(r, err))
 		return
 	}
@@ -264,11 +269,13 @@ func (h *Handler) admit(r *http.Request) (release func(), err error) {
 // input, the decoded document for authorization to read members from, and a
 // streamed blob member's value (see body.go).
 func readInput(r *http.Request, spec operationSpec) (*input, error) {
-	// The input and its body's limit in one allocation.
+	// The input, its body's limit and its reader in one allocation.
 	in := &struct {
 		input
-		limit limitedBody
+		limit  limitedBody
+		reader bodyReader
 	}{limit: limitedBody{r: r.Body, n: maxBody}}
+	in.input.reader = &in.reader
 	var err error
 	member := streamedMembers[spec.Input]
 	if member != "" {
@@ -310,7 +317,8 @@ func malformedJSON(err error) *awsError {
 	return newError("SerializationException", "Start of structure or map found where not expected: %v", err)
 }
 
-// decode decodes the body into the document and validates it.
+// decode reads the body into the typed input, checking it, or, when its
+// reader declines, into the document, and validates that.
 func (in *input) decode(spec operationSpec, member string) *awsError {
 	if len(bytes.TrimSpace(in.body)) == 0 {
 		in.body = []byte("{}")
@@ -318,6 +326,19 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if err := checkText(in.body); err != nil {
 		return newError("SerializationException", "%v", err)
 	}
+	if member == "" && spec.read != nil && in.reader != nil {
+		*in.reader = bodyReader{docParser: docParser{b: in.body}}
+		if typed, ok := spec.read(in.reader); ok {
+			in.typed = typed
+			return nil
+		}
+	}
+	return in.readDocument(spec, member)
+}
+
+// readDocument decodes the body into the document and validates it: the
+// path of every body a generated reader declines, which decides its answer.
+func (in *input) readDocument(spec operationSpec, member string) *awsError {
 	doc, ok := parseDoc(in.body)
 	if !ok { // encoding/json decides, and words the error
 		dec := json.NewDecoder(bytes.NewReader(in.body))

@@ -11,9 +11,9 @@ import (
 // registry the request addresses and the resources it was authorized on.
 // in is the decoded input, already valid against the model; nothing is read
 // from the stores before the answer.
-func (h *Handler) authorize(c *call, spec authorizationSpec, in map[string]any) error {
+func (h *Handler) authorize(c *call, spec authorizationSpec, in inputMembers) error {
 	reg := c.caller.Registry
-	if id := stringMember(in, "registryId"); spec.RegistryID && id != "" {
+	if id := in.stringMember("registryId"); spec.RegistryID && id != "" {
 		reg.Account = id
 	}
 	var resources []core.Resource
@@ -23,17 +23,18 @@ func (h *Handler) authorize(c *call, spec authorizationSpec, in map[string]any) 
 		// input has it (pull-through cache rules), so that another account's
 		// registry is the Authorizer's decision, not the handler's.
 		resources = []core.Resource{core.AnyResource(reg)}
-	case namedRepository:
-		resources = []core.Resource{core.RepositoryResource(reg, stringMember(in, "repositoryName"))}
+	case namedRepository: // most operations: the resource is kept in the call, not in an allocation of its own
+		c.resource[0] = core.RepositoryResource(reg, in.stringMember("repositoryName"))
+		resources = c.resource[:]
 	case namedRepositories:
-		for _, name := range stringsMember(in, "repositoryNames") {
+		for _, name := range in.stringsMember("repositoryNames") {
 			resources = append(resources, core.RepositoryResource(reg, name))
 		}
 		if len(resources) == 0 {
 			resources = []core.Resource{core.AllRepositories(reg)}
 		}
 	case repositoryByARN:
-		arnReg, name, err := parseRepositoryARN(stringMember(in, "resourceArn"))
+		arnReg, name, err := parseRepositoryARN(in.stringMember("resourceArn"))
 		if err != nil {
 			return err
 		}
@@ -42,24 +43,22 @@ func (h *Handler) authorize(c *call, spec authorizationSpec, in map[string]any) 
 	}
 	req := core.AuthRequest{Action: spec.Action, Resources: resources}
 	if spec.RequestTags {
-		for _, t := range listMember(in, "tags") {
-			tag, _ := t.(map[string]any)
+		for _, tag := range in.tagsMember("tags") {
 			if req.RequestTags == nil {
 				req.RequestTags = map[string]string{}
 			}
-			key := stringMember(tag, "Key")
-			req.RequestTags[key] = stringMember(tag, "Value")
-			req.TagKeys = append(req.TagKeys, key)
+			req.RequestTags[tag.Key] = tag.Value
+			req.TagKeys = append(req.TagKeys, tag.Key)
 		}
 	}
 	if spec.TagKeys {
-		req.TagKeys = append(req.TagKeys, stringsMember(in, "tagKeys")...)
+		req.TagKeys = append(req.TagKeys, in.stringsMember("tagKeys")...)
 	}
 	for key, member := range spec.Context {
 		if req.Context == nil {
 			req.Context = map[string]string{}
 		}
-		req.Context[key] = stringMember(in, member)
+		req.Context[key] = in.stringMember(member)
 	}
 	if err := h.reg.Authorize(c.ctx, req); err != nil {
 		return err
@@ -79,27 +78,4 @@ func parseRepositoryARN(arn string) (core.RegistryID, string, error) {
 		return core.RegistryID{}, "", invalidParameter("resourceArn", "Invalid ARN")
 	}
 	return core.RegistryID{Account: m[2], Region: m[1]}, m[3], nil
-}
-
-// The members authorization reads from a decoded input. The input passed
-// validation, so a member is absent or of its model type.
-
-func stringMember(in map[string]any, name string) string {
-	s, _ := in[name].(string)
-	return s
-}
-
-func listMember(in map[string]any, name string) []any {
-	l, _ := in[name].([]any)
-	return l
-}
-
-func stringsMember(in map[string]any, name string) []string {
-	var out []string
-	for _, v := range listMember(in, name) {
-		if s, ok := v.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }

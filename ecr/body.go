@@ -14,8 +14,11 @@ import (
 )
 
 // A request body is read in one of two ways. Most inputs are small and are
-// read whole, then decoded twice (into a document for validation and
-// authorization, then into the handler's typed input). An input with a blob
+// read whole, then read straight into the handler's typed input by its
+// generated reader, which checks the model's constraints as it reads
+// (jsonread.go); a body the reader declines is decoded twice instead (into
+// a document for validation and authorization, then into the typed input),
+// and that path decides its answer. An input with a blob
 // member (UploadLayerPart's layerPartBlob: up to 20 MiB, 27 MiB as base64)
 // is read as a stream instead: the blob's base64 is decoded as it arrives
 // into a spool (memory up to spoolInMemory, then a temporary file), and only
@@ -52,6 +55,18 @@ type input struct {
 	body []byte         // the JSON the handler decodes; a streamed member's value is "" in it
 	doc  map[string]any // the decoded document authorization reads members from
 	blob *streamedBlob  // the streamed member's value, or nil
+	// typed is the input as a generated reader read it from the body,
+	// checked (jsonread.go); nil when the document path read it (doc).
+	typed  inputMembers
+	reader *bodyReader // reads body for typed (nil: the document path reads it)
+}
+
+// members are the input's members, for authorization.
+func (in *input) members() inputMembers {
+	if in.typed != nil {
+		return in.typed
+	}
+	return docMembers(in.doc)
 }
 
 // close releases what the input holds (a streamed blob's temporary file).

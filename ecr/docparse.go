@@ -3,9 +3,9 @@ package ecr
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // parseDoc decodes a request body into the document validation and
@@ -142,7 +142,19 @@ func (p *docParser) value(depth int) (any, bool) {
 
 // number takes JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func (p *docParser) number() (any, bool) {
+	tok, ok := p.numberToken()
+	if !ok {
+		return nil, false
+	}
+	return json.Number(tok), true
+}
+
+// numberToken reads a number's text.
+func (p *docParser) numberToken() ([]byte, bool) {
 	start := p.i
+	if p.i >= len(p.b) {
+		return nil, false
+	}
 	digits := func() int {
 		n := 0
 		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
@@ -174,7 +186,7 @@ func (p *docParser) number() (any, bool) {
 			return nil, false
 		}
 	}
-	return json.Number(p.b[start:p.i]), true
+	return p.b[start:p.i], true
 }
 
 // key reads a member's name: one the model names, without escapes, is
@@ -213,6 +225,9 @@ func (p *docParser) str() (string, bool) {
 	}
 	p.i++
 	start := p.i
+	for p.i < len(p.b) && plainInString[p.b[p.i]] {
+		p.i++
+	}
 	for p.i < len(p.b) {
 		switch c := p.b[p.i]; {
 		case c == '"':
@@ -229,74 +244,86 @@ func (p *docParser) str() (string, bool) {
 	return "", false
 }
 
+// plainInString says which bytes a string holds as they are: all but the
+// closing quote, a backslash and control characters.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // escaped reads the rest of a string that holds escapes, from start. The
-// string is built in a strings.Builder sized for it once (an escape is never
-// shorter than what it stands for, so the raw length is enough): a
-// PutImage's manifest is such a string, and growing a buffer by doubling
+// string is built in a buffer sized for it once (an escape is never shorter
+// than what it stands for, so the raw length is enough) and handed out as
+// the string without a copy: a PutImage's manifest is such a string, with
+// an escaped quote every few characters, and growing a buffer by doubling
 // and then copying it into a string was most of the cost of reading one.
 func (p *docParser) escaped(start int) (string, bool) {
+	b := p.b
 	end := p.i
-	for end < len(p.b) && p.b[end] != '"' {
-		if p.b[end] == '\\' {
+	for end < len(b) && b[end] != '"' {
+		if b[end] == '\\' {
 			end++
 		}
 		end++
 	}
-	var out strings.Builder
-	out.Grow(end - start)
-	out.Write(p.b[start:p.i])
-	for p.i < len(p.b) {
-		run := p.i
-		for run < len(p.b) && p.b[run] != '"' && p.b[run] != '\\' && p.b[run] >= 0x20 {
+	out := make([]byte, 0, min(end, len(b))-start)
+	out = append(out, b[start:p.i]...)
+	i := p.i
+	for i < len(b) {
+		run := i
+		for run < len(b) && plainInString[b[run]] {
 			run++
 		}
-		out.Write(p.b[p.i:run])
-		if p.i = run; p.i >= len(p.b) {
+		out = append(out, b[i:run]...)
+		if i = run; i >= len(b) {
 			break
 		}
-		switch c := p.b[p.i]; {
+		switch c := b[i]; {
 		case c == '"':
-			p.i++
-			return out.String(), true
+			p.i = i + 1
+			// out is never written again: the string may share it.
+			return unsafe.String(unsafe.SliceData(out), len(out)), true
 		case c < 0x20:
 			return "", false
 		}
-		if p.i+1 >= len(p.b) {
+		if i+1 >= len(b) {
 			return "", false
 		}
-		e := p.b[p.i+1]
-		p.i += 2
+		e := b[i+1]
+		i += 2
 		switch e {
 		case '"', '\\', '/':
-			out.WriteByte(e)
+			out = append(out, e)
 		case 'b':
-			out.WriteByte('\b')
+			out = append(out, '\b')
 		case 'f':
-			out.WriteByte('\f')
+			out = append(out, '\f')
 		case 'n':
-			out.WriteByte('\n')
+			out = append(out, '\n')
 		case 'r':
-			out.WriteByte('\r')
+			out = append(out, '\r')
 		case 't':
-			out.WriteByte('\t')
+			out = append(out, '\t')
 		case 'u':
-			r, ok := hex4(p.b[p.i:])
+			r, ok := hex4(b[i:])
 			if !ok {
 				return "", false
 			}
-			p.i += 4
+			i += 4
 			if utf16.IsSurrogate(r) {
 				// The low half must follow (checkText made sure of it).
-				if p.i+6 > len(p.b) || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
+				if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
 					return "", false
 				}
-				lo, ok := hex4(p.b[p.i+2:])
+				lo, ok := hex4(b[i+2:])
 				if r = utf16.DecodeRune(r, lo); !ok || r == utf8.RuneError {
 					return "", false
 				}
-				p.i += 6
+				i += 6
 			}
-			out.WriteRune(r)
+			out = utf8.AppendRune(out, r)
 		default:
 			return "", false
 		}

@@ -3,6 +3,7 @@ package ecr
 import (
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/berth-dev/berth/core"
 	"github.com/opencontainers/go-digest"
@@ -13,7 +14,10 @@ func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, err
 	// /v2 has a Content-Type; here the type must be declared, by the
 	// manifest or beside it (RequireMediaType), which core judges on the one
 	// parse of the manifest a push makes.
-	put := core.PutManifestInput{ContentType: in.ImageManifestMediaType, Body: []byte(in.ImageManifest), RejectUnchanged: true, RequireMediaType: true}
+	// The manifest's bytes are the string's, not a copy (core only reads
+	// a body): a manifest is most of what a push allocates.
+	body := unsafe.Slice(unsafe.StringData(in.ImageManifest), len(in.ImageManifest))
+	put := core.PutManifestInput{ContentType: in.ImageManifestMediaType, Body: body, RejectUnchanged: true, RequireMediaType: true}
 	switch {
 	case in.ImageDigest != "":
 		if _, err := digest.Parse(in.ImageDigest); err != nil {

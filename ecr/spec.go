@@ -43,6 +43,9 @@ const maxMatched = 1024
 
 func init() { resolveShapes(shapes) }
 
+// lengthOK reports whether a list's length satisfies the shape.
+func (s *shapeSpec) lengthOK(n int) bool { return s.lengthConstraint(n) == "" }
+
 // resolveShapes points every shape at the shapes it names.
 func resolveShapes(all map[string]*shapeSpec) {
 	for _, s := range all {
@@ -77,6 +80,17 @@ func (s *shapeSpec) matches(str string) bool {
 type operationSpec struct {
 	Input, Output string
 	Errors        []string
+
+	// read reads the input from a body, checking it, or declines (nil:
+	// the operation has no input); set from inputReaders at start.
+	read func(*bodyReader) (inputMembers, bool)
+}
+
+func init() {
+	for name, o := range operations {
+		o.read = inputReaders[o.Input]
+		operations[name] = o
+	}
 }
 
 // declares reports whether the operation lists the exception.

@@ -99,18 +99,8 @@ func (c *checker) check(s *shapeSpec, v any) *violation {
 		if !ok {
 			return wrongType("a string")
 		}
-		n := float64(utf8.RuneCountInString(str))
-		if s.Min != nil && n < *s.Min {
-			return bad(fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min))
-		}
-		if s.Max != nil && n > *s.Max {
-			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
-		}
-		if s.Pattern != "" && !s.matches(str) {
-			return bad("Member must satisfy regular expression pattern: " + s.Pattern)
-		}
-		if len(s.Enum) > 0 && !contains(s.Enum, str) {
-			return bad("Member must satisfy enum value set: [" + strings.Join(s.Enum, ", ") + "]")
+		if c := s.stringConstraint(str); c != "" {
+			return bad(c)
 		}
 	case "integer", "long", "double":
 		num, ok := v.(json.Number)
@@ -126,11 +116,8 @@ func (c *checker) check(s *shapeSpec, v any) *violation {
 				return wrongType("an integer")
 			}
 		}
-		if s.Min != nil && f < *s.Min {
-			return bad(fmt.Sprintf("Member must have value greater than or equal to %v", *s.Min))
-		}
-		if s.Max != nil && f > *s.Max {
-			return bad(fmt.Sprintf("Member must have value less than or equal to %v", *s.Max))
+		if c := s.valueConstraint(f); c != "" {
+			return bad(c)
 		}
 	case "boolean":
 		if _, ok := v.(bool); !ok {
@@ -170,12 +157,8 @@ func (c *checker) check(s *shapeSpec, v any) *violation {
 		if !ok {
 			return wrongType("a list")
 		}
-		n := float64(len(arr))
-		if s.Min != nil && n < *s.Min {
-			return bad(fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min))
-		}
-		if s.Max != nil && n > *s.Max {
-			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
+		if c := s.lengthConstraint(len(arr)); c != "" {
+			return bad(c)
 		}
 		for i, e := range arr {
 			if x := c.check(s.member, e); x != nil {
@@ -187,12 +170,8 @@ func (c *checker) check(s *shapeSpec, v any) *violation {
 		if !ok {
 			return wrongType("a map")
 		}
-		n := float64(len(obj))
-		if s.Min != nil && n < *s.Min {
-			return bad(fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min))
-		}
-		if s.Max != nil && n > *s.Max {
-			return bad(fmt.Sprintf("Member must have length less than or equal to %v", *s.Max))
+		if c := s.lengthConstraint(len(obj)); c != "" {
+			return bad(c)
 		}
 		keys := make([]string, 0, len(obj))
 		for k := range obj {
@@ -210,6 +189,50 @@ func (c *checker) check(s *shapeSpec, v any) *violation {
 		}
 	}
 	return nil
+}
+
+// The checks of one value against its shape's constraints, in AWS's words
+// ("" when it satisfies them): the validator words a violation with them,
+// and the body readers (jsonread.go) take a value only when they are "".
+
+// lengthConstraint checks a string's length in characters, or a list's or
+// map's in entries.
+func (s *shapeSpec) lengthConstraint(n int) string {
+	if s.Min != nil && float64(n) < *s.Min {
+		return fmt.Sprintf("Member must have length greater than or equal to %v", *s.Min)
+	}
+	if s.Max != nil && float64(n) > *s.Max {
+		return fmt.Sprintf("Member must have length less than or equal to %v", *s.Max)
+	}
+	return ""
+}
+
+func (s *shapeSpec) stringConstraint(str string) string {
+	// A string of n bytes has from ⌈n/4⌉ to n characters: they are counted
+	// only when that is not enough to decide (a manifest is up to 4 MiB).
+	if n := len(str); s.Min != nil && float64((n+3)/4) < *s.Min || s.Max != nil && float64(n) > *s.Max {
+		if c := s.lengthConstraint(utf8.RuneCountInString(str)); c != "" {
+			return c
+		}
+	}
+	if s.Pattern != "" && !s.matches(str) {
+		return "Member must satisfy regular expression pattern: " + s.Pattern
+	}
+	if len(s.Enum) > 0 && !contains(s.Enum, str) {
+		return "Member must satisfy enum value set: [" + strings.Join(s.Enum, ", ") + "]"
+	}
+	return ""
+}
+
+// valueConstraint checks a number's value.
+func (s *shapeSpec) valueConstraint(f float64) string {
+	if s.Min != nil && f < *s.Min {
+		return fmt.Sprintf("Member must have value greater than or equal to %v", *s.Min)
+	}
+	if s.Max != nil && f > *s.Max {
+		return fmt.Sprintf("Member must have value less than or equal to %v", *s.Max)
+	}
+	return ""
 }
 
 // prune deletes from a validated document, in place, every object member

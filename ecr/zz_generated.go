@@ -13414,3 +13414,5090 @@ func (x *VulnerablePackage) decodeDoc(doc map[string]any) bool {
 	}
 	return true
 }
+
+// readJSON methods read each input structure from a body, checking it (see jsonread.go).
+
+var specBatchCheckLayerAvailabilityRequest = shapes["BatchCheckLayerAvailabilityRequest"]
+
+func (x *BatchCheckLayerAvailabilityRequest) readJSON(r *bodyReader) bool {
+	spec := specBatchCheckLayerAvailabilityRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "layerDigests":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.LayerDigests = l
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specBatchDeleteImageRequest = shapes["BatchDeleteImageRequest"]
+
+func (x *BatchDeleteImageRequest) readJSON(r *bodyReader) bool {
+	spec := specBatchDeleteImageRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageIds":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageIdentifier{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageIdentifier{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageIds = l
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specBatchGetImageRequest = shapes["BatchGetImageRequest"]
+
+func (x *BatchGetImageRequest) readJSON(r *bodyReader) bool {
+	spec := specBatchGetImageRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "acceptedMediaTypes":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.AcceptedMediaTypes = l
+		case "imageIds":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageIdentifier{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageIdentifier{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageIds = l
+		case "registryId":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0xa == 0xa
+}
+
+var specBatchGetRepositoryScanningConfigurationRequest = shapes["BatchGetRepositoryScanningConfigurationRequest"]
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) readJSON(r *bodyReader) bool {
+	spec := specBatchGetRepositoryScanningConfigurationRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "repositoryNames":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.RepositoryNames = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specCompleteLayerUploadRequest = shapes["CompleteLayerUploadRequest"]
+
+func (x *CompleteLayerUploadRequest) readJSON(r *bodyReader) bool {
+	spec := specCompleteLayerUploadRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "layerDigests":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.LayerDigests = l
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		case "uploadId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.UploadId = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0xd == 0xd
+}
+
+var specCreatePullThroughCacheRuleRequest = shapes["CreatePullThroughCacheRuleRequest"]
+
+func (x *CreatePullThroughCacheRuleRequest) readJSON(r *bodyReader) bool {
+	spec := specCreatePullThroughCacheRuleRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "credentialArn":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.CredentialArn = v
+		case "customRoleArn":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.CustomRoleArn = v
+		case "ecrRepositoryPrefix":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.EcrRepositoryPrefix = v
+		case "registryId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "upstreamRegistry":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.UpstreamRegistry = v
+		case "upstreamRegistryUrl":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			v, ok := r.str(spec.members[5])
+			if !ok {
+				return false
+			}
+			x.UpstreamRegistryUrl = v
+		case "upstreamRepositoryPrefix":
+			if seen&(1<<6) != 0 {
+				return false
+			}
+			seen |= 1 << 6
+			v, ok := r.str(spec.members[6])
+			if !ok {
+				return false
+			}
+			x.UpstreamRepositoryPrefix = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x24 == 0x24
+}
+
+var specCreateRepositoryCreationTemplateRequest = shapes["CreateRepositoryCreationTemplateRequest"]
+
+func (x *CreateRepositoryCreationTemplateRequest) readJSON(r *bodyReader) bool {
+	spec := specCreateRepositoryCreationTemplateRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "appliedFor":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.AppliedFor = l
+		case "customRoleArn":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.CustomRoleArn = v
+		case "description":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.Description = v
+		case "encryptionConfiguration":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v := new(EncryptionConfigurationForRepositoryCreationTemplate)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.EncryptionConfiguration = v
+		case "imageTagMutability":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.ImageTagMutability = v
+		case "imageTagMutabilityExclusionFilters":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageTagMutabilityExclusionFilter{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageTagMutabilityExclusionFilter{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[5].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageTagMutabilityExclusionFilters = l
+		case "lifecyclePolicy":
+			if seen&(1<<6) != 0 {
+				return false
+			}
+			seen |= 1 << 6
+			v, ok := r.str(spec.members[6])
+			if !ok {
+				return false
+			}
+			x.LifecyclePolicy = v
+		case "prefix":
+			if seen&(1<<7) != 0 {
+				return false
+			}
+			seen |= 1 << 7
+			v, ok := r.str(spec.members[7])
+			if !ok {
+				return false
+			}
+			x.Prefix = v
+		case "repositoryPolicy":
+			if seen&(1<<8) != 0 {
+				return false
+			}
+			seen |= 1 << 8
+			v, ok := r.str(spec.members[8])
+			if !ok {
+				return false
+			}
+			x.RepositoryPolicy = v
+		case "resourceTags":
+			if seen&(1<<9) != 0 {
+				return false
+			}
+			seen |= 1 << 9
+			if !r.open('[') {
+				return false
+			}
+			l := []Tag{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, Tag{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[9].lengthOK(len(l)) {
+				return false
+			}
+			x.ResourceTags = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x81 == 0x81
+}
+
+var specCreateRepositoryRequest = shapes["CreateRepositoryRequest"]
+
+func (x *CreateRepositoryRequest) readJSON(r *bodyReader) bool {
+	spec := specCreateRepositoryRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "encryptionConfiguration":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(EncryptionConfiguration)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.EncryptionConfiguration = v
+		case "imageScanningConfiguration":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v := new(ImageScanningConfiguration)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ImageScanningConfiguration = v
+		case "imageTagMutability":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.ImageTagMutability = v
+		case "imageTagMutabilityExclusionFilters":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageTagMutabilityExclusionFilter{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageTagMutabilityExclusionFilter{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[3].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageTagMutabilityExclusionFilters = l
+		case "registryId":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			v, ok := r.str(spec.members[5])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		case "tags":
+			if seen&(1<<6) != 0 {
+				return false
+			}
+			seen |= 1 << 6
+			if !r.open('[') {
+				return false
+			}
+			l := []Tag{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, Tag{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[6].lengthOK(len(l)) {
+				return false
+			}
+			x.Tags = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x20 == 0x20
+}
+
+var specDeleteLifecyclePolicyRequest = shapes["DeleteLifecyclePolicyRequest"]
+
+func (x *DeleteLifecyclePolicyRequest) readJSON(r *bodyReader) bool {
+	spec := specDeleteLifecyclePolicyRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "registryId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x2 == 0x2
+}
+
+var specDeletePullThroughCacheRuleRequest = shapes["DeletePullThroughCacheRuleRequest"]
+
+func (x *DeletePullThroughCacheRuleRequest) readJSON(r *bodyReader) bool {
+	spec := specDeletePullThroughCacheRuleRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "ecrRepositoryPrefix":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.EcrRepositoryPrefix = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specDeleteRegistryPolicyRequest = shapes["DeleteRegistryPolicyRequest"]
+
+func (x *DeleteRegistryPolicyRequest) readJSON(r *bodyReader) bool {
+	return r.emptyObject()
+}
+
+var specDeleteRepositoryCreationTemplateRequest = shapes["DeleteRepositoryCreationTemplateRequest"]
+
+func (x *DeleteRepositoryCreationTemplateRequest) readJSON(r *bodyReader) bool {
+	spec := specDeleteRepositoryCreationTemplateRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "prefix":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Prefix = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specDeleteRepositoryPolicyRequest = shapes["DeleteRepositoryPolicyRequest"]
+
+func (x *DeleteRepositoryPolicyRequest) readJSON(r *bodyReader) bool {
+	spec := specDeleteRepositoryPolicyRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "registryId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x2 == 0x2
+}
+
+var specDeleteRepositoryRequest = shapes["DeleteRepositoryRequest"]
+
+func (x *DeleteRepositoryRequest) readJSON(r *bodyReader) bool {
+	spec := specDeleteRepositoryRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "force":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.boolean()
+			if !ok {
+				return false
+			}
+			x.Force = &v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x4 == 0x4
+}
+
+var specDeleteSigningConfigurationRequest = shapes["DeleteSigningConfigurationRequest"]
+
+func (x *DeleteSigningConfigurationRequest) readJSON(r *bodyReader) bool {
+	return r.emptyObject()
+}
+
+var specDeregisterPullTimeUpdateExclusionRequest = shapes["DeregisterPullTimeUpdateExclusionRequest"]
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) readJSON(r *bodyReader) bool {
+	spec := specDeregisterPullTimeUpdateExclusionRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "principalArn":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.PrincipalArn = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specDescribeImageReplicationStatusRequest = shapes["DescribeImageReplicationStatusRequest"]
+
+func (x *DescribeImageReplicationStatusRequest) readJSON(r *bodyReader) bool {
+	spec := specDescribeImageReplicationStatusRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ImageIdentifier)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ImageId = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specDescribeImageScanFindingsRequest = shapes["DescribeImageScanFindingsRequest"]
+
+func (x *DescribeImageScanFindingsRequest) readJSON(r *bodyReader) bool {
+	spec := specDescribeImageScanFindingsRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ImageIdentifier)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ImageId = v
+		case "maxResults":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			n, ok := r.integer(spec.members[1], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "registryId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x11 == 0x11
+}
+
+var specDescribeImageSigningStatusRequest = shapes["DescribeImageSigningStatusRequest"]
+
+func (x *DescribeImageSigningStatusRequest) readJSON(r *bodyReader) bool {
+	spec := specDescribeImageSigningStatusRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ImageIdentifier)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ImageId = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specDescribeImagesFilter = shapes["DescribeImagesFilter"]
+
+func (x *DescribeImagesFilter) readJSON(r *bodyReader) bool {
+	spec := specDescribeImagesFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageStatus":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ImageStatus = v
+		case "tagStatus":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.TagStatus = v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specDescribeImagesRequest = shapes["DescribeImagesRequest"]
+
+func (x *DescribeImagesRequest) readJSON(r *bodyReader) bool {
+	spec := specDescribeImagesRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(DescribeImagesFilter)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.Filter = v
+		case "imageIds":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageIdentifier{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageIdentifier{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageIds = l
+		case "maxResults":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			n, ok := r.integer(spec.members[2], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "registryId":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			v, ok := r.str(spec.members[5])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x20 == 0x20
+}
+
+var specDescribePullThroughCacheRulesRequest = shapes["DescribePullThroughCacheRulesRequest"]
+
+func (x *DescribePullThroughCacheRulesRequest) readJSON(r *bodyReader) bool {
+	spec := specDescribePullThroughCacheRulesRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "ecrRepositoryPrefixes":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.EcrRepositoryPrefixes = l
+		case "maxResults":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			n, ok := r.integer(spec.members[1], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "registryId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specDescribeRegistryRequest = shapes["DescribeRegistryRequest"]
+
+func (x *DescribeRegistryRequest) readJSON(r *bodyReader) bool {
+	return r.emptyObject()
+}
+
+var specDescribeRepositoriesRequest = shapes["DescribeRepositoriesRequest"]
+
+func (x *DescribeRepositoriesRequest) readJSON(r *bodyReader) bool {
+	spec := specDescribeRepositoriesRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "maxResults":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			n, ok := r.integer(spec.members[0], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "registryId":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryNames":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[3].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[3].lengthOK(len(l)) {
+				return false
+			}
+			x.RepositoryNames = l
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specDescribeRepositoryCreationTemplatesRequest = shapes["DescribeRepositoryCreationTemplatesRequest"]
+
+func (x *DescribeRepositoryCreationTemplatesRequest) readJSON(r *bodyReader) bool {
+	spec := specDescribeRepositoryCreationTemplatesRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "maxResults":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			n, ok := r.integer(spec.members[0], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "prefixes":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[2].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[2].lengthOK(len(l)) {
+				return false
+			}
+			x.Prefixes = l
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specEncryptionConfiguration = shapes["EncryptionConfiguration"]
+
+func (x *EncryptionConfiguration) readJSON(r *bodyReader) bool {
+	spec := specEncryptionConfiguration
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "encryptionType":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.EncryptionType = v
+		case "kmsKey":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.KmsKey = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specEncryptionConfigurationForRepositoryCreationTemplate = shapes["EncryptionConfigurationForRepositoryCreationTemplate"]
+
+func (x *EncryptionConfigurationForRepositoryCreationTemplate) readJSON(r *bodyReader) bool {
+	spec := specEncryptionConfigurationForRepositoryCreationTemplate
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "encryptionType":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.EncryptionType = v
+		case "kmsKey":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.KmsKey = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specGetAccountSettingRequest = shapes["GetAccountSettingRequest"]
+
+func (x *GetAccountSettingRequest) readJSON(r *bodyReader) bool {
+	spec := specGetAccountSettingRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "name":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Name = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specGetAuthorizationTokenRequest = shapes["GetAuthorizationTokenRequest"]
+
+func (x *GetAuthorizationTokenRequest) readJSON(r *bodyReader) bool {
+	spec := specGetAuthorizationTokenRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "registryIds":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.RegistryIds = l
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specGetDownloadUrlForLayerRequest = shapes["GetDownloadUrlForLayerRequest"]
+
+func (x *GetDownloadUrlForLayerRequest) readJSON(r *bodyReader) bool {
+	spec := specGetDownloadUrlForLayerRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "layerDigest":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.LayerDigest = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specGetLifecyclePolicyPreviewRequest = shapes["GetLifecyclePolicyPreviewRequest"]
+
+func (x *GetLifecyclePolicyPreviewRequest) readJSON(r *bodyReader) bool {
+	spec := specGetLifecyclePolicyPreviewRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(LifecyclePolicyPreviewFilter)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.Filter = v
+		case "imageIds":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageIdentifier{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageIdentifier{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageIds = l
+		case "maxResults":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			n, ok := r.integer(spec.members[2], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "registryId":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			v, ok := r.str(spec.members[5])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x20 == 0x20
+}
+
+var specGetLifecyclePolicyRequest = shapes["GetLifecyclePolicyRequest"]
+
+func (x *GetLifecyclePolicyRequest) readJSON(r *bodyReader) bool {
+	spec := specGetLifecyclePolicyRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "registryId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x2 == 0x2
+}
+
+var specGetRegistryPolicyRequest = shapes["GetRegistryPolicyRequest"]
+
+func (x *GetRegistryPolicyRequest) readJSON(r *bodyReader) bool {
+	return r.emptyObject()
+}
+
+var specGetRegistryScanningConfigurationRequest = shapes["GetRegistryScanningConfigurationRequest"]
+
+func (x *GetRegistryScanningConfigurationRequest) readJSON(r *bodyReader) bool {
+	return r.emptyObject()
+}
+
+var specGetRepositoryPolicyRequest = shapes["GetRepositoryPolicyRequest"]
+
+func (x *GetRepositoryPolicyRequest) readJSON(r *bodyReader) bool {
+	spec := specGetRepositoryPolicyRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "registryId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x2 == 0x2
+}
+
+var specGetSigningConfigurationRequest = shapes["GetSigningConfigurationRequest"]
+
+func (x *GetSigningConfigurationRequest) readJSON(r *bodyReader) bool {
+	return r.emptyObject()
+}
+
+var specImageIdentifier = shapes["ImageIdentifier"]
+
+func (x *ImageIdentifier) readJSON(r *bodyReader) bool {
+	spec := specImageIdentifier
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageDigest":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ImageDigest = v
+		case "imageTag":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.ImageTag = v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specImageScanningConfiguration = shapes["ImageScanningConfiguration"]
+
+func (x *ImageScanningConfiguration) readJSON(r *bodyReader) bool {
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "scanOnPush":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.boolean()
+			if !ok {
+				return false
+			}
+			x.ScanOnPush = &v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specImageTagMutabilityExclusionFilter = shapes["ImageTagMutabilityExclusionFilter"]
+
+func (x *ImageTagMutabilityExclusionFilter) readJSON(r *bodyReader) bool {
+	spec := specImageTagMutabilityExclusionFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Filter = v
+		case "filterType":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.FilterType = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specInitiateLayerUploadRequest = shapes["InitiateLayerUploadRequest"]
+
+func (x *InitiateLayerUploadRequest) readJSON(r *bodyReader) bool {
+	spec := specInitiateLayerUploadRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "registryId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x2 == 0x2
+}
+
+var specLifecyclePolicyPreviewFilter = shapes["LifecyclePolicyPreviewFilter"]
+
+func (x *LifecyclePolicyPreviewFilter) readJSON(r *bodyReader) bool {
+	spec := specLifecyclePolicyPreviewFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "tagStatus":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.TagStatus = v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specListImageReferrersFilter = shapes["ListImageReferrersFilter"]
+
+func (x *ListImageReferrersFilter) readJSON(r *bodyReader) bool {
+	spec := specListImageReferrersFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "artifactStatus":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ArtifactStatus = v
+		case "artifactTypes":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[1].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.ArtifactTypes = l
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specListImageReferrersRequest = shapes["ListImageReferrersRequest"]
+
+func (x *ListImageReferrersRequest) readJSON(r *bodyReader) bool {
+	spec := specListImageReferrersRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ListImageReferrersFilter)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.Filter = v
+		case "maxResults":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			n, ok := r.integer(spec.members[1], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "registryId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		case "subjectId":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			v := new(SubjectIdentifier)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.SubjectId = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x30 == 0x30
+}
+
+var specListImagesFilter = shapes["ListImagesFilter"]
+
+func (x *ListImagesFilter) readJSON(r *bodyReader) bool {
+	spec := specListImagesFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageStatus":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ImageStatus = v
+		case "tagStatus":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.TagStatus = v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specListImagesRequest = shapes["ListImagesRequest"]
+
+func (x *ListImagesRequest) readJSON(r *bodyReader) bool {
+	spec := specListImagesRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ListImagesFilter)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.Filter = v
+		case "maxResults":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			n, ok := r.integer(spec.members[1], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		case "registryId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x10 == 0x10
+}
+
+var specListPullTimeUpdateExclusionsRequest = shapes["ListPullTimeUpdateExclusionsRequest"]
+
+func (x *ListPullTimeUpdateExclusionsRequest) readJSON(r *bodyReader) bool {
+	spec := specListPullTimeUpdateExclusionsRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "maxResults":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			n, ok := r.integer(spec.members[0], 32)
+			if !ok {
+				return false
+			}
+			v := int32(n)
+			x.MaxResults = &v
+		case "nextToken":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.NextToken = v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specListTagsForResourceRequest = shapes["ListTagsForResourceRequest"]
+
+func (x *ListTagsForResourceRequest) readJSON(r *bodyReader) bool {
+	spec := specListTagsForResourceRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "resourceArn":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ResourceArn = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specPutAccountSettingRequest = shapes["PutAccountSettingRequest"]
+
+func (x *PutAccountSettingRequest) readJSON(r *bodyReader) bool {
+	spec := specPutAccountSettingRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "name":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Name = v
+		case "value":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.Value = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specPutImageRequest = shapes["PutImageRequest"]
+
+func (x *PutImageRequest) readJSON(r *bodyReader) bool {
+	spec := specPutImageRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageDigest":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ImageDigest = v
+		case "imageManifest":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.ImageManifest = v
+		case "imageManifestMediaType":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.ImageManifestMediaType = v
+		case "imageTag":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.ImageTag = v
+		case "registryId":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			v, ok := r.str(spec.members[5])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x22 == 0x22
+}
+
+var specPutImageScanningConfigurationRequest = shapes["PutImageScanningConfigurationRequest"]
+
+func (x *PutImageScanningConfigurationRequest) readJSON(r *bodyReader) bool {
+	spec := specPutImageScanningConfigurationRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageScanningConfiguration":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ImageScanningConfiguration)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ImageScanningConfiguration = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specPutImageTagMutabilityRequest = shapes["PutImageTagMutabilityRequest"]
+
+func (x *PutImageTagMutabilityRequest) readJSON(r *bodyReader) bool {
+	spec := specPutImageTagMutabilityRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageTagMutability":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ImageTagMutability = v
+		case "imageTagMutabilityExclusionFilters":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageTagMutabilityExclusionFilter{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageTagMutabilityExclusionFilter{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageTagMutabilityExclusionFilters = l
+		case "registryId":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x9 == 0x9
+}
+
+var specPutLifecyclePolicyRequest = shapes["PutLifecyclePolicyRequest"]
+
+func (x *PutLifecyclePolicyRequest) readJSON(r *bodyReader) bool {
+	spec := specPutLifecyclePolicyRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "lifecyclePolicyText":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.LifecyclePolicyText = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specPutRegistryPolicyRequest = shapes["PutRegistryPolicyRequest"]
+
+func (x *PutRegistryPolicyRequest) readJSON(r *bodyReader) bool {
+	spec := specPutRegistryPolicyRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "policyText":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.PolicyText = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specPutRegistryScanningConfigurationRequest = shapes["PutRegistryScanningConfigurationRequest"]
+
+func (x *PutRegistryScanningConfigurationRequest) readJSON(r *bodyReader) bool {
+	spec := specPutRegistryScanningConfigurationRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "rules":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []RegistryScanningRule{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, RegistryScanningRule{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.Rules = l
+		case "scanType":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.ScanType = v
+		default:
+			return false
+		}
+	}
+	return r.ok()
+}
+
+var specPutReplicationConfigurationRequest = shapes["PutReplicationConfigurationRequest"]
+
+func (x *PutReplicationConfigurationRequest) readJSON(r *bodyReader) bool {
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "replicationConfiguration":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ReplicationConfiguration)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ReplicationConfiguration = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specPutSigningConfigurationRequest = shapes["PutSigningConfigurationRequest"]
+
+func (x *PutSigningConfigurationRequest) readJSON(r *bodyReader) bool {
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "signingConfiguration":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(SigningConfiguration)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.SigningConfiguration = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specRegisterPullTimeUpdateExclusionRequest = shapes["RegisterPullTimeUpdateExclusionRequest"]
+
+func (x *RegisterPullTimeUpdateExclusionRequest) readJSON(r *bodyReader) bool {
+	spec := specRegisterPullTimeUpdateExclusionRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "principalArn":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.PrincipalArn = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specRegistryScanningRule = shapes["RegistryScanningRule"]
+
+func (x *RegistryScanningRule) readJSON(r *bodyReader) bool {
+	spec := specRegistryScanningRule
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "repositoryFilters":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []ScanningRepositoryFilter{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ScanningRepositoryFilter{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.RepositoryFilters = l
+		case "scanFrequency":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.ScanFrequency = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specReplicationConfiguration = shapes["ReplicationConfiguration"]
+
+func (x *ReplicationConfiguration) readJSON(r *bodyReader) bool {
+	spec := specReplicationConfiguration
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "rules":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []ReplicationRule{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ReplicationRule{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.Rules = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specReplicationDestination = shapes["ReplicationDestination"]
+
+func (x *ReplicationDestination) readJSON(r *bodyReader) bool {
+	spec := specReplicationDestination
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "region":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Region = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specReplicationRule = shapes["ReplicationRule"]
+
+func (x *ReplicationRule) readJSON(r *bodyReader) bool {
+	spec := specReplicationRule
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "destinations":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []ReplicationDestination{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ReplicationDestination{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.Destinations = l
+		case "repositoryFilters":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []RepositoryFilter{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, RepositoryFilter{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.RepositoryFilters = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specRepositoryFilter = shapes["RepositoryFilter"]
+
+func (x *RepositoryFilter) readJSON(r *bodyReader) bool {
+	spec := specRepositoryFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Filter = v
+		case "filterType":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.FilterType = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specScanningRepositoryFilter = shapes["ScanningRepositoryFilter"]
+
+func (x *ScanningRepositoryFilter) readJSON(r *bodyReader) bool {
+	spec := specScanningRepositoryFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Filter = v
+		case "filterType":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.FilterType = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specSetRepositoryPolicyRequest = shapes["SetRepositoryPolicyRequest"]
+
+func (x *SetRepositoryPolicyRequest) readJSON(r *bodyReader) bool {
+	spec := specSetRepositoryPolicyRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "force":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.boolean()
+			if !ok {
+				return false
+			}
+			x.Force = &v
+		case "policyText":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.PolicyText = v
+		case "registryId":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0xa == 0xa
+}
+
+var specSigningConfiguration = shapes["SigningConfiguration"]
+
+func (x *SigningConfiguration) readJSON(r *bodyReader) bool {
+	spec := specSigningConfiguration
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "rules":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []SigningRule{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, SigningRule{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.Rules = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specSigningRepositoryFilter = shapes["SigningRepositoryFilter"]
+
+func (x *SigningRepositoryFilter) readJSON(r *bodyReader) bool {
+	spec := specSigningRepositoryFilter
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "filter":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Filter = v
+		case "filterType":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.FilterType = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specSigningRule = shapes["SigningRule"]
+
+func (x *SigningRule) readJSON(r *bodyReader) bool {
+	spec := specSigningRule
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "repositoryFilters":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []SigningRepositoryFilter{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, SigningRepositoryFilter{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.RepositoryFilters = l
+		case "signingProfileArn":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.SigningProfileArn = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x2 == 0x2
+}
+
+var specStartImageScanRequest = shapes["StartImageScanRequest"]
+
+func (x *StartImageScanRequest) readJSON(r *bodyReader) bool {
+	spec := specStartImageScanRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ImageIdentifier)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ImageId = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x5 == 0x5
+}
+
+var specStartLifecyclePolicyPreviewRequest = shapes["StartLifecyclePolicyPreviewRequest"]
+
+func (x *StartLifecyclePolicyPreviewRequest) readJSON(r *bodyReader) bool {
+	spec := specStartLifecyclePolicyPreviewRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "lifecyclePolicyText":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.LifecyclePolicyText = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x4 == 0x4
+}
+
+var specSubjectIdentifier = shapes["SubjectIdentifier"]
+
+func (x *SubjectIdentifier) readJSON(r *bodyReader) bool {
+	spec := specSubjectIdentifier
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageDigest":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ImageDigest = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+var specTag = shapes["Tag"]
+
+func (x *Tag) readJSON(r *bodyReader) bool {
+	spec := specTag
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "Key":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.Key = v
+		case "Value":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.Value = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specTagResourceRequest = shapes["TagResourceRequest"]
+
+func (x *TagResourceRequest) readJSON(r *bodyReader) bool {
+	spec := specTagResourceRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "resourceArn":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ResourceArn = v
+		case "tags":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []Tag{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, Tag{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.Tags = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specUntagResourceRequest = shapes["UntagResourceRequest"]
+
+func (x *UntagResourceRequest) readJSON(r *bodyReader) bool {
+	spec := specUntagResourceRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "resourceArn":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.ResourceArn = v
+		case "tagKeys":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[1].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[1].lengthOK(len(l)) {
+				return false
+			}
+			x.TagKeys = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x3 == 0x3
+}
+
+var specUpdateImageStorageClassRequest = shapes["UpdateImageStorageClassRequest"]
+
+func (x *UpdateImageStorageClassRequest) readJSON(r *bodyReader) bool {
+	spec := specUpdateImageStorageClassRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "imageId":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v := new(ImageIdentifier)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.ImageId = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		case "targetStorageClass":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.TargetStorageClass = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0xd == 0xd
+}
+
+var specUpdatePullThroughCacheRuleRequest = shapes["UpdatePullThroughCacheRuleRequest"]
+
+func (x *UpdatePullThroughCacheRuleRequest) readJSON(r *bodyReader) bool {
+	spec := specUpdatePullThroughCacheRuleRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "credentialArn":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.CredentialArn = v
+		case "customRoleArn":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.CustomRoleArn = v
+		case "ecrRepositoryPrefix":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.EcrRepositoryPrefix = v
+		case "registryId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x4 == 0x4
+}
+
+var specUpdateRepositoryCreationTemplateRequest = shapes["UpdateRepositoryCreationTemplateRequest"]
+
+func (x *UpdateRepositoryCreationTemplateRequest) readJSON(r *bodyReader) bool {
+	spec := specUpdateRepositoryCreationTemplateRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "appliedFor":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			if !r.open('[') {
+				return false
+			}
+			l := []string{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, "")
+				v, ok := r.str(spec.members[0].member)
+				if !ok {
+					return false
+				}
+				l[len(l)-1] = v
+			}
+			if !r.ok() || !spec.members[0].lengthOK(len(l)) {
+				return false
+			}
+			x.AppliedFor = l
+		case "customRoleArn":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.CustomRoleArn = v
+		case "description":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.str(spec.members[2])
+			if !ok {
+				return false
+			}
+			x.Description = v
+		case "encryptionConfiguration":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v := new(EncryptionConfigurationForRepositoryCreationTemplate)
+			if !v.readJSON(r) {
+				return false
+			}
+			x.EncryptionConfiguration = v
+		case "imageTagMutability":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.ImageTagMutability = v
+		case "imageTagMutabilityExclusionFilters":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			if !r.open('[') {
+				return false
+			}
+			l := []ImageTagMutabilityExclusionFilter{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, ImageTagMutabilityExclusionFilter{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[5].lengthOK(len(l)) {
+				return false
+			}
+			x.ImageTagMutabilityExclusionFilters = l
+		case "lifecyclePolicy":
+			if seen&(1<<6) != 0 {
+				return false
+			}
+			seen |= 1 << 6
+			v, ok := r.str(spec.members[6])
+			if !ok {
+				return false
+			}
+			x.LifecyclePolicy = v
+		case "prefix":
+			if seen&(1<<7) != 0 {
+				return false
+			}
+			seen |= 1 << 7
+			v, ok := r.str(spec.members[7])
+			if !ok {
+				return false
+			}
+			x.Prefix = v
+		case "repositoryPolicy":
+			if seen&(1<<8) != 0 {
+				return false
+			}
+			seen |= 1 << 8
+			v, ok := r.str(spec.members[8])
+			if !ok {
+				return false
+			}
+			x.RepositoryPolicy = v
+		case "resourceTags":
+			if seen&(1<<9) != 0 {
+				return false
+			}
+			seen |= 1 << 9
+			if !r.open('[') {
+				return false
+			}
+			l := []Tag{}
+			for more := !r.close(']'); more; more = r.next(']') {
+				l = append(l, Tag{})
+				if !(&l[len(l)-1]).readJSON(r) {
+					return false
+				}
+			}
+			if !r.ok() || !spec.members[9].lengthOK(len(l)) {
+				return false
+			}
+			x.ResourceTags = l
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x80 == 0x80
+}
+
+var specUploadLayerPartRequest = shapes["UploadLayerPartRequest"]
+
+func (x *UploadLayerPartRequest) readJSON(r *bodyReader) bool {
+	spec := specUploadLayerPartRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "layerPartBlob":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			return false
+		case "partFirstByte":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.integer(spec.members[1], 64)
+			if !ok {
+				return false
+			}
+			x.PartFirstByte = &v
+		case "partLastByte":
+			if seen&(1<<2) != 0 {
+				return false
+			}
+			seen |= 1 << 2
+			v, ok := r.integer(spec.members[2], 64)
+			if !ok {
+				return false
+			}
+			x.PartLastByte = &v
+		case "registryId":
+			if seen&(1<<3) != 0 {
+				return false
+			}
+			seen |= 1 << 3
+			v, ok := r.str(spec.members[3])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		case "repositoryName":
+			if seen&(1<<4) != 0 {
+				return false
+			}
+			seen |= 1 << 4
+			v, ok := r.str(spec.members[4])
+			if !ok {
+				return false
+			}
+			x.RepositoryName = v
+		case "uploadId":
+			if seen&(1<<5) != 0 {
+				return false
+			}
+			seen |= 1 << 5
+			v, ok := r.str(spec.members[5])
+			if !ok {
+				return false
+			}
+			x.UploadId = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x37 == 0x37
+}
+
+var specValidatePullThroughCacheRuleRequest = shapes["ValidatePullThroughCacheRuleRequest"]
+
+func (x *ValidatePullThroughCacheRuleRequest) readJSON(r *bodyReader) bool {
+	spec := specValidatePullThroughCacheRuleRequest
+	var seen uint64
+	if !r.open('{') {
+		return false
+	}
+	for more := !r.close('}'); more; more = r.next('}') {
+		key, ok := r.key()
+		if !ok {
+			return false
+		}
+		switch string(key) {
+		case "ecrRepositoryPrefix":
+			if seen&(1<<0) != 0 {
+				return false
+			}
+			seen |= 1 << 0
+			v, ok := r.str(spec.members[0])
+			if !ok {
+				return false
+			}
+			x.EcrRepositoryPrefix = v
+		case "registryId":
+			if seen&(1<<1) != 0 {
+				return false
+			}
+			seen |= 1 << 1
+			v, ok := r.str(spec.members[1])
+			if !ok {
+				return false
+			}
+			x.RegistryId = v
+		default:
+			return false
+		}
+	}
+	return r.ok() && seen&0x1 == 0x1
+}
+
+// The members authorization reads, from an input read by its readJSON.
+
+func (x *BatchCheckLayerAvailabilityRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *BatchCheckLayerAvailabilityRequest) stringsMember(name string) []string {
+	switch name {
+	case "layerDigests":
+		return x.LayerDigests
+	}
+	return nil
+}
+
+func (x *BatchCheckLayerAvailabilityRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *BatchDeleteImageRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *BatchDeleteImageRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *BatchDeleteImageRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *BatchGetImageRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *BatchGetImageRequest) stringsMember(name string) []string {
+	switch name {
+	case "acceptedMediaTypes":
+		return x.AcceptedMediaTypes
+	}
+	return nil
+}
+
+func (x *BatchGetImageRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) stringsMember(name string) []string {
+	switch name {
+	case "repositoryNames":
+		return x.RepositoryNames
+	}
+	return nil
+}
+
+func (x *BatchGetRepositoryScanningConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *CompleteLayerUploadRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	case "uploadId":
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *CompleteLayerUploadRequest) stringsMember(name string) []string {
+	switch name {
+	case "layerDigests":
+		return x.LayerDigests
+	}
+	return nil
+}
+
+func (x *CompleteLayerUploadRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *CreatePullThroughCacheRuleRequest) stringMember(name string) string {
+	switch name {
+	case "credentialArn":
+		return x.CredentialArn
+	case "customRoleArn":
+		return x.CustomRoleArn
+	case "ecrRepositoryPrefix":
+		return x.EcrRepositoryPrefix
+	case "registryId":
+		return x.RegistryId
+	case "upstreamRegistry":
+		return x.UpstreamRegistry
+	case "upstreamRegistryUrl":
+		return x.UpstreamRegistryUrl
+	case "upstreamRepositoryPrefix":
+		return x.UpstreamRepositoryPrefix
+	}
+	return ""
+}
+
+func (x *CreatePullThroughCacheRuleRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *CreatePullThroughCacheRuleRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *CreateRepositoryCreationTemplateRequest) stringMember(name string) string {
+	switch name {
+	case "customRoleArn":
+		return x.CustomRoleArn
+	case "description":
+		return x.Description
+	case "imageTagMutability":
+		return x.ImageTagMutability
+	case "lifecyclePolicy":
+		return x.LifecyclePolicy
+	case "prefix":
+		return x.Prefix
+	case "repositoryPolicy":
+		return x.RepositoryPolicy
+	}
+	return ""
+}
+
+func (x *CreateRepositoryCreationTemplateRequest) stringsMember(name string) []string {
+	switch name {
+	case "appliedFor":
+		return x.AppliedFor
+	}
+	return nil
+}
+
+func (x *CreateRepositoryCreationTemplateRequest) tagsMember(name string) []Tag {
+	switch name {
+	case "resourceTags":
+		return x.ResourceTags
+	}
+	return nil
+}
+
+func (x *CreateRepositoryRequest) stringMember(name string) string {
+	switch name {
+	case "imageTagMutability":
+		return x.ImageTagMutability
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *CreateRepositoryRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *CreateRepositoryRequest) tagsMember(name string) []Tag {
+	switch name {
+	case "tags":
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DeleteLifecyclePolicyRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *DeleteLifecyclePolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeleteLifecyclePolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DeletePullThroughCacheRuleRequest) stringMember(name string) string {
+	switch name {
+	case "ecrRepositoryPrefix":
+		return x.EcrRepositoryPrefix
+	case "registryId":
+		return x.RegistryId
+	}
+	return ""
+}
+
+func (x *DeletePullThroughCacheRuleRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeletePullThroughCacheRuleRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DeleteRegistryPolicyRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *DeleteRegistryPolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeleteRegistryPolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DeleteRepositoryCreationTemplateRequest) stringMember(name string) string {
+	switch name {
+	case "prefix":
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *DeleteRepositoryCreationTemplateRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeleteRepositoryCreationTemplateRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DeleteRepositoryPolicyRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *DeleteRepositoryPolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeleteRepositoryPolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DeleteRepositoryRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *DeleteRepositoryRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeleteRepositoryRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DeleteSigningConfigurationRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *DeleteSigningConfigurationRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeleteSigningConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) stringMember(name string) string {
+	switch name {
+	case "principalArn":
+		return x.PrincipalArn
+	}
+	return ""
+}
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DeregisterPullTimeUpdateExclusionRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribeImageReplicationStatusRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *DescribeImageReplicationStatusRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DescribeImageReplicationStatusRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribeImageScanFindingsRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *DescribeImageScanFindingsRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DescribeImageScanFindingsRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribeImageSigningStatusRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *DescribeImageSigningStatusRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DescribeImageSigningStatusRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribeImagesRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *DescribeImagesRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DescribeImagesRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribePullThroughCacheRulesRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	case "registryId":
+		return x.RegistryId
+	}
+	return ""
+}
+
+func (x *DescribePullThroughCacheRulesRequest) stringsMember(name string) []string {
+	switch name {
+	case "ecrRepositoryPrefixes":
+		return x.EcrRepositoryPrefixes
+	}
+	return nil
+}
+
+func (x *DescribePullThroughCacheRulesRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribeRegistryRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *DescribeRegistryRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *DescribeRegistryRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribeRepositoriesRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	case "registryId":
+		return x.RegistryId
+	}
+	return ""
+}
+
+func (x *DescribeRepositoriesRequest) stringsMember(name string) []string {
+	switch name {
+	case "repositoryNames":
+		return x.RepositoryNames
+	}
+	return nil
+}
+
+func (x *DescribeRepositoriesRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *DescribeRepositoryCreationTemplatesRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	}
+	return ""
+}
+
+func (x *DescribeRepositoryCreationTemplatesRequest) stringsMember(name string) []string {
+	switch name {
+	case "prefixes":
+		return x.Prefixes
+	}
+	return nil
+}
+
+func (x *DescribeRepositoryCreationTemplatesRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetAccountSettingRequest) stringMember(name string) string {
+	switch name {
+	case "name":
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetAccountSettingRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetAccountSettingRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetAuthorizationTokenRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *GetAuthorizationTokenRequest) stringsMember(name string) []string {
+	switch name {
+	case "registryIds":
+		return x.RegistryIds
+	}
+	return nil
+}
+
+func (x *GetAuthorizationTokenRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetDownloadUrlForLayerRequest) stringMember(name string) string {
+	switch name {
+	case "layerDigest":
+		return x.LayerDigest
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *GetDownloadUrlForLayerRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetDownloadUrlForLayerRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetLifecyclePolicyPreviewRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *GetLifecyclePolicyPreviewRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetLifecyclePolicyPreviewRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetLifecyclePolicyRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *GetLifecyclePolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetLifecyclePolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetRegistryPolicyRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *GetRegistryPolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetRegistryPolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetRegistryScanningConfigurationRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *GetRegistryScanningConfigurationRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetRegistryScanningConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetRepositoryPolicyRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *GetRepositoryPolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetRepositoryPolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *GetSigningConfigurationRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *GetSigningConfigurationRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *GetSigningConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *InitiateLayerUploadRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *InitiateLayerUploadRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *InitiateLayerUploadRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *ListImageReferrersRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *ListImageReferrersRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *ListImageReferrersRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *ListImagesRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *ListImagesRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *ListImagesRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *ListPullTimeUpdateExclusionsRequest) stringMember(name string) string {
+	switch name {
+	case "nextToken":
+		return x.NextToken
+	}
+	return ""
+}
+
+func (x *ListPullTimeUpdateExclusionsRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *ListPullTimeUpdateExclusionsRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *ListTagsForResourceRequest) stringMember(name string) string {
+	switch name {
+	case "resourceArn":
+		return x.ResourceArn
+	}
+	return ""
+}
+
+func (x *ListTagsForResourceRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *ListTagsForResourceRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutAccountSettingRequest) stringMember(name string) string {
+	switch name {
+	case "name":
+		return x.Name
+	case "value":
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PutAccountSettingRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutAccountSettingRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutImageRequest) stringMember(name string) string {
+	switch name {
+	case "imageDigest":
+		return x.ImageDigest
+	case "imageManifest":
+		return x.ImageManifest
+	case "imageManifestMediaType":
+		return x.ImageManifestMediaType
+	case "imageTag":
+		return x.ImageTag
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *PutImageRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutImageRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutImageScanningConfigurationRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *PutImageScanningConfigurationRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutImageScanningConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutImageTagMutabilityRequest) stringMember(name string) string {
+	switch name {
+	case "imageTagMutability":
+		return x.ImageTagMutability
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *PutImageTagMutabilityRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutImageTagMutabilityRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutLifecyclePolicyRequest) stringMember(name string) string {
+	switch name {
+	case "lifecyclePolicyText":
+		return x.LifecyclePolicyText
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *PutLifecyclePolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutLifecyclePolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutRegistryPolicyRequest) stringMember(name string) string {
+	switch name {
+	case "policyText":
+		return x.PolicyText
+	}
+	return ""
+}
+
+func (x *PutRegistryPolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutRegistryPolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutRegistryScanningConfigurationRequest) stringMember(name string) string {
+	switch name {
+	case "scanType":
+		return x.ScanType
+	}
+	return ""
+}
+
+func (x *PutRegistryScanningConfigurationRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutRegistryScanningConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutReplicationConfigurationRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *PutReplicationConfigurationRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutReplicationConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *PutSigningConfigurationRequest) stringMember(name string) string {
+	return ""
+}
+
+func (x *PutSigningConfigurationRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *PutSigningConfigurationRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *RegisterPullTimeUpdateExclusionRequest) stringMember(name string) string {
+	switch name {
+	case "principalArn":
+		return x.PrincipalArn
+	}
+	return ""
+}
+
+func (x *RegisterPullTimeUpdateExclusionRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *RegisterPullTimeUpdateExclusionRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *SetRepositoryPolicyRequest) stringMember(name string) string {
+	switch name {
+	case "policyText":
+		return x.PolicyText
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *SetRepositoryPolicyRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *SetRepositoryPolicyRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *StartImageScanRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *StartImageScanRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *StartImageScanRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *StartLifecyclePolicyPreviewRequest) stringMember(name string) string {
+	switch name {
+	case "lifecyclePolicyText":
+		return x.LifecyclePolicyText
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	}
+	return ""
+}
+
+func (x *StartLifecyclePolicyPreviewRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *StartLifecyclePolicyPreviewRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *TagResourceRequest) stringMember(name string) string {
+	switch name {
+	case "resourceArn":
+		return x.ResourceArn
+	}
+	return ""
+}
+
+func (x *TagResourceRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *TagResourceRequest) tagsMember(name string) []Tag {
+	switch name {
+	case "tags":
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *UntagResourceRequest) stringMember(name string) string {
+	switch name {
+	case "resourceArn":
+		return x.ResourceArn
+	}
+	return ""
+}
+
+func (x *UntagResourceRequest) stringsMember(name string) []string {
+	switch name {
+	case "tagKeys":
+		return x.TagKeys
+	}
+	return nil
+}
+
+func (x *UntagResourceRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *UpdateImageStorageClassRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	case "targetStorageClass":
+		return x.TargetStorageClass
+	}
+	return ""
+}
+
+func (x *UpdateImageStorageClassRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *UpdateImageStorageClassRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *UpdatePullThroughCacheRuleRequest) stringMember(name string) string {
+	switch name {
+	case "credentialArn":
+		return x.CredentialArn
+	case "customRoleArn":
+		return x.CustomRoleArn
+	case "ecrRepositoryPrefix":
+		return x.EcrRepositoryPrefix
+	case "registryId":
+		return x.RegistryId
+	}
+	return ""
+}
+
+func (x *UpdatePullThroughCacheRuleRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *UpdatePullThroughCacheRuleRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *UpdateRepositoryCreationTemplateRequest) stringMember(name string) string {
+	switch name {
+	case "customRoleArn":
+		return x.CustomRoleArn
+	case "description":
+		return x.Description
+	case "imageTagMutability":
+		return x.ImageTagMutability
+	case "lifecyclePolicy":
+		return x.LifecyclePolicy
+	case "prefix":
+		return x.Prefix
+	case "repositoryPolicy":
+		return x.RepositoryPolicy
+	}
+	return ""
+}
+
+func (x *UpdateRepositoryCreationTemplateRequest) stringsMember(name string) []string {
+	switch name {
+	case "appliedFor":
+		return x.AppliedFor
+	}
+	return nil
+}
+
+func (x *UpdateRepositoryCreationTemplateRequest) tagsMember(name string) []Tag {
+	switch name {
+	case "resourceTags":
+		return x.ResourceTags
+	}
+	return nil
+}
+
+func (x *UploadLayerPartRequest) stringMember(name string) string {
+	switch name {
+	case "registryId":
+		return x.RegistryId
+	case "repositoryName":
+		return x.RepositoryName
+	case "uploadId":
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *UploadLayerPartRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *UploadLayerPartRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+func (x *ValidatePullThroughCacheRuleRequest) stringMember(name string) string {
+	switch name {
+	case "ecrRepositoryPrefix":
+		return x.EcrRepositoryPrefix
+	case "registryId":
+		return x.RegistryId
+	}
+	return ""
+}
+
+func (x *ValidatePullThroughCacheRuleRequest) stringsMember(name string) []string {
+	return nil
+}
+
+func (x *ValidatePullThroughCacheRuleRequest) tagsMember(name string) []Tag {
+	return nil
+}
+
+// inputReaders reads each operation's input from a body.
+var inputReaders = map[string]func(*bodyReader) (inputMembers, bool){
+	"BatchCheckLayerAvailabilityRequest":             readInputAs[BatchCheckLayerAvailabilityRequest],
+	"BatchDeleteImageRequest":                        readInputAs[BatchDeleteImageRequest],
+	"BatchGetImageRequest":                           readInputAs[BatchGetImageRequest],
+	"BatchGetRepositoryScanningConfigurationRequest": readInputAs[BatchGetRepositoryScanningConfigurationRequest],
+	"CompleteLayerUploadRequest":                     readInputAs[CompleteLayerUploadRequest],
+	"CreatePullThroughCacheRuleRequest":              readInputAs[CreatePullThroughCacheRuleRequest],
+	"CreateRepositoryCreationTemplateRequest":        readInputAs[CreateRepositoryCreationTemplateRequest],
+	"CreateRepositoryRequest":                        readInputAs[CreateRepositoryRequest],
+	"DeleteLifecyclePolicyRequest":                   readInputAs[DeleteLifecyclePolicyRequest],
+	"DeletePullThroughCacheRuleRequest":              readInputAs[DeletePullThroughCacheRuleRequest],
+	"DeleteRegistryPolicyRequest":                    readInputAs[DeleteRegistryPolicyRequest],
+	"DeleteRepositoryCreationTemplateRequest":        readInputAs[DeleteRepositoryCreationTemplateRequest],
+	"DeleteRepositoryPolicyRequest":                  readInputAs[DeleteRepositoryPolicyRequest],
+	"DeleteRepositoryRequest":                        readInputAs[DeleteRepositoryRequest],
+	"DeleteSigningConfigurationRequest":              readInputAs[DeleteSigningConfigurationRequest],
+	"DeregisterPullTimeUpdateExclusionRequest":       readInputAs[DeregisterPullTimeUpdateExclusionRequest],
+	"DescribeImageReplicationStatusRequest":          readInputAs[DescribeImageReplicationStatusRequest],
+	"DescribeImageScanFindingsRequest":               readInputAs[DescribeImageScanFindingsRequest],
+	"DescribeImageSigningStatusRequest":              readInputAs[DescribeImageSigningStatusRequest],
+	"DescribeImagesRequest":                          readInputAs[DescribeImagesRequest],
+	"DescribePullThroughCacheRulesRequest":           readInputAs[DescribePullThroughCacheRulesRequest],
+	"DescribeRegistryRequest":                        readInputAs[DescribeRegistryRequest],
+	"DescribeRepositoriesRequest":                    readInputAs[DescribeRepositoriesRequest],
+	"DescribeRepositoryCreationTemplatesRequest":     readInputAs[DescribeRepositoryCreationTemplatesRequest],
+	"GetAccountSettingRequest":                       readInputAs[GetAccountSettingRequest],
+	"GetAuthorizationTokenRequest":                   readInputAs[GetAuthorizationTokenRequest],
+	"GetDownloadUrlForLayerRequest":                  readInputAs[GetDownloadUrlForLayerRequest],
+	"GetLifecyclePolicyPreviewRequest":               readInputAs[GetLifecyclePolicyPreviewRequest],
+	"GetLifecyclePolicyRequest":                      readInputAs[GetLifecyclePolicyRequest],
+	"GetRegistryPolicyRequest":                       readInputAs[GetRegistryPolicyRequest],
+	"GetRegistryScanningConfigurationRequest":        readInputAs[GetRegistryScanningConfigurationRequest],
+	"GetRepositoryPolicyRequest":                     readInputAs[GetRepositoryPolicyRequest],
+	"GetSigningConfigurationRequest":                 readInputAs[GetSigningConfigurationRequest],
+	"InitiateLayerUploadRequest":                     readInputAs[InitiateLayerUploadRequest],
+	"ListImageReferrersRequest":                      readInputAs[ListImageReferrersRequest],
+	"ListImagesRequest":                              readInputAs[ListImagesRequest],
+	"ListPullTimeUpdateExclusionsRequest":            readInputAs[ListPullTimeUpdateExclusionsRequest],
+	"ListTagsForResourceRequest":                     readInputAs[ListTagsForResourceRequest],
+	"PutAccountSettingRequest":                       readInputAs[PutAccountSettingRequest],
+	"PutImageRequest":                                readInputAs[PutImageRequest],
+	"PutImageScanningConfigurationRequest":           readInputAs[PutImageScanningConfigurationRequest],
+	"PutImageTagMutabilityRequest":                   readInputAs[PutImageTagMutabilityRequest],
+	"PutLifecyclePolicyRequest":                      readInputAs[PutLifecyclePolicyRequest],
+	"PutRegistryPolicyRequest":                       readInputAs[PutRegistryPolicyRequest],
+	"PutRegistryScanningConfigurationRequest":        readInputAs[PutRegistryScanningConfigurationRequest],
+	"PutReplicationConfigurationRequest":             readInputAs[PutReplicationConfigurationRequest],
+	"PutSigningConfigurationRequest":                 readInputAs[PutSigningConfigurationRequest],
+	"RegisterPullTimeUpdateExclusionRequest":         readInputAs[RegisterPullTimeUpdateExclusionRequest],
+	"SetRepositoryPolicyRequest":                     readInputAs[SetRepositoryPolicyRequest],
+	"StartImageScanRequest":                          readInputAs[StartImageScanRequest],
+	"StartLifecyclePolicyPreviewRequest":             readInputAs[StartLifecyclePolicyPreviewRequest],
+	"TagResourceRequest":                             readInputAs[TagResourceRequest],
+	"UntagResourceRequest":                           readInputAs[UntagResourceRequest],
+	"UpdateImageStorageClassRequest":                 readInputAs[UpdateImageStorageClassRequest],
+	"UpdatePullThroughCacheRuleRequest":              readInputAs[UpdatePullThroughCacheRuleRequest],
+	"UpdateRepositoryCreationTemplateRequest":        readInputAs[UpdateRepositoryCreationTemplateRequest],
+	"UploadLayerPartRequest":                         readInputAs[UploadLayerPartRequest],
+	"ValidatePullThroughCacheRuleRequest":            readInputAs[ValidatePullThroughCacheRuleRequest],
+}

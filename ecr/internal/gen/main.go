@@ -1,6 +1,8 @@
 // Command gen generates berth's ECR protocol code from the AWS model: a Go
 // type for every structure shape with its JSON encoder (encode.go) and its
-// decoder from a validated document (decode.go), a table
+// decoder from a validated document (decode.go), for every input structure a
+// reader straight from the body that checks the model's constraints as it
+// reads (readjson.go), a table
 // of every constraint (required, min, max, pattern, enum) that the validator
 // enforces, and for every operation the IAM action it is authorized as and
 // where its input names the resources and the request context.
@@ -248,5 +250,6 @@ func Generate(m model) ([]byte, error) {
 	p("}\n\n")
 	genEncoders(m, p)
 	genDecoders(m, p)
+	genReaders(m, p)
 	return format.Source(b.Bytes())
 }
