@@ -78,6 +78,39 @@ func (r *Registry) OpenBlob(ctx context.Context, reg RegistryID, repo string, d 
 	return rd, err
 }
 
+// HeadBlob answers what OpenBlob would, without opening the blob: the size
+// its reader would have, or OpenBlob's error. A HEAD (asked before every
+// layer of a push and in an index push's every image) needs no reader, and
+// opening one costs a file's open and close on disk. A miss is offered to
+// the Upstream as OpenBlob offers it, its reader closed unread, as a HEAD
+// served from OpenBlob closed it.
+func (r *Registry) HeadBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (int64, error) {
+	_, err := r.StatBlob(ctx, reg, repo, d)
+	if missing(err) {
+		tee, again, ferr := r.fetchBlob(ctx, reg, repo, d, true)
+		switch {
+		case tee != nil:
+			size := tee.Size()
+			tee.Close()
+			return size, nil
+		case ferr != nil:
+			err = ferr
+		case again:
+			_, err = r.StatBlob(ctx, reg, repo, d)
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	// The store's size, as a reader of it would report it: a link without
+	// its bytes is a blob OpenBlob does not find.
+	size, err := r.blobs.Stat(d)
+	if errors.Is(err, blob.ErrNotFound) {
+		return 0, blobNotFound(d)
+	}
+	return size, err
+}
+
 // LocateBlob is StatBlob for a caller about to hand out the blob's location
 // (ECR's GetDownloadUrlForLayer): a miss is first offered to the Upstream,
 // and the blob stored whole, so that the location names a blob that exists.

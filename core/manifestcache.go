@@ -76,7 +76,7 @@ func (c *manifestCache) remember(refKey string, snap uint64, key []byte, e *mani
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byRef == nil || len(c.byRef) >= byRefMax {
-		c.byRef = map[string]refEntry{}
+		c.byRef = make(map[string]refEntry, len(c.byRef)) // as m starts over (put)
 	}
 	r := refEntry{snap: snap, e: e}
 	if old, ok := c.byRef[refKey]; ok && old.key == string(key) {
@@ -125,7 +125,11 @@ func (c *manifestCache) put(key, raw []byte, img Image, body []byte) *manifestEn
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || c.bytes+size > manifestCacheBytes {
-		c.m, c.bytes = map[string]*manifestEntry{}, 0
+		// Starting over, sized for as many entries as the last map held:
+		// a map grown one entry at a time moves its entries at each
+		// doubling, and the cache refills as fast as pulls come (an index
+		// pull reads a thousand manifests once each).
+		c.m, c.bytes = make(map[string]*manifestEntry, len(c.m)), 0
 	}
 	if old := c.m[string(key)]; old != nil {
 		c.bytes -= len(key) + len(old.raw) + len(old.body)

@@ -125,3 +125,51 @@ func TestManifestCacheAnswersASnapshotOnlyWithAnEntryItStillHolds(t *testing.T) 
 		t.Fatal("answered with an entry the cache no longer holds")
 	}
 }
+
+// A GET of a manifest never pulled keeps nothing in the cache (its first
+// pull's time rewrites the record within pullFlushDelay, and an entry made
+// from the old record would never be used): pulling each child of an index
+// once fills no cache. A second pull before the time is written (a pull
+// loop) keeps it, and so does any pull of a record pulled before. Every GET
+// answers with the stored bytes either way.
+func TestManifestCacheKeepsARecordNeverPulledOnlyFromItsSecondPull(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		once, _ := f.pushImage(regA, "app", "once", "pulled once")
+		twice, _ := f.pushImage(regA, "app", "twice", "pulled twice")
+		cached := func(dg string) bool {
+			f.r.manifests.mu.Lock()
+			defer f.r.manifests.mu.Unlock()
+			for k := range f.r.manifests.m {
+				if strings.HasSuffix(k, dg) {
+					return true
+				}
+			}
+			return false
+		}
+		get := func(img image) {
+			t.Helper()
+			_, body, err := f.r.GetManifest(asRoot(regA), regA, "app", img.digest.String(), nil)
+			must(t, err, "GetManifest")
+			if !bytes.Equal(body, img.body) {
+				t.Fatalf("GET %s: other bytes", img.digest)
+			}
+		}
+		get(once)
+		get(twice)
+		if cached(once.digest.String()) || cached(twice.digest.String()) {
+			t.Fatal("a first pull of a record never pulled was kept")
+		}
+		get(twice)
+		if !cached(twice.digest.String()) {
+			t.Fatal("the second pull of a record was not kept")
+		}
+		// Once the pull times are written, a pull keeps what it reads.
+		f.r.settlePulls()
+		get(once)
+		if !cached(once.digest.String()) {
+			t.Fatal("a pull of a record pulled before was not kept")
+		}
+		get(once)
+	})
+}

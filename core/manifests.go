@@ -683,7 +683,7 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 // in is pooled (manifestRead), with the transaction's function bound once.
 func (r *Registry) readStoredManifest(reg RegistryID, repo, ref string, withBody bool) (Image, []byte, error) {
 	m := manifestReads.Get().(*manifestRead)
-	m.reg, m.repo, m.ref, m.withBody, m.cache = reg, repo, ref, withBody, &r.manifests
+	m.reg, m.repo, m.ref, m.withBody, m.cache, m.pulls = reg, repo, ref, withBody, &r.manifests, &r.pulls
 	m.key = appendRepoKey(m.buf[:0], reg, repo)
 	m.repoKey = len(m.key)
 	err := r.kv.View(m.fn)
@@ -700,6 +700,7 @@ type manifestRead struct {
 	repo, ref string
 	withBody  bool
 	cache     *manifestCache
+	pulls     *pullTimes
 	key       []byte
 	repoKey   int // key[:repoKey] is the repository's key
 	img       Image
@@ -714,6 +715,15 @@ var manifestReads = sync.Pool{New: func() any {
 	m.fn = m.read
 	return m
 }}
+
+// worthKeeping reports whether the cache should keep what this GET read: a
+// record never pulled is rewritten when its first pull's time is written
+// (within pullFlushDelay), and an entry made from it would then never be
+// used again. Such a record is kept only from its second pull on (a pull
+// loop); a pull of each child of an index, once each, keeps nothing.
+func (m *manifestRead) worthKeeping(dg digest.Digest) bool {
+	return !m.rec.LastPulledAt.IsZero() || m.pulls.noted(m.reg, m.repo, dg)
+}
 
 // missing answers a read that found no manifest as resolve does: the
 // repository first (it does not exist), then the reason given.
@@ -772,7 +782,7 @@ func (m *manifestRead) read(tx kv.Tx) error {
 		if !m.withBody {
 			return nil
 		}
-		if m.body = bytes.Clone(tx.Get(bBytes, m.key)); m.body != nil {
+		if m.body = bytes.Clone(tx.Get(bBytes, m.key)); m.body != nil && m.worthKeeping(dg) {
 			e = m.cache.put(m.key, b, m.img, m.body)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/core/kv"
+	"github.com/opencontainers/go-digest"
 )
 
 // pullKey names one image whose pull time is waiting to be written.
@@ -32,10 +33,17 @@ type pullTimes struct {
 	// an image not pulled since the last write (every child of an index
 	// pull) allocates nothing of its own, and a pull of one already noted
 	// looks its key up once.
-	notes  []pullNote
-	timer  Timer
-	closed bool
+	notes []pullNote
+	// lastBatch is how many images the last write had: pending starts at
+	// that size, so that a pull of every child of an index (a thousand
+	// images a second) does not grow it again and again on the way.
+	lastBatch int
+	timer     Timer
+	closed    bool
 }
+
+// maxPresize bounds what pending is sized for up front.
+const maxPresize = 1 << 14
 
 // pullNoteBlock is how many notes are allocated together.
 const pullNoteBlock = 64
@@ -97,7 +105,7 @@ func (r *Registry) recordPull(e Event) {
 		return
 	}
 	if p.pending == nil {
-		p.pending = map[pullKey]*pullNote{}
+		p.pending = make(map[pullKey]*pullNote, p.lastBatch)
 	}
 	k := pullKey{e.Registry, e.Repository, string(e.Digest)}
 	if n := p.pending[k]; n != nil {
@@ -112,6 +120,14 @@ func (r *Registry) recordPull(e Event) {
 	if p.timer == nil {
 		p.timer = r.clock.AfterFunc(pullFlushDelay, r.flushPulls)
 	}
+}
+
+// noted reports whether a pull of the image waits to be written.
+func (p *pullTimes) noted(reg RegistryID, repo string, dg digest.Digest) bool {
+	p.mu.Lock()
+	_, ok := p.pending[pullKey{reg, repo, string(dg)}]
+	p.mu.Unlock()
+	return ok
 }
 
 // settlePulls writes pending pull times now, if there are any: a read that
@@ -135,6 +151,9 @@ func (r *Registry) flushPulls() {
 	p.mu.Lock()
 	batch := p.pending
 	p.pending, p.notes = nil, nil
+	if len(batch) > 0 {
+		p.lastBatch = min(len(batch), maxPresize)
+	}
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil

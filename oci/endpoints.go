@@ -47,7 +47,7 @@ var endpoints = []endpoint{
 	{kind: kindManifest, method: http.MethodDelete, actions: []string{"ecr:BatchDeleteImage"}, serve: (*Handler).deleteManifest},
 
 	{kind: kindBlob, method: http.MethodGet, actions: []string{"ecr:GetDownloadUrlForLayer"}, serve: (*Handler).getBlob},
-	{kind: kindBlob, method: http.MethodHead, actions: []string{"ecr:BatchCheckLayerAvailability"}, serve: (*Handler).getBlob},
+	{kind: kindBlob, method: http.MethodHead, actions: []string{"ecr:BatchCheckLayerAvailability"}, serve: (*Handler).headBlob},
 	// ECR serves no blob DELETE; berth's takes away what deleting images would.
 	{kind: kindBlob, method: http.MethodDelete, actions: []string{"ecr:BatchDeleteImage"}, serve: (*Handler).deleteBlob},
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/berth-dev/berth/core"
@@ -86,7 +87,42 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+h.realm+`"`)
 	}
+	if r.Method == http.MethodHead {
+		writeErrorHead(w, status, ociError{Code: code, Message: msg})
+		return
+	}
 	writeErrorBody(w, status, ociError{Code: code, Message: msg})
+}
+
+// contentLengths are the Content-Length values of error bodies up to 1 KiB
+// (most are 60 to 300 bytes), each a full one-element slice: net/http only
+// reads header values, and a handler that adds one gets a new array.
+var contentLengths = func() (v [1024][1]string) {
+	for i := range v {
+		v[i][0] = strconv.Itoa(i)
+	}
+	return v
+}()
+
+// writeErrorHead answers a HEAD as writeErrorBody would, without the body
+// net/http would not send: the same headers, the length of the body included.
+// A HEAD of a manifest not pushed yet, sent before every manifest push, ends
+// here.
+func writeErrorHead(w http.ResponseWriter, status int, e ociError) {
+	n := 0
+	if e.Detail == nil && plainjson.String(e.Code) && plainjson.String(e.Message) {
+		n = len(`{"errors":[{"code":"","message":""}]}`+"\n") + len(e.Code) + len(e.Message)
+	} else {
+		n = len(appendErrorBody(nil, []ociError{e}))
+	}
+	hd := w.Header()
+	hd["Content-Type"] = contentTypeJSON
+	if n < len(contentLengths) {
+		hd["Content-Length"] = contentLengths[n][:1:1]
+	} else {
+		hd["Content-Length"] = []string{strconv.Itoa(n)}
+	}
+	w.WriteHeader(status)
 }
 
 // asError is errors.As for a *core.Error, apart so that its target's escape

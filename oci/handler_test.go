@@ -286,7 +286,11 @@ func TestBaseAndAuth(t *testing.T) {
 		"on a blob":      {method: "HEAD", path: "/v2/app/blobs/" + digest.FromString("x").String(), noCreds: true},
 	} {
 		w := e.do(r)
-		wantError(t, w, 401, "UNAUTHORIZED", name)
+		if r.method == http.MethodHead {
+			wantStatus(t, w, 401, name) // no body on the wire: TestErrorHeadHasTheGetsHeadersAndLength
+		} else {
+			wantError(t, w, 401, "UNAUTHORIZED", name)
+		}
 		if got := w.Header().Get("WWW-Authenticate"); got != `Basic realm="berth"` {
 			t.Fatalf("%s: WWW-Authenticate %q", name, got)
 		}

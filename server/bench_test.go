@@ -393,6 +393,26 @@ func BenchmarkHandlerManifestHeadMissing(b *testing.B) {
 	}
 }
 
+// BenchmarkHandlerBlobHead is the HEAD a push sends before each layer, and
+// remote.WriteIndex before each image's config and layer: the blob is there.
+func BenchmarkHandlerBlobHead(b *testing.B) {
+	for _, t := range benchTargets(b) {
+		dg := t.pushBlob(b, "bench", []byte("a small layer to HEAD"))
+		b.Run(t.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodHead, "/v2/bench/blobs/"+dg, nil)
+			b.ReportAllocs()
+			cpuPerOp(b)
+			for b.Loop() {
+				w := &nullWriter{h: http.Header{}}
+				t.h.ServeHTTP(w, req)
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d", w.status)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkBlobPush is the large blob push row (POST, then PUT with the
 // whole body and its digest), on a 64 MiB blob; each push is a new blob.
 func BenchmarkBlobPush(b *testing.B) {
