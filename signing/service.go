@@ -173,14 +173,16 @@ func (s *Service) Start(bus *core.Bus) {
 // repository some rule signs (or the configuration cannot be read: Sign
 // decides).
 func (s *Service) wants(ctx context.Context, e core.Event) bool {
-	if !signable(e) {
+	if e.Kind != core.EventPush || e.Cause != core.CauseUser {
 		return false
 	}
+	// The configuration first: most registries have none, and reading it
+	// (cached by core) costs less than matching every tag against cosignTag.
 	cfg, err := s.Get(ctx, e.Registry)
-	if errors.Is(err, ErrConfigurationNotFound) {
+	if errors.Is(err, ErrConfigurationNotFound) || (err == nil && len(cfg.ProfilesFor(e.Repository)) == 0) {
 		return false
 	}
-	return err != nil || len(cfg.ProfilesFor(e.Repository)) > 0
+	return signable(e)
 }
 
 // Start builds a Service over reg, with keys, and subscribes it to reg's bus.
@@ -210,7 +212,7 @@ func signable(e core.Event) bool {
 	if e.Subject != "" || e.ArtifactType == ArtifactType {
 		return false
 	}
-	return !slices.ContainsFunc(append([]string{e.Tag}, e.Tags...), cosignTag.MatchString)
+	return !cosignTag.MatchString(e.Tag) && !slices.ContainsFunc(e.Tags, cosignTag.MatchString)
 }
 
 // Sign signs the image a user pushed with the profile of every rule that
