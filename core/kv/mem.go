@@ -27,6 +27,9 @@ type Mem struct {
 	// gen counts the Updates that committed a write (under mu): a read
 	// transaction's snapshot.
 	gen uint64
+	// writes counts the writes made (under mu, rolled back or not): a
+	// bucket's version is the count at its last write (BucketVersion).
+	writes uint64
 }
 
 // memEntry is a key and its value, stored one after the other in one
@@ -81,6 +84,8 @@ type memBucket struct {
 	// clears it under syncMu, once it has synced.
 	dirty  atomic.Bool
 	syncMu sync.Mutex
+	// version is Mem.writes at the bucket's last write (BucketVersion).
+	version uint64
 }
 
 // maxStale is how many stale keys a bucket holds beyond its size before a
@@ -243,6 +248,24 @@ func (t *memTx) Snapshot() uint64 {
 	return t.m.gen + 1
 }
 
+// BucketVersion names the state of one bucket a read transaction sees: two
+// reads that find the same non-zero version of a bucket find the same keys
+// and values in it, whatever was written to other buckets meanwhile (where
+// Snapshot changes with every commit). A cache of what a few buckets hold
+// is then still good after writes elsewhere: on a registry taking pushes,
+// the repositories and registry settings an authorization reads are
+// written rarely; the links and references of every push, constantly. A
+// write transaction has none (0), and an absent bucket is version 1.
+func (t *memTx) BucketVersion(bucket string) uint64 {
+	if t.writable {
+		return 0
+	}
+	if b := t.m.buckets[bucket]; b != nil {
+		return b.version
+	}
+	return 1
+}
+
 func (t *memTx) Get(bucket string, key []byte) []byte {
 	b := t.m.buckets[bucket]
 	if b == nil {
@@ -294,6 +317,11 @@ func (t *memTx) set(bucket string, e memEntry, present bool) {
 	if b == nil {
 		return
 	}
+	// Every write, also one rolled back later: a version that changes
+	// when nothing did costs a cache a read, one that stayed would serve
+	// a stale answer.
+	t.m.writes++
+	b.version = t.m.writes + 1 // above an absent bucket's 1
 	var old memEntry
 	var existed bool
 	if present {
