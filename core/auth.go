@@ -160,7 +160,7 @@ var authzFills = sync.Pool{New: func() any {
 }}
 
 func (f *authzFill) read(tx kv.Tx) error {
-	snap := snapshotOf(tx)
+	snap, snap2 := authzSnapshot(tx)
 	for i := range f.res {
 		res := &f.res[i]
 		// The settings key is the registry's prefix, which starts the
@@ -174,7 +174,7 @@ func (f *authzFill) read(tx kv.Tx) error {
 			err error
 		)
 		if snap != 0 {
-			s, c = f.ac.atSnapshot(key, snap)
+			s, c = f.ac.atSnapshot(key, snap, snap2)
 		}
 		if s == nil {
 			// What a snapshot remembers is whole: the settings too, even
@@ -190,7 +190,7 @@ func (f *authzFill) read(tx kv.Tx) error {
 				}
 			}
 			if snap != 0 {
-				f.ac.remember(key, snap, s, c)
+				f.ac.remember(key, snap, snap2, s, c)
 			}
 		}
 		if f.policies {
@@ -207,6 +207,22 @@ func (f *authzFill) read(tx kv.Tx) error {
 	return nil
 }
 
+// bucketVersionTx is a read transaction that names the state of each
+// bucket it sees (kv.Mem's): two with the same non-zero version of a
+// bucket read the same in it.
+type bucketVersionTx interface{ BucketVersion(bucket string) uint64 }
+
+// authzSnapshot names what an authorization's read finds in tx: the
+// versions of the two buckets it reads, where the store has them (a push
+// writes neither, so what the last request read is good for the next), or
+// tx's snapshot (0: none, nothing is remembered).
+func authzSnapshot(tx kv.Tx) (uint64, uint64) {
+	if v, ok := tx.(bucketVersionTx); ok {
+		return v.BucketVersion(bRepos), v.BucketVersion(bSettings)
+	}
+	return snapshotOf(tx), 0
+}
+
 // authzContext remembers the decoded policy context of the records it last
 // read, by key, with the record's stored bytes: a record is decoded again
 // only when its bytes differ from the remembered ones, so an authorization
@@ -214,8 +230,9 @@ func (f *authzFill) read(tx kv.Tx) error {
 // its policy text) on every request.
 //
 // With a store whose read transactions name their snapshot (snapshotTx),
-// bySnap remembers what a resource's read found in which snapshot: a read
-// in the same snapshot would find the same, so it reads nothing.
+// or the versions of the buckets read (bucketVersionTx), bySnap remembers
+// what a resource's read found in which: a read in the same would find the
+// same, so it reads nothing.
 type authzContext struct {
 	mu     sync.Mutex
 	repos  map[string]*repoAuthzContext
@@ -223,32 +240,33 @@ type authzContext struct {
 	bySnap map[string]authzAtSnapshot
 }
 
-// authzAtSnapshot is what one resource's read found in one snapshot: its
-// registry's context and its repository's (nil: none named, or none).
+// authzAtSnapshot is what one resource's read found in one snapshot (snap,
+// snap2: authzSnapshot's): its registry's context and its repository's
+// (nil: none named, or none).
 type authzAtSnapshot struct {
-	snap uint64
-	reg  *registryAuthzContext
-	repo *repoAuthzContext
+	snap, snap2 uint64
+	reg         *registryAuthzContext
+	repo        *repoAuthzContext
 }
 
 // atSnapshot returns what the read of the repository whose key is key found
-// in snapshot snap (reg nil: not remembered).
-func (a *authzContext) atSnapshot(key []byte, snap uint64) (*registryAuthzContext, *repoAuthzContext) {
+// in snapshot (snap, snap2) (reg nil: not remembered).
+func (a *authzContext) atSnapshot(key []byte, snap, snap2 uint64) (*registryAuthzContext, *repoAuthzContext) {
 	a.mu.Lock()
 	e, ok := a.bySnap[string(key)]
 	a.mu.Unlock()
-	if !ok || e.snap != snap {
+	if !ok || e.snap != snap || e.snap2 != snap2 {
 		return nil, nil
 	}
 	return e.reg, e.repo
 }
 
-func (a *authzContext) remember(key []byte, snap uint64, reg *registryAuthzContext, repo *repoAuthzContext) {
+func (a *authzContext) remember(key []byte, snap, snap2 uint64, reg *registryAuthzContext, repo *repoAuthzContext) {
 	a.mu.Lock()
 	if a.bySnap == nil || len(a.bySnap) >= authzContextMax {
 		a.bySnap = map[string]authzAtSnapshot{}
 	}
-	a.bySnap[string(key)] = authzAtSnapshot{snap, reg, repo}
+	a.bySnap[string(key)] = authzAtSnapshot{snap, snap2, reg, repo}
 	a.mu.Unlock()
 }
 

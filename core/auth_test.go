@@ -1,9 +1,15 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // recordingAuthorizer keeps what it was asked and answers with decide.
@@ -167,5 +173,125 @@ func TestAPolicyAuthorizerSeesAPolicyChangeAtOnce(t *testing.T) {
 		if got := az.asked[len(az.asked)-1].Resources[0].RegistryPolicy; got != `{"registry":2}` {
 			t.Fatalf("registry policy %q after the change", got)
 		}
+	})
+}
+
+// pushBlobs is what a registry taking pushes writes between decisions: the
+// links, references and session tombstones of small blobs.
+func pushBlobs(t *testing.T, f *fixture, repo string, n int, tag string) {
+	t.Helper()
+	for i := range n {
+		content := []byte(fmt.Sprintf("blob %s %d", tag, i))
+		st, err := f.r.StartUpload(bg, regA, repo)
+		must(t, err, "StartUpload")
+		_, err = f.r.CompleteUpload(bg, regA, repo, st.ID, -1, bytes.NewReader(content), digest.FromBytes(content))
+		must(t, err, "CompleteUpload")
+	}
+}
+
+// What a decision's read remembers across writes to other buckets (the
+// memory store's bucket versions) is never older than the last change of
+// a policy or tag: decisions alternate with pushes and with changes, and
+// run alongside both, and each must see the change committed before it
+// began.
+func TestAPolicyAuthorizerSeesChangesBetweenPushes(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		var mu sync.Mutex
+		az := &policyAuthorizer{}
+		f.r.authz = az
+		_, err := f.r.CreateRepository(bg, regA, "app", func(r *Repository) { r.Policy = `{"v":0}` })
+		must(t, err, "CreateRepository")
+		ctx := WithCaller(bg, Caller{Registry: regA, Principal: alice})
+		decide := func() (string, string, string) {
+			t.Helper()
+			mu.Lock()
+			defer mu.Unlock()
+			must(t, f.r.Authorize(ctx, AuthRequest{Action: "ecr:CompleteLayerUpload", Resources: []Resource{RepositoryResource(regA, "app")}}), "Authorize")
+			res := az.asked[len(az.asked)-1].Resources[0]
+			return res.Policy, res.RegistryPolicy, res.Tags["v"]
+		}
+		for i := 1; i <= 3; i++ {
+			pushBlobs(t, f, "app", 2, fmt.Sprint(i))
+			decide()
+			pushBlobs(t, f, "app", 1, fmt.Sprint(i, "b"))
+			v := fmt.Sprintf(`{"v":%d}`, i)
+			_, err := f.r.UpdateRepository(bg, regA, "app", func(r *Repository) error {
+				r.Policy, r.Tags = v, []ResourceTag{{Key: "v", Value: fmt.Sprint(i)}}
+				return nil
+			})
+			must(t, err, "UpdateRepository")
+			if p, _, tag := decide(); p != v || tag != fmt.Sprint(i) {
+				t.Fatalf("after change %d and pushes, a decision saw policy %q and tag %q", i, p, tag)
+			}
+			rv := fmt.Sprintf(`{"registry":%d}`, i)
+			_, err = f.r.UpdateSettings(bg, regA, func(s *RegistrySettings) error { s.Policy = rv; return nil })
+			must(t, err, "UpdateSettings")
+			if _, rp, _ := decide(); rp != rv {
+				t.Fatalf("after registry change %d, a decision saw registry policy %q", i, rp)
+			}
+		}
+		// Concurrently: a writer moves the policy forward and notes each
+		// version once committed; pushers write elsewhere; deciders check
+		// that a decision never sees a version older than the one noted
+		// before it began.
+		var committed atomic.Int64
+		committed.Store(3)
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done)
+			for i := 4; i <= 40; i++ {
+				if _, err := f.r.UpdateRepository(bg, regA, "app", func(r *Repository) error { r.Policy = fmt.Sprintf(`{"v":%d}`, i); return nil }); err != nil {
+					t.Error(err)
+					return
+				}
+				committed.Store(int64(i))
+			}
+		}()
+		for g := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					content := []byte(fmt.Sprintf("concurrent %d %d", g, i))
+					st, err := f.r.StartUpload(bg, regA, "app")
+					if err == nil {
+						_, err = f.r.CompleteUpload(bg, regA, "app", st.ID, -1, bytes.NewReader(content), digest.FromBytes(content))
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		for g := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					before := committed.Load()
+					p, _, _ := decide()
+					var got int64
+					if _, err := fmt.Sscanf(p, `{"v":%d}`, &got); err != nil || got < before {
+						t.Errorf("decider %d: a decision begun after version %d was committed saw policy %q", g, before, p)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
 	})
 }

@@ -3,12 +3,15 @@ package policy
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/berth-dev/berth/core"
 )
@@ -89,6 +92,54 @@ type Authorizer struct {
 	lastPrincipal atomic.Pointer[resolvedPrincipal]
 	resolvedMu    sync.Mutex
 	byARN         map[string]*resolvedPrincipal
+
+	// recent holds the last decisions with exactly what each was decided
+	// on (recentDecision), one per slot of a hash of action and resource:
+	// the POST and PUT of a push ask the same two questions again and
+	// again.
+	recent [recentSlots]atomic.Pointer[recentDecision]
+}
+
+const recentSlots = 16
+
+// recentDecision is a decision with its inputs, held by identity where the
+// caches that build them share them: the resolved principal (resolve), the
+// resource's tags (core's authorization context, one map per repository
+// record) and the request keys (requestKeys, one map per second). Inputs
+// the same by identity make the same memo key, byte for byte: the answer
+// is the memo's, found without building the key.
+type recentDecision struct {
+	principal                                   *resolvedPrincipal
+	action, resource, account, region           string
+	policy, registryPolicy, registryPolicyScope string
+	tags                                        map[string]string
+	keys                                        map[string][]string
+	d                                           Decision
+}
+
+var recentSeed = maphash.MakeSeed()
+
+func recentSlot(action, resource string) int {
+	return int((maphash.String(recentSeed, action) ^ maphash.String(recentSeed, resource)) % recentSlots)
+}
+
+// recentFor returns the decision remembered for exactly these inputs.
+func (a *Authorizer) recentFor(slot int, p *resolvedPrincipal, action string, res *core.Resource, keys map[string][]string) (Decision, bool) {
+	r := a.recent[slot].Load()
+	if r == nil || r.principal != p || r.action != action || r.resource != res.ARN ||
+		r.account != res.Registry.Account || r.region != res.Registry.Region ||
+		r.policy != res.Policy || r.registryPolicy != res.RegistryPolicy || r.registryPolicyScope != res.RegistryPolicyScope ||
+		!sameMap(r.tags, res.Tags) || !sameMap(r.keys, keys) {
+		return Decision{}, false
+	}
+	d := r.d
+	d.Sids = slices.Clone(d.Sids) // the caller's to keep, as the memo's
+	return d, true
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 // resolvedPrincipal is a caller as Principals resolved it. Decisions only
@@ -192,27 +243,38 @@ func NewAuthorizer(p Principals, opts AuthorizerOptions) *Authorizer {
 func (a *Authorizer) UsesResourcePolicies() bool { return true }
 
 // Authorize decides req for each of its resources; the first denial is the
-// answer, worded as AWS words it.
+// answer, worded as AWS words it. A resource's Tags map must not change
+// once given (core's are shared, never changed): a question asked again
+// with the same map is answered as before.
 func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
 	principal := a.resolve(req.Principal)
 	now := a.now()
 	keys := a.requestKeys(req, now)
-	for _, res := range req.Resources {
-		d, err := a.engine.decideFor(ctx, &Request{
-			Principal:           principal.p,
-			Action:              req.Action,
-			Resource:            res.ARN,
-			ResourceAccount:     res.Registry.Account,
-			ResourceRegion:      res.Registry.Region,
-			ResourceTags:        res.Tags,
-			ResourcePolicy:      res.Policy,
-			RegistryPolicy:      res.RegistryPolicy,
-			RegistryPolicyScope: res.RegistryPolicyScope,
-			Context:             keys,
-		}, &principal.key)
-		if err != nil {
-			a.log.ErrorContext(ctx, "iam decision failed", "principal", req.Principal, "action", req.Action, "resource", res.ARN, "err", err)
-			return fmt.Errorf("authorizing %s on %s: %w", req.Action, res.ARN, err)
+	for i := range req.Resources {
+		res := &req.Resources[i]
+		slot := recentSlot(req.Action, res.ARN)
+		d, ok := a.recentFor(slot, principal, req.Action, res, keys)
+		if !ok {
+			var err error
+			d, err = a.engine.decideFor(ctx, &Request{
+				Principal:           principal.p,
+				Action:              req.Action,
+				Resource:            res.ARN,
+				ResourceAccount:     res.Registry.Account,
+				ResourceRegion:      res.Registry.Region,
+				ResourceTags:        res.Tags,
+				ResourcePolicy:      res.Policy,
+				RegistryPolicy:      res.RegistryPolicy,
+				RegistryPolicyScope: res.RegistryPolicyScope,
+				Context:             keys,
+			}, &principal.key)
+			if err != nil {
+				a.log.ErrorContext(ctx, "iam decision failed", "principal", req.Principal, "action", req.Action, "resource", res.ARN, "err", err)
+				return fmt.Errorf("authorizing %s on %s: %w", req.Action, res.ARN, err)
+			}
+			a.recent[slot].Store(&recentDecision{principal: principal, action: req.Action, resource: res.ARN,
+				account: res.Registry.Account, region: res.Registry.Region, policy: res.Policy, registryPolicy: res.RegistryPolicy,
+				registryPolicyScope: res.RegistryPolicyScope, tags: res.Tags, keys: keys, d: Decision{Effect: d.Effect, Sids: slices.Clone(d.Sids), Reason: d.Reason}})
 		}
 		a.record(ctx, DecisionRecord{Time: now, Principal: req.Principal, Action: req.Action, Resource: res.ARN, Effect: d.Effect, Sids: d.Sids, Reason: d.Reason})
 		if d.Effect != Allow {

@@ -274,3 +274,56 @@ func TestAuthorizerKeepsEachCallersOwnIdentity(t *testing.T) {
 		}
 	}
 }
+
+// A question asked again with the same inputs is answered as before (and
+// recorded each time); a change of any one input — the policy's text, the
+// resource's tags, a request key, the principal, the action — is decided
+// anew.
+func TestAuthorizerDecidesAgainWhenAnyInputChanges(t *testing.T) {
+	bob := "arn:aws:iam::111111111111:user/bob"
+	a := newTestAuthorizer(directory{bob: user(acctA, "bob")}, nil)
+	ctx := context.Background()
+	allowBob := `{"Statement":[{"Sid":"Bob","Effect":"Allow","Principal":{"AWS":"` + bob + `"},"Action":"ecr:BatchGetImage",` +
+		`"Condition":{"StringEquals":{"aws:ResourceTag/env":"prod"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`
+	denyBob := strings.Replace(allowBob, `"Effect":"Allow"`, `"Effect":"Deny"`, 1)
+	prod, dev := map[string]string{"env": "prod"}, map[string]string{"env": "dev"}
+	ask := func(principal, action, policy string, tags map[string]string, ip string) error {
+		res := repo(policy)
+		res.Tags = tags
+		req := authRequest(principal, action, res)
+		req.SourceIP = ip
+		return a.Authorize(ctx, req)
+	}
+	steps := []struct {
+		what                      string
+		principal, action, policy string
+		tags                      map[string]string
+		ip                        string
+		allow                     bool
+	}{
+		{"first", bob, "ecr:BatchGetImage", allowBob, prod, "10.1.1.1", true},
+		{"the same again", bob, "ecr:BatchGetImage", allowBob, prod, "10.1.1.1", true},
+		{"the policy's text", bob, "ecr:BatchGetImage", denyBob, prod, "10.1.1.1", false},
+		{"the text back", bob, "ecr:BatchGetImage", allowBob, prod, "10.1.1.1", true},
+		{"the tags", bob, "ecr:BatchGetImage", allowBob, dev, "10.1.1.1", false},
+		{"the tags back", bob, "ecr:BatchGetImage", allowBob, prod, "10.1.1.1", true},
+		{"the source address", bob, "ecr:BatchGetImage", allowBob, prod, "192.168.1.1", false},
+		{"the address back", bob, "ecr:BatchGetImage", allowBob, prod, "10.1.1.1", true},
+		{"the principal", "arn:aws:iam::111111111111:user/eve", "ecr:BatchGetImage", allowBob, prod, "10.1.1.1", false},
+		{"the action", bob, "ecr:PutImage", allowBob, prod, "10.1.1.1", false},
+		{"all back", bob, "ecr:BatchGetImage", allowBob, prod, "10.1.1.1", true},
+	}
+	for i, s := range steps {
+		err := ask(s.principal, s.action, s.policy, s.tags, s.ip)
+		if s.allow != (err == nil) {
+			t.Fatalf("step %d (%s): got %v, want allowed %v", i, s.what, err, s.allow)
+		}
+		if err != nil && core.KindOf(err) != core.KindDenied {
+			t.Fatalf("step %d (%s): %v", i, s.what, err)
+		}
+	}
+	// Each request's decision is recorded, answered again or not (Keep: 3).
+	if d := a.Decisions(); len(d) != 3 || d[2].Effect != Allow || d[1].Action != "ecr:PutImage" {
+		t.Fatalf("decisions recorded: %+v", d)
+	}
+}

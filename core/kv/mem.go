@@ -5,13 +5,15 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/google/btree"
 )
 
-// Mem is an in-memory Store: a B-tree per bucket keeps scans ordered and
-// writes logarithmic, and a hash of the same entries answers Get. Update
+// Mem is an in-memory Store: a hash per bucket answers Get, and a B-tree of
+// the same entries, brought up to date when the bucket is scanned, keeps
+// scans ordered (memBucket). Update
 // applies writes in place and keeps an undo log, so a failed transaction
 // leaves nothing behind.
 type Mem struct {
@@ -25,6 +27,9 @@ type Mem struct {
 	// gen counts the Updates that committed a write (under mu): a read
 	// transaction's snapshot.
 	gen uint64
+	// writes counts the writes made (under mu, rolled back or not): a
+	// bucket's version is the count at its last write (BucketVersion).
+	writes uint64
 }
 
 // memEntry is a key and its value, stored one after the other in one
@@ -55,30 +60,111 @@ func (e memEntry) value() []byte {
 
 func lessEntry(a, b memEntry) bool { return bytes.Compare(a.key(), b.key()) < 0 }
 
-// memBucket holds a bucket's entries twice: ordered, for Scan, and hashed
-// by key, for Get. A Get in the tree compares the key with a dozen others,
+// memBucket holds a bucket's entries twice: hashed by key, for Get, and
+// ordered, for Scan. A Get in the tree compares the key with a dozen others,
 // each behind its own pointer: on a key not read recently that is a dozen
 // cache misses (3 µs at 20,000 keys, measured), where the hash costs one or
-// two. A write updates both, in the same transaction, under the same lock.
+// two.
+//
+// The hash is the truth; the tree is brought up to date only when the
+// bucket is scanned (sync). Most keys a push writes (links, references,
+// session tombstones) are read by key and scanned rarely, if ever, and an
+// insertion into a large tree was most of a write's cost: a write now notes
+// its key as stale, and a Scan sorts what is stale and applies it to the
+// tree first.
 type memBucket struct {
-	tree  *btree.BTreeG[memEntry]
 	byKey map[string]memEntry // keys share the entries' bytes (unsafe.String): stored keys never change
+	tree  *btree.BTreeG[memEntry]
+	// stale holds the keys (as probes) put or deleted since the tree was
+	// last synced, in the order written, maybe more than once; their bytes
+	// are the entries' or a clone's, never the caller's.
+	stale []memEntry
+	// dirty says stale is not empty. A write sets it under the store's
+	// write lock; a Scan in a View (read lock, shared with other Views)
+	// clears it under syncMu, once it has synced.
+	dirty  atomic.Bool
+	syncMu sync.Mutex
+	// version is Mem.writes at the bucket's last write (BucketVersion).
+	version uint64
+}
+
+// maxStale is how many stale keys a bucket holds beyond its size before a
+// write syncs it: a bucket written and never scanned (or one key written
+// over and over) keeps its old entries alive through stale, within bounds.
+const maxStale = 1024
+
+func newMemBucket() *memBucket {
+	return &memBucket{tree: btree.NewG(32, lessEntry), byKey: map[string]memEntry{}}
 }
 
 // put stores e and returns the entry it replaced, if any.
 func (b *memBucket) put(e memEntry) (memEntry, bool) {
-	old, existed := b.tree.ReplaceOrInsert(e)
-	b.byKey[unsafe.String(e.p, e.klen)] = e
+	k := unsafe.String(e.p, e.klen)
+	old, existed := b.byKey[k]
+	b.byKey[k] = e
+	b.touched(probe(e.key()))
 	return old, existed
 }
 
-// delete removes key and returns its entry, if it was there.
+// delete removes key and returns its entry, if it was there. key must not
+// change afterwards (stale keeps it).
 func (b *memBucket) delete(key []byte) (memEntry, bool) {
-	old, existed := b.tree.Delete(probe(key))
+	old, existed := b.byKey[string(key)]
 	if existed {
 		delete(b.byKey, string(key))
+		b.touched(probe(key))
 	}
 	return old, existed
+}
+
+// touched notes that key's entry changed in the hash but not in the tree
+// (the store's write lock held).
+func (b *memBucket) touched(key memEntry) {
+	b.stale = append(b.stale, key)
+	if !b.dirty.Load() {
+		b.dirty.Store(true)
+	}
+	if len(b.stale) > maxStale+len(b.byKey) {
+		b.sync()
+	}
+}
+
+// ordered brings the tree up to date for a Scan. Under the write lock no
+// one else touches the bucket; under a read lock, Views share it, and the
+// first to come syncs for all of them (no write can run meanwhile).
+func (b *memBucket) ordered() *btree.BTreeG[memEntry] {
+	if b.dirty.Load() {
+		b.syncMu.Lock()
+		if b.dirty.Load() {
+			b.sync()
+		}
+		b.syncMu.Unlock()
+	}
+	return b.tree
+}
+
+// sync applies the stale keys to the tree, in key order (an insertion next
+// to the last one finds its path in cache): each key gets its entry from
+// the hash, or goes.
+func (b *memBucket) sync() {
+	slices.SortFunc(b.stale, func(x, y memEntry) int { return bytes.Compare(x.key(), y.key()) })
+	for i, s := range b.stale {
+		if i > 0 && bytes.Equal(s.key(), b.stale[i-1].key()) {
+			continue
+		}
+		if e, ok := b.byKey[string(s.key())]; ok {
+			b.tree.ReplaceOrInsert(e)
+		} else {
+			b.tree.Delete(s)
+		}
+	}
+	clear(b.stale)
+	if cap(b.stale) > 4*maxStale {
+		b.stale = nil
+	} else {
+		b.stale = b.stale[:0]
+	}
+	b.dirty.Store(false)
 }
 
 // NewMem returns an empty in-memory store.
@@ -162,6 +248,24 @@ func (t *memTx) Snapshot() uint64 {
 	return t.m.gen + 1
 }
 
+// BucketVersion names the state of one bucket a read transaction sees: two
+// reads that find the same non-zero version of a bucket find the same keys
+// and values in it, whatever was written to other buckets meanwhile (where
+// Snapshot changes with every commit). A cache of what a few buckets hold
+// is then still good after writes elsewhere: on a registry taking pushes,
+// the repositories and registry settings an authorization reads are
+// written rarely; the links and references of every push, constantly. A
+// write transaction has none (0), and an absent bucket is version 1.
+func (t *memTx) BucketVersion(bucket string) uint64 {
+	if t.writable {
+		return 0
+	}
+	if b := t.m.buckets[bucket]; b != nil {
+		return b.version
+	}
+	return 1
+}
+
 func (t *memTx) Get(bucket string, key []byte) []byte {
 	b := t.m.buckets[bucket]
 	if b == nil {
@@ -213,6 +317,11 @@ func (t *memTx) set(bucket string, e memEntry, present bool) {
 	if b == nil {
 		return
 	}
+	// Every write, also one rolled back later: a version that changes
+	// when nothing did costs a cache a read, one that stayed would serve
+	// a stale answer.
+	t.m.writes++
+	b.version = t.m.writes + 1 // above an absent bucket's 1
 	var old memEntry
 	var existed bool
 	if present {
@@ -230,7 +339,7 @@ func (t *memTx) set(bucket string, e memEntry, present bool) {
 func (t *memTx) bucket(bucket string, create bool) *memBucket {
 	b := t.m.buckets[bucket]
 	if b == nil && create {
-		b = &memBucket{tree: btree.NewG(32, lessEntry), byKey: map[string]memEntry{}}
+		b = newMemBucket()
 		t.m.buckets[bucket] = b
 	}
 	return b
@@ -260,7 +369,7 @@ func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) b
 	if bytes.Compare(start, prefix) > 0 {
 		seek = start
 	}
-	b.tree.AscendGreaterOrEqual(probe(seek), func(e memEntry) bool {
+	b.ordered().AscendGreaterOrEqual(probe(seek), func(e memEntry) bool {
 		k := e.key()
 		return bytes.HasPrefix(k, prefix) && fn(k, e.value())
 	})

@@ -64,3 +64,49 @@ func testSnapshots(t *testing.T, b Store) {
 		t.Fatalf("snapshot %d after a write that panicked, was %d", after, before)
 	}
 }
+
+// A memory store's read transaction names each bucket's version: the same
+// while nothing writes that bucket, whatever is written elsewhere; another
+// after any write to it, also one rolled back; none in a write transaction.
+func TestMemBucketVersionsChangeOnlyWithTheirBucket(t *testing.T) {
+	m := NewMem()
+	version := func(bucket string) uint64 {
+		var v uint64
+		m.View(func(tx Tx) error { v = tx.(*memTx).BucketVersion(bucket); return nil })
+		return v
+	}
+	if v := version("a"); v != 1 {
+		t.Fatalf("an absent bucket's version is %d, want 1", v)
+	}
+	write := func(fn func(Tx) error) {
+		t.Helper()
+		m.Update(func(tx Tx) error {
+			if v := tx.(*memTx).BucketVersion("a"); v != 0 {
+				t.Errorf("a write transaction names version %d, want 0", v)
+			}
+			return fn(tx)
+		})
+	}
+	write(func(tx Tx) error { return tx.Put("a", []byte("k"), []byte("1")) })
+	a1 := version("a")
+	if a1 <= 1 || version("a") != a1 {
+		t.Fatalf("versions %d then %d of a written bucket, want the same, above 1", a1, version("a"))
+	}
+	write(func(tx Tx) error { return tx.Put("b", []byte("k"), []byte("1")) })
+	write(func(tx Tx) error { return tx.Delete("b", []byte("k")) })
+	if v := version("a"); v != a1 {
+		t.Fatalf("bucket a's version went %d -> %d with writes to b only", a1, v)
+	}
+	for i, fn := range []func(Tx) error{
+		func(tx Tx) error { return tx.Put("a", []byte("k"), []byte("2")) },
+		func(tx Tx) error { return tx.Put("a", []byte("new"), nil) },
+		func(tx Tx) error { return tx.Delete("a", []byte("new")) },
+		func(tx Tx) error { tx.Put("a", []byte("k"), []byte("3")); return ErrReadOnly }, // rolled back
+	} {
+		before := version("a")
+		write(fn)
+		if v := version("a"); v == before {
+			t.Fatalf("write %d to bucket a left its version at %d", i, v)
+		}
+	}
+}

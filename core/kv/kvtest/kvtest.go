@@ -19,7 +19,9 @@
 //     when fn returns false, scans the whole bucket for an empty or nil
 //     prefix, and visits nothing in an absent bucket;
 //   - an Update sees its own writes; an Update whose fn returns an error keeps
-//     nothing (puts, overwrites, deletes, new buckets) and returns that error;
+//     nothing (puts, overwrites, deletes, new buckets) and returns that error,
+//     also when it scanned what it wrote; Scans, in Updates and in Views,
+//     follow every write and rollback of a long random sequence of them;
 //     a panic in an Update keeps nothing, is re-raised, and leaves the store
 //     usable;
 //   - View returns fn's error; Put and Delete in a View fail with
@@ -77,6 +79,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strconv"
@@ -154,6 +157,8 @@ var cases = []struct {
 	{"UpdateSeesItsOwnWrites", testReadYourWrites},
 	{"FailedUpdateKeepsNothing", testFailedUpdate},
 	{"PanicInUpdateKeepsNothing", testPanicUpdate},
+	{"ScanInFailedUpdateKeepsNothing", testScanInFailedUpdate},
+	{"ScansFollowWritesAndRollbacks", testScansFollowWrites},
 	{"ViewReturnsFnError", testViewError},
 	{"WritesInViewFail", testWritesInView},
 	{"ViewSeesConsistentSnapshot", testSnapshot},
@@ -705,6 +710,117 @@ func testPanicUpdate(t *testing.T, s kv.Store) {
 	// The store is still usable: nothing stayed locked.
 	put(t, s, "r", "after", "panic")
 	wantValue(t, s, "r", "after", []byte("panic"))
+}
+
+// testScanInFailedUpdate scans, inside an Update that then fails, what it
+// wrote: a store that orders keys for Scan only when asked (kv.Mem) must
+// still undo them.
+func testScanInFailedUpdate(t *testing.T, s kv.Store) {
+	put(t, s, "r", "keep", "old", "doomed", "still here", "z", "last")
+	err := s.Update(func(tx kv.Tx) error {
+		tx.Put("r", []byte("keep"), []byte("overwritten"))
+		tx.Put("r", []byte("added"), []byte("x"))
+		tx.Delete("r", []byte("doomed"))
+		tx.Put("newbucket", []byte("k"), []byte("x"))
+		var keys []string
+		tx.Scan("r", nil, nil, func(k, v []byte) bool { keys = append(keys, string(k)+"="+string(v)); return true })
+		wantKeys(t, "Scan inside the Update", keys, []string{"added=x", "keep=overwritten", "z=last"})
+		tx.Put("r", []byte("z"), []byte("1"))
+		tx.Delete("r", []byte("z"))
+		keys = keys[:0]
+		tx.Scan("r", nil, nil, func(k, v []byte) bool { keys = append(keys, string(k)+"="+string(v)); return true })
+		wantKeys(t, "second Scan inside the Update", keys, []string{"added=x", "keep=overwritten"})
+		tx.Put("r", []byte("doomed"), []byte("back"))
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("Update returned %v, want the error fn returned", err)
+	}
+	checkUndone(t, s)
+}
+
+// testScansFollowWrites runs a long random sequence of Updates (one in
+// five fails) of puts, overwrites and deletes over a small key space, with
+// Scans between them and inside them, against a model; and writes one key
+// thousands of times in one Update, then scans.
+func testScansFollowWrites(t *testing.T, s kv.Store) {
+	const bucket, updates, opsPer, keySpace = "model", 60, 40, 300
+	model := map[string]string{}
+	rnd := uint64(12345)
+	next := func(n int) int { // a fixed sequence: a failure reproduces
+		rnd = rnd*6364136223846793005 + 1442695040888963407
+		return int((rnd >> 33) % uint64(n))
+	}
+	key := func() string { return fmt.Sprintf("k/%03d", next(keySpace)) }
+	check := func(tx kv.Tx, what string, m map[string]string) {
+		t.Helper()
+		prefix := []byte(fmt.Sprintf("k/%d", next(4)))
+		start := []byte(key())
+		var got, want []string
+		tx.Scan(bucket, prefix, start, func(k, v []byte) bool { got = append(got, string(k)+"="+string(v)); return true })
+		for k, v := range m {
+			if bytes.HasPrefix([]byte(k), prefix) && k >= string(start) {
+				want = append(want, k+"="+v)
+			}
+		}
+		slices.Sort(want)
+		wantKeys(t, fmt.Sprintf("%s (prefix %q, start %q)", what, prefix, start), got, want)
+	}
+	for u := 0; u < updates; u++ {
+		fail := next(5) == 0
+		after := maps.Clone(model)
+		err := s.Update(func(tx kv.Tx) error {
+			for i := 0; i < opsPer; i++ {
+				k := key()
+				switch next(4) {
+				case 0:
+					if err := tx.Delete(bucket, []byte(k)); err != nil {
+						return err
+					}
+					delete(after, k)
+				case 1:
+					check(tx, fmt.Sprintf("Scan in Update %d", u), after)
+				default:
+					v := fmt.Sprintf("%d.%d", u, i)
+					if err := tx.Put(bucket, []byte(k), []byte(v)); err != nil {
+						return err
+					}
+					after[k] = v
+				}
+			}
+			if fail {
+				return errBoom
+			}
+			return nil
+		})
+		if fail != errors.Is(err, errBoom) || !fail && err != nil {
+			t.Fatalf("Update %d returned %v", u, err)
+		}
+		if !fail {
+			model = after
+		}
+		view(t, s, func(tx kv.Tx) error { check(tx, fmt.Sprintf("Scan after Update %d", u), model); return nil })
+	}
+	update(t, s, func(tx kv.Tx) error {
+		for i := range 3000 {
+			model["k/000"] = strconv.Itoa(i)
+			if err := tx.Put(bucket, []byte("k/000"), []byte(model["k/000"])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx kv.Tx) error {
+		var got []string
+		tx.Scan(bucket, nil, nil, func(k, v []byte) bool { got = append(got, string(k)+"="+string(v)); return true })
+		want := make([]string, 0, len(model))
+		for k, v := range model {
+			want = append(want, k+"="+v)
+		}
+		slices.Sort(want)
+		wantKeys(t, "Scan after one key written 3000 times", got, want)
+		return nil
+	})
 }
 
 func testViewError(t *testing.T, s kv.Store) {
