@@ -106,6 +106,7 @@ func benchBlobPush(b *testing.B, open func(b *testing.B) (kv.Store, blob.Store),
 	ctx := context.Background()
 	round := pushRound.Add(1)
 	b.ReportAllocs()
+	defer reportWrites(b, r)()
 	b.ResetTimer()
 	inParallel(b, clients, func(i int) error {
 		content := fmt.Appendf(nil, "small blob %d of round %d", i, round)
@@ -127,6 +128,7 @@ func benchManifestPush(b *testing.B, open func(b *testing.B) (kv.Store, blob.Sto
 	}
 	round := pushRound.Add(1)
 	b.ReportAllocs()
+	defer reportWrites(b, r)()
 	b.ResetTimer()
 	inParallel(b, jobs, func(i int) error {
 		body := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[],"annotations":{"n":"%d-%d"}}`,
@@ -134,4 +136,20 @@ func benchManifestPush(b *testing.B, open func(b *testing.B) (kv.Store, blob.Sto
 		_, err := r.PutManifest(ctx, regA, "bench", PutManifestInput{Reference: digest.FromBytes(body).String(), Body: body})
 		return err
 	})
+}
+
+// reportWrites, on a bbolt store, reports the commits and the pages they
+// wrote (meta pages included) per operation from now until the function it
+// returns is called.
+func reportWrites(b *testing.B, r *Registry) func() {
+	bs, ok := r.kv.(*kv.Bolt)
+	if !ok {
+		return func() {}
+	}
+	c0, p0 := bs.WriteCounts()
+	return func() {
+		c1, p1 := bs.WriteCounts()
+		b.ReportMetric(float64(c1-c0)/float64(b.N), "commits/op")
+		b.ReportMetric(float64(p1-p0)/float64(b.N), "pages/op")
+	}
 }
