@@ -42,7 +42,7 @@ func (r *Registry) StatBlob(ctx context.Context, reg RegistryID, repo string, d 
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
 		}
-		v := tx.Get(bLinks, itemKey(reg, repo, string(d)))
+		v := tx.Get(bBlobRefs, blobRefKey(d, reg, repo))
 		if v == nil {
 			return blobNotFound(d)
 		}
@@ -134,15 +134,18 @@ func (r *Registry) DeleteBlob(ctx context.Context, reg RegistryID, repo string, 
 		if err := getRepo(tx, reg, repo, nil); err != nil {
 			return err
 		}
-		if tx.Get(bLinks, itemKey(reg, repo, string(d))) == nil {
+		if tx.Get(bBlobRefs, blobRefKey(d, reg, repo)) == nil {
 			return blobNotFound(d)
 		}
 		// Deleting a blob a manifest still needs would leave the image
 		// unpullable; the spec lets a registry refuse a deletion.
-		if user := blobUser(tx, reg, repo, d); user != "" {
+		user, err := blobUser(tx, reg, repo, d)
+		if err != nil {
+			return err
+		}
+		if user != "" {
 			return Errorf(KindBlobInUse, "blob %s is used by manifest %s in repository '%s'; delete the manifest first", d, user, repo)
 		}
-		var err error
 		orphans, err = unlinkBlob(tx, reg, repo, d)
 		return err
 	})
@@ -153,26 +156,49 @@ func (r *Registry) DeleteBlob(ctx context.Context, reg RegistryID, repo string, 
 }
 
 // blobUser returns a manifest of the repository that needs blob d, or "".
-func blobUser(tx kv.Tx, reg RegistryID, repo string, d digest.Digest) (user string) {
-	tx.Scan(bBlobUses, itemKey(reg, repo, string(d), ""), nil, func(k, v []byte) bool {
-		user = lastPart(k)
-		return false
+// It reads the repository's manifests (since layout 7 no index says which
+// manifests need a blob: keeping one cost every push a scattered page per
+// blob, for the sake of this rare question): only those whose bytes name d
+// are parsed (or write a character as a \u escape, which JSON allows in a
+// digest too). A manifest that cannot be read fails the deletion: doubt
+// keeps the blob.
+func blobUser(tx kv.Tx, reg RegistryID, repo string, d digest.Digest) (user string, err error) {
+	pre := inRepo(reg, repo)
+	tx.Scan(bManifests, pre, nil, func(k, v []byte) bool {
+		body := bodyPart(v)
+		if !bytes.Contains(body, []byte(d)) && !bytes.Contains(body, []byte(`\u`)) {
+			return true
+		}
+		var rec imageRecord
+		if err = decodeRecord(v, &rec); err != nil {
+			err = corrupt("image", k, err)
+			return false
+		}
+		m, perr := ParseManifest(body, rec.MediaType)
+		if perr != nil {
+			err = corrupt("manifest bytes", k, perr)
+			return false
+		}
+		for b := range m.blobs() {
+			if b.Digest == d {
+				user = string(k[len(pre):])
+				return false
+			}
+		}
+		return true
 	})
-	return user
+	return user, err
 }
 
+// linkBlob makes d, of the given size, reachable from repo: one key, beside
+// a small blob's bytes (bInlineBlobs) and the blob's other references.
 func linkBlob(tx kv.Tx, reg RegistryID, repo string, d digest.Digest, size int64) error {
-	if err := tx.Put(bLinks, itemKey(reg, repo, string(d)), []byte(strconv.FormatInt(size, 10))); err != nil {
-		return err
-	}
-	return tx.Put(bBlobRefs, blobRefKey(d, reg, repo), nil)
+	var n [20]byte
+	return tx.Put(bBlobRefs, blobRefKey(d, reg, repo), strconv.AppendInt(n[:0], size, 10))
 }
 
 // unlinkBlob removes one repository's link and returns d if nothing links it any more.
 func unlinkBlob(tx kv.Tx, reg RegistryID, repo string, d digest.Digest) ([]digest.Digest, error) {
-	if err := tx.Delete(bLinks, itemKey(reg, repo, string(d))); err != nil {
-		return nil, err
-	}
 	if err := tx.Delete(bBlobRefs, blobRefKey(d, reg, repo)); err != nil {
 		return nil, err
 	}
@@ -1196,7 +1222,7 @@ func mountEnabled(tx kv.Tx, reg RegistryID) bool {
 // region's) that link d: from alone when it is named, else every one.
 func mountSources(tx kv.Tx, reg RegistryID, from string, d digest.Digest) []string {
 	if from != "" {
-		if tx.Get(bLinks, itemKey(reg, from, string(d))) != nil {
+		if tx.Get(bBlobRefs, blobRefKey(d, reg, from)) != nil {
 			return []string{from}
 		}
 		return nil
@@ -1224,7 +1250,7 @@ func mountable(tx kv.Tx, reg RegistryID, repo, from string, d digest.Digest) (in
 	if getRepo(tx, reg, repo, &dst) == nil && (src.EncryptionType != dst.EncryptionType || src.KMSKey != dst.KMSKey) {
 		return 0, false
 	}
-	v := tx.Get(bLinks, itemKey(reg, from, string(d)))
+	v := tx.Get(bBlobRefs, blobRefKey(d, reg, from))
 	if v == nil {
 		return 0, false
 	}
@@ -1478,4 +1504,20 @@ func (r *Registry) SweepBlobs(ctx context.Context) (int, error) {
 		}
 	}
 	return len(orphans), nil
+}
+
+// repoBlobs lists the blobs repo links. Links are keyed by digest first
+// (blob-refs), which is what every push, pull and reference check asks;
+// a repository's own list is asked only when it is deleted, and costs a
+// scan of every link of every repository.
+func repoBlobs(tx kv.Tx, reg RegistryID, repo string) []digest.Digest {
+	suffix := appendRepoKey([]byte(sep), reg, repo)
+	var out []digest.Digest
+	tx.Scan(bBlobRefs, nil, nil, func(k, v []byte) bool {
+		if i := bytes.IndexByte(k, sep[0]); i >= 0 && bytes.Equal(k[i:], suffix) {
+			out = append(out, digest.Digest(k[:i]))
+		}
+		return true
+	})
+	return out
 }

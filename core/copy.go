@@ -154,7 +154,7 @@ func copyOrder(tx kv.Tx, reg RegistryID, repo string, top digest.Digest, referre
 // storedManifest parses a stored manifest's exact bytes.
 func storedManifest(tx kv.Tx, reg RegistryID, repo string, img *Image) (Manifest, error) {
 	key := itemKey(reg, repo, string(img.Digest))
-	m, err := ParseManifest(tx.Get(bBytes, key), img.MediaType)
+	m, err := ParseManifest(manifestBody(tx, key), img.MediaType)
 	if err != nil {
 		return Manifest{}, corrupt("manifest bytes", key, err)
 	}
@@ -175,10 +175,10 @@ func (r *Registry) copyManifestTx(ctx context.Context, tx kv.Tx, in CopyImageInp
 	}
 	var events []Event
 	for _, b := range m.Blobs() {
-		if tx.Get(bLinks, itemKey(in.To, in.ToRepository, string(b.Digest))) != nil {
+		if tx.Get(bBlobRefs, blobRefKey(b.Digest, in.To, in.ToRepository)) != nil {
 			continue
 		}
-		v := tx.Get(bLinks, itemKey(in.From, in.FromRepository, string(b.Digest)))
+		v := tx.Get(bBlobRefs, blobRefKey(b.Digest, in.From, in.FromRepository))
 		if v == nil {
 			return Image{}, nil, Errorf(KindManifestBlobMissing, "blob %s of manifest %s is not in repository '%s'", b.Digest, dg, in.FromRepository)
 		}
@@ -191,7 +191,7 @@ func (r *Registry) copyManifestTx(ctx context.Context, tx kv.Tx, in CopyImageInp
 		events = append(events, e)
 	}
 	existed := tx.Get(bManifests, itemKey(in.To, in.ToRepository, string(dg))) != nil
-	st, err := r.storeManifestTx(ctx, tx, in.To, in.ToRepository, &m, tx.Get(bBytes, itemKey(in.From, in.FromRepository, string(dg))), tags, nil)
+	st, err := r.storeManifestTx(ctx, tx, in.To, in.ToRepository, &m, manifestBody(tx, itemKey(in.From, in.FromRepository, string(dg))), tags, nil)
 	if err != nil {
 		return Image{}, nil, err
 	}

@@ -48,6 +48,7 @@ func (rec *imageRecord) image(dg digest.Digest) Image {
 // (compact, known keys once each, strings without escapes) is read here
 // directly, and anything else goes to encoding/json, which then decides.
 func decodeRecord(b []byte, rec *imageRecord) error {
+	b = recordPart(b) // an image's value holds its manifest's bytes after it
 	*rec = imageRecord{}
 	if (&recordReader{jsonScan: jsonScan{b: b}}).record(rec) {
 		return nil
@@ -62,6 +63,7 @@ func decodeRecord(b []byte, rec *imageRecord) error {
 // reading it allocates nothing; a record the reader does not take is
 // decoded whole, by decodeRecord, which then decides.
 func decodeStorageClass(b []byte, id *ImageID) error {
+	b = recordPart(b)
 	var rec imageRecord // stays on the stack: the fallback decodes into its own
 	if (&recordReader{jsonScan: jsonScan{b: b}, skim: true}).record(&rec) {
 		id.Archived, id.ActivatedAt = rec.Archived, rec.ActivatedAt

@@ -194,7 +194,7 @@ func putImage(tx kv.Tx, reg RegistryID, repo string, img *Image) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(bManifests, itemKey(reg, repo, string(img.Digest)), b)
+	return putRecord(tx, itemKey(reg, repo, string(img.Digest)), b)
 }
 
 // tagsOf lists the tags that point at dg, from the digest → tags index.
@@ -431,7 +431,7 @@ func (r *Registry) ResolveImage(ctx context.Context, reg RegistryID, repo string
 func (r *Registry) ManifestBytes(ctx context.Context, reg RegistryID, repo string, dg digest.Digest) ([]byte, error) {
 	var b []byte
 	err := r.kv.View(func(tx kv.Tx) error {
-		b = slices.Clone(tx.Get(bBytes, itemKey(reg, repo, string(dg))))
+		b = slices.Clone(manifestBody(tx, itemKey(reg, repo, string(dg))))
 		if b == nil {
 			return manifestNotFound(repo, string(dg))
 		}

@@ -10,21 +10,33 @@ import (
 // NUL appears in no account, region, repository name, tag or digest, so a
 // prefix selects exactly one registry or one repository.
 const (
-	bRepos      = "repos"          // reg|name                  → Repository JSON
-	bManifests  = "manifests"      // reg|repo|digest           → Manifest JSON
-	bBytes      = "manifest-bytes" // reg|repo|digest           → exact manifest bytes
-	bTags       = "tags"           // reg|repo|tag              → digest
-	bDigestTags = "digest-tags"    // reg|repo|digest|tag       → "" (reverse of tags: an image's tags without a scan)
-	bLinks      = "links"          // reg|repo|digest           → blob size (the blob is reachable from repo)
-	bBlobRefs   = "blob-refs"      // digest|reg|repo           → "" (reverse of links: when is a blob unreferenced); and bInlineBlobs
-	bReferrers  = "referrers"      // reg|repo|subject|referrer → ""
-	bParents    = "parents"        // reg|repo|child|parent     → "" (index membership)
-	bBlobUses   = "blob-uses"      // reg|repo|blob|manifest    → "" (the manifests that need a blob)
-	bUploads    = "uploads"        // id                        → uploadRecord JSON
-	bRegUploads = "reg-uploads"    // reg|id                    → "" (a registry's open sessions, counted against MaxUploads)
-	bMeta       = "meta"           // name                      → value (the layout's schema version)
+	bRepos      = "repos"       // reg|name                  → Repository JSON
+	bManifests  = "manifests"   // reg|repo|digest           → image record, sep, exact manifest bytes (imageValue)
+	bTags       = "tags"        // reg|repo|tag              → digest
+	bDigestTags = "digest-tags" // reg|repo|digest|tag       → "" (reverse of tags: an image's tags without a scan)
+	bBlobRefs   = "blob-refs"   // digest|reg|repo           → blob size (the blob is reachable from repo); and bInlineBlobs
+	bReferrers  = "referrers"   // reg|repo|subject|referrer → ""
+	bParents    = "parents"     // reg|repo|child|parent     → "" (index membership)
+	bUploads    = "uploads"     // id                        → uploadRecord JSON
+	bRegUploads = "reg-uploads" // reg|id                    → "" (a registry's open sessions, counted against MaxUploads)
+	bMeta       = "meta"        // name                      → value (the layout's schema version)
 	// bImageData (imagedata.go): reg|repo|digest|name → a feature's bytes about one image
 	// bRegistryData (registrydata.go): reg|name → a feature's bytes about one registry
+)
+
+// Layout 7 keeps in one tree what layout 6 kept in two, so that a commit on
+// disk writes fewer scattered pages (each its own disk request): a
+// manifest's bytes with its record (one leaf, not two), and a blob's link
+// in blob-refs (beside the small blob's bytes, where links took a random
+// leaf of a tree of its own). The blob-uses index is gone: a manifest's
+// blobs are in its bytes, and the one question it answered — may this
+// blob be deleted (DeleteBlob, rare) — is answered by reading the
+// repository's manifests (blobUser), where every push of a manifest paid
+// a random leaf per blob. Open moves layout 6's (schema.go).
+const (
+	bBytesV6    = "manifest-bytes" // reg|repo|digest      → exact manifest bytes
+	bLinksV6    = "links"          // reg|repo|digest      → blob size
+	bBlobUsesV6 = "blob-uses"      // reg|repo|blob|manifest → ""
 )
 
 // bInlineBlobs: digest → a small blob's bytes (Options.InlineBlobs,
@@ -83,8 +95,19 @@ func itemKey(reg RegistryID, repo string, parts ...string) []byte {
 	return b
 }
 
+// blobRefKey is the key of repo's link to blob d: digest|reg|repo.
 func blobRefKey(d digest.Digest, reg RegistryID, repo string) []byte {
-	return []byte(string(d) + sep + regPrefix(reg) + repo)
+	return appendBlobRefKey(nil, d, reg, repo)
+}
+
+// appendBlobRefKey appends blobRefKey(d, reg, repo) to b.
+func appendBlobRefKey(b []byte, d digest.Digest, reg RegistryID, repo string) []byte {
+	if b == nil {
+		b = make([]byte, 0, len(d)+len(reg.Account)+len(reg.Region)+len(repo)+3*len(sep))
+	}
+	b = append(b, d...)
+	b = append(b, sep...)
+	return appendRepoKey(b, reg, repo)
 }
 
 // lastPart returns what follows the final separator of key.

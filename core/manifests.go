@@ -360,7 +360,7 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	dg := m.Digest
 	keys := newKeyBuf(reg, repo)
 	var old imageRecord
-	prevRec := tx.Get(bManifests, keys.item(string(dg)))
+	prevRec := recordPart(tx.Get(bManifests, keys.item(string(dg))))
 	existed := prevRec != nil
 	if existed {
 		if err := decodeRecord(prevRec, &old); err != nil {
@@ -415,14 +415,12 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	if err != nil {
 		return stored{}, err
 	}
-	// The record was read above: compared with that, not read again.
+	// The record was read above: compared with that, not read again. The
+	// bytes stored with it are the content of its digest, so the same.
 	if !existed || !bytes.Equal(prevRec, enc) {
-		if err := tx.Put(bManifests, keys.item(string(dg)), enc); err != nil {
+		if err := tx.Put(bManifests, keys.item(string(dg)), appendImageValue(make([]byte, 0, len(enc)+len(sep)+len(body)), enc, body)); err != nil {
 			return stored{}, err
 		}
-	}
-	if err := putChanged(tx, existed, bBytes, keys.item(string(dg)), body); err != nil {
-		return stored{}, err
 	}
 	if m.Subject != nil {
 		if err := putChanged(tx, existed, bReferrers, keys.item(string(m.Subject.Digest), string(dg)), nil); err != nil {
@@ -431,11 +429,6 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	}
 	for _, c := range m.Children {
 		if err := putChanged(tx, existed, bParents, keys.item(string(c.Digest), string(dg)), nil); err != nil {
-			return stored{}, err
-		}
-	}
-	for b := range m.blobs() {
-		if err := putChanged(tx, existed, bBlobUses, keys.item(string(b.Digest), string(dg)), nil); err != nil {
 			return stored{}, err
 		}
 	}
@@ -537,8 +530,10 @@ func putChanged(tx kv.Tx, existed bool, bucket string, key, value []byte) error 
 // repository (subjects may dangle, as the spec allows).
 func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
 	keys := newKeyBuf(reg, repo)
+	var ref []byte
 	for d := range m.blobs() {
-		if tx.Get(bLinks, keys.item(string(d.Digest))) == nil {
+		ref = appendBlobRefKey(ref[:0], d.Digest, reg, repo)
+		if tx.Get(bBlobRefs, ref) == nil {
 			return Errorf(KindManifestBlobMissing, "blob %s referenced by the manifest is not in the repository", d.Digest)
 		}
 	}
@@ -767,10 +762,11 @@ func (m *manifestRead) read(tx kv.Tx) error {
 		}
 	}
 	m.key = append(m.key[:in], dg...)
-	b := tx.Get(bManifests, m.key)
-	if b == nil {
+	v := tx.Get(bManifests, m.key)
+	if v == nil {
 		return m.missing(tx, manifestNotFound(m.repo, m.ref))
 	}
+	b := recordPart(v)
 	e := m.cache.get(m.key, b)
 	if e != nil {
 		m.img, m.body = e.img, e.body
@@ -782,7 +778,7 @@ func (m *manifestRead) read(tx kv.Tx) error {
 		if !m.withBody {
 			return nil
 		}
-		if m.body = bytes.Clone(tx.Get(bBytes, m.key)); m.body != nil && m.worthKeeping(dg) {
+		if m.body = bytes.Clone(bodyPart(v)); m.body != nil && m.worthKeeping(dg) {
 			e = m.cache.put(m.key, b, m.img, m.body)
 		}
 	}
@@ -859,14 +855,6 @@ func (r *Registry) deleteManifestTx(ctx context.Context, tx kv.Tx, reg RegistryI
 		if err := tx.Delete(bParents, itemKey(reg, repo, string(c.Digest), string(dg))); err != nil {
 			return nil, err
 		}
-	}
-	for _, b := range m.Blobs() {
-		if err := tx.Delete(bBlobUses, itemKey(reg, repo, string(b.Digest), string(dg))); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Delete(bBytes, key); err != nil {
-		return nil, err
 	}
 	if err := deleteImageDataTx(tx, reg, repo, dg); err != nil {
 		return nil, err

@@ -756,3 +756,38 @@ func TestPutManifestRequireMediaTypeIsJudgedFirst(t *testing.T) {
 		must(t, err, "the type inferred, as /v2 does")
 	})
 }
+
+// Since layout 7 no index says which manifests use a blob: DeleteBlob reads
+// the repository's manifests. A use is found however the manifest's JSON
+// spells the digest (a \u escape is valid JSON); a digest named only as a
+// subject or in an annotation is no use; a manifest of another repository
+// does not hold this repository's link.
+func TestDeleteBlobFindsItsUsersInTheManifestsThemselves(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		f.createRepo(regA, "other")
+		img := f.newImage(regA, "app", "escaped")
+		layer := string(img.layers[0].Digest)
+		escaped := bytes.Replace(img.body, []byte(`"digest":"`+layer), []byte(`"digest":"sha256\u003a`+layer[len("sha256:"):]), 1)
+		if bytes.Equal(escaped, img.body) {
+			t.Fatal("the layer's digest was not rewritten; the test proves nothing")
+		}
+		_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "v1", ContentType: MediaTypeOCIManifest, Body: escaped})
+		must(t, err, "push the manifest with an escaped digest")
+		wantKind(t, f.r.DeleteBlob(bg, regA, "app", img.layers[0].Digest), KindBlobInUse, "deleting a layer named with an escape")
+
+		named := f.putBlob(regA, "app", []byte("only named"), mtLayer)
+		cfg := f.putBlob(regA, "app", []byte(`{"seed":"annotated"}`), mtConfig)
+		body := manifestDoc{SchemaVersion: 2, MediaType: MediaTypeOCIManifest, Config: &cfg, Layers: []Descriptor{img.layers[0]},
+			Subject:     &Descriptor{MediaType: MediaTypeOCIManifest, Digest: named.Digest, Size: named.Size},
+			Annotations: map[string]string{"see": string(named.Digest)}}.bytes(t)
+		_, err = f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "v2", ContentType: MediaTypeOCIManifest, Body: body})
+		must(t, err, "push the manifest naming a blob as its subject")
+		must(t, f.r.DeleteBlob(bg, regA, "app", named.Digest), "deleting a blob named only as a subject and an annotation")
+
+		// The same layer in another repository, used by nothing there.
+		f.putBlob(regA, "other", []byte("layer bytes of escaped"), mtLayer)
+		must(t, f.r.DeleteBlob(bg, regA, "other", img.layers[0].Digest), "deleting the other repository's unused link")
+		wantKind(t, f.r.DeleteBlob(bg, regA, "app", cfg.Digest), KindBlobInUse, "deleting the config in use")
+	})
+}

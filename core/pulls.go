@@ -202,7 +202,7 @@ func (r *Registry) flushPulls() {
 					return err
 				}
 			}
-			if err := tx.Put(bManifests, key, val); err != nil {
+			if err := putRecord(tx, key, val); err != nil {
 				return err
 			}
 		}

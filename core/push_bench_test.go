@@ -108,6 +108,7 @@ func benchBlobPush(b *testing.B, open func(b *testing.B) (kv.Store, blob.Store),
 	ctx := context.Background()
 	round := pushRound.Add(1)
 	b.ReportAllocs()
+	defer reportWrites(b, r)()
 	b.ResetTimer()
 	cpuPerOp(b)
 	inParallel(b, clients, func(i int) error {
@@ -130,6 +131,7 @@ func benchManifestPush(b *testing.B, open func(b *testing.B) (kv.Store, blob.Sto
 	}
 	round := pushRound.Add(1)
 	b.ReportAllocs()
+	defer reportWrites(b, r)()
 	b.ResetTimer()
 	cpuPerOp(b)
 	inParallel(b, jobs, func(i int) error {
@@ -159,4 +161,20 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportWrites, on a bbolt store, reports the commits and the pages they
+// wrote (meta pages included) per operation from now until the function it
+// returns is called.
+func reportWrites(b *testing.B, r *Registry) func() {
+	bs, ok := r.kv.(*kv.Bolt)
+	if !ok {
+		return func() {}
+	}
+	c0, p0 := bs.WriteCounts()
+	return func() {
+		c1, p1 := bs.WriteCounts()
+		b.ReportMetric(float64(c1-c0)/float64(b.N), "commits/op")
+		b.ReportMetric(float64(p1-p0)/float64(b.N), "pages/op")
+	}
 }

@@ -203,3 +203,40 @@ func TestCreateOnPush(t *testing.T) {
 		wantKind(t, err, KindNameInvalid, "create-on-push with an invalid name")
 	})
 }
+
+// A repository's links are found by reading every link (they are keyed by
+// digest first, since layout 7): deleting one repository unlinks its blobs
+// and no other's, however alike the names — a repository under it, one
+// whose name ends with its name, the same name in another registry.
+func TestDeleteRepositoryUnlinksOnlyItsOwnBlobs(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		content := []byte("one layer everywhere")
+		names := []string{"app", "app/x", "xapp"}
+		for _, n := range names {
+			f.createRepo(regA, n)
+			f.putBlob(regA, n, content, mtLayer)
+		}
+		f.createRepo(regB, "app")
+		d := f.putBlob(regB, "app", content, mtLayer).Digest
+		own := f.putBlob(regA, "app", []byte("only app's"), mtLayer).Digest
+
+		_, err := f.r.DeleteRepository(bg, regA, "app", false)
+		must(t, err, "DeleteRepository")
+		f.createRepo(regA, "app")
+		for _, b := range []digest.Digest{d, own} {
+			_, err := f.r.StatBlob(bg, regA, "app", b)
+			wantKind(t, err, KindBlobNotFound, "a blob of the deleted repository")
+		}
+		if f.blobBytesStored(own) {
+			t.Error("the deleted repository's own blob is still stored")
+		}
+		for _, at := range []struct {
+			reg  RegistryID
+			repo string
+		}{{regA, "app/x"}, {regA, "xapp"}, {regB, "app"}} {
+			if got := readBlob(t, f, at.reg, at.repo, d); got != string(content) {
+				t.Errorf("%v %s reads %q after another repository's deletion", at.reg, at.repo, got)
+			}
+		}
+	})
+}

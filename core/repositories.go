@@ -290,15 +290,13 @@ func (r *Registry) DeleteRepository(ctx context.Context, reg RegistryID, name st
 				return Errorf(KindRepositoryNotEmpty, "The repository with name '%s' in registry with id '%s' cannot be deleted because it still contains images", name, reg.Account)
 			}
 		}
-		for _, b := range []string{bManifests, bBytes, bTags, bDigestTags, bReferrers, bParents, bBlobUses, bImageData} {
+		for _, b := range []string{bManifests, bTags, bDigestTags, bReferrers, bParents, bImageData} {
 			if err := deletePrefix(tx, b, pre); err != nil {
 				return err
 			}
 		}
-		var links [][]byte
-		tx.Scan(bLinks, pre, nil, func(k, v []byte) bool { links = append(links, append([]byte{}, k...)); return true })
-		for _, k := range links {
-			o, err := unlinkBlob(tx, reg, name, digest.Digest(lastPart(k)))
+		for _, d := range repoBlobs(tx, reg, name) {
+			o, err := unlinkBlob(tx, reg, name, d)
 			if err != nil {
 				return err
 			}

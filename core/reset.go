@@ -9,8 +9,9 @@ import (
 )
 
 // allBuckets lists every bucket core writes, for Reset. Small blobs
-// (bInlineBlobs) live in bBlobRefs since layout 6.
-var allBuckets = []string{bRepos, bManifests, bBytes, bTags, bDigestTags, bLinks, bBlobRefs, bReferrers, bParents, bBlobUses, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bUploadKey, bUploadEnds, bUploadGens, bUploadBytes}
+// (bInlineBlobs) live in bBlobRefs since layout 6, and blob links and
+// manifest bytes since layout 7 in bBlobRefs and bManifests.
+var allBuckets = []string{bRepos, bManifests, bTags, bDigestTags, bBlobRefs, bReferrers, bParents, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bUploadKey, bUploadEnds, bUploadGens, bUploadBytes}
 
 // Reset wipes all state: every registry, repository, image, blob and upload.
 // Test suites call it between tests. It does not wait for requests writing

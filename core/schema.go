@@ -23,7 +23,11 @@ import (
 //	6  small blobs are kept in blob-refs, beside their references (keys.go,
 //	   bInlineBlobs), not in inline-blobs: a berth of layout 5 would not find
 //	   them, so it must refuse the store
-const schemaVersion = "6"
+//	7  a manifest's bytes are kept after its record, in one value (imagevalue.go),
+//	   not in manifest-bytes; blob links are kept in blob-refs, not in links; no
+//	   blob-uses index (keys.go): a berth of layout 6 would find neither bytes
+//	   nor links, so it must refuse the store
+const schemaVersion = "7"
 
 var schemaKey = []byte("schema")
 
@@ -56,8 +60,10 @@ func Open(o Options) (*Registry, error) {
 // upgradeBatch bounds the records one upgrade transaction rewrites.
 var upgradeBatch = 1000
 
-// upgrade brings a store of an earlier layout to this one. Each step is idempotent and
-// the version is written last, so an upgrade interrupted by a crash resumes.
+// upgrade brings a store of an earlier layout to this one. Each step is
+// idempotent, moves its records in batches of one transaction each, and
+// finds nothing to do in a store without what it moves; the version is
+// written last, so an upgrade interrupted by a crash resumes.
 func (r *Registry) upgrade() error {
 	var version []byte
 	empty := true
@@ -72,21 +78,25 @@ func (r *Registry) upgrade() error {
 		return err
 	case from == schemaVersion:
 		return nil
-	case from == "3" || from == "4" || from == "5":
-		// 3 → 4 → 5 add buckets and rewrite nothing; 4 and 5 kept small
-		// blobs in a bucket of their own, which 6 moves beside their
-		// references.
-		if err := r.moveInlineBlobs(); err != nil {
-			return err
-		}
-		return r.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(schemaVersion)) })
 	case from == "":
 		from = "1"
-	case from != "2":
+	case from < "2" || from > "6" || len(from) != 1:
 		return fmt.Errorf("the store has layout version %s; this berth knows %s and older", version, schemaVersion)
 	}
 	if !empty {
 		r.log.Info("upgrading the metadata store", "from", from, "to", schemaVersion)
+	}
+	// 3 → 4 → 5 added buckets and rewrote nothing; 4 and 5 kept small
+	// blobs in a bucket of their own, which 6 moved beside their references.
+	if err := r.moveInlineBlobs(); err != nil {
+		return err
+	}
+	// 7 keeps a manifest's bytes with its record: moved first, as what
+	// follows reads them there.
+	if err := r.mergeManifestBytes(); err != nil {
+		return err
+	}
+	if from == "1" || from == "2" {
 		if err := r.rewriteImageRecords(); err != nil {
 			return err
 		}
@@ -96,24 +106,30 @@ func (r *Registry) upgrade() error {
 			}
 		}
 	}
+	if err := r.moveLinks(); err != nil {
+		return err
+	}
+	if err := r.rewriteBucket(bBlobUsesV6, func(tx kv.Tx, key, _ []byte) error { return tx.Delete(bBlobUsesV6, key) }); err != nil {
+		return err
+	}
 	return r.kv.Update(func(tx kv.Tx) error { return tx.Put(bMeta, schemaKey, []byte(schemaVersion)) })
 }
 
 // rewriteImageRecords brings every image record to the current layout —
 // computing what it carries from the exact bytes (version 1 records held the
-// whole parsed manifest; version 2 summed an index's children) — and
-// indexes which manifests use which blobs.
+// whole parsed manifest; version 2 summed an index's children).
 func (r *Registry) rewriteImageRecords() error {
 	return r.rewriteBucket(bManifests, func(tx kv.Tx, key, value []byte) error {
-		reg, repo, dg, ok := splitItemKey(key)
+		reg, repo, _, ok := splitItemKey(key)
 		if !ok {
 			return corrupt("image", key, fmt.Errorf("not a registry, repository and digest"))
 		}
 		var rec imageRecord
-		if err := json.Unmarshal(value, &rec); err != nil {
+		if err := json.Unmarshal(recordPart(value), &rec); err != nil {
 			return corrupt("image", key, err)
 		}
-		m, err := ParseManifest(tx.Get(bBytes, key), rec.MediaType)
+		body := bodyPart(value)
+		m, err := ParseManifest(body, rec.MediaType)
 		if err != nil {
 			return corrupt("manifest bytes", key, err)
 		}
@@ -124,12 +140,43 @@ func (r *Registry) rewriteImageRecords() error {
 		if m.Config != nil {
 			rec.ConfigMediaType = m.Config.MediaType
 		}
-		for _, b := range m.Blobs() {
-			if err := tx.Put(bBlobUses, itemKey(reg, repo, string(b.Digest), dg), nil); err != nil {
+		enc, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return tx.Put(bManifests, key, appendImageValue(nil, enc, body))
+	})
+}
+
+// mergeManifestBytes moves each manifest's bytes of layouts 1 to 6 into its
+// image's value (layout 7), in the transaction that deletes them from
+// manifest-bytes, so a crash leaves every manifest's bytes in one place or
+// the other. Bytes without a record (no reader could reach them) go.
+func (r *Registry) mergeManifestBytes() error {
+	return r.rewriteBucket(bBytesV6, func(tx kv.Tx, key, value []byte) error {
+		if rec := tx.Get(bManifests, key); rec != nil {
+			v := appendImageValue(make([]byte, 0, len(rec)+len(sep)+len(value)), recordPart(rec), value)
+			if err := tx.Put(bManifests, key, v); err != nil {
 				return err
 			}
 		}
-		return putJSON(tx, bManifests, key, rec)
+		return tx.Delete(bBytesV6, key)
+	})
+}
+
+// moveLinks moves the blob links of layouts 1 to 6 (reg|repo|digest → size)
+// into blob-refs (digest|reg|repo → size, layout 7), where each already had
+// its reverse entry, deleting them in the same transaction.
+func (r *Registry) moveLinks() error {
+	return r.rewriteBucket(bLinksV6, func(tx kv.Tx, key, value []byte) error {
+		reg, repo, d, ok := splitItemKey(key)
+		if !ok {
+			return corrupt("blob link", key, fmt.Errorf("not a registry, repository and digest"))
+		}
+		if err := tx.Put(bBlobRefs, blobRefKey(digest.Digest(d), reg, repo), value); err != nil {
+			return err
+		}
+		return tx.Delete(bLinksV6, key)
 	})
 }
 

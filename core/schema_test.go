@@ -27,11 +27,66 @@ type v1Record struct {
 	LastPulledAt time.Time    `json:"lastPulledAt,omitzero"`
 }
 
+// downgradeTo6 rewrites a store of this layout as berth's layout 6 kept it:
+// a manifest's bytes in manifest-bytes, beside its record; blob links in
+// links (reg|repo|digest → size) and an empty reverse in blob-refs; which
+// manifests use which blob in blob-uses.
+func downgradeTo6(tx kv.Tx) error {
+	type kvp struct{ k, v []byte }
+	var imgs, refs []kvp
+	tx.Scan(bManifests, nil, nil, func(k, v []byte) bool {
+		imgs = append(imgs, kvp{bytes.Clone(k), bytes.Clone(v)})
+		return true
+	})
+	tx.Scan(bBlobRefs, nil, nil, func(k, v []byte) bool {
+		if bytes.Contains(k, []byte(sep)) {
+			refs = append(refs, kvp{bytes.Clone(k), bytes.Clone(v)})
+		}
+		return true
+	})
+	for _, i := range imgs {
+		if err := tx.Put(bManifests, i.k, recordPart(i.v)); err != nil {
+			return err
+		}
+		if err := tx.Put(bBytesV6, i.k, bodyPart(i.v)); err != nil {
+			return err
+		}
+		var rec imageRecord
+		if err := decodeRecord(i.v, &rec); err != nil {
+			return err
+		}
+		m, err := ParseManifest(bodyPart(i.v), rec.MediaType)
+		if err != nil {
+			return err
+		}
+		reg, repo, dg, _ := splitItemKey(i.k)
+		for _, b := range m.Blobs() {
+			if err := tx.Put(bBlobUsesV6, itemKey(reg, repo, string(b.Digest), dg), nil); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range refs {
+		parts := bytes.Split(r.k, []byte(sep))
+		reg := RegistryID{Account: string(parts[1]), Region: string(parts[2])}
+		if err := tx.Put(bLinksV6, itemKey(reg, string(parts[3]), string(parts[0])), r.v); err != nil {
+			return err
+		}
+		if err := tx.Put(bBlobRefs, r.k, nil); err != nil {
+			return err
+		}
+	}
+	return tx.Put(bMeta, schemaKey, []byte("6"))
+}
+
 // downgrade rewrites f's store as berth 1 left it: full records, no digest →
 // tags index, no layout version.
 func (f *fixture) downgrade() {
 	f.t.Helper()
 	err := f.kv.Update(func(tx kv.Tx) error {
+		if err := downgradeTo6(tx); err != nil {
+			return err
+		}
 		type kvp struct{ k, v []byte }
 		var recs []kvp
 		tx.Scan(bManifests, nil, nil, func(k, v []byte) bool {
@@ -43,7 +98,7 @@ func (f *fixture) downgrade() {
 			if err := json.Unmarshal(r.v, &rec); err != nil {
 				return err
 			}
-			m, err := ParseManifest(tx.Get(bBytes, r.k), rec.MediaType)
+			m, err := ParseManifest(tx.Get(bBytesV6, r.k), rec.MediaType)
 			if err != nil {
 				return err
 			}
@@ -56,7 +111,7 @@ func (f *fixture) downgrade() {
 		if err := deletePrefix(tx, bDigestTags, nil); err != nil {
 			return err
 		}
-		if err := deletePrefix(tx, bBlobUses, nil); err != nil {
+		if err := deletePrefix(tx, bBlobUsesV6, nil); err != nil {
 			return err
 		}
 		return tx.Delete(bMeta, schemaKey)
@@ -104,7 +159,7 @@ func TestOpenUpgradesAVersion1Store(t *testing.T) {
 		if version != schemaVersion {
 			t.Fatalf("layout version %q", version)
 		}
-		// The blob-uses index was rebuilt: a layer in use cannot be deleted.
+		// A layer in use cannot be deleted.
 		wantKind(t, f.r.DeleteBlob(bg, regA, "app", children[3].layers[0].Digest), KindBlobInUse, "a used layer after the upgrade")
 		// Opening again finds nothing to do.
 		_, err = Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock})
@@ -130,7 +185,10 @@ func TestOpenUpgradesAVersion2Store(t *testing.T) {
 			if err := putImage(tx, regA, "app", &img); err != nil {
 				return err
 			}
-			if err := deletePrefix(tx, bBlobUses, nil); err != nil {
+			if err := downgradeTo6(tx); err != nil {
+				return err
+			}
+			if err := deletePrefix(tx, bBlobUsesV6, nil); err != nil {
 				return err
 			}
 			return tx.Put(bMeta, schemaKey, []byte("2"))
@@ -189,6 +247,9 @@ func TestOpenUpgradesVersion3To5StoresAndReadsInlineBlobsWithoutOptions(t *testi
 			f.createRepo(regA, "app")
 			img, _ := f.pushImage(regA, "app", "a", "a")
 			must(t, f.kv.Update(func(tx kv.Tx) error {
+				if err := downgradeTo6(tx); err != nil {
+					return err
+				}
 				if from != "3" { // 3 kept none inline
 					if err := downgradeInlineBlobs(tx); err != nil {
 						return err
@@ -233,6 +294,9 @@ func TestOpenMovesVersion5InlineBlobsBesideTheirReferences(t *testing.T) {
 	large := bytes.Repeat([]byte("L"), DefaultInlineBlobs+1)
 	f.putBlob(regA, "app", large, "")
 	must(t, f.kv.Update(func(tx kv.Tx) error {
+		if err := downgradeTo6(tx); err != nil {
+			return err
+		}
 		if err := downgradeInlineBlobs(tx); err != nil {
 			return err
 		}
@@ -291,5 +355,114 @@ func TestOpenMovesVersion5InlineBlobsBesideTheirReferences(t *testing.T) {
 	must(t, f.r.DeleteBlob(bg, regA, "app", digest.FromBytes(small[1])), "DeleteBlob")
 	if _, err := f.r.OpenBlob(bg, regA, "app", digest.FromBytes(small[1])); err == nil {
 		t.Error("a deleted blob still reads")
+	}
+}
+
+// Version 7 keeps a manifest's bytes with its record and blob links in
+// blob-refs, and no blob-uses index: opening a version-6 store (one
+// manifest and one link already moved, as by an upgrade a crash
+// interrupted) moves every one, across upgrade batches, and leaves nothing
+// in the old buckets; images, their exact bytes, blob sizes and the rule
+// that a blob in use stays are as before.
+func TestOpenMovesVersion6ManifestBytesAndLinksIntoOneTreeEach(t *testing.T) {
+	defer func(n int) { upgradeBatch = n }(upgradeBatch)
+	upgradeBatch = 2
+	f := onDisk(t)
+	f.createRepo(regA, "app")
+	f.createRepo(regA, "other")
+	var imgs []image
+	for i := range 4 {
+		img, _ := f.pushImage(regA, "app", "v"+itoa(int64(i)), "seed"+itoa(int64(i)))
+		imgs = append(imgs, img)
+	}
+	idx := f.pushIndex(regA, "app", "multi", imgs[0], imgs[1])
+	f.putBlob(regA, "other", []byte("layer bytes of seed0"), mtLayer) // a second link to one blob
+	large := f.putBlob(regA, "app", bytes.Repeat([]byte("L"), DefaultInlineBlobs+1), mtLayer)
+	wantImages := collect(t, f.r.Images(bg, regA, "app", ""))
+	manifests := []digest.Digest{idx.Digest}
+	blobs := []Descriptor{large}
+	for _, img := range imgs {
+		manifests = append(manifests, img.digest)
+		blobs = append(blobs, img.config, img.layers[0])
+	}
+	wantBytes := map[digest.Digest][]byte{}
+	for _, d := range manifests {
+		wantBytes[d] = mustBytes(t, f, d)
+	}
+
+	must(t, f.kv.Update(func(tx kv.Tx) error {
+		if err := downgradeTo6(tx); err != nil {
+			return err
+		}
+		// One manifest and one link already moved: an upgrade interrupted after a batch.
+		k := itemKey(regA, "app", string(imgs[2].digest))
+		if err := tx.Put(bManifests, k, appendImageValue(nil, tx.Get(bManifests, k), tx.Get(bBytesV6, k))); err != nil {
+			return err
+		}
+		if err := tx.Delete(bBytesV6, k); err != nil {
+			return err
+		}
+		l := itemKey(regA, "app", string(imgs[2].layers[0].Digest))
+		if err := tx.Put(bBlobRefs, blobRefKey(imgs[2].layers[0].Digest, regA, "app"), tx.Get(bLinksV6, l)); err != nil {
+			return err
+		}
+		return tx.Delete(bLinksV6, l)
+	}), "downgrade to version 6")
+	f.r.Close()
+	f.kv, f.blobs = f.reopen()
+	r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, InlineBlobs: DefaultInlineBlobs})
+	must(t, err, "Open")
+	f.r = r
+
+	f.kv.View(func(tx kv.Tx) error {
+		if v := string(tx.Get(bMeta, schemaKey)); v != schemaVersion {
+			t.Errorf("layout version %q after Open, want %s", v, schemaVersion)
+		}
+		for _, b := range []string{bBytesV6, bLinksV6, bBlobUsesV6} {
+			tx.Scan(b, nil, nil, func(k, v []byte) bool {
+				t.Errorf("%q left in %s", k, b)
+				return true
+			})
+		}
+		return nil
+	})
+	if got := collect(t, f.r.Images(bg, regA, "app", "")); !reflect.DeepEqual(got, wantImages) {
+		t.Errorf("images after the upgrade:\n got  %+v\n want %+v", got, wantImages)
+	}
+	for _, d := range manifests {
+		if got := mustBytes(t, f, d); !bytes.Equal(got, wantBytes[d]) {
+			t.Errorf("manifest %s reads %q after the upgrade, want %q", d, got, wantBytes[d])
+		}
+		_, body, err := f.r.GetManifest(bg, regA, "app", string(d), nil)
+		must(t, err, "GetManifest after the upgrade")
+		if !bytes.Equal(body, wantBytes[d]) {
+			t.Errorf("GetManifest %s answers other bytes after the upgrade", d)
+		}
+	}
+	for _, b := range blobs {
+		if size, err := f.r.StatBlob(bg, regA, "app", b.Digest); err != nil || size != b.Size {
+			t.Errorf("StatBlob %s after the upgrade = %d, %v; want %d", b.Digest, size, err, b.Size)
+		}
+	}
+	if size, err := f.r.StatBlob(bg, regA, "other", imgs[0].layers[0].Digest); err != nil || size != imgs[0].layers[0].Size {
+		t.Errorf("the other repository's link after the upgrade: %d, %v", size, err)
+	}
+	wantKind(t, f.r.DeleteBlob(bg, regA, "app", imgs[2].layers[0].Digest), KindBlobInUse, "a used layer after the upgrade")
+	must(t, f.r.DeleteBlob(bg, regA, "app", large.Digest), "deleting an unused blob after the upgrade")
+	// Opening again finds nothing to do. The pulls above noted their
+	// times (a record rewritten beside its bytes, which stay).
+	wantImages = collect(t, f.r.Images(bg, regA, "app", ""))
+	f.r.Close()
+	f.kv, f.blobs = f.reopen()
+	r, err = Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, InlineBlobs: DefaultInlineBlobs})
+	must(t, err, "second Open")
+	f.r = r
+	if got := collect(t, f.r.Images(bg, regA, "app", "")); !reflect.DeepEqual(got, wantImages) {
+		t.Errorf("images after the second Open:\n got  %+v\n want %+v", got, wantImages)
+	}
+	for _, d := range manifests {
+		if got := mustBytes(t, f, d); !bytes.Equal(got, wantBytes[d]) {
+			t.Errorf("manifest %s reads %q after its pull time was noted, want %q", d, got, wantBytes[d])
+		}
 	}
 }

@@ -26,7 +26,7 @@ import (
 
 // storeBuckets are the buckets core writes (core/reset.go's allBuckets and
 // the layout version in "meta"). A fixture missing one fails its checks.
-var storeBuckets = []string{"repos", "manifests", "manifest-bytes", "tags", "digest-tags", "links", "blob-refs",
+var storeBuckets = []string{"repos", "manifests", "tags", "digest-tags", "blob-refs",
 	"referrers", "parents", "uploads", "registry-settings", "meta"}
 
 type ecrIndexTemplate struct {

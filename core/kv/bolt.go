@@ -234,6 +234,15 @@ func closedErr(began bool, err error) error {
 	return err
 }
 
+// WriteCounts reports the write transactions begun since the store was
+// opened and the pages their commits wrote, meta pages included: what
+// durable commits cost, for benchmarks (on a virtio disk each separate run
+// of pages is its own request).
+func (b *Bolt) WriteCounts() (commits, pages int64) {
+	st := b.db.Stats()
+	return b.commits.Load(), st.TxStats.GetWrite()
+}
+
 // Close closes the database; closing it again is not an error.
 func (b *Bolt) Close() error { return b.db.Close() }
 
