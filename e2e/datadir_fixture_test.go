@@ -172,7 +172,12 @@ func TestOpenServesOlderDataDirs(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			b := StartOnDataDir(t, dir, "--create-on-push")
+			b := StartOnDataDir(t, dir, "--create-on-push", "--log-level", "info")
+			// Every fixture is of an older layout than this berth's: it
+			// must have been upgraded, not merely opened.
+			if log := b.Stderr(); !strings.Contains(log, "upgrading the metadata store") {
+				t.Fatalf("berth opened %s without upgrading it; its log:\n%s", name, log)
+			}
 			c := newFixtureContent(t)
 			checkFixtureServed(t, b, c)
 
