@@ -8,12 +8,11 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/core/blob"
 	"github.com/berth-dev/berth/core/kv"
+	"github.com/berth-dev/berth/internal/benchcpu"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -110,7 +109,7 @@ func benchBlobPush(b *testing.B, open func(b *testing.B) (kv.Store, blob.Store),
 	b.ReportAllocs()
 	defer reportWrites(b, r)()
 	b.ResetTimer()
-	cpuPerOp(b)
+	benchcpu.PerOp(b)
 	inParallel(b, clients, func(i int) error {
 		content := fmt.Appendf(nil, "small blob %d of round %d", i, round)
 		st, err := r.StartUpload(ctx, regA, "bench")
@@ -133,34 +132,13 @@ func benchManifestPush(b *testing.B, open func(b *testing.B) (kv.Store, blob.Sto
 	b.ReportAllocs()
 	defer reportWrites(b, r)()
 	b.ResetTimer()
-	cpuPerOp(b)
+	benchcpu.PerOp(b)
 	inParallel(b, jobs, func(i int) error {
 		body := fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},"layers":[],"annotations":{"n":"%d-%d"}}`,
 			digest.FromBytes(cfg), len(cfg), round, i)
 		_, err := r.PutManifest(ctx, regA, "bench", PutManifestInput{Reference: digest.FromBytes(body).String(), Body: body})
 		return err
 	})
-}
-
-// cpuPerOp reports the process's CPU time (user and system, every
-// goroutine's, the garbage collector's included) per iteration as
-// cpu-ns/op: on a shared machine it moves far less with the neighbours'
-// load than ns/op does.
-func cpuPerOp(b *testing.B) {
-	start := processCPU()
-	b.Cleanup(func() {
-		if b.N > 0 {
-			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
-		}
-	})
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // reportWrites, on a bbolt store, reports the commits and the pages they

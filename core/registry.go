@@ -59,7 +59,7 @@ type Registry struct {
 	// once per stored version.
 	authzContext authzContext
 	// registryData remembers RegistryData's reads (registrydata.go).
-	registryData registryDataCache
+	registryData readCache[registryDataID, storedData]
 	log          *slog.Logger
 	// maxUploads bounds each registry's open upload sessions (0: none).
 	maxUploads int
@@ -89,7 +89,7 @@ type Registry struct {
 	manifests manifestCache
 
 	// settings remembers Settings' reads (settings.go).
-	settings settingsCache
+	settings readCache[RegistryID, RegistrySettings]
 }
 
 // New builds a Registry over the given stores.

@@ -2,8 +2,6 @@ package core
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 
 	"github.com/berth-dev/berth/core/kv"
 )
@@ -24,8 +22,8 @@ func (r *Registry) RegistryData(ctx context.Context, reg RegistryID, name string
 		return nil, false, err
 	}
 	id := registryDataID{reg, name}
-	if data, found, ok := r.registryData.get(id); ok {
-		return data, found, nil
+	if d, ok := r.registryData.get(id); ok {
+		return d.data, d.found, nil
 	}
 	return r.readRegistryData(id)
 }
@@ -33,7 +31,7 @@ func (r *Registry) RegistryData(ctx context.Context, reg RegistryID, name string
 // readRegistryData is RegistryData's read of the store (apart, so that an
 // answer from the cache allocates nothing for the transaction's closure).
 func (r *Registry) readRegistryData(id registryDataID) (data []byte, found bool, err error) {
-	gen := r.registryData.gen.Load() // before the read: a write after it makes what it reads stale
+	gen := r.registryData.generation() // before the read: a write after it makes what it reads stale
 	err = r.kv.View(func(tx kv.Tx) error {
 		if b := tx.Get(bRegistryData, registryDataKey(id.reg, id.name)); b != nil {
 			data, found = append([]byte{}, b...), true
@@ -41,7 +39,7 @@ func (r *Registry) readRegistryData(id registryDataID) (data []byte, found bool,
 		return nil
 	})
 	if err == nil {
-		r.registryData.put(id, gen, data, found)
+		r.registryData.put(id, gen, storedData{data, found})
 	}
 	return data, found, err
 }
@@ -52,57 +50,20 @@ type registryDataID struct {
 	name string
 }
 
-// registryDataCache remembers what RegistryData last read of each key:
-// the pull-through cache asks for its rules on every pull by tag, and most
-// registries have none, which is remembered too. Every write to the bucket
-// (UpdateRegistryData, Reset) counts a generation once it has committed;
-// an entry read in an earlier generation is read again, so no read after a
-// write returns sees what was there before it.
-type registryDataCache struct {
-	gen atomic.Uint64
-	mu  sync.Mutex
-	m   map[registryDataID]registryDataEntry
-}
-
-type registryDataEntry struct {
-	gen   uint64
-	data  []byte // never handed out: get returns a copy
+// storedData is what RegistryData read under one name: the bytes, or
+// found false for none (remembered too: most registries have no
+// pull-through rules, asked for on every pull by tag).
+type storedData struct {
+	data  []byte
 	found bool
 }
 
-// registryDataCacheMax bounds the cache; past it, it starts over.
-const registryDataCacheMax = 1024
-
-func (c *registryDataCache) get(id registryDataID) (data []byte, found, ok bool) {
-	gen := c.gen.Load()
-	c.mu.Lock()
-	e, ok := c.m[id]
-	c.mu.Unlock()
-	if !ok || e.gen != gen {
-		return nil, false, false
+func (d storedData) clone() storedData {
+	if d.found {
+		d.data = append([]byte{}, d.data...)
 	}
-	if e.found {
-		data = append([]byte{}, e.data...)
-	}
-	return data, e.found, true
+	return d
 }
-
-func (c *registryDataCache) put(id registryDataID, gen uint64, data []byte, found bool) {
-	e := registryDataEntry{gen: gen, found: found}
-	if found {
-		e.data = append([]byte{}, data...)
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= registryDataCacheMax {
-		c.m = map[registryDataID]registryDataEntry{}
-	}
-	c.m[id] = e
-	c.mu.Unlock()
-}
-
-// changed ends the generation: call it after every write to the bucket has
-// committed (or failed: then it costs a read).
-func (c *registryDataCache) changed() { c.gen.Add(1) }
 
 // UpdateRegistryData replaces the data stored under name for a registry
 // with what change returns, given the current data (nil if none), in one

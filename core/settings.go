@@ -4,8 +4,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/berth-dev/berth/core/kv"
 )
@@ -52,10 +50,10 @@ func getSettings(tx kv.Tx, reg RegistryID) (RegistrySettings, error) {
 // Settings returns a registry's settings. They are read on every push (scan
 // on push asks for the registry's scanning configuration) and rarely
 // written, so the last read of each registry is remembered until the next
-// write (settingsCache).
+// write (readCache).
 func (r *Registry) Settings(ctx context.Context, reg RegistryID) (RegistrySettings, error) {
-	gen := r.settings.gen.Load() // before the read: a write after it makes what it reads stale
-	if s, ok := r.settings.get(reg, gen); ok {
+	gen := r.settings.generation() // before the read: a write after it makes what it reads stale
+	if s, ok := r.settings.get(reg); ok {
 		return s, nil
 	}
 	return r.readSettings(reg, gen)
@@ -71,50 +69,6 @@ func (r *Registry) readSettings(reg RegistryID, gen uint64) (RegistrySettings, e
 	}
 	return s, err
 }
-
-// settingsCache remembers what Settings last read of each registry. Every
-// write to the settings (UpdateSettings, Reset) counts a generation once
-// it has committed (or failed); an entry read in an earlier generation is
-// read again, so no read that starts after a write has returned sees what
-// was there before it. Entries are kept and handed out as deep copies: a
-// caller may change what it is given.
-type settingsCache struct {
-	gen atomic.Uint64
-	mu  sync.Mutex
-	m   map[RegistryID]settingsEntry
-}
-
-type settingsEntry struct {
-	gen uint64
-	s   RegistrySettings
-}
-
-// settingsCacheMax bounds the cache; past it, it starts over.
-const settingsCacheMax = 1024
-
-func (c *settingsCache) get(reg RegistryID, gen uint64) (RegistrySettings, bool) {
-	c.mu.Lock()
-	e, ok := c.m[reg]
-	c.mu.Unlock()
-	if !ok || e.gen != gen {
-		return RegistrySettings{}, false
-	}
-	return e.s.clone(), true
-}
-
-func (c *settingsCache) put(reg RegistryID, gen uint64, s RegistrySettings) {
-	e := settingsEntry{gen: gen, s: s.clone()}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= settingsCacheMax {
-		c.m = map[RegistryID]settingsEntry{}
-	}
-	c.m[reg] = e
-	c.mu.Unlock()
-}
-
-// changed ends the generation: call it after every write to the settings
-// has committed (or failed: then it costs a read).
-func (c *settingsCache) changed() { c.gen.Add(1) }
 
 // clone is a deep copy of s: nothing it holds is shared with s.
 func (s RegistrySettings) clone() RegistrySettings {

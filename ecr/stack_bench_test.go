@@ -14,11 +14,10 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/berth-dev/berth/ecr"
+	"github.com/berth-dev/berth/internal/benchcpu"
 	"github.com/berth-dev/berth/server"
 )
 
@@ -169,7 +168,7 @@ func BenchmarkStack(b *testing.B) {
 			w.body() // a paged workload's setup
 			b.ReportAllocs()
 			b.ResetTimer()
-			before := cpuTime()
+			before := benchcpu.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					s.call(w.op, w.body())
@@ -177,14 +176,7 @@ func BenchmarkStack(b *testing.B) {
 			})
 			// The process's CPU time (every goroutine's: the subscribers'
 			// too) per call: steadier than ns/op on a shared machine.
-			b.ReportMetric(float64(cpuTime()-before)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(benchcpu.Now()-before)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// cpuTime is the process's user and system time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"syscall"
-	"time"
-
-	"github.com/open-policy-agent/opa/v1/rego"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/benchcpu"
+	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // repositoryPolicy returns a policy of n statements, each granting a
@@ -39,7 +38,7 @@ func benchmarkDecision(b *testing.B, statements int, remembered bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := cpuTime()
+	start := benchcpu.Now()
 	decide := e.Decide
 	if !remembered {
 		decide = e.decide
@@ -52,15 +51,7 @@ func benchmarkDecision(b *testing.B, statements int, remembered bool) {
 	// The machine is shared: CPU time per decision (the process's, GC
 	// included) says what a decision costs when wall time says how busy
 	// the machine was.
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(benchcpu.Now()-start)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkDecisionRepositoryPolicy(b *testing.B) {
@@ -83,11 +74,11 @@ func BenchmarkEmptyQuery(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	start := cpuTime()
+	start := benchcpu.Now()
 	for range b.N {
 		if _, err := q.Eval(context.Background(), rego.EvalParsedInput(in)); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(benchcpu.Now()-start)/float64(b.N), "cpu-ns/op")
 }

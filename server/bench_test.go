@@ -14,10 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/berth-dev/berth/internal/benchcpu"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -73,28 +72,6 @@ func benchTargets(b *testing.B) []benchTarget {
 	}
 	add("ggcr", registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	return out
-}
-
-// cpuPerOp reports the process's CPU time (user and system, every
-// goroutine: the client's and the registry's) per iteration as cpu-ns/op,
-// from the call to the end of the benchmark. On a shared machine it moves
-// far less with the neighbours than ns/op; the client's share is the same
-// for every registry.
-func cpuPerOp(b *testing.B) {
-	start := processCPU()
-	b.Cleanup(func() {
-		if b.N > 0 {
-			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
-		}
-	})
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchDigest(b []byte) string {
@@ -176,7 +153,7 @@ func BenchmarkManifestGet(b *testing.B) {
 		t.putManifest(b, "bench", "hot", m, benchManifestType)
 		b.Run(t.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			for b.Loop() {
 				if n := drain(t.do(b, http.MethodGet, "/v2/bench/manifests/hot", nil, acceptManifests, http.StatusOK)); n != int64(len(m)) {
 					b.Fatalf("got %d bytes, want %d", n, len(m))
@@ -193,7 +170,7 @@ func BenchmarkManifestGetParallel(b *testing.B) {
 		t.putManifest(b, "bench", "hot", m, benchManifestType)
 		b.Run(t.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					drain(t.do(b, http.MethodGet, "/v2/bench/manifests/hot", nil, acceptManifests, http.StatusOK))
@@ -210,7 +187,7 @@ func BenchmarkSmallBlobPush(b *testing.B) {
 	for _, t := range benchTargets(b) {
 		b.Run(t.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			for b.Loop() {
 				t.pushBlob(b, "bench", []byte("tiny blob "+strconv.FormatInt(seq.Add(1), 10)))
 			}
@@ -224,7 +201,7 @@ func BenchmarkSmallBlobPushParallel(b *testing.B) {
 	for _, t := range benchTargets(b) {
 		b.Run(t.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					t.pushBlob(b, "bench", []byte("tiny blob "+strconv.FormatInt(seq.Add(1), 10)))
@@ -268,7 +245,7 @@ func BenchmarkManifestGetByDigest(b *testing.B) {
 		}
 		b.Run(t.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			i := 0
 			for b.Loop() {
 				drain(t.do(b, http.MethodGet, "/v2/bench/manifests/"+dgs[i%n], nil, acceptManifests, http.StatusOK))
@@ -327,7 +304,7 @@ func BenchmarkHandlerManifestGet(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/v2/bench/manifests/hot", nil)
 			req.Header = acceptManifests.Clone()
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			for b.Loop() {
 				w := &nullWriter{h: http.Header{}}
 				t.h.ServeHTTP(w, req)
@@ -346,7 +323,7 @@ func BenchmarkHandlerSmallBlobPush(b *testing.B) {
 	for _, t := range benchTargets(b) {
 		b.Run(t.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			for b.Loop() {
 				data := []byte("tiny blob " + strconv.FormatInt(seq.Add(1), 10))
 				w := &nullWriter{h: http.Header{}}
@@ -381,7 +358,7 @@ func BenchmarkHandlerManifestHeadMissing(b *testing.B) {
 			req := httptest.NewRequest(http.MethodHead, "/v2/bench/manifests/"+benchDigest([]byte("absent")), nil)
 			req.Header = acceptManifests.Clone()
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			for b.Loop() {
 				w := &nullWriter{h: http.Header{}}
 				t.h.ServeHTTP(w, req)
@@ -401,7 +378,7 @@ func BenchmarkHandlerBlobHead(b *testing.B) {
 		b.Run(t.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodHead, "/v2/bench/blobs/"+dg, nil)
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			for b.Loop() {
 				w := &nullWriter{h: http.Header{}}
 				t.h.ServeHTTP(w, req)
@@ -427,7 +404,7 @@ func BenchmarkBlobPush(b *testing.B) {
 		b.Run(t.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			i := 0
 			for b.Loop() {
 				i++
@@ -502,7 +479,7 @@ func BenchmarkHandlerManifestGetOnce(b *testing.B) {
 			runtime.GC() // the pushes' garbage is not the GETs' to collect
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpuPerOp(b)
+			benchcpu.PerOp(b)
 			for i := range b.N {
 				w := &nullWriter{h: http.Header{}}
 				t.h.ServeHTTP(w, reqs[i])

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/benchcpu"
 )
 
 // BenchmarkHandlerPutImage is bench/moto's PutImage row without the
@@ -44,11 +46,11 @@ func BenchmarkHandlerPutImage(b *testing.B) {
 	var n atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	before := processCPU()
+	before := benchcpu.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			call(fmt.Sprintf(`{"repositoryName":"bench","imageTag":"t%d","imageManifest":%s}`, n.Add(1), mj))
 		}
 	})
-	b.ReportMetric(float64(processCPU()-before)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(benchcpu.Now()-before)/float64(b.N), "cpu-ns/op")
 }
