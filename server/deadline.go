@@ -23,7 +23,7 @@ const DefaultBodyIdleTimeout = 30 * time.Second
 // it — for as long as the socket stays open.
 //
 // The deadline is set on the connection (http.ResponseController) before
-// each read, so a body that keeps coming may take as long as it needs, and
+// a read, so a body that keeps coming may take as long as it needs, and
 // never outside a read: a handler that is slow before or after reading is
 // not cut off, and net/http's own deadlines take over when the handler
 // returns. A failed read is the client's: it reaches the edges as
@@ -50,6 +50,12 @@ type idleBody struct {
 	idle time.Duration
 
 	mu sync.Mutex
+	// moved is when the connection's deadline was last set, to moved +
+	// idle + idle/idleSlack (zero: not yet). Moving it costs a timer
+	// change in the runtime, so a read within idle/idleSlack of the last
+	// move keeps it: every read still has at least idle before it, and a
+	// stalled body is cut off within idle × (1 + 1/idleSlack).
+	moved time.Time
 	// over: the handler returned, or the body ended or failed; the
 	// connection's deadline is net/http's business again (once the body is
 	// read, net/http watches the connection with no deadline: setting one
@@ -57,6 +63,10 @@ type idleBody struct {
 	over        bool
 	interrupted bool
 }
+
+// idleSlack: a body's deadline is moved at most once per idle/idleSlack
+// (idleBody.moved).
+const idleSlack = 4
 
 // errInterrupted is what reading an interrupted body gives.
 var errInterrupted = errors.New("the request body was interrupted: what it was written into has ended")
@@ -70,7 +80,10 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	case !b.over:
 		// Not every ResponseWriter supports deadlines (httptest's does
 		// not); there the body simply has none.
-		b.rc.SetReadDeadline(time.Now().Add(b.idle))
+		if now := time.Now(); b.moved.IsZero() || now.Sub(b.moved) >= b.idle/idleSlack {
+			b.rc.SetReadDeadline(now.Add(b.idle + b.idle/idleSlack))
+			b.moved = now
+		}
 	}
 	b.mu.Unlock()
 	n, err := b.ReadCloser.Read(p)
