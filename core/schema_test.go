@@ -310,11 +310,7 @@ func TestOpenMovesVersion5InlineBlobsBesideTheirReferences(t *testing.T) {
 		}
 		return tx.Put(bMeta, schemaKey, []byte("5"))
 	}), "downgrade to version 5")
-	f.r.Close()
-	f.kv, f.blobs = f.reopen()
-	r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, InlineBlobs: DefaultInlineBlobs})
-	must(t, err, "Open")
-	f.r = r
+	reopenAsServe(t, f, "Open")
 
 	f.kv.View(func(tx kv.Tx) error {
 		if v := string(tx.Get(bMeta, schemaKey)); v != schemaVersion {
@@ -408,11 +404,7 @@ func TestOpenMovesVersion6ManifestBytesAndLinksIntoOneTreeEach(t *testing.T) {
 		}
 		return tx.Delete(bLinksV6, l)
 	}), "downgrade to version 6")
-	f.r.Close()
-	f.kv, f.blobs = f.reopen()
-	r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, InlineBlobs: DefaultInlineBlobs})
-	must(t, err, "Open")
-	f.r = r
+	reopenAsServe(t, f, "Open")
 
 	f.kv.View(func(tx kv.Tx) error {
 		if v := string(tx.Get(bMeta, schemaKey)); v != schemaVersion {
@@ -452,11 +444,7 @@ func TestOpenMovesVersion6ManifestBytesAndLinksIntoOneTreeEach(t *testing.T) {
 	// Opening again finds nothing to do. The pulls above noted their
 	// times (a record rewritten beside its bytes, which stay).
 	wantImages = collect(t, f.r.Images(bg, regA, "app", ""))
-	f.r.Close()
-	f.kv, f.blobs = f.reopen()
-	r, err = Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, InlineBlobs: DefaultInlineBlobs})
-	must(t, err, "second Open")
-	f.r = r
+	reopenAsServe(t, f, "second Open")
 	if got := collect(t, f.r.Images(bg, regA, "app", "")); !reflect.DeepEqual(got, wantImages) {
 		t.Errorf("images after the second Open:\n got  %+v\n want %+v", got, wantImages)
 	}
@@ -465,4 +453,15 @@ func TestOpenMovesVersion6ManifestBytesAndLinksIntoOneTreeEach(t *testing.T) {
 			t.Errorf("manifest %s reads %q after its pull time was noted, want %q", d, got, wantBytes[d])
 		}
 	}
+}
+
+// reopenAsServe closes f's registry and opens its store again as berth serve
+// does on disk (Open, small blobs inline), which upgrades an older layout.
+func reopenAsServe(t *testing.T, f *fixture, what string) {
+	t.Helper()
+	f.r.Close()
+	f.kv, f.blobs = f.reopen()
+	r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, InlineBlobs: DefaultInlineBlobs})
+	must(t, err, what)
+	f.r = r
 }
