@@ -56,26 +56,37 @@ func (r *Registry) StatBlob(ctx context.Context, reg RegistryID, repo string, d 
 // offered to the Upstream (a pull-through cache), and the first caller to
 // miss is served the upstream's bytes while they are stored.
 func (r *Registry) OpenBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (blob.Reader, error) {
-	_, err := r.StatBlob(ctx, reg, repo, d)
-	if missing(err) {
-		tee, again, ferr := r.fetchBlob(ctx, reg, repo, d, true)
-		switch {
-		case tee != nil:
-			return tee, nil
-		case ferr != nil:
-			err = ferr
-		case again:
-			_, err = r.StatBlob(ctx, reg, repo, d)
-		}
-	}
-	if err != nil {
-		return nil, err
+	tee, err := r.linkedOrFetched(ctx, reg, repo, d)
+	if tee != nil || err != nil {
+		return tee, err
 	}
 	rd, err := r.blobs.Open(d)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, blobNotFound(d)
 	}
 	return rd, err
+}
+
+// linkedOrFetched is what OpenBlob and HeadBlob do first: nil, nil when
+// the blob is linked into the repository; otherwise the miss is offered to
+// the Upstream, which either serves its bytes as they are stored (the
+// reader, the first caller to miss), or stores them for a caller that
+// waited (then the link is read again), or has nothing (the error).
+func (r *Registry) linkedOrFetched(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (blob.Reader, error) {
+	_, err := r.StatBlob(ctx, reg, repo, d)
+	if !missing(err) {
+		return nil, err
+	}
+	tee, again, ferr := r.fetchBlob(ctx, reg, repo, d, true)
+	switch {
+	case tee != nil:
+		return tee, nil
+	case ferr != nil:
+		return nil, ferr
+	case again:
+		_, err = r.StatBlob(ctx, reg, repo, d)
+	}
+	return nil, err
 }
 
 // HeadBlob answers what OpenBlob would, without opening the blob: the size
@@ -85,19 +96,11 @@ func (r *Registry) OpenBlob(ctx context.Context, reg RegistryID, repo string, d 
 // the Upstream as OpenBlob offers it, its reader closed unread, as a HEAD
 // served from OpenBlob closed it.
 func (r *Registry) HeadBlob(ctx context.Context, reg RegistryID, repo string, d digest.Digest) (int64, error) {
-	_, err := r.StatBlob(ctx, reg, repo, d)
-	if missing(err) {
-		tee, again, ferr := r.fetchBlob(ctx, reg, repo, d, true)
-		switch {
-		case tee != nil:
-			size := tee.Size()
-			tee.Close()
-			return size, nil
-		case ferr != nil:
-			err = ferr
-		case again:
-			_, err = r.StatBlob(ctx, reg, repo, d)
-		}
+	tee, err := r.linkedOrFetched(ctx, reg, repo, d)
+	if tee != nil {
+		size := tee.Size()
+		tee.Close()
+		return size, nil
 	}
 	if err != nil {
 		return 0, err
