@@ -163,3 +163,56 @@ func TestRestartBetweenPostAndPut(t *testing.T) {
 		t.Fatalf("UploadLayerPart into a completed upload after a restart: %v, want UploadNotFoundException", err)
 	}
 }
+
+// A blob a manifest uses cannot be deleted (409 DENIED), whether it is a
+// layer or the config, and one pushed without a manifest can; once the
+// manifest is gone its blobs can be deleted too. Layout 7 answers "in use"
+// from the repository's manifests themselves, so the rule must hold across
+// a restart as well.
+func TestDeleteBlobRefusesBlobsAManifestUses(t *testing.T) {
+	t.Parallel()
+	b := Start(t, "--create-on-push")
+	token := b.Token("")
+	tr := newTransport(t, b)
+	img, err := random.Image(3000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref(t, b, "inuse/app:v1"), img, ggcr(tr, token)...); err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections()
+	c := raw(t, b, token)
+	loose := c.pushBlob("inuse/app", []byte("a blob no manifest names"))
+	layers, _ := img.Layers()
+	ld, _ := layers[1].Digest()
+	cfg, _ := img.ConfigName()
+	rawCfg, _ := img.RawConfigFile()
+	used := []string{ld.String(), cfg.String()}
+	content := map[string][]byte{ld.String(): readAll(t, layers[1].Compressed), cfg.String(): rawCfg}
+
+	for round, restart := range []bool{false, true} {
+		if restart {
+			c.closeIdle()
+			b.Restart()
+		}
+		for _, dg := range used {
+			resp, body := c.do(http.MethodDelete, "/v2/inuse/app/blobs/"+dg, nil, nil)
+			expectOCIError(t, fmt.Sprintf("round %d: DELETE of %s, used by v1", round, dg), resp, body, http.StatusConflict, "DENIED")
+			c.expectBlob("inuse/app", dg, content[dg])
+		}
+	}
+	resp, body := c.do(http.MethodDelete, "/v2/inuse/app/blobs/"+loose, nil, nil)
+	expect(t, "DELETE of a blob no manifest names", resp, body, http.StatusAccepted)
+
+	dg, _ := img.Digest()
+	resp, body = c.do(http.MethodDelete, "/v2/inuse/app/manifests/"+dg.String(), nil, nil)
+	expect(t, "DELETE of the manifest", resp, body, http.StatusAccepted)
+	for _, d := range used {
+		resp, body = c.do(http.MethodDelete, "/v2/inuse/app/blobs/"+d, nil, nil)
+		expect(t, "DELETE of "+d+" once its manifest is gone", resp, body, http.StatusAccepted)
+		resp, body = c.do(http.MethodGet, "/v2/inuse/app/blobs/"+d, nil, nil)
+		expectOCIError(t, "GET of a deleted blob", resp, body, http.StatusNotFound, "BLOB_UNKNOWN")
+	}
+	c.closeIdle()
+}
