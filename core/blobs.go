@@ -491,8 +491,10 @@ func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error
 			id := sealID(r.idMACer, now, r.nonce, reg, repo, gen)
 			r.nonce++
 			// A nonce met again within a second (across a restart, by
-			// chance) would name a session that exists or ended.
-			if _, open := r.uploads[id]; open || tx.Get(bUploads, []byte(id)) != nil || tx.Get(bUploadEnds, []byte(id)) != nil {
+			// chance) would name a session that exists or ended. One key
+			// for both reads: each conversion is an allocation.
+			key := []byte(id)
+			if _, open := r.uploads[id]; open || tx.Get(bUploads, key) != nil || tx.Get(bUploadEnds, key) != nil {
 				continue
 			}
 			rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
