@@ -437,7 +437,8 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 		return nil
 	}
 	n := r.unrecorded[reg]
-	err := tx.Scan(bRegUploads, []byte(regPrefix(reg)), nil, func(k, v []byte) bool {
+	// The registry's prefix (regPrefix's) built as bytes: one allocation.
+	err := tx.Scan(bRegUploads, appendRepoKey(nil, reg, ""), nil, func(k, v []byte) bool {
 		n++
 		return n < r.maxUploads
 	})
