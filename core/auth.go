@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/berth-dev/berth/core/kv"
 	"slices"
@@ -238,6 +239,15 @@ type authzContext struct {
 	repos  map[string]*repoAuthzContext
 	regs   map[string]*registryAuthzContext
 	bySnap map[string]authzAtSnapshot
+	// last is the entry of bySnap remembered last, read without the lock:
+	// a push asks about one repository request after request.
+	last atomic.Pointer[authzLast]
+}
+
+// authzLast is one entry of bySnap with its key. Never changed once stored.
+type authzLast struct {
+	key string
+	authzAtSnapshot
 }
 
 // authzAtSnapshot is what one resource's read found in one snapshot (snap,
@@ -252,6 +262,9 @@ type authzAtSnapshot struct {
 // atSnapshot returns what the read of the repository whose key is key found
 // in snapshot (snap, snap2) (reg nil: not remembered).
 func (a *authzContext) atSnapshot(key []byte, snap, snap2 uint64) (*registryAuthzContext, *repoAuthzContext) {
+	if l := a.last.Load(); l != nil && l.snap == snap && l.snap2 == snap2 && l.key == string(key) {
+		return l.reg, l.repo
+	}
 	a.mu.Lock()
 	e, ok := a.bySnap[string(key)]
 	a.mu.Unlock()
@@ -266,8 +279,10 @@ func (a *authzContext) remember(key []byte, snap, snap2 uint64, reg *registryAut
 	if a.bySnap == nil || len(a.bySnap) >= authzContextMax {
 		a.bySnap = map[string]authzAtSnapshot{}
 	}
-	a.bySnap[string(key)] = authzAtSnapshot{snap, snap2, reg, repo}
+	e := authzAtSnapshot{snap, snap2, reg, repo}
+	a.bySnap[string(key)] = e
 	a.mu.Unlock()
+	a.last.Store(&authzLast{key: string(key), authzAtSnapshot: e})
 }
 
 // authzContextMax bounds each of authzContext's maps; past it they start over.

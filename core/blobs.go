@@ -349,9 +349,13 @@ type openUpload struct {
 
 func newOpenUpload(rec uploadRecord) *openUpload {
 	u := &openUpload{rec: rec}
-	u.writtenAt.Store(rec.lastActive().UnixNano())
+	u.recordSet()
 	return u
 }
+
+// recordSet sets what follows from the session's record: when it last saw
+// bytes.
+func (u *openUpload) recordSet() { u.writtenAt.Store(u.rec.lastActive().UnixNano()) }
 
 // An Interrupter is a request body that can stop waiting for its client: a
 // Read in progress, and every later one, fails at once. The server's request
@@ -437,7 +441,8 @@ func (r *Registry) checkUploadLimit(tx kv.Tx, reg RegistryID) error {
 		return nil
 	}
 	n := r.unrecorded[reg]
-	err := tx.Scan(bRegUploads, []byte(regPrefix(reg)), nil, func(k, v []byte) bool {
+	// The registry's prefix (regPrefix's) built as bytes: one allocation.
+	err := tx.Scan(bRegUploads, appendRepoKey(nil, reg, ""), nil, func(k, v []byte) bool {
 		n++
 		return n < r.maxUploads
 	})
@@ -478,7 +483,10 @@ func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	var rec uploadRecord
+	// The session is made first and its record written in place: a record
+	// the closure filled would be an allocation of its own, then copied.
+	u := new(openUpload)
+	rec := &u.rec
 	err = r.kv.View(func(tx kv.Tx) error {
 		gen, err := repoState(tx, reg, repo)
 		if err != nil {
@@ -491,18 +499,20 @@ func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error
 			id := sealID(r.idMACer, now, r.nonce, reg, repo, gen)
 			r.nonce++
 			// A nonce met again within a second (across a restart, by
-			// chance) would name a session that exists or ended.
-			if _, open := r.uploads[id]; open || tx.Get(bUploads, []byte(id)) != nil || tx.Get(bUploadEnds, []byte(id)) != nil {
+			// chance) would name a session that exists or ended. One key
+			// for both reads: each conversion is an allocation.
+			key := []byte(id)
+			if _, open := r.uploads[id]; open || tx.Get(bUploads, key) != nil || tx.Get(bUploadEnds, key) != nil {
 				continue
 			}
-			rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
+			*rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
 			return nil
 		}
 	})
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	u := newOpenUpload(rec)
+	u.recordSet()
 	u.key = key
 	r.uploads[rec.ID] = u
 	r.unrecorded[reg]++
@@ -650,12 +660,44 @@ func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte, gen ui
 	return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
 }
 
+// readRepoState is repoState in a read transaction of its own.
+func (r *Registry) readRepoState(reg RegistryID, repo string) (uint64, error) {
+	s := repoStateReads.Get().(*repoStateRead)
+	s.reg, s.repo = reg, repo
+	err := r.kv.View(s.fn)
+	gen := s.gen
+	s.reg, s.repo, s.gen = RegistryID{}, "", 0
+	repoStateReads.Put(s)
+	return gen, err
+}
+
+// repoStateRead is one readRepoState, with the transaction's function bound
+// once: pooled, so that every request into a session (each chunk, each
+// completion) does not allocate a closure and its result for the read.
+type repoStateRead struct {
+	reg  RegistryID
+	repo string
+	gen  uint64
+	fn   func(kv.Tx) error // read
+}
+
+var repoStateReads = sync.Pool{New: func() any {
+	s := new(repoStateRead)
+	s.fn = s.read
+	return s
+}}
+
+func (s *repoStateRead) read(tx kv.Tx) (err error) {
+	s.gen, err = repoState(tx, s.reg, s.repo)
+	return err
+}
+
 // acquire returns the session locked, with its bytes reopened for one
 // request; the caller must release it. A missing repository is reported as
 // such, before the session is looked for.
 func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
-	var gen uint64
-	if err := r.kv.View(func(tx kv.Tx) (err error) { gen, err = repoState(tx, reg, repo); return err }); err != nil {
+	gen, err := r.readRepoState(reg, repo)
+	if err != nil {
 		return nil, nil, err
 	}
 	r.mu.Lock()
@@ -685,7 +727,6 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 		u.stale = false
 	}
 	var up blob.Upload
-	var err error
 	switch {
 	case u.rec.Inline:
 		var mf *memFirst

@@ -60,17 +60,28 @@ func progressOf(st core.UploadStatus) string {
 }
 
 // uploadAccepted answers with the session's location and progress.
+// Every small blob's push answers twice with these: the keys are written
+// in canonical form (setHeaders would canonicalize each again), and the
+// values set in one allocation.
 func uploadAccepted(w http.ResponseWriter, name string, st core.UploadStatus, status int) {
-	setHeaders(w.Header(), "Location", uploadLocation(name, st.ID), "Docker-Upload-Uuid", st.ID, "Range", progressOf(st),
-		"Content-Length", "0")
+	v := make([]string, 3)
+	v[0], v[1], v[2] = uploadLocation(name, st.ID), st.ID, progressOf(st)
+	h := w.Header()
+	h["Location"], h["Docker-Upload-Uuid"], h["Range"], h["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3], zeroLength
 	w.WriteHeader(status)
 }
 
 func blobCreated(w http.ResponseWriter, name string, d core.Descriptor) {
-	setHeaders(w.Header(), "Location", "/v2/"+name+"/blobs/"+d.Digest.String(), "Docker-Content-Digest", d.Digest.String(),
-		"Content-Length", "0")
+	v := make([]string, 2)
+	v[0], v[1] = "/v2/"+name+"/blobs/"+d.Digest.String(), d.Digest.String()
+	h := w.Header()
+	h["Location"], h["Docker-Content-Digest"], h["Content-Length"] = v[0:1:1], v[1:2:2], zeroLength
 	w.WriteHeader(http.StatusCreated)
 }
+
+// zeroLength is the Content-Length of an answer without a body. net/http
+// only reads header values, so one slice serves every response.
+var zeroLength = []string{"0"}
 
 // startUpload opens an upload session.
 func (h *Handler) startUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {

@@ -148,6 +148,23 @@ type resolvedPrincipal struct {
 	arn string
 	p   Principal
 	key principalKey
+	// ownRoot: an account's root with no identity policy (every caller
+	// without an IAM configuration, and berth serve --no-auth's).
+	ownRoot bool
+}
+
+// allowsWithoutPolicies reports the decision the engine makes, with no
+// evaluation, for the common question: an account's root with no identity
+// policy, on a resource of its own account that has neither a repository
+// nor a registry policy. Then no statement matches (identity_matches and
+// resource_matches are empty), nothing denies, and the library's
+// identity_allows holds for a principal of type "Account", so allowed does
+// within the account (also for ecr:GetAuthorizationToken): Allow, no Sids,
+// no reason — whatever the action, tags, region or request keys, which only
+// statements read. TestTheWayAroundThePolicyEngineDecidesAsTheEngine
+// compares it with the engine over many questions.
+func allowsWithoutPolicies(p *resolvedPrincipal, res *core.Resource) bool {
+	return p.ownRoot && res.Policy == "" && res.RegistryPolicy == "" && res.Registry.Account == p.p.Account
 }
 
 // resolvedMax bounds byARN; past it, it starts over.
@@ -164,6 +181,7 @@ func (a *Authorizer) resolve(arn string) *resolvedPrincipal {
 	if r == nil {
 		r = &resolvedPrincipal{arn: arn, p: a.principal(arn)}
 		r.key = a.engine.principalKeyOf(&r.p)
+		r.ownRoot = r.p.Root() && len(r.p.Policies) == 0 && r.p.Account != ""
 		a.resolvedMu.Lock()
 		if a.byARN == nil || len(a.byARN) >= resolvedMax {
 			a.byARN = map[string]*resolvedPrincipal{}
@@ -249,9 +267,16 @@ func (a *Authorizer) UsesResourcePolicies() bool { return true }
 func (a *Authorizer) Authorize(ctx context.Context, req core.AuthRequest) error {
 	principal := a.resolve(req.Principal)
 	now := a.now()
-	keys := a.requestKeys(req, now)
+	var keys map[string][]string // built for the first question the engine is asked
 	for i := range req.Resources {
 		res := &req.Resources[i]
+		if allowsWithoutPolicies(principal, res) {
+			a.record(ctx, DecisionRecord{Time: now, Principal: req.Principal, Action: req.Action, Resource: res.ARN, Effect: Allow})
+			continue
+		}
+		if keys == nil {
+			keys = a.requestKeys(req, now)
+		}
 		slot := recentSlot(req.Action, res.ARN)
 		d, ok := a.recentFor(slot, principal, req.Action, res, keys)
 		if !ok {
