@@ -588,6 +588,11 @@ func acceptable(mt string, accept []string) bool {
 			var part string
 			part, rest, _ = strings.Cut(rest, ",")
 			t := strings.TrimSpace(part)
+			if t == mt && isManifestType(mt) {
+				// As clients send it: a manifest type is in lower case, so
+				// ParseMediaType would answer t itself.
+				return true
+			}
 			if plainASCII(t) {
 				// What ParseMediaType answers for a type without parameters,
 				// without its parsing: the type in lower case, which can only
