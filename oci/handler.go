@@ -46,6 +46,9 @@ type Handler struct {
 	// lastManifest holds the header values of the manifest last served
 	// (manifestHeaderValues).
 	lastManifest atomic.Pointer[manifestHeaders]
+	// lastResources is the resource list of the route last authorized
+	// (resources).
+	lastResources atomic.Pointer[routeResources]
 }
 
 // New returns the /v2 handler. Mount it at /v2/.
