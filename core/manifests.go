@@ -645,7 +645,7 @@ func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref st
 	// The last-pulled time is core's own bookkeeping, noted here rather than
 	// through the bus, so that a pull wakes no goroutine unless a subscriber
 	// asked for pull events.
-	r.recordPull(ev)
+	r.recordPull(&ev) // by pointer: an Event is some 300 bytes
 	r.bus.publish(ctx, ev)
 	return img, body, nil
 }

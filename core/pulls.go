@@ -102,7 +102,7 @@ func (n *pullNote) latest(counts func(actor string) bool) time.Time {
 const pullFlushDelay = time.Second
 
 // recordPull notes a pull; the write follows within pullFlushDelay.
-func (r *Registry) recordPull(e Event) {
+func (r *Registry) recordPull(e *Event) {
 	p := &r.pulls
 	p.mu.Lock()
 	defer p.mu.Unlock()
