@@ -588,6 +588,11 @@ func acceptable(mt string, accept []string) bool {
 			var part string
 			part, rest, _ = strings.Cut(rest, ",")
 			t := strings.TrimSpace(part)
+			if t == mt && isManifestType(mt) {
+				// As clients send it: a manifest type is in lower case, so
+				// ParseMediaType would answer t itself.
+				return true
+			}
 			if plainASCII(t) {
 				// What ParseMediaType answers for a type without parameters,
 				// without its parsing: the type in lower case, which can only
@@ -640,7 +645,7 @@ func (r *Registry) GetManifest(ctx context.Context, reg RegistryID, repo, ref st
 	// The last-pulled time is core's own bookkeeping, noted here rather than
 	// through the bus, so that a pull wakes no goroutine unless a subscriber
 	// asked for pull events.
-	r.recordPull(ev)
+	r.recordPull(&ev) // by pointer: an Event is some 300 bytes
 	r.bus.publish(ctx, ev)
 	return img, body, nil
 }

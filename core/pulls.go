@@ -34,6 +34,11 @@ type pullTimes struct {
 	// pull) allocates nothing of its own, and a pull of one already noted
 	// looks its key up once.
 	notes []pullNote
+	// last is the note of the pull noted last, under lastKey: a pull loop
+	// notes the same image again and again, and finds it without hashing
+	// its key. Reset with pending.
+	last    *pullNote
+	lastKey pullKey
 	// lastBatch is how many images the last write had: pending starts at
 	// that size, so that a pull of every child of an index (a thousand
 	// images a second) does not grow it again and again on the way.
@@ -97,7 +102,7 @@ func (n *pullNote) latest(counts func(actor string) bool) time.Time {
 const pullFlushDelay = time.Second
 
 // recordPull notes a pull; the write follows within pullFlushDelay.
-func (r *Registry) recordPull(e Event) {
+func (r *Registry) recordPull(e *Event) {
 	p := &r.pulls
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -108,14 +113,19 @@ func (r *Registry) recordPull(e Event) {
 		p.pending = make(map[pullKey]*pullNote, p.lastBatch)
 	}
 	k := pullKey{e.Registry, e.Repository, string(e.Digest)}
-	if n := p.pending[k]; n != nil {
+	if p.last != nil && p.lastKey == k {
+		p.last.note(e.Actor, e.Time)
+	} else if n := p.pending[k]; n != nil {
 		n.note(e.Actor, e.Time)
+		p.last, p.lastKey = n, k
 	} else {
 		if len(p.notes) == cap(p.notes) {
 			p.notes = make([]pullNote, 0, pullNoteBlock) // the full block stays where its notes point
 		}
 		p.notes = append(p.notes, pullNote{actor: e.Actor, at: e.Time})
-		p.pending[k] = &p.notes[len(p.notes)-1]
+		n = &p.notes[len(p.notes)-1]
+		p.pending[k] = n
+		p.last, p.lastKey = n, k
 	}
 	if p.timer == nil {
 		p.timer = r.clock.AfterFunc(pullFlushDelay, r.flushPulls)
@@ -150,7 +160,7 @@ func (r *Registry) flushPulls() {
 	defer p.flushing.Unlock()
 	p.mu.Lock()
 	batch := p.pending
-	p.pending, p.notes = nil, nil
+	p.pending, p.notes, p.last, p.lastKey = nil, nil, nil, pullKey{}
 	if len(batch) > 0 {
 		p.lastBatch = min(len(batch), maxPresize)
 	}

@@ -262,3 +262,51 @@ func excludedPuller(t *testing.T, f *fixture) (ci string, pull func(principal st
 		must(t, err, "GetManifest")
 	}
 }
+
+// Pulls that alternate between images, repeat one, and go on after a batch
+// is written each land on their own image: the note found without hashing
+// (the last one) is the pulled image's, and none survives its batch.
+func TestRepeatedAndAlternatingPullsNoteEachImage(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		f.createRepo(regA, "other")
+		f.pushImage(regA, "app", "a", "image a")
+		f.pushImage(regA, "app", "b", "image b")
+		f.pushImage(regA, "other", "a", "image a") // the same digest in another repository
+		pull := func(repo, tag string) time.Time {
+			t.Helper()
+			f.clock.Advance(time.Millisecond) // within one batch
+			_, _, err := f.r.GetManifest(asRoot(regA), regA, repo, tag, nil)
+			must(t, err, "GetManifest")
+			return f.clock.Now()
+		}
+		pulled := func(repo, tag string) time.Time {
+			t.Helper()
+			img, err := f.r.ResolveImage(bg, regA, repo, "", tag)
+			must(t, err, "ResolveImage")
+			return img.LastPulledAt
+		}
+		pull("app", "a")
+		pull("app", "a")
+		b := pull("app", "b")
+		a := pull("app", "a")
+		other := pull("other", "a")
+		f.r.flushPulls()
+		if got := pulled("app", "a"); !got.Equal(a) {
+			t.Errorf("app:a pulled at %v, want %v", got, a)
+		}
+		if got := pulled("app", "b"); !got.Equal(b) {
+			t.Errorf("app:b pulled at %v, want %v", got, b)
+		}
+		if got := pulled("other", "a"); !got.Equal(other) {
+			t.Errorf("other:a pulled at %v, want %v", got, other)
+		}
+		// The next batch starts afresh: a pull of the image noted last
+		// before the write is noted in it.
+		again := pull("other", "a")
+		f.r.flushPulls()
+		if got := pulled("other", "a"); !got.Equal(again) {
+			t.Errorf("other:a pulled again at %v, want %v", got, again)
+		}
+	})
+}

@@ -458,3 +458,35 @@ func TestAnonymousCallerIsRootOfTheAddressedAccount(t *testing.T) {
 		host: "222222222222.dkr.ecr.us-east-1.localhost", noCreds: true})
 	wantStatus(t, w, 201, "anonymous mount in another account's registry")
 }
+
+// Requests that alternate between repositories, registries and the catalog
+// are each authorized on their own resource: the list kept from the last
+// route is used only for that route.
+func TestAlternatingRoutesAreEachAuthorizedOnTheirOwnResource(t *testing.T) {
+	az := &recordingAuthorizer{}
+	e := newEnvWith(t, envConfig{authorizer: az})
+	az.take()
+	eu := "111111111111.dkr.ecr.eu-west-1.localhost:4566"
+	for _, c := range []struct {
+		path, host, arn string
+	}{
+		{"/v2/app/tags/list", "", appARN},
+		{"/v2/app/tags/list", "", appARN},
+		{"/v2/src/tags/list", "", "arn:aws:ecr:us-east-1:111111111111:repository/src"},
+		{"/v2/app/tags/list", eu, "arn:aws:ecr:eu-west-1:111111111111:repository/app"},
+		{"/v2/app/tags/list", "", appARN},
+		{"/v2/_catalog", "", "arn:aws:ecr:us-east-1:111111111111:repository/*"},
+		{"/v2/", "", ""},
+		{"/v2/app/tags/list", "", appARN},
+	} {
+		e.do(req{method: "GET", path: c.path, host: c.host})
+		asked, _ := az.take()
+		want := []ask{}
+		if c.arn != "" {
+			want = []ask{{"ecr:" + map[bool]string{true: "DescribeRepositories", false: "ListImages"}[c.path == "/v2/_catalog"], c.arn}}
+		}
+		if got := asksOf(asked); !reflect.DeepEqual(got, want) {
+			t.Fatalf("GET %s (host %q): asked %v, want %v", c.path, c.host, got, want)
+		}
+	}
+}

@@ -88,11 +88,7 @@ func queryOf(r *http.Request) url.Values {
 // has none for r's method.
 func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
 	var query url.Values // parsed only for a route with variants
-	for i := range endpoints {
-		e := &endpoints[i]
-		if e.kind != rt.kind || e.method != r.Method {
-			continue
-		}
+	for _, e := range endpointsByRoute[routeMethod{rt.kind, r.Method}] {
 		if e.query != "" {
 			if query == nil {
 				query = queryOf(r)
@@ -106,6 +102,22 @@ func endpointFor(rt route, r *http.Request) (*endpoint, bool) {
 	return nil, false
 }
 
+// routeMethod is a route kind and a method: what selects endpoints.
+type routeMethod struct{ kind, method string }
+
+// endpointsByRoute is endpoints by route kind and method, each list in the
+// order of endpoints (variants first): a request looks at its own few, not
+// at the whole table, which it would read from memory every time.
+var endpointsByRoute = func() map[routeMethod][]*endpoint {
+	m := map[routeMethod][]*endpoint{}
+	for i := range endpoints {
+		e := &endpoints[i]
+		k := routeMethod{e.kind, e.method}
+		m[k] = append(m[k], e)
+	}
+	return m
+}()
+
 // authorize asks for each of e's actions on rt's resource and stops at the
 // first denial.
 func (h *Handler) authorize(ctx context.Context, r *http.Request, e *endpoint, reg core.RegistryID, rt route) error {
@@ -115,11 +127,39 @@ func (h *Handler) authorize(ctx context.Context, r *http.Request, e *endpoint, r
 			mountSource = core.RepositoryARN(reg, q.Get("from"))
 		}
 	}
+	if len(e.actions) == 0 {
+		return nil
+	}
+	resources := h.resources(reg, rt)
 	for _, action := range e.actions {
-		req := core.AuthRequest{Action: action, Resources: []core.Resource{rt.resource(reg)}, MountSource: mountSource}
+		req := core.AuthRequest{Action: action, Resources: resources, MountSource: mountSource}
 		if err := h.reg.Authorize(ctx, req); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// resources is what rt's actions act on, as a list of one: the list built
+// for the route last authorized when it is the same route's (its ARN is
+// built from the registry and the name), else a new one, kept as the last.
+// The list is shared, so never changed: core copies it before it fills in
+// tags and policies, and the Authorizer only reads it.
+func (h *Handler) resources(reg core.RegistryID, rt route) []core.Resource {
+	catalog := rt.kind == kindCatalog
+	if last := h.lastResources.Load(); last != nil && last.reg == reg && last.name == rt.name && last.catalog == catalog {
+		return last.res
+	}
+	last := &routeResources{reg: reg, name: rt.name, catalog: catalog, res: []core.Resource{rt.resource(reg)}}
+	h.lastResources.Store(last)
+	return last.res
+}
+
+// routeResources is what the routes of one repository (or the catalog) of
+// one registry act on.
+type routeResources struct {
+	reg     core.RegistryID
+	name    string
+	catalog bool
+	res     []core.Resource
 }

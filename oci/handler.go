@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/berth-dev/berth/core"
 )
@@ -42,6 +43,12 @@ type Handler struct {
 	defRoot string
 	realm   string
 	log     *slog.Logger
+	// lastManifest holds the header values of the manifest last served
+	// (manifestHeaderValues).
+	lastManifest atomic.Pointer[manifestHeaders]
+	// lastResources is the resource list of the route last authorized
+	// (resources).
+	lastResources atomic.Pointer[routeResources]
 }
 
 // New returns the /v2 handler. Mount it at /v2/.

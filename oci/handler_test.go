@@ -616,8 +616,11 @@ func TestManifestEndpoints(t *testing.T) {
 	for _, ref := range []string{"v1", d.String()} {
 		w = e.do(req{method: "GET", path: "/v2/app/manifests/" + ref, header: map[string]string{"Accept": core.MediaTypeOCIManifest}})
 		wantStatus(t, w, 200, "GET "+ref)
+		// A small manifest's length is net/http's to write (checked on the
+		// wire by TestManifestGetSendsItsLengthOnTheWire).
 		if !bytes.Equal(w.Body.Bytes(), body) || w.Header().Get("Content-Type") != core.MediaTypeOCIManifest ||
-			w.Header().Get("Docker-Content-Digest") != d.String() || w.Header().Get("Content-Length") != strconv.Itoa(len(body)) {
+			w.Header().Get("Docker-Content-Digest") != d.String() || w.Header().Get("Etag") != `"`+d.String()+`"` ||
+			len(body) >= netHTTPBuffered || w.Header().Get("Content-Length") != "" {
 			t.Fatalf("GET %s: %v", ref, w.Header())
 		}
 		w = e.do(req{method: "HEAD", path: "/v2/app/manifests/" + ref})
@@ -930,5 +933,57 @@ func TestSetHeadersIsHeaderSet(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { setHeaders(got, "Location", "a", "Content-Length", "0") }); n > 1 {
 		t.Errorf("setHeaders allocates %v times, want 1", n)
+	}
+}
+
+// A manifest GET sets Content-Length itself only when net/http could not:
+// on the wire every answer has it, none is chunked, and a HEAD has it too,
+// for a manifest below net/http's buffer and one above it.
+func TestManifestGetSendsItsLengthOnTheWire(t *testing.T) {
+	e := newEnv(t, false)
+	e.createRepo(acct, "app")
+	small := e.image(acct, "app", "small")
+	// An index of many children is far larger than net/http's buffer.
+	var children []core.Descriptor
+	for i := range 40 {
+		b := e.image(acct, "app", "child-"+strconv.Itoa(i))
+		w := e.do(req{method: "PUT", path: "/v2/app/manifests/" + digest.FromBytes(b).String(), body: b, header: map[string]string{"Content-Type": core.MediaTypeOCIManifest}})
+		wantStatus(t, w, 201, "PUT child")
+		children = append(children, core.Descriptor{MediaType: core.MediaTypeOCIManifest, Digest: digest.FromBytes(b), Size: int64(len(b))})
+	}
+	large := doc{SchemaVersion: 2, MediaType: core.MediaTypeOCIIndex, Manifests: children}.bytes(t)
+	if len(small) >= netHTTPBuffered || len(large) <= netHTTPBuffered {
+		t.Fatalf("sizes %d and %d do not straddle %d", len(small), len(large), netHTTPBuffered)
+	}
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	for _, c := range []struct {
+		tag  string
+		body []byte
+		mt   string
+	}{{"small", small, core.MediaTypeOCIManifest}, {"large", large, core.MediaTypeOCIIndex}} {
+		w := e.do(req{method: "PUT", path: "/v2/app/manifests/" + c.tag, body: c.body, header: map[string]string{"Content-Type": c.mt}})
+		wantStatus(t, w, 201, "PUT "+c.tag)
+		for _, method := range []string{"GET", "HEAD"} {
+			for range 2 { // the second answer reuses the first's header values
+				hr, _ := http.NewRequest(method, srv.URL+"/v2/app/manifests/"+c.tag, nil)
+				hr.SetBasicAuth("AWS", e.token)
+				resp, err := srv.Client().Do(hr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := c.body
+				if method == "HEAD" {
+					want = nil
+				}
+				if resp.StatusCode != 200 || resp.Header.Get("Content-Length") != strconv.Itoa(len(c.body)) || resp.ContentLength != int64(len(c.body)) ||
+					len(resp.TransferEncoding) != 0 || !bytes.Equal(got, want) || resp.Header.Get("Content-Type") != c.mt ||
+					resp.Header.Get("Docker-Content-Digest") != digest.FromBytes(c.body).String() || resp.Header.Get("Etag") != `"`+digest.FromBytes(c.body).String()+`"` {
+					t.Fatalf("%s %s: %d %v, %d bytes, transfer encoding %v", method, c.tag, resp.StatusCode, resp.Header, len(got), resp.TransferEncoding)
+				}
+			}
+		}
 	}
 }

@@ -27,19 +27,51 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	// Set as setHeaders does, with keys written in canonical form rather
-	// than canonicalized: every pull answers with them. The ETag (the
-	// digest quoted) and the length are cut from one string.
-	dg := m.Digest.String()
-	var buf [160]byte
-	b := strconv.AppendInt(append(append(append(buf[:0], '"'), dg...), '"'), m.Size, 10)
-	s := string(b)
-	v := []string{m.MediaType, dg, s[:len(dg)+2], s[len(dg)+2:]}
+	// than canonicalized: every pull answers with them.
+	v := h.manifestHeaderValues(m)
 	hd := w.Header()
-	hd["Content-Type"], hd["Docker-Content-Digest"], hd["Etag"], hd["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3], v[3:4:4]
+	hd["Content-Type"], hd["Docker-Content-Digest"], hd["Etag"] = v[0:1:1], v[1:2:2], v[2:3:3]
+	if r.Method == http.MethodHead || len(body) >= netHTTPBuffered {
+		hd["Content-Length"] = v[3:4:4]
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// netHTTPBuffered is how much of a body net/http holds before it sends the
+// headers (its bufferBeforeChunkingSize): a smaller body written whole by a
+// handler that then returns gets its Content-Length from net/http, which
+// writes it without the header map's sorting and escaping. A HEAD (no
+// body) and a larger body set it themselves, or a GET would be chunked.
+const netHTTPBuffered = 2048
+
+// manifestHeaderValues returns the values of a manifest answer's headers
+// (Content-Type, Docker-Content-Digest, ETag: the digest quoted, and
+// Content-Length), built once per manifest and shared by its answers while
+// it is the one last served: net/http only reads header values, and a pull
+// loop asks for the same manifest again and again. They depend only on the
+// digest (hence the size) and the media type, both compared.
+func (h *Handler) manifestHeaderValues(m core.Image) []string {
+	dg := m.Digest.String()
+	if last := h.lastManifest.Load(); last != nil && last.digest == dg && last.v[0] == m.MediaType {
+		return last.v[:]
+	}
+	mh := &manifestHeaders{digest: dg}
+	var buf [160]byte
+	b := strconv.AppendInt(append(append(append(buf[:0], '"'), dg...), '"'), m.Size, 10)
+	s := string(b) // the ETag and the length cut from one string
+	mh.v = [4]string{m.MediaType, dg, s[:len(dg)+2], s[len(dg)+2:]}
+	h.lastManifest.Store(mh)
+	return mh.v[:]
+}
+
+// manifestHeaders are one manifest's answer header values
+// (manifestHeaderValues).
+type manifestHeaders struct {
+	digest string
+	v      [4]string
 }
 
 func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {

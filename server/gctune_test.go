@@ -14,13 +14,14 @@ func TestGCPercentForLetsASmallHeapGrowByTheHeadroomAndALargeOneByItself(t *test
 		live uint64
 		want int
 	}{
-		{0, 800},          // nothing live yet: the goal is the runtime's minimum heap at 800, 32 MiB
-		{2 * mib, 800},    // 2 MiB live: goal 32 MiB (the minimum heap), not 18 × 2
-		{4 * mib, 800},    // goal 36 MiB
-		{8 * mib, 400},    // goal 40 MiB
-		{10 * mib, 300},   // 320 rounded down to a multiple of 50
-		{16 * mib, 200},   // goal 48 MiB
-		{32 * mib, 100},   // as by default from here on
+		{0, 1600},         // nothing live yet: the goal is the runtime's minimum heap at 1600, 64 MiB
+		{2 * mib, 1600},   // 2 MiB live: goal 64 MiB (the minimum heap), not 33 × 2
+		{4 * mib, 1600},   // goal 68 MiB
+		{8 * mib, 800},    // goal 72 MiB
+		{10 * mib, 600},   // 640 rounded down to a multiple of 50
+		{16 * mib, 400},   // goal 80 MiB
+		{40 * mib, 150},   // 160 rounded down: the bench's heap after its pushes
+		{64 * mib, 100},   // as by default from here on
 		{1024 * mib, 100}, // a large in-memory store: never below the default
 	} {
 		if got := gcPercentFor(c.live, DefaultGCHeadroom); got != c.want {

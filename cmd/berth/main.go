@@ -207,7 +207,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		// A small heap may grow by 32 MiB between collections (see TuneGC);
+		// A small heap may grow by DefaultGCHeadroom between collections (see TuneGC);
 		// the user's own GOGC or GOMEMLIMIT is left alone.
 		defer server.TuneGC(server.DefaultGCHeadroom)()
 	}
