@@ -5,7 +5,64 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
+
+// A database OpenBolt creates has PageSize pages; one created before with
+// 4 KiB pages (bbolt's default here) keeps them, and its data, when opened.
+func TestBoltCreatesLargePagesAndKeepsAnExistingFilesPageSize(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh.db")
+	b, err := OpenBolt(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.db.Info().PageSize; got != PageSize {
+		t.Errorf("a new database has %d-byte pages, want %d", got, PageSize)
+	}
+	b.Close()
+
+	old := filepath.Join(dir, "old.db")
+	db, err := bolt.Open(old, 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		bk, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 2000 { // several levels of 4 KiB pages
+			if err := bk.Put(fmt.Appendf(nil, "key-%05d", i), make([]byte, 100)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = OpenBolt(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := b.db.Info().PageSize; got != 4096 {
+		t.Errorf("a database created with 4 KiB pages opens with %d-byte pages", got)
+	}
+	if err := b.Update(func(tx Tx) error { return tx.Put("b", []byte("key-new"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	b.View(func(tx Tx) error {
+		return tx.Scan("b", []byte("key-"), nil, func(k, v []byte) bool { n++; return true })
+	})
+	if n != 2001 {
+		t.Errorf("%d keys after a write, want 2001", n)
+	}
+}
 
 // Concurrent Batches share commits: that is what they are for. (kvtest
 // checks that they behave as Updates; this checks that they are grouped.)
