@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -77,7 +76,7 @@ type Registry struct {
 	unrecorded map[RegistryID]int
 	idKey      []byte   // the secret of upload ids, once read (uploadKeyLocked)
 	idMACer    *idMACer // MACs under idKey
-	nonce      uint32   // the next upload id's nonce
+	nonces     idNonces // the nonces this process may give upload ids (uploadids.go)
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.
@@ -122,11 +121,6 @@ func New(o Options) *Registry {
 	if r.rand == nil {
 		r.rand = rand.Reader
 	}
-	// Nonces count up from a random start, so that ids of one second differ
-	// within a process and, but for chance, across a restart.
-	var seed [4]byte
-	io.ReadFull(r.rand, seed[:])
-	r.nonce = binary.BigEndian.Uint32(seed[:])
 	switch {
 	case o.MaxUploads == 0:
 		r.maxUploads = DefaultMaxUploads
