@@ -53,6 +53,15 @@ type Bolt struct {
 // a 4-job index push 5.2 → 3.8.
 const PageSize = 16 << 10
 
+// Commits do not write bbolt's freelist (NoFreelistSync, as etcd runs
+// bbolt): Open finds the free pages by walking the tree instead. The
+// freelist was a page of every commit, and a separate disk request in about
+// half of them (strace of the real binary: separate runs per commit, 16 KiB
+// pages, small blob alone 3.2 → 2.5, 8 clients' small blobs 5.0 → 4.8,
+// manifests of a 4-job index push 3.7 → 3.3). The walk costs 5–19 ms at
+// Open on a data dir of 10,000 images (a 32 MB file), and grows with the
+// file; a crash loses nothing, as the walk is what recovery needs anyway.
+
 // batchCall is one Batch call waiting for its group's commit.
 type batchCall struct {
 	fn   func(Tx) error
@@ -69,7 +78,7 @@ var (
 // OpenBolt opens (creating if needed) the database at path. It fails fast if
 // another process holds the file, rather than blocking forever.
 func OpenBolt(path string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true})
 	if err != nil {
 		return nil, err
 	}

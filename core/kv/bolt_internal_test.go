@@ -107,3 +107,49 @@ func TestBoltBatchesShareCommits(t *testing.T) {
 		t.Errorf("%d keys, want %d", n, goroutines*each)
 	}
 }
+
+// The freelist is not written by commits (NoFreelistSync): pages freed
+// before a Close are found again when the file is opened, and reused, so
+// the file does not grow with every cycle of writes and deletions.
+func TestBoltReusesPagesFreedBeforeAReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	value := make([]byte, 1000)
+	var used []int64 // the pages in use, free ones included (bbolt's high-water mark), after each round
+	for round := range 4 {
+		b, err := OpenBolt(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !b.db.NoFreelistSync {
+			t.Fatal("OpenBolt syncs the freelist")
+		}
+		for _, del := range []bool{false, true} {
+			err = b.Update(func(tx Tx) error {
+				for i := range 500 {
+					k := fmt.Appendf(nil, "%d-%04d", round, i)
+					if del {
+						if err := tx.Delete("b", k); err != nil {
+							return err
+						}
+					} else if err := tx.Put("b", k, value); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.db.View(func(tx *bolt.Tx) error { used = append(used, tx.Size()); return nil })
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("in use after each round: %v", used)
+	// 500 KB written and deleted per round: without reuse each round would
+	// take as many new pages again.
+	if used[3] > used[0]*3/2 {
+		t.Errorf("bytes in use after each of 4 rounds of 500 KB written and deleted, each after a reopen: %v; freed pages were not reused", used)
+	}
+}
