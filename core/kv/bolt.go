@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,15 @@ var (
 // OpenBolt opens (creating if needed) the database at path. It fails fast if
 // another process holds the file, rather than blocking forever.
 func OpenBolt(path string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true})
+	o := &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		// bbolt reads an existing file's page size from it; for one it
+		// cannot read it takes the size given, and a damaged file of 4 KiB
+		// pages, smaller than two of these, would be reported as too small
+		// rather than as invalid.
+		o.PageSize = 0
+	}
+	db, err := bolt.Open(path, 0o600, o)
 	if err != nil {
 		return nil, err
 	}
