@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -121,6 +122,10 @@ func New(o Options) *Registry {
 	if r.rand == nil {
 		r.rand = rand.Reader
 	}
+	// A store's counter of nonces starts from a random one (uploadids.go).
+	var seed [4]byte
+	io.ReadFull(r.rand, seed[:])
+	r.nonces.seed = binary.BigEndian.Uint32(seed[:])
 	switch {
 	case o.MaxUploads == 0:
 		r.maxUploads = DefaultMaxUploads

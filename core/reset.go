@@ -46,7 +46,7 @@ func (r *Registry) Reset(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.idKey, r.idMACer = key, newIDMACer(key)
-	r.nonces = idNonces{} // the counter went with the old secret
+	r.nonces.next, r.nonces.end = 0, 0 // the counter went with the old secret
 	for id := range r.uploads {
 		if !recorded[id] {
 			uploads = append(uploads, id) // a session whose record went otherwise

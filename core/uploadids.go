@@ -40,8 +40,9 @@ import (
 // check against.
 //
 // Since layout 8 a nonce is never handed out twice by a store: each process
-// reserves blocks of nonces from a counter kept with the secret (one commit
-// per nonceBlock sessions, the first when its first session starts), so an
+// reserves blocks of nonces from a counter kept with the secret, started
+// at a random nonce (one commit per nonceBlock sessions, the first when
+// its first session starts), so an
 // ended session is known by its nonce alone, and the ended nonces are kept
 // as runs (bUploadEnded): first … last, nearly always one run per process
 // (sessions end about in the order they started; one left open splits a
@@ -69,9 +70,11 @@ var (
 const nonceBlock = 1 << 12
 
 // idNonces is the block of nonces this process may hand out: next … end-1
-// (none reserved yet when end is 0).
+// (none reserved yet when end is 0); seed is where a store's counter starts
+// (from Options.Rand, so that a test's ids are fixed).
 type idNonces struct {
 	next, end uint64
+	seed      uint32
 }
 
 // nonceCounter is the stored counter: the first nonce no process has
@@ -95,14 +98,16 @@ func (r *Registry) reserveNoncesLocked(now time.Time) error {
 	err := r.kv.Update(func(tx kv.Tx) error {
 		next, epoch, ok := nonceCounter(tx)
 		if !ok {
+			next = uint64(r.nonces.seed)
 			// From the next second: an id of this one may be of an
 			// earlier process (a berth of layout 7), whose nonce was
 			// random, and must keep its kind of tombstone.
 			epoch = now.Unix() + 1
 		}
 		if next+nonceBlock > 1<<32 {
-			// Wrapped, after 2³² sessions: the runs of those ended this
-			// long ago are purged; startUpload skips any nonce still ended.
+			// Past the last of the 2³² nonces (from a random start): again
+			// from the first. The runs of sessions ended that long ago are
+			// purged; startUpload skips any nonce still ended.
 			next = 0
 		}
 		from = next
@@ -112,7 +117,7 @@ func (r *Registry) reserveNoncesLocked(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	r.nonces = idNonces{next: from, end: from + nonceBlock}
+	r.nonces.next, r.nonces.end = from, from+nonceBlock
 	return nil
 }
 
