@@ -39,21 +39,21 @@ import (
 // more deletion of its name (endRepoSessionsTx), which its ids no longer
 // check against.
 //
-// Since layout 8 a nonce is never handed out twice by a store: each process
-// reserves blocks of nonces from a counter kept with the secret, started
-// at a random nonce (one commit per nonceBlock sessions, the first when
-// its first session starts), so an
-// ended session is known by its nonce alone, and the ended nonces are kept
-// as runs (bUploadEnded): first … last, nearly always one run per process
-// (sessions end about in the order they started; one left open splits a
-// run in two until it ends or the janitor purges the run). Why: a
-// tombstone per id was a key in a tree of its own, whose leaf and branch
-// were 2 of a small blob's ≈ 7 pages, each a disk request of its own; a
-// few runs fit in the bucket's inline value, in the root page every commit
-// writes anyway. The counter also records when it was started (its
-// epoch): ids sealed before it (layout 7's, of random nonces) keep their
-// tombstones in bUploadEnds, as before, so either kind of id is ended one
-// way only.
+// Since layout 8 a nonce is never handed out twice by a store: each
+// process reserves blocks of nonces from a counter kept with the secret,
+// started at a random nonce (one commit per nonceBlock sessions, the first
+// when its first session starts), so an ended session is known by its
+// nonce alone, and the ended nonces are kept as runs (bUploadEnded): first
+// … last, nearly always one run per process (sessions end about in the
+// order they started; one left open splits a run in two until it ends or
+// the janitor purges the run). Why: a tombstone per id was a key in a tree
+// of its own, whose leaf and branch were 2 of a small blob's ≈ 7 pages,
+// each a disk request of its own; runs take 32 bytes each, and bbolt keeps
+// a bucket of up to a quarter page (≈ 128 runs with 16 KiB pages) inline in
+// the root page, which every commit writes anyway. The counter also
+// records when it was started (its epoch): ids sealed before it (layout
+// 7's, of random nonces) keep their tombstones in bUploadEnds, as before,
+// so either kind of id is ended one way only.
 const (
 	bUploadKey   = "upload-key"   // "key" → the secret of upload ids; "nonces" → the counter (nonceCounter)
 	bUploadEnds  = "upload-ends"  // id → start (8 bytes, unix seconds): a session of an id sealed before the counter's epoch that ended (tombstone)
