@@ -487,30 +487,35 @@ func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error
 	// the closure filled would be an allocation of its own, then copied.
 	u := new(openUpload)
 	rec := &u.rec
-	err = r.kv.View(func(tx kv.Tx) error {
-		gen, err := repoState(tx, reg, repo)
-		if err != nil {
-			return err
+	for rec.ID == "" {
+		// Reserved before the read, which must not wait for a write.
+		if err := r.reserveNoncesLocked(now); err != nil {
+			return UploadStatus{}, err
 		}
-		if err := r.checkUploadLimit(tx, reg); err != nil {
-			return err
-		}
-		for {
-			id := sealID(r.idMACer, now, r.nonce, reg, repo, gen)
-			r.nonce++
-			// A nonce met again within a second (across a restart, by
-			// chance) would name a session that exists or ended. One key
-			// for both reads: each conversion is an allocation.
-			key := []byte(id)
-			if _, open := r.uploads[id]; open || tx.Get(bUploads, key) != nil || tx.Get(bUploadEnds, key) != nil {
-				continue
+		err = r.kv.View(func(tx kv.Tx) error {
+			gen, err := repoState(tx, reg, repo)
+			if err != nil {
+				return err
 			}
-			*rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
-			return nil
+			if err := r.checkUploadLimit(tx, reg); err != nil {
+				return err
+			}
+			for r.nonces.next < r.nonces.end {
+				id := sealID(r.idMACer, now, uint32(r.nonces.next), reg, repo, gen)
+				r.nonces.next++
+				// No nonce is handed out twice, but after the counter wraps
+				// one may still be ended.
+				if _, open := r.uploads[id]; open || tx.Get(bUploads, []byte(id)) != nil || idEnded(tx, id) {
+					continue
+				}
+				*rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
+				return nil
+			}
+			return nil // the block is used up: another
+		})
+		if err != nil {
+			return UploadStatus{}, err
 		}
-	})
-	if err != nil {
-		return UploadStatus{}, err
 	}
 	u.recordSet()
 	u.key = key
@@ -543,7 +548,7 @@ func (r *Registry) rebuildLocked(reg RegistryID, repo, id string, gen uint64) (*
 	var rerr error
 	err := r.kv.View(func(tx kv.Tx) error {
 		found, rerr = getJSON(tx, bUploads, []byte(id), &rec)
-		ended = tx.Get(bUploadEnds, []byte(id)) != nil
+		ended = idEnded(tx, id)
 		return nil
 	})
 	if err != nil || rerr != nil || ended {
@@ -619,7 +624,7 @@ func unrecordedLiveTx(tx kv.Tx, rec *uploadRecord, key []byte) error {
 // unrecordedUnended is unrecordedLiveTx's first check: no tombstone, and
 // the store's secret is still the one the id was sealed with.
 func unrecordedUnended(tx kv.Tx, rec *uploadRecord, key []byte) error {
-	if tx.Get(bUploadEnds, []byte(rec.ID)) != nil || !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
+	if idEnded(tx, rec.ID) || !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
 		return uploadNotFound(rec.ID)
 	}
 	return nil
@@ -657,7 +662,7 @@ func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte, gen ui
 			return err
 		}
 	}
-	return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
+	return endIDTx(tx, rec.ID, rec.StartedAt)
 }
 
 // readRepoState is repoState in a read transaction of its own.
@@ -839,7 +844,7 @@ func (r *Registry) finish(u *openUpload) {
 		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
 			return err
 		}
-		return tx.Put(bUploadEnds, []byte(rec.ID), tombstone(rec.StartedAt))
+		return endIDTx(tx, rec.ID, rec.StartedAt)
 	})
 }
 
@@ -1472,25 +1477,37 @@ func (r *Registry) ExpireUploads(ctx context.Context, maxAge time.Duration) (int
 	return n, nil
 }
 
-// purgeTombstones deletes the tombstones of ids older than sessionHorizon:
-// no such id rebuilds a session anyway.
+// purgeTombstones deletes the tombstones of ids older than sessionHorizon,
+// and the runs of ended nonces whose newest session is: no such id
+// rebuilds a session anyway.
 func (r *Registry) purgeTombstones() error {
 	now := r.clock.Now()
-	var old [][]byte
+	var old, runs [][]byte
 	err := r.kv.View(func(tx kv.Tx) error {
-		return tx.Scan(bUploadEnds, nil, nil, func(k, v []byte) bool {
+		tx.Scan(bUploadEnds, nil, nil, func(k, v []byte) bool {
 			if now.Sub(tombstoneStart(v)) >= sessionHorizon {
 				old = append(old, bytes.Clone(k))
 			}
 			return true
 		})
+		return tx.Scan(bUploadEnded, nil, nil, func(k, v []byte) bool {
+			if len(v) != 12 || now.Sub(tombstoneStart(v[4:])) >= sessionHorizon {
+				runs = append(runs, bytes.Clone(k))
+			}
+			return true
+		})
 	})
-	if err != nil || len(old) == 0 {
+	if err != nil || len(old)+len(runs) == 0 {
 		return err
 	}
 	return r.kv.Update(func(tx kv.Tx) error {
 		for _, k := range old {
 			if err := tx.Delete(bUploadEnds, k); err != nil {
+				return err
+			}
+		}
+		for _, k := range runs {
+			if err := tx.Delete(bUploadEnded, k); err != nil {
 				return err
 			}
 		}

@@ -77,7 +77,7 @@ type Registry struct {
 	unrecorded map[RegistryID]int
 	idKey      []byte   // the secret of upload ids, once read (uploadKeyLocked)
 	idMACer    *idMACer // MACs under idKey
-	nonce      uint32   // the next upload id's nonce
+	nonces     idNonces // the nonces this process may give upload ids (uploadids.go)
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.
@@ -122,11 +122,10 @@ func New(o Options) *Registry {
 	if r.rand == nil {
 		r.rand = rand.Reader
 	}
-	// Nonces count up from a random start, so that ids of one second differ
-	// within a process and, but for chance, across a restart.
+	// A store's counter of nonces starts from a random one (uploadids.go).
 	var seed [4]byte
 	io.ReadFull(r.rand, seed[:])
-	r.nonce = binary.BigEndian.Uint32(seed[:])
+	r.nonces.seed = binary.BigEndian.Uint32(seed[:])
 	switch {
 	case o.MaxUploads == 0:
 		r.maxUploads = DefaultMaxUploads

@@ -11,7 +11,7 @@ import (
 // allBuckets lists every bucket core writes, for Reset. Small blobs
 // (bInlineBlobs) live in bBlobRefs since layout 6, and blob links and
 // manifest bytes since layout 7 in bBlobRefs and bManifests.
-var allBuckets = []string{bRepos, bManifests, bTags, bDigestTags, bBlobRefs, bReferrers, bParents, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bUploadKey, bUploadEnds, bUploadGens, bUploadBytes}
+var allBuckets = []string{bRepos, bManifests, bTags, bDigestTags, bBlobRefs, bReferrers, bParents, bUploads, bRegUploads, bSettings, bImageData, bRegistryData, bUploadKey, bUploadEnds, bUploadEnded, bUploadGens, bUploadBytes}
 
 // Reset wipes all state: every registry, repository, image, blob and upload.
 // Test suites call it between tests. It does not wait for requests writing
@@ -46,6 +46,7 @@ func (r *Registry) Reset(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.idKey, r.idMACer = key, newIDMACer(key)
+	r.nonces.next, r.nonces.end = 0, 0 // the counter went with the old secret
 	for id := range r.uploads {
 		if !recorded[id] {
 			uploads = append(uploads, id) // a session whose record went otherwise

@@ -27,7 +27,11 @@ import (
 //	   not in manifest-bytes; blob links are kept in blob-refs, not in links; no
 //	   blob-uses index (keys.go): a berth of layout 6 would find neither bytes
 //	   nor links, so it must refuse the store
-const schemaVersion = "7"
+//	8  upload ids' nonces come from a counter, and ended sessions are kept as
+//	   runs of nonces (upload-ended), not a tombstone per id (uploadids.go): a
+//	   berth of layout 7 would take those sessions for live ones, so it must
+//	   refuse the store; layout 7's tombstones are kept, and read, as they are
+const schemaVersion = "8"
 
 var schemaKey = []byte("schema")
 
@@ -80,7 +84,7 @@ func (r *Registry) upgrade() error {
 		return nil
 	case from == "":
 		from = "1"
-	case from < "2" || from > "6" || len(from) != 1:
+	case from < "2" || from > "7" || len(from) != 1:
 		return fmt.Errorf("the store has layout version %s; this berth knows %s and older", version, schemaVersion)
 	}
 	if !empty {

@@ -32,19 +32,163 @@ import (
 // 32 bits of start time (unix seconds), 32 of nonce, 64 of MAC.
 //
 // A session that completes or is cancelled must stay unknown, also after a
-// restart: its id would still check. The commit that ends it writes a
-// tombstone (no extra commit), which the janitor purges once the id is older
-// than sessionHorizon, past which no id is rebuilt anyway. Reset replaces
-// the secret (every old id stops checking); deleting a repository counts
-// one more deletion of its name (endRepoSessionsTx), which its ids no
-// longer check against.
+// restart: its id would still check. The commit that ends it says so (no
+// extra commit), in a form the janitor purges once the id is older than
+// sessionHorizon, past which no id is rebuilt anyway. Reset replaces the
+// secret (every old id stops checking); deleting a repository counts one
+// more deletion of its name (endRepoSessionsTx), which its ids no longer
+// check against.
+//
+// Since layout 8 a nonce is never handed out twice by a store: each
+// process reserves blocks of nonces from a counter kept with the secret,
+// started at a random nonce (one commit per nonceBlock sessions, the first
+// when its first session starts), so an ended session is known by its
+// nonce alone, and the ended nonces are kept as runs (bUploadEnded): first
+// … last, nearly always one run per process (sessions end about in the
+// order they started; one left open splits a run in two until it ends or
+// the janitor purges the run). Why: a tombstone per id was a key in a tree
+// of its own, whose leaf and branch were 2 of a small blob's ≈ 7 pages,
+// each a disk request of its own; runs take 32 bytes each, and bbolt keeps
+// a bucket of up to a quarter page (≈ 128 runs with 16 KiB pages) inline in
+// the root page, which every commit writes anyway. The counter also
+// records when it was started (its epoch): ids sealed before it (layout
+// 7's, of random nonces) keep their tombstones in bUploadEnds, as before,
+// so either kind of id is ended one way only.
 const (
-	bUploadKey  = "upload-key"  // "key" → the secret of upload ids
-	bUploadEnds = "upload-ends" // id → start (8 bytes, unix seconds): a session that ended (tombstone)
-	bUploadGens = "upload-gens" // reg|name → deletions of the repository name (8 bytes), when any
+	bUploadKey   = "upload-key"   // "key" → the secret of upload ids; "nonces" → the counter (nonceCounter)
+	bUploadEnds  = "upload-ends"  // id → start (8 bytes, unix seconds): a session of an id sealed before the counter's epoch that ended (tombstone)
+	bUploadEnded = "upload-ended" // last nonce (4 bytes) → first nonce (4 bytes), newest start (8 bytes, unix seconds): a run of ended sessions
+	bUploadGens  = "upload-gens"  // reg|name → deletions of the repository name (8 bytes), when any
 )
 
-var uploadKeyName = []byte("key")
+var (
+	uploadKeyName = []byte("key")
+	noncesName    = []byte("nonces")
+)
+
+// nonceBlock is how many nonces a process reserves with one commit.
+const nonceBlock = 1 << 12
+
+// idNonces is the block of nonces this process may hand out: next … end-1
+// (none reserved yet when end is 0); seed is where a store's counter starts
+// (from Options.Rand, so that a test's ids are fixed).
+type idNonces struct {
+	next, end uint64
+	seed      uint32
+}
+
+// nonceCounter is the stored counter: the first nonce no process has
+// reserved, and the epoch (unix seconds) from which ids are sealed with
+// reserved nonces.
+func nonceCounter(tx kv.Tx) (next uint64, epoch int64, ok bool) {
+	v := tx.Get(bUploadKey, noncesName)
+	if len(v) != 12 {
+		return 0, 0, false
+	}
+	return uint64(binary.BigEndian.Uint32(v[:4])), int64(binary.BigEndian.Uint64(v[4:])), true
+}
+
+// reserveNoncesLocked reserves a block of nonces for this process when it
+// has none left. r.mu must be held, and no transaction open.
+func (r *Registry) reserveNoncesLocked(now time.Time) error {
+	if r.nonces.next < r.nonces.end {
+		return nil
+	}
+	var from uint64
+	err := r.kv.Update(func(tx kv.Tx) error {
+		next, epoch, ok := nonceCounter(tx)
+		if !ok {
+			next = uint64(r.nonces.seed)
+			// From the next second: an id of this one may be of an
+			// earlier process (a berth of layout 7), whose nonce was
+			// random, and must keep its kind of tombstone.
+			epoch = now.Unix() + 1
+		}
+		if next+nonceBlock > 1<<32 {
+			// Past the last of the 2³² nonces (from a random start): again
+			// from the first. The runs of sessions ended that long ago are
+			// purged; startUpload skips any nonce still ended.
+			next = 0
+		}
+		from = next
+		v := binary.BigEndian.AppendUint32(make([]byte, 0, 12), uint32(next+nonceBlock))
+		return tx.Put(bUploadKey, noncesName, binary.BigEndian.AppendUint64(v, uint64(epoch)))
+	})
+	if err != nil {
+		return err
+	}
+	r.nonces.next, r.nonces.end = from, from+nonceBlock
+	return nil
+}
+
+// idEnded reports whether the session of id (as sealID writes it) ended.
+func idEnded(tx kv.Tx, id string) bool {
+	b, ok := parseUUID(id)
+	if !ok {
+		return false
+	}
+	if !countedID(tx, b) {
+		return tx.Get(bUploadEnds, []byte(id)) != nil
+	}
+	_, ended := endedRun(tx, binary.BigEndian.Uint32(b[4:8]))
+	return ended
+}
+
+// endIDTx records in tx that the session of id, started at start, ended.
+func endIDTx(tx kv.Tx, id string, start time.Time) error {
+	b, ok := parseUUID(id)
+	if !ok || !countedID(tx, b) {
+		return tx.Put(bUploadEnds, []byte(id), tombstone(start))
+	}
+	return endNonceTx(tx, binary.BigEndian.Uint32(b[4:8]), start)
+}
+
+// countedID reports whether id's nonce came from the counter: it was
+// sealed from the counter's epoch on.
+func countedID(tx kv.Tx, b [16]byte) bool {
+	_, epoch, ok := nonceCounter(tx)
+	return ok && int64(binary.BigEndian.Uint32(b[0:4])) >= epoch
+}
+
+func nonceKey(n uint32) []byte { return binary.BigEndian.AppendUint32(make([]byte, 0, 4), n) }
+
+// endedRun returns the last nonce of the run of ended nonces that holds n.
+func endedRun(tx kv.Tx, n uint32) (last uint32, ok bool) {
+	tx.Scan(bUploadEnded, nil, nonceKey(n), func(k, v []byte) bool {
+		if len(k) == 4 && len(v) == 12 && binary.BigEndian.Uint32(v[:4]) <= n {
+			last, ok = binary.BigEndian.Uint32(k), true
+		}
+		return false
+	})
+	return last, ok
+}
+
+// endNonceTx adds nonce n, of a session started at start, to the ended
+// runs, joining the runs that end just before it and start just after it.
+func endNonceTx(tx kv.Tx, n uint32, start time.Time) error {
+	if _, ok := endedRun(tx, n); ok {
+		return nil
+	}
+	first, last, newest := n, n, start.Unix()
+	if n > 0 {
+		if v := tx.Get(bUploadEnded, nonceKey(n-1)); len(v) == 12 {
+			first, newest = binary.BigEndian.Uint32(v[:4]), max(newest, int64(binary.BigEndian.Uint64(v[4:])))
+			if err := tx.Delete(bUploadEnded, nonceKey(n-1)); err != nil {
+				return err
+			}
+		}
+	}
+	if n < 1<<32-1 {
+		tx.Scan(bUploadEnded, nil, nonceKey(n+1), func(k, v []byte) bool {
+			if len(k) == 4 && len(v) == 12 && binary.BigEndian.Uint32(v[:4]) == n+1 {
+				last, newest = binary.BigEndian.Uint32(k), max(newest, int64(binary.BigEndian.Uint64(v[4:])))
+			}
+			return false
+		})
+	}
+	v := binary.BigEndian.AppendUint32(make([]byte, 0, 12), first)
+	return tx.Put(bUploadEnded, nonceKey(last), binary.BigEndian.AppendUint64(v, uint64(newest)))
+}
 
 // sessionHorizon is how long an id rebuilds a session that has no record:
 // the janitor's horizon (the server expires sessions idle for 24 h), past

@@ -2,10 +2,13 @@ package core
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/core/kv"
 	"github.com/opencontainers/go-digest"
@@ -37,9 +40,10 @@ func (f *fixture) uploadRecords() int {
 }
 
 // Starting an upload session writes nothing (once the store has its secret
-// for upload ids): the session is known by its id, and after a restart the
-// id alone makes it known again, as a session of no bytes, into which the
-// blob is then pushed whole.
+// for upload ids, and the process its block of nonces: one write per
+// nonceBlock sessions): the session is known by its id, and after a restart
+// the id alone makes it known again, as a session of no bytes, into which
+// the blob is then pushed whole.
 func TestASessionSurvivesARestartWithoutARecord(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
 		f.createRepo(regA, "app")
@@ -48,13 +52,21 @@ func TestASessionSurvivesARestartWithoutARecord(t *testing.T) {
 		wc := &writeCounter{Store: f.kv}
 		r := New(Options{KV: wc, Blobs: f.blobs, Clock: f.clock, Rand: f.rand, Log: quietLog()})
 		defer r.Bus().Close()
-		st, err := r.StartUpload(bg, regA, "app")
+		_, err = r.StartUpload(bg, regA, "app")
 		must(t, err, "StartUpload")
-		if n := wc.writes.Load(); n != 0 {
-			t.Fatalf("StartUpload asked for %d write transactions, want none", n)
+		if n := wc.writes.Load(); n != 1 {
+			t.Fatalf("a process's first StartUpload asked for %d write transactions, want 1 (its block of nonces)", n)
+		}
+		var st UploadStatus
+		for range 10 {
+			st, err = r.StartUpload(bg, regA, "app")
+			must(t, err, "StartUpload")
+		}
+		if n := wc.writes.Load(); n != 1 {
+			t.Fatalf("10 more StartUploads asked for %d write transactions, want none", n-1)
 		}
 		if n := f.uploadRecords(); n != 0 {
-			t.Fatalf("%d session records after two POSTs, want none", n)
+			t.Fatalf("%d session records after 12 POSTs, want none", n)
 		}
 
 		f.restart()
@@ -220,7 +232,8 @@ func TestTombstonesArePurgedPastTheHorizon(t *testing.T) {
 		tombstones := func() int {
 			n := 0
 			f.kv.View(func(tx kv.Tx) error {
-				return tx.Scan(bUploadEnds, nil, nil, func(k, v []byte) bool { n++; return true })
+				tx.Scan(bUploadEnds, nil, nil, func(k, v []byte) bool { n++; return true })
+				return tx.Scan(bUploadEnded, nil, nil, func(k, v []byte) bool { n++; return true })
 			})
 			return n
 		}
@@ -265,5 +278,187 @@ func TestExpireUploadsEndsSessionsWithoutRecords(t *testing.T) {
 		wantKind(t, err, KindUploadNotFound, "an expired session after a restart")
 		_, err = f.r.GetUpload(bg, regA, "app", fresh.ID)
 		must(t, err, "GetUpload of the fresh session")
+	})
+}
+
+// endedStore counts what the store keeps of ended sessions: runs of nonces
+// and tombstones per id.
+func (f *fixture) endedStore() (runs, tombstones int) {
+	f.kv.View(func(tx kv.Tx) error {
+		tx.Scan(bUploadEnded, nil, nil, func(k, v []byte) bool { runs++; return true })
+		return tx.Scan(bUploadEnds, nil, nil, func(k, v []byte) bool { tombstones++; return true })
+	})
+	return runs, tombstones
+}
+
+// Sessions that end, in any order, are kept as runs of nonces, joined as
+// the sessions between them end; one left open splits a run and is still
+// rebuilt from its id after a restart, and every ended one stays unknown,
+// also after a restart. The janitor purges runs past the horizon.
+func TestEndedSessionsAreKeptAsRunsOfNonces(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		_, err := f.r.StartUpload(bg, regA, "app") // the counter starts from the next second
+		must(t, err, "StartUpload")
+		f.clock.Advance(2 * time.Second)
+		var s [6]UploadStatus
+		for i := range s {
+			s[i], err = f.r.StartUpload(bg, regA, "app")
+			must(t, err, "StartUpload")
+		}
+		complete := func(i int) {
+			t.Helper()
+			c := []byte("blob " + itoa(int64(i)))
+			_, err := f.r.CompleteUpload(bg, regA, "app", s[i].ID, 0, bytes.NewReader(c), digest.FromBytes(c))
+			must(t, err, "CompleteUpload")
+		}
+		complete(0)
+		complete(2)
+		complete(1)
+		must(t, f.r.CancelUpload(bg, regA, "app", s[4].ID), "CancelUpload")
+		if runs, ts := f.endedStore(); runs != 2 || ts != 0 {
+			t.Fatalf("sessions 0–2 and 4 ended, 3 and 5 open: %d runs and %d tombstones, want 2 runs (0–2, 4) and none", runs, ts)
+		}
+		check := func(when string, ended ...int) {
+			t.Helper()
+			for i := range s {
+				_, err := f.r.GetUpload(bg, regA, "app", s[i].ID)
+				if slices.Contains(ended, i) {
+					wantKind(t, err, KindUploadNotFound, "GetUpload of ended session "+itoa(int64(i))+" "+when)
+				} else if err != nil {
+					t.Fatalf("GetUpload of open session %d %s: %v", i, when, err)
+				}
+			}
+		}
+		check("in the process that ended them", 0, 1, 2, 4)
+		f.restart()
+		check("after a restart", 0, 1, 2, 4)
+		complete(3)
+		must(t, f.r.CancelUpload(bg, regA, "app", s[5].ID), "CancelUpload")
+		if runs, _ := f.endedStore(); runs != 1 {
+			t.Fatalf("sessions 0–5 ended: %d runs, want 1", runs)
+		}
+		f.restart()
+		check("after a restart", 0, 1, 2, 3, 4, 5)
+		fresh, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload after a restart")
+		for _, st := range s {
+			if fresh.ID[:18] == st.ID[:18] {
+				t.Fatalf("a new process handed out the start and nonce of %s again: %s", st.ID, fresh.ID)
+			}
+		}
+
+		f.clock.Advance(sessionHorizon / 2)
+		_, err = f.r.ExpireUploads(bg, sessionHorizon)
+		must(t, err, "ExpireUploads")
+		if runs, _ := f.endedStore(); runs != 1 {
+			t.Fatalf("%d runs before the horizon, want 1", runs)
+		}
+		f.clock.Advance(sessionHorizon / 2)
+		_, err = f.r.ExpireUploads(bg, sessionHorizon)
+		must(t, err, "ExpireUploads")
+		if runs, _ := f.endedStore(); runs != 0 {
+			t.Fatalf("%d runs past the horizon, want none", runs)
+		}
+		f.restart()
+		check("past the horizon", 0, 1, 2, 3, 4, 5)
+	})
+}
+
+// A store of layout 7 (ids of random nonces, a tombstone per ended one)
+// opened by this berth: its ended sessions stay unknown, one left open is
+// rebuilt from its id and can be completed, after which it stays unknown;
+// sessions started since are ended by the runs of nonces, and the two kinds
+// of id do not mistake each other, though the counter starts at nonces the
+// old ids had.
+func TestOpenKeepsLayout7TombstonesAndSessions(t *testing.T) {
+	f := onDisk(t)
+	f.createRepo(regA, "app")
+	done, err := f.r.StartUpload(bg, regA, "app")
+	must(t, err, "StartUpload")
+	open, err := f.r.StartUpload(bg, regA, "app")
+	must(t, err, "StartUpload")
+	_, err = f.r.CompleteUpload(bg, regA, "app", done.ID, -1, strings.NewReader("x"), digest.FromString("x"))
+	must(t, err, "CompleteUpload")
+	// As layout 7 left it: no counter, no runs, tombstones per id.
+	must(t, f.kv.Update(func(tx kv.Tx) error {
+		if err := tx.Delete(bUploadKey, noncesName); err != nil {
+			return err
+		}
+		return tx.Put(bMeta, schemaKey, []byte("7"))
+	}), "downgrade to layout 7")
+	if runs, ts := f.endedStore(); runs != 0 || ts != 1 {
+		t.Fatalf("layout 7's store: %d runs, %d tombstones; want 0 and 1", runs, ts)
+	}
+	f.r.Close()
+	f.kv, f.blobs = f.reopen()
+	r, err := Open(Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, Rand: f.rand, Log: quietLog(), InlineBlobs: DefaultInlineBlobs})
+	must(t, err, "Open")
+	f.r = r
+	var version string
+	f.kv.View(func(tx kv.Tx) error { version = string(tx.Get(bMeta, schemaKey)); return nil })
+	if version != schemaVersion {
+		t.Fatalf("layout %q after Open, want %s", version, schemaVersion)
+	}
+	_, err = f.r.GetUpload(bg, regA, "app", done.ID)
+	wantKind(t, err, KindUploadNotFound, "a session layout 7 ended")
+	_, err = f.r.GetUpload(bg, regA, "app", open.ID)
+	must(t, err, "GetUpload of a session layout 7 left open")
+
+	_, err = f.r.StartUpload(bg, regA, "app") // the counter starts from the next second
+	must(t, err, "StartUpload")
+	f.clock.Advance(2 * time.Second)
+	var fresh [2]UploadStatus
+	for i := range fresh {
+		fresh[i], err = f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+	}
+	_, err = f.r.CompleteUpload(bg, regA, "app", open.ID, -1, strings.NewReader("y"), digest.FromString("y"))
+	must(t, err, "CompleteUpload of layout 7's session")
+	must(t, f.r.CancelUpload(bg, regA, "app", fresh[0].ID), "CancelUpload")
+	if runs, ts := f.endedStore(); runs != 1 || ts != 2 {
+		t.Fatalf("%d runs, %d tombstones; want 1 (the new session's) and 2 (layout 7's ids')", runs, ts)
+	}
+	f.restart()
+	for _, id := range []string{done.ID, open.ID, fresh[0].ID} {
+		_, err = f.r.GetUpload(bg, regA, "app", id)
+		wantKind(t, err, KindUploadNotFound, "an ended session after a restart")
+	}
+	_, err = f.r.GetUpload(bg, regA, "app", fresh[1].ID)
+	must(t, err, "GetUpload of the open new session after a restart")
+}
+
+// The counter of nonces wraps: nonces still ended are skipped, not handed
+// out again.
+func TestNoncesStillEndedAreSkippedAfterTheCounterWraps(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		counter := func(next uint32, epoch int64) {
+			t.Helper()
+			must(t, f.kv.Update(func(tx kv.Tx) error {
+				v := binary.BigEndian.AppendUint32(nil, next)
+				return tx.Put(bUploadKey, noncesName, binary.BigEndian.AppendUint64(v, uint64(epoch)))
+			}), "set the counter")
+		}
+		// A counter started before, so that the first nonce, 0, is ended by its run.
+		counter(0, f.clock.Now().Unix()-10)
+		st, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload")
+		must(t, f.r.CancelUpload(bg, regA, "app", st.ID), "CancelUpload")
+		if runs, _ := f.endedStore(); runs != 1 {
+			t.Fatalf("%d runs, want 1", runs)
+		}
+		// The next process finds the counter at its end.
+		counter(1<<32-1, f.clock.Now().Unix()-10)
+		f.restart()
+		fresh, err := f.r.StartUpload(bg, regA, "app")
+		must(t, err, "StartUpload after the counter wrapped")
+		if fresh.ID[9:18] == st.ID[9:18] {
+			t.Fatalf("the wrapped counter handed out the ended nonce of %s again: %s", st.ID, fresh.ID)
+		}
+		_, err = f.r.GetUpload(bg, regA, "app", fresh.ID)
+		must(t, err, "GetUpload of the fresh session")
+		_, err = f.r.GetUpload(bg, regA, "app", st.ID)
+		wantKind(t, err, KindUploadNotFound, "the ended session")
 	})
 }

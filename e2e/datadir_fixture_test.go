@@ -39,7 +39,7 @@ var writeDataDirFixture = flag.String("write-data-dir-fixture", "",
 
 // dataDirFixtures are the data dirs of older layouts that this berth must
 // open: testdata/<dir>, as written by the build that used that layout.
-var dataDirFixtures = []string{"datadir-layout6"}
+var dataDirFixtures = []string{"datadir-layout6", "datadir-layout7"}
 
 const (
 	fixtureApp    = "fixture/app"   // created by CreateRepository, with settings

@@ -5,7 +5,64 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
+
+// A database OpenBolt creates has PageSize pages; one created before with
+// 4 KiB pages (bbolt's default here) keeps them, and its data, when opened.
+func TestBoltCreatesLargePagesAndKeepsAnExistingFilesPageSize(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh.db")
+	b, err := OpenBolt(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.db.Info().PageSize; got != PageSize {
+		t.Errorf("a new database has %d-byte pages, want %d", got, PageSize)
+	}
+	b.Close()
+
+	old := filepath.Join(dir, "old.db")
+	db, err := bolt.Open(old, 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		bk, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 2000 { // several levels of 4 KiB pages
+			if err := bk.Put(fmt.Appendf(nil, "key-%05d", i), make([]byte, 100)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = OpenBolt(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := b.db.Info().PageSize; got != 4096 {
+		t.Errorf("a database created with 4 KiB pages opens with %d-byte pages", got)
+	}
+	if err := b.Update(func(tx Tx) error { return tx.Put("b", []byte("key-new"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	b.View(func(tx Tx) error {
+		return tx.Scan("b", []byte("key-"), nil, func(k, v []byte) bool { n++; return true })
+	})
+	if n != 2001 {
+		t.Errorf("%d keys after a write, want 2001", n)
+	}
+}
 
 // Concurrent Batches share commits: that is what they are for. (kvtest
 // checks that they behave as Updates; this checks that they are grouped.)
@@ -48,5 +105,51 @@ func TestBoltBatchesShareCommits(t *testing.T) {
 	})
 	if n != goroutines*each {
 		t.Errorf("%d keys, want %d", n, goroutines*each)
+	}
+}
+
+// The freelist is not written by commits (NoFreelistSync): pages freed
+// before a Close are found again when the file is opened, and reused, so
+// the file does not grow with every cycle of writes and deletions.
+func TestBoltReusesPagesFreedBeforeAReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	value := make([]byte, 1000)
+	var used []int64 // the pages in use, free ones included (bbolt's high-water mark), after each round
+	for round := range 4 {
+		b, err := OpenBolt(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !b.db.NoFreelistSync {
+			t.Fatal("OpenBolt syncs the freelist")
+		}
+		for _, del := range []bool{false, true} {
+			err = b.Update(func(tx Tx) error {
+				for i := range 500 {
+					k := fmt.Appendf(nil, "%d-%04d", round, i)
+					if del {
+						if err := tx.Delete("b", k); err != nil {
+							return err
+						}
+					} else if err := tx.Put("b", k, value); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.db.View(func(tx *bolt.Tx) error { used = append(used, tx.Size()); return nil })
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("in use after each round: %v", used)
+	// 500 KB written and deleted per round: without reuse each round would
+	// take as many new pages again.
+	if used[3] > used[0]*3/2 {
+		t.Errorf("bytes in use after each of 4 rounds of 500 KB written and deleted, each after a reopen: %v; freed pages were not reused", used)
 	}
 }
