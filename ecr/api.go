@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+	"unsafe"
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
@@ -84,6 +86,8 @@ type Handler struct {
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
+	requestIDs     *requestIDs
+	date           httpDate
 }
 
 // call is one API call in flight.
@@ -103,7 +107,8 @@ type call struct {
 	resources []core.Resource
 	resource  [1]core.Resource // resources' array when there is one
 
-	headers [3]string // the values of the answer's three headers (ServeHTTP)
+	headers   [3]string // the values of the answer's three headers (ServeHTTP)
+	requestID [36]byte  // headers[0]'s bytes
 }
 
 type opFunc func(c *call, in *input) (any, error)
@@ -161,6 +166,7 @@ func New(c Config) *Handler {
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)
+	h.requestIDs = newRequestIDs()
 	return h
 }
 
@@ -185,8 +191,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	c := new(call)
 	vals := &c.headers
-	vals[0] = core.NewUUID()
+	h.requestIDs.fill(&c.requestID)
+	vals[0] = unsafe.String(&c.requestID[0], len(c.requestID)) // c is never reused: the bytes stay as written
 	hdr["X-Amzn-Requestid"] = vals[0:1:1]
+	hdr["Date"] = h.date.header(time.Now())
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, TargetPrefix+".")
 	spec, known := operations[name]
@@ -280,8 +288,11 @@ func readInput(r *http.Request, spec operationSpec) (*input, error) {
 	member := streamedMembers[spec.Input]
 	if member != "" {
 		in.body, in.blob, err = streamInput(&in.limit, member, r.ContentLength)
-	} else {
-		in.body, err = readBody(&in.limit, r.ContentLength)
+	} else if in.body, err = readBody(&in.limit, r.ContentLength); err == nil {
+		// Read to its end: closed now, net/http need not look for more of it
+		// (it otherwise copies what is left into io.Discard before it writes
+		// the answer's header, at a reader's allocation).
+		r.Body.Close()
 	}
 	if err != nil {
 		return nil, bodyError(err)
