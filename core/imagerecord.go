@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -39,6 +40,27 @@ func (rec *imageRecord) image(dg digest.Digest) Image {
 	return Image{Digest: dg, MediaType: rec.MediaType, Size: rec.Size, ArtifactType: rec.ArtifactType, ImageSize: rec.ImageSize,
 		ConfigMediaType: rec.ConfigMediaType, Subject: rec.Subject, Annotations: rec.Annotations, PushedAt: rec.PushedAt,
 		LastPulledAt: rec.LastPulledAt, Archived: rec.Archived, ArchivedAt: rec.ArchivedAt, ActivatedAt: rec.ActivatedAt}
+}
+
+// sameRecord reports whether b's fields are a's, so that b encodes to a's
+// encoding: a push of a stored manifest (a retag) rebuilds the record it
+// read, and need not encode it to find it unchanged. Times are compared
+// with ==, as copied values: two instants written alike but held apart
+// (another location) count as different, and are then encoded and
+// compared as bytes.
+func sameRecord(a, b *imageRecord) bool {
+	return a.MediaType == b.MediaType && a.Size == b.Size && a.ArtifactType == b.ArtifactType && a.ImageSize == b.ImageSize &&
+		a.ConfigMediaType == b.ConfigMediaType && sameDescriptor(a.Subject, b.Subject) && maps.Equal(a.Annotations, b.Annotations) &&
+		a.PushedAt == b.PushedAt && a.LastPulledAt == b.LastPulledAt && a.Archived == b.Archived &&
+		a.ArchivedAt == b.ArchivedAt && a.ActivatedAt == b.ActivatedAt
+}
+
+func sameDescriptor(a, b *Descriptor) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.MediaType == b.MediaType && a.Digest == b.Digest && a.Size == b.Size && a.ArtifactType == b.ArtifactType &&
+		maps.Equal(a.Annotations, b.Annotations)
 }
 
 // decodeRecord decodes an image record exactly as json.Unmarshal would.

@@ -430,16 +430,18 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 			return stored{}, Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)
 		}
 	}
-	rec := recordOf(&img)
-	enc, err := encodeRecord(&rec)
-	if err != nil {
-		return stored{}, err
-	}
-	// The record was read above: compared with that, not read again. The
+	// The record was read above: compared with that, not read again (and
+	// not encoded when its fields are the same, as a retag finds them). The
 	// bytes stored with it are the content of its digest, so the same.
-	if !existed || !bytes.Equal(prevRec, enc) {
-		if err := tx.Put(bManifests, keys.item(string(dg)), appendImageValue(make([]byte, 0, len(enc)+len(sep)+len(body)), enc, body)); err != nil {
+	if rec := recordOf(&img); !existed || !sameRecord(&old, &rec) {
+		enc, err := encodeRecord(&rec)
+		if err != nil {
 			return stored{}, err
+		}
+		if !existed || !bytes.Equal(prevRec, enc) {
+			if err := tx.Put(bManifests, keys.item(string(dg)), appendImageValue(make([]byte, 0, len(enc)+len(sep)+len(body)), enc, body)); err != nil {
+				return stored{}, err
+			}
 		}
 	}
 	if m.Subject != nil {
