@@ -75,8 +75,17 @@ func decodeRecord(b []byte, rec *imageRecord) error {
 	if (&recordReader{jsonScan: jsonScan{b: b}}).record(rec) {
 		return nil
 	}
-	*rec = imageRecord{}
-	return json.Unmarshal(b, rec)
+	return decodeRecordJSON(b, rec)
+}
+
+// decodeRecordJSON is decodeRecord's encoding/json path. It decodes into a
+// record of its own, so that only this path allocates one: a caller's
+// record, passed on to json.Unmarshal, would be on the heap on every path.
+func decodeRecordJSON(b []byte, rec *imageRecord) error {
+	v := new(imageRecord)
+	err := json.Unmarshal(b, v)
+	*rec = *v
+	return err
 }
 
 // decodeStorageClass reads only what an image record says of its storage
@@ -380,7 +389,8 @@ func encodeRecord(rec *imageRecord) ([]byte, error) {
 	if b, ok := appendRecord(make([]byte, 0, 320), rec); ok {
 		return b, nil
 	}
-	return json.Marshal(rec)
+	v := *rec // on the heap on this path only (see decodeRecordJSON)
+	return json.Marshal(&v)
 }
 
 func appendPlain(b []byte, name, s string) ([]byte, bool) {
