@@ -109,6 +109,7 @@ type call struct {
 
 	headers   [3]string // the values of the answer's three headers (ServeHTTP)
 	requestID [36]byte  // headers[0]'s bytes
+	input     inputBuf  // the request's input (readInputInto)
 }
 
 type opFunc func(c *call, in *input) (any, error)
@@ -213,7 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	in, err := readInput(r, spec)
+	in, err := readInputInto(r, spec, &c.input)
 	if err != nil {
 		writeAWSError(w, h.toAWS(r, err))
 		return
@@ -277,12 +278,20 @@ func (h *Handler) admit(r *http.Request) (release func(), err error) {
 // input, the decoded document for authorization to read members from, and a
 // streamed blob member's value (see body.go).
 func readInput(r *http.Request, spec operationSpec) (*input, error) {
-	// The input, its body's limit and its reader in one allocation.
-	in := &struct {
-		input
-		limit  limitedBody
-		reader bodyReader
-	}{limit: limitedBody{r: r.Body, n: maxBody}}
+	return readInputInto(r, spec, new(inputBuf))
+}
+
+// inputBuf is an input, its body's limit and its reader in one allocation
+// (ServeHTTP's is part of its call's).
+type inputBuf struct {
+	input
+	limit  limitedBody
+	reader bodyReader
+}
+
+// readInputInto is readInput into in, which must be zero.
+func readInputInto(r *http.Request, spec operationSpec, in *inputBuf) (*input, error) {
+	in.limit = limitedBody{r: r.Body, n: maxBody}
 	in.input.reader = &in.reader
 	var err error
 	member := streamedMembers[spec.Input]
