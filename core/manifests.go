@@ -551,7 +551,6 @@ func putChanged(tx kv.Tx, existed bool, bucket string, key, value []byte) error 
 // checkReferences requires every blob and child manifest m names to be in the
 // repository (subjects may dangle, as the spec allows).
 func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
-	keys := newKeyBuf(reg, repo)
 	var ref []byte
 	for d := range m.blobs() {
 		ref = appendBlobRefKey(ref[:0], d.Digest, reg, repo)
@@ -559,6 +558,10 @@ func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
 			return Errorf(KindManifestBlobMissing, "blob %s referenced by the manifest is not in the repository", d.Digest)
 		}
 	}
+	if len(m.Children) == 0 {
+		return nil // an image: no key buffer to build
+	}
+	keys := newKeyBuf(reg, repo)
 	for _, c := range m.Children {
 		if tx.Get(bManifests, keys.item(string(c.Digest))) == nil {
 			return Errorf(KindManifestChildMissing, "manifest %s referenced by the index is not in the repository", c.Digest)
