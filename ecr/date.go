@@ -9,7 +9,8 @@ import (
 // httpDate is the answers' Date header, formatted once per second rather
 // than by net/http for each answer (its time formatting was ≈ 1% of a
 // PutImage's CPU). AWS's SDKs read Date to correct their clock skew
-// (aws-sdk-go-v2's retry middleware records it as the response's date), so
+// (aws-sdk-go-v2's RecordResponseTiming middleware: aws/aws-sdk-go-v2#2668,
+// #3409), so
 // every answer keeps one, to the second as net/http writes it, from the
 // same wall clock net/http reads (not core's Clock, which tests set).
 type httpDate struct {
