@@ -10,9 +10,9 @@ import (
 // than by net/http for each answer (its time formatting was ≈ 1% of a
 // PutImage's CPU). AWS's SDKs read Date to correct their clock skew
 // (aws-sdk-go-v2's RecordResponseTiming middleware: aws/aws-sdk-go-v2#2668,
-// #3409), so
-// every answer keeps one, to the second as net/http writes it, from the
-// same wall clock net/http reads (not core's Clock, which tests set).
+// #3409), so every answer keeps one, to the second as net/http writes it,
+// from the same wall clock net/http reads (not core's Clock, which tests
+// set).
 type httpDate struct {
 	last atomic.Pointer[dateLine]
 }
