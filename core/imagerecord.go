@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -41,6 +42,27 @@ func (rec *imageRecord) image(dg digest.Digest) Image {
 		LastPulledAt: rec.LastPulledAt, Archived: rec.Archived, ArchivedAt: rec.ArchivedAt, ActivatedAt: rec.ActivatedAt}
 }
 
+// sameRecord reports whether b's fields are a's, so that b encodes to a's
+// encoding: a push of a stored manifest (a retag) rebuilds the record it
+// read, and need not encode it to find it unchanged. Times are compared
+// with ==, as copied values: two instants written alike but held apart
+// (another location) count as different, and are then encoded and
+// compared as bytes.
+func sameRecord(a, b *imageRecord) bool {
+	return a.MediaType == b.MediaType && a.Size == b.Size && a.ArtifactType == b.ArtifactType && a.ImageSize == b.ImageSize &&
+		a.ConfigMediaType == b.ConfigMediaType && sameDescriptor(a.Subject, b.Subject) && maps.Equal(a.Annotations, b.Annotations) &&
+		a.PushedAt == b.PushedAt && a.LastPulledAt == b.LastPulledAt && a.Archived == b.Archived &&
+		a.ArchivedAt == b.ArchivedAt && a.ActivatedAt == b.ActivatedAt
+}
+
+func sameDescriptor(a, b *Descriptor) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.MediaType == b.MediaType && a.Digest == b.Digest && a.Size == b.Size && a.ArtifactType == b.ArtifactType &&
+		maps.Equal(a.Annotations, b.Annotations)
+}
+
 // decodeRecord decodes an image record exactly as json.Unmarshal would.
 // Records are read far more often than written (a DescribeImages page
 // decodes 100, a lifecycle pass every one), and encoding/json's reflection
@@ -53,8 +75,17 @@ func decodeRecord(b []byte, rec *imageRecord) error {
 	if (&recordReader{jsonScan: jsonScan{b: b}}).record(rec) {
 		return nil
 	}
-	*rec = imageRecord{}
-	return json.Unmarshal(b, rec)
+	return decodeRecordJSON(b, rec)
+}
+
+// decodeRecordJSON is decodeRecord's encoding/json path. It decodes into a
+// record of its own, so that only this path allocates one: a caller's
+// record, passed on to json.Unmarshal, would be on the heap on every path.
+func decodeRecordJSON(b []byte, rec *imageRecord) error {
+	v := new(imageRecord)
+	err := json.Unmarshal(b, v)
+	*rec = *v
+	return err
 }
 
 // decodeStorageClass reads only what an image record says of its storage
@@ -358,7 +389,8 @@ func encodeRecord(rec *imageRecord) ([]byte, error) {
 	if b, ok := appendRecord(make([]byte, 0, 320), rec); ok {
 		return b, nil
 	}
-	return json.Marshal(rec)
+	v := *rec // on the heap on this path only (see decodeRecordJSON)
+	return json.Marshal(&v)
 }
 
 func appendPlain(b []byte, name, s string) ([]byte, bool) {

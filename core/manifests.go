@@ -229,11 +229,18 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		repo   Repository
 		events []Event
 		tags   [2]string
+		again  bool // the manifest was in the repository already
 	}
+	// A manifest pushed again is not parsed again (manifestmemo.go).
+	sum, memo := memoLookup(in.Body, in.ContentType)
 	// The body is decoded once: here when its media type must be judged
 	// first, below otherwise.
 	decoded := false
-	if in.RequireMediaType && in.ContentType == "" {
+	if in.RequireMediaType && in.ContentType == "" && memo != nil {
+		if !memo.declaresType {
+			return Image{}, InvalidParameter("ImageManifest", "Invalid JSON syntax")
+		}
+	} else if in.RequireMediaType && in.ContentType == "" {
 		decoded = len(in.Body) <= MaxManifestSize && readManifestJSON(in.Body, &p.raw)
 		if !decoded {
 			p.raw = rawManifest{}
@@ -252,11 +259,16 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		if err != nil {
 			return Image{}, err
 		}
-		if dg = digestOf(want.Algorithm(), in.Body); dg != want {
+		if dg = sum; want.Algorithm() != digest.SHA256 || sum == "" {
+			dg = digestOf(want.Algorithm(), in.Body)
+		}
+		if dg != want {
 			return Image{}, Errorf(KindDigestInvalid, "manifest digest %s does not match the content (%s)", want, dg)
 		}
 	} else {
-		dg = digestOf(digest.SHA256, in.Body)
+		if dg = sum; dg == "" {
+			dg = digestOf(digest.SHA256, in.Body)
+		}
 		tags = append(append(p.tags[:0], in.Reference), tags...) // p's array: no allocation of its own
 	}
 	for _, t := range tags {
@@ -264,14 +276,18 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 			return Image{}, Errorf(KindTagInvalid, "invalid tag '%s'", t)
 		}
 	}
-	if !decoded {
-		if err := decodeManifest(in.Body, &p.raw); err != nil {
+	if memo != nil {
+		p.m = memo.m
+	} else {
+		if !decoded {
+			if err := decodeManifest(in.Body, &p.raw); err != nil {
+				return Image{}, err
+			}
+		}
+		var err error
+		if p.m, err = p.raw.manifest(in.Body, in.ContentType); err != nil {
 			return Image{}, err
 		}
-	}
-	var err error
-	if p.m, err = p.raw.manifest(in.Body, in.ContentType); err != nil {
-		return Image{}, err
 	}
 	m := &p.m
 	m.Digest = dg
@@ -311,11 +327,14 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 		if in.RejectUnchanged && !st.changed {
 			return Errorf(KindImageAlreadyExists, "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", dg, strings.Join(tags, ","), repo, reg.Account)
 		}
-		p.img, p.events = st.image, st.events
+		p.img, p.events, p.again = st.image, st.events, st.existed
 		return nil
 	})
 	if err != nil {
 		return Image{}, err
+	}
+	if p.again && memo == nil && sum != "" {
+		memoPut(sum, in.ContentType, in.Body, &p.m, p.raw.MediaType != "")
 	}
 	r.publishAll(ctx, created)
 	push.Repo = &p.repo
@@ -348,6 +367,7 @@ type stored struct {
 	image   Image
 	events  []Event // tag moves, and a restore
 	changed bool    // anything new: the manifest, a tag, a restore
+	existed bool    // the manifest was stored already
 }
 
 // storeManifestTx writes a parsed manifest and its exact bytes into repo and
@@ -367,7 +387,7 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 			return stored{}, corrupt("image", itemKey(reg, repo, string(dg)), err) // a record that cannot be read is never silently replaced
 		}
 	}
-	st := stored{changed: !existed}
+	st := stored{changed: !existed, existed: existed}
 	now := r.clock.Now()
 	size, err := imageSizeTx(tx, reg, repo, m, true)
 	if err != nil {
@@ -410,16 +430,18 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 			return stored{}, Errorf(KindImageTagImmutable, "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", t, repo)
 		}
 	}
-	rec := recordOf(&img)
-	enc, err := encodeRecord(&rec)
-	if err != nil {
-		return stored{}, err
-	}
-	// The record was read above: compared with that, not read again. The
+	// The record was read above: compared with that, not read again (and
+	// not encoded when its fields are the same, as a retag finds them). The
 	// bytes stored with it are the content of its digest, so the same.
-	if !existed || !bytes.Equal(prevRec, enc) {
-		if err := tx.Put(bManifests, keys.item(string(dg)), appendImageValue(make([]byte, 0, len(enc)+len(sep)+len(body)), enc, body)); err != nil {
+	if rec := recordOf(&img); !existed || !sameRecord(&old, &rec) {
+		enc, err := encodeRecord(&rec)
+		if err != nil {
 			return stored{}, err
+		}
+		if !existed || !bytes.Equal(prevRec, enc) {
+			if err := tx.Put(bManifests, keys.item(string(dg)), appendImageValue(make([]byte, 0, len(enc)+len(sep)+len(body)), enc, body)); err != nil {
+				return stored{}, err
+			}
 		}
 	}
 	if m.Subject != nil {
@@ -529,7 +551,6 @@ func putChanged(tx kv.Tx, existed bool, bucket string, key, value []byte) error 
 // checkReferences requires every blob and child manifest m names to be in the
 // repository (subjects may dangle, as the spec allows).
 func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
-	keys := newKeyBuf(reg, repo)
 	var ref []byte
 	for d := range m.blobs() {
 		ref = appendBlobRefKey(ref[:0], d.Digest, reg, repo)
@@ -537,6 +558,10 @@ func checkReferences(tx kv.Tx, reg RegistryID, repo string, m *Manifest) error {
 			return Errorf(KindManifestBlobMissing, "blob %s referenced by the manifest is not in the repository", d.Digest)
 		}
 	}
+	if len(m.Children) == 0 {
+		return nil // an image: no key buffer to build
+	}
+	keys := newKeyBuf(reg, repo)
 	for _, c := range m.Children {
 		if tx.Get(bManifests, keys.item(string(c.Digest))) == nil {
 			return Errorf(KindManifestChildMissing, "manifest %s referenced by the index is not in the repository", c.Digest)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+	"unsafe"
 
 	"github.com/berth-dev/berth/core"
 	"github.com/berth-dev/berth/lifecycle"
@@ -84,6 +86,8 @@ type Handler struct {
 	log            *slog.Logger
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
+	requestIDs     *requestIDs
+	date           httpDate
 }
 
 // call is one API call in flight.
@@ -103,7 +107,10 @@ type call struct {
 	resources []core.Resource
 	resource  [1]core.Resource // resources' array when there is one
 
-	headers [3]string // the values of the answer's three headers (ServeHTTP)
+	headers   [3]string // the values of the answer's three headers (ServeHTTP)
+	requestID [36]byte  // headers[0]'s bytes
+	length    [20]byte  // headers[2]'s bytes
+	input     inputBuf  // the request's input (readInputInto)
 }
 
 type opFunc func(c *call, in *input) (any, error)
@@ -161,6 +168,7 @@ func New(c Config) *Handler {
 	}
 	h.ops = h.operations()
 	h.large = make(chan struct{}, maxLargeBodies)
+	h.requestIDs = newRequestIDs()
 	return h
 }
 
@@ -185,8 +193,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	c := new(call)
 	vals := &c.headers
-	vals[0] = core.NewUUID()
+	h.requestIDs.fill(&c.requestID)
+	vals[0] = unsafe.String(&c.requestID[0], len(c.requestID)) // c is never reused: the bytes stay as written
 	hdr["X-Amzn-Requestid"] = vals[0:1:1]
+	hdr["Date"] = h.date.header(time.Now())
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, TargetPrefix+".")
 	spec, known := operations[name]
@@ -205,7 +215,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	in, err := readInput(r, spec)
+	in, err := readInputInto(r, spec, &c.input)
 	if err != nil {
 		writeAWSError(w, h.toAWS(r, err))
 		return
@@ -241,7 +251,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	vals[1], vals[2] = "application/x-amz-json-1.1", strconv.Itoa(len(b))
+	length := strconv.AppendInt(c.length[:0], int64(len(b)), 10) // in c, as the request id is
+	vals[1], vals[2] = "application/x-amz-json-1.1", unsafe.String(&length[0], len(length))
 	hdr["Content-Type"], hdr["Content-Length"] = vals[1:2:2], vals[2:3:3]
 	w.Write(b)
 }
@@ -269,19 +280,30 @@ func (h *Handler) admit(r *http.Request) (release func(), err error) {
 // input, the decoded document for authorization to read members from, and a
 // streamed blob member's value (see body.go).
 func readInput(r *http.Request, spec operationSpec) (*input, error) {
-	// The input, its body's limit and its reader in one allocation.
-	in := &struct {
-		input
-		limit  limitedBody
-		reader bodyReader
-	}{limit: limitedBody{r: r.Body, n: maxBody}}
+	return readInputInto(r, spec, new(inputBuf))
+}
+
+// inputBuf is an input, its body's limit and its reader in one allocation
+// (ServeHTTP's is part of its call's).
+type inputBuf struct {
+	input
+	limit  limitedBody
+	reader bodyReader
+}
+
+// readInputInto is readInput into in, which must be zero.
+func readInputInto(r *http.Request, spec operationSpec, in *inputBuf) (*input, error) {
+	in.limit = limitedBody{r: r.Body, n: maxBody}
 	in.input.reader = &in.reader
 	var err error
 	member := streamedMembers[spec.Input]
 	if member != "" {
 		in.body, in.blob, err = streamInput(&in.limit, member, r.ContentLength)
-	} else {
-		in.body, err = readBody(&in.limit, r.ContentLength)
+	} else if in.body, err = readBody(&in.limit, r.ContentLength); err == nil {
+		// Read to its end: closed now, net/http need not look for more of it
+		// (it otherwise copies what is left into io.Discard before it writes
+		// the answer's header, at a reader's allocation).
+		r.Body.Close()
 	}
 	if err != nil {
 		return nil, bodyError(err)

@@ -254,21 +254,17 @@ var plainInString = func() (t [256]bool) {
 }()
 
 // escaped reads the rest of a string that holds escapes, from start. The
-// string is built in a buffer sized for it once (an escape is never shorter
-// than what it stands for, so the raw length is enough) and handed out as
-// the string without a copy: a PutImage's manifest is such a string, with
+// string is built in one buffer (an escape is never shorter than what it
+// stands for, so the rest of the body is enough) and handed out as the
+// string without a copy: a PutImage's manifest is such a string, with
 // an escaped quote every few characters, and growing a buffer by doubling
 // and then copying it into a string was most of the cost of reading one.
 func (p *docParser) escaped(start int) (string, bool) {
 	b := p.b
-	end := p.i
-	for end < len(b) && b[end] != '"' {
-		if b[end] == '\\' {
-			end++
-		}
-		end++
-	}
-	out := make([]byte, 0, min(end, len(b))-start)
+	// Sized for the rest of the body, which holds the string (a first pass
+	// to find its end cost as much as the copy); a string that leaves much
+	// of it unused is copied out before it is handed over.
+	out := make([]byte, 0, len(b)-start)
 	out = append(out, b[start:p.i]...)
 	i := p.i
 	for i < len(b) {
@@ -283,6 +279,9 @@ func (p *docParser) escaped(start int) (string, bool) {
 		switch c := b[i]; {
 		case c == '"':
 			p.i = i + 1
+			if cap(out)-len(out) > 64 {
+				return string(out), true
+			}
 			// out is never written again: the string may share it.
 			return unsafe.String(unsafe.SliceData(out), len(out)), true
 		case c < 0x20:

@@ -210,11 +210,17 @@ func (h *Handler) describeImages(c *call, in *DescribeImagesRequest) (*DescribeI
 		if in.MaxResults != nil || in.NextToken != "" {
 			return nil, invalidParameter("maxResults", "maxResults and nextToken cannot be used with imageIds")
 		}
-		if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
-			return nil, err
-		}
+		// A missing repository is RepositoryNotFoundException whatever the
+		// ids say. Resolving an id reads the repository first and answers
+		// that itself, so the repository is read on its own only when the
+		// first id is refused without a read (one read fewer per call).
 		seen := map[digest.Digest]bool{}
-		for _, id := range in.ImageIds {
+		for i, id := range in.ImageIds {
+			if _, malformed := checkID(id); i == 0 && malformed != nil {
+				if err := h.reg.HasRepository(c.ctx, reg, in.RepositoryName); err != nil {
+					return nil, err
+				}
+			}
 			img, failure, err := h.lookup(c, reg, in.RepositoryName, id)
 			if err != nil {
 				return nil, err

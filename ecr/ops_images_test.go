@@ -2,6 +2,7 @@ package ecr
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +44,35 @@ func TestPutImageNeedsAMediaType(t *testing.T) {
 	// A manifest that is not JSON is judged by core, as before.
 	if code, out := put(`not json`, "", "broken"); code != 400 || out["__type"] != "InvalidParameterException" {
 		t.Errorf("not JSON: %d %v", code, out)
+	}
+}
+
+// DescribeImages by id answers RepositoryNotFoundException for a missing
+// repository whatever its ids (a malformed one first too), and, in a
+// repository that is there, ImageNotFoundException for an image that is not
+// and InvalidParameterException for a malformed id.
+func TestDescribeImagesByIDTellsAMissingRepositoryFromAMissingImage(t *testing.T) {
+	h := newTestHandler(t)
+	ids := []string{
+		`[{"imageTag":"v1"}]`,
+		`[{"imageDigest":"sha256:` + strings.Repeat("a", 64) + `"}]`,
+		`[{"imageDigest":"nodigest"}]`,
+		`[{"imageDigest":"nodigest"},{"imageTag":"v1"}]`,
+		`[{}]`,
+	}
+	describe := func(ids string) map[string]any {
+		_, out := post(t, h, "DescribeImages", `{"repositoryName":"app","imageIds":`+ids+`}`, "", "")
+		return out
+	}
+	for _, id := range ids {
+		if out := describe(id); out["__type"] != "RepositoryNotFoundException" {
+			t.Errorf("missing repository, ids %s: %v", id, out)
+		}
+	}
+	post(t, h, "CreateRepository", `{"repositoryName":"app"}`, "", "")
+	for i, want := range []string{"ImageNotFoundException", "ImageNotFoundException", "InvalidParameterException", "InvalidParameterException", "InvalidParameterException"} {
+		if out := describe(ids[i]); out["__type"] != want {
+			t.Errorf("repository there, ids %s: %v, want %s", ids[i], out, want)
+		}
 	}
 }

@@ -141,6 +141,11 @@ func (s *Service) wants(ctx context.Context, e core.Event) bool {
 	if e.Kind != core.EventPush || e.Cause != core.CauseUser {
 		return false
 	}
+	// Most registries have no configuration: that is known without
+	// building one (Get's empty configuration was an allocation per push).
+	if _, ok, err := s.core.RegistryData(ctx, e.Registry, configName); err == nil && !ok {
+		return false
+	}
 	cfg, err := s.Get(ctx, e.Registry)
 	return err != nil || len(cfg.DestinationsFor(e.Repository)) > 0
 }
