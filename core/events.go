@@ -166,6 +166,15 @@ type Bus struct {
 	pmu     sync.Mutex
 	quiet   *sync.Cond // pending reached zero
 	pending int        // events queued or being handled, all subscribers together
+
+	// fanMu is held while one event is appended to every queue that wants
+	// it, so that an event a handler publishes in reaction to it (managed
+	// signing's signature push, a replica's push) is queued after it for
+	// every other subscriber: without it the handler could react, and
+	// publish, before the loop had reached the next subscriber, which then
+	// heard of the effect before its cause. Held only for appends, never
+	// while waiting for room.
+	fanMu sync.Mutex
 }
 
 // NewBus returns a bus with no subscribers.
@@ -249,10 +258,12 @@ func (b *Bus) check(ctx context.Context, e Event) error {
 // workerKey marks the context a subscriber's handler runs with.
 type workerKey struct{}
 
-// publish queues e for every subscriber that wants it. A request waits while
-// a subscriber's queue is full; a subscriber's own writes (ctx from Handle)
-// never wait, so a subscriber that writes through core cannot deadlock on
-// its own queue or another's.
+// publish queues e for every subscriber that wants it, in one step under
+// fanMu (see there). A request first waits while a subscriber's queue is
+// full (so a queue may pass its size by as many requests as raced for its
+// last room); a subscriber's own writes (ctx from Handle) never wait, so a
+// subscriber that writes through core cannot deadlock on its own queue or
+// another's.
 func (b *Bus) publish(ctx context.Context, e Event) {
 	b.mu.RLock()
 	if !b.wanted[""] && !b.wanted[e.Kind] {
@@ -269,11 +280,24 @@ func (b *Bus) publish(ctx context.Context, e Event) {
 		b.log.Warn("event published after the bus closed", "event", e.Kind, "repository", e.Repository)
 		return
 	}
+	var wanting [8]*subscription // on the stack for up to 8 subscribers
+	targets := wanting[:0]
 	for _, s := range subs {
 		if (s.kinds == nil || s.kinds[e.Kind]) && (s.Wants == nil || s.Wants(b.ctx, e)) {
-			s.push(e, patient)
+			if patient {
+				s.waitRoom()
+			}
+			targets = append(targets, s)
 		}
 	}
+	if len(targets) == 0 {
+		return
+	}
+	b.fanMu.Lock()
+	for _, s := range targets {
+		s.push(e)
+	}
+	b.fanMu.Unlock()
 }
 
 // Wait returns once every event published so far has been handled (or given
@@ -365,12 +389,19 @@ type subscription struct {
 	workers sync.WaitGroup
 }
 
-func (s *subscription) push(e Event, patient bool) {
+// waitRoom waits until s's queue has room, or s is closing.
+func (s *subscription) waitRoom() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for patient && len(s.queue) >= s.QueueSize && !s.closing {
+	for len(s.queue) >= s.QueueSize && !s.closing {
 		s.changed.Wait()
 	}
+}
+
+// push appends e to s's queue, which it never waits for (see publish).
+func (s *subscription) push(e Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closing {
 		s.bus.log.Warn("event dropped: the bus is closed", "subscriber", s.Name, "event", e.Kind, "repository", e.Repository)
 		return

@@ -799,3 +799,47 @@ func TestBusQueuesOnlyTheEventsASubscriberWants(t *testing.T) {
 }
 
 type requestKey struct{}
+
+// An event a handler publishes in reaction to another (managed signing's
+// signature push after the image's push) reaches every other subscriber
+// after its cause. The second subscriber's Wants holds the first event's
+// fan-out open until the first subscriber has reacted (or a bound passes):
+// a bus that queued the cause for one subscriber at a time would then queue
+// the reaction for the second subscriber first.
+func TestBusQueuesAReactionAfterItsCauseForEverySubscriber(t *testing.T) {
+	b := NewBus(BusOptions{Log: quietLog()})
+	reacted := make(chan struct{})
+	b.Subscribe(Subscriber{Name: "signer", Handle: func(ctx context.Context, e Event) error {
+		if e.Cause == CauseUser {
+			b.publish(ctx, Event{Kind: EventPush, Cause: CauseSigning})
+			close(reacted)
+		}
+		return nil
+	}})
+	var mu sync.Mutex
+	var heard []Cause
+	b.Subscribe(Subscriber{Name: "audit",
+		Wants: func(ctx context.Context, e Event) bool {
+			if e.Cause == CauseUser {
+				select {
+				case <-reacted:
+				case <-time.After(200 * time.Millisecond): // the bus under test may not let the signer see the push yet
+				}
+			}
+			return true
+		},
+		Handle: func(ctx context.Context, e Event) error {
+			mu.Lock()
+			heard = append(heard, e.Cause)
+			mu.Unlock()
+			return nil
+		}})
+	b.publish(bg, Event{Kind: EventPush, Cause: CauseUser})
+	must(t, b.Wait(bg), "Wait")
+	must(t, b.Close(), "Close")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 2 || heard[0] != CauseUser || heard[1] != CauseSigning {
+		t.Fatalf("audit heard %v, want the user's push, then signing's", heard)
+	}
+}
