@@ -147,15 +147,20 @@ func NewUUID() string {
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	// Written in place (every ECR response carries one): 8-4-4-4-12.
 	var s [36]byte
+	EncodeUUID(&s, &b)
+	return string(s[:])
+}
+
+// EncodeUUID writes b in a UUID's text form, 8-4-4-4-12 hex digits, in
+// place (every ECR answer carries one, as its request id).
+func EncodeUUID(s *[36]byte, b *[16]byte) {
 	hex.Encode(s[0:8], b[0:4])
 	hex.Encode(s[9:13], b[4:6])
 	hex.Encode(s[14:18], b[6:8])
 	hex.Encode(s[19:23], b[8:10])
 	hex.Encode(s[24:], b[10:])
 	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
-	return string(s[:])
 }
 
 // Bus returns the event bus, for subscribers.

@@ -3,8 +3,9 @@ package ecr
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"sync/atomic"
+
+	"github.com/berth-dev/berth/core"
 )
 
 // requestIDs hands out the x-amzn-RequestId of each answer: a version-4
@@ -36,10 +37,5 @@ func (ids *requestIDs) fill(s *[36]byte) {
 	copy(b[:8], ids.prefix[:])
 	binary.BigEndian.PutUint64(b[8:], ids.next.Add(1))
 	b[8] = b[8]&0x3f | 0x80 // the variant: the counter keeps 62 bits
-	hex.Encode(s[0:8], b[0:4])
-	hex.Encode(s[9:13], b[4:6])
-	hex.Encode(s[14:18], b[6:8])
-	hex.Encode(s[19:23], b[8:10])
-	hex.Encode(s[24:], b[10:])
-	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
+	core.EncodeUUID(s, &b)
 }
