@@ -236,16 +236,18 @@ func (r *Registry) PutManifest(ctx context.Context, reg RegistryID, repo string,
 	// The body is decoded once: here when its media type must be judged
 	// first, below otherwise.
 	decoded := false
-	if in.RequireMediaType && in.ContentType == "" && memo != nil {
-		if !memo.declaresType {
-			return Image{}, InvalidParameter("ImageManifest", "Invalid JSON syntax")
+	if in.RequireMediaType && in.ContentType == "" {
+		var declares bool
+		if memo != nil {
+			declares = memo.declaresType
+		} else {
+			decoded = len(in.Body) <= MaxManifestSize && readManifestJSON(in.Body, &p.raw)
+			if !decoded {
+				p.raw = rawManifest{}
+			}
+			declares = decoded && p.raw.MediaType != "" || !decoded && declaresMediaType(in.Body)
 		}
-	} else if in.RequireMediaType && in.ContentType == "" {
-		decoded = len(in.Body) <= MaxManifestSize && readManifestJSON(in.Body, &p.raw)
-		if !decoded {
-			p.raw = rawManifest{}
-		}
-		if decoded && p.raw.MediaType == "" || !decoded && !declaresMediaType(in.Body) {
+		if !declares {
 			return Image{}, InvalidParameter("ImageManifest", "Invalid JSON syntax")
 		}
 	}
