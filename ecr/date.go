@@ -2,8 +2,9 @@ package ecr
 
 import (
 	"net/http"
-	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/last"
 )
 
 // httpDate is the answers' Date header, formatted once per second rather
@@ -14,22 +15,16 @@ import (
 // from the same wall clock net/http reads (not core's Clock, which tests
 // set).
 type httpDate struct {
-	last atomic.Pointer[dateLine]
-}
-
-type dateLine struct {
-	sec  int64
-	vals [1]string // the header's value slice, shared by the answers of that second
+	second last.One[int64, []string] // the header's values, shared by the answers of that second
 }
 
 // header returns the Date header's values for now; callers must not change them.
 func (d *httpDate) header(now time.Time) []string {
 	sec := now.Unix()
-	if l := d.last.Load(); l != nil && l.sec == sec {
-		return l.vals[:1:1]
+	if v, ok := d.second.Get(sec); ok {
+		return v
 	}
-	l := &dateLine{sec: sec}
-	l.vals[0] = now.UTC().Format(http.TimeFormat)
-	d.last.Store(l)
-	return l.vals[:1:1]
+	v := []string{now.UTC().Format(http.TimeFormat)}
+	d.second.Set(sec, v)
+	return v
 }

@@ -146,20 +146,19 @@ func (h *Handler) authorize(ctx context.Context, r *http.Request, e *endpoint, r
 // The list is shared, so never changed: core copies it before it fills in
 // tags and policies, and the Authorizer only reads it.
 func (h *Handler) resources(reg core.RegistryID, rt route) []core.Resource {
-	catalog := rt.kind == kindCatalog
-	if last := h.lastResources.Load(); last != nil && last.reg == reg && last.name == rt.name && last.catalog == catalog {
-		return last.res
+	k := routeResources{reg: reg, name: rt.name, catalog: rt.kind == kindCatalog}
+	if res, ok := h.lastResources.Get(k); ok {
+		return res
 	}
-	last := &routeResources{reg: reg, name: rt.name, catalog: catalog, res: []core.Resource{rt.resource(reg)}}
-	h.lastResources.Store(last)
-	return last.res
+	res := []core.Resource{rt.resource(reg)}
+	h.lastResources.Set(k, res)
+	return res
 }
 
-// routeResources is what the routes of one repository (or the catalog) of
-// one registry act on.
+// routeResources names what the routes of one repository (or the catalog)
+// of one registry act on.
 type routeResources struct {
 	reg     core.RegistryID
 	name    string
 	catalog bool
-	res     []core.Resource
 }

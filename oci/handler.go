@@ -17,9 +17,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/internal/last"
 )
 
 // Config configures the /v2 edge.
@@ -45,10 +45,10 @@ type Handler struct {
 	log     *slog.Logger
 	// lastManifest holds the header values of the manifest last served
 	// (manifestHeaderValues).
-	lastManifest atomic.Pointer[manifestHeaders]
+	lastManifest last.One[manifestKey, *[4]string]
 	// lastResources is the resource list of the route last authorized
 	// (resources).
-	lastResources atomic.Pointer[routeResources]
+	lastResources last.One[routeResources, []core.Resource]
 }
 
 // New returns the /v2 handler. Mount it at /v2/.

@@ -55,24 +55,20 @@ const netHTTPBuffered = 2048
 // digest (hence the size) and the media type, both compared.
 func (h *Handler) manifestHeaderValues(m core.Image) []string {
 	dg := m.Digest.String()
-	if last := h.lastManifest.Load(); last != nil && last.digest == dg && last.v[0] == m.MediaType {
-		return last.v[:]
+	k := manifestKey{dg, m.MediaType}
+	if v, ok := h.lastManifest.Get(k); ok {
+		return v[:]
 	}
-	mh := &manifestHeaders{digest: dg}
 	var buf [160]byte
 	b := strconv.AppendInt(append(append(append(buf[:0], '"'), dg...), '"'), m.Size, 10)
 	s := string(b) // the ETag and the length cut from one string
-	mh.v = [4]string{m.MediaType, dg, s[:len(dg)+2], s[len(dg)+2:]}
-	h.lastManifest.Store(mh)
-	return mh.v[:]
+	v := &[4]string{m.MediaType, dg, s[:len(dg)+2], s[len(dg)+2:]}
+	h.lastManifest.Set(k, v)
+	return v[:]
 }
 
-// manifestHeaders are one manifest's answer header values
-// (manifestHeaderValues).
-type manifestHeaders struct {
-	digest string
-	v      [4]string
-}
+// manifestKey is what a manifest answer's header values depend on.
+type manifestKey struct{ digest, mediaType string }
 
 func (h *Handler) putManifest(ctx context.Context, w http.ResponseWriter, r *http.Request, reg core.RegistryID, rt route) {
 	body, err := readManifestBody(r)
