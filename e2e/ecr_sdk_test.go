@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
@@ -2147,4 +2148,47 @@ func TestECRProtocol(t *testing.T) {
 		eq(t, "status without the required member", status, http.StatusBadRequest)
 		eq(t, "__type without the required member", typ, "InvalidParameterException")
 	})
+}
+
+// aws-sdk-go-v2 reads two headers of every answer: x-amzn-RequestId into the
+// call's metadata (what callers log and quote to support), and Date, from
+// which it measures clock skew (its RecordResponseTiming middleware). berth
+// writes request ids from a per-process random half and a counter, and the
+// Date once per second: each answer must still carry an id of its own, in a
+// UUID's shape, and the server's time.
+func TestSDKReadsEachAnswersRequestIDAndServerTime(t *testing.T) {
+	b := Start(t)
+	s := defaultSDK(t, b)
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for i := range 20 {
+		before := time.Now()
+		out, err := s.ecr.DescribeRepositories(s.ctx, &ecr.DescribeRepositoriesInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, ok := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+		if !ok || !uuid.MatchString(id) {
+			t.Fatalf("call %d: request id %q (found: %v), want a version-4 UUID", i, id, ok)
+		}
+		if seen[id] {
+			t.Fatalf("call %d: request id %s answered twice", i, id)
+		}
+		seen[id] = true
+		server, ok := awsmiddleware.GetServerTime(out.ResultMetadata)
+		if !ok {
+			t.Fatalf("call %d: the SDK found no server time (Date header)", i)
+		}
+		// To the second, as HTTP dates are: between the second the call
+		// began in and a minute after (a slow machine, never a wrong clock).
+		if server.Before(before.Truncate(time.Second)) || server.After(before.Add(time.Minute)) {
+			t.Fatalf("call %d: server time %v, the call began at %v", i, server, before)
+		}
+	}
+	// And the failing answers too: an error carries its own id.
+	_, err := s.ecr.DescribeRepositories(s.ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"missing"}})
+	var re interface{ ServiceRequestID() string }
+	if !errors.As(err, &re) || !uuid.MatchString(re.ServiceRequestID()) || seen[re.ServiceRequestID()] {
+		t.Fatalf("error %v: want a RepositoryNotFoundException with a request id of its own", err)
+	}
 }
