@@ -172,15 +172,27 @@ func startDistribution(bin, dir string) (*server, error) {
 	if err := os.WriteFile(cfg, []byte(distConfig(filepath.Join(dir, "storage"), port)), 0o644); err != nil {
 		return nil, err
 	}
+	// Its log goes to a file beside its storage: at level error (its
+	// least) it still logs every 4xx answer, such as the 404 to the HEAD
+	// crane sends before each manifest PUT, thousands of lines per round.
+	logPath := filepath.Join(dir, "registry.log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close() // the child has its own descriptor
 	cmd := exec.Command(bin, "serve", cfg)
 	cmd.Env = distEnv()
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting distribution: %w", err)
 	}
 	s := benchutil.Watch("distribution", "http://127.0.0.1:"+strconv.Itoa(port), cmd)
 	if err := s.WaitHTTP(s.URL+"/v2/", 20*time.Second); err != nil {
 		s.Stop()
+		if l := lastLine(logPath); l != "" {
+			err = fmt.Errorf("%w (its log ends: %s)", err, l)
+		}
 		return nil, err
 	}
 	return s, nil

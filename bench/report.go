@@ -315,7 +315,7 @@ func (r report) markdown() string {
 		"berth --memory: the same binary with `--memory`.")
 	fmt.Fprintf(&b, "- distribution: `%s/cmd/registry` %s, built once into the user's cache directory "+
 		"(`berth-bench/distribution-%s`), filesystem storage driver in a temporary directory (it fsyncs), plain HTTP, no auth, "+
-		"deletes enabled, in-memory blob descriptor cache, log level error without access log, `OTEL_TRACES_EXPORTER=none` "+
+		"deletes enabled, in-memory blob descriptor cache, log level error (its least; it still logs every 4xx answer, into a file in that directory) without access log, `OTEL_TRACES_EXPORTER=none` "+
 		"(it traces every request; this only drops the export).\n", distModule, distVersion, distVersion)
 	fmt.Fprintln(&b, "- ggcr: `github.com/google/go-containerregistry/pkg/registry` v0.22.1, `registry.New()` (in memory, "+
 		"request log discarded) served by `net/http` in its own process.")
