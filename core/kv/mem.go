@@ -79,11 +79,13 @@ const (
 // tree first.
 type memBucket struct {
 	slabs [][]byte
-	// byHash maps a key's hash to its record; collide holds the keys whose
-	// hash another key has in byHash (almost never one).
-	byHash  map[uint64]ref
-	collide map[string]ref
-	m       *Mem
+	// byHash finds a key's record from the key's hash: an open-addressing
+	// table (linear probing). Keys whose hashes are equal sit side by
+	// side, told apart by their bytes. (A Go map of hash to record cost a
+	// second hash per Get.)
+	byHash []memSlot
+	n      int // keys present
+	m      *Mem
 	// live and dead are the bytes of the records present and of those
 	// overwritten or deleted since the last compaction (and slab tails
 	// left unused): compact reclaims dead ones.
@@ -112,18 +114,28 @@ type memBucket struct {
 const maxStale = 1024
 
 func newMemBucket(m *Mem) *memBucket {
-	b := &memBucket{m: m, byHash: map[uint64]ref{}}
+	b := &memBucket{m: m}
 	b.tree = btree.NewG(32, b.less)
 	return b
 }
 
-// key is r's key (or, for a probeRef, the key sought).
+// key is r's key (or, for a probeRef, the key sought): the tree's view.
 func (b *memBucket) key(r ref) []byte {
 	if r&probeRef != 0 {
-		b.probeMu.Lock()
-		defer b.probeMu.Unlock()
-		return b.probes[r&^probeRef]
+		return b.sought(r)
 	}
+	return b.recordKey(r)
+}
+
+func (b *memBucket) sought(r ref) []byte {
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	return b.probes[r&^probeRef]
+}
+
+// recordKey is the key of record r (small enough to be inlined in Get's
+// path).
+func (b *memBucket) recordKey(r ref) []byte {
 	s := b.slabs[r>>32]
 	off := uint32(r)
 	klen := binary.LittleEndian.Uint32(s[off:])
@@ -152,48 +164,100 @@ func (b *memBucket) size(r ref) int {
 
 func (b *memBucket) less(x, y ref) bool { return bytes.Compare(b.key(x), b.key(y)) < 0 }
 
-func (b *memBucket) hash(key []byte) uint64 { return maphash.Bytes(b.m.seed, key) & b.m.hashMask }
+// memSlot is a slot of byHash: a key's hash (0: an empty slot) beside its
+// record, so that a probe reads one cache line.
+type memSlot struct {
+	hash uint64
+	ref  ref
+}
+
+// hash is key's hash, never 0.
+func (b *memBucket) hash(key []byte) uint64 {
+	return max(maphash.Bytes(b.m.seed, key)&b.m.hashMask, 1)
+}
+
+// slot returns the slot of key (of hash h) in byHash, and whether key is
+// there; if not, the empty slot where it would go. The table must not be
+// full.
+func (b *memBucket) slot(key []byte, h uint64) (int, bool) {
+	mask := uint64(len(b.byHash) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s := b.byHash[i]; s.hash {
+		case 0:
+			return int(i), false
+		case h:
+			if bytes.Equal(b.recordKey(s.ref), key) {
+				return int(i), true
+			}
+		}
+	}
+}
 
 // find returns key's record, if present.
 func (b *memBucket) find(key []byte) (ref, bool) {
-	if r, ok := b.byHash[b.hash(key)]; ok && bytes.Equal(b.key(r), key) {
-		return r, true
+	if b.n == 0 {
+		return 0, false
 	}
-	if len(b.collide) > 0 {
-		r, ok := b.collide[string(key)]
-		return r, ok
+	if i, ok := b.slot(key, b.hash(key)); ok {
+		return b.byHash[i].ref, true
 	}
 	return 0, false
 }
 
 // index makes r key's record (r is present: written, or restored by a
-// rollback). A key is in byHash, under its hash, or in collide, never both.
+// rollback).
 func (b *memBucket) index(key []byte, r ref) {
-	if len(b.collide) > 0 {
-		if _, ok := b.collide[string(key)]; ok {
-			b.collide[string(key)] = r
-			return
-		}
+	if 4*(b.n+1) > 3*len(b.byHash) {
+		b.grow()
 	}
 	h := b.hash(key)
-	if old, ok := b.byHash[h]; ok && !bytes.Equal(b.key(old), key) {
-		if b.collide == nil {
-			b.collide = map[string]ref{}
-		}
-		b.collide[string(key)] = r
-		return
+	i, ok := b.slot(key, h)
+	if !ok {
+		b.n++
 	}
-	b.byHash[h] = r
+	b.byHash[i] = memSlot{hash: h, ref: r}
 }
 
-// unindex removes key from the hash.
+// grow doubles byHash (it starts at 16 slots), keeping it at most three
+// quarters full.
+func (b *memBucket) grow() {
+	old := b.byHash
+	b.byHash = make([]memSlot, max(2*len(old), 16))
+	mask := uint64(len(b.byHash) - 1)
+	for _, s := range old {
+		if s.hash == 0 {
+			continue
+		}
+		i := s.hash & mask
+		for b.byHash[i].hash != 0 {
+			i = (i + 1) & mask
+		}
+		b.byHash[i] = s
+	}
+}
+
+// unindex removes key from the hash, moving back the keys after it that
+// would no longer be found (linear probing's deletion, without tombstones).
 func (b *memBucket) unindex(key []byte) {
-	h := b.hash(key)
-	if old, ok := b.byHash[h]; ok && bytes.Equal(b.key(old), key) {
-		delete(b.byHash, h)
+	if b.n == 0 {
 		return
 	}
-	delete(b.collide, string(key))
+	i, ok := b.slot(key, b.hash(key))
+	if !ok {
+		return
+	}
+	mask := len(b.byHash) - 1
+	for j := (i + 1) & mask; b.byHash[j].hash != 0; j = (j + 1) & mask {
+		// The key in j belongs at home; it may move to the hole at i
+		// unless home lies cyclically in (i, j].
+		home := int(b.byHash[j].hash) & mask
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			b.byHash[i] = b.byHash[j]
+			i = j
+		}
+	}
+	b.byHash[i] = memSlot{}
+	b.n--
 }
 
 // append stores a record of key and value and returns it.
@@ -271,7 +335,7 @@ func (b *memBucket) touched(r ref) {
 	if !b.dirty.Load() {
 		b.dirty.Store(true)
 	}
-	if len(b.stale) > maxStale+len(b.byHash)+len(b.collide) {
+	if len(b.stale) > maxStale+b.n {
 		b.sync()
 	}
 }
@@ -339,7 +403,7 @@ func (b *memBucket) compact() {
 	// The last slab's room is not dead (yet): counted so, it could be as
 	// much as what is live, and the next write would compact again.
 	b.slabs, b.live, b.dead = nb.slabs, nb.live, 0
-	b.byHash, b.collide = make(map[uint64]ref, len(refs)), nil
+	b.byHash, b.n = nil, 0
 	b.tree.Clear(false)
 	for _, r := range refs {
 		b.index(b.key(r), r)
