@@ -13,10 +13,10 @@ import (
 )
 
 // Mem is an in-memory Store. Each bucket keeps its records in byte slabs
-// and finds them by a hash of integers; a B-tree of the same records,
-// brought up to date when the bucket is scanned, keeps scans ordered
-// (memBucket). Update applies writes in place and keeps an undo log, so a
-// failed transaction leaves nothing behind.
+// and finds them through a table of hashes and record positions; a B-tree
+// of the same records, brought up to date when the bucket is scanned,
+// keeps scans ordered (memBucket). Update applies writes in place and
+// keeps an undo log, so a failed transaction leaves nothing behind.
 type Mem struct {
 	mu      sync.RWMutex
 	buckets map[string]*memBucket
@@ -46,7 +46,7 @@ type Mem struct {
 // Why not a map of keys and pointers, as before: the store is most of the
 // live heap of berth --memory, and every collection marked each of its
 // records (an allocation each) through the pointers of a map entry, a
-// B-tree item and the key string. Slabs, a map of integers and a B-tree of
+// B-tree item and the key string. Slabs, a table of integers and a B-tree of
 // integers hold no pointer the collector must follow but a slab's.
 type ref = uint64
 
