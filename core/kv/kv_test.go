@@ -13,6 +13,12 @@ func TestMem(t *testing.T) {
 	kvtest.Run(t, func(t *testing.T) kv.Store { return kv.NewMem() })
 }
 
+// Keys whose hashes collide are told apart by their bytes: the memory store
+// passes the suite with every key's hash one of four.
+func TestMemCollidingHashes(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) kv.Store { return kv.NewMemColliding(4) })
+}
+
 func TestBolt(t *testing.T) {
 	kvtest.RunPersistent(t, func(t *testing.T) (kv.Store, func() kv.Store) {
 		path := filepath.Join(t.TempDir(), "meta.db")

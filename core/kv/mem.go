@@ -2,20 +2,21 @@ package kv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/google/btree"
 )
 
-// Mem is an in-memory Store: a hash per bucket answers Get, and a B-tree of
-// the same entries, brought up to date when the bucket is scanned, keeps
-// scans ordered (memBucket). Update
-// applies writes in place and keeps an undo log, so a failed transaction
-// leaves nothing behind.
+// Mem is an in-memory Store. Each bucket keeps its records in byte slabs
+// and finds them through a table of hashes and record positions; a B-tree
+// of the same records, brought up to date when the bucket is scanned,
+// keeps scans ordered (memBucket). Update applies writes in place and
+// keeps an undo log, so a failed transaction leaves nothing behind.
 type Mem struct {
 	mu      sync.RWMutex
 	buckets map[string]*memBucket
@@ -30,101 +31,311 @@ type Mem struct {
 	// writes counts the writes made (under mu, rolled back or not): a
 	// bucket's version is the count at its last write (BucketVersion).
 	writes uint64
+	seed   maphash.Seed
+	// hashMask is ANDed with every key's hash: all ones, but for tests
+	// that make keys collide.
+	hashMask uint64
 }
 
-// memEntry is a key and its value, stored one after the other in one
-// allocation (at p): 16 bytes, where two slices took 48. A B-tree node keeps
-// its entries in an array, and an insertion shifts half of it: smaller
-// entries are fewer bytes moved and fewer cache lines read per write.
-type memEntry struct {
-	p          *byte
-	klen, vlen uint32
-}
+// A ref names a record of a bucket: the slab it is in (bits 32-55) and its
+// offset there (bits 0-31). A record is its key's and its value's lengths
+// (4 bytes each, little-endian), then the key, then the value. Records are
+// appended to slabs and never changed: a value returned by Get stays as it
+// was, whatever is written after it.
+//
+// Why not a map of keys and pointers, as before: the store is most of the
+// live heap of berth --memory, and every collection marked each of its
+// records (an allocation each) through the pointers of a map entry, a
+// B-tree item and the key string. Slabs, a table of integers and a B-tree of
+// integers hold no pointer the collector must follow but a slab's.
+type ref = uint64
 
-// probe is an entry to look key up with (no value).
-func probe(key []byte) memEntry {
-	return memEntry{p: unsafe.SliceData(key), klen: uint32(len(key))}
-}
+// probeRef is the flag of a ref that names no record but a key a Scan
+// seeks (memBucket.probes).
+const probeRef ref = 1 << 63
 
-func (e memEntry) key() []byte { return unsafe.Slice(e.p, e.klen) }
+const recordHeader = 8
 
-// value is the entry's value: not nil, also when empty (present with an
-// empty value, as bbolt keeps it). Its capacity ends with it.
-func (e memEntry) value() []byte {
-	if e.vlen == 0 {
-		return []byte{}
-	}
-	v := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(e.p), e.klen)), e.vlen)
-	return v[:e.vlen:e.vlen]
-}
+// Slab sizes: a bucket's first slab is small (a registry has dozens of
+// buckets, most of them small), each next one twice the last, up to
+// maxSlab. A record too large for a slab of its own quarter gets a slab of
+// its own.
+const (
+	minSlab = 4 << 10
+	maxSlab = 1 << 20
+)
 
-func lessEntry(a, b memEntry) bool { return bytes.Compare(a.key(), b.key()) < 0 }
-
-// memBucket holds a bucket's entries twice: hashed by key, for Get, and
-// ordered, for Scan. A Get in the tree compares the key with a dozen others,
-// each behind its own pointer: on a key not read recently that is a dozen
-// cache misses (3 µs at 20,000 keys, measured), where the hash costs one or
-// two.
+// memBucket holds a bucket's records, found two ways: hashed by key, for
+// Get, and ordered, for Scan. A Get in a tree compares the key with a dozen
+// others, each somewhere else in memory: on a key not read recently that is
+// a dozen cache misses (3 µs at 20,000 keys, measured), where the hash costs
+// one or two.
 //
 // The hash is the truth; the tree is brought up to date only when the
 // bucket is scanned (sync). Most keys a push writes (links, references,
 // session tombstones) are read by key and scanned rarely, if ever, and an
 // insertion into a large tree was most of a write's cost: a write now notes
-// its key as stale, and a Scan sorts what is stale and applies it to the
+// its record as stale, and a Scan sorts what is stale and applies it to the
 // tree first.
 type memBucket struct {
-	byKey map[string]memEntry // keys share the entries' bytes (unsafe.String): stored keys never change
-	tree  *btree.BTreeG[memEntry]
-	// stale holds the keys (as probes) put or deleted since the tree was
-	// last synced, in the order written, maybe more than once; their bytes
-	// are the entries' or a clone's, never the caller's.
-	stale []memEntry
+	slabs [][]byte
+	// byHash finds a key's record from the key's hash: an open-addressing
+	// table (linear probing). Keys whose hashes are equal sit side by
+	// side, told apart by their bytes. (A Go map of hash to record cost a
+	// second hash per Get.)
+	byHash []memSlot
+	n      int // keys present
+	m      *Mem
+	// live and dead are the bytes of the records present and of those
+	// overwritten or deleted since the last compaction (and slab tails
+	// left unused): compact reclaims dead ones.
+	live, dead int
+	tree       *btree.BTreeG[ref]
+	// stale holds the records put, and those deleted, since the tree was
+	// last synced, in the order written, maybe more than one of a key.
+	stale []ref
 	// dirty says stale is not empty. A write sets it under the store's
 	// write lock; a Scan in a View (read lock, shared with other Views)
 	// clears it under syncMu, once it has synced.
 	dirty  atomic.Bool
 	syncMu sync.Mutex
+	// probes holds the keys Scans in progress seek, by the number in their
+	// probeRef (Views scan concurrently).
+	probeMu  sync.Mutex
+	probes   map[uint64][]byte
+	probeSeq uint64
 	// version is Mem.writes at the bucket's last write (BucketVersion).
 	version uint64
 }
 
-// maxStale is how many stale keys a bucket holds beyond its size before a
-// write syncs it: a bucket written and never scanned (or one key written
-// over and over) keeps its old entries alive through stale, within bounds.
+// maxStale is how many stale records a bucket holds beyond its size before
+// a write syncs it: a bucket written and never scanned (or one key written
+// over and over) keeps its stale list within bounds.
 const maxStale = 1024
 
-func newMemBucket() *memBucket {
-	return &memBucket{tree: btree.NewG(32, lessEntry), byKey: map[string]memEntry{}}
+func newMemBucket(m *Mem) *memBucket {
+	b := &memBucket{m: m}
+	b.tree = btree.NewG(32, b.less)
+	return b
 }
 
-// put stores e and returns the entry it replaced, if any.
-func (b *memBucket) put(e memEntry) (memEntry, bool) {
-	k := unsafe.String(e.p, e.klen)
-	old, existed := b.byKey[k]
-	b.byKey[k] = e
-	b.touched(probe(e.key()))
+// key is r's key (or, for a probeRef, the key sought): the tree's view.
+func (b *memBucket) key(r ref) []byte {
+	if r&probeRef != 0 {
+		return b.sought(r)
+	}
+	return b.recordKey(r)
+}
+
+func (b *memBucket) sought(r ref) []byte {
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	return b.probes[r&^probeRef]
+}
+
+// recordKey is the key of record r (small enough to be inlined in Get's
+// path).
+func (b *memBucket) recordKey(r ref) []byte {
+	s := b.slabs[r>>32]
+	off := uint32(r)
+	klen := binary.LittleEndian.Uint32(s[off:])
+	return s[off+recordHeader : off+recordHeader+klen : off+recordHeader+klen]
+}
+
+// value is r's value: not nil, also when empty (present with an empty
+// value, as bbolt keeps it). Its capacity ends with it.
+func (b *memBucket) value(r ref) []byte {
+	s := b.slabs[r>>32]
+	off := uint32(r)
+	klen := binary.LittleEndian.Uint32(s[off:])
+	vlen := binary.LittleEndian.Uint32(s[off+4:])
+	if vlen == 0 {
+		return []byte{}
+	}
+	from := off + recordHeader + klen
+	return s[from : from+vlen : from+vlen]
+}
+
+func (b *memBucket) size(r ref) int {
+	s := b.slabs[r>>32]
+	off := uint32(r)
+	return recordHeader + int(binary.LittleEndian.Uint32(s[off:])) + int(binary.LittleEndian.Uint32(s[off+4:]))
+}
+
+func (b *memBucket) less(x, y ref) bool { return bytes.Compare(b.key(x), b.key(y)) < 0 }
+
+// memSlot is a slot of byHash: a key's hash (0: an empty slot) beside its
+// record, so that a probe reads one cache line.
+type memSlot struct {
+	hash uint64
+	ref  ref
+}
+
+// hash is key's hash, never 0.
+func (b *memBucket) hash(key []byte) uint64 {
+	return max(maphash.Bytes(b.m.seed, key)&b.m.hashMask, 1)
+}
+
+// slot returns the slot of key (of hash h) in byHash, and whether key is
+// there; if not, the empty slot where it would go. The table must not be
+// full.
+func (b *memBucket) slot(key []byte, h uint64) (int, bool) {
+	mask := uint64(len(b.byHash) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s := b.byHash[i]; s.hash {
+		case 0:
+			return int(i), false
+		case h:
+			if bytes.Equal(b.recordKey(s.ref), key) {
+				return int(i), true
+			}
+		}
+	}
+}
+
+// find returns key's record, if present.
+func (b *memBucket) find(key []byte) (ref, bool) {
+	if b.n == 0 {
+		return 0, false
+	}
+	if i, ok := b.slot(key, b.hash(key)); ok {
+		return b.byHash[i].ref, true
+	}
+	return 0, false
+}
+
+// index makes r key's record (r is present: written, or restored by a
+// rollback).
+func (b *memBucket) index(key []byte, r ref) {
+	if 4*(b.n+1) > 3*len(b.byHash) {
+		b.grow()
+	}
+	h := b.hash(key)
+	i, ok := b.slot(key, h)
+	if !ok {
+		b.n++
+	}
+	b.byHash[i] = memSlot{hash: h, ref: r}
+}
+
+// grow doubles byHash (it starts at 16 slots), keeping it at most three
+// quarters full.
+func (b *memBucket) grow() {
+	old := b.byHash
+	b.byHash = make([]memSlot, max(2*len(old), 16))
+	mask := uint64(len(b.byHash) - 1)
+	for _, s := range old {
+		if s.hash == 0 {
+			continue
+		}
+		i := s.hash & mask
+		for b.byHash[i].hash != 0 {
+			i = (i + 1) & mask
+		}
+		b.byHash[i] = s
+	}
+}
+
+// unindex removes key from the hash, moving back the keys after it that
+// would no longer be found (linear probing's deletion, without tombstones).
+func (b *memBucket) unindex(key []byte) {
+	if b.n == 0 {
+		return
+	}
+	i, ok := b.slot(key, b.hash(key))
+	if !ok {
+		return
+	}
+	mask := len(b.byHash) - 1
+	for j := (i + 1) & mask; b.byHash[j].hash != 0; j = (j + 1) & mask {
+		// The key in j belongs at home; it may move to the hole at i
+		// unless home lies cyclically in (i, j].
+		home := int(b.byHash[j].hash) & mask
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			b.byHash[i] = b.byHash[j]
+			i = j
+		}
+	}
+	b.byHash[i] = memSlot{}
+	b.n--
+}
+
+// append stores a record of key and value and returns it.
+func (b *memBucket) append(key, value []byte) ref {
+	n := recordHeader + len(key) + len(value)
+	last := len(b.slabs) - 1
+	if last < 0 || cap(b.slabs[last])-len(b.slabs[last]) < n {
+		size := minSlab
+		if last >= 0 {
+			size = min(2*cap(b.slabs[last]), maxSlab)
+			b.dead += cap(b.slabs[last]) - len(b.slabs[last])
+		}
+		if n > size/4 {
+			size = n
+		}
+		b.slabs = append(b.slabs, make([]byte, 0, size))
+		last++
+	}
+	s := b.slabs[last]
+	off := len(s)
+	s = binary.LittleEndian.AppendUint32(s, uint32(len(key)))
+	s = binary.LittleEndian.AppendUint32(s, uint32(len(value)))
+	s = append(s, key...)
+	s = append(s, value...)
+	b.slabs[last] = s
+	b.live += n
+	return ref(last)<<32 | ref(off)
+}
+
+// put makes r key's record and returns the one it replaced, if any.
+func (b *memBucket) put(key []byte, r ref) (ref, bool) {
+	old, existed := b.find(key)
+	if existed {
+		n := b.size(old)
+		b.live -= n
+		b.dead += n
+	}
+	b.index(key, r)
+	b.touched(r)
 	return old, existed
 }
 
-// delete removes key and returns its entry, if it was there. key must not
-// change afterwards (stale keeps it).
-func (b *memBucket) delete(key []byte) (memEntry, bool) {
-	old, existed := b.byKey[string(key)]
+// restore makes r, a record replaced or deleted by the transaction being
+// rolled back, key's record again.
+func (b *memBucket) restore(key []byte, r ref) {
+	if cur, ok := b.find(key); ok {
+		n := b.size(cur)
+		b.live -= n
+		b.dead += n
+	}
+	n := b.size(r)
+	b.live += n
+	b.dead -= n
+	b.index(key, r)
+	b.touched(r)
+}
+
+// delete removes key and returns its record, if it was there.
+func (b *memBucket) delete(key []byte) (ref, bool) {
+	old, existed := b.find(key)
 	if existed {
-		delete(b.byKey, string(key))
-		b.touched(probe(key))
+		n := b.size(old)
+		b.live -= n
+		b.dead += n
+		b.unindex(key)
+		b.touched(old)
 	}
 	return old, existed
 }
 
-// touched notes that key's entry changed in the hash but not in the tree
+// touched notes that r's key changed in the hash but not in the tree
 // (the store's write lock held).
-func (b *memBucket) touched(key memEntry) {
-	b.stale = append(b.stale, key)
+func (b *memBucket) touched(r ref) {
+	b.stale = append(b.stale, r)
 	if !b.dirty.Load() {
 		b.dirty.Store(true)
 	}
-	if len(b.stale) > maxStale+len(b.byKey) {
+	if len(b.stale) > maxStale+b.n {
 		b.sync()
 	}
 }
@@ -132,7 +343,7 @@ func (b *memBucket) touched(key memEntry) {
 // ordered brings the tree up to date for a Scan. Under the write lock no
 // one else touches the bucket; under a read lock, Views share it, and the
 // first to come syncs for all of them (no write can run meanwhile).
-func (b *memBucket) ordered() *btree.BTreeG[memEntry] {
+func (b *memBucket) ordered() *btree.BTreeG[ref] {
 	if b.dirty.Load() {
 		b.syncMu.Lock()
 		if b.dirty.Load() {
@@ -143,22 +354,22 @@ func (b *memBucket) ordered() *btree.BTreeG[memEntry] {
 	return b.tree
 }
 
-// sync applies the stale keys to the tree, in key order (an insertion next
-// to the last one finds its path in cache): each key gets its entry from
-// the hash, or goes.
+// sync applies the stale records to the tree, in key order (an insertion
+// next to the last one finds its path in cache): each key gets its record
+// from the hash, or goes.
 func (b *memBucket) sync() {
-	slices.SortFunc(b.stale, func(x, y memEntry) int { return bytes.Compare(x.key(), y.key()) })
+	slices.SortFunc(b.stale, func(x, y ref) int { return bytes.Compare(b.key(x), b.key(y)) })
 	for i, s := range b.stale {
-		if i > 0 && bytes.Equal(s.key(), b.stale[i-1].key()) {
+		k := b.key(s)
+		if i > 0 && bytes.Equal(k, b.key(b.stale[i-1])) {
 			continue
 		}
-		if e, ok := b.byKey[string(s.key())]; ok {
-			b.tree.ReplaceOrInsert(e)
+		if r, ok := b.find(k); ok {
+			b.tree.ReplaceOrInsert(r)
 		} else {
 			b.tree.Delete(s)
 		}
 	}
-	clear(b.stale)
 	if cap(b.stale) > 4*maxStale {
 		b.stale = nil
 	} else {
@@ -167,9 +378,60 @@ func (b *memBucket) sync() {
 	b.dirty.Store(false)
 }
 
+// Compaction: a bucket whose dead bytes reach its live ones (and
+// minCompact) is copied into new slabs with only its records present, so
+// that a store under churn holds about twice what it keeps at most.
+const minCompact = 64 << 10
+
+func (b *memBucket) wantsCompaction() bool {
+	return b.dead >= minCompact && b.dead >= b.live
+}
+
+// compact copies the records present into new slabs, in key order, and
+// rebuilds the hash and the tree over them (the store's write lock held,
+// no transaction in progress: the undo log names records by where they
+// are). Values returned before stay as they were: old slabs are dropped,
+// not reused.
+func (b *memBucket) compact() {
+	b.sync()
+	refs := make([]ref, 0, b.tree.Len())
+	nb := &memBucket{m: b.m}
+	b.tree.Ascend(func(r ref) bool {
+		refs = append(refs, nb.append(b.key(r), b.value(r)))
+		return true
+	})
+	// The last slab's room is not dead (yet): counted so, it could be as
+	// much as what is live, and the next write would compact again.
+	b.slabs, b.live, b.dead = nb.slabs, nb.live, 0
+	b.byHash, b.n = nil, 0
+	b.tree.Clear(false)
+	for _, r := range refs {
+		b.index(b.key(r), r)
+		b.tree.ReplaceOrInsert(r)
+	}
+}
+
+// seek registers key as what the probeRef it returns names, until unseek.
+func (b *memBucket) seek(key []byte) ref {
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	if b.probes == nil {
+		b.probes = map[uint64][]byte{}
+	}
+	b.probeSeq++
+	b.probes[b.probeSeq] = key
+	return probeRef | b.probeSeq
+}
+
+func (b *memBucket) unseek(r ref) {
+	b.probeMu.Lock()
+	delete(b.probes, r&^probeRef)
+	b.probeMu.Unlock()
+}
+
 // NewMem returns an empty in-memory store.
 func NewMem() *Mem {
-	m := &Mem{buckets: map[string]*memBucket{}}
+	m := &Mem{buckets: map[string]*memBucket{}, seed: maphash.MakeSeed(), hashMask: ^uint64(0)}
 	m.ro = memTx{m: m}
 	m.rw = memTx{m: m, writable: true}
 	return m
@@ -192,17 +454,26 @@ func (m *Mem) Update(fn func(Tx) error) (err error) {
 	}
 	tx := &m.rw
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		if p != nil {
 			tx.rollback()
-			panic(p)
 		}
-		// Kept for the next Update, without the old values it points to,
-		// unless a large transaction grew it.
+		// Compaction moves records: only between transactions, when no
+		// undo log names them.
+		for _, u := range tx.log {
+			if u.b.wantsCompaction() {
+				u.b.compact()
+			}
+		}
+		// Kept for the next Update, unless a large transaction grew it.
 		if cap(tx.log) > 64 {
 			tx.log = nil
 		}
 		clear(tx.log)
 		tx.log = tx.log[:0]
+		if p != nil {
+			panic(p)
+		}
 	}()
 	if err = fn(tx); err != nil {
 		tx.rollback()
@@ -222,12 +493,12 @@ func (m *Mem) Close() error {
 	return nil
 }
 
-// undo is how to restore a key a transaction wrote: its old entry, if it
-// existed, or no entry.
+// undo is how to restore a key a transaction wrote: its old record, if it
+// existed, or no record. The key is rec's: the record written, or deleted.
 type undo struct {
-	bucket  string
-	key     []byte
-	old     memEntry
+	b       *memBucket
+	rec     ref
+	old     ref
 	existed bool
 }
 
@@ -271,8 +542,8 @@ func (t *memTx) Get(bucket string, key []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	if e, ok := b.byKey[string(key)]; ok {
-		return e.value()
+	if r, ok := b.find(key); ok {
+		return b.value(r)
 	}
 	return nil
 }
@@ -287,17 +558,16 @@ func (t *memTx) Put(bucket string, key, value []byte) error {
 	if len(value) > maxMemValue {
 		return errMemValueTooLarge
 	}
-	// Key and value in one allocation; the tree and the undo log share the
-	// key (nothing changes a stored key).
-	kv := make([]byte, len(key)+len(value))
-	copy(kv, key)
-	copy(kv[len(key):], value)
-	t.set(bucket, memEntry{p: unsafe.SliceData(kv), klen: uint32(len(key)), vlen: uint32(len(value))}, true)
+	b := t.bucket(bucket)
+	t.wrote(b)
+	r := b.append(key, value)
+	old, existed := b.put(key, r)
+	t.log = append(t.log, undo{b: b, rec: r, old: old, existed: existed})
 	return nil
 }
 
 // maxMemValue is the largest value a memory store keeps: bbolt's own limit
-// (and within memEntry's length).
+// (and within a record's length).
 const maxMemValue = 1<<31 - 2
 
 var errMemValueTooLarge = errors.New("kv: value too large")
@@ -306,40 +576,33 @@ func (t *memTx) Delete(bucket string, key []byte) error {
 	if !t.writable {
 		return ErrReadOnly
 	}
-	t.set(bucket, probe(slices.Clone(key)), false)
+	b := t.m.buckets[bucket]
+	if b == nil {
+		return nil
+	}
+	t.wrote(b)
+	if old, existed := b.delete(key); existed {
+		t.log = append(t.log, undo{b: b, rec: old, old: old, existed: true})
+	}
 	return nil
 }
 
-// set writes e (present) or removes e's key (!present), logging the old
-// state. e is the caller's to give: set keeps it.
-func (t *memTx) set(bucket string, e memEntry, present bool) {
-	b := t.bucket(bucket, present)
-	if b == nil {
-		return
-	}
-	// Every write, also one rolled back later: a version that changes
-	// when nothing did costs a cache a read, one that stayed would serve
-	// a stale answer.
+// wrote counts a write to b. Every write, also one rolled back later or
+// one that deletes nothing: a version that changes when nothing did costs
+// a cache a read, one that stayed would serve a stale answer.
+func (t *memTx) wrote(b *memBucket) {
 	t.m.writes++
 	b.version = t.m.writes + 1 // above an absent bucket's 1
-	var old memEntry
-	var existed bool
-	if present {
-		old, existed = b.put(e)
-	} else {
-		old, existed = b.delete(e.key())
-	}
 	if t.log == nil {
 		t.log = make([]undo, 0, 8) // most transactions write a few keys: one allocation, kept (Mem.rw)
 	}
-	t.log = append(t.log, undo{bucket: bucket, key: e.key(), old: old, existed: existed})
 }
 
-// bucket returns a bucket, creating it when create is set.
-func (t *memTx) bucket(bucket string, create bool) *memBucket {
+// bucket returns a bucket, creating it if needed.
+func (t *memTx) bucket(bucket string) *memBucket {
 	b := t.m.buckets[bucket]
-	if b == nil && create {
-		b = newMemBucket()
+	if b == nil {
+		b = newMemBucket(t.m)
 		t.m.buckets[bucket] = b
 	}
 	return b
@@ -348,16 +611,12 @@ func (t *memTx) bucket(bucket string, create bool) *memBucket {
 func (t *memTx) rollback() {
 	for i := len(t.log) - 1; i >= 0; i-- {
 		u := t.log[i]
-		b := t.bucket(u.bucket, u.existed)
-		switch {
-		case u.existed:
-			b.put(u.old)
-		case b != nil:
-			b.delete(u.key)
+		if u.existed {
+			u.b.restore(u.b.key(u.rec), u.old)
+		} else {
+			u.b.delete(u.b.key(u.rec))
 		}
 	}
-	clear(t.log)
-	t.log = t.log[:0]
 }
 
 func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
@@ -369,9 +628,12 @@ func (t *memTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) b
 	if bytes.Compare(start, prefix) > 0 {
 		seek = start
 	}
-	b.ordered().AscendGreaterOrEqual(probe(seek), func(e memEntry) bool {
-		k := e.key()
-		return bytes.HasPrefix(k, prefix) && fn(k, e.value())
+	tree := b.ordered()
+	from := b.seek(seek)
+	defer b.unseek(from)
+	tree.AscendGreaterOrEqual(from, func(r ref) bool {
+		k := b.key(r)
+		return bytes.HasPrefix(k, prefix) && fn(k, b.value(r))
 	})
 	return nil
 }
