@@ -107,10 +107,11 @@ type call struct {
 	resources []core.Resource
 	resource  [1]core.Resource // resources' array when there is one
 
-	headers   [3]string // the values of the answer's three headers (ServeHTTP)
-	requestID [36]byte  // headers[0]'s bytes
-	length    [20]byte  // headers[2]'s bytes
-	input     inputBuf  // the request's input (readInputInto)
+	headers   [3]string   // the values of the answer's three headers (ServeHTTP)
+	requestID [36]byte    // headers[0]'s bytes
+	length    [20]byte    // headers[2]'s bytes
+	input     inputBuf    // the request's input (readInputInto)
+	echo      echoLiteral // a string of the input the answer repeats, copied as the request wrote it
 }
 
 type opFunc func(c *call, in *input) (any, error)
@@ -239,7 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var b []byte
 	if enc, ok := out.(encoder); ok {
-		jw, ok := encodeResponse(enc)
+		jw, ok := encodeResponse(enc, c.echo)
 		defer jw.release()
 		if ok {
 			b = jw.b
