@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/berth-dev/berth/core"
@@ -346,15 +347,22 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if len(bytes.TrimSpace(in.body)) == 0 {
 		in.body = []byte("{}")
 	}
-	if err := checkText(in.body); err != nil {
-		return newError("SerializationException", "%v", err)
+	if !utf8.Valid(in.body) {
+		return newError("SerializationException", "%v", errNotUTF8)
 	}
+	// A reader that takes the body has unescaped every escape in it (an
+	// escape is only ever in a string, and it reads them all) and declines
+	// an unpaired surrogate: the body's escapes need checking only on the
+	// document path.
 	if member == "" && spec.read != nil && in.reader != nil {
 		*in.reader = bodyReader{docParser: docParser{b: in.body}}
 		if typed, ok := spec.read(in.reader); ok {
 			in.typed = typed
 			return nil
 		}
+	}
+	if err := checkText(in.body); err != nil {
+		return newError("SerializationException", "%v", err)
 	}
 	return in.readDocument(spec, member)
 }

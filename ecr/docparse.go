@@ -350,7 +350,8 @@ func (p *docParser) escaped(start int) (string, bool) {
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
-				// The low half must follow (checkText made sure of it).
+				// The low half must follow: a lone half is declined
+				// (the document path's checkText words its error).
 				if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
 					return "", false
 				}
