@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // untypedImage is a fresh image whose manifest names no mediaType of its
@@ -32,7 +34,7 @@ func TestARememberedManifestAnswersOnlyForTheTypeItWasParsedWith(t *testing.T) {
 		}
 		push("a", MediaTypeDockerManifest)
 		push("b", MediaTypeDockerManifest) // pushed again: remembered
-		if _, ok := parsedManifests.get(digestOf("sha256", img.body), MediaTypeDockerManifest); !ok {
+		if _, ok := parsedManifests.get(img.body, MediaTypeDockerManifest); !ok {
 			t.Fatal("a manifest pushed again was not remembered")
 		}
 		if got := push("c", MediaTypeDockerManifest); got.MediaType != MediaTypeDockerManifest {
@@ -57,7 +59,7 @@ func TestARememberedManifestIsStillJudgedForItsMediaType(t *testing.T) {
 			_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: tag, Body: img.body})
 			must(t, err, "push "+tag)
 		}
-		if _, ok := parsedManifests.get(digestOf("sha256", img.body), ""); !ok {
+		if _, ok := parsedManifests.get(img.body, ""); !ok {
 			t.Fatal("not remembered: the test proves nothing")
 		}
 		_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: "d", Body: img.body, RequireMediaType: true})
@@ -95,7 +97,7 @@ func TestPushesLeaveARememberedManifestAsParsed(t *testing.T) {
 			_, err := f.r.PutManifest(bg, regA, "app", PutManifestInput{Reference: tag, ContentType: MediaTypeOCIManifest, Body: img.body})
 			must(t, err, "push "+tag)
 		}
-		p, ok := parsedManifests.get(digestOf("sha256", img.body), MediaTypeOCIManifest)
+		p, ok := parsedManifests.get(img.body, MediaTypeOCIManifest)
 		if !ok {
 			t.Fatal("not remembered")
 		}
@@ -120,15 +122,49 @@ func TestManifestMemoIsBounded(t *testing.T) {
 	if len(mm.byKey) != memoSlots {
 		t.Fatalf("%d entries, want %d", len(mm.byKey), memoSlots)
 	}
-	if _, ok := mm.get(digestOf("sha256", []byte("0")), ""); ok {
+	if _, ok := mm.get([]byte("0"), ""); ok {
 		t.Fatal("the oldest entry was kept")
 	}
-	if _, ok := mm.get(digestOf("sha256", []byte(itoa(memoSlots+9))), ""); !ok {
+	if _, ok := mm.get([]byte(itoa(memoSlots+9)), ""); !ok {
 		t.Fatal("the newest entry was dropped")
 	}
 	big := make([]byte, memoMaxBody+1)
 	mm.put(digestOf("sha256", big), "", big, m)
-	if _, ok := mm.get(digestOf("sha256", big), ""); ok {
+	if _, ok := mm.get(big, ""); ok {
 		t.Fatal("a body over memoMaxBody was kept")
+	}
+}
+
+// A manifest pushed again is found by its bytes, without hashing them with
+// SHA-256 again (the hex digest digestOf makes is an allocation, so none
+// means no hash), and answers with the digest of its first push.
+func TestARememberedManifestIsFoundWithoutHashingItAgain(t *testing.T) {
+	body := []byte(`{"schemaVersion":2,"mediaType":"` + MediaTypeOCIManifest + `","annotations":{"test":"found without hashing"}}`)
+	dg := digestOf("sha256", body)
+	parsedManifests.put(dg, "", body, &parsedManifest{})
+	view := bytes.Clone(body) // the same bytes elsewhere, as a new request holds them
+	var got digest.Digest
+	var p *parsedManifest
+	if allocs := testing.AllocsPerRun(100, func() { got, p = memoLookup(view, "") }); allocs != 0 {
+		t.Fatalf("looking up a remembered manifest: %v allocations, want none (no SHA-256)", allocs)
+	}
+	if p == nil || got != dg {
+		t.Fatalf("memoLookup: %v, %v; want the entry and %s", got, p, dg)
+	}
+}
+
+// An entry answers only for its own bytes: another body that lands on its
+// hash key is not taken for it.
+func TestARememberedManifestAnswersOnlyForItsOwnBytes(t *testing.T) {
+	var mm manifestMemo
+	a, b := []byte(`{"a":1}`), []byte(`{"b":2}`)
+	mm.put(digestOf("sha256", a), "", a, &parsedManifest{})
+	// b's key made to point at a's entry: a hash collision, forced.
+	mm.byKey[memoKeyOf(b, "")] = mm.byKey[memoKeyOf(a, "")]
+	if _, ok := mm.get(b, ""); ok {
+		t.Fatal("an entry answered for a body that is not its own")
+	}
+	if p, ok := mm.get(a, ""); !ok || p.dg != digestOf("sha256", a) {
+		t.Fatal("the entry no longer answers for its own body")
 	}
 }

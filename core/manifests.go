@@ -385,7 +385,7 @@ func (r *Registry) storeManifestTx(ctx context.Context, tx kv.Tx, reg RegistryID
 	prevRec := recordPart(tx.Get(bManifests, keys.item(string(dg))))
 	existed := prevRec != nil
 	if existed {
-		if err := decodeRecord(prevRec, &old); err != nil {
+		if err := decodePushedRecord(prevRec, &old); err != nil {
 			return stored{}, corrupt("image", itemKey(reg, repo, string(dg)), err) // a record that cannot be read is never silently replaced
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/berth-dev/berth/core"
@@ -107,10 +108,11 @@ type call struct {
 	resources []core.Resource
 	resource  [1]core.Resource // resources' array when there is one
 
-	headers   [3]string // the values of the answer's three headers (ServeHTTP)
-	requestID [36]byte  // headers[0]'s bytes
-	length    [20]byte  // headers[2]'s bytes
-	input     inputBuf  // the request's input (readInputInto)
+	headers   [3]string   // the values of the answer's three headers (ServeHTTP)
+	requestID [36]byte    // headers[0]'s bytes
+	length    [20]byte    // headers[2]'s bytes
+	input     inputBuf    // the request's input (readInputInto)
+	echo      echoLiteral // a string of the input the answer repeats, copied as the request wrote it
 }
 
 type opFunc func(c *call, in *input) (any, error)
@@ -239,7 +241,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var b []byte
 	if enc, ok := out.(encoder); ok {
-		jw, ok := encodeResponse(enc)
+		jw, ok := encodeResponse(enc, c.echo)
 		defer jw.release()
 		if ok {
 			b = jw.b
@@ -345,15 +347,22 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 	if len(bytes.TrimSpace(in.body)) == 0 {
 		in.body = []byte("{}")
 	}
-	if err := checkText(in.body); err != nil {
-		return newError("SerializationException", "%v", err)
+	if !utf8.Valid(in.body) {
+		return newError("SerializationException", "%v", errNotUTF8)
 	}
+	// A reader that takes the body has unescaped every escape in it (an
+	// escape is only ever in a string, and it reads them all) and declines
+	// an unpaired surrogate: the body's escapes need checking only on the
+	// document path.
 	if member == "" && spec.read != nil && in.reader != nil {
 		*in.reader = bodyReader{docParser: docParser{b: in.body}}
 		if typed, ok := spec.read(in.reader); ok {
 			in.typed = typed
 			return nil
 		}
+	}
+	if err := checkText(in.body); err != nil {
+		return newError("SerializationException", "%v", err)
 	}
 	return in.readDocument(spec, member)
 }

@@ -30,6 +30,11 @@ func parseDoc(b []byte) (any, bool) {
 type docParser struct {
 	b []byte
 	i int
+	// echo is the last escaped string read, when its literal in b is
+	// written exactly as jsonw.str writes the string: an answer that echoes
+	// it copies the literal instead of escaping the string again (PutImage
+	// echoes its manifest, where that was ≈ 5% of a call's instructions).
+	echo echoLiteral
 }
 
 // maxDocDepth is far below encoding/json's limit: deeper documents are
@@ -244,6 +249,15 @@ func (p *docParser) str() (string, bool) {
 	return "", false
 }
 
+// echoPlain says which bytes jsonw.str writes as they are: ASCII but the
+// quote, the backslash, control characters and <, > and &.
+var echoPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = plainByte[c]
+	}
+	return t
+}()
+
 // plainInString says which bytes a string holds as they are: all but the
 // closing quote, a backslash and control characters.
 var plainInString = func() (t [256]bool) {
@@ -266,11 +280,24 @@ func (p *docParser) escaped(start int) (string, bool) {
 	// of it unused is copied out before it is handed over.
 	out := make([]byte, 0, len(b)-start)
 	out = append(out, b[start:p.i]...)
+	// Whether the literal is the string as jsonw.str writes it: runs are
+	// read in echoPlain's bytes first, so that judging costs nothing per
+	// byte until one that str writes otherwise.
+	echo := true
+	for _, c := range b[start:p.i] {
+		echo = echo && echoPlain[c]
+	}
 	i := p.i
 	for i < len(b) {
 		run := i
-		for run < len(b) && plainInString[b[run]] {
+		for run < len(b) && echoPlain[b[run]] {
 			run++
+		}
+		if run < len(b) && plainInString[b[run]] {
+			echo = false
+			for run < len(b) && plainInString[b[run]] {
+				run++
+			}
 		}
 		out = append(out, b[i:run]...)
 		if i = run; i >= len(b) {
@@ -279,11 +306,17 @@ func (p *docParser) escaped(start int) (string, bool) {
 		switch c := b[i]; {
 		case c == '"':
 			p.i = i + 1
+			var s string
 			if cap(out)-len(out) > 64 {
-				return string(out), true
+				s = string(out)
+			} else {
+				// out is never written again: the string may share it.
+				s = unsafe.String(unsafe.SliceData(out), len(out))
 			}
-			// out is never written again: the string may share it.
-			return unsafe.String(unsafe.SliceData(out), len(out)), true
+			if echo {
+				p.echo = echoLiteral{s: s, literal: b[start-1 : i+1]}
+			}
+			return s, true
 		case c < 0x20:
 			return "", false
 		}
@@ -292,6 +325,11 @@ func (p *docParser) escaped(start int) (string, bool) {
 		}
 		e := b[i+1]
 		i += 2
+		switch e {
+		case '"', '\\', 'b', 'f', 'n', 'r', 't':
+		default:
+			echo = false // str writes '/' as it is, and a \u escape in its own way
+		}
 		switch e {
 		case '"', '\\', '/':
 			out = append(out, e)
@@ -312,7 +350,8 @@ func (p *docParser) escaped(start int) (string, bool) {
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
-				// The low half must follow (checkText made sure of it).
+				// The low half must follow: a lone half is declined
+				// (the document path's checkText words its error).
 				if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
 					return "", false
 				}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Responses are encoded by the generated encodeJSON methods rather than by
@@ -20,6 +21,16 @@ import (
 type jsonw struct {
 	b      []byte
 	failed bool
+	echo   echoLiteral // a string of the request the answer may repeat
+}
+
+// echoLiteral is a string read from a request and its literal there, quotes
+// included, which is what str writes for that string (docParser.echo). str
+// copies the literal for that very string (the same bytes in memory: an
+// answer repeating what the request said), not for an equal one elsewhere.
+type echoLiteral struct {
+	s       string
+	literal []byte
 }
 
 // encoder is what every generated structure has.
@@ -28,12 +39,14 @@ type encoder interface{ encodeJSON(*jsonw) }
 var jsonBuffers = sync.Pool{New: func() any { return &jsonw{b: make([]byte, 0, 1024)} }}
 
 // encodeResponse encodes v with its generated encoder into a pooled buffer;
-// ok is false when it holds a value encoding/json refuses. Call release
+// ok is false when it holds a value encoding/json refuses. echo, when set,
+// is a string of the request the answer repeats (echoLiteral). Call release
 // once the bytes are written.
-func encodeResponse(v encoder) (w *jsonw, ok bool) {
+func encodeResponse(v encoder, echo echoLiteral) (w *jsonw, ok bool) {
 	w = jsonBuffers.Get().(*jsonw)
-	w.b, w.failed = w.b[:0], false
+	w.b, w.failed, w.echo = w.b[:0], false, echo
 	v.encodeJSON(w)
+	w.echo = echoLiteral{} // the pool keeps no request's bytes
 	return w, !w.failed
 }
 
@@ -79,6 +92,10 @@ func (w *jsonw) blob(b []byte) {
 // str is encoding/json's string encoding with HTML escaping: <, > and &,
 // control characters, invalid UTF-8 (as U+FFFD), U+2028 and U+2029 escaped.
 func (w *jsonw) str(s string) {
+	if len(s) != 0 && len(s) == len(w.echo.s) && unsafe.StringData(s) == unsafe.StringData(w.echo.s) {
+		w.b = append(w.b, w.echo.literal...)
+		return
+	}
 	const hex = "0123456789abcdef"
 	b := append(w.b, '"')
 	start := 0

@@ -28,7 +28,7 @@ func TestGeneratedEncodersMatchEncodingJSON(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: json.Marshal: %v", typ.Name(), err)
 			}
-			w, ok := encodeResponse(v.Interface().(encoder))
+			w, ok := encodeResponse(v.Interface().(encoder), echoLiteral{})
 			if !ok || !bytes.Equal(w.b, want) {
 				t.Fatalf("%s (ok %v):\n got %s\nwant %s", typ.Name(), ok, w.b, want)
 			}
@@ -45,7 +45,7 @@ func TestGeneratedEncoderRefusesWhatEncodingJSONRefuses(t *testing.T) {
 		if _, err := json.Marshal(v); err == nil {
 			t.Fatalf("json.Marshal(%v) succeeded", f)
 		}
-		if w, ok := encodeResponse(v); ok {
+		if w, ok := encodeResponse(v, echoLiteral{}); ok {
 			t.Errorf("%v encoded as %s", f, w.b)
 		}
 	}

@@ -14,7 +14,8 @@ package ecr
 // FuzzReadJSON hold the two paths to that.
 
 // bodyReader reads one body for the generated readers. Strings are read as
-// the document parser reads them (the body was checked by checkText first).
+// the document parser reads them (the body was checked to be UTF-8; an
+// unpaired surrogate escape is declined, and the document path words it).
 type bodyReader struct {
 	docParser
 	bad bool // next met something other than a separator or the end

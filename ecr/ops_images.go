@@ -55,6 +55,7 @@ func (h *Handler) putImage(c *call, in *PutImageRequest) (*PutImageResponse, err
 	out.img = Image{RegistryId: reg.Account, RepositoryName: in.RepositoryName, ImageId: &out.id,
 		ImageManifest: in.ImageManifest, ImageManifestMediaType: m.MediaType}
 	out.resp.Image = &out.img
+	c.echo = c.input.reader.echo // the manifest's literal, when the reader found it written as the answer writes it
 	return &out.resp, nil
 }
 
