@@ -361,7 +361,7 @@ func (in *input) decode(spec operationSpec, member string) *awsError {
 			return nil
 		}
 	}
-	if err := checkText(in.body); err != nil {
+	if err := checkEscapes(in.body); err != nil { // UTF-8 is checked above
 		return newError("SerializationException", "%v", err)
 	}
 	return in.readDocument(spec, member)

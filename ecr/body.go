@@ -138,6 +138,12 @@ func checkText(b []byte) error {
 	if !utf8.Valid(b) {
 		return errNotUTF8
 	}
+	return checkEscapes(b)
+}
+
+// checkEscapes is checkText's part after the UTF-8 check: no escape of half
+// a surrogate pair.
+func checkEscapes(b []byte) error {
 	// Escapes: a backslash outside a string is a syntax error the decoder
 	// reports, so every one here starts an escape.
 	for i := 0; ; {
