@@ -94,6 +94,9 @@ func (p pieces) size() int64 {
 const (
 	minPiece = 512
 	maxPiece = 8 << 20
+	// mapPiece is the smallest piece mapped ahead of what is written into
+	// it (mapAhead): for a smaller one it is not worth the system calls.
+	mapPiece = 1 << 20
 )
 
 func (s *Mem) Stat(d digest.Digest) (int64, error) {
@@ -271,8 +274,9 @@ type memUpload struct {
 	n  int64  // their length
 	// one is where p starts, so that a small blob's one piece costs no
 	// allocation for the list of pieces.
-	one [1][]byte
-	h   hash.Hash
+	one    [1][]byte
+	mapped int // how much of the last piece is mapped (spare)
+	h      hash.Hash
 	// Where the upload was created or last resumed, and its hash there: a
 	// Truncate back to it (a refused chunk) hashes nothing again.
 	baseSize  int64
@@ -313,6 +317,7 @@ func (u *memUpload) Truncate(size int64) error {
 	}
 	clear(u.p[keep:])
 	u.p, u.n, u.h = u.p[:keep], size, h
+	u.mapped = 0 // the last piece may be another one now
 	return nil
 }
 
@@ -343,16 +348,21 @@ func (u *memUpload) Size() int64  { return u.n }
 func (u *memUpload) Close() error { return nil }
 
 // spare returns the room left in the last piece, adding a piece when there
-// is none; the caller extends the last piece by what it fills.
+// is none; the caller extends the last piece by what it fills. A large
+// piece's memory is mapped ahead of what is written into it (mapAhead).
 func (u *memUpload) spare() []byte {
-	if k := len(u.p); k > 0 {
-		if last := u.p[k-1]; len(last) < cap(last) {
-			return last[len(last):cap(last)]
+	if k := len(u.p); k == 0 || len(u.p[k-1]) == cap(u.p[k-1]) {
+		b := make([]byte, 0, min(max(u.n, minPiece), maxPiece))
+		if cap(b) >= mapPiece {
+			adviseHuge(b[:cap(b)])
 		}
+		u.p, u.mapped = append(u.p, b), 0
 	}
-	u.p = append(u.p, make([]byte, 0, min(max(u.n, minPiece), maxPiece)))
 	last := u.p[len(u.p)-1]
-	return last[:cap(last)]
+	if cap(last) >= mapPiece && len(last) >= u.mapped {
+		u.mapped = mapAhead(last[:cap(last)], len(last))
+	}
+	return last[len(last):cap(last)]
 }
 
 // filled extends the last piece by k bytes written into its spare room, and
