@@ -94,9 +94,7 @@ func (p pieces) size() int64 {
 const (
 	minPiece = 512
 	maxPiece = 8 << 20
-	// mapPiece is the smallest piece mapped ahead of what is written into
-	// it (mapAhead): for a smaller one it is not worth the system calls.
-	mapPiece = 1 << 20
+	hugePage = 2 << 20 // the size of an x86-64 huge page (adviseHuge)
 )
 
 func (s *Mem) Stat(d digest.Digest) (int64, error) {
@@ -274,9 +272,8 @@ type memUpload struct {
 	n  int64  // their length
 	// one is where p starts, so that a small blob's one piece costs no
 	// allocation for the list of pieces.
-	one    [1][]byte
-	mapped int // how much of the last piece is mapped (spare)
-	h      hash.Hash
+	one [1][]byte
+	h   hash.Hash
 	// Where the upload was created or last resumed, and its hash there: a
 	// Truncate back to it (a refused chunk) hashes nothing again.
 	baseSize  int64
@@ -317,7 +314,6 @@ func (u *memUpload) Truncate(size int64) error {
 	}
 	clear(u.p[keep:])
 	u.p, u.n, u.h = u.p[:keep], size, h
-	u.mapped = 0 // the last piece may be another one now
 	return nil
 }
 
@@ -348,20 +344,17 @@ func (u *memUpload) Size() int64  { return u.n }
 func (u *memUpload) Close() error { return nil }
 
 // spare returns the room left in the last piece, adding a piece when there
-// is none; the caller extends the last piece by what it fills. A large
-// piece's memory is mapped ahead of what is written into it (mapAhead).
+// is none; the caller extends the last piece by what it fills. A large piece
+// asks for huge pages before it is written (adviseHuge).
 func (u *memUpload) spare() []byte {
 	if k := len(u.p); k == 0 || len(u.p[k-1]) == cap(u.p[k-1]) {
 		b := make([]byte, 0, min(max(u.n, minPiece), maxPiece))
-		if cap(b) >= mapPiece {
-			adviseHuge(b[:cap(b)])
+		if cap(b) >= 2*hugePage {
+			adviseHuge(b[:cap(b)]) // which then covers at least one
 		}
-		u.p, u.mapped = append(u.p, b), 0
+		u.p = append(u.p, b)
 	}
 	last := u.p[len(u.p)-1]
-	if cap(last) >= mapPiece && len(last) >= u.mapped {
-		u.mapped = mapAhead(last[:cap(last)], len(last))
-	}
 	return last[len(last):cap(last)]
 }
 
