@@ -9,4 +9,4 @@ import (
 var MapWindow = &mapWindow
 
 // DirectWrites is what ServeContent copies a blob's bytes into.
-func DirectWrites(w http.ResponseWriter) io.ReaderFrom { return directWrites{w} }
+func DirectWrites(w http.ResponseWriter) io.ReaderFrom { return directWrites{w, true} }

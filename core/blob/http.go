@@ -28,7 +28,8 @@ func ServeContent(w http.ResponseWriter, r *http.Request, rd Reader) {
 			}
 		}
 	}
-	http.ServeContent(directWrites{w}, r, "", time.Time{}, Seeker(rd))
+	_, memFile := rd.(memFileReader)
+	http.ServeContent(directWrites{w, !memFile}, r, "", time.Time{}, Seeker(rd))
 }
 
 // minMapped is the least a response writes from a mapping of its file
@@ -52,7 +53,13 @@ type inMemory interface {
 // (and one system call) at a time; a large file from a mapping of it
 // (writeMapped). Anything else, a small file above all (sendfile), is the
 // wrapped writer's to copy.
-type directWrites struct{ http.ResponseWriter }
+type directWrites struct {
+	http.ResponseWriter
+	// mapFiles is false for a memory store's file: sendfile sends its pages
+	// cheaper than a mapping, which faults them in 64 KiB at a time (4 x
+	// 100 MiB pulls: 0.09-0.10 s of CPU, against 0.26 s mapped).
+	mapFiles bool
+}
 
 func (w directWrites) ReadFrom(src io.Reader) (int64, error) {
 	if lr, ok := src.(*io.LimitedReader); ok {
@@ -64,7 +71,7 @@ func (w directWrites) ReadFrom(src io.Reader) (int64, error) {
 				return n, err
 			}
 		case *os.File:
-			if lr.N >= minMapped {
+			if w.mapFiles && lr.N >= minMapped {
 				if n, err, ok := writeMapped(w.ResponseWriter, r, lr.N); ok {
 					lr.N -= n
 					return n, err

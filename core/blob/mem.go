@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"unsafe"
@@ -21,8 +22,8 @@ import (
 // doubling copies the blob over and over and touches half as much memory
 // again (a 200 MiB push allocated 512 MiB, each page faulted in and zeroed,
 // and kept a 256 MiB slice). Pieces grow with the upload up to maxPiece, so
-// a small blob is one piece and a large one is a few dozen, each written
-// once and kept as it is.
+// a small blob is one piece; each is written once and kept as it is. From
+// memFileAt bytes on, an upload goes to a memory file instead (memfile.go).
 type Mem struct {
 	mu      sync.RWMutex
 	blobs   map[digest.Digest]memBlob
@@ -45,10 +46,14 @@ func NewMem() *Mem {
 // the bench's pushes was most of berth --memory's live heap.
 type memBlob struct {
 	one  []byte
-	more pieces // when not nil, the blob is these pieces (and one is nil)
+	more pieces   // when not nil, the blob is these pieces (and one is nil)
+	file *memFile // when not nil, the blob is this file's bytes (a large one)
 }
 
 func (b memBlob) size() int64 {
+	if b.file != nil {
+		return b.file.size
+	}
 	if b.more != nil {
 		return b.more.size()
 	}
@@ -112,6 +117,9 @@ func (s *Mem) Open(d digest.Digest) (Reader, error) {
 	b, ok := s.blobs[d]
 	if !ok {
 		return nil, ErrNotFound
+	}
+	if b.file != nil {
+		return b.file.open()
 	}
 	return b.reader(), nil
 }
@@ -202,6 +210,9 @@ func (r *memReader) Close() error { return nil }
 func (s *Mem) Delete(d digest.Digest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if b, ok := s.blobs[d]; ok && b.file != nil {
+		b.file.f.Close() // its open readers keep it
+	}
 	delete(s.blobs, d)
 	return nil
 }
@@ -278,6 +289,11 @@ type memUpload struct {
 	baseSize  int64
 	baseState []byte
 	sums      [2][sha256.Size]byte // Commit's (sumIs)
+	// From memFileAt bytes on, the upload is in a memory file (memfile.go),
+	// and p is nil; noFile tells that none could be made.
+	file   *os.File
+	fd     int
+	noFile bool
 }
 
 func (u *memUpload) Truncate(size int64) error {
@@ -291,6 +307,16 @@ func (u *memUpload) Truncate(size int64) error {
 	h, err := restoreHash(state)
 	if err != nil {
 		return err
+	}
+	if u.file != nil {
+		if err := u.file.Truncate(size); err != nil {
+			return err
+		}
+		if _, err := io.Copy(h, io.NewSectionReader(u.file, from, size-from)); err != nil {
+			return err
+		}
+		u.n, u.h = size, h
+		return nil
 	}
 	// Rehash what is kept after from, and cut the pieces at size.
 	var off int64
@@ -322,6 +348,9 @@ func (u *memUpload) SHA256() digest.Digest { return SHA256Digest(u.h) }
 func (u *memUpload) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("blob: negative offset")
+	}
+	if u.file != nil {
+		return u.file.ReadAt(p, off)
 	}
 	n := 0
 	for _, b := range u.p {
@@ -367,6 +396,15 @@ func (u *memUpload) filled(k int) {
 func (u *memUpload) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
+		if u.wantsFile() {
+			u.spill()
+		}
+		if u.file != nil {
+			if err := u.appendFile(p); err != nil {
+				return n - len(p), err
+			}
+			return n, nil
+		}
 		k := copy(u.spare(), p)
 		u.filled(k)
 		p = p[k:]
@@ -380,6 +418,13 @@ func (u *memUpload) Write(p []byte) (int, error) {
 func (u *memUpload) ReadFrom(r io.Reader) (int64, error) {
 	var n int64
 	for {
+		if u.wantsFile() {
+			u.spill()
+		}
+		if u.file != nil {
+			k, err := u.readFile(r)
+			return n + k, err
+		}
 		k, err := r.Read(u.spare())
 		if k > 0 {
 			u.filled(k)
@@ -403,23 +448,46 @@ func (u *memUpload) Commit(expected digest.Digest) (int64, error) {
 		if err := expected.Validate(); err != nil {
 			return 0, ErrDigestMismatch
 		}
-		if got, _ := digestOf(expected.Algorithm(), &memReader{p: u.p, size: u.n}); got != expected {
+		if got, _ := digestOf(expected.Algorithm(), u.reader()); got != expected {
 			return 0, ErrDigestMismatch
 		}
 	}
 	u.s.mu.Lock()
 	defer u.s.mu.Unlock()
 	if _, ok := u.s.blobs[expected]; !ok {
-		d, b := keep(expected, u.p, u.n) // the upload ends here, so its pieces can be kept
-		u.s.blobs[d] = b
+		if u.file != nil {
+			u.s.blobs[digest.Digest(strings.Clone(string(expected)))] = memBlob{file: &memFile{f: u.file, fd: u.fd, size: u.n}}
+			u.file = nil
+		} else {
+			d, b := keep(expected, u.p, u.n) // the upload ends here, so its pieces can be kept
+			u.s.blobs[d] = b
+		}
 	}
-	delete(u.s.uploads, u.id)
+	u.end()
 	return u.n, nil
+}
+
+// reader reads the upload's bytes so far.
+func (u *memUpload) reader() io.Reader {
+	if u.file != nil {
+		return io.NewSectionReader(u.file, 0, u.n)
+	}
+	return &memReader{p: u.p, size: u.n}
+}
+
+// end forgets the upload, and closes its memory file unless a blob took it;
+// the caller holds u.s.mu.
+func (u *memUpload) end() {
+	delete(u.s.uploads, u.id)
+	if u.file != nil {
+		u.file.Close()
+		u.file = nil
+	}
 }
 
 func (u *memUpload) Cancel() error {
 	u.s.mu.Lock()
 	defer u.s.mu.Unlock()
-	delete(u.s.uploads, u.id)
+	u.end()
 	return nil
 }
