@@ -33,6 +33,7 @@ type Bolt struct {
 	needCheckpoint bool
 	cpSize         int64 // bbolt's size (high water) at the last checkpoint
 	initialMmap    int64
+	cpEvery        int64
 	ws             writeSet
 	jpath          string
 
@@ -105,8 +106,9 @@ func OpenBolt(path string) (*Bolt, error) {
 }
 
 type boltConfig struct {
-	journal     bool
-	initialMmap int64
+	journal         bool
+	initialMmap     int64
+	checkpointEvery int64 // 0: the default, checkpointEvery
 }
 
 // defaultInitialMmap is bbolt's initial map (address space, not memory):
@@ -142,7 +144,10 @@ func openBolt(path string, cfg boltConfig) (*Bolt, error) {
 	if err != nil {
 		return fail(err)
 	}
-	b := &Bolt{db: db}
+	b := &Bolt{db: db, cpEvery: cfg.checkpointEvery}
+	if b.cpEvery == 0 {
+		b.cpEvery = checkpointEvery
+	}
 	if !cfg.journal {
 		return b, nil
 	}

@@ -229,7 +229,7 @@ func (b *Bolt) write(run func(Tx) error) (began bool, err error) {
 			if b.jerr != nil {
 				return b.jerr
 			}
-			if b.needCheckpoint || b.j.size() >= checkpointEvery || tx.Size()-b.cpSize >= checkpointEvery {
+			if b.needCheckpoint || b.j.size() >= b.cpEvery || tx.Size()-b.cpSize >= b.cpEvery {
 				if err := b.checkpoint(tx.Size()); err != nil {
 					return err
 				}
