@@ -507,3 +507,35 @@ func crashChild(dir string) {
 	}
 	wg.Wait()
 }
+
+// Close checkpoints and removes the journal: what it leaves is a plain
+// bbolt file holding every write, as an older binary (without the journal)
+// expects.
+func TestBoltCloseLeavesAPlainDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyWrites(t, b, []kvWrite{{"a", "k", "v"}}, true)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".journal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the journal is still there after Close: %v", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		if bk := tx.Bucket([]byte("a")); bk == nil || string(bk.Get([]byte("k"))) != "v" {
+			return errors.New("the write is not in the bbolt file")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
