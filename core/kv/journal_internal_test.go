@@ -82,18 +82,6 @@ func livePages(img []byte, ps int, meta []byte) map[uint64]bool {
 	return live
 }
 
-// newestMeta returns the meta page (of the two) with the higher txid.
-func newestMeta(metas []byte, ps int) []byte {
-	le := binary.LittleEndian
-	m0, m1 := metas[:ps], metas[ps:2*ps]
-	// txid: after the header (16), magic, version, pageSize, flags (16),
-	// root (16), freelist and pgid (16).
-	if le.Uint64(m1[64:]) > le.Uint64(m0[64:]) {
-		return m1
-	}
-	return m0
-}
-
 type kvWrite struct {
 	bucket, key, value string // value "": deleted
 }
@@ -537,5 +525,39 @@ func TestBoltCloseLeavesAPlainDatabase(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An older copy of the database file put back after a crash is not
+// "recovered" with the journal's meta pages, which would point into pages
+// it does not have: OpenBolt refuses it and says why.
+func TestBoltJournalRefusesAnOlderFileThanItsCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyWrites(t, b, []kvWrite{{"a", "k1", "v"}}, false)
+	b.checkpointNow(t)
+	older, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		applyWrites(t, b, []kvWrite{{"a", fmt.Sprintf("k%d", i+2), "v"}}, false)
+	}
+	b.checkpointNow(t)
+	applyWrites(t, b, []kvWrite{{"a", "last", "v"}}, false)
+	b.crash()
+	if err := os.WriteFile(path, older, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err = OpenBolt(path)
+	if err == nil {
+		b.Close()
+		t.Fatal("an older file than the journal's checkpoint was opened with the journal's meta pages")
+	}
+	if !strings.Contains(err.Error(), "older than the checkpoint") {
+		t.Fatalf("error %q does not say why", err)
 	}
 }

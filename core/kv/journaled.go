@@ -2,8 +2,10 @@ package kv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"time"
@@ -92,6 +94,20 @@ func recoverMetas(path, jpath string) (*journal, error) {
 	have := make([]byte, len(metas))
 	if _, err := f.ReadAt(have, 0); err == nil && bytes.Equal(have, metas) {
 		return j, nil // a clean stop, or recovered already
+	}
+	// Meta pages only move forward: after a crash the file holds one of
+	// txid C or later, or only torn ones. Valid ones all older than C mean
+	// the file was replaced (an older copy restored): C's meta pages would
+	// point into pages it does not have.
+	ps := len(metas) / 2
+	if cTx, ok := metaTxid(newestMeta(metas, ps)); ok {
+		t0, ok0 := metaTxid(have[:ps])
+		t1, ok1 := metaTxid(have[ps:])
+		if (ok0 || ok1) && (!ok0 || t0 < cTx) && (!ok1 || t1 < cTx) {
+			j.close()
+			return nil, fmt.Errorf("kv: %s is older than the checkpoint its journal %s holds (replaced by an older copy?): "+
+				"move the journal away to open the file as it is", path, jpath)
+		}
 	}
 	if _, err := f.WriteAt(metas, 0); err != nil {
 		j.close()
@@ -332,4 +348,31 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// metaTxid reads a bbolt meta page's txid, if the page is a valid meta page
+// (bbolt's layout: after the 16-byte page header, magic, version, page
+// size, flags, root bucket, freelist, high water, txid, then an FNV-64a
+// checksum of what precedes it).
+func metaTxid(page []byte) (uint64, bool) {
+	le := binary.LittleEndian
+	if len(page) < 80 || le.Uint32(page[16:]) != 0xED0CDAED || le.Uint32(page[20:]) != 2 {
+		return 0, false
+	}
+	h := fnv.New64a()
+	h.Write(page[16:72])
+	if h.Sum64() != le.Uint64(page[72:]) {
+		return 0, false
+	}
+	return le.Uint64(page[64:]), true
+}
+
+// newestMeta returns the meta page (of the two) with the higher txid.
+func newestMeta(metas []byte, ps int) []byte {
+	t0, _ := metaTxid(metas[:ps])
+	t1, _ := metaTxid(metas[ps : 2*ps])
+	if t1 > t0 {
+		return metas[ps : 2*ps]
+	}
+	return metas[:ps]
 }
