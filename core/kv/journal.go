@@ -56,6 +56,10 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+const zeroBlockSize = 4096
+
+var zeroBlock [zeroBlockSize]byte
+
 // errBadRecord is a record whose checksum holds but whose writes cannot be
 // decoded: not something a crash leaves.
 var errBadRecord = errors.New("kv: journal record invalid")
@@ -206,16 +210,24 @@ func (j *journal) append(ws *writeSet) (int64, error) {
 	copy(b[recordHead:], ws.buf)
 	le.PutUint32(b[4:], crc32.Update(crc32.Checksum(b[8:recordHead], castagnoli), castagnoli, ws.buf))
 	at := j.end
-	if end := at + int64(total); end > j.zeroedTo {
-		// Past the zeroed region: write zeros to a chunk's end with the
-		// record, so the next appends land on written blocks.
-		to := roundUp(end, journalChunk)
-		b = append(b, make([]byte, to-end)...)
-		j.buf = b[:0]
-		j.zeroedTo = to
-	}
 	if _, err := j.f.WriteAt(b, at); err != nil {
 		return at, err
+	}
+	if end := at + int64(total); end > j.zeroedTo {
+		// Past the zeroed region: write zeros to a chunk's end, so the
+		// next appends land on written blocks. A block per write: zeros
+		// written at once land in large page-cache folios (2 MiB on the
+		// bench machine's kernel, 6.18), and each later append would
+		// dirty a whole folio, which its fdatasync then writes back —
+		// measured with 900-byte appends: 2 MiB written per append, 4 KiB
+		// with block-sized writes.
+		to := roundUp(end, journalChunk)
+		for off := roundUp(end, zeroBlockSize); off < to; off += zeroBlockSize {
+			if _, err := j.f.WriteAt(zeroBlock[:], off); err != nil {
+				return at, err
+			}
+		}
+		j.zeroedTo = to
 	}
 	if err := fdatasync(j.f); err != nil {
 		return at, err
