@@ -13,10 +13,31 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Bolt is a Store backed by a bbolt database file. Every commit is synced
-// (fdatasync) before Update or Batch returns.
+// Bolt is a Store backed by a bbolt database file and its write-ahead
+// journal (see journaled): every commit is durable before Update or Batch
+// returns.
 type Bolt struct {
 	db *bolt.DB
+
+	// wmu serializes write transactions with the journal's appends and
+	// checkpoints; what follows is only touched under it (or at open).
+	wmu  sync.Mutex
+	j    *journal // nil: bbolt syncs every commit itself
+	jerr error    // a journal write that failed: writes fail from then on
+	dbf  *os.File // the bbolt file, read for its meta pages at a checkpoint
+	// pin is a read transaction at the last checkpoint's state: while it
+	// is open, bbolt reuses no page live in that state.
+	pin *bolt.Tx
+	// needCheckpoint: the next write transaction checkpoints before it
+	// commits (the pin was let go, or a checkpoint failed half way).
+	needCheckpoint bool
+	cpSize         int64 // bbolt's size (high water) at the last checkpoint
+	initialMmap    int64
+	cpEvery        int64
+	ws             writeSet
+	jpath          string
+
+	checkpoints atomic.Int64
 
 	// Group commit (Batch): calls queue up while a commit is in progress,
 	// and the next leader commits them all in one transaction.
@@ -76,10 +97,42 @@ var (
 	errAlone = errors.New("kv: run alone")
 )
 
-// OpenBolt opens (creating if needed) the database at path. It fails fast if
-// another process holds the file, rather than blocking forever.
+// OpenBolt opens (creating if needed) the database at path, with its
+// journal at path+".journal", recovering what a crash left (see journaled).
+// It fails fast if another process holds the file, rather than blocking
+// forever.
 func OpenBolt(path string) (*Bolt, error) {
+	return openBolt(path, boltConfig{journal: true, initialMmap: defaultInitialMmap})
+}
+
+type boltConfig struct {
+	journal         bool
+	initialMmap     int64
+	checkpointEvery int64 // 0: the default, checkpointEvery
+}
+
+// defaultInitialMmap is bbolt's initial map (address space, not memory):
+// while it holds the file, journaled commits need no remap (see guardRemap).
+const defaultInitialMmap = 1 << 30
+
+func openBolt(path string, cfg boltConfig) (*Bolt, error) {
 	o := &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true}
+	jpath := path + ".journal"
+	var j *journal
+	if cfg.journal {
+		var err error
+		if j, err = recoverMetas(path, jpath); err != nil {
+			return nil, err
+		}
+		o.NoSync = true
+		o.InitialMmapSize = int(cfg.initialMmap)
+	}
+	fail := func(err error) (*Bolt, error) {
+		if j != nil {
+			j.close()
+		}
+		return nil, err
+	}
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
 		// bbolt reads an existing file's page size from it; for one it
 		// cannot read it takes the size given, and a damaged file of 4 KiB
@@ -89,21 +142,36 @@ func OpenBolt(path string) (*Bolt, error) {
 	}
 	db, err := bolt.Open(path, 0o600, o)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	return &Bolt{db: db}, nil
+	b := &Bolt{db: db, cpEvery: cfg.checkpointEvery}
+	if b.cpEvery == 0 {
+		b.cpEvery = checkpointEvery
+	}
+	if !cfg.journal {
+		return b, nil
+	}
+	if err := b.startJournal(path, jpath, j, cfg.initialMmap); err != nil {
+		if b.pin != nil {
+			b.pin.Rollback()
+		}
+		if b.dbf != nil {
+			b.dbf.Close()
+		}
+		db.Close()
+		return fail(err)
+	}
+	return b, nil
 }
 
 func (b *Bolt) View(fn func(Tx) error) error {
 	began := false
-	err := b.db.View(func(tx *bolt.Tx) error { began = true; return fn(boltTx{tx}) })
+	err := b.db.View(func(tx *bolt.Tx) error { began = true; return fn(boltTx{tx: tx}) })
 	return closedErr(began, err)
 }
 
 func (b *Bolt) Update(fn func(Tx) error) error {
-	began := false
-	err := b.db.Update(func(tx *bolt.Tx) error { began = true; b.commits.Add(1); return fn(boltTx{tx}) })
-	return closedErr(began, err)
+	return closedErr(b.write(fn))
 }
 
 // Batch is group commit without a fixed delay: a call that finds no commit
@@ -221,14 +289,12 @@ func (b *Bolt) handOver(groupSize int, took time.Duration) {
 func (b *Bolt) commitGroup(group []*batchCall) {
 	for len(group) > 0 {
 		failed := -1
-		began := false
 		var ferr error
 		panicked := false
-		err := b.db.Update(func(tx *bolt.Tx) error {
-			began = true
-			b.commits.Add(1)
+		began, err := b.write(func(tx Tx) error {
+			failed = -1
 			for i, c := range group {
-				if panicked, ferr = callSafely(c.fn, boltTx{tx}); ferr != nil {
+				if panicked, ferr = callSafely(c.fn, tx); ferr != nil {
 					failed = i
 					return ferr
 				}
@@ -283,10 +349,25 @@ func (b *Bolt) WriteCounts() (commits, pages int64) {
 	return b.commits.Load(), st.TxStats.GetWrite()
 }
 
-// Close closes the database; closing it again is not an error.
-func (b *Bolt) Close() error { return b.db.Close() }
+// Close checkpoints, removes the journal and closes the database; closing
+// it again is not an error.
+func (b *Bolt) Close() error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	var errs []error
+	if b.j != nil {
+		errs = append(errs, b.closeJournal())
+	}
+	errs = append(errs, b.db.Close())
+	return errors.Join(errs...)
+}
 
-type boltTx struct{ tx *bolt.Tx }
+// boltTx is a transaction; ws, in a journaled write transaction, records
+// its writes.
+type boltTx struct {
+	tx *bolt.Tx
+	ws *writeSet
+}
 
 // Snapshot identifies the committed state a read transaction sees: bbolt's
 // id of the last commit, so two read transactions with the same snapshot
@@ -327,7 +408,13 @@ func (t boltTx) Put(bucket string, key, value []byte) error {
 	// copies only the key), so a caller reusing its buffer would rewrite a
 	// stored value; copy it, as Mem does. The copy is never nil: bbolt reads
 	// a nil value back as absent until the transaction commits.
-	return bk.Put(key, append(make([]byte, 0, len(value)), value...))
+	if err := bk.Put(key, append(make([]byte, 0, len(value)), value...)); err != nil {
+		return err
+	}
+	if t.ws != nil {
+		t.ws.put(bucket, key, value)
+	}
+	return nil
 }
 
 func (t boltTx) Delete(bucket string, key []byte) error {
@@ -338,7 +425,13 @@ func (t boltTx) Delete(bucket string, key []byte) error {
 	if bk == nil {
 		return nil
 	}
-	return bk.Delete(key)
+	if err := bk.Delete(key); err != nil {
+		return err
+	}
+	if t.ws != nil {
+		t.ws.delete(bucket, key)
+	}
+	return nil
 }
 
 func (t boltTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
