@@ -172,3 +172,38 @@ func TestMemLargeUploadsLeaveNoFileOpen(t *testing.T) {
 		t.Errorf("%d memory files open after its delete, want 0", n)
 	}
 }
+
+// Where /proc is hidden, a large blob is still served, whole and by range,
+// and a reader opened before its delete still reads it to the end.
+func TestMemLargeBlobIsReadableWithoutProc(t *testing.T) {
+	defer func(p string) { procSelfFD = p }(procSelfFD)
+	procSelfFD = t.TempDir() + "/no-proc/"
+	data := randomBytes(memFileAt + 4321)
+	s := NewMem()
+	d := pushMem(t, s, "big", data)
+
+	r, err := s.Open(d)
+	if err != nil {
+		t.Fatalf("Open without /proc: %v", err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Range", "bytes=100-199")
+	rec := httptest.NewRecorder()
+	ServeContent(rec, req, r)
+	r.Close()
+	if rec.Code != http.StatusPartialContent || !bytes.Equal(rec.Body.Bytes(), data[100:200]) {
+		t.Fatalf("Range without /proc: %d, %d bytes", rec.Code, rec.Body.Len())
+	}
+
+	r, err = s.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := s.Delete(d); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(r); !bytes.Equal(got, data) {
+		t.Fatal("the blob read without /proc after its delete differs")
+	}
+}
