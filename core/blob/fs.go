@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-dev/berth/internal/fsync"
 )
 
 // FS stores blobs as files under root:
@@ -492,7 +494,7 @@ func (u *fsUpload) Commit(expected digest.Digest) (int64, error) {
 	if err := os.Rename(u.path, dst); err != nil {
 		return 0, err
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := fsync.Dir(filepath.Dir(dst)); err != nil {
 		return 0, err
 	}
 	u.dropState()
@@ -535,15 +537,5 @@ func (s *FS) mkdirDurable(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
-}
-
-// syncDir makes a rename durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsync.Dir(parent)
 }

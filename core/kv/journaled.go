@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/berth-dev/berth/internal/fsync"
 )
 
 // How Bolt's commits are made durable (etcd runs bbolt behind a WAL for the
@@ -150,7 +152,7 @@ func (b *Bolt) startJournal(path, jpath string, j *journal, initialMmap int64) e
 	}
 	if created {
 		// The journal's name must survive a crash with its header.
-		if err := syncDir(filepath.Dir(jpath)); err != nil {
+		if err := fsync.Dir(filepath.Dir(jpath)); err != nil {
 			return err
 		}
 	}
@@ -188,7 +190,7 @@ func (b *Bolt) closeJournal() error {
 		// Checkpointed: no record is needed. Removed only then, so that a
 		// failed checkpoint leaves the journal for recovery.
 		if err = os.Remove(b.jpath); err == nil {
-			err = syncDir(filepath.Dir(b.jpath))
+			err = fsync.Dir(filepath.Dir(b.jpath))
 		}
 	}
 	b.j.close()
@@ -339,15 +341,6 @@ func bboltMapSize(size int64) int64 {
 	}
 	const step = 1 << 30
 	return (size + step - 1) / step * step
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // metaTxid reads a bbolt meta page's txid, if the page is a valid meta page
