@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/fsync"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -79,7 +80,7 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 	}
 	err = os.Link(tmp.Name(), p)
 	if err == nil {
-		return b, nil
+		return b, syncSecretDir(dir)
 	}
 	if errors.Is(err, fs.ErrExist) {
 		if cur, rerr := os.ReadFile(p); rerr == nil && len(cur) >= 32 {
@@ -90,8 +91,15 @@ func LoadOrCreateSecret(dir string) ([]byte, error) {
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		return nil, err
 	}
-	return b, nil
+	return b, syncSecretDir(dir)
 }
+
+// syncSecretDir makes a new secret's name durable: its bytes were synced
+// before the link, but without a sync of the directory a crash could
+// forget the name, and the data dir would come back with a new secret,
+// under which no token issued before the crash verifies. A variable for
+// tests.
+var syncSecretDir = fsync.Dir
 
 // RandomSecret returns a fresh 32-byte key.
 func RandomSecret() []byte {

@@ -140,6 +140,38 @@ func TestLoadOrCreateSecret(t *testing.T) {
 	}
 }
 
+// A new secret's directory is synced once it is linked into place: without
+// that, a crash could forget the file's name, and the data dir would come
+// back with a different secret, rejecting every token issued before. A data
+// dir that already has its secret is only read.
+func TestCreatingTheSecretSyncsItsDirectory(t *testing.T) {
+	var synced []string
+	saved := syncSecretDir
+	syncSecretDir = func(dir string) error { synced = append(synced, dir); return nil }
+	t.Cleanup(func() { syncSecretDir = saved })
+
+	dir := t.TempDir()
+	if _, err := LoadOrCreateSecret(dir); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Fatalf("directories synced on creation: %q, want [%q]", synced, dir)
+	}
+	if _, err := LoadOrCreateSecret(dir); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 {
+		t.Fatalf("directories synced when loading an existing secret: %q", synced[1:])
+	}
+
+	// A sync that fails is the caller's error: the server does not start on
+	// a secret that may not survive a crash.
+	syncSecretDir = func(string) error { return errors.New("sync failed") }
+	if _, err := LoadOrCreateSecret(t.TempDir()); err == nil {
+		t.Fatal("a failed directory sync was not reported")
+	}
+}
+
 func signed(tok *Tokens, statement string) string {
 	p := base64.RawURLEncoding.EncodeToString([]byte(statement))
 	return p + "." + tok.sign(p)
