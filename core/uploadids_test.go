@@ -462,3 +462,31 @@ func TestNoncesStillEndedAreSkippedAfterTheCounterWraps(t *testing.T) {
 		wantKind(t, err, KindUploadNotFound, "the ended session")
 	})
 }
+
+// parseUUID is every session's lookup: it must take exactly what formatUUID
+// writes, and nothing else (an id is known by its exact spelling).
+func TestParseUUIDTakesExactlyWhatFormatUUIDWrites(t *testing.T) {
+	for _, b := range [][16]byte{{}, {0: 0xff, 15: 0x01}, {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}} {
+		id := formatUUID(b)
+		got, ok := parseUUID(id)
+		if !ok || got != b {
+			t.Errorf("parseUUID(%q) = %x, %v; want %x", id, got, ok, b)
+		}
+	}
+	good := formatUUID([16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10})
+	bad := []string{
+		"", good[:35], good + "0", strings.ToUpper(good),
+		"0-234567-89ab-cdef-fedc-ba9876543210",    // a dash where a digit goes
+		"01234567089ab-cdef-fedc-ba9876543210",    // a digit where the dash goes
+		"0123456-789ab-cdef-fedc-ba9876543210",    // a group a digit short, the next a digit long
+		"01234567-89ab-cdef-fedc-ba987654321g",    // not hex
+		"01234567-89ab-cdef-fedc-ba98765432 0",    // a space
+		"01234567-89ab-cdef-fedc-ba987654321\x00", // a NUL
+		"+1234567-89ab-cdef-fedc-ba9876543210",
+	}
+	for _, id := range bad {
+		if b, ok := parseUUID(id); ok {
+			t.Errorf("parseUUID(%q) = %x, true; want false", id, b)
+		}
+	}
+}
