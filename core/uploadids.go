@@ -143,6 +143,25 @@ func endIDTx(tx kv.Tx, id string, start time.Time) error {
 	return endNonceTx(tx, binary.BigEndian.Uint32(b[4:8]), start)
 }
 
+// endUnendedIDTx is idEnded then endIDTx for a session that must not have
+// ended: it reports false, and writes nothing, when the session had ended.
+// It parses the id and finds its run once, where the two took two of each
+// on every small blob's completion.
+func endUnendedIDTx(tx kv.Tx, id string, start time.Time) (bool, error) {
+	b, ok := parseUUID(id)
+	if !ok || !countedID(tx, b) {
+		if ok && tx.Get(bUploadEnds, []byte(id)) != nil {
+			return false, nil
+		}
+		return true, tx.Put(bUploadEnds, []byte(id), tombstone(start))
+	}
+	n := binary.BigEndian.Uint32(b[4:8])
+	if _, ended := endedRun(tx, n); ended {
+		return false, nil
+	}
+	return true, addEndedNonceTx(tx, n, start)
+}
+
 // countedID reports whether id's nonce came from the counter: it was
 // sealed from the counter's epoch on.
 func countedID(tx kv.Tx, b [16]byte) bool {
@@ -169,6 +188,11 @@ func endNonceTx(tx kv.Tx, n uint32, start time.Time) error {
 	if _, ok := endedRun(tx, n); ok {
 		return nil
 	}
+	return addEndedNonceTx(tx, n, start)
+}
+
+// addEndedNonceTx is endNonceTx for a nonce in no run.
+func addEndedNonceTx(tx kv.Tx, n uint32, start time.Time) error {
 	first, last, newest := n, n, start.Unix()
 	if n > 0 {
 		if v := tx.Get(bUploadEnded, nonceKey(n-1)); len(v) == 12 {

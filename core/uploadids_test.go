@@ -490,3 +490,32 @@ func TestParseUUIDTakesExactlyWhatFormatUUIDWrites(t *testing.T) {
 		}
 	}
 }
+
+// A session without a record whose id the store already counts as ended
+// (ended by another transaction while this process still held it open) does
+// not complete: the completion's transaction finds the end and links
+// nothing.
+func TestASessionEndedInTheStoreDoesNotComplete(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		for _, counted := range []bool{false, true} {
+			if counted {
+				f.clock.Advance(2 * time.Second) // past the counter's epoch
+			}
+			st, err := f.r.StartUpload(bg, regA, "app")
+			must(t, err, "StartUpload")
+			b, _ := parseUUID(st.ID)
+			must(t, f.r.kv.Update(func(tx kv.Tx) error {
+				if countedID(tx, b) != counted {
+					t.Fatalf("id %s counted %v, want %v", st.ID, !counted, counted)
+				}
+				return endIDTx(tx, st.ID, f.clock.Now())
+			}), "ending the id")
+			c := []byte("ended meanwhile " + st.ID)
+			_, err = f.r.CompleteUpload(bg, regA, "app", st.ID, 0, bytes.NewReader(c), digest.FromBytes(c))
+			wantKind(t, err, KindUploadNotFound, "CompleteUpload of a session ended in the store")
+			_, err = f.r.StatBlob(bg, regA, "app", digest.FromBytes(c))
+			wantKind(t, err, KindBlobNotFound, "StatBlob of the refused completion's blob")
+		}
+	})
+}
