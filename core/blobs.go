@@ -654,15 +654,22 @@ func endSessionTx(tx kv.Tx, rec *uploadRecord, recorded bool, key []byte, gen ui
 		if err := tx.Delete(bUploadBytes, []byte(rec.ID)); err != nil {
 			return err
 		}
-	} else {
-		if err := unrecordedUnended(tx, rec, key); err != nil {
-			return err
-		}
-		if err := unrecordedOfGen(rec, gen); err != nil {
-			return err
-		}
+		return endIDTx(tx, rec.ID, rec.StartedAt)
 	}
-	return endIDTx(tx, rec.ID, rec.StartedAt)
+	// unrecordedLiveTx's checks, the tombstone's last: it is found with the
+	// place its id's end goes (endUnendedIDTx), and nothing is written
+	// unless every check passed.
+	if !bytes.Equal(tx.Get(bUploadKey, uploadKeyName), key) {
+		return uploadNotFound(rec.ID)
+	}
+	if err := unrecordedOfGen(rec, gen); err != nil {
+		return err
+	}
+	ended, err := endUnendedIDTx(tx, rec.ID, rec.StartedAt)
+	if err == nil && !ended {
+		err = uploadNotFound(rec.ID) // ended meanwhile
+	}
+	return err
 }
 
 // readRepoState is repoState in a read transaction of its own.

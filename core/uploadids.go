@@ -143,6 +143,25 @@ func endIDTx(tx kv.Tx, id string, start time.Time) error {
 	return endNonceTx(tx, binary.BigEndian.Uint32(b[4:8]), start)
 }
 
+// endUnendedIDTx is idEnded then endIDTx for a session that must not have
+// ended: it reports false, and writes nothing, when the session had ended.
+// It parses the id and finds its run once, where the two took two of each
+// on every small blob's completion.
+func endUnendedIDTx(tx kv.Tx, id string, start time.Time) (bool, error) {
+	b, ok := parseUUID(id)
+	if !ok || !countedID(tx, b) {
+		if ok && tx.Get(bUploadEnds, []byte(id)) != nil {
+			return false, nil
+		}
+		return true, tx.Put(bUploadEnds, []byte(id), tombstone(start))
+	}
+	n := binary.BigEndian.Uint32(b[4:8])
+	if _, ended := endedRun(tx, n); ended {
+		return false, nil
+	}
+	return true, addEndedNonceTx(tx, n, start)
+}
+
 // countedID reports whether id's nonce came from the counter: it was
 // sealed from the counter's epoch on.
 func countedID(tx kv.Tx, b [16]byte) bool {
@@ -169,6 +188,11 @@ func endNonceTx(tx kv.Tx, n uint32, start time.Time) error {
 	if _, ok := endedRun(tx, n); ok {
 		return nil
 	}
+	return addEndedNonceTx(tx, n, start)
+}
+
+// addEndedNonceTx is endNonceTx for a nonce in no run.
+func addEndedNonceTx(tx kv.Tx, n uint32, start time.Time) error {
 	first, last, newest := n, n, start.Unix()
 	if n > 0 {
 		if v := tx.Get(bUploadEnded, nonceKey(n-1)); len(v) == 12 {
@@ -332,19 +356,35 @@ func formatUUID(b [16]byte) string {
 }
 
 // parseUUID reads an id as formatUUID writes it, lower case only: a session
-// is known by its id's exact spelling.
+// is known by its id's exact spelling. It decodes in place: every small
+// blob's push parses its id two or three times, and joining the groups to
+// decode them cost an allocation or two each time.
 func parseUUID(id string) (b [16]byte, ok bool) {
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 		return b, false
 	}
-	h := id[0:8] + id[9:13] + id[14:18] + id[19:23] + id[24:36]
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return b, false
+	for i, j := 0, 0; j < len(b); j++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++ // the dash: each group has an even number of digits
 		}
-	}
-	if _, err := hex.Decode(b[:], []byte(h)); err != nil {
-		return b, false
+		hi, ok1 := lowerHexDigit(id[i])
+		lo, ok2 := lowerHexDigit(id[i+1])
+		if !ok1 || !ok2 {
+			return [16]byte{}, false
+		}
+		b[j] = hi<<4 | lo
+		i += 2
 	}
 	return b, true
+}
+
+// lowerHexDigit is the value of one digit of formatUUID's hex.
+func lowerHexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }

@@ -462,3 +462,60 @@ func TestNoncesStillEndedAreSkippedAfterTheCounterWraps(t *testing.T) {
 		wantKind(t, err, KindUploadNotFound, "the ended session")
 	})
 }
+
+// parseUUID is every session's lookup: it must take exactly what formatUUID
+// writes, and nothing else (an id is known by its exact spelling).
+func TestParseUUIDTakesExactlyWhatFormatUUIDWrites(t *testing.T) {
+	for _, b := range [][16]byte{{}, {0: 0xff, 15: 0x01}, {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}} {
+		id := formatUUID(b)
+		got, ok := parseUUID(id)
+		if !ok || got != b {
+			t.Errorf("parseUUID(%q) = %x, %v; want %x", id, got, ok, b)
+		}
+	}
+	good := formatUUID([16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10})
+	bad := []string{
+		"", good[:35], good + "0", strings.ToUpper(good),
+		"0-234567-89ab-cdef-fedc-ba9876543210",    // a dash where a digit goes
+		"01234567089ab-cdef-fedc-ba9876543210",    // a digit where the dash goes
+		"0123456-789ab-cdef-fedc-ba9876543210",    // a group a digit short, the next a digit long
+		"01234567-89ab-cdef-fedc-ba987654321g",    // not hex
+		"01234567-89ab-cdef-fedc-ba98765432 0",    // a space
+		"01234567-89ab-cdef-fedc-ba987654321\x00", // a NUL
+		"+1234567-89ab-cdef-fedc-ba9876543210",
+	}
+	for _, id := range bad {
+		if b, ok := parseUUID(id); ok {
+			t.Errorf("parseUUID(%q) = %x, true; want false", id, b)
+		}
+	}
+}
+
+// A session without a record whose id the store already counts as ended
+// (ended by another transaction while this process still held it open) does
+// not complete: the completion's transaction finds the end and links
+// nothing.
+func TestASessionEndedInTheStoreDoesNotComplete(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		f.createRepo(regA, "app")
+		for _, counted := range []bool{false, true} {
+			if counted {
+				f.clock.Advance(2 * time.Second) // past the counter's epoch
+			}
+			st, err := f.r.StartUpload(bg, regA, "app")
+			must(t, err, "StartUpload")
+			b, _ := parseUUID(st.ID)
+			must(t, f.r.kv.Update(func(tx kv.Tx) error {
+				if countedID(tx, b) != counted {
+					t.Fatalf("id %s counted %v, want %v", st.ID, !counted, counted)
+				}
+				return endIDTx(tx, st.ID, f.clock.Now())
+			}), "ending the id")
+			c := []byte("ended meanwhile " + st.ID)
+			_, err = f.r.CompleteUpload(bg, regA, "app", st.ID, 0, bytes.NewReader(c), digest.FromBytes(c))
+			wantKind(t, err, KindUploadNotFound, "CompleteUpload of a session ended in the store")
+			_, err = f.r.StatBlob(bg, regA, "app", digest.FromBytes(c))
+			wantKind(t, err, KindBlobNotFound, "StatBlob of the refused completion's blob")
+		}
+	})
+}
