@@ -289,6 +289,32 @@ func (b *Bolt) apply(hold bool) error {
 	if o.version == o.base {
 		return nil
 	}
+	txid, err := b.applyToBolt(o)
+	if !hold {
+		b.wmu.Lock()
+		defer b.wmu.Unlock()
+	}
+	if err != nil {
+		// The overlay and the journal still hold every write; none can
+		// follow safely if bbolt cannot take them.
+		b.jerr = fmt.Errorf("kv: applying the journal to bbolt: %w", err)
+		return b.jerr
+	}
+	if err := b.publishApplied(o, txid); err != nil {
+		return err
+	}
+	if n := b.ov.Load(); !hold && n.version != n.base && b.j.size() >= journalRestartAt {
+		b.wmu.Unlock()
+		err := b.apply(true)
+		b.wmu.Lock()
+		return err
+	}
+	return nil
+}
+
+// applyToBolt commits o's writes in bbolt, with the sequence they reach,
+// and returns the transaction's id.
+func (b *Bolt) applyToBolt(o *overlay) (uint64, error) {
 	var txid uint64
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		for name, tr := range o.buckets {
@@ -312,37 +338,24 @@ func (b *Bolt) apply(hold bool) error {
 		return putApplied(tx, o.version)
 	})
 	if err == nil {
-		// Before taking wmu: a writer holding it may be waiting for this
-		// mark to read bbolt's new state (readTx).
+		// Before the caller takes wmu: a writer holding it may be
+		// waiting for this mark to read bbolt's new state (readTx).
 		b.applied.Store(&appliedMark{txid: txid, seq: o.version})
 	}
-	if !hold {
-		b.wmu.Lock()
-		defer b.wmu.Unlock()
-	}
-	if err != nil {
-		// The overlay and the journal still hold every write; none can
-		// follow safely if bbolt cannot take them.
-		b.jerr = fmt.Errorf("kv: applying the journal to bbolt: %w", err)
-		return b.jerr
-	}
+	return txid, err
+}
+
+// publishApplied publishes the overlay less o's writes, which bbolt holds
+// at txid, and restarts the journal if that leaves it empty. wmu is held.
+func (b *Bolt) publishApplied(o *overlay, txid uint64) error {
 	b.applies.Add(1)
 	n := b.ov.Load().without(o.version, txid)
 	b.ov.Store(n)
-	if n.version == n.base {
-		if b.j.size() > 0 {
-			if err := b.j.restart(n.version + 1); err != nil {
-				b.jerr = fmt.Errorf("kv: journal restart: %w", err)
-				return b.jerr
-			}
+	if n.version == n.base && b.j.size() > 0 {
+		if err := b.j.restart(n.version + 1); err != nil {
+			b.jerr = fmt.Errorf("kv: journal restart: %w", err)
+			return b.jerr
 		}
-		return nil
-	}
-	if !hold && b.j.size() >= journalRestartAt {
-		b.wmu.Unlock()
-		err := b.apply(true)
-		b.wmu.Lock()
-		return err
 	}
 	return nil
 }
