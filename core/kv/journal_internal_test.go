@@ -640,3 +640,29 @@ func TestBoltRefusesAnOlderJournalFormat(t *testing.T) {
 		t.Fatalf("error %v, want errOldJournal", err)
 	}
 }
+
+// A commit whose journal record cannot be written is not acknowledged and
+// never seen: readers see the overlay only once the record is synced, and
+// writes fail from then on.
+func TestBoltFailedAppendIsNeverSeen(t *testing.T) {
+	b, err := openBolt(filepath.Join(t.TempDir(), "meta.db"), noApplies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	applyWrites(t, b, []kvWrite{{"a", "k", "1"}}, false)
+	b.j.f.Close() // the append's write fails
+	err = b.Update(func(tx Tx) error { return tx.Put("a", []byte("k"), []byte("2")) })
+	if err == nil {
+		t.Fatal("a commit whose record could not be written succeeded")
+	}
+	b.View(func(tx Tx) error {
+		if v := string(tx.Get("a", []byte("k"))); v != "1" {
+			t.Errorf("a/k = %q after a failed commit, want %q", v, "1")
+		}
+		return nil
+	})
+	if err := b.Update(func(tx Tx) error { return tx.Put("a", []byte("j"), []byte("3")) }); err == nil {
+		t.Fatal("a write after a failed append succeeded")
+	}
+}
