@@ -68,7 +68,8 @@ type Bolt struct {
 // keeps the size it was created with (bbolt reads it from the file), so
 // stores created with 4 KiB pages, before this, still open as they are.
 //
-// Why 16 KiB, not the OS page (4 KiB): a durable commit on a virtio disk
+// Why 16 KiB, not the OS page (4 KiB), measured when every commit was a
+// bbolt commit (now only applies are): a durable commit on a virtio disk
 // costs one request per separate run of pages it writes, and its CPU and
 // wall time grow with them (≈ 35–40 µs of CPU and ≈ 120 µs of wall each on
 // the bench machine), far more than with the bytes. A commit writes one
@@ -81,9 +82,10 @@ type Bolt struct {
 // a 4-job index push 5.2 → 3.8.
 const PageSize = 16 << 10
 
-// Commits do not write bbolt's freelist (NoFreelistSync, as etcd runs
-// bbolt): Open finds the free pages by walking the tree instead. The
-// freelist was a page of every commit, and a separate disk request in about
+// bbolt's commits (applies) do not write its freelist (NoFreelistSync, as
+// etcd runs bbolt): Open finds the free pages by walking the tree instead.
+// Measured when every commit was a bbolt commit, the freelist was a page of
+// every one, and a separate disk request in about
 // half of them (strace of the real binary: separate runs per commit, 16 KiB
 // pages, small blob alone 3.2 → 2.5, 8 clients' small blobs 5.0 → 4.8,
 // manifests of a 4-job index push 3.7 → 3.3). The walk costs 5–19 ms at

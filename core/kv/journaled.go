@@ -146,7 +146,7 @@ func (b *Bolt) recover() error {
 	}
 	var txid uint64
 	b.db.View(func(tx *bolt.Tx) error { txid = uint64(tx.ID()); return nil })
-	b.ov.Store(&overlay{version: last, base: last, baseTxid: txid})
+	b.ov.Store(&overlay{version: last, base: last, baseTxid: txid, vbase: last + 1})
 	return nil
 }
 

@@ -33,6 +33,12 @@ type overlay struct {
 	baseTxid uint64
 	// bytes approximates what the overlay holds (see applyBytes).
 	bytes int
+	// vers holds the version of each bucket written since the store was
+	// opened: its last commit's sequence plus one; vbase is every other
+	// bucket's (the sequence at open plus one, below any of those).
+	// Applies keep them: they change where data is, not what it is.
+	vers  map[string]uint64
+	vbase uint64
 }
 
 // ovEntry is a key's last write in an overlay.
@@ -72,6 +78,7 @@ type ovTx struct {
 	writable bool
 	seq      uint64 // a write transaction's record sequence
 	own      []string
+	ownVers  bool // vers is this transaction's copy
 	ws       *writeSet
 }
 
@@ -85,6 +92,21 @@ func (t *ovTx) Snapshot() uint64 {
 		return 0
 	}
 	return t.o.version + 1
+}
+
+// BucketVersion names the state of one bucket a read transaction sees, as
+// Mem's does (see memTx.BucketVersion): two reads that find the same
+// non-zero version of a bucket find the same keys and values in it,
+// whatever was written to other buckets meanwhile. A write transaction has
+// none (0). A transaction rolled back changes no version (nor any data).
+func (t *ovTx) BucketVersion(bucket string) uint64 {
+	if t.writable {
+		return 0
+	}
+	if v, ok := t.o.vers[bucket]; ok {
+		return v
+	}
+	return t.o.vbase
 }
 
 func (t *ovTx) Get(bucket string, key []byte) []byte {
@@ -164,6 +186,14 @@ func (t *ovTx) write(bucket string, e ovEntry) {
 	}
 	tr.ReplaceOrInsert(e)
 	t.o.bytes += len(e.key) + len(e.val) + ovEntryCost
+	if !t.ownVers {
+		t.o.vers = maps.Clone(t.o.vers)
+		if t.o.vers == nil {
+			t.o.vers = map[string]uint64{}
+		}
+		t.ownVers = true
+	}
+	t.o.vers[bucket] = t.seq + 1
 }
 
 func (t *ovTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
@@ -224,13 +254,15 @@ func (t *ovTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bo
 // beginNext returns the overlay a write transaction builds on pub: the
 // same trees (cloned on first write), its own map.
 func beginNext(pub *overlay) *overlay {
-	return &overlay{buckets: maps.Clone(pub.buckets), version: pub.version, base: pub.base, baseTxid: pub.baseTxid, bytes: pub.bytes}
+	n := *pub
+	n.buckets = maps.Clone(pub.buckets)
+	return &n
 }
 
 // without returns o less the writes of records up to seq (bbolt holds
 // them now, at txid): what is left are keys written after seq.
 func (o *overlay) without(seq, txid uint64) *overlay {
-	n := &overlay{version: o.version, base: seq, baseTxid: txid}
+	n := &overlay{version: o.version, base: seq, baseTxid: txid, vers: o.vers, vbase: o.vbase}
 	for name, tr := range o.buckets {
 		var kept *btree.BTreeG[ovEntry]
 		tr.Ascend(func(e ovEntry) bool {
