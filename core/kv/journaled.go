@@ -349,7 +349,7 @@ func (b *Bolt) applyToBolt(o *overlay) (uint64, error) {
 // at txid, and restarts the journal if that leaves it empty. wmu is held.
 func (b *Bolt) publishApplied(o *overlay, txid uint64) error {
 	b.applies.Add(1)
-	n := b.ov.Load().without(o.version, txid)
+	n := b.ov.Load().without(o, txid)
 	b.ov.Store(n)
 	if n.version == n.base && b.j.size() > 0 {
 		if err := b.j.restart(n.version + 1); err != nil {

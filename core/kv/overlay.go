@@ -136,6 +136,11 @@ func (t *ovTx) Put(bucket string, key, value []byte) error {
 	if err := checkPut(bucket, key); err != nil {
 		return err
 	}
+	// Checked now what bbolt would refuse when the write is applied,
+	// acknowledged by then: a bucket name is a key of bbolt's root.
+	if len(bucket) > MaxKeySize || bucket == appliedBucket {
+		return ErrBadKey
+	}
 	if len(value) > maxValueSize {
 		return errValueTooLarge
 	}
@@ -259,11 +264,15 @@ func beginNext(pub *overlay) *overlay {
 	return &n
 }
 
-// without returns o less the writes of records up to seq (bbolt holds
-// them now, at txid): what is left are keys written after seq.
-func (o *overlay) without(seq, txid uint64) *overlay {
+// without returns o less the writes of applied, an earlier overlay whose
+// writes bbolt holds now, at txid: what is left are keys written after it.
+func (o *overlay) without(applied *overlay, txid uint64) *overlay {
+	seq := applied.version
 	n := &overlay{version: o.version, base: seq, baseTxid: txid, vers: o.vers, vbase: o.vbase}
 	for name, tr := range o.buckets {
+		if tr == applied.buckets[name] {
+			continue // not written since: every entry is applied
+		}
 		var kept *btree.BTreeG[ovEntry]
 		tr.Ascend(func(e ovEntry) bool {
 			if e.seq > seq {
