@@ -1,10 +1,10 @@
 package kv
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,31 +13,36 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Bolt is a Store backed by a bbolt database file and its write-ahead
-// journal (see journaled): every commit is durable before Update or Batch
-// returns.
+// Bolt is a Store backed by a bbolt database file, its write-ahead
+// journal and an overlay of the writes bbolt does not hold yet (see
+// journaled.go): every commit is durable before Update or Batch returns.
 type Bolt struct {
 	db *bolt.DB
 
-	// wmu serializes write transactions with the journal's appends and
-	// checkpoints; what follows is only touched under it (or at open).
-	wmu  sync.Mutex
-	j    *journal // nil: bbolt syncs every commit itself
-	jerr error    // a journal write that failed: writes fail from then on
-	dbf  *os.File // the bbolt file, read for its meta pages at a checkpoint
-	// pin is a read transaction at the last checkpoint's state: while it
-	// is open, bbolt reuses no page live in that state.
-	pin *bolt.Tx
-	// needCheckpoint: the next write transaction checkpoints before it
-	// commits (the pin was let go, or a checkpoint failed half way).
-	needCheckpoint bool
-	cpSize         int64 // bbolt's size (high water) at the last checkpoint
-	initialMmap    int64
-	cpEvery        int64
-	ws             writeSet
-	jpath          string
+	// ov is the published overlay: what View reads over bbolt.
+	ov atomic.Pointer[overlay]
+	// applied is the state the last apply committed in bbolt.
+	applied atomic.Pointer[appliedMark]
 
-	checkpoints atomic.Int64
+	// wmu serializes write transactions with the journal's appends and
+	// the publishing of overlays; what follows is only touched under it
+	// (or at open).
+	wmu    sync.Mutex
+	j      *journal
+	jerr   error // a journal write or an apply that failed: writes fail from then on
+	ws     writeSet
+	jpath  string
+	closed bool
+
+	// amu serializes applies (the applier's, Close's, and a writer's that
+	// found the overlay at its bound).
+	amu        sync.Mutex
+	applyBytes int
+	applyQuiet time.Duration
+	kick       chan struct{} // wakes the applier: the overlay is no longer empty, or large
+	stop       chan struct{}
+	stopOnce   sync.Once
+	applierEnd chan struct{}
 
 	// Group commit (Batch): calls queue up while a commit is in progress,
 	// and the next leader commits them all in one transaction.
@@ -56,13 +61,15 @@ type Bolt struct {
 	lastCommit time.Duration
 
 	commits atomic.Int64 // write transactions begun (for tests)
+	applies atomic.Int64 // applies committed in bbolt (for tests)
 }
 
 // PageSize is the page size of a database OpenBolt creates; one it opens
 // keeps the size it was created with (bbolt reads it from the file), so
 // stores created with 4 KiB pages, before this, still open as they are.
 //
-// Why 16 KiB, not the OS page (4 KiB): a durable commit on a virtio disk
+// Why 16 KiB, not the OS page (4 KiB), measured when every commit was a
+// bbolt commit (now only applies are): a durable commit on a virtio disk
 // costs one request per separate run of pages it writes, and its CPU and
 // wall time grow with them (≈ 35–40 µs of CPU and ≈ 120 µs of wall each on
 // the bench machine), far more than with the bytes. A commit writes one
@@ -75,9 +82,10 @@ type Bolt struct {
 // a 4-job index push 5.2 → 3.8.
 const PageSize = 16 << 10
 
-// Commits do not write bbolt's freelist (NoFreelistSync, as etcd runs
-// bbolt): Open finds the free pages by walking the tree instead. The
-// freelist was a page of every commit, and a separate disk request in about
+// bbolt's commits (applies) do not write its freelist (NoFreelistSync, as
+// etcd runs bbolt): Open finds the free pages by walking the tree instead.
+// Measured when every commit was a bbolt commit, the freelist was a page of
+// every one, and a separate disk request in about
 // half of them (strace of the real binary: separate runs per commit, 16 KiB
 // pages, small blob alone 3.2 → 2.5, 8 clients' small blobs 5.0 → 4.8,
 // manifests of a 4-job index push 3.7 → 3.3). The walk costs 5–19 ms at
@@ -102,37 +110,23 @@ var (
 // It fails fast if another process holds the file, rather than blocking
 // forever.
 func OpenBolt(path string) (*Bolt, error) {
-	return openBolt(path, boltConfig{journal: true, initialMmap: defaultInitialMmap})
+	return openBolt(path, boltConfig{})
 }
 
 type boltConfig struct {
-	journal         bool
-	initialMmap     int64
-	checkpointEvery int64 // 0: the default, checkpointEvery
+	applyBytes int           // 0: applyBytes
+	applyQuiet time.Duration // 0: applyQuiet
 }
 
-// defaultInitialMmap is bbolt's initial map (address space, not memory):
-// while it holds the file, journaled commits need no remap (see guardRemap).
-const defaultInitialMmap = 1 << 30
+// initialMmap is bbolt's initial map (address space, not memory): while it
+// holds the file, an apply needs no remap, which would wait for every read
+// transaction to end and hold new ones back meanwhile.
+const initialMmap = 1 << 30
 
 func openBolt(path string, cfg boltConfig) (*Bolt, error) {
-	o := &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true}
-	jpath := path + ".journal"
-	var j *journal
-	if cfg.journal {
-		var err error
-		if j, err = recoverMetas(path, jpath); err != nil {
-			return nil, err
-		}
-		o.NoSync = true
-		o.InitialMmapSize = int(cfg.initialMmap)
-	}
-	fail := func(err error) (*Bolt, error) {
-		if j != nil {
-			j.close()
-		}
-		return nil, err
-	}
+	// Commits are applies (see journaled.go): each one synced. The
+	// freelist is not written (NoFreelistSync).
+	o := &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true, InitialMmapSize: initialMmap}
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
 		// bbolt reads an existing file's page size from it; for one it
 		// cannot read it takes the size given, and a damaged file of 4 KiB
@@ -142,32 +136,61 @@ func openBolt(path string, cfg boltConfig) (*Bolt, error) {
 	}
 	db, err := bolt.Open(path, 0o600, o)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	b := &Bolt{db: db, cpEvery: cfg.checkpointEvery}
-	if b.cpEvery == 0 {
-		b.cpEvery = checkpointEvery
+	b := &Bolt{db: db, jpath: path + ".journal", applyBytes: cfg.applyBytes, applyQuiet: cfg.applyQuiet,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), applierEnd: make(chan struct{})}
+	if b.applyBytes == 0 {
+		b.applyBytes = applyBytes
 	}
-	if !cfg.journal {
-		return b, nil
+	if b.applyQuiet == 0 {
+		b.applyQuiet = applyQuiet
 	}
-	if err := b.startJournal(path, jpath, j, cfg.initialMmap); err != nil {
-		if b.pin != nil {
-			b.pin.Rollback()
-		}
-		if b.dbf != nil {
-			b.dbf.Close()
+	if err := b.recover(); err != nil {
+		if b.j != nil {
+			b.j.close()
 		}
 		db.Close()
-		return fail(err)
+		return nil, err
 	}
+	go b.applier()
 	return b, nil
 }
 
 func (b *Bolt) View(fn func(Tx) error) error {
-	began := false
-	err := b.db.View(func(tx *bolt.Tx) error { began = true; return fn(boltTx{tx: tx}) })
-	return closedErr(began, err)
+	o, btx, err := b.readTx(nil)
+	if err != nil {
+		return closedErr(false, err)
+	}
+	defer btx.Rollback()
+	return fn(&ovTx{btx: btx, o: o})
+}
+
+// readTx begins a bbolt read transaction that o (the published overlay,
+// when nil) is right over: one in o's base state, or in the state of the
+// last apply if o holds every record that apply applied. A reader that
+// meets an apply's commit before its overlay is published (or a later
+// one) tries again with the overlay then published.
+func (b *Bolt) readTx(o *overlay) (*overlay, *bolt.Tx, error) {
+	reload := o == nil
+	for {
+		if reload {
+			o = b.ov.Load()
+		}
+		btx, err := b.db.Begin(false)
+		if err != nil {
+			return nil, nil, err
+		}
+		id := uint64(btx.ID())
+		if id == o.baseTxid {
+			return o, btx, nil
+		}
+		if m := b.applied.Load(); m != nil && m.txid == id && m.seq >= o.base && m.seq <= o.version {
+			return o, btx, nil
+		}
+		btx.Rollback()
+		runtime.Gosched()
+	}
 }
 
 func (b *Bolt) Update(fn func(Tx) error) error {
@@ -341,113 +364,25 @@ func closedErr(began bool, err error) error {
 }
 
 // WriteCounts reports the write transactions begun since the store was
-// opened and the pages their commits wrote, meta pages included: what
-// durable commits cost, for benchmarks (on a virtio disk each separate run
-// of pages is its own request).
+// opened and the pages bbolt's commits (the applies) wrote, meta pages
+// included.
 func (b *Bolt) WriteCounts() (commits, pages int64) {
 	st := b.db.Stats()
 	return b.commits.Load(), st.TxStats.GetWrite()
 }
 
-// Close checkpoints, removes the journal and closes the database; closing
-// it again is not an error.
+// Close applies what the overlay holds, removes the journal and closes the
+// database; closing it again is not an error.
 func (b *Bolt) Close() error {
+	b.stopOnce.Do(func() { close(b.stop) })
+	<-b.applierEnd
+	b.amu.Lock()
+	defer b.amu.Unlock()
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
-	var errs []error
-	if b.j != nil {
-		errs = append(errs, b.closeJournal())
-	}
-	errs = append(errs, b.db.Close())
-	return errors.Join(errs...)
-}
-
-// boltTx is a transaction; ws, in a journaled write transaction, records
-// its writes.
-type boltTx struct {
-	tx *bolt.Tx
-	ws *writeSet
-}
-
-// Snapshot identifies the committed state a read transaction sees: bbolt's
-// id of the last commit, so two read transactions with the same snapshot
-// read the same data, and readers may remember what they read by it. A
-// write transaction has none (0): its data is in flux.
-func (t boltTx) Snapshot() uint64 {
-	if t.tx.Writable() {
-		return 0
-	}
-	return uint64(t.tx.ID())
-}
-
-func (t boltTx) Get(bucket string, key []byte) []byte {
-	bk := t.tx.Bucket([]byte(bucket))
-	if bk == nil {
+	if b.closed {
 		return nil
 	}
-	return bk.Get(key)
-}
-
-func (t boltTx) Put(bucket string, key, value []byte) error {
-	if !t.tx.Writable() {
-		return ErrReadOnly
-	}
-	if err := checkPut(bucket, key); err != nil {
-		return err
-	}
-	// Bucket finds a bucket already open in this transaction in a map;
-	// CreateBucketIfNotExists would first copy its name (an allocation).
-	bk := t.tx.Bucket([]byte(bucket))
-	if bk == nil {
-		var err error
-		if bk, err = t.tx.CreateBucketIfNotExists([]byte(bucket)); err != nil {
-			return err
-		}
-	}
-	// bbolt keeps the caller's value slice until the transaction ends (it
-	// copies only the key), so a caller reusing its buffer would rewrite a
-	// stored value; copy it, as Mem does. The copy is never nil: bbolt reads
-	// a nil value back as absent until the transaction commits.
-	if err := bk.Put(key, append(make([]byte, 0, len(value)), value...)); err != nil {
-		return err
-	}
-	if t.ws != nil {
-		t.ws.put(bucket, key, value)
-	}
-	return nil
-}
-
-func (t boltTx) Delete(bucket string, key []byte) error {
-	if !t.tx.Writable() {
-		return ErrReadOnly // also when there is nothing to delete, as in Mem
-	}
-	bk := t.tx.Bucket([]byte(bucket))
-	if bk == nil {
-		return nil
-	}
-	if err := bk.Delete(key); err != nil {
-		return err
-	}
-	if t.ws != nil {
-		t.ws.delete(bucket, key)
-	}
-	return nil
-}
-
-func (t boltTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bool) error {
-	bk := t.tx.Bucket([]byte(bucket))
-	if bk == nil {
-		return nil
-	}
-	seek := prefix
-	if bytes.Compare(start, prefix) > 0 {
-		seek = start
-	}
-	c := bk.Cursor()
-	for k, v := c.Seek(seek); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if !fn(k, v) {
-			return nil
-		}
-	}
-	return nil
+	b.closed = true
+	return errors.Join(b.closeJournal(), b.db.Close())
 }

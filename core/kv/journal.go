@@ -9,30 +9,30 @@ import (
 	"os"
 )
 
-// The journal is Bolt's write-ahead log: bbolt commits without syncing, and
-// each commit's write set (its Puts and Deletes, in order) is appended here
-// as one checksummed record and synced before the commit is answered. A
-// checkpoint syncs bbolt and starts a new epoch, whose header holds the
-// checkpoint's two meta pages; recovery writes them back into the bbolt file
-// and replays the epoch's records on top (see Bolt).
+// The journal is Bolt's write-ahead log: each commit's write set (its Puts
+// and Deletes, in order) is appended here as one checksummed record and
+// synced before the commit is answered; bbolt receives the writes later,
+// many commits at once (see overlay.go). Records are numbered by a
+// sequence that never restarts; bbolt stores the last one it holds, and
+// recovery replays those after it.
 //
-// Layout: two header slots (a checkpoint writes the one its epoch's parity
-// names, so a torn header write leaves the other, older one valid; nothing
-// of the new epoch is written before its header is synced), then records
-// from recordsAt. The file is written with zeros ahead of the records
-// (preallocated, reused from recordsAt after each checkpoint) so that an
-// append overwrites blocks the file already has and its fdatasync does not
-// also commit a new file size or extent to ext4's journal. Stale records
-// of older epochs beyond the end are never replayed: a record carries its
-// epoch and its sequence number in the epoch, under its checksum.
+// Layout: two header slots, then records from recordsAt. A header names
+// the sequence of the first record that follows it (firstSeq): the journal
+// restarts (a new header, records again from recordsAt) once bbolt holds
+// every record, and a header is written to the slot its generation's
+// parity names, so a torn header write leaves the other, older one valid
+// (nothing follows a new header before it is synced). The file is written
+// with zeros ahead of the records (preallocated, reused after each
+// restart) so that an append overwrites blocks the file already has and
+// its fdatasync does not also commit a new file size or extent to ext4's
+// journal. Stale records beyond the end are never replayed: a record
+// carries its sequence under its checksum, and sequences only grow.
 type journal struct {
-	f         *os.File
-	pageSize  int
-	slotSize  int64
-	recordsAt int64
+	f *os.File
 
-	epoch    uint64 // of the last header written (or read)
-	seq      uint64 // records appended in this epoch
+	gen      uint64 // of the last header written (or read)
+	firstSeq uint64 // the sequence of the record at recordsAt
+	seq      uint64 // of the last record appended (firstSeq-1: none)
 	end      int64  // where the next record goes
 	zeroedTo int64  // the file holds written zeros (or records) up to here
 
@@ -40,12 +40,18 @@ type journal struct {
 }
 
 const (
-	journalMagic   = "berthjnl"
-	journalVersion = 1
-	// headerFixed: magic, version, page size, epoch, meta length, crc.
-	headerFixed = 8 + 4 + 4 + 8 + 4 + 4
-	// recordHead: length of the payload, crc, epoch, seq.
-	recordHead = 4 + 4 + 8 + 8
+	journalMagic = "berthjnl"
+	// journalVersion 2: headers name a first sequence. Version 1 (berth's
+	// round 8) held bbolt meta pages and epochs; it is refused (see
+	// openJournal).
+	journalVersion = 2
+	// headerSize: magic, version, generation, first sequence, crc.
+	headerSize = 8 + 4 + 8 + 8 + 4
+	// journalSlot is a header slot's size (a block of its own).
+	journalSlot = 4096
+	recordsAt   = 2 * journalSlot
+	// recordHead: length of the payload, crc, sequence.
+	recordHead = 4 + 4 + 8
 	// journalChunk is how much the zeroed region grows by when a record
 	// would pass its end.
 	journalChunk = 1 << 20
@@ -64,19 +70,18 @@ var zeroBlock [zeroBlockSize]byte
 // decoded: not something a crash leaves.
 var errBadRecord = errors.New("kv: journal record invalid")
 
-// journalSlot is a header slot's size: room for the meta pages of bbolt's
-// largest page size (64 KiB), so that the slots' offsets do not depend on it.
-const journalSlot = 256 << 10
+// errOldJournal is a journal in round 8's format (bbolt meta pages and
+// epochs), which this berth cannot replay.
+var errOldJournal = errors.New("kv: the journal is in an older berth's format (1): " +
+	"start that berth on this data dir and stop it cleanly (it then removes its journal)")
 
 // openJournal opens the journal at path, creating it if flag has O_CREATE.
-// pageSize is the bbolt file's (0 before it is known: readHeader takes the
-// header's).
-func openJournal(path string, flag int, pageSize int) (*journal, error) {
+func openJournal(path string, flag int) (*journal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|flag, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	j := &journal{f: f, pageSize: pageSize, slotSize: journalSlot, recordsAt: 2 * journalSlot}
+	j := &journal{f: f}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -88,82 +93,87 @@ func openJournal(path string, flag int, pageSize int) (*journal, error) {
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
-// readHeader returns the valid header with the highest epoch (its meta
-// pages), or ok false when neither slot holds one.
-func (j *journal) readHeader() (metas []byte, ok bool, err error) {
+// readHeader reads the valid header with the highest generation, and
+// returns ok false when neither slot holds one.
+func (j *journal) readHeader() (ok bool, err error) {
+	b := make([]byte, headerSize)
 	for slot := int64(0); slot < 2; slot++ {
-		b := make([]byte, journalSlot)
-		n, err := j.f.ReadAt(b, slot*j.slotSize)
+		n, err := j.f.ReadAt(b, slot*journalSlot)
 		if err != nil && err != io.EOF {
-			return nil, false, err
+			return false, err
 		}
-		epoch, ps, m, valid := parseHeader(b[:n])
-		if valid && (!ok || epoch > j.epoch) {
-			j.epoch, j.pageSize, metas, ok = epoch, ps, m, true
+		if n >= 12 && string(b[:8]) == journalMagic && binary.LittleEndian.Uint32(b[8:]) == 1 {
+			return false, errOldJournal
+		}
+		gen, first, valid := parseHeader(b[:n])
+		if valid && (!ok || gen > j.gen) {
+			j.gen, j.firstSeq, ok = gen, first, true
 		}
 	}
-	return metas, ok, nil
+	if !ok {
+		// Format 1 had its slots 256 KiB apart, and its first header in
+		// the second.
+		n, err := j.f.ReadAt(b, 256<<10)
+		if err != nil && err != io.EOF {
+			return false, err
+		}
+		if n >= 12 && string(b[:8]) == journalMagic && binary.LittleEndian.Uint32(b[8:]) == 1 {
+			return false, errOldJournal
+		}
+	}
+	j.seq, j.end = j.firstSeq-1, recordsAt
+	return ok, nil
 }
 
-func parseHeader(b []byte) (epoch uint64, pageSize int, metas []byte, ok bool) {
-	if len(b) < headerFixed || string(b[:8]) != journalMagic {
-		return 0, 0, nil, false
+func parseHeader(b []byte) (gen, firstSeq uint64, ok bool) {
+	if len(b) < headerSize || string(b[:8]) != journalMagic {
+		return 0, 0, false
 	}
 	le := binary.LittleEndian
-	pageSize = int(le.Uint32(b[12:]))
-	if le.Uint32(b[8:]) != journalVersion || pageSize < 512 || pageSize > 64<<10 {
-		return 0, 0, nil, false
+	if le.Uint32(b[8:]) != journalVersion || crc32.Checksum(b[:headerSize-4], castagnoli) != le.Uint32(b[headerSize-4:]) {
+		return 0, 0, false
 	}
-	epoch = le.Uint64(b[16:])
-	n := int(le.Uint32(b[24:]))
-	if n != 2*pageSize || len(b) < headerFixed+n {
-		return 0, 0, nil, false
-	}
-	sum := le.Uint32(b[28:])
-	c := crc32.Update(crc32.Checksum(b[:28], castagnoli), castagnoli, b[headerFixed:headerFixed+n])
-	if c != sum {
-		return 0, 0, nil, false
-	}
-	return epoch, pageSize, b[headerFixed : headerFixed+n], true
+	gen, firstSeq = le.Uint64(b[12:]), le.Uint64(b[20:])
+	return gen, firstSeq, firstSeq > 0
 }
 
-// checkpoint starts a new epoch whose state is given by the bbolt file's
-// meta pages (already synced): its header is written to its slot and
-// synced. Records of the old epoch become stale.
-func (j *journal) checkpoint(metas []byte) error {
-	epoch := j.epoch + 1
-	b := make([]byte, headerFixed+len(metas))
+// restart writes a new header, whose records begin at sequence firstSeq,
+// and syncs it: the records before are stale from then on (bbolt holds
+// them all).
+func (j *journal) restart(firstSeq uint64) error {
+	gen := j.gen + 1
+	b := make([]byte, headerSize)
 	le := binary.LittleEndian
 	copy(b, journalMagic)
 	le.PutUint32(b[8:], journalVersion)
-	le.PutUint32(b[12:], uint32(j.pageSize))
-	le.PutUint64(b[16:], epoch)
-	le.PutUint32(b[24:], uint32(len(metas)))
-	copy(b[headerFixed:], metas)
-	le.PutUint32(b[28:], crc32.Update(crc32.Checksum(b[:28], castagnoli), castagnoli, metas))
-	if _, err := j.f.WriteAt(b, int64(epoch%2)*j.slotSize); err != nil {
+	le.PutUint64(b[12:], gen)
+	le.PutUint64(b[20:], firstSeq)
+	le.PutUint32(b[headerSize-4:], crc32.Checksum(b[:headerSize-4], castagnoli))
+	if _, err := j.f.WriteAt(b, int64(gen%2)*journalSlot); err != nil {
 		return err
 	}
 	if err := fdatasync(j.f); err != nil {
 		return err
 	}
-	j.epoch, j.seq, j.end = epoch, 0, j.recordsAt
+	j.gen, j.firstSeq, j.seq, j.end = gen, firstSeq, firstSeq-1, recordsAt
 	return nil
 }
 
-// records reads the current epoch's records in order, stopping at the
-// first that is torn, stale or fails its checksum: each record is synced
-// before the next is written, so only the last one written can be torn, and
-// what follows a bad one was never acknowledged.
-func (j *journal) records(fn func(payload []byte) error) error {
-	off := j.recordsAt
+// records reads the records after the header in order, with their
+// sequences, stopping at the first that is torn, stale or fails its
+// checksum: each record is synced before the next is written, so only the
+// last one written can be torn, and what follows a bad one was never
+// acknowledged. j then appends after the last valid one.
+func (j *journal) records(fn func(seq uint64, payload []byte) error) error {
+	off := int64(recordsAt)
 	le := binary.LittleEndian
 	head := make([]byte, recordHead)
 	fi, err := j.f.Stat()
 	if err != nil {
 		return err
 	}
-	for seq := uint64(1); ; seq++ {
+	seq := j.firstSeq
+	for ; ; seq++ {
 		if _, err := j.f.ReadAt(head, off); err != nil {
 			if err == io.EOF {
 				break
@@ -171,7 +181,7 @@ func (j *journal) records(fn func(payload []byte) error) error {
 			return err
 		}
 		n := int64(le.Uint32(head))
-		if le.Uint64(head[8:]) != j.epoch || le.Uint64(head[16:]) != seq || n > fi.Size()-off-recordHead {
+		if le.Uint64(head[8:]) != seq || n > fi.Size()-off-recordHead {
 			break
 		}
 		payload := make([]byte, n)
@@ -185,18 +195,17 @@ func (j *journal) records(fn func(payload []byte) error) error {
 		if c != le.Uint32(head[4:]) {
 			break
 		}
-		if err := fn(payload); err != nil {
+		if err := fn(seq, payload); err != nil {
 			return err
 		}
-		j.seq, off = seq, off+recordHead+n
+		off += recordHead + n
 	}
-	j.end = off
+	j.seq, j.end = seq-1, off
 	return nil
 }
 
-// append writes ws as the next record and syncs it. It returns where the
-// record starts, for unappend.
-func (j *journal) append(ws *writeSet) (int64, error) {
+// append writes ws as the next record (sequence j.seq+1) and syncs it.
+func (j *journal) append(ws *writeSet) error {
 	n := len(ws.buf)
 	total := recordHead + n
 	if cap(j.buf) < total {
@@ -205,13 +214,12 @@ func (j *journal) append(ws *writeSet) (int64, error) {
 	b := j.buf[:total]
 	le := binary.LittleEndian
 	le.PutUint32(b, uint32(n))
-	le.PutUint64(b[8:], j.epoch)
-	le.PutUint64(b[16:], j.seq+1)
+	le.PutUint64(b[8:], j.seq+1)
 	copy(b[recordHead:], ws.buf)
 	le.PutUint32(b[4:], crc32.Update(crc32.Checksum(b[8:recordHead], castagnoli), castagnoli, ws.buf))
 	at := j.end
 	if _, err := j.f.WriteAt(b, at); err != nil {
-		return at, err
+		return err
 	}
 	if end := at + int64(total); end > j.zeroedTo {
 		// Past the zeroed region: write zeros to a chunk's end, so the
@@ -224,34 +232,20 @@ func (j *journal) append(ws *writeSet) (int64, error) {
 		to := roundUp(end, journalChunk)
 		for off := roundUp(end, zeroBlockSize); off < to; off += zeroBlockSize {
 			if _, err := j.f.WriteAt(zeroBlock[:], off); err != nil {
-				return at, err
+				return err
 			}
 		}
 		j.zeroedTo = to
 	}
 	if err := fdatasync(j.f); err != nil {
-		return at, err
+		return err
 	}
 	j.seq++
 	j.end = at + int64(total)
-	return at, nil
-}
-
-// unappend invalidates the record appended at at, whose commit failed: its
-// head is zeroed and synced, so recovery stops before it.
-func (j *journal) unappend(at int64) error {
-	if _, err := j.f.WriteAt(make([]byte, recordHead), at); err != nil {
-		return err
-	}
-	if err := fdatasync(j.f); err != nil {
-		return err
-	}
-	j.seq--
-	j.end = at
 	return nil
 }
 
-func (j *journal) size() int64 { return j.end - j.recordsAt }
+func (j *journal) size() int64 { return j.end - recordsAt }
 
 func (j *journal) close() error { return j.f.Close() }
 
@@ -285,8 +279,14 @@ func (w *writeSet) delete(bucket string, key []byte) {
 	w.ops++
 }
 
+// recordWriter takes a record's writes.
+type recordWriter interface {
+	Put(bucket string, key, value []byte) error
+	Delete(bucket string, key []byte) error
+}
+
 // replayRecord applies one record's writes to tx.
-func replayRecord(tx Tx, p []byte) error {
+func replayRecord(tx recordWriter, p []byte) error {
 	field := func() ([]byte, bool) {
 		n, k := binary.Uvarint(p)
 		if k <= 0 || uint64(len(p)-k) < n {

@@ -110,3 +110,60 @@ func TestMemBucketVersionsChangeOnlyWithTheirBucket(t *testing.T) {
 		}
 	}
 }
+
+// A durable store's read transaction names each bucket's version too: the
+// same while nothing writes that bucket (also across an apply, which moves
+// its writes into bbolt), another after a commit that writes it; none in a
+// write transaction.
+func TestBoltBucketVersionsChangeOnlyWithTheirBucket(t *testing.T) {
+	b, err := openBolt(filepath.Join(t.TempDir(), "meta.db"), noApplies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	type versioned interface{ BucketVersion(string) uint64 }
+	version := func(bucket string) uint64 {
+		var v uint64
+		b.View(func(tx Tx) error { v = tx.(versioned).BucketVersion(bucket); return nil })
+		return v
+	}
+	write := func(fn func(Tx) error) {
+		t.Helper()
+		b.Update(func(tx Tx) error {
+			if v := tx.(versioned).BucketVersion("a"); v != 0 {
+				t.Errorf("a write transaction names version %d, want 0", v)
+			}
+			return fn(tx)
+		})
+	}
+	a0 := version("a")
+	if a0 == 0 || version("b") != a0 {
+		t.Fatalf("unwritten buckets' versions %d and %d, want the same, not 0", a0, version("b"))
+	}
+	write(func(tx Tx) error { return tx.Put("a", []byte("k"), []byte("1")) })
+	a1 := version("a")
+	if a1 == a0 || version("a") != a1 {
+		t.Fatalf("versions %d, then %d and %d, of a bucket written once", a0, a1, version("a"))
+	}
+	write(func(tx Tx) error { return tx.Put("b", []byte("k"), []byte("1")) })
+	write(func(tx Tx) error { return tx.Delete("b", []byte("k")) })
+	write(func(tx Tx) error { tx.Put("a", []byte("k"), []byte("3")); return ErrReadOnly }) // rolled back
+	b.applyNow(t)
+	if v := version("a"); v != a1 {
+		t.Fatalf("bucket a's version went %d -> %d with writes to b, a rollback and an apply only", a1, v)
+	}
+	seen := map[uint64]bool{a0: true, a1: true}
+	for i, fn := range []func(Tx) error{
+		func(tx Tx) error { return tx.Put("a", []byte("k"), []byte("2")) },
+		func(tx Tx) error { return tx.Put("a", []byte("new"), nil) },
+		func(tx Tx) error { return tx.Delete("a", []byte("new")) },
+	} {
+		write(fn)
+		v := version("a")
+		if seen[v] {
+			t.Fatalf("write %d to bucket a left its version at %d, seen before", i, v)
+		}
+		seen[v] = true
+		b.applyNow(t)
+	}
+}
