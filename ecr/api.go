@@ -89,7 +89,9 @@ type Handler struct {
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
 	requestIDs     *requestIDs
-	date           httpdate.Date
+	// date is every answer's Date: AWS's SDKs read it to correct their clock
+	// skew (aws-sdk-go-v2's RecordResponseTiming: aws/aws-sdk-go-v2#2668, #3409).
+	date httpdate.Date
 }
 
 // call is one API call in flight.
