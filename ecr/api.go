@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/internal/httpdate"
 	"github.com/berth-dev/berth/lifecycle"
 	"github.com/berth-dev/berth/pullthrough"
 	"github.com/berth-dev/berth/replication"
@@ -88,7 +89,9 @@ type Handler struct {
 	ops            map[string]opFunc
 	large          chan struct{} // a token per large body being served
 	requestIDs     *requestIDs
-	date           httpDate
+	// date is every answer's Date: AWS's SDKs read it to correct their clock
+	// skew (aws-sdk-go-v2's RecordResponseTiming: aws/aws-sdk-go-v2#2668, #3409).
+	date httpdate.Date
 }
 
 // call is one API call in flight.
@@ -198,7 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.requestIDs.fill(&c.requestID)
 	vals[0] = unsafe.String(&c.requestID[0], len(c.requestID)) // c is never reused: the bytes stay as written
 	hdr["X-Amzn-Requestid"] = vals[0:1:1]
-	hdr["Date"] = h.date.header(time.Now())
+	hdr["Date"] = h.date.Header(time.Now())
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, TargetPrefix+".")
 	spec, known := operations[name]

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/core"
+	"github.com/berth-dev/berth/internal/httpdate"
 	"github.com/berth-dev/berth/internal/last"
 )
 
@@ -49,6 +50,8 @@ type Handler struct {
 	// lastResources is the resource list of the route last authorized
 	// (resources).
 	lastResources last.One[routeResources, []core.Resource]
+	// date is a manifest answer's Date header (getManifest).
+	date httpdate.Date
 }
 
 // New returns the /v2 handler. Mount it at /v2/.

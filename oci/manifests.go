@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/core"
 )
@@ -27,10 +28,12 @@ func (h *Handler) getManifest(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	// Set as setHeaders does, with keys written in canonical form rather
-	// than canonicalized: every pull answers with them.
+	// than canonicalized: every pull answers with them. Date is set here,
+	// as the answer is written, so that net/http does not format it again.
 	v := h.manifestHeaderValues(m)
 	hd := w.Header()
 	hd["Content-Type"], hd["Docker-Content-Digest"], hd["Etag"] = v[0:1:1], v[1:2:2], v[2:3:3]
+	hd["Date"] = h.date.Header(time.Now())
 	if r.Method == http.MethodHead || len(body) >= netHTTPBuffered {
 		hd["Content-Length"] = v[3:4:4]
 	}
