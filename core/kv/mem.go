@@ -509,7 +509,7 @@ type memTx struct {
 }
 
 // Snapshot identifies the committed state a read transaction sees, as
-// bbolt's does (see boltTx.Snapshot): the count of committed writes, which
+// Bolt's does (see ovTx.Snapshot): the count of committed writes, which
 // cannot change while a View holds the read lock. A write transaction has
 // none (0).
 func (t *memTx) Snapshot() uint64 {
