@@ -198,6 +198,3 @@ func getJSON(tx kv.Tx, bucket string, key []byte, into any) (bool, error) {
 	}
 	return true, json.Unmarshal(b, into)
 }
-
-// errStop ends a scan early from inside a callback that must return an error.
-var errStop = errors.New("stop")
