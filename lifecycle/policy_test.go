@@ -17,8 +17,6 @@ func pad(rules string) string {
 	return text
 }
 
-const untaggedRule = `{"rulePriority":%d,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}`
-
 // Each rule here is from "Lifecycle policy properties in Amazon ECR" (user
 // guide, lifecycle_policy_parameters) unless its comment says otherwise.
 func TestParseRejectsEachRuleOfTheUserGuide(t *testing.T) {
