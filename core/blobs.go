@@ -539,7 +539,12 @@ func (r *Registry) startEphemeralLocked(reg RegistryID, repo string, now time.Ti
 	if err != nil {
 		return UploadStatus{}, err
 	}
-	id := r.ephemeralIDs.next()
+	id := r.ephemeralIDs.next(now)
+	for r.uploads[id] != nil {
+		// Its count went round within the second, and its random half
+		// met a session still open: another draw.
+		id = r.ephemeralIDs.next(now)
+	}
 	u := new(openUpload)
 	u.rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
 	u.recordSet()

@@ -282,9 +282,9 @@ func endRepoSessionsTx(tx kv.Tx, reg RegistryID, repo string) error {
 }
 
 // ephemeralIDs hands out the ids of an ephemeral registry's sessions
-// (Options.Ephemeral): a count, so that no id is handed out twice, then 64
-// bits of a stream seeded from Options.Rand, so that no id can be guessed
-// from another. Used under r.mu.
+// (Options.Ephemeral), shaped as sealed ids are: the start (unix seconds),
+// a count of the process's sessions, and 64 bits of a stream seeded from
+// Options.Rand, so that no id can be guessed from another. Used under r.mu.
 //
 // Why not sealed ids: a MAC and the ended runs are for a later process,
 // which must rebuild a session from its id alone, or know that it ended.
@@ -293,7 +293,7 @@ func endRepoSessionsTx(tx kv.Tx, reg RegistryID, repo string) error {
 // HMAC-SHA256 at every session's start), and a session's end no write (the
 // run of ended nonces, read at every start and rewritten at every end).
 type ephemeralIDs struct {
-	n   uint64
+	n   uint32
 	rng *rand.ChaCha8
 }
 
@@ -303,10 +303,11 @@ func (e *ephemeralIDs) init(src io.Reader) {
 	e.rng = rand.NewChaCha8(seed)
 }
 
-func (e *ephemeralIDs) next() string {
+func (e *ephemeralIDs) next(start time.Time) string {
 	var b [16]byte
 	e.n++
-	binary.BigEndian.PutUint64(b[:8], e.n)
+	binary.BigEndian.PutUint32(b[0:4], uint32(start.Unix()))
+	binary.BigEndian.PutUint32(b[4:8], e.n)
 	binary.BigEndian.PutUint64(b[8:], e.rng.Uint64())
 	return formatUUID(b)
 }
