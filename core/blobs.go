@@ -754,18 +754,15 @@ func (s *repoStateRead) read(tx kv.Tx) (err error) {
 // request; the caller must release it. A missing repository is reported as
 // such, before the session is looked for.
 func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
+	if r.ephemeral {
+		return r.acquireEphemeral(reg, repo, id)
+	}
 	gen, err := r.readRepoState(reg, repo)
 	if err != nil {
 		return nil, nil, err
 	}
 	r.mu.Lock()
 	u, ok := r.uploads[id]
-	if !ok && r.ephemeral {
-		// Every session of an ephemeral registry was started by this
-		// process, and is held here until it ends.
-		r.mu.Unlock()
-		return nil, nil, uploadNotFound(id)
-	}
 	if !ok {
 		var err error
 		if u, err = r.rebuildLocked(reg, repo, id, gen); err != nil {
@@ -810,6 +807,44 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 		return nil, nil, err
 	}
 	return u, up, nil
+}
+
+// acquireEphemeral is acquire in an ephemeral registry, where every session
+// was started by this process and is held in r.uploads until it ends (its
+// repository's deletion, or a Reset, ends it there too). The repository is
+// read only when the session is not found: a missing one is reported as
+// such, as acquire does. A commit still checks, in its transaction, that
+// the repository is there, of the session's generation, and the session
+// not ended.
+func (r *Registry) acquireEphemeral(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
+	r.mu.Lock()
+	u := r.uploads[id]
+	r.mu.Unlock()
+	if u != nil {
+		u.mu.Lock()
+		if !u.done && !u.ended.Load() && u.rec.Registry == reg && u.rec.Repository == repo {
+			// Its bytes, if any, are in the blob store (release keeps them
+			// there: nothing is inline, nothing stale).
+			var up blob.Upload
+			var err error
+			if u.stored {
+				up, err = r.blobs.ResumeUpload(id)
+			}
+			if !u.stored || errors.Is(err, blob.ErrNotFound) {
+				up, err = r.newUpload(id)
+			}
+			if err != nil {
+				u.mu.Unlock()
+				return nil, nil, err
+			}
+			return u, up, nil
+		}
+		u.mu.Unlock()
+	}
+	if _, err := r.readRepoState(reg, repo); err != nil {
+		return nil, nil, err
+	}
+	return nil, nil, uploadNotFound(id)
 }
 
 // release ends a request's hold on a session: its bytes are closed, and kept
