@@ -479,6 +479,9 @@ func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error
 	// here, either sees this one or comes before its checks.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.ephemeral {
+		return r.startEphemeralLocked(reg, repo, now)
+	}
 	key, err := r.uploadKeyLocked()
 	if err != nil {
 		return UploadStatus{}, err
@@ -522,6 +525,49 @@ func (r *Registry) startUpload(reg RegistryID, repo string) (UploadStatus, error
 	r.uploads[rec.ID] = u
 	r.unrecorded[reg]++
 	return UploadStatus{ID: rec.ID}, nil
+}
+
+// startEphemeralLocked is startUpload's work in an ephemeral registry
+// (Options.Ephemeral): the session is known to this process alone, by an
+// id of ephemeralIDs. r.mu must be held.
+func (r *Registry) startEphemeralLocked(reg RegistryID, repo string, now time.Time) (UploadStatus, error) {
+	s := &r.ephemeralStart
+	s.reg, s.repo = reg, repo
+	err := r.kv.View(s.fn)
+	gen := s.gen
+	s.reg, s.repo, s.gen = RegistryID{}, "", 0
+	if err != nil {
+		return UploadStatus{}, err
+	}
+	id := r.ephemeralIDs.next(now)
+	for r.uploads[id] != nil {
+		// Its count went round within the second, and its random half
+		// met a session still open: another draw.
+		id = r.ephemeralIDs.next(now)
+	}
+	u := new(openUpload)
+	u.rec = uploadRecord{ID: id, Registry: reg, Repository: repo, StartedAt: now, RepoGen: gen}
+	u.recordSet()
+	r.uploads[id] = u
+	r.unrecorded[reg]++
+	return UploadStatus{ID: id}, nil
+}
+
+// ephemeralStart is startEphemeralLocked's read (under r.mu), its function
+// bound once: a closure per session's start would be an allocation.
+type ephemeralStart struct {
+	r    *Registry
+	reg  RegistryID
+	repo string
+	gen  uint64
+	fn   func(kv.Tx) error // read
+}
+
+func (s *ephemeralStart) read(tx kv.Tx) (err error) {
+	if s.gen, err = repoState(tx, s.reg, s.repo); err != nil {
+		return err
+	}
+	return s.r.checkUploadLimit(tx, s.reg)
 }
 
 // repoState reads, for a request into an upload session, that the
@@ -708,6 +754,9 @@ func (s *repoStateRead) read(tx kv.Tx) (err error) {
 // request; the caller must release it. A missing repository is reported as
 // such, before the session is looked for.
 func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
+	if r.ephemeral {
+		return r.acquireEphemeral(reg, repo, id)
+	}
 	gen, err := r.readRepoState(reg, repo)
 	if err != nil {
 		return nil, nil, err
@@ -760,6 +809,44 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 	return u, up, nil
 }
 
+// acquireEphemeral is acquire in an ephemeral registry, where every session
+// was started by this process and is held in r.uploads until it ends (its
+// repository's deletion, or a Reset, ends it there too). The repository is
+// read only when the session is not found: a missing one is reported as
+// such, as acquire does. A commit still checks, in its transaction, that
+// the repository is there, of the session's generation, and the session
+// not ended.
+func (r *Registry) acquireEphemeral(reg RegistryID, repo, id string) (*openUpload, blob.Upload, error) {
+	r.mu.Lock()
+	u := r.uploads[id]
+	r.mu.Unlock()
+	if u != nil {
+		u.mu.Lock()
+		if !u.done && !u.ended.Load() && u.rec.Registry == reg && u.rec.Repository == repo {
+			// Its bytes, if any, are in the blob store (release keeps them
+			// there: nothing is inline, nothing stale).
+			var up blob.Upload
+			var err error
+			if u.stored {
+				up, err = r.blobs.ResumeUpload(id)
+			}
+			if !u.stored || errors.Is(err, blob.ErrNotFound) {
+				up, err = r.newUpload(id)
+			}
+			if err != nil {
+				u.mu.Unlock()
+				return nil, nil, err
+			}
+			return u, up, nil
+		}
+		u.mu.Unlock()
+	}
+	if _, err := r.readRepoState(reg, repo); err != nil {
+		return nil, nil, err
+	}
+	return nil, nil, uploadNotFound(id)
+}
+
 // release ends a request's hold on a session: its bytes are closed, and kept
 // for the next request, unless the request ended the session — or it was
 // ended from outside meanwhile, and they go now. It returns Close's error:
@@ -781,7 +868,7 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 		u.stored = err != nil
 	case u.rec.Inline && up.Size() == u.inlineSize && !spilled(up):
 		// Unchanged (a status request, a refused chunk).
-	case inMemory(up):
+	case inMemory(up) && !r.ephemeral:
 		// Small: its bytes go in the commit that records the session.
 		if err = r.keepInline(u, up.(*memFirst)); IsKind(err, KindUploadNotFound) {
 			up.Cancel() // ended meanwhile
@@ -791,13 +878,16 @@ func (r *Registry) release(u *openUpload, up blob.Upload) error {
 		}
 	default:
 		// Bytes that outlive the request need the session's record, so that
-		// after a restart they are found, not taken for a crash's leftovers.
-		if err = r.recordSession(u); IsKind(err, KindUploadNotFound) {
-			up.Cancel() // ended meanwhile
-			u.done = true
-			break
-		} else if err != nil {
-			r.log.Warn("recording an upload session", "upload", u.rec.ID, "err", err)
+		// after a restart they are found, not taken for a crash's leftovers
+		// (an ephemeral registry has no restart: its sessions are held here).
+		if !r.ephemeral {
+			if err = r.recordSession(u); IsKind(err, KindUploadNotFound) {
+				up.Cancel() // ended meanwhile
+				u.done = true
+				break
+			} else if err != nil {
+				r.log.Warn("recording an upload session", "upload", u.rec.ID, "err", err)
+			}
 		}
 		if cerr := up.Close(); cerr != nil {
 			r.log.Warn("closing an upload between requests", "upload", u.rec.ID, "err", cerr)
@@ -843,6 +933,9 @@ func (r *Registry) dropLocked(u *openUpload) {
 // tombstone that keeps its id unknown.
 func (r *Registry) finish(u *openUpload) {
 	r.forget(u)
+	if r.ephemeral {
+		return // no record, and no later process to keep its id from
+	}
 	rec := u.rec
 	r.kv.Batch(func(tx kv.Tx) error {
 		if err := deleteUploadRecord(tx, rec.Registry, rec.ID); err != nil {
@@ -1137,7 +1230,16 @@ func (r *Registry) commit(ctx context.Context, reg RegistryID, repo string, up b
 				return err
 			}
 		}
-		if session != nil {
+		switch {
+		case session == nil:
+		case r.ephemeral:
+			// Ended meanwhile from outside: a Reset (which ends every
+			// session it finds before a commit can follow it) or the
+			// repository's deletion (a new generation).
+			if session.ended.Load() || gen != srec.RepoGen {
+				return uploadNotFound(srec.ID)
+			}
+		default:
 			if err := endSessionTx(tx, srec, recorded, key, gen); err != nil {
 				return err
 			}

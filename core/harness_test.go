@@ -63,6 +63,9 @@ type storeConfig struct {
 	// first pair was closed (or, for memory, returns the very same stores).
 	open func(t *testing.T) (kv.Store, blob.Store, func() (kv.Store, blob.Store))
 	disk bool
+	// ephemeral: the registry is told its stores die with it
+	// (Options.Ephemeral, as berth --memory serves); it cannot restart.
+	ephemeral bool
 }
 
 var storeConfigs = []storeConfig{
@@ -85,6 +88,9 @@ var storeConfigs = []storeConfig{
 		}
 		m, b := open()
 		return m, b, open
+	}},
+	{name: "ephemeral", ephemeral: true, open: func(t *testing.T) (kv.Store, blob.Store, func() (kv.Store, blob.Store)) {
+		return kv.NewMem(), blob.NewMem(), nil
 	}},
 }
 
@@ -131,7 +137,8 @@ func (f *fixture) build() *Registry {
 	if f.rand == nil {
 		f.rand = newSeededRand()
 	}
-	o := Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, Rand: f.rand, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads}
+	o := Options{KV: f.kv, Blobs: f.blobs, Clock: f.clock, NewID: f.ids.next, Rand: f.rand, CreateOnPush: f.createOnPush, MaxUploads: f.maxUploads,
+		Ephemeral: f.cfg.ephemeral}
 	if f.cfg.disk {
 		o.InlineBlobs = DefaultInlineBlobs // as berth serve runs on disk
 	}
@@ -149,6 +156,9 @@ func (f *fixture) restart() {
 // (nil: as it is), e.g. to make one of its operations slow.
 func (f *fixture) restartWith(wrap func(blob.Store) blob.Store) {
 	f.t.Helper()
+	if f.cfg.ephemeral {
+		f.t.Skip("an ephemeral registry's state ends with its process: there is no restart")
+	}
 	if f.cfg.disk {
 		if err := f.r.Close(); err != nil {
 			f.t.Fatal(err)
@@ -162,6 +172,16 @@ func (f *fixture) restartWith(wrap func(blob.Store) blob.Store) {
 		f.blobs = wrap(f.blobs)
 	}
 	f.r = f.build()
+}
+
+// skipIfEphemeral skips a test of what an upload session leaves in the
+// store for a later process (sealed ids, ended runs, tombstones): an
+// ephemeral registry leaves none (Options.Ephemeral).
+func (f *fixture) skipIfEphemeral() {
+	f.t.Helper()
+	if f.cfg.ephemeral {
+		f.t.Skip("an ephemeral registry writes no upload session bookkeeping for a later process")
+	}
 }
 
 func (f *fixture) createRepo(reg RegistryID, name string) {

@@ -34,6 +34,12 @@ type Options struct {
 	// by the commit that links them (blob.Inline): for a durable KV, where a
 	// file of its own costs a small blob two syncs more. 0: every blob in Blobs.
 	InlineBlobs int64
+	// Ephemeral says that the stores live and die with this process (berth
+	// --memory): no later process opens them. Upload sessions are then known
+	// by this process alone (uploadids.go: ephemeralIDs): their ids are not
+	// sealed for a later process to check, and how each ended is not
+	// written down for one.
+	Ephemeral bool
 }
 
 // DefaultInlineBlobs is the InlineBlobs berth serves with on disk: image
@@ -78,6 +84,11 @@ type Registry struct {
 	idKey      []byte   // the secret of upload ids, once read (uploadKeyLocked)
 	idMACer    *idMACer // MACs under idKey
 	nonces     idNonces // the nonces this process may give upload ids (uploadids.go)
+	// ephemeral: Options.Ephemeral; its sessions' ids come from ephemeralIDs
+	// (under mu).
+	ephemeral      bool
+	ephemeralIDs   ephemeralIDs
+	ephemeralStart ephemeralStart
 
 	// gcMu orders blob removal against commits: a commit-and-link holds it
 	// shared, removal of an unreferenced blob holds it exclusively and re-checks.
@@ -126,6 +137,12 @@ func New(o Options) *Registry {
 	var seed [4]byte
 	io.ReadFull(r.rand, seed[:])
 	r.nonces.seed = binary.BigEndian.Uint32(seed[:])
+	if o.Ephemeral {
+		r.ephemeral = true
+		r.ephemeralIDs.init(r.rand)
+		r.ephemeralStart = ephemeralStart{r: r}
+		r.ephemeralStart.fn = r.ephemeralStart.read
+	}
 	switch {
 	case o.MaxUploads == 0:
 		r.maxUploads = DefaultMaxUploads

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/berth-dev/berth/core/kv"
@@ -278,6 +279,37 @@ func repoGen(tx kv.Tx, reg RegistryID, repo string) uint64 {
 // ids stop checking.
 func endRepoSessionsTx(tx kv.Tx, reg RegistryID, repo string) error {
 	return tx.Put(bUploadGens, repoKey(reg, repo), binary.BigEndian.AppendUint64(nil, repoGen(tx, reg, repo)+1))
+}
+
+// ephemeralIDs hands out the ids of an ephemeral registry's sessions
+// (Options.Ephemeral), shaped as sealed ids are: the start (unix seconds),
+// a count of the process's sessions, and 64 bits of a stream seeded from
+// Options.Rand, so that no id can be guessed from another. Used under r.mu.
+//
+// Why not sealed ids: a MAC and the ended runs are for a later process,
+// which must rebuild a session from its id alone, or know that it ended.
+// When the stores die with this process, a session it does not hold is
+// unknown — it never started, or it ended — so an id needs no MAC (an
+// HMAC-SHA256 at every session's start), and a session's end no write (the
+// run of ended nonces, read at every start and rewritten at every end).
+type ephemeralIDs struct {
+	n   uint32
+	rng *rand.ChaCha8
+}
+
+func (e *ephemeralIDs) init(src io.Reader) {
+	var seed [32]byte
+	io.ReadFull(src, seed[:])
+	e.rng = rand.NewChaCha8(seed)
+}
+
+func (e *ephemeralIDs) next(start time.Time) string {
+	var b [16]byte
+	e.n++
+	binary.BigEndian.PutUint32(b[0:4], uint32(start.Unix()))
+	binary.BigEndian.PutUint32(b[4:8], e.n)
+	binary.BigEndian.PutUint64(b[8:], e.rng.Uint64())
+	return formatUUID(b)
 }
 
 // idMACer computes the MACs of upload ids under one secret, reusing its

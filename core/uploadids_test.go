@@ -46,6 +46,7 @@ func (f *fixture) uploadRecords() int {
 // the blob is then pushed whole.
 func TestASessionSurvivesARestartWithoutARecord(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
+		f.skipIfEphemeral()
 		f.createRepo(regA, "app")
 		_, err := f.r.StartUpload(bg, regA, "app") // the store's secret is made once
 		must(t, err, "StartUpload")
@@ -228,6 +229,7 @@ func TestUnacknowledgedBytesOfASessionWithoutARecordAreDropped(t *testing.T) {
 // theirs rebuilds a session anyway; younger ones stay.
 func TestTombstonesArePurgedPastTheHorizon(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
+		f.skipIfEphemeral()
 		f.createRepo(regA, "app")
 		tombstones := func() int {
 			n := 0
@@ -297,6 +299,7 @@ func (f *fixture) endedStore() (runs, tombstones int) {
 // also after a restart. The janitor purges runs past the horizon.
 func TestEndedSessionsAreKeptAsRunsOfNonces(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
+		f.skipIfEphemeral()
 		f.createRepo(regA, "app")
 		_, err := f.r.StartUpload(bg, regA, "app") // the counter starts from the next second
 		must(t, err, "StartUpload")
@@ -432,6 +435,7 @@ func TestOpenKeepsLayout7TombstonesAndSessions(t *testing.T) {
 // out again.
 func TestNoncesStillEndedAreSkippedAfterTheCounterWraps(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
+		f.skipIfEphemeral()
 		f.createRepo(regA, "app")
 		counter := func(next uint32, epoch int64) {
 			t.Helper()
@@ -497,6 +501,7 @@ func TestParseUUIDTakesExactlyWhatFormatUUIDWrites(t *testing.T) {
 // nothing.
 func TestASessionEndedInTheStoreDoesNotComplete(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *fixture) {
+		f.skipIfEphemeral()
 		f.createRepo(regA, "app")
 		for _, counted := range []bool{false, true} {
 			if counted {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +21,18 @@ import (
 // data group of the 1.1 profile. Sparse manifests stay disabled, as in the
 // suite's default profile: berth, like ECR, rejects a manifest whose blobs
 // were never pushed (MANIFEST_BLOB_UNKNOWN).
-func TestOCIConformance(t *testing.T) {
-	b := Start(t, "--create-on-push")
+func TestOCIConformance(t *testing.T) { runConformance(t, false) }
+
+// TestOCIConformanceInMemory runs the suite against berth --memory, whose
+// upload sessions are kept in the process alone (core.Options.Ephemeral).
+func TestOCIConformanceInMemory(t *testing.T) { runConformance(t, true) }
+
+func runConformance(t *testing.T, memory bool) {
+	args := []string{"--create-on-push"}
+	if memory {
+		args = append(args, "--memory")
+	}
+	b := Start(t, args...)
 	// ECR mounts blobs across repositories only when the account enables it.
 	client := ecr.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(b.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDCONFORMANCE", "secret", "")})
@@ -43,7 +54,7 @@ func TestOCIConformance(t *testing.T) {
 		"OCI_REGISTRY="+b.Addr,
 		"OCI_TLS=disabled",
 		"OCI_USERNAME=AWS",
-		"OCI_PASSWORD="+b.Token(""),
+		"OCI_PASSWORD="+conformancePassword(t, b, client, memory),
 		"OCI_REPO1=conformance/repo1",
 		"OCI_REPO2=conformance/repo2",
 		"OCI_RESULTS_DIR="+results,
@@ -74,4 +85,27 @@ func TestOCIConformance(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(results, "junit.xml")); err != nil {
 		t.Fatalf("no report written: %v", err)
 	}
+}
+
+// conformancePassword is the /v2 password for the suite: from berth token
+// on disk, from GetAuthorizationToken in memory (berth --memory keeps its
+// token secret in the process, where berth token cannot read it).
+func conformancePassword(t *testing.T, b *Berth, client *ecr.Client, memory bool) string {
+	t.Helper()
+	if !memory {
+		return b.Token("")
+	}
+	out, err := client.GetAuthorizationToken(context.Background(), &ecr.GetAuthorizationTokenInput{})
+	if err != nil || len(out.AuthorizationData) == 0 {
+		t.Fatalf("GetAuthorizationToken: %v", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.AuthorizationData[0].AuthorizationToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, password, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		t.Fatalf("authorization token %q is not user:password", raw)
+	}
+	return password
 }

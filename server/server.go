@@ -208,7 +208,7 @@ func New(cfg Config) (*Server, error) {
 	// --create-on-push as an implicit ROOT template) and are kept in it.
 	tmpl := templates.New(templates.Options{CreateOnPush: cfg.CreateOnPush})
 	reg, err := core.Open(core.Options{KV: meta, Blobs: blobs, Clock: clock, Templates: tmpl, MaxUploads: cfg.MaxUploads,
-		Authorizer: authz, Upstream: pullThrough, Log: log, InlineBlobs: inline})
+		Authorizer: authz, Upstream: pullThrough, Log: log, InlineBlobs: inline, Ephemeral: cfg.Memory})
 	if err != nil {
 		meta.Close()
 		return nil, err

@@ -289,6 +289,9 @@ type memUpload struct {
 	baseSize  int64
 	baseState []byte
 	sums      [2][sha256.Size]byte // Commit's (sumIs)
+	// first is the upload's first piece while it is one of firstPieces
+	// (nil once it is kept as a blob's, or given back).
+	first *[minPiece]byte
 	// From memFileAt bytes on, the upload is in a memory file (memfile.go),
 	// and p is nil; noFile tells that none could be made.
 	file   *os.File
@@ -379,9 +382,33 @@ func (u *memUpload) spare() []byte {
 			return last[len(last):cap(last)]
 		}
 	}
-	u.p = append(u.p, make([]byte, 0, min(max(u.n, minPiece), maxPiece)))
+	if len(u.p) == 0 && u.first == nil {
+		u.first = firstPieces.Get().(*[minPiece]byte)
+		u.p = append(u.p, u.first[:0])
+	} else {
+		u.p = append(u.p, make([]byte, 0, min(max(u.n, minPiece), maxPiece)))
+	}
 	last := u.p[len(u.p)-1]
 	return last[:cap(last)]
+}
+
+// firstPieces are uploads' first pieces, given back when the upload ends
+// without keeping it: a small blob (nearly every upload) is copied into an
+// allocation of its own size when it is committed (keep), and its first
+// piece, 512 bytes for a blob of 20, was garbage from then on.
+var firstPieces = sync.Pool{New: func() any { return new([minPiece]byte) }}
+
+// dropPieces forgets the upload's pieces, giving its first back unless a
+// blob keeps it (kept). Nothing reads the upload's bytes afterwards: it
+// has ended.
+func (u *memUpload) dropPieces(kept bool) {
+	if !kept {
+		clear(u.p)
+		if u.first != nil {
+			firstPieces.Put(u.first)
+		}
+	}
+	u.p, u.first = nil, nil
 }
 
 // filled extends the last piece by k bytes written into its spare room, and
@@ -461,6 +488,7 @@ func (u *memUpload) Commit(expected digest.Digest) (int64, error) {
 		} else {
 			d, b := keep(expected, u.p, u.n) // the upload ends here, so its pieces can be kept
 			u.s.blobs[d] = b
+			u.dropPieces(b.more != nil)
 		}
 	}
 	u.end()
@@ -479,6 +507,9 @@ func (u *memUpload) reader() io.Reader {
 // the caller holds u.s.mu.
 func (u *memUpload) end() {
 	delete(u.s.uploads, u.id)
+	if u.first != nil {
+		u.dropPieces(false)
+	}
 	if u.file != nil {
 		u.file.Close()
 		u.file = nil
