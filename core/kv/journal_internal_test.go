@@ -34,6 +34,7 @@ func (b *Bolt) crash() {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	b.closed = true
+	b.retireRead(true) // bbolt's Close waits for the shared read transaction
 	b.db.Close()
 	b.j.close()
 }
