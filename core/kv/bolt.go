@@ -121,6 +121,7 @@ func OpenBolt(path string) (*Bolt, error) {
 type boltConfig struct {
 	applyBytes int           // 0: applyBytes
 	applyQuiet time.Duration // 0: applyQuiet
+	mmapSize   int           // 0: initialMmap (tests: a small map, so that applies remap)
 }
 
 // initialMmap is bbolt's initial map (address space, not memory): while it
@@ -132,6 +133,9 @@ func openBolt(path string, cfg boltConfig) (*Bolt, error) {
 	// Commits are applies (see journaled.go): each one synced. The
 	// freelist is not written (NoFreelistSync).
 	o := &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true, InitialMmapSize: initialMmap}
+	if cfg.mmapSize > 0 {
+		o.InitialMmapSize = cfg.mmapSize
+	}
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
 		// bbolt reads an existing file's page size from it; for one it
 		// cannot read it takes the size given, and a damaged file of 4 KiB
