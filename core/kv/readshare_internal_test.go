@@ -74,35 +74,42 @@ func TestBoltSharedReadTransactionDoesNotHoldBackARemap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Closed at the end, not deferred: after a stuck apply Close would
-	// wait for it too.
-	if err := b.Update(func(tx Tx) error { return tx.Put("b", []byte("k"), []byte("v")) }); err != nil {
-		t.Fatal(err)
-	}
-	b.applyNow(t)
-	if err := b.View(func(tx Tx) error { tx.Get("b", []byte("k")); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	// 4 MiB of values: the file outgrows a 64 KiB map many times over.
-	val := bytes.Repeat([]byte{'x'}, 8<<10)
-	for i := range 512 {
-		if err := b.Update(func(tx Tx) error { return tx.Put("b", fmt.Append(nil, "big", i), val) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	done := make(chan struct{})
+	// Everything runs in a goroutine under a deadline: a remap held back
+	// by a read transaction hangs whichever apply meets it (the first one
+	// already, an apply of one Put), and the test must fail at its own
+	// deadline, not hang until the binary's. Closed at the end, not
+	// deferred: after a stuck apply Close would wait for it too.
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		b.amu.Lock()
-		defer b.amu.Unlock()
-		if err := b.apply(false); err != nil {
-			t.Error(err)
+		if err := b.Update(func(tx Tx) error { return tx.Put("b", []byte("k"), []byte("v")) }); err != nil {
+			done <- err
+			return
 		}
+		if err := b.applyLocked(); err != nil {
+			done <- err
+			return
+		}
+		if err := b.View(func(tx Tx) error { tx.Get("b", []byte("k")); return nil }); err != nil {
+			done <- err
+			return
+		}
+		// 4 MiB of values: the file outgrows a 64 KiB map many times over.
+		val := bytes.Repeat([]byte{'x'}, 8<<10)
+		for i := range 512 {
+			if err := b.Update(func(tx Tx) error { return tx.Put("b", fmt.Append(nil, "big", i), val) }); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- b.applyLocked()
 	}()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("the apply is still waiting after 20 s: a read transaction holds back its remap")
+		t.Fatal("an apply is still waiting after 20 s: a read transaction holds back its remap")
 	}
 	var n int
 	if err := b.View(func(tx Tx) error {
