@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +58,12 @@ type Bolt struct {
 	// lastCommit is how long the last Batch commit took: what a leader
 	// may wait for the rest of a group (gather).
 	lastCommit time.Duration
+
+	// rmu guards rs, the read transaction Views share (see readshare.go),
+	// and applying, set while an apply runs (Views share none then).
+	rmu      sync.Mutex
+	rs       *readShare
+	applying bool
 
 	commits atomic.Int64 // write transactions begun (for tests)
 	applies atomic.Int64 // applies committed in bbolt (for tests)
@@ -116,6 +121,7 @@ func OpenBolt(path string) (*Bolt, error) {
 type boltConfig struct {
 	applyBytes int           // 0: applyBytes
 	applyQuiet time.Duration // 0: applyQuiet
+	mmapSize   int           // 0: initialMmap (tests: a small map, so that applies remap)
 }
 
 // initialMmap is bbolt's initial map (address space, not memory): while it
@@ -127,6 +133,9 @@ func openBolt(path string, cfg boltConfig) (*Bolt, error) {
 	// Commits are applies (see journaled.go): each one synced. The
 	// freelist is not written (NoFreelistSync).
 	o := &bolt.Options{Timeout: 2 * time.Second, PageSize: PageSize, NoFreelistSync: true, InitialMmapSize: initialMmap}
+	if cfg.mmapSize > 0 {
+		o.InitialMmapSize = cfg.mmapSize
+	}
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
 		// bbolt reads an existing file's page size from it; for one it
 		// cannot read it takes the size given, and a damaged file of 4 KiB
@@ -158,39 +167,12 @@ func openBolt(path string, cfg boltConfig) (*Bolt, error) {
 }
 
 func (b *Bolt) View(fn func(Tx) error) error {
-	o, btx, err := b.readTx(nil)
+	o, rs, err := b.readShared()
 	if err != nil {
 		return closedErr(false, err)
 	}
-	defer btx.Rollback()
-	return fn(&ovTx{btx: btx, o: o})
-}
-
-// readTx begins a bbolt read transaction that o (the published overlay,
-// when nil) is right over: one in o's base state, or in the state of the
-// last apply if o holds every record that apply applied. A reader that
-// meets an apply's commit before its overlay is published (or a later
-// one) tries again with the overlay then published.
-func (b *Bolt) readTx(o *overlay) (*overlay, *bolt.Tx, error) {
-	reload := o == nil
-	for {
-		if reload {
-			o = b.ov.Load()
-		}
-		btx, err := b.db.Begin(false)
-		if err != nil {
-			return nil, nil, err
-		}
-		id := uint64(btx.ID())
-		if id == o.baseTxid {
-			return o, btx, nil
-		}
-		if m := b.applied.Load(); m != nil && m.txid == id && m.seq >= o.base && m.seq <= o.version {
-			return o, btx, nil
-		}
-		btx.Rollback()
-		runtime.Gosched()
-	}
+	defer b.releaseRead(rs)
+	return fn(&ovTx{btx: rs.btx, rs: rs, o: o})
 }
 
 func (b *Bolt) Update(fn func(Tx) error) error {
@@ -384,5 +366,7 @@ func (b *Bolt) Close() error {
 		return nil
 	}
 	b.closed = true
-	return errors.Join(b.closeJournal(), b.db.Close())
+	err := b.closeJournal()
+	b.retireRead(true) // bbolt's Close waits for every read transaction
+	return errors.Join(err, b.db.Close())
 }

@@ -34,6 +34,7 @@ func (b *Bolt) crash() {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	b.closed = true
+	b.retireRead(true) // bbolt's Close waits for the shared read transaction
 	b.db.Close()
 	b.j.close()
 }
@@ -41,11 +42,17 @@ func (b *Bolt) crash() {
 // applyNow applies the overlay as the applier would.
 func (b *Bolt) applyNow(t *testing.T) {
 	t.Helper()
-	b.amu.Lock()
-	defer b.amu.Unlock()
-	if err := b.apply(false); err != nil {
+	if err := b.applyLocked(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// applyLocked applies what the journal holds, as the applier does (for a
+// goroutine other than the test's).
+func (b *Bolt) applyLocked() error {
+	b.amu.Lock()
+	defer b.amu.Unlock()
+	return b.apply(false)
 }
 
 // appliedSeq is the journal sequence bbolt's file holds.

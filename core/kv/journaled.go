@@ -200,19 +200,19 @@ func (b *Bolt) commit(run func(Tx) error) (began bool, size int, err error) {
 	if b.closed {
 		return false, 0, ErrClosed
 	}
-	pub := b.ov.Load()
-	_, btx, err := b.readTx(pub)
+	// The published overlay cannot change while wmu is held.
+	pub, rs, err := b.readShared()
 	if err != nil {
 		return false, 0, err
 	}
-	defer btx.Rollback()
+	defer b.releaseRead(rs)
 	b.commits.Add(1)
 	if b.jerr != nil {
 		return true, 0, b.jerr
 	}
 	next := beginNext(pub)
 	b.ws.reset()
-	if err := run(&ovTx{btx: btx, o: next, writable: true, seq: b.j.seq + 1, ws: &b.ws}); err != nil {
+	if err := run(&ovTx{btx: rs.btx, rs: rs, o: next, writable: true, seq: b.j.seq + 1, ws: &b.ws}); err != nil {
 		return true, 0, err
 	}
 	if b.ws.ops == 0 {
@@ -315,6 +315,10 @@ func (b *Bolt) apply(hold bool) error {
 // applyToBolt commits o's writes in bbolt, with the sequence they reach,
 // and returns the transaction's id.
 func (b *Bolt) applyToBolt(o *overlay) (uint64, error) {
+	// No read transaction is kept open across the commit: a remap (the
+	// file outgrowing bbolt's map) waits for them all.
+	b.retireRead(true)
+	defer b.retireRead(false)
 	var txid uint64
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		for name, tr := range o.buckets {
@@ -339,7 +343,7 @@ func (b *Bolt) applyToBolt(o *overlay) (uint64, error) {
 	})
 	if err == nil {
 		// Before the caller takes wmu: a writer holding it may be
-		// waiting for this mark to read bbolt's new state (readTx).
+		// waiting for this mark to read bbolt's new state (readShared).
 		b.applied.Store(&appliedMark{txid: txid, seq: o.version})
 	}
 	return txid, err

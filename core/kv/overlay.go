@@ -21,7 +21,7 @@ import (
 // writes of records up to base, applied) and none of its later records
 // beyond version: the keys written after base are all in the overlay,
 // with their last values as of version, and the others are the same in
-// every such state. See Bolt.readTx for how a reader pairs the two.
+// every such state. See Bolt.pairs for how a reader pairs the two.
 type overlay struct {
 	buckets map[string]*btree.BTreeG[ovEntry]
 	// version is the journal sequence of the last commit the overlay
@@ -74,6 +74,7 @@ func (o *overlay) find(bucket string, key []byte) (ovEntry, bool) {
 // commit publishes it; own lists the buckets whose trees it cloned.
 type ovTx struct {
 	btx      *bolt.Tx
+	rs       *readShare // a View's: btx shared, with the buckets it found
 	o        *overlay
 	writable bool
 	seq      uint64 // a write transaction's record sequence
@@ -116,11 +117,19 @@ func (t *ovTx) Get(bucket string, key []byte) []byte {
 		}
 		return e.val
 	}
-	bk := t.btx.Bucket([]byte(bucket))
+	bk := t.bucket(bucket)
 	if bk == nil {
 		return nil
 	}
 	return bk.Get(key)
+}
+
+// bucket returns bbolt's bucket under the overlay, nil if there is none.
+func (t *ovTx) bucket(name string) *bolt.Bucket {
+	if t.rs != nil {
+		return t.rs.bucket(name)
+	}
+	return t.btx.Bucket([]byte(name))
 }
 
 // maxValueSize is the largest value bbolt stores: a Put checks it, so that
@@ -215,7 +224,7 @@ func (t *ovTx) Scan(bucket string, prefix, start []byte, fn func(k, v []byte) bo
 			bk = nil
 		}
 	}
-	if b := t.btx.Bucket([]byte(bucket)); b != nil {
+	if b := t.bucket(bucket); b != nil {
 		c = b.Cursor()
 		if bk, bv = c.Seek(seek); bk != nil && !bytes.HasPrefix(bk, prefix) {
 			bk = nil
