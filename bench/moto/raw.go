@@ -28,16 +28,18 @@ import (
 
 // The server-bound workloads.
 const (
-	rawPut          = iota // PutImage: the image under a new tag each call
-	rawGet                 // BatchGetImage by tag
-	rawDescribe            // DescribeImages by imageId
-	rawDescribePage        // DescribeImages, a page of 100 of the large repository
-	rawRepos               // DescribeRepositories by name
-	rawList                // ListImages, a page of 100 of the large repository
+	rawPut           = iota // PutImage: the image under a new tag each call
+	rawGet                  // BatchGetImage by tag
+	rawDescribe             // DescribeImages by imageId
+	rawDescribePage         // DescribeImages, a page of 100 of the large repository
+	rawDescribeWhole        // DescribeImages, the whole of a repository of 100 images
+	rawRepos                // DescribeRepositories by name
+	rawList                 // ListImages, a page of 100 of the large repository
+	rawListWhole            // ListImages, the whole of a repository of 100 images
 	nRaw
 )
 
-var rawOps = [nRaw]string{"PutImage", "BatchGetImage", "DescribeImages", "DescribeImages", "DescribeRepositories", "ListImages"}
+var rawOps = [nRaw]string{"PutImage", "BatchGetImage", "DescribeImages", "DescribeImages", "DescribeImages", "DescribeRepositories", "ListImages", "ListImages"}
 
 func rawNames(o options) [nRaw]string {
 	return [nRaw]string{
@@ -45,21 +47,31 @@ func rawNames(o options) [nRaw]string {
 		"BatchGetImage by tag",
 		"DescribeImages by imageId",
 		fmt.Sprintf("DescribeImages, a page of %d of a %d-image repository (cycling through its pages)", listPage, o.rawImages),
+		fmt.Sprintf("DescribeImages, the whole of a %d-image repository in one answer", listPage),
 		"DescribeRepositories by name",
 		fmt.Sprintf("ListImages, a page of %d of a %d-image repository (cycling through its pages)", listPage, o.rawImages),
+		fmt.Sprintf("ListImages, the whole of a %d-image repository in one answer", listPage),
 	}
 }
+
+// judgedOn says which row judges a paged row's target when the two servers
+// answer its pages with different numbers of images (moto ignores
+// maxResults and answers the whole repository): the row that lists a
+// repository of one page, where both answer the same images.
+var judgedOn = map[int]int{rawDescribePage: rawDescribeWhole, rawList: rawListWhole}
 
 // rawTarget is issue 8's target for every server-bound workload.
 const rawTarget = 50
 
 // The read workloads use rawRepo, whose image has one tag; the paged ones use
-// rawBigRepo; PutImage adds its tags to the one image of a fresh repository
+// rawBigRepo, and the whole-repository ones rawPageRepo (listPage images,
+// one answer on either server: like for like); PutImage adds its tags to the one image of a fresh repository
 // each round, so the reads see the same data on both servers however fast
 // each one takes tags.
 const (
-	rawRepo    = "bench/raw"
-	rawBigRepo = "bench/raw-big"
+	rawRepo     = "bench/raw"
+	rawBigRepo  = "bench/raw-big"
+	rawPageRepo = "bench/raw-page"
 )
 
 func rawPutRepo(round int) string { return fmt.Sprintf("bench/raw-put-%d", round) }
@@ -79,6 +91,9 @@ type rawResult struct {
 	// many images the first page's answer held
 	describePages, listPages     [][]byte
 	describePerPage, listPerPage int
+	// the images each answer about rawPageRepo held (listPage on both
+	// servers, checked when prepared)
+	describeWhole, listWhole int
 }
 
 // prepareRaw creates what the server-bound workloads read and write (not
@@ -108,7 +123,27 @@ func prepareRaw(ctx context.Context, s *server, o options) (*rawResult, error) {
 			return nil, fmt.Errorf("PutImage %s:%s: %w", rawBigRepo, tag(i), err)
 		}
 	}
-	var err error
+	fmt.Fprintf(logw, "%s: pushing %d images into %s ...\n", s.name, listPage, rawPageRepo)
+	if _, err := prepareRepo(ctx, c, rawPageRepo, b, 7777, listPage); err != nil {
+		return nil, err
+	}
+	for i := range listPage {
+		if _, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(rawPageRepo), ImageManifest: aws.String(b.manifest(7777, i)), ImageTag: aws.String(tag(i))}); err != nil {
+			return nil, fmt.Errorf("PutImage %s:%s: %w", rawPageRepo, tag(i), err)
+		}
+	}
+	d, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(rawPageRepo), MaxResults: aws.Int32(listPage)})
+	if err != nil {
+		return nil, fmt.Errorf("DescribeImages %s: %w", rawPageRepo, err)
+	}
+	l, err := c.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String(rawPageRepo), MaxResults: aws.Int32(listPage)})
+	if err != nil {
+		return nil, fmt.Errorf("ListImages %s: %w", rawPageRepo, err)
+	}
+	if r.describeWhole, r.listWhole = len(d.ImageDetails), len(l.ImageIds); r.describeWhole != listPage || r.listWhole != listPage ||
+		aws.ToString(d.NextToken) != "" || aws.ToString(l.NextToken) != "" {
+		return nil, fmt.Errorf("%s: DescribeImages answered %d images, ListImages %d ids (want %d each, in one answer)", rawPageRepo, r.describeWhole, r.listWhole, listPage)
+	}
 	r.describePages, r.describePerPage, err = collectPages(o.rawImages, func(tok *string) (int, *string, error) {
 		out, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(rawBigRepo), MaxResults: aws.Int32(listPage), NextToken: tok})
 		if err != nil {
@@ -183,6 +218,8 @@ func (r *rawResult) rawBody(w, round int) func() []byte {
 		return fixed(fmt.Appendf(nil, `{"repositoryName":%q,"imageIds":[{"imageTag":"base"}]}`, rawRepo))
 	case rawDescribePage:
 		return cycle(r.describePages)
+	case rawDescribeWhole, rawListWhole:
+		return fixed(fmt.Appendf(nil, `{"repositoryName":%q,"maxResults":%d}`, rawPageRepo, listPage))
 	case rawRepos:
 		return fixed(fmt.Appendf(nil, `{"repositoryNames":[%q]}`, rawRepo))
 	case rawList:
@@ -285,6 +322,7 @@ func printRawReport(w io.Writer, o options, berth, moto *rawResult) {
 	fmt.Fprintln(w, "| workload | berth calls/s | moto calls/s | berth/moto | berth CPU µs/call | moto CPU µs/call | target |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | --- |")
 	names := rawNames(o)
+	perPage := map[int][2]int{rawDescribePage: {berth.describePerPage, moto.describePerPage}, rawList: {berth.listPerPage, moto.listPerPage}}
 	for i := range nRaw {
 		b, m := berth.rate[i], moto.rate[i]
 		mb, mm := benchutil.Median(b), benchutil.Median(m)
@@ -301,6 +339,9 @@ func printRawReport(w io.Writer, o options, berth, moto *rawResult) {
 			}
 			if (lb/hm >= rawTarget) != (hb/lm >= rawTarget) {
 				verdict += " (within the round-to-round range)"
+			}
+			if pp, ok := perPage[i]; ok && pp[0] != pp[1] {
+				verdict = fmt.Sprintf("not judged: answers of %d and %d images (judged on %q)", pp[0], pp[1], names[judgedOn[i]])
 			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", names[i], rangeCell(b), rangeCell(m), rat, cpuCell(berth.cpu[i]), cpuCell(moto.cpu[i]), verdict)
