@@ -136,6 +136,49 @@ func decodeStorageClass(b []byte, id *ImageID) error {
 	return nil
 }
 
+// saysNoStorageClass reports, from its ends alone, that an image record as
+// the store holds it says nothing of a storage class (not archived, no
+// activatedAt): what a listing of ids wants of nearly every image, without
+// reading the whole record (decodeStorageClass's skim was a fifth of a
+// ListImages call). Every stored record is written by encodeRecord, or by
+// json.Marshal in an upgrade (schema.go): the same bytes, whose members
+// come in imageRecord's order, which no layout since 2 has changed
+// (layout 1's records are rewritten on upgrade). The storage class is its
+// last three members, after pushedAt and lastPulledAt; so a record that
+// begins as those do and whose last member is pushedAt or lastPulledAt has
+// none. Reading its last member from the end is exact for valid JSON: the
+// record ends with a string of time characters (never a quote or a
+// backslash) closing the outer object, that string's opening quote follows
+// the colon, and the name before it is delimited by unescaped quotes (a
+// comma before the first). false says nothing: decodeStorageClass then
+// reads the record. A record not written so (hand-made, or damaged in
+// between) may be taken for one without a storage class; readers of whole
+// records (DescribeImages, BatchGetImage, the iterator) still report it.
+func saysNoStorageClass(rec []byte) bool {
+	n := len(rec) - 2
+	if n < 0 || rec[n] != '"' || rec[n+1] != '}' || !bytes.HasPrefix(rec, []byte(`{"mediaType":"`)) {
+		return false
+	}
+	i := n - 1
+	for i >= 0 && timeByte[rec[i]] {
+		i--
+	}
+	if i < 0 || i == n-1 || rec[i] != '"' {
+		return false
+	}
+	name := rec[:i]
+	return bytes.HasSuffix(name, []byte(`,"pushedAt":`)) || bytes.HasSuffix(name, []byte(`,"lastPulledAt":`))
+}
+
+// timeByte says which bytes a time's JSON holds between its quotes
+// (RFC 3339 with nanoseconds).
+var timeByte = func() (t [256]bool) {
+	for _, c := range []byte("0123456789-:T.Z+") {
+		t[c] = true
+	}
+	return t
+}()
+
 // recordReader reads the JSON putJSON writes for an imageRecord. Each method
 // reports false on anything it does not handle, valid JSON or not. A
 // skimming reader keeps only the storage class (archived, activatedAt).

@@ -100,9 +100,11 @@ func (r *Registry) PageImageIDs(ctx context.Context, reg RegistryID, repo string
 				return false
 			}
 			var id ImageID
-			if ferr = decodeStorageClass(v, &id); ferr != nil {
-				ferr = corrupt("image", k, ferr)
-				return false
+			if rec := recordPart(v); !saysNoStorageClass(rec) {
+				if ferr = decodeStorageClass(rec, &id); ferr != nil {
+					ferr = corrupt("image", k, ferr)
+					return false
+				}
 			}
 			ids = append(ids, id)
 			text = append(text, k[len(pre):]...)
