@@ -157,12 +157,14 @@ func plainPrefix(s string) int {
 	// positives: only whether it is set is looked at, not where).
 	zero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		// Any byte ≥ 0x80, < 0x20, or one of " \ < > &: a byte at a time from here.
-		if x&highs|(x-0x20*ones)&^x&highs|zero(x^'"'*ones)|zero(x^'\\'*ones)|
-			zero(x^'<'*ones)|zero(x^'>'*ones)|zero(x^'&'*ones) != 0 {
+	for ; len(s)-i >= 8; i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// Any byte ≥ 0x80 or < 0x20, or one of " & (0x22 0x26: 0x26 once
+		// bit 2 is set), < > (0x3c 0x3e: 0x3e once bit 1 is set) or \:
+		// a byte at a time from here.
+		if x&highs|(x-0x20*ones)&^x&highs|zero(x|0x04*ones^0x26*ones)|zero(x|0x02*ones^0x3e*ones)|zero(x^'\\'*ones) != 0 {
 			break
 		}
 	}
