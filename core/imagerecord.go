@@ -147,37 +147,27 @@ func decodeStorageClass(b []byte, id *ImageID) error {
 // last three members, after pushedAt and lastPulledAt; so a record that
 // begins as those do and whose last member is pushedAt or lastPulledAt has
 // none. Reading its last member from the end is exact for valid JSON: the
-// record ends with a string of time characters (never a quote or a
-// backslash) closing the outer object, that string's opening quote follows
-// the colon, and the name before it is delimited by unescaped quotes (a
-// comma before the first). false says nothing: decodeStorageClass then
+// record ends with a string closing the outer object; the last quote before
+// that string's closing one is its opening quote when a colon is before it
+// (an escaped quote has a backslash before it), and the name before the
+// colon is delimited by unescaped quotes (a comma before the first, no
+// quote within). false says nothing: decodeStorageClass then
 // reads the record. A record not written so (hand-made, or damaged in
 // between) may be taken for one without a storage class; readers of whole
 // records (DescribeImages, BatchGetImage, the iterator) still report it.
 func saysNoStorageClass(rec []byte) bool {
+	const start, pushed, pulled = `{"mediaType":"`, `,"pushedAt":`, `,"lastPulledAt":`
+	// Compared as strings of constant length: a few loads, no call.
 	n := len(rec) - 2
-	if n < 0 || rec[n] != '"' || rec[n+1] != '}' || !bytes.HasPrefix(rec, []byte(`{"mediaType":"`)) {
+	if n < len(start) || rec[n] != '"' || rec[n+1] != '}' || string(rec[:len(start)]) != start {
 		return false
 	}
-	i := n - 1
-	for i >= 0 && timeByte[rec[i]] {
-		i--
-	}
-	if i < 0 || i == n-1 || rec[i] != '"' {
+	q := bytes.LastIndexByte(rec[:n], '"') // the last value's opening quote, if a colon is before it
+	if q < len(pushed) || q == n-1 {
 		return false
 	}
-	name := rec[:i]
-	return bytes.HasSuffix(name, []byte(`,"pushedAt":`)) || bytes.HasSuffix(name, []byte(`,"lastPulledAt":`))
+	return string(rec[q-len(pushed):q]) == pushed || q >= len(pulled) && string(rec[q-len(pulled):q]) == pulled
 }
-
-// timeByte says which bytes a time's JSON holds between its quotes
-// (RFC 3339 with nanoseconds).
-var timeByte = func() (t [256]bool) {
-	for _, c := range []byte("0123456789-:T.Z+") {
-		t[c] = true
-	}
-	return t
-}()
 
 // recordReader reads the JSON putJSON writes for an imageRecord. Each method
 // reports false on anything it does not handle, valid JSON or not. A
