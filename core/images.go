@@ -123,28 +123,29 @@ func (r *Registry) PageImageIDs(ctx context.Context, reg RegistryID, repo string
 			ids[i].Digest, at = digest.Digest(digests[at:ends[i]]), ends[i]
 		}
 		// The tags of a run of digests are one run of keys (reg|repo|digest|tag),
-		// in the same order as the run: one scan, walked beside it.
+		// in the same order as the run: one scan, walked beside it, that
+		// ends at the first key past the run's last digest.
 		first := append(slices.Clip(pre), ids[0].Digest...)
-		end := append(append(slices.Clip(pre), ids[len(ids)-1].Digest...), 1)
 		type tagOf struct{ img, end int }
 		tags := make([]tagOf, 0, len(ids)) // most images have a tag, few more than one
 		i := 0
 		tx.Scan(bDigestTags, pre, first, func(k, _ []byte) bool {
-			if bytes.Compare(k, end) >= 0 {
-				return false
-			}
 			rest := k[len(pre):]
 			j := bytes.IndexByte(rest, 0)
 			if j < 0 {
 				return true
 			}
-			for i < len(ids) && string(ids[i].Digest) < string(rest[:j]) {
-				i++
+			// Most often the key is the image's the last key was, or the next's.
+			for kd := rest[:j]; string(ids[i].Digest) != string(kd); {
+				if string(ids[i].Digest) > string(kd) {
+					return true // an image not on the page
+				}
+				if i++; i == len(ids) {
+					return false
+				}
 			}
-			if i < len(ids) && string(ids[i].Digest) == string(rest[:j]) {
-				text.Write(rest[j+1:])
-				tags = append(tags, tagOf{i, text.Len()})
-			}
+			text.Write(rest[j+1:])
+			tags = append(tags, tagOf{i, text.Len()})
 			return true
 		})
 		names, all := text.String(), make([]string, len(tags))

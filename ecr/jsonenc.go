@@ -154,18 +154,25 @@ func (w *jsonw) str(s string) {
 func plainPrefix(s string) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
-	for ; len(s)-i >= 8; i += 8 {
-		w := s[i : i+8]
+	// Words at 0, 8, 16…, and last the string's last eight bytes (some of
+	// them seen already); a word that is not all plain is gone through a
+	// byte at a time.
+	for j := 0; len(s) >= 8; j = min(j+8, len(s)-8) {
+		w := s[j : j+8]
 		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
 			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 		// A byte's high bit ends set in (y-ones)&^y iff some byte of y is 0,
 		// and in (x-0x20*ones)&^x iff some byte of x is < 0x20 (both exact
 		// as a whole, not byte by byte). So: any byte ≥ 0x80 or < 0x20, or
 		// one of " & (0x22 0x26: 0x26 once bit 2 is set), < > (0x3c 0x3e:
-		// 0x3e once bit 1 is set) or \, and it goes a byte at a time from here.
+		// 0x3e once bit 1 is set) or \.
 		q, a, b := x|0x04*ones^0x26*ones, x|0x02*ones^0x3e*ones, x^'\\'*ones
 		if (x|(x-0x20*ones)&^x|(q-ones)&^q|(a-ones)&^a|(b-ones)&^b)&highs != 0 {
+			i = j
 			break
+		}
+		if j == len(s)-8 {
+			return len(s)
 		}
 	}
 	for ; i < len(s) && s[i] < utf8.RuneSelf && plainByte[s[i]]; i++ {
