@@ -161,13 +161,15 @@ func plainPrefix(s string) int {
 		w := s[j : j+8]
 		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
 			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-		// A byte's high bit ends set in (y-ones)&^y iff some byte of y is 0,
-		// and in (x-0x20*ones)&^x iff some byte of x is < 0x20 (both exact
-		// as a whole, not byte by byte). So: any byte ≥ 0x80 or < 0x20, or
-		// one of " & (0x22 0x26: 0x26 once bit 2 is set), < > (0x3c 0x3e:
-		// 0x3e once bit 1 is set) or \.
+		// Any byte ≥ 0x80 sets its high bit in x. When there is none, a
+		// byte's high bit ends set in y-ones, for y each byte below 0x80,
+		// iff some byte of y is 0 (a borrow starts at the first), and in
+		// x-0x20*ones iff some byte of x is < 0x20: exact as a whole, not
+		// byte by byte. So: any byte ≥ 0x80 or < 0x20, or one of " &
+		// (0x22 0x26: 0x26 once bit 2 is set), < > (0x3c 0x3e: 0x3e once
+		// bit 1 is set) or \.
 		q, a, b := x|0x04*ones^0x26*ones, x|0x02*ones^0x3e*ones, x^'\\'*ones
-		if (x|(x-0x20*ones)&^x|(q-ones)&^q|(a-ones)&^a|(b-ones)&^b)&highs != 0 {
+		if (x|(x-0x20*ones)|(q-ones)|(a-ones)|(b-ones))&highs != 0 {
 			i = j
 			break
 		}
