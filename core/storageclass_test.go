@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,4 +200,18 @@ func TestSaysNoStorageClassAfterAnUpgrade(t *testing.T) {
 			t.Fatalf("%d images with a storage class, want 2 (one archived, one restored)", classes)
 		}
 	})
+}
+
+// The last value's opening quote is found in the record's last 40 bytes,
+// or before them for a longer value: the same answer either way.
+func TestSaysNoStorageClassFindsALongLastValue(t *testing.T) {
+	for _, n := range []int{1, 20, 35, 36, 37, 38, 39, 40, 41, 60, 200} {
+		v := strings.Repeat("1", n)
+		for name, want := range map[string]bool{"pushedAt": true, "lastPulledAt": true, "activatedAt": false, "archivedAt": false} {
+			rec := `{"mediaType":"m","size":1,"x":"` + strings.Repeat("2", 50) + `","` + name + `":"` + v + `"}`
+			if got := saysNoStorageClass([]byte(rec)); got != want {
+				t.Errorf("%s: %v, want %v", rec, got, want)
+			}
+		}
+	}
 }
