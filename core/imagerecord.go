@@ -140,8 +140,9 @@ func decodeStorageClass(b []byte, id *ImageID) error {
 // the store holds it says nothing of a storage class (not archived, no
 // activatedAt): what a listing of ids wants of nearly every image, without
 // reading the whole record (decodeStorageClass's skim was a fifth of a
-// ListImages call). Every stored record is written by encodeRecord, or by
-// json.Marshal in an upgrade (schema.go): the same bytes, whose members
+// ListImages call). Every stored record is written by appendRecord (a
+// push, a storage class change, pull times) or json.Marshal (its fallback,
+// and an upgrade: schema.go): the same bytes, whose members
 // come in imageRecord's order, which no layout since 2 has changed
 // (layout 1's records are rewritten on upgrade). The storage class is its
 // last three members, after pushedAt and lastPulledAt; so a record that
