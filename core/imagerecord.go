@@ -136,6 +136,54 @@ func decodeStorageClass(b []byte, id *ImageID) error {
 	return nil
 }
 
+// saysNoStorageClass reports, from its ends alone, that an image record as
+// the store holds it says nothing of a storage class (not archived, no
+// activatedAt): what a listing of ids wants of nearly every image, without
+// reading the whole record (decodeStorageClass's skim was a fifth of a
+// ListImages call). Every stored record is written by appendRecord (a
+// push, a storage class change, pull times) or json.Marshal (its fallback,
+// and an upgrade: schema.go): the same bytes, whose members
+// come in imageRecord's order, which no layout since 2 has changed
+// (layout 1's records are rewritten on upgrade). The storage class is its
+// last three members, after pushedAt and lastPulledAt; so a record that
+// begins as those do and whose last member is pushedAt or lastPulledAt has
+// none. Reading its last member from the end is exact for valid JSON: the
+// record ends with a string closing the outer object; the last quote before
+// that string's closing one is its opening quote when a colon is before it
+// (an escaped quote has a backslash before it), and the name before the
+// colon is delimited by unescaped quotes (a comma before the first, no
+// quote within). false says nothing: decodeStorageClass then
+// reads the record. A record not written so (hand-made, or damaged in
+// between) may be taken for one without a storage class; readers of whole
+// records (DescribeImages, BatchGetImage, the iterator) still report it.
+func saysNoStorageClass(rec []byte) bool {
+	const start, pushed, pulled = `{"mediaType":"`, `,"pushedAt":`, `,"lastPulledAt":`
+	// Compared as strings of constant length: a few loads, no call.
+	n := len(rec) - 2
+	if n < len(start) || rec[n] != '"' || rec[n+1] != '}' || string(rec[:len(start)]) != start {
+		return false
+	}
+	// q: the last quote before the closing one, the last value's opening
+	// quote if a colon is before it. A time is 20 to 35 bytes: it is
+	// looked for forwards in the last 40 (IndexByte is vectorized,
+	// LastIndexByte a loop of a byte at a time), then before them.
+	q, from := -1, max(0, n-40)
+	for at := from; ; {
+		j := bytes.IndexByte(rec[at:n], '"')
+		if j < 0 {
+			break
+		}
+		q, at = at+j, at+j+1
+	}
+	if q < 0 {
+		q = bytes.LastIndexByte(rec[:from], '"')
+	}
+	if q < len(pushed) || q == n-1 {
+		return false
+	}
+	return string(rec[q-len(pushed):q]) == pushed || q >= len(pulled) && string(rec[q-len(pulled):q]) == pulled
+}
+
 // recordReader reads the JSON putJSON writes for an imageRecord. Each method
 // reports false on anything it does not handle, valid JSON or not. A
 // skimming reader keeps only the storage class (archived, activatedAt).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/core/kv"
@@ -89,9 +90,12 @@ func (r *Registry) PageImageIDs(ctx context.Context, reg RegistryID, repo string
 		}
 		pre := inRepo(reg, repo)
 		ids = make([]ImageID, 0, min(limit, imageBatch))
-		// The digests, then the tags, are copied into one buffer each and
-		// cut from one string: two allocations rather than one per item.
-		text := make([]byte, 0, cap(ids)*len("sha256:")+cap(ids)*64)
+		// The digests, then the tags, are written into one builder and cut
+		// from the strings it holds (a builder never overwrites what it
+		// holds, so neither is copied again): one allocation rather than
+		// one per item, sized for a digest and a short tag per image.
+		var text strings.Builder
+		text.Grow(cap(ids) * (len("sha256:") + 64 + 16))
 		ends := make([]int, 0, cap(ids))
 		var ferr error
 		tx.Scan(bManifests, pre, append(slices.Clip(pre), from...), func(k, v []byte) bool {
@@ -100,50 +104,52 @@ func (r *Registry) PageImageIDs(ctx context.Context, reg RegistryID, repo string
 				return false
 			}
 			var id ImageID
-			if ferr = decodeStorageClass(v, &id); ferr != nil {
-				ferr = corrupt("image", k, ferr)
-				return false
+			if rec := recordPart(v); !saysNoStorageClass(rec) {
+				if ferr = decodeStorageClass(rec, &id); ferr != nil {
+					ferr = corrupt("image", k, ferr)
+					return false
+				}
 			}
 			ids = append(ids, id)
-			text = append(text, k[len(pre):]...)
-			ends = append(ends, len(text))
+			text.Write(k[len(pre):])
+			ends = append(ends, text.Len())
 			return true
 		})
 		if ferr != nil || len(ids) == 0 {
 			return ferr
 		}
-		digests, at := string(text), 0
+		digests, at := text.String(), 0
 		for i := range ids {
 			ids[i].Digest, at = digest.Digest(digests[at:ends[i]]), ends[i]
 		}
 		// The tags of a run of digests are one run of keys (reg|repo|digest|tag),
-		// in the same order as the run: one scan, walked beside it.
+		// in the same order as the run: one scan, walked beside it, that
+		// ends at the first key past the run's last digest.
 		first := append(slices.Clip(pre), ids[0].Digest...)
-		end := append(append(slices.Clip(pre), ids[len(ids)-1].Digest...), 1)
 		type tagOf struct{ img, end int }
-		var tags []tagOf
-		text = text[:0]
+		tags := make([]tagOf, 0, len(ids)) // most images have a tag, few more than one
 		i := 0
 		tx.Scan(bDigestTags, pre, first, func(k, _ []byte) bool {
-			if bytes.Compare(k, end) >= 0 {
-				return false
-			}
 			rest := k[len(pre):]
 			j := bytes.IndexByte(rest, 0)
 			if j < 0 {
 				return true
 			}
-			for i < len(ids) && string(ids[i].Digest) < string(rest[:j]) {
-				i++
+			// Most often the key is the image's the last key was, or the next's.
+			for kd := rest[:j]; string(ids[i].Digest) != string(kd); {
+				if string(ids[i].Digest) > string(kd) {
+					return true // an image not on the page
+				}
+				if i++; i == len(ids) {
+					return false
+				}
 			}
-			if i < len(ids) && string(ids[i].Digest) == string(rest[:j]) {
-				text = append(text, rest[j+1:]...)
-				tags = append(tags, tagOf{i, len(text)})
-			}
+			text.Write(rest[j+1:])
+			tags = append(tags, tagOf{i, text.Len()})
 			return true
 		})
-		names, all := string(text), make([]string, len(tags))
-		at = 0
+		names, all := text.String(), make([]string, len(tags))
+		at = len(digests)
 		for t := range tags {
 			all[t], at = names[at:tags[t].end], tags[t].end
 		}

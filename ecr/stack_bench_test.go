@@ -103,10 +103,14 @@ func openStack(b *testing.B) stack {
 	return s
 }
 
-// fill pushes images tagged images into bench/raw-big.
-func (s stack) fill(images int) {
+// fill pushes images tagged images into repo (created here unless it is
+// bench/raw-big, which openStack creates).
+func (s stack) fill(repo string, images int) {
+	if repo != "bench/raw-big" {
+		s.call("CreateRepository", fmt.Appendf(nil, `{"repositoryName":%q}`, repo))
+	}
 	for i := range images {
-		s.call("PutImage", fmt.Appendf(nil, `{"repositoryName":"bench/raw-big","imageTag":"t%05d","imageManifest":%q}`, i, s.image("bench/raw-big", i)))
+		s.call("PutImage", fmt.Appendf(nil, `{"repositoryName":%q,"imageTag":"t%05d","imageManifest":%q}`, repo, i, s.image(repo, i)))
 	}
 }
 
@@ -137,7 +141,28 @@ func BenchmarkStack(b *testing.B) {
 	m := s.image("bench/raw-put", 0)
 	// The 1,000-image repository is filled when a paged workload first runs,
 	// so that -bench filters leave it out of the others' profiles.
-	filled := sync.OnceFunc(func() { s.fill(1000) })
+	filled := sync.OnceFunc(func() { s.fill("bench/raw-big", 1000) })
+	// bench/moto's like-for-like rows: the whole of a 100-image repository
+	// (one tag each) in one answer of maxResults 100, as moto answers it.
+	const wholeBody = `{"repositoryName":"bench/raw-page","maxResults":100}`
+	filledPage := sync.OnceFunc(func() {
+		s.fill("bench/raw-page", 100)
+		var out struct {
+			ImageIds, ImageDetails []json.RawMessage
+			NextToken              string
+		}
+		for _, op := range []string{"ListImages", "DescribeImages"} {
+			out.ImageIds, out.ImageDetails = nil, nil
+			json.Unmarshal(s.call(op, []byte(wholeBody)), &out)
+			if n := len(out.ImageIds) + len(out.ImageDetails); n != 100 || out.NextToken != "" {
+				b.Fatalf("%s of bench/raw-page: %d images, nextToken %q; want 100 in one answer", op, n, out.NextToken)
+			}
+		}
+	})
+	whole := func() []byte {
+		filledPage()
+		return []byte(wholeBody)
+	}
 	var n atomic.Int64
 	cycle := func(op string) func() []byte {
 		var p [][]byte
@@ -160,8 +185,10 @@ func BenchmarkStack(b *testing.B) {
 		{"BatchGetImage", "BatchGetImage", fixed(`{"repositoryName":"bench/raw","imageIds":[{"imageTag":"base"}]}`)},
 		{"DescribeImagesById", "DescribeImages", fixed(`{"repositoryName":"bench/raw","imageIds":[{"imageTag":"base"}]}`)},
 		{"DescribeImages100", "DescribeImages", cycle("DescribeImages")},
+		{"DescribeImagesWhole100", "DescribeImages", whole},
 		{"DescribeRepositories", "DescribeRepositories", fixed(`{"repositoryNames":["bench/raw"]}`)},
 		{"ListImages100", "ListImages", cycle("ListImages")},
+		{"ListImagesWhole100", "ListImages", whole},
 	} {
 		b.Run(w.name, func(b *testing.B) {
 			s := stack{tb: b, h: s.h, have: s.have}
