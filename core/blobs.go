@@ -787,7 +787,21 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 		r.discardUpload(id)
 		u.stale = false
 	}
+	up, err := r.reopen(u)
+	if err != nil {
+		u.mu.Unlock()
+		return nil, nil, err
+	}
+	return u, up, nil
+}
+
+// reopen opens a session's bytes for one request: from its record when
+// they are inline, from the blob store when they are stored there, and
+// otherwise as a new upload (a session of no bytes has none in the blob
+// store: StartUpload, release). u.mu must be held.
+func (r *Registry) reopen(u *openUpload) (blob.Upload, error) {
 	var up blob.Upload
+	var err error
 	switch {
 	case u.rec.Inline:
 		var mf *memFirst
@@ -795,18 +809,12 @@ func (r *Registry) acquire(reg RegistryID, repo, id string) (*openUpload, blob.U
 			up, u.inlineSize = mf, mf.Size()
 		}
 	case u.stored:
-		up, err = r.blobs.ResumeUpload(id)
+		up, err = r.blobs.ResumeUpload(u.rec.ID)
 	}
 	if !u.rec.Inline && (!u.stored || errors.Is(err, blob.ErrNotFound)) {
-		// A session of no bytes has no upload in the blob store (StartUpload,
-		// release): it starts here.
-		up, err = r.newUpload(id)
+		up, err = r.newUpload(u.rec.ID)
 	}
-	if err != nil {
-		u.mu.Unlock()
-		return nil, nil, err
-	}
-	return u, up, nil
+	return up, err
 }
 
 // acquireEphemeral is acquire in an ephemeral registry, where every session
@@ -825,14 +833,7 @@ func (r *Registry) acquireEphemeral(reg RegistryID, repo, id string) (*openUploa
 		if !u.done && !u.ended.Load() && u.rec.Registry == reg && u.rec.Repository == repo {
 			// Its bytes, if any, are in the blob store (release keeps them
 			// there: nothing is inline, nothing stale).
-			var up blob.Upload
-			var err error
-			if u.stored {
-				up, err = r.blobs.ResumeUpload(id)
-			}
-			if !u.stored || errors.Is(err, blob.ErrNotFound) {
-				up, err = r.newUpload(id)
-			}
+			up, err := r.reopen(u)
 			if err != nil {
 				u.mu.Unlock()
 				return nil, nil, err
