@@ -108,6 +108,46 @@ func TestBoltBatchesShareCommits(t *testing.T) {
 	}
 }
 
+// A leader stops waiting for callers its waits do not bring (crane's index
+// push: each job sends three HEADs before its next PUT), still waits on every
+// probeEvery-th gather, and waits on every gather again once a probe brings
+// callers (clients pushing one blob after another).
+func TestGatherPolicyWaitsOnlyWhileWaitingBringsCallers(t *testing.T) {
+	p := newGatherPolicy()
+	const gathers = 10 * probeEvery
+	waits := 0
+	for range gathers {
+		if p.wait() {
+			waits++
+			p.waited(0)
+		}
+	}
+	// The first gather waits (a new store waits, as before the policy);
+	// its wait brings no one and the average falls below minGain.
+	if want := 1 + (gathers-1)/probeEvery; waits != want {
+		t.Errorf("waits that brought no one: %d of %d gathers waited, want %d (the first, then every %dth)",
+			waits, gathers, want, probeEvery)
+	}
+	// A probe that brings callers back: from then on every gather waits,
+	// as long as its waits bring at least one caller on average.
+	probed := false
+	for range probeEvery {
+		if probed = p.wait(); probed {
+			break
+		}
+	}
+	if !probed {
+		t.Fatalf("no gather waited in %d after waits stopped paying", probeEvery)
+	}
+	p.waited(4)
+	for i := range 4 * probeEvery {
+		if !p.wait() {
+			t.Fatalf("gather %d after waits began to bring callers did not wait", i)
+		}
+		p.waited(1 + i%2)
+	}
+}
+
 // The freelist is not written by commits (NoFreelistSync): pages freed
 // before a Close are found again when the file is opened, and reused, so
 // the file does not grow with every cycle of writes and deletions.
