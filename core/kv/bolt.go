@@ -282,19 +282,20 @@ func (b *Bolt) gather() []*batchCall {
 
 // gatherPolicy is whether a leader waits for the callers it expects back
 // (gather), learnt from what its waits brought. Callers that come back
-// within a commit's time (8 clients each pushing small blobs, POST and
-// PUT) join a wait by 2–4; callers with more to do between two commits
-// do not: crane's 4 jobs each send three HEADs before their next manifest
+// within a commit's time join the wait (8 clients each pushing small
+// blobs, POST and PUT, shared a commit by 4.7–5.1 with it and by 3.2–3.7
+// without it, measured in round 10); callers with more to do between two
+// commits do not: crane's 4 jobs each send three HEADs before their next manifest
 // PUT, so the jobs split into two pairs that commit in turn, and a
 // leader's wait for the other pair (≈ a commit, 300–450 µs) brought on
 // average half a caller (groups of 1.8 with the wait, 1.25 without), while
 // the leader and its caller sat idle. Measured on the bench machine, the
 // durable 1,000-manifest index push spent 380–550 ms per push waiting or
-// committing with the wait and 230–310 ms without it; with this policy,
-// over 20 alternated rounds against the unconditional wait (bench's
-// workloads, two durable servers side by side), the push took 0.91× the
-// time (paired median; faster in 14 of 20), small blobs by 8 clients
-// 0.98× (11 of 20), and the sequential push, where no leader waits, 1.03×:
+// committing with the wait and 230–310 ms without it. With this policy,
+// over 16 alternated rounds against the build before it (the bench's
+// workloads, two durable servers side by side), the push took 0.83× the
+// time (paired median; faster in 11 of 16), small blobs by 8 clients
+// 0.91× (10 of 16), and the sequential push, where no leader waits, 0.96×:
 // the host's noise.
 //
 // So a leader waits while its waits have brought, on average (a moving
