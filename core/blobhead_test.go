@@ -71,3 +71,35 @@ func TestHeadBlobFetchesOnMiss(t *testing.T) {
 		wantKind(t, err, KindUpstreamUnavailable, "a failing upstream")
 	})
 }
+
+// A caller whose miss was read just before another caller's fetch of the
+// same blob ended (stored, and gone from the fetches in progress) finds the
+// stored blob instead of asking the upstream again: fetchBlob looks again
+// before fetching. (Before, HEAD-then-GET of a blob fetched on miss asked
+// the upstream twice in a few runs in a hundred.)
+func TestBlobMissReadBeforeAFetchEndedIsNotFetchedAgain(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		u := newUpstreamFixture(t, f)
+		content := []byte("a layer fetched once")
+		d := u.addBlob(content)
+		// Stored whole before LocateBlob returns.
+		if _, err := f.r.LocateBlob(asRoot(regA), regA, "hub/alpine", d); err != nil {
+			t.Fatal(err)
+		}
+		// What a caller that missed meanwhile does next.
+		tee, again, err := f.r.fetchBlob(bg, regA, "hub/alpine", d, true)
+		if tee != nil {
+			tee.Close()
+			t.Fatal("a stored blob was fetched again, to be served from the upstream")
+		}
+		if err != nil || !again {
+			t.Fatalf("fetchBlob of a stored blob: again %v, %v", again, err)
+		}
+		if n := u.blobCalls.Load(); n != 1 {
+			t.Fatalf("blob fetches %d, want 1", n)
+		}
+		if got := readBlob(t, f, regA, "hub/alpine", d); got != string(content) {
+			t.Fatalf("stored %q", got)
+		}
+	})
+}

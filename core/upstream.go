@@ -185,6 +185,13 @@ func (r *Registry) fetchBlob(ctx context.Context, reg RegistryID, repo string, d
 		close(f.done)
 	}
 
+	// The caller's miss was read before it got here: a fetch of the same
+	// blob may have ended in between, the blob stored and the fetch gone
+	// from blobFetches. Look again before asking the upstream a second time.
+	if _, err := r.StatBlob(ctx, reg, repo, d); err == nil {
+		end(nil)
+		return nil, true, nil
+	}
 	uctx := upstreamContext(ctx)
 	src, err := r.upstream.FetchBlob(uctx, reg, repo, d)
 	if err != nil || src.Body == nil {
