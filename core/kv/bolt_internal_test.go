@@ -148,6 +148,33 @@ func TestGatherPolicyWaitsOnlyWhileWaitingBringsCallers(t *testing.T) {
 	}
 }
 
+// gather feeds the policy what each wait brought: a leader whose wait for
+// two missing callers brings neither does not wait the next time.
+func TestGatherRecordsWhatItsWaitBrought(t *testing.T) {
+	b, err := OpenBolt(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	lead := func() int {
+		b.bmu.Lock()
+		b.queue, b.around, b.lastCommit = []*batchCall{{}}, 3, 0 // 2 expected back, within minGatherWait
+		b.bmu.Unlock()
+		return len(b.gather())
+	}
+	if n := lead(); n != 1 {
+		t.Fatalf("group of %d, want the leader alone", n)
+	}
+	if b.waits.gain >= minGain || b.waits.skipped != 0 {
+		t.Fatalf("after a wait that brought no one: gain %.2f, skipped %d; want gain below %v, a wait (skipped 0)",
+			b.waits.gain, b.waits.skipped, minGain)
+	}
+	lead()
+	if b.waits.skipped != 1 {
+		t.Errorf("the next leader did not skip its wait (skipped %d)", b.waits.skipped)
+	}
+}
+
 // The freelist is not written by commits (NoFreelistSync): pages freed
 // before a Close are found again when the file is opened, and reused, so
 // the file does not grow with every cycle of writes and deletions.
