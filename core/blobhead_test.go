@@ -103,3 +103,25 @@ func TestBlobMissReadBeforeAFetchEndedIsNotFetchedAgain(t *testing.T) {
 		}
 	})
 }
+
+// The same for a manifest: a caller whose miss was read just before another
+// caller's fetch of the same reference ended (imported, and gone from the
+// fetches in progress) reads the imported manifest instead of asking the
+// upstream again.
+func TestManifestMissReadBeforeAFetchEndedIsNotFetchedAgain(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *fixture) {
+		u := newUpstreamFixture(t, f)
+		img, _, err := f.r.GetManifest(asRoot(regA), regA, "hub/alpine", u.tag, nil)
+		must(t, err, "GetManifest through the upstream")
+		for _, ref := range []string{u.tag, img.Digest.String()} {
+			// What a caller that missed meanwhile does next.
+			again, err := f.r.fetchMissingManifest(bg, regA, "hub/alpine", ref)
+			if err != nil || !again {
+				t.Fatalf("fetchMissingManifest of a stored %s: again %v, %v", ref, again, err)
+			}
+		}
+		if n := u.manifestCalls.Load(); n != 1 {
+			t.Fatalf("manifest fetches %d, want 1", n)
+		}
+	})
+}

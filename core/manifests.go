@@ -685,7 +685,7 @@ func (r *Registry) readManifest(ctx context.Context, reg RegistryID, repo, ref s
 		img, body = r.refreshTag(ctx, reg, repo, ref, img, body, withBody)
 	}
 	if missing(err) {
-		if again, ferr := r.fetchManifest(ctx, reg, repo, ref); ferr != nil {
+		if again, ferr := r.fetchMissingManifest(ctx, reg, repo, ref); ferr != nil {
 			err = ferr
 		} else if again {
 			img, body, err = r.readStoredManifest(reg, repo, ref, withBody)

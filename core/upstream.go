@@ -112,11 +112,31 @@ func (r *Registry) offerMiss(ctx context.Context, key string, fetch func(ctx con
 	return false, err
 }
 
+// fetchManifest asks the Upstream for a manifest the registry holds by tag,
+// which the Upstream says to re-check (refreshTag).
 func (r *Registry) fetchManifest(ctx context.Context, reg RegistryID, repo, ref string) (bool, error) {
+	return r.offerManifest(ctx, reg, repo, ref, false)
+}
+
+// fetchMissingManifest offers a manifest miss to the Upstream. The miss was
+// read before the caller got here: a fetch of the same reference may have
+// ended in between, the manifest imported and the fetch gone from the
+// fetches in progress, so the fetch looks again before asking the upstream
+// a second time (as fetchBlob does).
+func (r *Registry) fetchMissingManifest(ctx context.Context, reg RegistryID, repo, ref string) (bool, error) {
+	return r.offerManifest(ctx, reg, repo, ref, true)
+}
+
+func (r *Registry) offerManifest(ctx context.Context, reg RegistryID, repo, ref string, miss bool) (bool, error) {
 	if !r.consults(ctx, reg, repo) {
 		return false, nil
 	}
 	return r.offerMiss(ctx, "manifest"+sep+regPrefix(reg)+repo+sep+ref, func(ctx context.Context) error {
+		if miss {
+			if _, _, err := r.readStoredManifest(reg, repo, ref, false); err == nil {
+				return nil // stored since the caller's miss: read it again
+			}
+		}
 		return r.upstream.FetchManifest(ctx, reg, repo, ref)
 	})
 }
