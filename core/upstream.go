@@ -112,10 +112,11 @@ func (r *Registry) offerMiss(ctx context.Context, key string, fetch func(ctx con
 	return false, err
 }
 
-// fetchManifest asks the Upstream for a manifest the registry holds by tag,
-// which the Upstream says to re-check (refreshTag).
-func (r *Registry) fetchManifest(ctx context.Context, reg RegistryID, repo, ref string) (bool, error) {
-	return r.offerManifest(ctx, reg, repo, ref, false)
+// refetchTag asks the Upstream again for a tag the registry holds, which the
+// Upstream says to re-check (refreshTag): no look at the store first, which
+// holds the tag by definition.
+func (r *Registry) refetchTag(ctx context.Context, reg RegistryID, repo, tag string) (bool, error) {
+	return r.offerManifest(ctx, reg, repo, tag, false)
 }
 
 // fetchMissingManifest offers a manifest miss to the Upstream. The miss was
@@ -127,6 +128,8 @@ func (r *Registry) fetchMissingManifest(ctx context.Context, reg RegistryID, rep
 	return r.offerManifest(ctx, reg, repo, ref, true)
 }
 
+// offerManifest offers ref to the Upstream (see offerMiss); with miss, the
+// fetch first looks whether ref is stored by now.
 func (r *Registry) offerManifest(ctx context.Context, reg RegistryID, repo, ref string, miss bool) (bool, error) {
 	if !r.consults(ctx, reg, repo) {
 		return false, nil
@@ -149,7 +152,7 @@ func (r *Registry) refreshTag(ctx context.Context, reg RegistryID, repo, tag str
 	if !r.consults(ctx, reg, repo) || !r.upstream.RefreshDue(ctx, reg, repo, tag, img.Digest) {
 		return img, body
 	}
-	if _, err := r.fetchManifest(ctx, reg, repo, tag); err != nil {
+	if _, err := r.refetchTag(ctx, reg, repo, tag); err != nil {
 		r.log.Warn("re-checking a tag upstream failed; serving the image held", "registry", reg, "repository", repo, "tag", tag, "err", err)
 		return img, body
 	}
